@@ -1,0 +1,47 @@
+//! tresor-core: the model every other tresor crate shares.
+//!
+//! - [`Value`] and [`Row`]: any value of any supported engine, without loss.
+//! - [`DatabaseSchema`] / [`TableSchema`]: what a snapshot records about
+//!   tables, keys, indexes and the rest of a database.
+//! - [`codec`]: the binary row encoding inside table-data chunks.
+//! - [`Source`] / [`Target`]: the traits each engine implements; rows flow
+//!   through bounded channels in [`RowBatch`]es.
+//! - [`TableFilter`], [`load_order`], [`diff_keyed`]: choosing tables,
+//!   ordering a restore, and comparing row streams.
+//!
+//! This crate has no database drivers and does no I/O of its own.
+//!
+//! ```
+//! use tresor_core::{codec, Value};
+//! let row = vec![Value::Int(1), Value::Text("ada".into()), Value::Null];
+//! let mut buf = Vec::new();
+//! codec::encode_row(&row, &mut buf);
+//! assert_eq!(codec::decode_row(&buf).unwrap(), row);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod codec;
+mod diff;
+mod filter;
+pub mod json;
+mod plan;
+mod schema;
+mod source;
+mod value;
+
+pub use diff::{DiffCounts, diff_keyed, diff_unkeyed};
+pub use filter::{FilterError, TableFilter};
+pub use plan::load_order;
+pub use schema::{
+    Column, Constraint, DatabaseSchema, Engine, ForeignKey, Generated, Index, PortableType, RowKey,
+    SchemaObject, TableName, TableSchema,
+};
+pub use source::{
+    BATCH_BYTES, BATCH_ROWS, Connector, ErrorKind, ExistingTable, ReadOptions, RestoreMode,
+    RestorePlan, RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
+    SourceSnapshot, Target, TargetSession, TargetState, redact_url,
+};
+pub use value::{
+    Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,
+    rows_same,
+};

@@ -1,0 +1,502 @@
+//! The schema model: what a snapshot records about each table so that a
+//! restore can rebuild it exactly (same engine) or faithfully (another
+//! engine).
+//!
+//! Every engine fills the portable fields (columns, keys, indexes, foreign
+//! keys) and, where it can, the engine's own DDL in [`TableSchema::ddl`];
+//! a same-engine restore into an empty database prefers the engine's DDL.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The database engines tresor knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// SQLite 3.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+    /// MongoDB.
+    Mongodb,
+}
+
+impl Engine {
+    /// The engine's lowercase name, as used in URLs and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Mongodb => "mongodb",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A table's name, with its schema (namespace) where the engine has one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableName {
+    /// PostgreSQL schema; `None` for SQLite, MySQL (the database is the
+    /// source) and MongoDB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The table or collection name.
+    pub name: String,
+}
+
+impl TableName {
+    /// A name without a schema.
+    pub fn new(name: impl Into<String>) -> Self {
+        TableName {
+            schema: None,
+            name: name.into(),
+        }
+    }
+
+    /// A name inside a schema.
+    pub fn qualified(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        TableName {
+            schema: Some(schema.into()),
+            name: name.into(),
+        }
+    }
+
+    /// Parses `name` or `schema.name` as the user types it on the command
+    /// line. The split is on the first dot.
+    pub fn parse(s: &str) -> Self {
+        match s.split_once('.') {
+            Some((schema, name)) => TableName::qualified(schema, name),
+            None => TableName::new(s),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A type every engine can map to, for cross-engine restores and for the
+/// export archive's metadata.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PortableType {
+    /// Boolean.
+    Bool,
+    /// Integer of `bits` bits.
+    Int {
+        /// 8, 16, 24, 32 or 64.
+        bits: u8,
+        /// Unsigned (MySQL).
+        #[serde(default)]
+        unsigned: bool,
+    },
+    /// Binary floating point of `bits` bits (32 or 64).
+    Float {
+        /// 32 or 64.
+        bits: u8,
+    },
+    /// Exact decimal.
+    Decimal {
+        /// Total digits, if bounded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        precision: Option<u32>,
+        /// Digits after the point, if bounded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scale: Option<u32>,
+    },
+    /// Character data.
+    Text {
+        /// Maximum length in characters, if bounded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_len: Option<u64>,
+        /// Fixed length, padded (`CHAR(n)`).
+        #[serde(default)]
+        fixed: bool,
+    },
+    /// Binary data.
+    Bytes {
+        /// Maximum length in bytes, if bounded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_len: Option<u64>,
+        /// Fixed length (`BINARY(n)`).
+        #[serde(default)]
+        fixed: bool,
+    },
+    /// Bit string.
+    Bits {
+        /// Length in bits, if fixed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        len: Option<u32>,
+    },
+    /// Calendar date.
+    Date,
+    /// Time of day (or duration for MySQL).
+    Time,
+    /// Time of day with offset.
+    TimeTz,
+    /// Date and time without zone.
+    Timestamp,
+    /// Instant.
+    TimestampTz,
+    /// Interval.
+    Interval,
+    /// UUID.
+    Uuid,
+    /// JSON.
+    Json,
+    /// Enumerated labels.
+    Enum {
+        /// The labels in order.
+        labels: Vec<String>,
+    },
+    /// Array of elements.
+    Array {
+        /// The element type.
+        element: Box<PortableType>,
+    },
+    /// A BSON document.
+    Document,
+    /// SQLite's dynamic typing: any storage class per value.
+    Dynamic,
+    /// Anything else, named by the engine type.
+    Other {
+        /// The engine's type name.
+        name: String,
+    },
+}
+
+/// A generated (computed) column. Its values are not stored in snapshots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The generating expression, in the engine's syntax.
+    pub expression: String,
+    /// Stored (materialized) rather than virtual.
+    pub stored: bool,
+}
+
+/// One column of a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// The engine's exact type text (`varchar(20)`, `numeric(10,2)[]`,
+    /// `int(10) unsigned zerofill`), or the declared type in SQLite.
+    pub engine_type: String,
+    /// The portable type.
+    pub portable: PortableType,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// The default expression in the engine's syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Set for generated columns; their values are not in the row data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Generated>,
+    /// Identity / auto-increment column.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
+    /// Collation, where it differs from the table's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
+    /// Column comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// A column that is not part of the table's declared columns but is
+    /// kept so rows restore exactly, such as SQLite's implicit `rowid`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Engine-specific details (MySQL charset, `ON UPDATE`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Column {
+    /// A nullable column with the given engine and portable types.
+    pub fn new(
+        name: impl Into<String>,
+        engine_type: impl Into<String>,
+        portable: PortableType,
+    ) -> Self {
+        Column {
+            name: name.into(),
+            engine_type: engine_type.into(),
+            portable,
+            nullable: true,
+            default: None,
+            generated: None,
+            identity: false,
+            collation: None,
+            comment: None,
+            hidden: false,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Whether row data carries this column's values (generated columns
+    /// are recomputed by the engine instead).
+    pub fn is_stored_in_rows(&self) -> bool {
+        self.generated.is_none()
+    }
+}
+
+/// An index (other than the one behind the primary key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Index name.
+    pub name: String,
+    /// Indexed columns or expressions, in order.
+    pub columns: Vec<String>,
+    /// Whether the index enforces uniqueness.
+    pub unique: bool,
+    /// The engine's DDL for the index, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ddl: Option<String>,
+    /// Engine-specific details (method, partial predicate, options).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A foreign key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// Constraint name, if named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Referencing columns.
+    pub columns: Vec<String>,
+    /// Referenced table.
+    pub references: TableName,
+    /// Referenced columns.
+    pub referenced_columns: Vec<String>,
+    /// `ON DELETE` action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<String>,
+    /// `ON UPDATE` action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
+    /// The engine's definition text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ddl: Option<String>,
+}
+
+/// Any other named constraint (unique, check, exclusion).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraint {
+    /// Constraint name.
+    pub name: String,
+    /// `unique`, `check`, `exclusion`, ...
+    pub kind: String,
+    /// Columns involved, where it makes sense.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// The engine's definition text.
+    pub definition: String,
+}
+
+/// How the rows of a table are ordered and identified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RowKey {
+    /// Rows are ordered and identified by these columns (a primary key,
+    /// SQLite's rowid, MongoDB's `_id`).
+    Columns {
+        /// Key column names.
+        columns: Vec<String>,
+    },
+    /// No key: rows stream in an engine-defined order, restore can only
+    /// insert, and merge falls back to replace semantics per table.
+    None,
+}
+
+/// Everything a snapshot records about one table or collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableSchema {
+    /// The table's name.
+    pub name: TableName,
+    /// `table`, `partitioned_table`, `collection`, `view`...
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// All columns in declaration order (generated ones included).
+    pub columns: Vec<Column>,
+    /// The primary key columns, empty if none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    /// How rows are keyed and ordered in the snapshot.
+    pub row_key: RowKey,
+    /// Unique, check and exclusion constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+    /// Secondary indexes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<Index>,
+    /// Foreign keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<ForeignKey>,
+    /// The engine's own DDL for the table (`sqlite_master.sql`,
+    /// `SHOW CREATE TABLE`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ddl: Option<String>,
+    /// The next auto-increment / identity value, if the engine keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_increment: Option<i64>,
+    /// Table comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Engine-specific details (SQLite `WITHOUT ROWID`, MySQL engine and
+    /// charset, PostgreSQL partitioning, MongoDB collection options).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_kind() -> String {
+    "table".to_string()
+}
+
+impl TableSchema {
+    /// The columns whose values the row data carries, in row order.
+    pub fn stored_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.is_stored_in_rows())
+    }
+
+    /// Positions (in row order) of the row key columns, or `None` when the
+    /// table has no key or a key column is not stored.
+    pub fn key_positions(&self) -> Option<Vec<usize>> {
+        let RowKey::Columns { columns } = &self.row_key else {
+            return None;
+        };
+        let stored: Vec<&str> = self.stored_columns().map(|c| c.name.as_str()).collect();
+        columns
+            .iter()
+            .map(|k| stored.iter().position(|c| c == k))
+            .collect()
+    }
+
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Anything in a database that is not a table: views, triggers,
+/// sequences, functions, types, extensions, events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    /// `view`, `trigger`, `sequence`, `function`, `procedure`, `type`,
+    /// `domain`, `extension`, `event`, `materialized_view`, ...
+    pub kind: String,
+    /// The object's name (schema-qualified where the engine has schemas).
+    pub name: TableName,
+    /// The engine's DDL that recreates it.
+    pub ddl: String,
+    /// The table it belongs to (triggers), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableName>,
+    /// Engine-specific details (sequence value, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The schema of a whole database as captured at backup time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseSchema {
+    /// The engine.
+    pub engine: Engine,
+    /// Tables (and collections) captured, in the order the engine listed
+    /// them.
+    pub tables: Vec<TableSchema>,
+    /// Non-table objects, in an order that recreates them (dependencies
+    /// first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SchemaObject>,
+    /// Database-level settings (SQLite `user_version`, `application_id`,
+    /// encoding; PostgreSQL extensions; MySQL charset).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+impl DatabaseSchema {
+    /// The table named `name`.
+    pub fn table(&self, name: &TableName) -> Option<&TableSchema> {
+        self.tables.iter().find(|t| &t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_positions_skip_generated_columns() {
+        let mut g = Column::new(
+            "g",
+            "int",
+            PortableType::Int {
+                bits: 32,
+                unsigned: false,
+            },
+        );
+        g.generated = Some(Generated {
+            expression: "a+1".into(),
+            stored: true,
+        });
+        let t = TableSchema {
+            name: TableName::new("t"),
+            kind: "table".into(),
+            columns: vec![
+                Column::new(
+                    "a",
+                    "int",
+                    PortableType::Int {
+                        bits: 32,
+                        unsigned: false,
+                    },
+                ),
+                g,
+                Column::new(
+                    "b",
+                    "text",
+                    PortableType::Text {
+                        max_len: None,
+                        fixed: false,
+                    },
+                ),
+            ],
+            primary_key: vec!["b".into()],
+            row_key: RowKey::Columns {
+                columns: vec!["b".into()],
+            },
+            constraints: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+            ddl: None,
+            auto_increment: None,
+            comment: None,
+            extra: BTreeMap::new(),
+        };
+        assert_eq!(t.key_positions(), Some(vec![1]));
+        let json = serde_json::to_string(&t).expect("serialize");
+        let back: TableSchema = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn table_name_parse() {
+        assert_eq!(TableName::parse("public.users").to_string(), "public.users");
+        assert_eq!(TableName::parse("users").schema, None);
+    }
+}

@@ -1,0 +1,432 @@
+//! The traits every database engine implements: [`Source`] to read a
+//! consistent snapshot, [`Target`] to restore into.
+//!
+//! Data flows in batches of rows through bounded channels, so neither side
+//! ever holds a whole table in memory and a slow side slows the other down
+//! instead of filling memory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::filter::TableFilter;
+use crate::schema::{DatabaseSchema, Engine, TableName, TableSchema};
+use crate::value::Row;
+
+/// A batch of rows on its way between a database and the repository.
+pub type RowBatch = Vec<Row>;
+
+/// The sending half a source streams a table's rows into.
+pub type RowSender = mpsc::Sender<RowBatch>;
+
+/// The receiving half a target loads a table's rows from.
+pub type RowReceiver = mpsc::Receiver<RowBatch>;
+
+/// Rows per batch that sources aim for; batches are also cut at about
+/// [`BATCH_BYTES`].
+pub const BATCH_ROWS: usize = 1024;
+
+/// Approximate bytes of values per batch.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// What went wrong in a database adapter, sorted so callers can react
+/// (retry, ask the user, give up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The URL or options are malformed.
+    InvalidUrl,
+    /// Could not reach or log in to the server, or the connection dropped.
+    Connection,
+    /// The server refused the operation for lack of privileges.
+    Permission,
+    /// A named table, column, or database does not exist.
+    NotFound,
+    /// The target's schema does not fit the snapshot.
+    SchemaMismatch,
+    /// The engine or server cannot do what was asked.
+    Unsupported,
+    /// A value could not be read or written.
+    Data,
+    /// The operation conflicts with concurrent activity (serialization
+    /// failure, lock timeout, deadlock).
+    Conflict,
+    /// Local file system trouble.
+    Io,
+    /// The operation was cancelled.
+    Cancelled,
+    /// Anything else the engine reported.
+    Engine,
+}
+
+/// An error from a [`Source`] or [`Target`].
+///
+/// The message never contains passwords: adapters print URLs through
+/// [`redact_url`].
+#[derive(Debug, thiserror::Error)]
+pub struct SourceError {
+    kind: ErrorKind,
+    message: String,
+    hint: Option<String>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl SourceError {
+    /// A new error of `kind` with a lowercase message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        SourceError {
+            kind,
+            message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    /// Adds what the user can do about it ("try: ...").
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Attaches the underlying error; its text is appended to the message
+    /// so that a single line tells the whole story.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let text = source.to_string();
+        if !text.is_empty() && !self.message.contains(&text) {
+            self.message = format!("{}: {text}", self.message);
+        }
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// What the user can do, if anything.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connection | ErrorKind::Conflict)
+    }
+
+    /// Shorthand for a data error.
+    pub fn data(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Data, message)
+    }
+
+    /// Shorthand for a cancelled operation.
+    pub fn cancelled() -> Self {
+        Self::new(ErrorKind::Cancelled, "operation cancelled")
+    }
+}
+
+impl From<crate::codec::CodecError> for SourceError {
+    fn from(e: crate::codec::CodecError) -> Self {
+        SourceError::new(ErrorKind::Data, "cannot decode row data").with_source(e)
+    }
+}
+
+/// Replaces the password in a URL with `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let redacted_tail = redact_query(tail);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{redacted_tail}"),
+            None => format!("{scheme}://{userinfo}@{host}{redacted_tail}"),
+        },
+        None => format!("{scheme}://{authority}{redacted_tail}"),
+    }
+}
+
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if k.to_ascii_lowercase().contains("password")
+                    || k.eq_ignore_ascii_case("secret") =>
+            {
+                format!("{k}=***")
+            }
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", parts.join("&"))
+}
+
+/// Facts about the source recorded in the snapshot manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// The server's version string (`3.46.0`, `PostgreSQL 15.4`, ...).
+    pub server_version: String,
+    /// The database name (file name for SQLite).
+    pub database: String,
+    /// How consistent the snapshot is, in a sentence
+    /// (`one read transaction`, `snapshot shared by 4 connections`).
+    pub consistency: String,
+    /// Things the user should know (a MyISAM table is not covered by the
+    /// transaction, a standalone MongoDB has no snapshot reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// How to read a source.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Which tables to read.
+    pub filter: TableFilter,
+    /// Upper bound on tables read at once (connections opened).
+    pub jobs: usize,
+    /// Engine-specific switches (`allow-global-lock` for MySQL, ...).
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            filter: TableFilter::all(),
+            jobs: 1,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+/// A database that can be backed up.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The engine.
+    fn engine(&self) -> Engine;
+
+    /// Opens one consistent read view of the database and captures the
+    /// schema of the tables the filter selects.
+    ///
+    /// # Errors
+    /// Connection and permission errors; [`ErrorKind::NotFound`] when the
+    /// database does not exist.
+    async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError>;
+}
+
+/// One consistent read view of a database, open until [`close`].
+///
+/// [`close`]: SourceSnapshot::close
+#[async_trait]
+pub trait SourceSnapshot: Send + Sync {
+    /// Facts for the manifest.
+    fn info(&self) -> &SourceInfo;
+
+    /// The schema of the selected tables and the database's other objects.
+    fn schema(&self) -> &DatabaseSchema;
+
+    /// Streams every row of `table`, in the order of its row key under
+    /// [`crate::compare_keys`] (text keys byte-wise), in batches into
+    /// `rows`; returns the number of rows sent. Values are in
+    /// [`TableSchema::stored_columns`] order. May be called concurrently for
+    /// different tables, up to the `jobs` the snapshot was opened with.
+    ///
+    /// # Errors
+    /// When the channel's receiver is dropped the read stops with
+    /// [`ErrorKind::Cancelled`].
+    async fn read_table(&self, table: &TableSchema, rows: RowSender) -> Result<u64, SourceError>;
+
+    /// Ends the read view.
+    async fn close(self: Box<Self>) -> Result<(), SourceError>;
+}
+
+/// How restored rows meet rows already in a table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreMode {
+    /// Empty each restored table, then load the snapshot's rows.
+    #[default]
+    Replace,
+    /// Insert rows whose key is new, update rows whose key exists, leave
+    /// the others alone.
+    Merge,
+}
+
+impl fmt::Display for RestoreMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RestoreMode::Replace => "replace",
+            RestoreMode::Merge => "merge",
+        })
+    }
+}
+
+/// What a restore will do, decided before any data moves.
+#[derive(Clone, Debug)]
+pub struct RestorePlan {
+    /// The snapshot's schema (restricted to the tables restored).
+    pub schema: DatabaseSchema,
+    /// Replace or merge.
+    pub mode: RestoreMode,
+    /// Tables in load order (referenced tables first).
+    pub tables: Vec<TableName>,
+    /// Whether the restore covers the whole snapshot (so database-level
+    /// objects such as views and triggers are restored too).
+    pub whole_database: bool,
+}
+
+/// A table as it exists in a target before a restore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingTable {
+    /// The table's name.
+    pub name: TableName,
+    /// Its row count now.
+    pub rows: u64,
+}
+
+/// What a target holds before a restore.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetState {
+    /// Whether the database (file, schema) exists at all.
+    pub exists: bool,
+    /// Tables present now, with row counts.
+    pub tables: Vec<ExistingTable>,
+}
+
+impl TargetState {
+    /// Whether any table holds a row.
+    pub fn has_data(&self) -> bool {
+        self.tables.iter().any(|t| t.rows > 0)
+    }
+
+    /// The existing table named `name`.
+    pub fn table(&self, name: &TableName) -> Option<&ExistingTable> {
+        self.tables.iter().find(|t| &t.name == name)
+    }
+}
+
+/// Figures a target reports when a restore commits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    /// Rows written per table.
+    pub rows: BTreeMap<String, u64>,
+    /// Things the user should know (an approximated type, a skipped
+    /// object the target engine lacks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// How atomicity was achieved (`one transaction`, `temporary file
+    /// renamed into place`, `tables swapped with RENAME TABLE`).
+    pub method: String,
+}
+
+/// A database that snapshots can be restored into.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// The engine.
+    fn engine(&self) -> Engine;
+
+    /// Looks at what the target holds now (to ask for confirmation and
+    /// decide whether a safety snapshot is needed).
+    async fn inspect(&self) -> Result<TargetState, SourceError>;
+
+    /// Starts an atomic restore: a transaction, or a temporary copy that
+    /// replaces the original on commit. Creates or checks the schema of
+    /// every planned table, reporting every mismatch at once, before any
+    /// row is written.
+    async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError>;
+}
+
+/// One atomic restore in progress. Dropping it without [`commit`] must
+/// leave the target as it was (rollback).
+///
+/// [`commit`]: TargetSession::commit
+#[async_trait]
+pub trait TargetSession: Send {
+    /// Loads all rows of one table from `rows` (values in
+    /// [`TableSchema::stored_columns`] order), inserting in replace mode or
+    /// upserting by key in merge mode. Returns the rows written.
+    async fn load_table(
+        &mut self,
+        table: &TableSchema,
+        rows: RowReceiver,
+    ) -> Result<u64, SourceError>;
+
+    /// Finishes the schema (indexes, constraints, sequences, triggers,
+    /// views) and makes everything visible at once.
+    async fn commit(self: Box<Self>) -> Result<RestoreSummary, SourceError>;
+
+    /// Abandons the restore; the target stays as it was.
+    async fn rollback(self: Box<Self>) -> Result<(), SourceError>;
+}
+
+/// Opens sources and targets of one engine from URLs.
+pub trait Connector: Send + Sync {
+    /// The engine.
+    fn engine(&self) -> Engine;
+
+    /// Whether this connector handles `url` (by scheme, or by file
+    /// extension for SQLite paths).
+    fn accepts(&self, url: &str) -> bool;
+
+    /// A source for `url`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidUrl`] for malformed URLs.
+    fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError>;
+
+    /// A target for `url`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidUrl`] for malformed URLs.
+    fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/shop?sslmode=require"),
+            "postgres://app:***@db:5432/shop?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root@localhost/x"),
+            "mysql://root@localhost/x"
+        );
+        assert_eq!(
+            redact_url("mongodb://h/db?authSource=admin&password=hunter2"),
+            "mongodb://h/db?authSource=admin&password=***"
+        );
+        assert_eq!(redact_url("/var/lib/app.db"), "/var/lib/app.db");
+        assert_eq!(redact_url("mysql://u:p@w@host/db"), "mysql://u:***@host/db");
+    }
+
+    #[test]
+    fn errors_carry_hints_and_retryability() {
+        let e = SourceError::new(ErrorKind::Connection, "cannot connect to db:5432")
+            .with_hint("check that the server runs");
+        assert!(e.is_retryable());
+        assert_eq!(e.hint(), Some("check that the server runs"));
+        assert!(!SourceError::data("bad").is_retryable());
+    }
+}

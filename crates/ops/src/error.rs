@@ -1,0 +1,136 @@
+//! The error type of tresor's operations, sorted by what the user can do.
+
+use tresor_core::{ErrorKind, SourceError};
+use tresor_repo::RepoError;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = OpsError> = std::result::Result<T, E>;
+
+/// What went wrong in an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpsError {
+    /// The repository layer failed (storage, password, damaged data).
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A repository lock is held by someone else.
+    #[error(transparent)]
+    Lock(#[from] tresor_repo::LockError),
+    /// Prune stopped before deleting anything.
+    #[error(transparent)]
+    Prune(#[from] tresor_repo::PruneError),
+    /// A database failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Something the user named does not exist.
+    #[error("{what}")]
+    NotFound {
+        /// What was not found.
+        what: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+    /// The request itself is wrong.
+    #[error("{what}")]
+    InvalidInput {
+        /// What is wrong.
+        what: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+    /// Stored data is damaged.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The operation is not possible with this data or version.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The operation was cancelled; nothing was committed.
+    #[error("operation cancelled; nothing was changed")]
+    Cancelled,
+    /// A bug or an impossible state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl OpsError {
+    /// What the user can do about it, if anything.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OpsError::Source(e) => e.hint().map(str::to_string),
+            OpsError::NotFound { hint, .. } | OpsError::InvalidInput { hint, .. } => hint.clone(),
+            OpsError::Corrupt(_) => {
+                Some("run `tresor check --read-data` to see what is damaged".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OpsError::Source(e) => e.is_retryable(),
+            OpsError::Repo(RepoError::Storage(e)) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The class of failure, for exit codes and HTTP statuses.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            OpsError::Repo(RepoError::WrongPassword) => ErrorClass::Auth,
+            OpsError::Repo(RepoError::NotARepository { .. }) => ErrorClass::NotFound,
+            OpsError::Repo(RepoError::Storage(e)) if e.is_not_found() => ErrorClass::NotFound,
+            OpsError::Repo(
+                RepoError::DamagedBlob { .. }
+                | RepoError::DamagedObject { .. }
+                | RepoError::BlobNotFound { .. },
+            ) => ErrorClass::Corrupt,
+            OpsError::Lock(_) => ErrorClass::Conflict,
+            OpsError::Prune(tresor_repo::PruneError::Storage(_)) => ErrorClass::Repository,
+            OpsError::Prune(
+                tresor_repo::PruneError::Index(_)
+                | tresor_repo::PruneError::MissingBlobs { .. }
+                | tresor_repo::PruneError::DamagedBlob { .. },
+            ) => ErrorClass::Corrupt,
+            OpsError::Prune(_) => ErrorClass::Internal,
+            OpsError::Repo(_) => ErrorClass::Repository,
+            OpsError::Source(e) => match e.kind() {
+                ErrorKind::InvalidUrl => ErrorClass::Usage,
+                ErrorKind::NotFound => ErrorClass::NotFound,
+                ErrorKind::SchemaMismatch | ErrorKind::Unsupported => ErrorClass::Conflict,
+                ErrorKind::Cancelled => ErrorClass::Cancelled,
+                _ => ErrorClass::Database,
+            },
+            OpsError::Corrupt(_) => ErrorClass::Corrupt,
+            OpsError::NotFound { .. } => ErrorClass::NotFound,
+            OpsError::InvalidInput { .. } => ErrorClass::Usage,
+            OpsError::Unsupported(_) => ErrorClass::Conflict,
+            OpsError::Cancelled => ErrorClass::Cancelled,
+            OpsError::Internal(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+/// Broad classes of failure; the CLI maps them to exit codes and the server
+/// to HTTP statuses, each in exactly one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Wrong arguments or input.
+    Usage,
+    /// Wrong password.
+    Auth,
+    /// A named thing does not exist.
+    NotFound,
+    /// The request conflicts with the state (schema mismatch, lock held).
+    Conflict,
+    /// Damaged or forged data.
+    Corrupt,
+    /// The database failed.
+    Database,
+    /// The repository storage failed.
+    Repository,
+    /// Cancelled.
+    Cancelled,
+    /// A bug.
+    Internal,
+}

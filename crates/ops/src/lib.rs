@@ -1,0 +1,46 @@
+//! tresor-ops: what users do with a repository, shared by the CLI and the
+//! server.
+//!
+//! - [`backup`]: a [`Source`](tresor_core::Source) into a new [`Snapshot`].
+//! - [`restore`] and [`preview`]: a snapshot into a
+//!   [`Target`](tresor_core::Target), atomically, with a safety snapshot.
+//! - [`list_snapshots`], [`resolve`], [`load_schema`]: finding snapshots.
+//! - [`Engines`]: resolving database URLs to the engine crates registered by
+//!   the binary.
+//!
+//! Data flows one way on backup: rows -> row codec -> [`Chunker`] ->
+//! repository blobs -> table data blobs -> schema blob -> manifest (the
+//! commit point). Restore follows the runs back and verifies every table's
+//! digest before the target commits.
+#![forbid(unsafe_code)]
+
+mod backup;
+mod chunker;
+mod config;
+mod engines;
+mod error;
+mod maintenance;
+mod progress;
+mod restore;
+mod rows;
+mod snapshot;
+
+pub use backup::{BackupOptions, backup};
+pub use chunker::Chunker;
+pub use config::{Config, RepositoryConfig, Secret, SourceConfig, read_secret_file};
+pub use engines::Engines;
+pub use error::{ErrorClass, OpsError, Result};
+pub use maintenance::{
+    CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
+    prune,
+};
+pub use progress::{NoProgress, Progress};
+pub use restore::{
+    Preview, RestoreOptions, RestoreOutcome, TablePreview, for_each_table, plan_restore, preview,
+    restore, snapshot_schema,
+};
+pub use rows::stream_table;
+pub use snapshot::{
+    MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
+    Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,
+};

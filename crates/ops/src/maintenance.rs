@@ -1,0 +1,291 @@
+//! Keeping a repository healthy: `check` (naming the snapshots that damage
+//! hurts), `forget` (retention rules) and `prune` (garbage collection).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tresor_repo::{
+    BlobId, CheckReport, LockKind, PruneOptions, PruneReport, Repository, RetentionPolicy,
+    SnapshotInfo, apply_policy,
+};
+
+use crate::error::{OpsError, Result};
+use crate::snapshot::{Snapshot, Trigger, delete_snapshot, list_snapshots, resolve};
+
+/// The result of `check`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckOutcome {
+    /// The repository layer's report.
+    pub report: CheckReport,
+    /// Snapshots looked at.
+    pub snapshots: usize,
+    /// Snapshots that cannot be fully restored, with why.
+    pub damaged_snapshots: Vec<DamagedSnapshot>,
+    /// Problems found above the blob layer (unreadable manifests...).
+    pub errors: Vec<String>,
+}
+
+impl CheckOutcome {
+    /// Whether everything is fine (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        self.report.is_ok() && self.damaged_snapshots.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// A snapshot hurt by missing or damaged data.
+#[derive(Clone, Debug, Serialize)]
+pub struct DamagedSnapshot {
+    /// The snapshot id.
+    pub id: String,
+    /// Its source.
+    pub source: String,
+    /// When it was taken.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Tables that cannot be restored (empty when the schema itself is
+    /// lost).
+    pub tables: Vec<String>,
+}
+
+/// Verifies the repository; with `read_data`, every stored byte.
+///
+/// # Errors
+/// Only when the snapshot list cannot be read at all; damage is reported
+/// in the outcome.
+pub async fn check(repo: &Arc<Repository>, read_data: bool) -> Result<CheckOutcome> {
+    let lock = repo.lock(LockKind::Shared).await?;
+    let snapshots = list_snapshots_tolerant(repo).await;
+    let mut errors = snapshots.1;
+    let mut referenced = HashSet::new();
+    // blob -> (snapshot index, table name or "" for the schema)
+    let mut users: BTreeMap<BlobId, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, s) in snapshots.0.iter().enumerate() {
+        referenced.insert(s.schema);
+        users.entry(s.schema).or_default().push((i, String::new()));
+        for t in &s.tables {
+            referenced.insert(t.data);
+            users
+                .entry(t.data)
+                .or_default()
+                .push((i, t.name.to_string()));
+            match crate::snapshot::load_table_data(repo, &t.data).await {
+                Ok(d) => {
+                    for r in d.runs {
+                        referenced.insert(r.chunk);
+                        users
+                            .entry(r.chunk)
+                            .or_default()
+                            .push((i, t.name.to_string()));
+                    }
+                }
+                Err(e) => errors.push(format!("snapshot {} table {}: {e}", s.short_id(), t.name)),
+            }
+        }
+    }
+    let report = tresor_repo::check(repo, read_data, &referenced).await;
+    let mut bad: HashSet<BlobId> = report.unreadable_blobs();
+    bad.extend(report.missing_blobs.iter().copied());
+    for d in &report.damaged_packs {
+        bad.extend(d.blobs.iter().copied());
+    }
+    let mut hurt: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for b in &bad {
+        for (i, table) in users.get(b).map(Vec::as_slice).unwrap_or_default() {
+            let tables = hurt.entry(*i).or_default();
+            if !table.is_empty() && !tables.contains(table) {
+                tables.push(table.clone());
+            }
+        }
+    }
+    let damaged_snapshots = hurt
+        .into_iter()
+        .map(|(i, mut tables)| {
+            let s = &snapshots.0[i];
+            tables.sort();
+            DamagedSnapshot {
+                id: s.id.clone(),
+                source: s.source.key().to_string(),
+                time: s.time,
+                tables,
+            }
+        })
+        .collect();
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "cannot release repository lock");
+    }
+    Ok(CheckOutcome {
+        report,
+        snapshots: snapshots.0.len(),
+        damaged_snapshots,
+        errors,
+    })
+}
+
+/// Lists snapshots, collecting unreadable manifests as errors instead of
+/// failing.
+async fn list_snapshots_tolerant(repo: &Repository) -> (Vec<Snapshot>, Vec<String>) {
+    let mut errors = Vec::new();
+    let ids = match repo.list_objects(tresor_repo::ObjectKind::Snapshot).await {
+        Ok(ids) => ids,
+        Err(e) => return (Vec::new(), vec![format!("cannot list snapshots: {e}")]),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        match crate::snapshot::load_snapshot(repo, &id.to_hex()).await {
+            Ok(s) => out.push(s),
+            Err(e) => errors.push(format!("snapshot {}: {e}", id.short())),
+        }
+    }
+    out.sort_by_key(|s| s.time);
+    (out, errors)
+}
+
+/// What `forget` should consider and keep.
+#[derive(Clone, Debug, Default)]
+pub struct ForgetOptions {
+    /// The retention rules.
+    pub policy: RetentionPolicy,
+    /// Only snapshots with this tag.
+    pub tag: Option<String>,
+    /// Only snapshots of this source (name or URL).
+    pub source: Option<String>,
+    /// Forget exactly these snapshots (id prefixes) instead of applying the
+    /// rules.
+    pub ids: Vec<String>,
+    /// Decide but delete nothing.
+    pub dry_run: bool,
+}
+
+/// One snapshot's fate.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForgetDecision {
+    /// Snapshot id.
+    pub id: String,
+    /// When it was taken.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Whether it stays.
+    pub keep: bool,
+    /// Why it stays.
+    pub reasons: Vec<String>,
+}
+
+/// Decisions per source.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForgetOutcome {
+    /// Source key -> decisions, newest first.
+    pub groups: BTreeMap<String, Vec<ForgetDecision>>,
+    /// Snapshots removed (or that would be, in a dry run).
+    pub removed: Vec<String>,
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+}
+
+/// Applies retention rules (or removes named snapshots). Data stays until
+/// [`prune`].
+///
+/// # Errors
+/// An empty policy without ids (that would keep everything; say so rather
+/// than do nothing), unknown ids, repository failures.
+pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<ForgetOutcome> {
+    let all = list_snapshots(repo).await?;
+    let mut groups: BTreeMap<String, Vec<ForgetDecision>> = BTreeMap::new();
+    let mut removed = Vec::new();
+    if !options.ids.is_empty() {
+        for spec in &options.ids {
+            let s = resolve(&all, spec)?;
+            removed.push(s.id.clone());
+            groups
+                .entry(s.source.key().to_string())
+                .or_default()
+                .push(ForgetDecision {
+                    id: s.id.clone(),
+                    time: s.time,
+                    keep: false,
+                    reasons: vec![],
+                });
+        }
+    } else {
+        if options.policy.is_empty() {
+            return Err(OpsError::InvalidInput {
+                what: "no retention rule given, so nothing would be removed".into(),
+                hint: Some("give --keep-last N, --keep-daily N, ... or snapshot ids".into()),
+            });
+        }
+        let infos: Vec<SnapshotInfo> =
+            all.iter()
+                .filter(|s| {
+                    options
+                        .tag
+                        .as_deref()
+                        .is_none_or(|t| s.tags.iter().any(|x| x == t))
+                })
+                .filter(|s| {
+                    options.source.as_deref().is_none_or(|src| {
+                        s.source.name.as_deref() == Some(src) || s.source.url == src
+                    })
+                })
+                .map(|s| SnapshotInfo {
+                    id: s.id.clone(),
+                    time: s.time,
+                    tags: s.tags.clone(),
+                    group: s.source.key().to_string(),
+                    reason: if s.trigger == Trigger::PreRestore {
+                        "pre-restore".to_string()
+                    } else {
+                        s.reason.clone().unwrap_or_default()
+                    },
+                })
+                .collect();
+        for g in apply_policy(&infos, &options.policy) {
+            let decisions = groups.entry(g.group.clone()).or_default();
+            for r in &g.snapshots {
+                if !r.keep() {
+                    removed.push(r.snapshot.id.clone());
+                }
+                decisions.push(ForgetDecision {
+                    id: r.snapshot.id.clone(),
+                    time: r.snapshot.time,
+                    keep: r.keep(),
+                    reasons: r.reasons.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+    }
+    if !options.dry_run {
+        for id in &removed {
+            delete_snapshot(repo, id).await?;
+        }
+    }
+    Ok(ForgetOutcome {
+        groups,
+        removed,
+        dry_run: options.dry_run,
+    })
+}
+
+/// Removes data no snapshot references, under an exclusive lock taken
+/// before the references are computed.
+///
+/// # Errors
+/// A lock held by a running backup, damaged indexes, or referenced data
+/// that is already missing (nothing is deleted then).
+pub async fn prune(repo: &Arc<Repository>, dry_run: bool) -> Result<PruneReport> {
+    let lock = repo.lock(LockKind::Exclusive).await?;
+    let result = async {
+        repo.reload_index().await?;
+        let mut referenced = HashSet::new();
+        for s in list_snapshots(repo).await? {
+            referenced.extend(s.referenced_blobs(repo).await?);
+        }
+        let options = PruneOptions {
+            dry_run,
+            ..PruneOptions::default()
+        };
+        Ok(tresor_repo::prune(repo, &lock, &referenced, &options).await?)
+    }
+    .await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "cannot release repository lock");
+    }
+    result
+}

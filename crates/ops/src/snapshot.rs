@@ -1,0 +1,448 @@
+//! Snapshot manifests: what one backup of one source holds, and how to
+//! find it again (`latest`, an id prefix, `latest:SOURCE`).
+//!
+//! A manifest is the commit point of a backup: it is written last, after
+//! every chunk and table blob it names is stored and indexed, so a crash
+//! never leaves a visible half snapshot.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tresor_core::{DatabaseSchema, Engine, TableName};
+use tresor_repo::{BlobId, BlobType, ObjectId, ObjectKind, Repository};
+
+use crate::error::{OpsError, Result};
+
+/// Manifest format version written by this tresor.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Why a snapshot was taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// Started by a person (CLI, web page, API call).
+    #[default]
+    Manual,
+    /// Started by the scheduler.
+    Scheduled,
+    /// Taken automatically before a restore overwrote data.
+    PreRestore,
+    /// Taken by `tresor guard` before a risky operation.
+    Guard,
+    /// Made by `tresor import` from an export archive.
+    Import,
+}
+
+impl Trigger {
+    /// The trigger's name as shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Scheduled => "scheduled",
+            Trigger::PreRestore => "pre-restore",
+            Trigger::Guard => "guard",
+            Trigger::Import => "import",
+        }
+    }
+}
+
+/// Where a snapshot came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// The name of the source in `tresor.toml`, if it was named there;
+    /// retention groups snapshots by this (or by the URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The source URL without its password.
+    pub url: String,
+    /// The engine.
+    pub engine: Engine,
+    /// The server's version.
+    pub server_version: String,
+    /// The database name.
+    pub database: String,
+}
+
+impl SourceRef {
+    /// The key snapshots of one source share: its name, or else its URL.
+    pub fn key(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.url)
+    }
+}
+
+/// A range of rows inside a stored chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The chunk (a data blob of framed rows).
+    pub chunk: BlobId,
+    /// Index of the first row of the run within the chunk.
+    pub first: u64,
+    /// Number of rows.
+    pub count: u64,
+}
+
+/// The data of one table in one snapshot: its rows are the runs' rows, in
+/// order. Stored as a tree blob, so an unchanged table costs nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableData {
+    /// The runs, in row order.
+    pub runs: Vec<Run>,
+}
+
+/// Change figures of a table against the parent snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChanges {
+    /// Rows whose key is new.
+    pub inserted: u64,
+    /// Rows whose key existed with other values.
+    pub updated: u64,
+    /// Keys that are gone.
+    pub deleted: u64,
+}
+
+/// One table in a snapshot manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// The table's name.
+    pub name: TableName,
+    /// Number of rows.
+    pub rows: u64,
+    /// Bytes of encoded rows (the logical size).
+    pub bytes: u64,
+    /// [`tresor_core::codec::TableDigest`] of the rows.
+    pub digest: String,
+    /// The [`TableData`] tree blob.
+    pub data: BlobId,
+    /// Stored bytes this backup added for the table (after dedup and
+    /// compression, before encryption overhead).
+    pub added_bytes: u64,
+    /// Changes against the parent, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<TableChanges>,
+}
+
+/// Totals of a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Tables.
+    pub tables: u64,
+    /// Rows.
+    pub rows: u64,
+    /// Logical bytes.
+    pub bytes: u64,
+    /// Stored bytes added by this snapshot.
+    pub added_bytes: u64,
+    /// Chunks written by this snapshot.
+    pub new_chunks: u64,
+    /// Chunks reused from the repository.
+    pub reused_chunks: u64,
+}
+
+/// One snapshot manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The manifest format version.
+    pub version: u32,
+    /// The manifest's id (its object name; not serialized inside).
+    #[serde(skip)]
+    pub id: String,
+    /// When the consistent read began.
+    pub time: DateTime<Utc>,
+    /// When the snapshot was complete.
+    pub end_time: DateTime<Utc>,
+    /// The tresor version that wrote it.
+    pub tresor_version: String,
+    /// Where it came from.
+    pub source: SourceRef,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Why, in the user's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The machine that took it.
+    pub hostname: String,
+    /// Who took it (OS user, or the server user that started the job).
+    pub username: String,
+    /// The application's version, when the user gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The snapshot this one was compared against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// How consistent the read was.
+    pub consistency: String,
+    /// Warnings from the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Whether only some tables were selected.
+    #[serde(default)]
+    pub partial: bool,
+    /// The [`DatabaseSchema`] tree blob (tables in the snapshot only).
+    pub schema: BlobId,
+    /// The tables.
+    pub tables: Vec<TableEntry>,
+    /// Totals.
+    pub totals: Totals,
+    /// Extra labels (the server's job id, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// The first 8 characters of the id, as shown in listings.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(8)]
+    }
+
+    /// The table named `name`.
+    pub fn table(&self, name: &TableName) -> Option<&TableEntry> {
+        self.tables.iter().find(|t| &t.name == name)
+    }
+
+    /// Every blob the snapshot needs: schema, table data blobs and chunks.
+    pub async fn referenced_blobs(&self, repo: &Repository) -> Result<Vec<BlobId>> {
+        let mut out = vec![self.schema];
+        for t in &self.tables {
+            out.push(t.data);
+            for run in load_table_data(repo, &t.data).await?.runs {
+                out.push(run.chunk);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Stores a JSON document as a tree blob.
+pub(crate) async fn save_tree<T: Serialize>(repo: &Repository, value: &T) -> Result<(BlobId, u64)> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| OpsError::Internal(format!("cannot encode metadata: {e}")))?;
+    let saved = repo.save_blob(BlobType::Tree, bytes).await?;
+    Ok((saved.id, saved.stored_bytes))
+}
+
+/// Loads a JSON tree blob.
+pub(crate) async fn load_tree<T: for<'de> Deserialize<'de>>(
+    repo: &Repository,
+    id: &BlobId,
+) -> Result<T> {
+    let bytes = repo.load_blob(id).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| OpsError::Corrupt(format!("metadata blob {} is not valid: {e}", id.short())))
+}
+
+/// Loads the runs of a table.
+pub async fn load_table_data(repo: &Repository, id: &BlobId) -> Result<TableData> {
+    load_tree(repo, id).await
+}
+
+/// Loads the schema a snapshot recorded.
+pub async fn load_schema(repo: &Repository, snapshot: &Snapshot) -> Result<DatabaseSchema> {
+    load_tree(repo, &snapshot.schema).await
+}
+
+/// Writes a manifest (the commit point) and returns it with its id.
+pub(crate) async fn save_snapshot(repo: &Repository, mut snapshot: Snapshot) -> Result<Snapshot> {
+    let bytes = serde_json::to_vec(&snapshot)
+        .map_err(|e| OpsError::Internal(format!("cannot encode snapshot: {e}")))?;
+    snapshot.id = repo
+        .save_object(ObjectKind::Snapshot, &bytes)
+        .await?
+        .to_hex();
+    Ok(snapshot)
+}
+
+/// Loads one manifest by its full id.
+pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<Snapshot> {
+    let bytes = repo
+        .load_object(ObjectKind::Snapshot, &object_id(id)?)
+        .await?;
+    let mut s: Snapshot = serde_json::from_slice(&bytes)
+        .map_err(|e| OpsError::Corrupt(format!("snapshot {id} is not a valid manifest: {e}")))?;
+    if s.version > MANIFEST_VERSION {
+        return Err(OpsError::Unsupported(format!(
+            "snapshot {id} was written by a newer tresor (manifest version {}); upgrade tresor to read it",
+            s.version
+        )));
+    }
+    s.id = id.to_string();
+    Ok(s)
+}
+
+/// Every snapshot in the repository, oldest first.
+pub async fn list_snapshots(repo: &Repository) -> Result<Vec<Snapshot>> {
+    let ids = repo.list_objects(ObjectKind::Snapshot).await?;
+    let loads = ids.iter().map(|id| load_snapshot_id(repo, *id));
+    let mut all = futures::future::try_join_all(loads).await?;
+    all.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+    Ok(all)
+}
+
+/// Deletes a manifest. Its data stays until `prune`.
+pub async fn delete_snapshot(repo: &Repository, id: &str) -> Result<()> {
+    repo.delete_object(ObjectKind::Snapshot, &object_id(id)?)
+        .await?;
+    Ok(())
+}
+
+async fn load_snapshot_id(repo: &Repository, id: ObjectId) -> Result<Snapshot> {
+    load_snapshot(repo, &id.to_hex()).await
+}
+
+fn object_id(id: &str) -> Result<ObjectId> {
+    id.parse().map_err(|_| OpsError::InvalidInput {
+        what: format!("{id:?} is not a full snapshot id"),
+        hint: None,
+    })
+}
+
+/// Finds the snapshot the user means: `latest`, `latest:SOURCE` (a source
+/// name or URL), or a unique id prefix.
+///
+/// # Errors
+/// [`OpsError::NotFound`] with a hint when nothing matches, or an
+/// ambiguity error listing the candidates.
+pub fn resolve<'a>(snapshots: &'a [Snapshot], spec: &str) -> Result<&'a Snapshot> {
+    if let Some(rest) = spec.strip_prefix("latest") {
+        let source = rest.strip_prefix(':');
+        if !rest.is_empty() && source.is_none() {
+            return Err(not_found(spec));
+        }
+        return snapshots
+            .iter()
+            .rev()
+            .find(|s| match source {
+                None => true,
+                Some(src) => s.source.name.as_deref() == Some(src) || s.source.url == src,
+            })
+            .ok_or_else(|| match source {
+                None => OpsError::NotFound {
+                    what: "the repository has no snapshots yet".into(),
+                    hint: Some("run `tresor backup SOURCE` first".into()),
+                },
+                Some(src) => OpsError::NotFound {
+                    what: format!("no snapshot of source {src:?}"),
+                    hint: Some("`tresor snapshots` lists the snapshots and their sources".into()),
+                },
+            });
+    }
+    if spec.len() < 4 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OpsError::InvalidInput {
+            what: format!("{spec:?} is not a snapshot id"),
+            hint: Some("give `latest`, `latest:SOURCE`, or at least 4 hex digits of an id".into()),
+        });
+    }
+    let spec = spec.to_ascii_lowercase();
+    let matches: Vec<&Snapshot> = snapshots
+        .iter()
+        .filter(|s| s.id.starts_with(&spec))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(not_found(&spec)),
+        many => Err(OpsError::InvalidInput {
+            what: format!(
+                "snapshot id prefix {spec:?} is ambiguous: {}",
+                many.iter()
+                    .map(|s| s.short_id())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint: Some("give more digits".into()),
+        }),
+    }
+}
+
+fn not_found(spec: &str) -> OpsError {
+    OpsError::NotFound {
+        what: format!("no snapshot matches {spec:?}"),
+        hint: Some("`tresor snapshots` lists them".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(id: &str, secs: i64, source: &str) -> Snapshot {
+        Snapshot {
+            version: 1,
+            id: id.into(),
+            time: DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            end_time: DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            tresor_version: "0".into(),
+            source: SourceRef {
+                name: Some(source.into()),
+                url: format!("sqlite:///{source}.db"),
+                engine: Engine::Sqlite,
+                server_version: "3".into(),
+                database: source.into(),
+            },
+            trigger: Trigger::Manual,
+            reason: None,
+            tags: vec![],
+            hostname: "h".into(),
+            username: "u".into(),
+            app_version: None,
+            parent: None,
+            consistency: String::new(),
+            warnings: vec![],
+            partial: false,
+            schema: BlobId([0; 32]),
+            tables: vec![],
+            totals: Totals::default(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn resolve_specs() {
+        let all = vec![
+            snap("aaaa1111", 1, "app"),
+            snap("aaab2222", 2, "shop"),
+            snap("bbbb3333", 3, "app"),
+        ];
+        assert_eq!(
+            resolve(&all, "latest").map(|s| s.short_id()).ok(),
+            Some("bbbb3333")
+        );
+        assert_eq!(
+            resolve(&all, "latest:shop").map(|s| s.short_id()).ok(),
+            Some("aaab2222")
+        );
+        assert_eq!(
+            resolve(&all, "latest:sqlite:///app.db")
+                .map(|s| s.short_id())
+                .ok(),
+            Some("bbbb3333")
+        );
+        assert_eq!(
+            resolve(&all, "aaab").map(|s| s.short_id()).ok(),
+            Some("aaab2222")
+        );
+        assert!(matches!(
+            resolve(&all, "aaa"),
+            Err(OpsError::InvalidInput { .. })
+        ));
+        assert!(resolve(&all, "aaaa").is_ok());
+        assert!(matches!(
+            resolve(&all, "aaa1"),
+            Err(OpsError::NotFound { .. })
+        ));
+        assert!(matches!(
+            resolve(&all, "latest:nope"),
+            Err(OpsError::NotFound { .. })
+        ));
+        assert!(matches!(
+            resolve(&all, "latestx"),
+            Err(OpsError::NotFound { .. })
+        ));
+        assert!(matches!(
+            resolve(&[], "latest"),
+            Err(OpsError::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,507 @@
+//! Pack files: many encrypted blob records followed by an encrypted header.
+//!
+//! Layout of `data/<first 2 hex digits>/<pack id>`:
+//!
+//! ```text
+//! record_0 || record_1 || ... || encrypt(header) || header_len (u32 LE)
+//! record   = encrypt(zstd(plaintext))   or encrypt(plaintext) when zstd does not shrink it
+//! header   = version (u8 = 1) || entry*           entry = 46 bytes:
+//!            type u8 || flags u8 (bit 0 = compressed) || blob id [32]
+//!            || offset u32 LE || length u32 LE || raw length u32 LE
+//! ```
+//!
+//! The pack id is the plain (unkeyed) BLAKE3 of the whole file, so a pack can
+//! be verified against its name without the key; the bytes hashed are
+//! ciphertext with random nonces, so the id reveals nothing.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{BlobId, CryptoError, MasterKey, OVERHEAD, PackId};
+
+/// Directory of pack files.
+pub(crate) const DATA_DIR: &str = "data";
+/// Default target size of a pack file.
+pub const DEFAULT_PACK_SIZE: usize = 16 * 1024 * 1024;
+const HEADER_VERSION: u8 = 1;
+const ENTRY_LEN: usize = 46;
+const FLAG_COMPRESSED: u8 = 1;
+
+/// Errors of the pack module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackError {
+    /// The pack is shorter than its trailer or its header claims.
+    #[error("pack is truncated or malformed: {0}")]
+    Malformed(String),
+    /// The header or a record does not authenticate.
+    #[error("pack content is damaged or forged")]
+    Crypto(#[source] CryptoError),
+    /// Decompression failed.
+    #[error("blob {id} does not decompress")]
+    Decompress {
+        /// The blob.
+        id: BlobId,
+        /// Zstd's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Decrypted content does not hash to the blob id.
+    #[error("blob {expected} has content with id {actual}")]
+    IdMismatch {
+        /// Id the index promised.
+        expected: BlobId,
+        /// Id of what was read.
+        actual: BlobId,
+    },
+    /// A blob is larger than a pack can describe (4 GiB).
+    #[error("blob of {0} bytes is too large (limit 4 GiB)")]
+    TooLarge(usize),
+    /// Compression failed.
+    #[error("zstd compression failed")]
+    Compress(#[source] std::io::Error),
+}
+
+/// What a blob holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobType {
+    /// A chunk of table data.
+    Data,
+    /// Metadata: schemas, table manifests, other structured documents.
+    Tree,
+}
+
+impl BlobType {
+    fn to_byte(self) -> u8 {
+        match self {
+            BlobType::Data => 0,
+            BlobType::Tree => 1,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(BlobType::Data),
+            1 => Some(BlobType::Tree),
+            _ => None,
+        }
+    }
+}
+
+/// Where one blob lives inside a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PackEntry {
+    /// What the blob holds.
+    #[serde(rename = "type")]
+    pub blob_type: BlobType,
+    /// Keyed hash of the uncompressed plaintext.
+    pub id: BlobId,
+    /// Byte offset of the record in the pack.
+    pub offset: u32,
+    /// Length of the record (encrypted) in the pack.
+    pub length: u32,
+    /// Length of the plaintext.
+    pub raw_length: u32,
+    /// True when the record holds zstd-compressed plaintext.
+    pub compressed: bool,
+}
+
+/// A blob ready to be appended to a pack: compressed (maybe) and encrypted.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedBlob {
+    pub blob_type: BlobType,
+    pub id: BlobId,
+    pub data: Vec<u8>,
+    pub raw_length: u32,
+    pub compressed: bool,
+}
+
+/// Compresses (when it shrinks the data) and encrypts one blob. CPU heavy:
+/// run it on the blocking pool.
+pub(crate) fn encode_blob(
+    key: &MasterKey,
+    level: i32,
+    blob_type: BlobType,
+    id: BlobId,
+    plaintext: &[u8],
+) -> Result<EncodedBlob, PackError> {
+    let raw_length = u32::try_from(plaintext.len())
+        .ok()
+        .filter(|n| (*n as usize) + OVERHEAD <= u32::MAX as usize)
+        .ok_or(PackError::TooLarge(plaintext.len()))?;
+    let packed = zstd::bulk::compress(plaintext, level).map_err(PackError::Compress)?;
+    let (data, compressed) = if packed.len() < plaintext.len() {
+        (key.encrypt(&packed), true)
+    } else {
+        (key.encrypt(plaintext), false)
+    };
+    Ok(EncodedBlob {
+        blob_type,
+        id,
+        data,
+        raw_length,
+        compressed,
+    })
+}
+
+/// Decrypts, decompresses and verifies one record read from a pack.
+///
+/// # Errors
+/// [`PackError::Crypto`] for damaged bytes, [`PackError::IdMismatch`] when the
+/// content is not the blob the entry names.
+pub(crate) fn decode_blob(
+    key: &MasterKey,
+    entry: &PackEntry,
+    record: &[u8],
+) -> Result<Vec<u8>, PackError> {
+    let plain = key.decrypt(record).map_err(PackError::Crypto)?;
+    let data = if entry.compressed {
+        zstd::bulk::decompress(&plain, entry.raw_length as usize).map_err(|source| {
+            PackError::Decompress {
+                id: entry.id,
+                source,
+            }
+        })?
+    } else {
+        plain
+    };
+    let actual = key.blob_id(&data);
+    if actual != entry.id {
+        return Err(PackError::IdMismatch {
+            expected: entry.id,
+            actual,
+        });
+    }
+    if data.len() != entry.raw_length as usize {
+        return Err(PackError::Malformed(format!(
+            "blob {} has {} bytes, header says {}",
+            entry.id,
+            data.len(),
+            entry.raw_length
+        )));
+    }
+    Ok(data)
+}
+
+/// Path of a pack file in the repository.
+pub(crate) fn pack_path(id: &PackId) -> String {
+    let hex = id.to_hex();
+    format!("{DATA_DIR}/{}/{hex}", &hex[..2])
+}
+
+/// Encodes the plaintext header.
+pub(crate) fn encode_header(entries: &[PackEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + entries.len() * ENTRY_LEN);
+    out.push(HEADER_VERSION);
+    for e in entries {
+        out.push(e.blob_type.to_byte());
+        out.push(if e.compressed { FLAG_COMPRESSED } else { 0 });
+        out.extend_from_slice(e.id.as_bytes());
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.length.to_le_bytes());
+        out.extend_from_slice(&e.raw_length.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes a plaintext header.
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<Vec<PackEntry>, PackError> {
+    let Some((&version, body)) = bytes.split_first() else {
+        return Err(PackError::Malformed("empty header".into()));
+    };
+    if version != HEADER_VERSION {
+        return Err(PackError::Malformed(format!(
+            "unknown header version {version}"
+        )));
+    }
+    if body.len() % ENTRY_LEN != 0 {
+        return Err(PackError::Malformed(format!(
+            "header body of {} bytes is not a multiple of {ENTRY_LEN}",
+            body.len()
+        )));
+    }
+    body.chunks_exact(ENTRY_LEN)
+        .map(|c| {
+            let blob_type = BlobType::from_byte(c[0])
+                .ok_or_else(|| PackError::Malformed(format!("unknown blob type {}", c[0])))?;
+            if c[1] & !FLAG_COMPRESSED != 0 {
+                return Err(PackError::Malformed(format!("unknown flags {:#x}", c[1])));
+            }
+            let u32_at = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&c[2..34]);
+            Ok(PackEntry {
+                blob_type,
+                id: BlobId(id),
+                compressed: c[1] & FLAG_COMPRESSED != 0,
+                offset: u32_at(34),
+                length: u32_at(38),
+                raw_length: u32_at(42),
+            })
+        })
+        .collect()
+}
+
+/// Reads and verifies the header of a whole pack file.
+///
+/// Checks that every entry lies inside the record area.
+///
+/// # Errors
+/// [`PackError::Malformed`] for truncated packs, [`PackError::Crypto`] when
+/// the header does not authenticate.
+pub(crate) fn read_header(key: &MasterKey, pack: &[u8]) -> Result<Vec<PackEntry>, PackError> {
+    if pack.len() < 4 {
+        return Err(PackError::Malformed(format!(
+            "{} bytes cannot hold a header",
+            pack.len()
+        )));
+    }
+    let (rest, trailer) = pack.split_at(pack.len() - 4);
+    let header_len = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+    if header_len > rest.len() {
+        return Err(PackError::Malformed(format!(
+            "header length {header_len} exceeds pack size {}",
+            pack.len()
+        )));
+    }
+    let records_end = rest.len() - header_len;
+    let header = key
+        .decrypt(&rest[records_end..])
+        .map_err(PackError::Crypto)?;
+    let entries = decode_header(&header)?;
+    for e in &entries {
+        let end = e.offset as usize + e.length as usize;
+        if end > records_end {
+            return Err(PackError::Malformed(format!(
+                "blob {} at {}..{end} lies outside the records ({records_end} bytes)",
+                e.id, e.offset
+            )));
+        }
+    }
+    Ok(entries)
+}
+
+/// Accumulates encoded blobs into one pack file.
+#[derive(Debug, Default)]
+pub(crate) struct PackWriter {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+    ids: HashSet<BlobId>,
+}
+
+impl PackWriter {
+    /// Appends one encoded blob; a blob already in this pack is skipped.
+    pub fn add(&mut self, blob: &EncodedBlob) -> Result<(), PackError> {
+        self.add_record(
+            blob.blob_type,
+            blob.id,
+            blob.raw_length,
+            blob.compressed,
+            &blob.data,
+        )
+    }
+
+    /// Appends an already encrypted record (used by prune to copy blobs).
+    pub fn add_record(
+        &mut self,
+        blob_type: BlobType,
+        id: BlobId,
+        raw_length: u32,
+        compressed: bool,
+        record: &[u8],
+    ) -> Result<(), PackError> {
+        if !self.ids.insert(id) {
+            return Ok(());
+        }
+        let offset =
+            u32::try_from(self.buf.len()).map_err(|_| PackError::TooLarge(self.buf.len()))?;
+        let length = u32::try_from(record.len()).map_err(|_| PackError::TooLarge(record.len()))?;
+        self.buf.extend_from_slice(record);
+        self.entries.push(PackEntry {
+            blob_type,
+            id,
+            offset,
+            length,
+            raw_length,
+            compressed,
+        });
+        Ok(())
+    }
+
+    /// Ids of the blobs added so far.
+    pub fn ids(&self) -> impl Iterator<Item = BlobId> + '_ {
+        self.entries.iter().map(|e| e.id)
+    }
+
+    /// Bytes of records so far.
+    pub fn size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends the encrypted header and trailer; returns the pack id, the
+    /// bytes to store and the entries.
+    pub fn finish(self, key: &MasterKey) -> Result<FinishedPack, PackError> {
+        let PackWriter {
+            mut buf, entries, ..
+        } = self;
+        let header = key.encrypt(&encode_header(&entries));
+        let header_len =
+            u32::try_from(header.len()).map_err(|_| PackError::TooLarge(header.len()))?;
+        buf.extend_from_slice(&header);
+        buf.extend_from_slice(&header_len.to_le_bytes());
+        u32::try_from(buf.len()).map_err(|_| PackError::TooLarge(buf.len()))?;
+        Ok(FinishedPack {
+            id: PackId::of(&buf),
+            bytes: buf,
+            entries,
+        })
+    }
+}
+
+/// A complete pack file, ready to upload.
+#[derive(Debug)]
+pub(crate) struct FinishedPack {
+    pub id: PackId,
+    pub bytes: Vec<u8>,
+    pub entries: Vec<PackEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry_strategy() -> impl Strategy<Value = PackEntry> {
+        (
+            any::<bool>(),
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(t, id, offset, length, raw_length, compressed)| PackEntry {
+                    blob_type: if t { BlobType::Data } else { BlobType::Tree },
+                    id: BlobId(id),
+                    offset,
+                    length,
+                    raw_length,
+                    compressed,
+                },
+            )
+    }
+
+    fn build(key: &MasterKey, blobs: &[Vec<u8>]) -> FinishedPack {
+        let mut w = PackWriter::default();
+        for b in blobs {
+            let enc = encode_blob(key, 3, BlobType::Data, key.blob_id(b), b).unwrap();
+            w.add(&enc).unwrap();
+        }
+        w.finish(key).unwrap()
+    }
+
+    #[test]
+    fn compressible_is_compressed_random_is_not() {
+        let key = MasterKey::generate();
+        let zeros = vec![0u8; 10_000];
+        let e = encode_blob(&key, 3, BlobType::Data, key.blob_id(&zeros), &zeros).unwrap();
+        assert!(e.compressed);
+        assert!(e.data.len() < 1000);
+        let mut noise = vec![0u8; 1000];
+        rand::fill(&mut noise[..]);
+        let e = encode_blob(&key, 3, BlobType::Data, key.blob_id(&noise), &noise).unwrap();
+        assert!(!e.compressed);
+        assert_eq!(e.data.len(), 1000 + OVERHEAD);
+    }
+
+    #[test]
+    fn pack_id_is_hash_and_header_reads_back() {
+        let key = MasterKey::generate();
+        let blobs = vec![b"one".to_vec(), vec![7u8; 5000], b"one".to_vec()];
+        let p = build(&key, &blobs);
+        assert_eq!(p.id, PackId::of(&p.bytes));
+        assert_eq!(
+            p.entries.len(),
+            2,
+            "duplicate inside one pack is stored once"
+        );
+        assert_eq!(read_header(&key, &p.bytes).unwrap(), p.entries);
+        for (e, b) in p.entries.iter().zip(&blobs) {
+            let rec = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+            assert_eq!(&decode_blob(&key, e, rec).unwrap(), b);
+        }
+        assert!(pack_path(&p.id).starts_with(&format!("data/{}/", &p.id.to_hex()[..2])));
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let key = MasterKey::generate();
+        let p = build(&key, &[b"hello world".to_vec()]);
+        let e = p.entries[0];
+        let mut rec = p.bytes[e.offset as usize..(e.offset + e.length) as usize].to_vec();
+        rec[30] ^= 1;
+        assert!(matches!(
+            decode_blob(&key, &e, &rec),
+            Err(PackError::Crypto(_))
+        ));
+        // Truncated packs.
+        for cut in [0, 3, 10, p.bytes.len() - 1] {
+            assert!(read_header(&key, &p.bytes[..cut]).is_err());
+        }
+        // Wrong id in the entry.
+        let rec = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+        let wrong = PackEntry {
+            id: BlobId([9; 32]),
+            ..e
+        };
+        assert!(matches!(
+            decode_blob(&key, &wrong, rec),
+            Err(PackError::IdMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_headers_do_not_panic() {
+        assert!(decode_header(&[]).is_err());
+        assert!(decode_header(&[2]).is_err());
+        assert!(decode_header(&[1, 0]).is_err());
+        let mut bad = vec![1u8];
+        bad.extend_from_slice(&[9u8; ENTRY_LEN]);
+        assert!(decode_header(&bad).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn header_roundtrip(entries in proptest::collection::vec(entry_strategy(), 0..50)) {
+            let bytes = encode_header(&entries);
+            prop_assert_eq!(decode_header(&bytes).unwrap(), entries);
+        }
+
+        #[test]
+        fn pack_roundtrip(blobs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 0..8)) {
+            let key = MasterKey::generate();
+            let p = build(&key, &blobs);
+            let entries = read_header(&key, &p.bytes).unwrap();
+            for e in &entries {
+                let rec = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+                let data = decode_blob(&key, e, rec).unwrap();
+                prop_assert!(blobs.contains(&data));
+            }
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let key = MasterKey::generate();
+            let _ = read_header(&key, &bytes);
+            let _ = decode_header(&bytes);
+        }
+    }
+}

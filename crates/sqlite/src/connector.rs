@@ -1,0 +1,32 @@
+//! [`SqliteConnector`]: SQLite sources and targets from URLs and paths.
+
+use tresor_core::{Connector, Engine, Source, SourceError, Target};
+
+use crate::source::SqliteSource;
+use crate::target::SqliteTarget;
+use crate::url;
+
+/// Opens [`SqliteSource`]s and [`SqliteTarget`]s from `sqlite://` URLs
+/// (`sqlite:///abs/path.db`, `sqlite://relative.db`, `sqlite:relative.db`)
+/// and plain paths ending in `.db`, `.sqlite`, `.sqlite3` or `.db3`, or
+/// naming an existing file that starts with the SQLite header.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SqliteConnector;
+
+impl Connector for SqliteConnector {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    fn accepts(&self, url: &str) -> bool {
+        url::accepts(url)
+    }
+
+    fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
+        Ok(Box::new(SqliteSource::new(url::database_path(url)?)))
+    }
+
+    fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
+        Ok(Box::new(SqliteTarget::new(url::database_path(url)?)))
+    }
+}

@@ -1,0 +1,143 @@
+//! Fitting a snapshot's table onto a table that already exists in the
+//! target: which columns to write, and every reason it does not fit.
+
+use tresor_core::{RestoreMode, TableSchema};
+
+use crate::schema::WITHOUT_ROWID;
+use crate::sql::{ident, ident_list};
+
+/// How rows of one snapshot table are written into the target.
+#[derive(Debug)]
+pub(crate) struct LoadPlan {
+    /// The `INSERT` (or upsert) statement.
+    pub(crate) sql: String,
+    /// For each statement parameter, the position of its value in a row.
+    pub(crate) positions: Vec<usize>,
+    /// Values per row.
+    pub(crate) width: usize,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The plain `INSERT` of every stored column into a table created from
+/// the snapshot; hidden columns (the rowid) only with `with_hidden`.
+pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: bool) -> LoadPlan {
+    let stored: Vec<_> = snap.stored_columns().collect();
+    let mut cols = Vec::new();
+    let mut positions = Vec::new();
+    for (pos, c) in stored.iter().enumerate() {
+        if with_hidden || !c.hidden {
+            cols.push(c.name.as_str());
+            positions.push(pos);
+        }
+    }
+    LoadPlan {
+        sql: insert_sql(target_name, &cols),
+        positions,
+        width: stored.len(),
+    }
+}
+
+fn insert_sql(table: &str, cols: &[&str]) -> String {
+    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO main.{} ({}) VALUES ({})",
+        ident(table),
+        ident_list(cols.iter().copied()),
+        params.join(", ")
+    )
+}
+
+/// Maps `snap` onto the existing `target` table, pushing every mismatch
+/// into `problems`.
+pub(crate) fn fit(
+    snap: &TableSchema,
+    target: &TableSchema,
+    mode: RestoreMode,
+    problems: &mut Vec<String>,
+) -> LoadPlan {
+    let name = &snap.name.name;
+    let before = problems.len();
+    let target_without_rowid = target.extra.contains_key(WITHOUT_ROWID);
+    let mut cols: Vec<&str> = Vec::new();
+    let mut positions = Vec::new();
+    let stored: Vec<_> = snap.stored_columns().collect();
+    for (pos, c) in stored.iter().enumerate() {
+        let found = target
+            .columns
+            .iter()
+            .find(|t| !t.hidden && same(&t.name, &c.name));
+        if c.hidden {
+            // the rowid: kept in replace mode when the target has one and
+            // no real column shadows its name; merge matches by key only
+            if mode == RestoreMode::Replace && !target_without_rowid && found.is_none() {
+                cols.push(c.name.as_str());
+                positions.push(pos);
+            }
+            continue;
+        }
+        match found {
+            None => problems.push(format!("table {name}: column {} is missing in the target", c.name)),
+            Some(t) if !t.is_stored_in_rows() => problems.push(format!(
+                "table {name}: column {} is generated in the target",
+                c.name
+            )),
+            Some(t) => {
+                cols.push(t.name.as_str());
+                positions.push(pos);
+            }
+        }
+    }
+    for t in target
+        .columns
+        .iter()
+        .filter(|t| !t.hidden && t.is_stored_in_rows())
+    {
+        let in_snapshot = stored.iter().any(|c| !c.hidden && same(&c.name, &t.name));
+        if !in_snapshot && !t.nullable && t.default.is_none() && !t.identity {
+            problems.push(format!(
+                "table {name}: target column {} is not null, has no default and is not in the snapshot",
+                t.name
+            ));
+        }
+    }
+    let mut sql = insert_sql(&target.name.name, &cols);
+    if mode == RestoreMode::Merge {
+        let key_matches = snap.primary_key.len() == target.primary_key.len()
+            && snap
+                .primary_key
+                .iter()
+                .all(|k| target.primary_key.iter().any(|t| same(t, k)));
+        if !key_matches {
+            problems.push(format!(
+                "table {name}: primary key ({}) in the target differs from the snapshot's ({})",
+                target.primary_key.join(", "),
+                snap.primary_key.join(", ")
+            ));
+        }
+        let key_cols: Vec<&str> = target.primary_key.iter().map(String::as_str).collect();
+        let updates: Vec<String> = cols
+            .iter()
+            .filter(|c| !key_cols.iter().any(|k| same(k, c)))
+            .map(|c| format!("{0} = excluded.{0}", ident(c)))
+            .collect();
+        sql.push_str(&format!(" ON CONFLICT ({}) ", ident_list(key_cols.iter().copied())));
+        if updates.is_empty() {
+            sql.push_str("DO NOTHING");
+        } else {
+            sql.push_str("DO UPDATE SET ");
+            sql.push_str(&updates.join(", "));
+        }
+    }
+    if problems.len() > before {
+        // the plan is never used when something does not fit
+        sql.clear();
+    }
+    LoadPlan {
+        sql,
+        positions,
+        width: stored.len(),
+    }
+}

@@ -1,0 +1,196 @@
+//! Values between SQLite and [`Value`]: exactly as stored on the way out,
+//! the nearest SQLite storage class on the way in.
+//!
+//! SQLite has five storage classes (NULL, INTEGER, REAL, TEXT, BLOB) and
+//! any column may hold any of them, so reading never looks at the declared
+//! type. TEXT whose bytes are not valid UTF-8 (an application may store
+//! anything) becomes [`Value::RawText`] and is written back as TEXT with
+//! the same bytes. SQLite cannot store a NaN: it turns one into NULL when
+//! it is written, so a NaN never comes out of a SQLite database.
+
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use tresor_core::Value;
+
+/// The [`Value`] of one stored SQLite value.
+pub(crate) fn from_sqlite(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::F64(f),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(s) => Value::Text(s.to_owned()),
+            Err(_) => Value::RawText(bytes.to_vec()),
+        },
+        ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
+    }
+}
+
+/// Approximate memory a value takes, for cutting batches.
+pub(crate) fn approx_size(v: &Value) -> usize {
+    match v {
+        Value::Text(s) => s.len() + 16,
+        Value::RawText(b) | Value::Bytes(b) => b.len() + 16,
+        _ => 16,
+    }
+}
+
+/// Whether SQLite stores `v` natively, without any conversion.
+pub(crate) fn is_native(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Null
+            | Value::Int(_)
+            | Value::F64(_)
+            | Value::Text(_)
+            | Value::RawText(_)
+            | Value::Bytes(_)
+    )
+}
+
+/// A [`Value`] bound as a statement parameter.
+///
+/// Values of other engines map to the nearest storage class: booleans to
+/// 0/1, unsigned integers beyond `i64` and decimals to their exact text,
+/// dates and times to ISO 8601 text, UUIDs to their hyphenated text, JSON
+/// and enum labels to text, BSON documents and bit strings to blobs, arrays
+/// to JSON text.
+pub(crate) struct Bind<'a>(pub(crate) &'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Owned(Owned::Integer(*i)),
+            Value::F64(f) => ToSqlOutput::Owned(Owned::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::RawText(b) => ToSqlOutput::Borrowed(ValueRef::Text(b)),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Bool(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
+            Value::UInt(u) => match i64::try_from(*u) {
+                Ok(i) => ToSqlOutput::Owned(Owned::Integer(i)),
+                Err(_) => ToSqlOutput::Owned(Owned::Text(u.to_string())),
+            },
+            Value::F32(f) => ToSqlOutput::Owned(Owned::Real(f64::from(*f))),
+            Value::Decimal(s) | Value::Json(s) | Value::Enum(s) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Value::Other { text, .. } => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Bits { bytes, .. } => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Value::Document(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            other => ToSqlOutput::Owned(Owned::Text(as_text(other))),
+        })
+    }
+}
+
+/// Text form of values SQLite has no storage class for.
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::Date(d) => d.to_string(),
+        Value::Time(t) => t.to_string(),
+        Value::TimeTz { time, offset_secs } => format!("{time}{}", offset(*offset_secs)),
+        Value::Timestamp(t) => t.to_string().replacen('T', " ", 1),
+        Value::TimestampTz(t) => format!("{}Z", t.to_string().replacen('T', " ", 1)),
+        Value::Uuid(u) => uuid_text(u),
+        Value::Array(a) => json_of(&Value::Array(a.clone())).to_string(),
+        Value::Interval(i) => format!("{i:?}"),
+        other => json_of(other).to_string(),
+    }
+}
+
+fn offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let s = secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", s / 3600, (s % 3600) / 60)
+}
+
+fn uuid_text(u: &[u8; 16]) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A JSON rendering for array elements (cross-engine approximation).
+fn json_of(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::UInt(u) => J::from(*u),
+        Value::F64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number),
+        Value::Text(s) | Value::Decimal(s) | Value::Enum(s) => J::String(s.clone()),
+        Value::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone())),
+        Value::Array(a) => J::Array(a.elements.iter().map(json_of).collect()),
+        Value::RawText(b) | Value::Bytes(b) | Value::Document(b) => {
+            J::String(b.iter().map(|x| format!("{x:02x}")).collect())
+        }
+        Value::Other { text, .. } => J::String(text.clone()),
+        other => J::String(as_text(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn round_trip(v: &Value) -> Value {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.query_row("SELECT ?1", [Bind(v)], |r| Ok(from_sqlite(r.get_ref(0)?)))
+            .unwrap()
+    }
+
+    #[test]
+    fn native_values_round_trip_exactly() {
+        for v in [
+            Value::Null,
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::F64(-0.0),
+            Value::F64(f64::MAX),
+            Value::F64(f64::MIN_POSITIVE),
+            Value::F64(f64::INFINITY),
+            Value::F64(5e-324),
+            Value::Text(String::new()),
+            Value::Text("héllo \u{0} wörld".into()),
+            Value::RawText(vec![0xff, 0xfe, b'a']),
+            Value::Bytes(vec![]),
+            Value::Bytes(vec![0, 1, 2, 255]),
+        ] {
+            let back = round_trip(&v);
+            assert!(back.same(&v), "{v:?} came back as {back:?}");
+        }
+    }
+
+    #[test]
+    fn nan_becomes_null_in_sqlite() {
+        assert_eq!(round_trip(&Value::F64(f64::NAN)), Value::Null);
+    }
+
+    #[test]
+    fn foreign_values_map_to_storage_classes() {
+        assert_eq!(round_trip(&Value::Bool(true)), Value::Int(1));
+        assert_eq!(
+            round_trip(&Value::UInt(u64::MAX)),
+            Value::Text(u64::MAX.to_string())
+        );
+        assert_eq!(
+            round_trip(&Value::Decimal("1.50".into())),
+            Value::Text("1.50".into())
+        );
+        assert_eq!(
+            round_trip(&Value::Uuid([0xab; 16])),
+            Value::Text("abababab-abab-abab-abab-abababababab".into())
+        );
+        assert_eq!(round_trip(&Value::Date(tresor_core::Date::ymd(2024, 2, 29))), Value::Text("2024-02-29".into()));
+    }
+}

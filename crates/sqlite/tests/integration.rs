@@ -1,0 +1,13 @@
+//! Integration tests of tresor-sqlite: the shared conformance suite, value
+//! and schema fidelity (`sqlite3 .dump` of original and restored files
+//! match), consistency under concurrent writers, and restores into
+//! existing databases.
+
+mod integration {
+    pub mod harness;
+
+    mod concurrency;
+    mod conformance;
+    mod fidelity;
+    mod restore;
+}

@@ -1,0 +1,197 @@
+//! Restores into existing databases and failure cases specific to SQLite.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+use tresor_core::{
+    Column, DatabaseSchema, Engine, ErrorKind, PortableType, ReadOptions, RestoreMode,
+    RestorePlan, RowKey, Source, TableFilter, TableName, TableSchema, Target, Value,
+};
+use tresor_sqlite::{SqliteConnector, SqliteSource, SqliteTarget};
+use tresor_testing::{copy_database, read_database, restore_snapshot};
+
+use super::harness::url_of;
+
+fn exec(path: &Path, sql: &str) {
+    Connection::open(path).unwrap().execute_batch(sql).unwrap();
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+const ITEMS: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_triggers_do_not_fire_and_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.db"), dir.path().join("dst.db"));
+    exec(&src, &format!("{ITEMS} INSERT INTO items VALUES (1, 'a'), (7, 'b'); DELETE FROM items WHERE id = 7;"));
+    exec(
+        &dst,
+        &format!(
+            "{ITEMS} CREATE TABLE audit (what TEXT);
+             CREATE TRIGGER items_audit AFTER INSERT ON items BEGIN INSERT INTO audit VALUES (new.name); END;
+             CREATE TRIGGER items_gone AFTER DELETE ON items BEGIN INSERT INTO audit VALUES ('gone'); END;
+             INSERT INTO items (id, name) VALUES (100, 'target');"
+        ),
+    );
+    assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 1);
+    let filter = TableFilter::new(&["items"], &[]).unwrap();
+    let summary = copy_database(&SqliteConnector, &url_of(&src), &url_of(&dst), RestoreMode::Replace, &filter)
+        .await
+        .unwrap();
+    assert_eq!(summary.method, "one transaction");
+    assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 1, "triggers fired during the restore");
+    assert_eq!(count(&dst, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 2);
+    assert_eq!(count(&dst, "SELECT group_concat(id) FROM items"), 1);
+    // AUTOINCREMENT state is the snapshot's, not the target's 100
+    assert_eq!(count(&dst, "SELECT seq FROM sqlite_sequence WHERE name = 'items'"), 7);
+    // and the triggers work again afterwards
+    exec(&dst, "INSERT INTO items (name) VALUES ('later')");
+    assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 2);
+    assert_eq!(count(&dst, "SELECT max(id) FROM items"), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_foreign_keys_abort_the_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.db"), dir.path().join("dst.db"));
+    let schema = "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                  CREATE TABLE child (id INTEGER PRIMARY KEY,
+                      parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE);";
+    exec(&src, &format!("{schema} INSERT INTO parent VALUES (1), (2);"));
+    exec(
+        &dst,
+        &format!("{schema} INSERT INTO parent VALUES (1), (2), (3); INSERT INTO child VALUES (1, 1), (2, 3);"),
+    );
+    let before = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all()).await.unwrap();
+    let filter = TableFilter::new(&["parent"], &[]).unwrap();
+    let err = copy_database(&SqliteConnector, &url_of(&src), &url_of(&dst), RestoreMode::Replace, &filter)
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("foreign key") && msg.contains("child row 2"), "{msg}");
+    let after = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all()).await.unwrap();
+    assert_eq!(format!("{:?}", before.tables), format!("{:?}", after.tables));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_session_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.db");
+    exec(&src, &format!("{ITEMS} INSERT INTO items (name) VALUES ('x'), ('y');"));
+    let snap = SqliteSource::new(&src).open(&ReadOptions::default()).await.unwrap();
+    let schema = snap.schema().clone();
+    let target = SqliteTarget::new(dir.path().join("new.db"));
+    let plan = RestorePlan {
+        tables: vec![TableName::new("items")],
+        schema: schema.clone(),
+        mode: RestoreMode::Replace,
+        whole_database: true,
+    };
+    let mut session = target.begin(&plan).await.unwrap();
+    assert_eq!(files(dir.path()).len(), 2, "the temporary file: {:?}", files(dir.path()));
+    let (tx, rx) = mpsc::channel(2);
+    let t = &schema.tables[0];
+    let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
+    assert_eq!(read.unwrap(), load.unwrap());
+    drop(session);
+    assert_eq!(files(dir.path()), ["src.db"]);
+    assert!(!target.inspect().await.unwrap().exists);
+    // and a failing restore into a new file cleans up too
+    let mut bad = plan.clone();
+    bad.schema.tables[0].ddl = Some("CREATE TABLE items (oops".into());
+    assert!(target.begin(&bad).await.is_err());
+    assert_eq!(files(dir.path()), ["src.db"]);
+    // while a committed one leaves just the database
+    restore_snapshot(snap.as_ref(), &target, RestoreMode::Replace, true).await.unwrap();
+    assert_eq!(files(dir.path()), ["new.db", "src.db"]);
+    snap.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_source_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = match SqliteSource::new(dir.path().join("nope.db")).open(&ReadOptions::default()).await {
+        Ok(_) => panic!("opened a missing file"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.hint().is_some());
+    let not_db = dir.path().join("text.db");
+    std::fs::write(&not_db, "this is not a database, just some text that is long enough").unwrap();
+    let err = match SqliteSource::new(&not_db).open(&ReadOptions::default()).await {
+        Ok(_) => panic!("opened a text file"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_other_engines_restore_with_portable_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("from-pg.db");
+    let int = PortableType::Int { bits: 64, unsigned: false };
+    let mut id = Column::new("id", "bigint", int);
+    id.nullable = false;
+    let table = TableSchema {
+        name: TableName::qualified("public", "prices"),
+        kind: "table".into(),
+        columns: vec![
+            id,
+            Column::new("price", "numeric(10,2)", PortableType::Decimal { precision: Some(10), scale: Some(2) }),
+            Column::new("active", "boolean", PortableType::Bool),
+            Column::new("at", "timestamptz", PortableType::TimestampTz),
+        ],
+        primary_key: vec!["id".into()],
+        row_key: RowKey::Columns { columns: vec!["id".into()] },
+        constraints: vec![],
+        indexes: vec![],
+        foreign_keys: vec![],
+        ddl: Some("CREATE TABLE public.prices (...)".into()),
+        auto_increment: None,
+        comment: None,
+        extra: BTreeMap::new(),
+    };
+    let plan = RestorePlan {
+        tables: vec![table.name.clone()],
+        schema: DatabaseSchema { engine: Engine::Postgres, tables: vec![table.clone()], objects: vec![], settings: BTreeMap::new() },
+        mode: RestoreMode::Replace,
+        whole_database: true,
+    };
+    let target = SqliteTarget::new(&path);
+    let mut session = target.begin(&plan).await.unwrap();
+    let (tx, rx) = mpsc::channel(1);
+    tx.send(vec![vec![
+        Value::Int(1),
+        Value::Decimal("1.50".into()),
+        Value::Bool(true),
+        Value::TimestampTz(tresor_core::Timestamp::from_unix_micros(0)),
+    ]])
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(session.load_table(&table, rx).await.unwrap(), 1);
+    let summary = session.commit().await.unwrap();
+    assert!(!summary.warnings.is_empty());
+    let row: (String, i64, String) = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT price, active, at FROM prices", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!(row, ("1.50".into(), 1, "1970-01-01 00:00:00Z".into()));
+}

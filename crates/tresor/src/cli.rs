@@ -1,0 +1,305 @@
+//! Command-line arguments, as clap parses them. Validation into the
+//! operations' own option types happens in each command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tresor: backup and restore for SQLite, PostgreSQL, MySQL/MariaDB and
+/// MongoDB, into an encrypted, deduplicated repository.
+#[derive(Debug, Parser)]
+#[command(name = "tresor", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 wrong password, \
+5 conflict (lock, schema), 6 damaged data, 7 database error, 8 storage error, 130 cancelled.\n\
+Docs: docs/cli.md"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Repository location: a directory or s3://bucket/prefix
+    #[arg(short = 'r', long = "repo", env = "TRESOR_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+
+    /// Read the repository password from the first line of FILE
+    #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+
+    /// Configuration file (sources, groups, repository)
+    #[arg(short = 'c', long, env = "TRESOR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output (repeat for more)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Never draw progress bars
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository
+    Init(InitArgs),
+    /// Back up a database into a new snapshot
+    Backup(BackupArgs),
+    /// List snapshots
+    Snapshots(SnapshotsArgs),
+    /// Show one snapshot: tables, rows, sizes, what was new
+    Show(ShowArgs),
+    /// Restore a snapshot into a database
+    Restore(RestoreArgs),
+    /// Verify the repository's structure (and with --read-data, every byte)
+    Check(CheckArgs),
+    /// Remove snapshots by retention rules
+    Forget(ForgetArgs),
+    /// Remove data no snapshot needs any more
+    Prune(PruneArgs),
+    /// Manage the passwords that open the repository
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Write a snapshot as a portable archive (ZIP or tar.zst)
+    Export(ExportArgs),
+    /// Turn an export archive into a snapshot
+    Import(ImportArgs),
+    /// Remove stale locks left by crashed processes
+    Unlock(UnlockArgs),
+    /// Try tresor on a generated sample database, with nothing to set up
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Argon2id memory in MiB for the first key
+    #[arg(long, default_value_t = 64, hide = true)]
+    pub kdf_memory_mib: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// A database URL (sqlite:///path/app.db, postgres://..., a .db path) or
+    /// a source name from the config file
+    pub source: String,
+    /// Only these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Leave out these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Only the tables of this group from the config file
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Add a tag (repeatable)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Why this backup is taken (kept in the snapshot)
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The application's version, kept in the snapshot
+    #[arg(long)]
+    pub app_version: Option<String>,
+    /// Tables read at once
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Engine option KEY=VALUE (e.g. allow-global-lock=true)
+    #[arg(short = 'o', long = "option", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this source (name or URL)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only snapshots with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Snapshot id prefix, `latest` or `latest:SOURCE`
+    pub snapshot: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Mode {
+    /// Empty each restored table, then load the snapshot's rows
+    Replace,
+    /// Upsert rows by primary key; leave other rows alone
+    Merge,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Snapshot id prefix, `latest` or `latest:SOURCE`
+    pub snapshot: String,
+    /// Target database URL, path, or source name from the config file
+    #[arg(long = "to")]
+    pub target: String,
+    /// Only these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Leave out these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// How restored rows meet existing ones
+    #[arg(long, value_enum, default_value_t = Mode::Replace)]
+    pub mode: Mode,
+    /// Show per table what would be inserted, updated and deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Skip the safety snapshot of the data the restore overwrites
+    #[arg(long)]
+    pub no_safety_snapshot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also read, decrypt and verify every stored byte
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Keep the N most recent snapshots
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    /// Keep the last snapshot of each of the N most recent hours
+    #[arg(long)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the last snapshot of each of the N most recent days
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    /// Keep the last snapshot of each of the N most recent weeks
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the last snapshot of each of the N most recent months
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    /// Keep the last snapshot of each of the N most recent years
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot younger than this (e.g. 7d, 2w, 36h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub keep_within: Option<std::time::Duration>,
+    /// Keep snapshots with this tag (repeatable)
+    #[arg(long = "keep-tag")]
+    pub keep_tags: Vec<String>,
+    /// Only consider snapshots with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only consider snapshots of this source
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Forget these snapshots (id prefixes) instead of applying rules
+    pub snapshots: Vec<String>,
+    /// Let the rules remove pre-restore safety snapshots too
+    #[arg(long)]
+    pub include_safety: bool,
+    /// Run prune afterwards
+    #[arg(long)]
+    pub prune: bool,
+    /// Show what would be removed; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be removed; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a password (asked for, or --new-password-file)
+    Add {
+        /// Read the new password from FILE
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+    },
+    /// List keys
+    List,
+    /// Remove a key by id prefix
+    Remove {
+        /// Key id prefix (see `tresor key list`)
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ArchiveFormat {
+    /// ZIP with deflate (opens everywhere)
+    Zip,
+    /// tar compressed with zstd (smaller, faster)
+    TarZst,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Snapshot id prefix, `latest` or `latest:SOURCE`
+    pub snapshot: String,
+    /// Output file (`-` for stdout)
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Archive format (default: from the file name, else zip)
+    #[arg(long, value_enum)]
+    pub format: Option<ArchiveFormat>,
+    /// Only these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The archive (ZIP or tar.zst, detected from its content)
+    pub file: PathBuf,
+    /// Add a tag (repeatable)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove every lock, not just stale ones (only when no tresor runs)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the sample database and repository
+    #[arg(long, default_value = "tresor-demo")]
+    pub dir: PathBuf,
+    /// Customers in the sample database
+    #[arg(long, default_value_t = 2000)]
+    pub customers: u32,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}

@@ -1,0 +1,54 @@
+//! One module per subcommand; [`run`] dispatches.
+
+mod backup;
+mod check;
+mod demo;
+mod forget;
+mod init;
+mod key;
+mod prune;
+mod restore;
+mod show;
+mod snapshots;
+mod unlock;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(&cli.global, args).await;
+    }
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, &a).await,
+        Command::Backup(a) => backup::run(&ctx, &a).await,
+        Command::Snapshots(a) => snapshots::run(&ctx, &a).await,
+        Command::Show(a) => show::run(&ctx, &a).await,
+        Command::Restore(a) => restore::run(&ctx, &a).await,
+        Command::Key(a) => key::run(&ctx, &a).await,
+        Command::Unlock(a) => unlock::run(&ctx, &a).await,
+        Command::Check(a) => check::run(&ctx, &a).await,
+        Command::Forget(a) => forget::run(&ctx, &a).await,
+        Command::Prune(a) => prune::run(&ctx, &a).await,
+        Command::Export(_) | Command::Import(_) => {
+            anyhow::bail!("this command is not available in this build")
+        }
+        Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Success.
+pub fn ok() -> Result<ExitCode> {
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! `tresor init`: create a repository.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use tresor_repo::{InitOptions, KdfParams, Repository};
+
+use crate::cli::InitArgs;
+use crate::context::Context;
+
+pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
+    let storage = ctx.storage()?;
+    let location = storage.location().to_string();
+    let password = ctx.password(true)?;
+    let kdf = KdfParams {
+        m_cost_kib: args.kdf_memory_mib.max(8) * 1024,
+        ..KdfParams::default()
+    };
+    let repo = Repository::init(
+        storage,
+        &password,
+        InitOptions {
+            kdf,
+            ..InitOptions::default()
+        },
+    )
+    .await
+    .map_err(tresor_ops::OpsError::from)?;
+    if ctx.global.json {
+        super::print_json(&serde_json::json!({
+            "repository": location,
+            "id": repo.config().id.to_string(),
+            "format_version": repo.config().version,
+        }))?;
+    } else if !ctx.global.quiet {
+        println!(
+            "created repository {} at {location}",
+            repo.config().id.short()
+        );
+        println!();
+        println!("Keep the password safe: without it the backups cannot be read.");
+        println!("Next: tresor backup sqlite:///path/to/app.db");
+    }
+    super::ok()
+}

@@ -1,0 +1,189 @@
+//! `tresor restore SNAPSHOT --to TARGET`: preview, confirm, safety snapshot,
+//! atomic restore.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use tresor_core::{RestoreMode, TableFilter};
+use tresor_ops::{
+    NoProgress, Preview, Progress, RestoreOptions, list_snapshots, preview, resolve, restore,
+};
+
+use crate::cli::{Mode, RestoreArgs};
+use crate::context::Context;
+use crate::exit::{UserError, code};
+use crate::output::{Bars, table};
+
+pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
+    let db = ctx.database(&args.target)?;
+    let tables = TableFilter::new(&args.tables, &args.exclude).map_err(|e| {
+        UserError::usage(
+            e.to_string(),
+            "table patterns are globs such as users, user_*",
+        )
+    })?;
+    let repo = ctx.open_repo().await?;
+    let all = list_snapshots(&repo).await?;
+    let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let target = ctx.engines.target(&db.url)?;
+    let target_source = ctx.engines.source(&db.url)?;
+    let options = RestoreOptions {
+        tables,
+        mode: match args.mode {
+            Mode::Replace => RestoreMode::Replace,
+            Mode::Merge => RestoreMode::Merge,
+        },
+        safety_snapshot: !args.no_safety_snapshot,
+        target_url: db.url.clone(),
+        target_name: db.name.clone(),
+        username: None,
+    };
+    let target_label = db
+        .name
+        .clone()
+        .unwrap_or_else(|| tresor_core::redact_url(&db.url));
+
+    if args.dry_run {
+        let p = preview(
+            &repo,
+            &snapshot,
+            target.as_ref(),
+            target_source.as_ref(),
+            &options,
+        )
+        .await?;
+        if ctx.global.json {
+            super::print_json(&p)?;
+        } else {
+            println!(
+                "dry run: restoring snapshot {} into {target_label} ({} mode) would change:",
+                snapshot.short_id(),
+                p.mode
+            );
+            print_preview(&p);
+            println!("nothing was changed");
+        }
+        return super::ok();
+    }
+
+    let state = target.inspect().await?;
+    let plan = tresor_ops::plan_restore(&repo, &snapshot, &options).await?;
+    let touched_with_data: Vec<_> = plan
+        .tables
+        .iter()
+        .filter(|t| state.table(t).is_some_and(|e| e.rows > 0))
+        .collect();
+    if !touched_with_data.is_empty() && !args.yes {
+        let interactive =
+            std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !ctx.global.json;
+        if !interactive {
+            return Err(UserError {
+                message: format!(
+                    "{target_label} holds data in {} of the tables to restore",
+                    touched_with_data.len()
+                ),
+                hint: Some("look first with --dry-run, then pass --yes (a safety snapshot is taken before anything is overwritten)".into()),
+                code: code::CONFLICT,
+            }
+            .into());
+        }
+        let p = preview(
+            &repo,
+            &snapshot,
+            target.as_ref(),
+            target_source.as_ref(),
+            &options,
+        )
+        .await?;
+        eprintln!(
+            "restoring snapshot {} into {target_label} ({} mode) will change:",
+            snapshot.short_id(),
+            p.mode
+        );
+        print_preview(&p);
+        if !options.safety_snapshot {
+            eprintln!("no safety snapshot will be taken (--no-safety-snapshot)");
+        }
+        eprint!("type yes to restore: ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            return Err(UserError::cancelled("restore cancelled; nothing was changed").into());
+        }
+    }
+
+    let bars = ctx.progress_enabled().then(Bars::new);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let result = restore(
+        &repo,
+        &snapshot,
+        target.as_ref(),
+        Some(target_source.as_ref()),
+        &options,
+        progress,
+    )
+    .await;
+    if let Some(b) = &bars {
+        b.finish();
+    }
+    let outcome = result?;
+    if ctx.global.json {
+        super::print_json(&outcome)?;
+    } else if !ctx.global.quiet {
+        if let Some(s) = &outcome.safety_snapshot {
+            println!(
+                "safety snapshot {} taken of the data that was overwritten",
+                &s[..8.min(s.len())]
+            );
+        }
+        let rows: u64 = outcome.tables.iter().map(|(_, n)| n).sum();
+        println!(
+            "restored snapshot {} into {target_label}: {} tables, {rows} rows ({})",
+            snapshot.short_id(),
+            outcome.tables.len(),
+            outcome.summary.method
+        );
+        for w in &outcome.summary.warnings {
+            println!("warning: {w}");
+        }
+        if let Some(s) = &outcome.safety_snapshot {
+            println!(
+                "undo with: tresor restore {} --to {} --yes",
+                &s[..8.min(s.len())],
+                args.target
+            );
+        }
+    }
+    super::ok()
+}
+
+fn print_preview(p: &Preview) {
+    let mut rows = vec![vec![
+        "Table".to_string(),
+        "Action".into(),
+        "Snapshot rows".into(),
+        "Target rows".into(),
+        "Insert".into(),
+        "Update".into(),
+        "Delete".into(),
+        "Unchanged".into(),
+    ]];
+    for t in &p.tables {
+        rows.push(vec![
+            t.name.to_string(),
+            t.action.clone(),
+            t.snapshot_rows.to_string(),
+            t.target_rows.map_or("-".into(), |n| n.to_string()),
+            t.inserted.to_string(),
+            t.updated.to_string(),
+            t.deleted.to_string(),
+            t.unchanged.to_string(),
+        ]);
+    }
+    table(&rows);
+}

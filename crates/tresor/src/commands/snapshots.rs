@@ -1,0 +1,85 @@
+//! `tresor snapshots`: list snapshots.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use tresor_ops::list_snapshots;
+
+use crate::cli::SnapshotsArgs;
+use crate::context::Context;
+use crate::output::{bytes, table};
+
+pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
+    let repo = ctx.open_repo().await?;
+    let all = list_snapshots(&repo).await?;
+    let shown: Vec<_> = all
+        .iter()
+        .filter(|s| {
+            args.source
+                .as_deref()
+                .is_none_or(|src| s.source.name.as_deref() == Some(src) || s.source.url == src)
+        })
+        .filter(|s| {
+            args.tag
+                .as_deref()
+                .is_none_or(|t| s.tags.iter().any(|x| x == t))
+        })
+        .collect();
+    if ctx.global.json {
+        let v: Vec<serde_json::Value> = shown
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["id"] = s.id.clone().into();
+                v
+            })
+            .collect();
+        return super::print_json(&v).map(|()| ExitCode::SUCCESS);
+    }
+    if shown.is_empty() {
+        if !ctx.global.quiet {
+            println!("no snapshots");
+        }
+        return super::ok();
+    }
+    let mut rows = vec![vec![
+        "ID".to_string(),
+        "Time".into(),
+        "Source".into(),
+        "Tables".into(),
+        "Rows".into(),
+        "Size".into(),
+        "Added".into(),
+        "Trigger".into(),
+        "Tags / reason".into(),
+    ]];
+    for s in &shown {
+        let mut note = s.tags.join(",");
+        if let Some(r) = &s.reason {
+            if !note.is_empty() {
+                note.push(' ');
+            }
+            note.push_str(r);
+        }
+        rows.push(vec![
+            s.short_id().to_string(),
+            s.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            s.source
+                .name
+                .clone()
+                .unwrap_or_else(|| s.source.url.clone()),
+            s.totals.tables.to_string(),
+            s.totals.rows.to_string(),
+            bytes(s.totals.bytes),
+            bytes(s.totals.added_bytes),
+            s.trigger.as_str().to_string(),
+            note,
+        ]);
+    }
+    table(&rows);
+    println!("{} snapshots", shown.len());
+    super::ok()
+}

@@ -11,20 +11,18 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
-use tresor_core::codec::{ChunkBuilder, TableDigest};
-use tresor_core::{DatabaseSchema, ReadOptions, RowReceiver, Source, TableSchema, redact_url};
-use tresor_repo::{BlobId, BlobType, LockKind, Repository};
+use tokio::sync::mpsc;
+use tresor_core::{DatabaseSchema, ReadOptions, Source, TableName, TableSchema, redact_url};
+use tresor_repo::{LockKind, Repository};
 
 use crate::chunker::Chunker;
 use crate::error::{OpsError, Result};
 use crate::progress::{Progress, forward_counting};
 use crate::snapshot::{
-    Run, Snapshot, SourceRef, TableData, TableEntry, Totals, Trigger, save_snapshot, save_tree,
+    Snapshot, SourceRef, TableEntry, Totals, Trigger, list_snapshots, load_schema, load_table_data,
+    save_snapshot, save_tree,
 };
-
-/// Chunks being compressed and uploaded per table at once.
-const CHUNKS_IN_FLIGHT: usize = 4;
+use crate::writer::{Parent, Written, write_table};
 
 /// What to back up and how to label it.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +45,20 @@ pub struct BackupOptions {
     pub username: Option<String>,
     /// Extra labels stored in the manifest.
     pub labels: BTreeMap<String, String>,
+    /// Which snapshot to compare with, so only changed rows are stored.
+    pub parent: ParentChoice,
+}
+
+/// The snapshot a backup compares with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The latest snapshot of the same source (the default).
+    #[default]
+    Latest,
+    /// None: store every row (still deduplicated by chunk).
+    None,
+    /// A given snapshot (id prefix or `latest:SOURCE`).
+    Id(String),
 }
 
 /// Takes a snapshot of `source` into `repo`.
@@ -98,9 +110,20 @@ async fn run(
 
     let chunker = Chunker::new(repo.config().chunker);
     let jobs = options.read.jobs.max(1);
+    let parent = match find_parent(repo, options, schema.engine).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = snap.close().await;
+            return Err(e);
+        }
+    };
     let snap_ref = &*snap;
+    let parent_ref = parent.as_ref();
     let outcomes: Vec<Result<TableOutcome>> = futures::stream::iter(schema.tables.iter())
-        .map(|table| backup_table(repo, snap_ref, table, chunker, progress))
+        .map(|table| async move {
+            let p = parent_for(repo, parent_ref, table).await?;
+            backup_table(repo, snap_ref, table, chunker, p, progress).await
+        })
         .buffered(jobs)
         .collect()
         .await;
@@ -114,21 +137,22 @@ async fn run(
     let (schema_id, schema_added) = save_tree(repo, &schema).await?;
     totals.added_bytes += schema_added;
     for o in outcomes {
-        let (data, data_added) = save_tree(repo, &TableData { runs: o.runs }).await?;
+        let w = o.written;
+        let (data, data_added) = save_tree(repo, &w.data).await?;
         totals.tables += 1;
-        totals.rows += o.rows;
-        totals.bytes += o.bytes;
-        totals.added_bytes += o.added + data_added;
-        totals.new_chunks += o.new_chunks;
-        totals.reused_chunks += o.reused_chunks;
+        totals.rows += w.rows;
+        totals.bytes += w.bytes;
+        totals.added_bytes += w.added + data_added;
+        totals.new_chunks += w.new_chunks;
+        totals.reused_chunks += w.reused_chunks;
         tables.push(TableEntry {
             name: o.table,
-            rows: o.rows,
-            bytes: o.bytes,
-            digest: o.digest,
+            rows: w.rows,
+            bytes: w.bytes,
+            digest: w.digest,
             data,
-            added_bytes: o.added + data_added,
-            changes: None,
+            added_bytes: w.added + data_added,
+            changes: w.changes,
         });
     }
     repo.flush().await?;
@@ -152,7 +176,7 @@ async fn run(
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         username: options.username.clone().unwrap_or_else(os_user),
         app_version: options.app_version.clone(),
-        parent: None,
+        parent: parent.as_ref().map(|(p, _)| p.id.clone()),
         consistency: info.consistency,
         warnings: info.warnings,
         partial: !options.read.filter.is_all(),
@@ -173,14 +197,8 @@ pub(crate) fn os_user() -> String {
 }
 
 struct TableOutcome {
-    table: tresor_core::TableName,
-    rows: u64,
-    bytes: u64,
-    digest: String,
-    runs: Vec<Run>,
-    added: u64,
-    new_chunks: u64,
-    reused_chunks: u64,
+    table: TableName,
+    written: Written,
 }
 
 async fn backup_table(
@@ -188,12 +206,13 @@ async fn backup_table(
     snap: &dyn tresor_core::SourceSnapshot,
     table: &TableSchema,
     chunker: Chunker,
+    parent: Option<Parent>,
     progress: &dyn Progress,
 ) -> Result<TableOutcome> {
     progress.table_started(&table.name, None);
     let (tx, rx) = mpsc::channel(4);
     let (ctx, crx) = mpsc::channel(4);
-    let writer = tokio::spawn(write_table(repo.clone(), rx, chunker));
+    let writer = tokio::spawn(write_table(repo.clone(), rx, chunker, parent));
     let (read, ()) = tokio::join!(
         snap.read_table(table, ctx),
         forward_counting(crx, tx, &table.name, progress)
@@ -203,103 +222,82 @@ async fn backup_table(
         .map_err(|e| OpsError::Internal(format!("chunk writer failed: {e}")))?;
     // A write failure makes the reader see a closed channel; report the
     // cause, not the symptom.
-    let mut out = match (read, written) {
+    let written = match (read, written) {
         (_, Err(e)) => return Err(e),
         (Err(e), _) => return Err(e.into()),
-        (Ok(sent), Ok(out)) if sent != out.rows => {
+        (Ok(sent), Ok(w)) if sent != w.rows => {
             return Err(OpsError::Internal(format!(
                 "table {}: source sent {sent} rows but {} were stored",
-                table.name, out.rows
+                table.name, w.rows
             )));
         }
-        (Ok(_), Ok(out)) => out,
+        (Ok(_), Ok(w)) => w,
     };
-    out.table = table.name.clone();
-    progress.table_finished(&table.name, out.rows);
-    Ok(out)
+    progress.table_finished(&table.name, written.rows);
+    Ok(TableOutcome {
+        table: table.name.clone(),
+        written,
+    })
 }
 
-/// Encodes rows into chunks and stores them, several chunks in flight.
-async fn write_table(
-    repo: Arc<Repository>,
-    mut rx: RowReceiver,
-    chunker: Chunker,
-) -> Result<TableOutcome> {
-    let mut builder = ChunkBuilder::new();
-    let mut digest = TableDigest::new();
-    let mut out = TableOutcome {
-        table: tresor_core::TableName::new(""),
-        rows: 0,
-        bytes: 0,
-        digest: String::new(),
-        runs: Vec::new(),
-        added: 0,
-        new_chunks: 0,
-        reused_chunks: 0,
-    };
-    let slots = Arc::new(Semaphore::new(CHUNKS_IN_FLIGHT));
-    let mut saves = Vec::new();
-    let mut enc = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        for row in &batch {
-            enc.clear();
-            tresor_core::codec::encode_row(row, &mut enc);
-            builder.push_encoded(&enc);
-            digest.update(&enc);
-            out.bytes += enc.len() as u64;
-            out.rows += 1;
-            if chunker.is_boundary(builder.len(), &enc) {
-                let (chunk, n) = builder.take();
-                saves.push(save_chunk(&repo, &slots, chunk, n, &mut out.runs).await?);
-            }
-        }
-    }
-    if !builder.is_empty() {
-        let (chunk, n) = builder.take();
-        saves.push(save_chunk(&repo, &slots, chunk, n, &mut out.runs).await?);
-    }
-    for s in saves {
-        let saved = s
-            .await
-            .map_err(|e| OpsError::Internal(format!("chunk upload failed: {e}")))??;
-        if saved.new {
-            out.new_chunks += 1;
-            out.added += saved.stored_bytes;
-        } else {
-            out.reused_chunks += 1;
-        }
-    }
-    out.digest = digest.finish();
-    Ok(out)
-}
-
-type SaveHandle =
-    tokio::task::JoinHandle<std::result::Result<tresor_repo::SavedBlob, tresor_repo::RepoError>>;
-
-async fn save_chunk(
+/// The parent's data for `table`, when an incremental write is possible:
+/// the table has a key and the same stored columns as in the parent.
+async fn parent_for(
     repo: &Arc<Repository>,
-    slots: &Arc<Semaphore>,
-    chunk: Vec<u8>,
-    rows: u64,
-    runs: &mut Vec<Run>,
-) -> Result<SaveHandle> {
-    let id: BlobId = repo.blob_id(&chunk);
-    runs.push(Run {
-        chunk: id,
-        first: 0,
-        count: rows,
-    });
-    let permit = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| OpsError::Internal("chunk slots closed".into()))?;
-    let repo = repo.clone();
-    Ok(tokio::spawn(async move {
-        let r = repo.save_blob(BlobType::Data, chunk).await;
-        drop(permit);
-        r
+    parent: Option<&(Snapshot, DatabaseSchema)>,
+    table: &TableSchema,
+) -> Result<Option<Parent>> {
+    let Some((snapshot, schema)) = parent else {
+        return Ok(None);
+    };
+    let (Some(entry), Some(old), Some(key_positions)) = (
+        snapshot.table(&table.name),
+        schema.table(&table.name),
+        table.key_positions(),
+    ) else {
+        return Ok(None);
+    };
+    let layout = |t: &TableSchema| -> Vec<(String, String)> {
+        t.stored_columns()
+            .map(|c| (c.name.clone(), c.engine_type.clone()))
+            .collect()
+    };
+    if layout(old) != layout(table) || old.row_key != table.row_key {
+        return Ok(None);
+    }
+    let data = load_table_data(repo, &entry.data).await?;
+    Ok(Some(Parent {
+        data,
+        key_positions,
     }))
+}
+
+/// The latest snapshot of the same source and engine, with its schema.
+async fn find_parent(
+    repo: &Arc<Repository>,
+    options: &BackupOptions,
+    engine: tresor_core::Engine,
+) -> Result<Option<(Snapshot, DatabaseSchema)>> {
+    let all = list_snapshots(repo).await?;
+    let key = options
+        .source_name
+        .clone()
+        .unwrap_or_else(|| redact_url(&options.url));
+    let parent = match &options.parent {
+        ParentChoice::None => return Ok(None),
+        ParentChoice::Id(spec) => Some(crate::snapshot::resolve(&all, spec)?.clone()),
+        ParentChoice::Latest => all
+            .into_iter()
+            .rev()
+            .find(|s| s.source.key() == key && s.source.engine == engine),
+    };
+    match parent {
+        Some(p) => {
+            let schema = load_schema(repo, &p).await?;
+            Ok(Some((p, schema)))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Restricts a schema to the tables `keep` selects.

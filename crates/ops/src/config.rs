@@ -14,6 +14,14 @@ use tresor_core::TableFilter;
 
 use crate::error::{OpsError, Result};
 
+mod server;
+
+pub use server::{
+    EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig, RetentionConfig, Schedule,
+    ServerConfig, Size, SmtpTls, WebhookConfig, WebhookFormat, parse_cron, parse_duration,
+    parse_size, parse_timezone,
+};
+
 /// A secret string (a password) that never shows in `Debug` output or logs.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
@@ -80,6 +88,41 @@ pub struct SourceConfig {
     /// Engine-specific options (`allow-global-lock = "true"` for MySQL).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// When the server backs this source up: one or more cron expressions
+    /// (`"0 6,18 * * *"`); none means only on demand.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// The schedule's time zone (`Europe/Berlin`); the server's when unset.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Start each scheduled run up to this much later, at random (`5m`),
+    /// so that many sources do not start at the same second.
+    #[serde(default)]
+    pub jitter: Option<String>,
+    /// If the server was down at a scheduled time, run once at start-up.
+    #[serde(default)]
+    pub catch_up: bool,
+    /// Cancel a run that takes longer than this (`2h`); nothing half-done
+    /// stays behind.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Retries of a scheduled run that failed for a reason that may pass
+    /// (connection lost, lock conflict), with doubling waits.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Wait before the first retry (`1m`), doubled for each further one.
+    #[serde(default)]
+    pub retry_backoff: Option<String>,
+    /// What to keep after each scheduled backup.
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+    /// Start with the schedule paused (it can be resumed from the UI/API).
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn default_retries() -> u32 {
+    2
 }
 
 impl SourceConfig {
@@ -136,7 +179,46 @@ pub struct Config {
     /// Named sources.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    /// `prune` on its own schedule (server only).
+    #[serde(default)]
+    pub prune: MaintenanceConfig,
+    /// `check` on its own schedule (server only).
+    #[serde(default)]
+    pub check: MaintenanceConfig,
+    /// The server's own settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Email and webhooks (server only).
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
 }
+
+/// The environment variables [`Config::apply_env`] reads, and the setting
+/// each one overrides.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("TRESOR_REPOSITORY", "repository.url"),
+    ("TRESOR_PASSWORD_FILE", "repository.password-file"),
+    ("TRESOR_LISTEN", "server.listen"),
+    ("TRESOR_STATE_FILE", "server.state-file"),
+    ("TRESOR_LOG_FILE", "server.log-file"),
+    ("TRESOR_UPLOAD_LIMIT", "server.upload-limit"),
+    ("TRESOR_TIMEZONE", "server.timezone"),
+    ("TRESOR_PUBLIC_URL", "server.public-url"),
+    ("TRESOR_SMTP_HOST", "notifications.email.host"),
+    ("TRESOR_SMTP_PORT", "notifications.email.port"),
+    ("TRESOR_SMTP_USERNAME", "notifications.email.username"),
+    (
+        "TRESOR_SMTP_PASSWORD_FILE",
+        "notifications.email.password-file",
+    ),
+    ("TRESOR_SMTP_FROM", "notifications.email.from"),
+    ("TRESOR_SMTP_TO", "notifications.email.to (comma-separated)"),
+    ("TRESOR_SOURCE_<NAME>_URL", "sources.<name>.url"),
+    (
+        "TRESOR_SOURCE_<NAME>_PASSWORD_FILE",
+        "sources.<name>.password-file",
+    ),
+];
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -194,7 +276,40 @@ impl Config {
             if s.jobs == Some(0) {
                 problems.push(format!("source {name:?}: jobs must be at least 1"));
             }
+            let what = format!("source {name:?}");
+            check_schedule(&what, &s.schedule, s.timezone.as_deref(), &mut problems);
+            for (key, value) in [
+                ("jitter", &s.jitter),
+                ("timeout", &s.timeout),
+                ("retry-backoff", &s.retry_backoff),
+            ] {
+                if let Some(v) = value
+                    && let Err(e) = parse_duration(v)
+                {
+                    problems.push(format!("{what}: {key}: {e}"));
+                }
+            }
+            if let Some(r) = &s.retention {
+                if let Err(e) = r.policy() {
+                    problems.push(format!("{what}: retention: {e}"));
+                }
+                if r.keep_last == Some(0) {
+                    problems.push(format!(
+                        "{what}: retention keep-last = 0 would remove every snapshot"
+                    ));
+                }
+            }
         }
+        for (what, m) in [("[prune]", &self.prune), ("[check]", &self.check)] {
+            check_schedule(what, &m.schedule, m.timezone.as_deref(), &mut problems);
+            if let Some(t) = &m.timeout
+                && let Err(e) = parse_duration(t)
+            {
+                problems.push(format!("{what}: timeout: {e}"));
+            }
+        }
+        self.validate_server(&mut problems);
+        self.validate_notifications(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -208,6 +323,199 @@ impl Config {
     /// The source named `name`.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.get(name)
+    }
+
+    fn validate_server(&self, problems: &mut Vec<String>) {
+        let s = &self.server;
+        if s.listen.parse::<std::net::SocketAddr>().is_err()
+            && !s
+                .listen
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
+            problems.push(format!(
+                "[server] listen {:?} is not HOST:PORT such as 127.0.0.1:8420",
+                s.listen
+            ));
+        }
+        if let Err(e) = s.upload_limit.bytes() {
+            problems.push(format!("[server] upload-limit: {e}"));
+        }
+        if let Err(e) = parse_timezone(&s.timezone) {
+            problems.push(format!("[server] timezone: {e}"));
+        }
+        for (key, v) in [
+            ("session-lifetime", &s.session_lifetime),
+            ("shutdown-grace", &s.shutdown_grace),
+        ] {
+            if let Err(e) = parse_duration(v) {
+                problems.push(format!("[server] {key}: {e}"));
+            }
+        }
+        if s.state_file.as_os_str().is_empty() {
+            problems.push("[server] state-file must not be empty".into());
+        }
+    }
+
+    fn validate_notifications(&self, problems: &mut Vec<String>) {
+        let n = &self.notifications;
+        if let Err(e) = parse_duration(&n.backoff) {
+            problems.push(format!("[notifications] backoff: {e}"));
+        }
+        if n.attempts == 0 {
+            problems.push("[notifications] attempts must be at least 1".into());
+        }
+        let known = |list: &[String], what: &str, problems: &mut Vec<String>| {
+            for s in list {
+                if s != "*" && !self.sources.contains_key(s) {
+                    problems.push(format!("{what} names unknown source {s:?}"));
+                }
+            }
+        };
+        if let Some(e) = &n.email {
+            if e.host.trim().is_empty() {
+                problems.push("[notifications.email] host is empty".into());
+            }
+            if e.to.is_empty() {
+                problems.push("[notifications.email] to lists no recipient".into());
+            }
+            for addr in std::iter::once(&e.from).chain(&e.to) {
+                if !addr.contains('@') {
+                    problems.push(format!(
+                        "[notifications.email] {addr:?} is not an email address"
+                    ));
+                }
+            }
+            if e.password_file.is_some() && e.password_env.is_some() {
+                problems.push(
+                    "[notifications.email] give password-file or password-env, not both".into(),
+                );
+            }
+            if let Some(size) = &e.attach_archive_under
+                && let Err(err) = size.bytes()
+            {
+                problems.push(format!("[notifications.email] attach-archive-under: {err}"));
+            }
+            known(&e.on_success, "[notifications.email] on-success", problems);
+            known(&e.on_failure, "[notifications.email] on-failure", problems);
+        }
+        for (i, w) in n.webhooks.iter().enumerate() {
+            let what = format!("[[notifications.webhooks]] #{}", i + 1);
+            let given = [w.url.is_some(), w.url_env.is_some(), w.url_file.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if given != 1 {
+                problems.push(format!(
+                    "{what}: give exactly one of url, url-env, url-file"
+                ));
+            }
+            if let Some(u) = &w.url
+                && !(u.starts_with("http://") || u.starts_with("https://"))
+            {
+                problems.push(format!("{what}: url must start with http:// or https://"));
+            }
+            for e in &w.events {
+                if !server::validate_event(e) {
+                    problems.push(format!(
+                        "{what}: unknown event {e:?} (success, failure, or KIND-success / KIND-failure with KIND one of {})",
+                        EVENT_KINDS.join(", ")
+                    ));
+                }
+            }
+            known(&w.sources, &format!("{what} sources"), problems);
+        }
+    }
+
+    /// Applies the `TRESOR_*` overrides listed in [`ENV_OVERRIDES`] from the
+    /// process environment. The server calls this; the CLI takes the same
+    /// variables through its flags.
+    pub fn apply_env(&mut self) {
+        self.apply_env_from(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    }
+
+    /// [`Config::apply_env`] with the variables looked up through `var`.
+    pub fn apply_env_from(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = var("TRESOR_REPOSITORY") {
+            self.repository.url = Some(v);
+        }
+        if let Some(v) = var("TRESOR_PASSWORD_FILE") {
+            self.repository.password_file = Some(PathBuf::from(v));
+        }
+        let s = &mut self.server;
+        if let Some(v) = var("TRESOR_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = var("TRESOR_STATE_FILE") {
+            s.state_file = PathBuf::from(v);
+        }
+        if let Some(v) = var("TRESOR_LOG_FILE") {
+            s.log_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("TRESOR_UPLOAD_LIMIT") {
+            s.upload_limit = Size::Text(v);
+        }
+        if let Some(v) = var("TRESOR_TIMEZONE") {
+            s.timezone = v;
+        }
+        if let Some(v) = var("TRESOR_PUBLIC_URL") {
+            s.public_url = Some(v);
+        }
+        if let Some(host) = var("TRESOR_SMTP_HOST") {
+            let email = self.notifications.email.get_or_insert_with(|| EmailConfig {
+                host: String::new(),
+                port: None,
+                tls: SmtpTls::default(),
+                username: None,
+                password_file: None,
+                password_env: None,
+                from: String::new(),
+                to: Vec::new(),
+                on_success: Vec::new(),
+                on_failure: vec!["*".into()],
+                attach_archive_under: None,
+            });
+            email.host = host;
+        }
+        if let Some(email) = self.notifications.email.as_mut() {
+            if let Some(v) = var("TRESOR_SMTP_PORT") {
+                email.port = v.parse().ok().or(email.port);
+            }
+            if let Some(v) = var("TRESOR_SMTP_USERNAME") {
+                email.username = Some(v);
+            }
+            if let Some(v) = var("TRESOR_SMTP_PASSWORD_FILE") {
+                email.password_file = Some(PathBuf::from(v));
+            }
+            if let Some(v) = var("TRESOR_SMTP_FROM") {
+                email.from = v;
+            }
+            if let Some(v) = var("TRESOR_SMTP_TO") {
+                email.to = v.split(',').map(|s| s.trim().to_string()).collect();
+            }
+        }
+        for (name, source) in &mut self.sources {
+            let key = name.to_ascii_uppercase().replace(['-', '.'], "_");
+            if let Some(v) = var(&format!("TRESOR_SOURCE_{key}_URL")) {
+                source.url = v;
+            }
+            if let Some(v) = var(&format!("TRESOR_SOURCE_{key}_PASSWORD_FILE")) {
+                source.password_file = Some(PathBuf::from(v));
+            }
+        }
+    }
+}
+
+fn check_schedule(what: &str, schedule: &Schedule, tz: Option<&str>, problems: &mut Vec<String>) {
+    for expr in schedule.expressions() {
+        if let Err(e) = parse_cron(expr) {
+            problems.push(format!("{what}: {e}"));
+        }
+    }
+    if let Some(tz) = tz
+        && let Err(e) = parse_timezone(tz)
+    {
+        problems.push(format!("{what}: {e}"));
     }
 }
 
@@ -304,6 +612,93 @@ empty = []
         assert!(f.matches(&tresor_core::TableName::new("users")));
         assert!(!f.matches(&tresor_core::TableName::new("orders")));
         assert!(s.filter(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn server_settings_are_validated_all_at_once() {
+        let text = r#"
+[sources.app]
+url = "sqlite:///a.db"
+schedule = ["0 6 * * *", "0 25 * * *"]
+timezone = "Europe/Atlantis"
+jitter = "soon"
+[sources.app.retention]
+keep-last = 0
+[prune]
+schedule = "not cron"
+[server]
+listen = "nowhere"
+upload-limit = "3 parsecs"
+[notifications.email]
+host = "smtp.example.com"
+from = "backup@example.com"
+to = ["ops"]
+on-success = ["ghost"]
+[[notifications.webhooks]]
+url = "ftp://x"
+events = ["party"]
+"#;
+        let err = Config::parse(text, "t").expect_err("invalid").to_string();
+        for needle in [
+            "0 25 * * *",
+            "Europe/Atlantis",
+            "jitter",
+            "keep-last = 0",
+            "[prune]",
+            "listen",
+            "upload-limit",
+            "\"ops\"",
+            "ghost",
+            "ftp://",
+            "party",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in {err}");
+        }
+    }
+
+    #[test]
+    fn schedules_take_one_or_many_expressions() {
+        let c = Config::parse(
+            "[sources.a]\nurl = \"sqlite:///a.db\"\nschedule = \"0 6 * * *\"\n[sources.b]\nurl = \"sqlite:///b.db\"\nschedule = [\"0 6 * * *\", \"0 18 * * *\"]\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(c.sources["a"].schedule.expressions(), vec!["0 6 * * *"]);
+        assert_eq!(c.sources["b"].schedule.expressions().len(), 2);
+        assert!(c.sources["a"].retention.is_none());
+        assert_eq!(c.server.listen, "127.0.0.1:8420");
+    }
+
+    #[test]
+    fn environment_overrides_apply() {
+        let mut c =
+            Config::parse("[sources.my-app]\nurl = \"sqlite:///a.db\"\n", "t").expect("valid");
+        let env: BTreeMap<&str, &str> = [
+            ("TRESOR_LISTEN", "0.0.0.0:9000"),
+            ("TRESOR_SOURCE_MY_APP_URL", "sqlite:///b.db"),
+            ("TRESOR_SMTP_HOST", "mail"),
+            ("TRESOR_SMTP_TO", "a@x, b@x"),
+        ]
+        .into_iter()
+        .collect();
+        c.apply_env_from(|k| env.get(k).map(|v| (*v).to_string()));
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.sources["my-app"].url, "sqlite:///b.db");
+        let email = c.notifications.email.expect("email");
+        assert_eq!(email.host, "mail");
+        assert_eq!(email.to, vec!["a@x", "b@x"]);
+    }
+
+    #[test]
+    fn the_reference_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tresor.example.toml");
+        let c = Config::load(&path).expect("tresor.example.toml is valid");
+        assert!(!c.sources.is_empty());
+        for s in c.sources.values() {
+            assert!(!s.schedule.is_empty());
+        }
+        assert!(c.notifications.email.is_some());
+        assert!(!c.notifications.webhooks.is_empty());
     }
 
     #[test]

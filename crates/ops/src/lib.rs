@@ -24,10 +24,16 @@ mod progress;
 mod restore;
 mod rows;
 mod snapshot;
+mod writer;
 
-pub use backup::{BackupOptions, backup};
+pub use backup::{BackupOptions, ParentChoice, backup};
 pub use chunker::Chunker;
-pub use config::{Config, RepositoryConfig, Secret, SourceConfig, read_secret_file};
+pub use config::{
+    Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig,
+    RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size, SmtpTls,
+    SourceConfig, WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size,
+    parse_timezone, read_secret_file,
+};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
 pub use maintenance::{
@@ -44,3 +50,4 @@ pub use snapshot::{
     MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
     Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,
 };
+pub use writer::{MIN_LIVE, MIN_RUN};

@@ -70,12 +70,9 @@ pub async fn check(repo: &Arc<Repository>, read_data: bool) -> Result<CheckOutco
                 .push((i, t.name.to_string()));
             match crate::snapshot::load_table_data(repo, &t.data).await {
                 Ok(d) => {
-                    for r in d.runs {
-                        referenced.insert(r.chunk);
-                        users
-                            .entry(r.chunk)
-                            .or_default()
-                            .push((i, t.name.to_string()));
+                    for c in d.chunks {
+                        referenced.insert(c);
+                        users.entry(c).or_default().push((i, t.name.to_string()));
                     }
                 }
                 Err(e) => errors.push(format!("snapshot {} table {}: {e}", s.short_id(), t.name)),

@@ -72,7 +72,7 @@ impl SourceRef {
 }
 
 /// A range of rows inside a stored chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
     /// The chunk (a data blob of framed rows).
     pub chunk: BlobId,
@@ -84,10 +84,51 @@ pub struct Run {
 
 /// The data of one table in one snapshot: its rows are the runs' rows, in
 /// order. Stored as a tree blob, so an unchanged table costs nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Runs name their chunk by its position in `chunks`, which keeps a long
+/// run list (row-level incremental backups) small: `[chunk, first, count]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableData {
-    /// The runs, in row order.
-    pub runs: Vec<Run>,
+    /// Every chunk the runs use, in order of first use.
+    pub chunks: Vec<BlobId>,
+    /// Total rows stored in each chunk (not just the rows used), so the
+    /// next backup can tell how much of a chunk is still alive.
+    pub chunk_rows: Vec<u64>,
+    /// `[chunk index, first row, row count]`, in row order.
+    pub runs: Vec<[u64; 3]>,
+}
+
+impl TableData {
+    /// The runs with their chunk ids resolved.
+    ///
+    /// # Errors
+    /// A run naming a chunk index that does not exist.
+    pub fn resolved_runs(&self) -> Result<Vec<Run>> {
+        self.runs
+            .iter()
+            .map(|&[c, first, count]| {
+                let chunk = usize::try_from(c)
+                    .ok()
+                    .and_then(|c| self.chunks.get(c))
+                    .ok_or_else(|| {
+                        OpsError::Corrupt(format!(
+                            "table data names chunk {c} of {}",
+                            self.chunks.len()
+                        ))
+                    })?;
+                Ok(Run {
+                    chunk: *chunk,
+                    first,
+                    count,
+                })
+            })
+            .collect()
+    }
+
+    /// Rows in the table.
+    pub fn rows(&self) -> u64 {
+        self.runs.iter().map(|r| r[2]).sum()
+    }
 }
 
 /// Change figures of a table against the parent snapshot.
@@ -208,9 +249,7 @@ impl Snapshot {
         let mut out = vec![self.schema];
         for t in &self.tables {
             out.push(t.data);
-            for run in load_table_data(repo, &t.data).await?.runs {
-                out.push(run.chunk);
-            }
+            out.extend(load_table_data(repo, &t.data).await?.chunks);
         }
         Ok(out)
     }

@@ -9,9 +9,11 @@ use tresor_core::{ErrorKind, SourceError};
 pub(crate) fn sql_error(context: impl Into<String>, e: rusqlite::Error) -> SourceError {
     let kind = match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ErrorKind::Conflict,
-        Some(ErrorCode::PermissionDenied | ErrorCode::ReadOnly | ErrorCode::AuthorizationForStatementDenied) => {
-            ErrorKind::Permission
-        }
+        Some(
+            ErrorCode::PermissionDenied
+            | ErrorCode::ReadOnly
+            | ErrorCode::AuthorizationForStatementDenied,
+        ) => ErrorKind::Permission,
         Some(ErrorCode::CannotOpen) => ErrorKind::Io,
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => ErrorKind::Data,
         Some(ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch | ErrorCode::TooBig) => {

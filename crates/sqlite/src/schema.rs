@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use tresor_core::{
-    Column, Constraint, DatabaseSchema, Engine, ForeignKey, Generated, Index, PortableType,
-    RowKey, SchemaObject, SourceError, TableFilter, TableName, TableSchema,
+    Column, Constraint, DatabaseSchema, Engine, ErrorKind, ForeignKey, Generated, Index,
+    PortableType, RowKey, SchemaObject, SourceError, TableFilter, TableName, TableSchema,
 };
 
 use crate::error::SqlResultExt;
@@ -67,13 +67,17 @@ struct MasterRow {
 
 /// Reads the whole schema; tables not selected by `filter` are left out
 /// (their indexes too), other objects are always captured.
-pub(crate) fn read_schema(conn: &Connection, filter: &TableFilter) -> Result<Captured, SourceError> {
+pub(crate) fn read_schema(
+    conn: &Connection,
+    filter: &TableFilter,
+) -> Result<Captured, SourceError> {
     let master = master_rows(conn)?;
     let mut warnings = Vec::new();
     let mut tables: Vec<TableSchema> = Vec::new();
     let mut objects = Vec::new();
     let mut settings = read_settings(conn)?;
     let mut stats: Vec<String> = Vec::new();
+    let mut all_names: Vec<TableName> = Vec::new();
 
     for row in &master {
         match row.kind.as_str() {
@@ -90,6 +94,7 @@ pub(crate) fn read_schema(conn: &Connection, filter: &TableFilter) -> Result<Cap
             }
             "table" => {
                 let name = TableName::new(&row.name);
+                all_names.push(name.clone());
                 if !filter.matches(&name) {
                     continue;
                 }
@@ -109,6 +114,22 @@ pub(crate) fn read_schema(conn: &Connection, filter: &TableFilter) -> Result<Cap
         }
     }
 
+    let missing = filter.unmatched_literals(&all_names);
+    if !missing.is_empty() {
+        return Err(SourceError::new(
+            ErrorKind::NotFound,
+            format!("no table named {}", missing.join(", ")),
+        )
+        .with_hint(format!(
+            "try: one of {}",
+            all_names
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+
     // AUTOINCREMENT state, in sqlite_sequence's own order.
     if master.iter().any(|r| r.name == "sqlite_sequence") {
         let seq = query_json_rows(conn, "SELECT name, seq FROM sqlite_sequence ORDER BY rowid")?;
@@ -125,8 +146,14 @@ pub(crate) fn read_schema(conn: &Connection, filter: &TableFilter) -> Result<Cap
     if !stats.is_empty() {
         let mut all = serde_json::Map::new();
         for name in stats {
-            let sql = format!("SELECT * FROM main.{} ORDER BY rowid", crate::sql::ident(&name));
-            all.insert(name.to_ascii_lowercase(), serde_json::Value::Array(query_json_rows(conn, &sql)?));
+            let sql = format!(
+                "SELECT * FROM main.{} ORDER BY rowid",
+                crate::sql::ident(&name)
+            );
+            all.insert(
+                name.to_ascii_lowercase(),
+                serde_json::Value::Array(query_json_rows(conn, &sql)?),
+            );
         }
         settings.insert(SQLITE_STATS.into(), serde_json::Value::Object(all));
     }
@@ -298,27 +325,31 @@ pub(crate) fn read_table(
             columns: primary_key.clone(),
         }
     } else {
-        let alias = (primary_key.len() == 1
-            && !index_list.iter().any(|i| i.origin == "pk"))
-        .then(|| primary_key[0].clone())
-        .filter(|k| {
-            columns
-                .iter()
-                .any(|c| &c.name == k && c.engine_type.eq_ignore_ascii_case("integer"))
-        });
+        let alias = (primary_key.len() == 1 && !index_list.iter().any(|i| i.origin == "pk"))
+            .then(|| primary_key[0].clone())
+            .filter(|k| {
+                columns
+                    .iter()
+                    .any(|c| &c.name == k && c.engine_type.eq_ignore_ascii_case("integer"))
+            });
         if let Some(key) = alias {
             if let Some(c) = columns.iter_mut().find(|c| c.name == key) {
                 c.identity = true;
                 c.nullable = false;
             }
             RowKey::Columns { columns: vec![key] }
-        } else if let Some(hidden) = ROWID_NAMES.iter().find(|n| {
-            !columns.iter().any(|c| c.name.eq_ignore_ascii_case(n))
-        }) {
-            let mut c = Column::new(*hidden, "INTEGER", PortableType::Int {
-                bits: 64,
-                unsigned: false,
-            });
+        } else if let Some(hidden) = ROWID_NAMES
+            .iter()
+            .find(|n| !columns.iter().any(|c| c.name.eq_ignore_ascii_case(n)))
+        {
+            let mut c = Column::new(
+                *hidden,
+                "INTEGER",
+                PortableType::Int {
+                    bits: 64,
+                    unsigned: false,
+                },
+            );
             c.nullable = false;
             c.hidden = true;
             columns.insert(0, c);
@@ -340,7 +371,10 @@ pub(crate) fn read_table(
         constraints.push(Constraint {
             name: idx.name.clone(),
             kind: "unique".into(),
-            definition: format!("UNIQUE({})", crate::sql::ident_list(cols.iter().map(String::as_str))),
+            definition: format!(
+                "UNIQUE({})",
+                crate::sql::ident_list(cols.iter().map(String::as_str))
+            ),
             columns: cols,
         });
     }

@@ -150,7 +150,10 @@ impl SourceSnapshot for SqliteSnapshot {
                 SourceError::new(ErrorKind::Engine, "sqlite snapshot connection is poisoned")
             })?;
             let Some(conn) = guard.as_ref() else {
-                return Err(SourceError::new(ErrorKind::Engine, "sqlite snapshot is closed"));
+                return Err(SourceError::new(
+                    ErrorKind::Engine,
+                    "sqlite snapshot is closed",
+                ));
             };
             read_rows(conn, &table, &rows)
         })
@@ -180,7 +183,11 @@ pub(crate) fn select_sql(table: &TableSchema) -> String {
     let cols: Vec<String> = table.stored_columns().map(|c| ident(&c.name)).collect();
     let mut sql = format!(
         "SELECT {} FROM main.{}",
-        if cols.is_empty() { "NULL".to_string() } else { cols.join(", ") },
+        if cols.is_empty() {
+            "NULL".to_string()
+        } else {
+            cols.join(", ")
+        },
         ident(&table.name.name)
     );
     let without_rowid = table.extra.contains_key(WITHOUT_ROWID);
@@ -231,7 +238,8 @@ fn read_rows(conn: &Connection, table: &TableSchema, tx: &RowSender) -> Result<u
         }
     }
     if !batch.is_empty() {
-        tx.blocking_send(batch).map_err(|_| SourceError::cancelled())?;
+        tx.blocking_send(batch)
+            .map_err(|_| SourceError::cancelled())?;
     }
     Ok(count)
 }

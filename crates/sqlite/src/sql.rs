@@ -23,7 +23,8 @@ pub(crate) fn ident_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String
 /// Whether `name` is one of SQLite's reserved internal names
 /// (`sqlite_sequence`, `sqlite_stat1`, `sqlite_autoindex_...`).
 pub(crate) fn is_internal(name: &str) -> bool {
-    name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"))
+    name.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite_"))
 }
 
 /// Whether `sql` creates a virtual table.
@@ -36,6 +37,7 @@ pub(crate) fn is_virtual_table_sql(sql: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -58,7 +60,9 @@ mod tests {
     #[test]
     fn virtual_tables() {
         assert!(is_virtual_table_sql("CREATE VIRTUAL TABLE t USING fts5(a)"));
-        assert!(is_virtual_table_sql("create  virtual\ntable t using rtree(id,a,b)"));
+        assert!(is_virtual_table_sql(
+            "create  virtual\ntable t using rtree(id,a,b)"
+        ));
         assert!(!is_virtual_table_sql("CREATE TABLE t(a)"));
     }
 }

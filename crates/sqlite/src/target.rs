@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tresor_core::{
-    Engine, ExistingTable, RestorePlan, SourceError, Target, TargetSession, TargetState,
-    TableName,
+    Engine, ExistingTable, RestorePlan, SourceError, TableName, Target, TargetSession, TargetState,
 };
 
 use crate::error::{SqlResultExt, join_error};
@@ -82,9 +81,11 @@ fn inspect(path: &Path) -> Result<TargetState, SourceError> {
     let mut tables = Vec::with_capacity(names.len());
     for name in names {
         let rows: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM main.{}", ident(&name)), [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT count(*) FROM main.{}", ident(&name)),
+                [],
+                |r| r.get(0),
+            )
             .ctx(|| format!("cannot count rows of {name}"))?;
         tables.push(ExistingTable {
             name: TableName::new(name),
@@ -99,8 +100,8 @@ fn inspect(path: &Path) -> Result<TargetState, SourceError> {
 
 /// Ordinary (not internal, not virtual) tables, in `sqlite_master` order.
 fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT name, sql FROM main.sqlite_master WHERE type = 'table' ORDER BY rowid")?;
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM main.sqlite_master WHERE type = 'table' ORDER BY rowid")?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
     })?;

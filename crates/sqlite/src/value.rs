@@ -139,6 +139,7 @@ fn json_of(v: &Value) -> serde_json::Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rusqlite::Connection;
@@ -191,6 +192,9 @@ mod tests {
             round_trip(&Value::Uuid([0xab; 16])),
             Value::Text("abababab-abab-abab-abab-abababababab".into())
         );
-        assert_eq!(round_trip(&Value::Date(tresor_core::Date::ymd(2024, 2, 29))), Value::Text("2024-02-29".into()));
+        assert_eq!(
+            round_trip(&Value::Date(tresor_core::Date::ymd(2024, 2, 29))),
+            Value::Text("2024-02-29".into())
+        );
     }
 }

@@ -11,7 +11,8 @@ use anyhow::{Context, anyhow, bail};
 use tokio::sync::mpsc;
 use tresor_core::{
     Connector, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, Row,
-    RowReceiver, SourceSnapshot, TableFilter, TableSchema, Target, Value, load_order, rows_same,
+    RowReceiver, SourceSnapshot, TableFilter, TableSchema, Target, Value, load_order, redact_url,
+    rows_same,
 };
 
 /// Batches in flight between a reader and a writer.
@@ -51,7 +52,7 @@ pub async fn read_database(
             ..ReadOptions::default()
         })
         .await
-        .with_context(|| format!("opening {url}"))?;
+        .with_context(|| format!("opening {}", redact_url(url)))?;
     let mut tables = BTreeMap::new();
     for t in &snap.schema().tables {
         tables.insert(t.name.to_string(), read_rows(snap.as_ref(), t).await?);
@@ -111,7 +112,8 @@ pub async fn restore_snapshot(
             .table(name)
             .ok_or_else(|| anyhow!("planned table {name} is not in the schema"))?;
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-        let (read, written) = tokio::join!(snap.read_table(table, tx), session.load_table(table, rx));
+        let (read, written) =
+            tokio::join!(snap.read_table(table, tx), session.load_table(table, rx));
         let written = written.with_context(|| format!("loading table {name}"))?;
         let read = read.with_context(|| format!("reading table {name}"))?;
         if read != written {
@@ -140,7 +142,7 @@ pub async fn copy_database(
             ..ReadOptions::default()
         })
         .await
-        .with_context(|| format!("opening {from}"))?;
+        .with_context(|| format!("opening {}", redact_url(from)))?;
     let target = connector.target(to)?;
     let summary = restore_snapshot(snap.as_ref(), target.as_ref(), mode, filter.is_all()).await?;
     snap.close().await?;
@@ -244,17 +246,36 @@ pub async fn compare_databases(
     };
     let ls = connector.source(left)?;
     let rs = connector.source(right)?;
-    let lsnap = ls.open(&options).await.with_context(|| format!("opening {left}"))?;
-    let rsnap = rs.open(&options).await.with_context(|| format!("opening {right}"))?;
+    let lsnap = ls
+        .open(&options)
+        .await
+        .with_context(|| format!("opening {}", redact_url(left)))?;
+    let rsnap = rs
+        .open(&options)
+        .await
+        .with_context(|| format!("opening {}", redact_url(right)))?;
     let mut report = String::new();
-    let lnames: Vec<String> = lsnap.schema().tables.iter().map(|t| t.name.to_string()).collect();
-    let rnames: Vec<String> = rsnap.schema().tables.iter().map(|t| t.name.to_string()).collect();
+    let lnames: Vec<String> = lsnap
+        .schema()
+        .tables
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    let rnames: Vec<String> = rsnap
+        .schema()
+        .tables
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
     let mut sorted_l = lnames.clone();
     let mut sorted_r = rnames.clone();
     sorted_l.sort();
     sorted_r.sort();
     if sorted_l != sorted_r {
-        let _ = writeln!(report, "tables differ:\n  left:  {lnames:?}\n  right: {rnames:?}");
+        let _ = writeln!(
+            report,
+            "tables differ:\n  left:  {lnames:?}\n  right: {rnames:?}"
+        );
     }
     for lt in &lsnap.schema().tables {
         let Some(rt) = rsnap.schema().table(&lt.name) else {
@@ -284,8 +305,8 @@ pub async fn compare_databases(
             rsnap.read_table(rt, rtx),
             diff_streams(lrx, rrx)
         );
-        lr.with_context(|| format!("reading {} from {left}", lt.name))?;
-        rr.with_context(|| format!("reading {} from {right}", rt.name))?;
+        lr.with_context(|| format!("reading {} from {}", lt.name, redact_url(left)))?;
+        rr.with_context(|| format!("reading {} from {}", rt.name, redact_url(right)))?;
         if nl != nr {
             let _ = writeln!(report, "table {}: {nl} rows left, {nr} rows right", lt.name);
         }
@@ -298,6 +319,10 @@ pub async fn compare_databases(
     if report.is_empty() {
         Ok(())
     } else {
-        bail!("databases differ ({left} vs {right}):\n{report}")
+        bail!(
+            "databases differ ({} vs {}):\n{report}",
+            redact_url(left),
+            redact_url(right)
+        )
     }
 }

@@ -9,8 +9,8 @@ use anyhow::{Context, anyhow, bail, ensure};
 use tokio::sync::mpsc;
 use tresor_core::{
     BATCH_ROWS, Column, ErrorKind, PortableType, ReadOptions, RestoreMode, RestorePlan, Row,
-    SourceError, TableFilter, TableName, TableSchema, TargetState, Value, compare_keys,
-    load_order, redact_url, rows_same,
+    SourceError, TableFilter, TableName, TableSchema, TargetState, Value, compare_keys, load_order,
+    redact_url, rows_same,
 };
 
 use crate::compare::{
@@ -27,11 +27,18 @@ struct Dbs<'h> {
 
 impl<'h> Dbs<'h> {
     fn new(h: &'h dyn Harness) -> Self {
-        Dbs { h, urls: Vec::new() }
+        Dbs {
+            h,
+            urls: Vec::new(),
+        }
     }
 
     async fn create(&mut self) -> anyhow::Result<String> {
-        let url = self.h.create_database().await.context("creating a database")?;
+        let url = self
+            .h
+            .create_database()
+            .await
+            .context("creating a database")?;
         self.urls.push(url.clone());
         Ok(url)
     }
@@ -39,7 +46,10 @@ impl<'h> Dbs<'h> {
     /// A database with the shop's tables, filled by `steps`.
     async fn shop(&mut self, steps: &[Step]) -> anyhow::Result<String> {
         let url = self.create().await?;
-        self.h.run(&url, &Step::CreateShop).await.context("creating the shop")?;
+        self.h
+            .run(&url, &Step::CreateShop)
+            .await
+            .context("creating the shop")?;
         for s in steps {
             self.h
                 .run(&url, s)
@@ -59,7 +69,10 @@ impl<'h> Dbs<'h> {
         }
         match result {
             Ok(v) if drop_errors.is_empty() => Ok(v),
-            Ok(_) => Err(anyhow!("cannot drop test databases: {}", drop_errors.join("; "))),
+            Ok(_) => Err(anyhow!(
+                "cannot drop test databases: {}",
+                drop_errors.join("; ")
+            )),
             Err(e) => Err(e),
         }
     }
@@ -171,7 +184,10 @@ async fn round_trip_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()>
         .await
         .context("after restoring into an empty database")?;
     let state = c.target(&dst)?.inspect().await?;
-    ensure!(state.exists && state.has_data(), "restored target looks empty: {state:?}");
+    ensure!(
+        state.exists && state.has_data(),
+        "restored target looks empty: {state:?}"
+    );
     copy_database(c.as_ref(), &src, &dst, RestoreMode::Replace, &all()).await?;
     compare_databases(c.as_ref(), &src, &dst, &all())
         .await
@@ -332,7 +348,9 @@ pub async fn merge_into_existing(h: &dyn Harness) -> anyhow::Result<()> {
     let mut dbs = Dbs::new(h);
     let r = async {
         let c = h.connector();
-        let src = dbs.shop(&[fill(20), rename(5, "from the snapshot")]).await?;
+        let src = dbs
+            .shop(&[fill(20), rename(5, "from the snapshot")])
+            .await?;
         let dst = dbs
             .shop(&[
                 fill(30),
@@ -396,7 +414,10 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
             let state_before = target.inspect().await?;
             let mut session = target.begin(&plan).await?;
             for name in plan.tables.iter().take(2) {
-                let t = plan.schema.table(name).ok_or_else(|| anyhow!("no table {name}"))?;
+                let t = plan
+                    .schema
+                    .table(name)
+                    .ok_or_else(|| anyhow!("no table {name}"))?;
                 let (tx, rx) = mpsc::channel(4);
                 let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
                 read?;
@@ -450,7 +471,10 @@ async fn must_fail(
         Err(e) => Ok(e),
         Ok(_) => match session.commit().await {
             Err(e) => Ok(e),
-            Ok(s) => bail!("a broken row stream for {} was committed: {s:?}", table.name),
+            Ok(s) => bail!(
+                "a broken row stream for {} was committed: {s:?}",
+                table.name
+            ),
         },
     }
 }
@@ -527,8 +551,12 @@ pub async fn filters_select_tables(h: &dyn Harness) -> anyhow::Result<()> {
                     ..ReadOptions::default()
                 })
                 .await?;
-            let mut names: Vec<String> =
-                snap.schema().tables.iter().map(|t| t.name.name.clone()).collect();
+            let mut names: Vec<String> = snap
+                .schema()
+                .tables
+                .iter()
+                .map(|t| t.name.name.clone())
+                .collect();
             names.sort();
             snap.close().await?;
             ensure!(
@@ -564,7 +592,11 @@ pub async fn schema_mismatch_reported_before_writes(h: &dyn Harness) -> anyhow::
         let dst = dbs.shop(&[fill(8)]).await?;
         let snapshot = read_database(c.as_ref(), &src, &only(&["customers", "orders"])).await?;
         let mut schema = snapshot.schema.clone();
-        for (t, col) in schema.tables.iter_mut().zip(["loyalty_tier", "coupon_code"]) {
+        for (t, col) in schema
+            .tables
+            .iter_mut()
+            .zip(["loyalty_tier", "coupon_code"])
+        {
             let mut extra = Column::new(
                 col,
                 "text",
@@ -579,9 +611,8 @@ pub async fn schema_mismatch_reported_before_writes(h: &dyn Harness) -> anyhow::
         let plan = plan_for(&schema, RestoreMode::Replace);
         let before = read_database(c.as_ref(), &dst, &all()).await?;
         let target = c.target(&dst)?;
-        let err = match target.begin(&plan).await {
-            Ok(_) => bail!("begin accepted a snapshot with columns the target lacks"),
-            Err(e) => e,
+        let Err(err) = target.begin(&plan).await else {
+            bail!("begin accepted a snapshot with columns the target lacks")
         };
         ensure!(
             err.kind() == ErrorKind::SchemaMismatch,
@@ -671,7 +702,12 @@ async fn consistent_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()>
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             // a slow read of another table
-            for t in snap.schema().tables.iter().filter(|t| t.name.name == "customers") {
+            for t in snap
+                .schema()
+                .tables
+                .iter()
+                .filter(|t| t.name.name == "customers")
+            {
                 let (tx, mut rx) = mpsc::channel(1);
                 let slow = async {
                     while rx.recv().await.is_some() {
@@ -689,7 +725,10 @@ async fn consistent_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()>
                 last
             );
             let sum = balance_sum(&accounts, &first)?;
-            ensure!(sum == 1000, "snapshot balances sum to {sum}, not 1000: {first:?}");
+            ensure!(
+                sum == 1000,
+                "snapshot balances sum to {sum}, not 1000: {first:?}"
+            );
             let target = c.target(&dst)?;
             restore_snapshot(snap.as_ref(), target.as_ref(), RestoreMode::Replace, true).await?;
             snap.close().await?;
@@ -716,7 +755,10 @@ async fn consistent_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()>
     );
     let live = read_database(c.as_ref(), &src, &only(&["accounts"])).await?;
     let sum = balance_sum(table(&live, "accounts")?, live.rows("accounts"))?;
-    ensure!(sum == 1000, "live balances sum to {sum} after the writer stopped");
+    ensure!(
+        sum == 1000,
+        "live balances sum to {sum} after the writer stopped"
+    );
     Ok(())
 }
 
@@ -737,7 +779,10 @@ pub async fn merge_without_key_is_refused(h: &dyn Harness) -> anyhow::Result<()>
             Ok(s) => bail!("merging the keyless events table went through: {s:?}"),
             Err(e) => {
                 let msg = format!("{e:#}");
-                ensure!(msg.contains("events"), "the error does not name the table: {msg}");
+                ensure!(
+                    msg.contains("events"),
+                    "the error does not name the table: {msg}"
+                );
             }
         }
         let after = read_database(c.as_ref(), &dst, &all()).await?;

@@ -82,6 +82,8 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Try tresor on a generated sample database, with nothing to set up
     Demo(DemoArgs),
+    /// Run the server: schedules, retention, HTTP API, web admin, notifications
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +298,16 @@ pub struct DemoArgs {
     /// Customers in the sample database
     #[arg(long, default_value_t = 2000)]
     pub customers: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Start with a generated sample database, a local repository and a schedule
+    #[arg(long)]
+    pub demo: bool,
+    /// Address to listen on (overrides the config)
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -8,6 +8,7 @@ mod init;
 mod key;
 mod prune;
 mod restore;
+mod serve;
 mod show;
 mod snapshots;
 mod unlock;
@@ -22,6 +23,9 @@ use crate::context::Context;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
+    }
+    if let Command::Serve(args) = &cli.command {
+        return serve::run(&cli.global, args).await;
     }
     let ctx = Context::new(cli.global)?;
     match cli.command {
@@ -38,7 +42,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(_) | Command::Import(_) => {
             anyhow::bail!("this command is not available in this build")
         }
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Serve(_) => unreachable!("handled above"),
     }
 }
 

@@ -79,7 +79,10 @@ pub(crate) fn fit(
             continue;
         }
         match found {
-            None => problems.push(format!("table {name}: column {} is missing in the target", c.name)),
+            None => problems.push(format!(
+                "table {name}: column {} is missing in the target",
+                c.name
+            )),
             Some(t) if !t.is_stored_in_rows() => problems.push(format!(
                 "table {name}: column {} is generated in the target",
                 c.name
@@ -123,7 +126,10 @@ pub(crate) fn fit(
             .filter(|c| !key_cols.iter().any(|k| same(k, c)))
             .map(|c| format!("{0} = excluded.{0}", ident(c)))
             .collect();
-        sql.push_str(&format!(" ON CONFLICT ({}) ", ident_list(key_cols.iter().copied())));
+        sql.push_str(&format!(
+            " ON CONFLICT ({}) ",
+            ident_list(key_cols.iter().copied())
+        ));
         if updates.is_empty() {
             sql.push_str("DO NOTHING");
         } else {

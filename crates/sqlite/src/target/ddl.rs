@@ -42,7 +42,11 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
             ident_list(table.primary_key.iter().map(String::as_str))
         ));
     }
-    format!("CREATE TABLE {} ({})", ident(&table.name.name), parts.join(", "))
+    format!(
+        "CREATE TABLE {} ({})",
+        ident(&table.name.name),
+        parts.join(", ")
+    )
 }
 
 /// `CREATE INDEX` for a plain column index, or `None` for expression
@@ -61,24 +65,48 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index) -> Option<String>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use tresor_core::{Column, RowKey, TableName};
 
     #[test]
     fn foreign_tables_get_sqlite_ddl() {
-        let mut id = Column::new("id", "bigint", PortableType::Int { bits: 64, unsigned: false });
+        let mut id = Column::new(
+            "id",
+            "bigint",
+            PortableType::Int {
+                bits: 64,
+                unsigned: false,
+            },
+        );
         id.nullable = false;
         let t = TableSchema {
             name: TableName::qualified("public", "my table"),
             kind: "table".into(),
             columns: vec![
                 id,
-                Column::new("price", "numeric(10,2)", PortableType::Decimal { precision: Some(10), scale: Some(2) }),
-                Column::new("pic", "bytea", PortableType::Bytes { max_len: None, fixed: false }),
+                Column::new(
+                    "price",
+                    "numeric(10,2)",
+                    PortableType::Decimal {
+                        precision: Some(10),
+                        scale: Some(2),
+                    },
+                ),
+                Column::new(
+                    "pic",
+                    "bytea",
+                    PortableType::Bytes {
+                        max_len: None,
+                        fixed: false,
+                    },
+                ),
             ],
             primary_key: vec!["id".into()],
-            row_key: RowKey::Columns { columns: vec!["id".into()] },
+            row_key: RowKey::Columns {
+                columns: vec!["id".into()],
+            },
             constraints: vec![],
             indexes: vec![],
             foreign_keys: vec![],

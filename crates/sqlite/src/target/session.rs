@@ -173,11 +173,7 @@ fn temp_path(target: &Path) -> Result<PathBuf, SourceError> {
             .map(|d| d.as_nanos())
             .unwrap_or_default(),
     );
-    let file = format!(
-        ".{}.tresor-tmp-{:016x}",
-        name.to_string_lossy(),
-        h.finish()
-    );
+    let file = format!(".{}.tresor-tmp-{:016x}", name.to_string_lossy(), h.finish());
     Ok(match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(file),
         _ => PathBuf::from(file),
@@ -250,13 +246,30 @@ fn begin_fresh(
             (Some(ddl), true) => ddl.clone(),
             _ => ddl::create_table(t),
         };
-        steps.push((schema_order(&t.extra), format!("table {}", t.name.name), sql));
+        steps.push((
+            schema_order(&t.extra),
+            format!("table {}", t.name.name),
+            sql,
+        ));
     }
     if sqlite && inner.plan.whole_database {
-        for o in inner.plan.schema.objects.iter().filter(|o| o.kind == "virtual_table") {
-            steps.push((schema_order(&o.extra), format!("virtual table {}", o.name.name), o.ddl.clone()));
+        for o in inner
+            .plan
+            .schema
+            .objects
+            .iter()
+            .filter(|o| o.kind == "virtual_table")
+        {
+            steps.push((
+                schema_order(&o.extra),
+                format!("virtual table {}", o.name.name),
+                o.ddl.clone(),
+            ));
         }
-        if let Some(order) = settings.get(SQLITE_STAT1_ORDER).and_then(serde_json::Value::as_i64) {
+        if let Some(order) = settings
+            .get(SQLITE_STAT1_ORDER)
+            .and_then(serde_json::Value::as_i64)
+        {
             steps.push((order, "sqlite_stat1".into(), "ANALYZE sqlite_schema".into()));
         }
     }
@@ -275,7 +288,10 @@ fn begin_fresh(
             .ctx(|| format!("cannot create {what}"))?;
     }
     for t in &inner.restored {
-        inner.loads.insert(t.name.name.clone(), check::insert_all(t, &t.name.name, sqlite));
+        inner.loads.insert(
+            t.name.name.clone(),
+            check::insert_all(t, &t.name.name, sqlite),
+        );
     }
     inner.conn = Some(conn);
     Ok(inner)
@@ -312,8 +328,10 @@ fn begin_in_place(
     // foreign_keys can only change outside a transaction; with it off,
     // deleting a parent cascades nothing, and foreign_key_check runs
     // before commit instead
-    conn.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON")
-        .ctx(|| format!("cannot start a write transaction on {display}"))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON",
+    )
+    .ctx(|| format!("cannot start a write transaction on {display}"))?;
     let mut inner = Inner {
         conn: None,
         placement: Placement::InPlace,
@@ -350,7 +368,9 @@ fn begin_in_place(
                 problems.join("\n  - ")
             ),
         )
-        .with_hint("try: restore into a new file, or align the target's tables with the snapshot"));
+        .with_hint(
+            "try: restore into a new file, or align the target's tables with the snapshot",
+        ));
     }
 
     for t in &inner.restored {
@@ -364,7 +384,10 @@ fn begin_in_place(
         conn.execute_batch(&sql)
             .ctx(|| format!("cannot create table {}", t.name.name))?;
         inner.created.insert(t.name.name.clone());
-        inner.loads.insert(t.name.name.clone(), check::insert_all(t, &t.name.name, sqlite));
+        inner.loads.insert(
+            t.name.name.clone(),
+            check::insert_all(t, &t.name.name, sqlite),
+        );
     }
 
     // triggers must not fire while restored rows go in
@@ -460,7 +483,11 @@ impl Inner {
             .map(|t| t.name.name.to_ascii_lowercase())
             .collect();
         let mut out = Vec::new();
-        for t in self.restored.iter().filter(|t| self.created.contains(&t.name.name)) {
+        for t in self
+            .restored
+            .iter()
+            .filter(|t| self.created.contains(&t.name.name))
+        {
             for idx in &t.indexes {
                 let sql = match (&idx.ddl, sqlite) {
                     (Some(ddl), true) => Some(ddl.clone()),
@@ -480,18 +507,23 @@ impl Inner {
         }
         for o in &self.plan.schema.objects {
             let wanted = match o.kind.as_str() {
-                "trigger" => o
-                    .table
-                    .as_ref()
-                    .is_some_and(|t| restored.contains(&t.name.to_ascii_lowercase()))
-                    && (fresh || self.plan.whole_database),
+                "trigger" => {
+                    o.table
+                        .as_ref()
+                        .is_some_and(|t| restored.contains(&t.name.to_ascii_lowercase()))
+                        && (fresh || self.plan.whole_database)
+                }
                 "view" => self.plan.whole_database,
                 _ => false,
             };
             if !wanted || (!fresh && actual_name(conn, &o.kind, &o.name.name)?.is_some()) {
                 continue;
             }
-            out.push((schema_order(&o.extra), format!("{} {}", o.kind, o.name.name), o.ddl.clone()));
+            out.push((
+                schema_order(&o.extra),
+                format!("{} {}", o.kind, o.name.name),
+                o.ddl.clone(),
+            ));
         }
         out.sort_by_key(|s| s.0);
         Ok(out)
@@ -556,9 +588,11 @@ impl Inner {
                 continue;
             }
             let current: Option<i64> = conn
-                .query_row("SELECT seq FROM sqlite_sequence WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()
                 .ctx(ctx)?;
             let seq = match (self.plan.mode, current) {
@@ -566,11 +600,17 @@ impl Inner {
                 _ => seq,
             };
             if current.is_some() {
-                conn.execute("UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1", params![name, seq])
-                    .ctx(ctx)?;
+                conn.execute(
+                    "UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1",
+                    params![name, seq],
+                )
+                .ctx(ctx)?;
             } else {
-                conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)", params![name, seq])
-                    .ctx(ctx)?;
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                    params![name, seq],
+                )
+                .ctx(ctx)?;
             }
         }
         Ok(())
@@ -579,9 +619,14 @@ impl Inner {
     /// `sqlite_stat1`, `user_version` and `application_id` of a new file.
     fn restore_fresh_settings(&self, conn: &Connection) -> Result<(), SourceError> {
         let settings = &self.plan.schema.settings;
-        if let Some(stats) = settings.get(SQLITE_STATS).and_then(serde_json::Value::as_object) {
+        if let Some(stats) = settings
+            .get(SQLITE_STATS)
+            .and_then(serde_json::Value::as_object)
+        {
             for (stat, rows) in stats {
-                let Some(rows) = rows.as_array() else { continue };
+                let Some(rows) = rows.as_array() else {
+                    continue;
+                };
                 if !table_exists(conn, stat)? {
                     continue;
                 }
@@ -592,7 +637,11 @@ impl Inner {
                         continue;
                     }
                     let params: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-                    let sql = format!("INSERT INTO main.{} VALUES ({})", ident(stat), params.join(", "));
+                    let sql = format!(
+                        "INSERT INTO main.{} VALUES ({})",
+                        ident(stat),
+                        params.join(", ")
+                    );
                     let bound: Vec<Value> = values.iter().map(json_to_value).collect();
                     conn.execute(&sql, rusqlite::params_from_iter(bound.iter().map(Bind)))
                         .ctx(|| format!("cannot restore {stat}"))?;
@@ -642,9 +691,10 @@ impl Inner {
 
     fn commit(mut self) -> Result<RestoreSummary, SourceError> {
         self.finish_schema()?;
-        let conn = self.conn.take().ok_or_else(|| {
-            SourceError::new(ErrorKind::Engine, "restore session is closed")
-        })?;
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| SourceError::new(ErrorKind::Engine, "restore session is closed"))?;
         let method;
         match &self.placement {
             Placement::InPlace => {
@@ -686,7 +736,11 @@ impl Inner {
                     .map_err(|e| io_error("cannot move the restored database to", &target, e))?;
                 self.done = true;
                 if let Some(dir) = target.parent() {
-                    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
                     File::open(dir)
                         .and_then(|d| d.sync_all())
                         .map_err(|e| io_error("cannot sync directory", dir, e))?;
@@ -711,7 +765,10 @@ fn json_to_value(v: &serde_json::Value) -> Value {
         },
         serde_json::Value::String(s) => Value::Text(s.clone()),
         serde_json::Value::Object(o) => {
-            let hex = o.get("blob").and_then(serde_json::Value::as_str).unwrap_or_default();
+            let hex = o
+                .get("blob")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
             Value::Bytes(
                 (0..hex.len() / 2)
                     .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
@@ -743,7 +800,11 @@ impl SqliteSession {
 
 #[async_trait]
 impl TargetSession for SqliteSession {
-    async fn load_table(&mut self, table: &TableSchema, rows: RowReceiver) -> Result<u64, SourceError> {
+    async fn load_table(
+        &mut self,
+        table: &TableSchema,
+        rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
         let mut inner = self.take()?;
         let table = table.clone();
         let (inner, result) = tokio::task::spawn_blocking(move || {

@@ -20,7 +20,8 @@ use tresor_testing::{read_rows, restore_snapshot};
 fn setup(path: &Path, wal: bool) {
     let conn = Connection::open(path).unwrap();
     if wal {
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
     }
     conn.execute_batch(
         "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
@@ -88,7 +89,10 @@ async fn snapshot_is_consistent(wal: bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    let snap = SqliteSource::new(&path).open(&ReadOptions::default()).await.unwrap();
+    let snap = SqliteSource::new(&path)
+        .open(&ReadOptions::default())
+        .await
+        .unwrap();
     let during_start = done.load(Ordering::SeqCst);
     let schema = snap.schema().clone();
     let ledger_t = schema.table(&TableName::new("ledger")).unwrap();
@@ -112,19 +116,35 @@ async fn snapshot_is_consistent(wal: bool) {
         500 + ledger_sum(&ledger),
         "the snapshot mixes two instants"
     );
-    assert_eq!(snap.info().warnings.is_empty(), wal, "{:?}", snap.info().warnings);
+    assert_eq!(
+        snap.info().warnings.is_empty(),
+        wal,
+        "{:?}",
+        snap.info().warnings
+    );
 
     // the restored copy is the same instant
     let copy = dir.path().join("copy.db");
-    restore_snapshot(snap.as_ref(), &SqliteTarget::new(&copy), RestoreMode::Replace, true)
-        .await
-        .unwrap();
+    restore_snapshot(
+        snap.as_ref(),
+        &SqliteTarget::new(&copy),
+        RestoreMode::Replace,
+        true,
+    )
+    .await
+    .unwrap();
     snap.close().await.unwrap();
     let after_close = done.load(Ordering::SeqCst);
     if wal {
-        assert!(during >= 5, "in WAL mode the writer keeps committing ({during})");
+        assert!(
+            during >= 5,
+            "in WAL mode the writer keeps committing ({during})"
+        );
     } else {
-        assert!(during <= 1, "a rollback-journal writer waits for the reader ({during})");
+        assert!(
+            during <= 1,
+            "a rollback-journal writer waits for the reader ({during})"
+        );
     }
     // writers go on once the backup is over
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -56,6 +56,12 @@ fn build(path: &Path) {
         CREATE TABLE bulk (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, c REAL);
         CREATE INDEX bulk_b ON bulk(b);
         CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
+        CREATE VIRTUAL TABLE docs USING fts5(title, body);
+        INSERT INTO docs VALUES ('first', 'the quick brown fox'), ('zweite', 'über den Zaun');
+        DELETE FROM docs WHERE title = 'first';
+        INSERT INTO docs VALUES ('third', 'jumps over the lazy dog');
+        CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, y0, y1);
+        INSERT INTO boxes VALUES (1, 0, 1, 0, 1), (2, -5.5, 3.25, 10, 20);
         COMMIT;
         "#,
     )
@@ -81,10 +87,32 @@ fn build(path: &Path) {
         let ints = [i64::MIN, i64::MAX, 0, -1, 1 << 53, (1 << 53) + 1];
         for (k, f) in floats.iter().enumerate() {
             let i = ints[k % ints.len()];
-            s.execute(params![i, i, f, f, f, f, i, f, (k % 2) as i64, "2024-02-29 12:00:00"])
-                .unwrap();
-            s.execute(params![*f, format!("{f}"), i, format!("{i}"), i, i, f, i, "yes", f])
-                .unwrap();
+            s.execute(params![
+                i,
+                i,
+                f,
+                f,
+                f,
+                f,
+                i,
+                f,
+                (k % 2) as i64,
+                "2024-02-29 12:00:00"
+            ])
+            .unwrap();
+            s.execute(params![
+                *f,
+                format!("{f}"),
+                i,
+                format!("{i}"),
+                i,
+                i,
+                f,
+                i,
+                "yes",
+                f
+            ])
+            .unwrap();
         }
         // NULL vs '' vs empty blob in every column kind
         for v in [
@@ -132,7 +160,8 @@ newline', x'00ff00'),
         [BULK_ROWS],
     )
     .unwrap();
-    tx.execute("DELETE FROM bulk WHERE id % 1000 = 0", []).unwrap();
+    tx.execute("DELETE FROM bulk WHERE id % 1000 = 0", [])
+        .unwrap();
     for i in 0..3u8 {
         let data: Vec<u8> = (0..BLOB_MIB << 20)
             .map(|j| (j as u8).wrapping_mul(31).wrapping_add(i))
@@ -170,7 +199,12 @@ fn first_difference(a: &str, b: &str) -> String {
     for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
         if x != y {
             let cut = |s: &str| s.chars().take(300).collect::<String>();
-            return format!("line {}:\n  original: {}\n  restored: {}", i + 1, cut(x), cut(y));
+            return format!(
+                "line {}:\n  original: {}\n  restored: {}",
+                i + 1,
+                cut(x),
+                cut(y)
+            );
         }
     }
     format!(
@@ -208,14 +242,29 @@ async fn everything_round_trips_into_a_new_file() {
     assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
     let restored_in = t.elapsed() - built;
 
-    compare_databases(&c, &url_of(&original), &url_of(&restored), &TableFilter::all())
-        .await
-        .unwrap();
+    compare_databases(
+        &c,
+        &url_of(&original),
+        &url_of(&restored),
+        &TableFilter::all(),
+    )
+    .await
+    .unwrap();
 
     let (a, b) = (dump(&original), dump(&restored));
-    assert!(a == b, "sqlite3 .dump differs at {}", first_difference(&a, &b));
-    assert!(a.contains("CREATE TRIGGER log_audit"), "the dump lacks objects");
-    assert!(a.contains("INSERT INTO sqlite_stat1"), "the dump lacks statistics");
+    assert!(
+        a == b,
+        "sqlite3 .dump differs at {}",
+        first_difference(&a, &b)
+    );
+    assert!(
+        a.contains("CREATE TRIGGER log_audit"),
+        "the dump lacks objects"
+    );
+    assert!(
+        a.contains("INSERT INTO sqlite_stat1"),
+        "the dump lacks statistics"
+    );
 
     let conn = Connection::open(&restored).unwrap();
     let check: String = conn
@@ -223,7 +272,13 @@ async fn everything_round_trips_into_a_new_file() {
         .unwrap();
     assert_eq!(check, "ok");
     let orig = Connection::open(&original).unwrap();
-    for p in ["user_version", "application_id", "page_size", "auto_vacuum", "freelist_count"] {
+    for p in [
+        "user_version",
+        "application_id",
+        "page_size",
+        "auto_vacuum",
+        "freelist_count",
+    ] {
         if p != "freelist_count" {
             assert_eq!(pragma_i64(&conn, p), pragma_i64(&orig, p), "pragma {p}");
         }
@@ -256,12 +311,23 @@ async fn everything_round_trips_into_a_new_file() {
         .unwrap();
     assert_eq!(rowids, [2, 3, 4]);
     let seq: i64 = conn
-        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'audit'", [], |r| r.get(0))
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    let max: i64 = conn.query_row("SELECT max(id) FROM audit", [], |r| r.get(0)).unwrap();
-    assert!(seq > max, "AUTOINCREMENT state lost: seq {seq}, max id {max}");
+    let max: i64 = conn
+        .query_row("SELECT max(id) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        seq > max,
+        "AUTOINCREMENT state lost: seq {seq}, max id {max}"
+    );
     // the trigger exists, and did not fire during the load
-    let audits: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+    let audits: i64 = conn
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(audits, 4, "one per original log insert");
     // no temporary file left behind
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -296,14 +362,21 @@ async fn schema_captures_keys_objects_and_settings() {
     assert_eq!(key("select"), cols(&["table"]));
     assert_eq!(key("wr"), cols(&["k", "n"]));
     assert_eq!(key("log"), cols(&["rowid"]));
-    assert_eq!(key("descpk"), cols(&["rowid"]), "INTEGER PRIMARY KEY DESC is no rowid alias");
+    assert_eq!(
+        key("descpk"),
+        cols(&["rowid"]),
+        "INTEGER PRIMARY KEY DESC is no rowid alias"
+    );
     assert_eq!(key("shadowed"), cols(&["_rowid_"]));
     let log = schema.table(&TableName::new("log")).unwrap();
     assert!(log.columns[0].hidden && log.primary_key.is_empty());
     let gen_t = schema.table(&TableName::new("gen")).unwrap();
     assert_eq!(gen_t.stored_columns().count(), 3, "a, x and the rowid");
     assert!(
-        !schema.tables.iter().any(|t| t.name.name.starts_with("sqlite_")),
+        !schema
+            .tables
+            .iter()
+            .any(|t| t.name.name.starts_with("sqlite_")),
         "internal tables are not captured as tables"
     );
     let kinds: Vec<(&str, &str)> = schema
@@ -313,14 +386,25 @@ async fn schema_captures_keys_objects_and_settings() {
         .collect();
     assert_eq!(
         kinds,
-        [("view", "v w"), ("trigger", "log_audit"), ("view", "late_view")]
+        [
+            ("view", "v w"),
+            ("trigger", "log_audit"),
+            ("virtual_table", "docs"),
+            ("virtual_table", "boxes"),
+            ("view", "late_view"),
+        ]
     );
     assert_eq!(schema.settings["user_version"], 42);
     assert_eq!(schema.settings["application_id"], 305_419_896);
     assert_eq!(schema.settings["encoding"], "utf-8");
     let sel = schema.table(&TableName::new("select")).unwrap();
     assert_eq!(sel.indexes.len(), 2);
-    assert!(sel.ddl.as_deref().unwrap().starts_with("CREATE TABLE \"select\""));
+    assert!(
+        sel.ddl
+            .as_deref()
+            .unwrap()
+            .starts_with("CREATE TABLE \"select\"")
+    );
     let child = schema.table(&TableName::new("child")).unwrap();
     assert_eq!(child.foreign_keys[0].references, TableName::new("textpk"));
     assert_eq!(child.foreign_keys[0].on_delete.as_deref(), Some("CASCADE"));
@@ -332,7 +416,9 @@ async fn schema_captures_keys_objects_and_settings() {
     assert_eq!(keys[0], &Value::Int(i64::MIN));
     assert!(matches!(keys.last(), Some(Value::Bytes(b)) if b == &[1]));
     let all = schema.table(&TableName::new("all types")).unwrap().clone();
-    let rows = tresor_testing::read_rows(snap.as_ref(), &all).await.unwrap();
+    let rows = tresor_testing::read_rows(snap.as_ref(), &all)
+        .await
+        .unwrap();
     let raw = rows
         .iter()
         .find(|r| r[2] == Value::RawText(vec![0xff]))
@@ -340,6 +426,9 @@ async fn schema_captures_keys_objects_and_settings() {
     assert_eq!(raw[6], Value::RawText(vec![0xc3, 0x28, 0xff, 0xfe]));
     // a REAL column stores -0.0 as the integer 0 (SQLite's own choice);
     // a column without affinity keeps the sign
-    assert!(rows.iter().any(|r| r[6].same(&Value::F64(-0.0))), "-0.0 in an untyped column");
+    assert!(
+        rows.iter().any(|r| r[6].same(&Value::F64(-0.0))),
+        "-0.0 in an untyped column"
+    );
     snap.close().await.unwrap();
 }

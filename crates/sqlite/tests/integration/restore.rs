@@ -6,8 +6,8 @@ use std::path::Path;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 use tresor_core::{
-    Column, DatabaseSchema, Engine, ErrorKind, PortableType, ReadOptions, RestoreMode,
-    RestorePlan, RowKey, Source, TableFilter, TableName, TableSchema, Target, Value,
+    Column, DatabaseSchema, Engine, ErrorKind, PortableType, ReadOptions, RestoreMode, RestorePlan,
+    RowKey, Source, TableFilter, TableName, TableSchema, Target, Value,
 };
 use tresor_sqlite::{SqliteConnector, SqliteSource, SqliteTarget};
 use tresor_testing::{copy_database, read_database, restore_snapshot};
@@ -40,7 +40,12 @@ const ITEMS: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, n
 async fn target_triggers_do_not_fire_and_survive() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.db"), dir.path().join("dst.db"));
-    exec(&src, &format!("{ITEMS} INSERT INTO items VALUES (1, 'a'), (7, 'b'); DELETE FROM items WHERE id = 7;"));
+    exec(
+        &src,
+        &format!(
+            "{ITEMS} INSERT INTO items VALUES (1, 'a'), (7, 'b'); DELETE FROM items WHERE id = 7;"
+        ),
+    );
     exec(
         &dst,
         &format!(
@@ -52,15 +57,34 @@ async fn target_triggers_do_not_fire_and_survive() {
     );
     assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 1);
     let filter = TableFilter::new(&["items"], &[]).unwrap();
-    let summary = copy_database(&SqliteConnector, &url_of(&src), &url_of(&dst), RestoreMode::Replace, &filter)
-        .await
-        .unwrap();
+    let summary = copy_database(
+        &SqliteConnector,
+        &url_of(&src),
+        &url_of(&dst),
+        RestoreMode::Replace,
+        &filter,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.method, "one transaction");
-    assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 1, "triggers fired during the restore");
-    assert_eq!(count(&dst, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 2);
-    assert_eq!(count(&dst, "SELECT group_concat(id) FROM items"), 1);
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM audit"),
+        1,
+        "triggers fired during the restore"
+    );
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        ),
+        2
+    );
+    assert_eq!(count(&dst, "SELECT sum(id) * 10 + count(*) FROM items"), 11);
     // AUTOINCREMENT state is the snapshot's, not the target's 100
-    assert_eq!(count(&dst, "SELECT seq FROM sqlite_sequence WHERE name = 'items'"), 7);
+    assert_eq!(
+        count(&dst, "SELECT seq FROM sqlite_sequence WHERE name = 'items'"),
+        7
+    );
     // and the triggers work again afterwards
     exec(&dst, "INSERT INTO items (name) VALUES ('later')");
     assert_eq!(count(&dst, "SELECT count(*) FROM audit"), 2);
@@ -74,28 +98,55 @@ async fn broken_foreign_keys_abort_the_restore() {
     let schema = "CREATE TABLE parent (id INTEGER PRIMARY KEY);
                   CREATE TABLE child (id INTEGER PRIMARY KEY,
                       parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE);";
-    exec(&src, &format!("{schema} INSERT INTO parent VALUES (1), (2);"));
+    exec(
+        &src,
+        &format!("{schema} INSERT INTO parent VALUES (1), (2);"),
+    );
     exec(
         &dst,
-        &format!("{schema} INSERT INTO parent VALUES (1), (2), (3); INSERT INTO child VALUES (1, 1), (2, 3);"),
+        &format!(
+            "{schema} INSERT INTO parent VALUES (1), (2), (3); INSERT INTO child VALUES (1, 1), (2, 3);"
+        ),
     );
-    let before = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all()).await.unwrap();
-    let filter = TableFilter::new(&["parent"], &[]).unwrap();
-    let err = copy_database(&SqliteConnector, &url_of(&src), &url_of(&dst), RestoreMode::Replace, &filter)
+    let before = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all())
         .await
-        .unwrap_err();
+        .unwrap();
+    let filter = TableFilter::new(&["parent"], &[]).unwrap();
+    let err = copy_database(
+        &SqliteConnector,
+        &url_of(&src),
+        &url_of(&dst),
+        RestoreMode::Replace,
+        &filter,
+    )
+    .await
+    .unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("foreign key") && msg.contains("child row 2"), "{msg}");
-    let after = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all()).await.unwrap();
-    assert_eq!(format!("{:?}", before.tables), format!("{:?}", after.tables));
+    assert!(
+        msg.contains("foreign key") && msg.contains("child row 2"),
+        "{msg}"
+    );
+    let after = read_database(&SqliteConnector, &url_of(&dst), &TableFilter::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", before.tables),
+        format!("{:?}", after.tables)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_session_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.db");
-    exec(&src, &format!("{ITEMS} INSERT INTO items (name) VALUES ('x'), ('y');"));
-    let snap = SqliteSource::new(&src).open(&ReadOptions::default()).await.unwrap();
+    exec(
+        &src,
+        &format!("{ITEMS} INSERT INTO items (name) VALUES ('x'), ('y');"),
+    );
+    let snap = SqliteSource::new(&src)
+        .open(&ReadOptions::default())
+        .await
+        .unwrap();
     let schema = snap.schema().clone();
     let target = SqliteTarget::new(dir.path().join("new.db"));
     let plan = RestorePlan {
@@ -105,7 +156,12 @@ async fn a_dropped_session_leaves_no_file() {
         whole_database: true,
     };
     let mut session = target.begin(&plan).await.unwrap();
-    assert_eq!(files(dir.path()).len(), 2, "the temporary file: {:?}", files(dir.path()));
+    assert_eq!(
+        files(dir.path()).len(),
+        2,
+        "the temporary file: {:?}",
+        files(dir.path())
+    );
     let (tx, rx) = mpsc::channel(2);
     let t = &schema.tables[0];
     let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
@@ -119,7 +175,9 @@ async fn a_dropped_session_leaves_no_file() {
     assert!(target.begin(&bad).await.is_err());
     assert_eq!(files(dir.path()), ["src.db"]);
     // while a committed one leaves just the database
-    restore_snapshot(snap.as_ref(), &target, RestoreMode::Replace, true).await.unwrap();
+    restore_snapshot(snap.as_ref(), &target, RestoreMode::Replace, true)
+        .await
+        .unwrap();
     assert_eq!(files(dir.path()), ["new.db", "src.db"]);
     snap.close().await.unwrap();
 }
@@ -127,26 +185,54 @@ async fn a_dropped_session_leaves_no_file() {
 #[tokio::test]
 async fn missing_source_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    let err = match SqliteSource::new(dir.path().join("nope.db")).open(&ReadOptions::default()).await {
-        Ok(_) => panic!("opened a missing file"),
-        Err(e) => e,
+    let Err(err) = SqliteSource::new(dir.path().join("nope.db"))
+        .open(&ReadOptions::default())
+        .await
+    else {
+        panic!("opened a missing file")
     };
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.hint().is_some());
     let not_db = dir.path().join("text.db");
-    std::fs::write(&not_db, "this is not a database, just some text that is long enough").unwrap();
-    let err = match SqliteSource::new(&not_db).open(&ReadOptions::default()).await {
-        Ok(_) => panic!("opened a text file"),
-        Err(e) => e,
+    std::fs::write(
+        &not_db,
+        "this is not a database, just some text that is long enough",
+    )
+    .unwrap();
+    let Err(err) = SqliteSource::new(&not_db)
+        .open(&ReadOptions::default())
+        .await
+    else {
+        panic!("opened a text file")
     };
     assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+}
+
+#[tokio::test]
+async fn asking_for_a_missing_table_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    exec(&path, ITEMS);
+    let options = ReadOptions {
+        filter: TableFilter::new(&["items", "itmes", "x*"], &[]).unwrap(),
+        ..ReadOptions::default()
+    };
+    let Err(err) = SqliteSource::new(&path).open(&options).await else {
+        panic!("a misspelt table was ignored")
+    };
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.to_string(), "no table named itmes");
+    assert_eq!(err.hint(), Some("try: one of items"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_of_other_engines_restore_with_portable_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("from-pg.db");
-    let int = PortableType::Int { bits: 64, unsigned: false };
+    let int = PortableType::Int {
+        bits: 64,
+        unsigned: false,
+    };
     let mut id = Column::new("id", "bigint", int);
     id.nullable = false;
     let table = TableSchema {
@@ -154,12 +240,21 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         kind: "table".into(),
         columns: vec![
             id,
-            Column::new("price", "numeric(10,2)", PortableType::Decimal { precision: Some(10), scale: Some(2) }),
+            Column::new(
+                "price",
+                "numeric(10,2)",
+                PortableType::Decimal {
+                    precision: Some(10),
+                    scale: Some(2),
+                },
+            ),
             Column::new("active", "boolean", PortableType::Bool),
             Column::new("at", "timestamptz", PortableType::TimestampTz),
         ],
         primary_key: vec!["id".into()],
-        row_key: RowKey::Columns { columns: vec!["id".into()] },
+        row_key: RowKey::Columns {
+            columns: vec!["id".into()],
+        },
         constraints: vec![],
         indexes: vec![],
         foreign_keys: vec![],
@@ -170,7 +265,12 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
     };
     let plan = RestorePlan {
         tables: vec![table.name.clone()],
-        schema: DatabaseSchema { engine: Engine::Postgres, tables: vec![table.clone()], objects: vec![], settings: BTreeMap::new() },
+        schema: DatabaseSchema {
+            engine: Engine::Postgres,
+            tables: vec![table.clone()],
+            objects: vec![],
+            settings: BTreeMap::new(),
+        },
         mode: RestoreMode::Replace,
         whole_database: true,
     };
@@ -191,7 +291,9 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
     assert!(!summary.warnings.is_empty());
     let row: (String, i64, String) = Connection::open(&path)
         .unwrap()
-        .query_row("SELECT price, active, at FROM prices", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT price, active, at FROM prices", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
     assert_eq!(row, ("1.50".into(), 1, "1970-01-01 00:00:00Z".into()));
 }

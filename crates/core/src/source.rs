@@ -95,7 +95,13 @@ impl SourceError {
 
     /// Adds what the user can do about it ("try: ...").
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        let hint = hint.into();
+        // callers print "try: " themselves
+        self.hint = Some(
+            hint.strip_prefix("try: ")
+                .map(str::to_string)
+                .unwrap_or(hint),
+        );
         self
     }
 

@@ -131,32 +131,6 @@ async fn run(
     let outcomes: Vec<TableOutcome> = outcomes.into_iter().collect::<Result<_>>()?;
     close?;
 
-    repo.flush().await?;
-    let mut tables = Vec::with_capacity(outcomes.len());
-    let mut totals = Totals::default();
-    let (schema_id, schema_added) = save_tree(repo, &schema).await?;
-    totals.added_bytes += schema_added;
-    for o in outcomes {
-        let w = o.written;
-        let (data, data_added) = save_tree(repo, &w.data).await?;
-        totals.tables += 1;
-        totals.rows += w.rows;
-        totals.bytes += w.bytes;
-        totals.added_bytes += w.added + data_added;
-        totals.new_chunks += w.new_chunks;
-        totals.reused_chunks += w.reused_chunks;
-        tables.push(TableEntry {
-            name: o.table,
-            rows: w.rows,
-            bytes: w.bytes,
-            digest: w.digest,
-            data,
-            added_bytes: w.added + data_added,
-            changes: w.changes,
-        });
-    }
-    repo.flush().await?;
-
     let manifest = Snapshot {
         version: crate::snapshot::MANIFEST_VERSION,
         id: String::new(),
@@ -180,12 +154,50 @@ async fn run(
         consistency: info.consistency,
         warnings: info.warnings,
         partial: !options.read.filter.is_all(),
-        schema: schema_id,
-        tables,
-        totals,
+        schema: tresor_repo::BlobId([0; 32]),
+        tables: Vec::new(),
+        totals: Totals::default(),
         labels: options.labels.clone(),
     };
     progress.step("writing the snapshot manifest");
+    commit(repo, &schema, outcomes, manifest).await
+}
+
+/// Stores the schema and every table's data blob, then the manifest: the
+/// commit point. `manifest` carries everything but the schema, tables and
+/// totals, which this fills in.
+pub(crate) async fn commit(
+    repo: &Arc<Repository>,
+    schema: &DatabaseSchema,
+    outcomes: Vec<TableOutcome>,
+    mut manifest: Snapshot,
+) -> Result<Snapshot> {
+    repo.flush().await?;
+    let mut totals = Totals::default();
+    let (schema_id, schema_added) = save_tree(repo, schema).await?;
+    totals.added_bytes += schema_added;
+    for o in outcomes {
+        let w = o.written;
+        let (data, data_added) = save_tree(repo, &w.data).await?;
+        totals.tables += 1;
+        totals.rows += w.rows;
+        totals.bytes += w.bytes;
+        totals.added_bytes += w.added + data_added;
+        totals.new_chunks += w.new_chunks;
+        totals.reused_chunks += w.reused_chunks;
+        manifest.tables.push(TableEntry {
+            name: o.table,
+            rows: w.rows,
+            bytes: w.bytes,
+            digest: w.digest,
+            data,
+            added_bytes: w.added + data_added,
+            changes: w.changes,
+        });
+    }
+    repo.flush().await?;
+    manifest.schema = schema_id;
+    manifest.totals = totals;
     save_snapshot(repo, manifest).await
 }
 
@@ -196,9 +208,10 @@ pub(crate) fn os_user() -> String {
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
-struct TableOutcome {
-    table: TableName,
-    written: Written,
+/// One table's result, ready to commit.
+pub(crate) struct TableOutcome {
+    pub table: TableName,
+    pub written: Written,
 }
 
 async fn backup_table(
@@ -242,7 +255,7 @@ async fn backup_table(
 
 /// The parent's data for `table`, when an incremental write is possible:
 /// the table has a key and the same stored columns as in the parent.
-async fn parent_for(
+pub(crate) async fn parent_for(
     repo: &Arc<Repository>,
     parent: Option<&(Snapshot, DatabaseSchema)>,
     table: &TableSchema,
@@ -273,7 +286,7 @@ async fn parent_for(
 }
 
 /// The latest snapshot of the same source and engine, with its schema.
-async fn find_parent(
+pub(crate) async fn find_parent(
     repo: &Arc<Repository>,
     options: &BackupOptions,
     engine: tresor_core::Engine,
@@ -286,10 +299,18 @@ async fn find_parent(
     let parent = match &options.parent {
         ParentChoice::None => return Ok(None),
         ParentChoice::Id(spec) => Some(crate::snapshot::resolve(&all, spec)?.clone()),
-        ParentChoice::Latest => all
-            .into_iter()
-            .rev()
-            .find(|s| s.source.key() == key && s.source.engine == engine),
+        // A complete snapshot is the better parent: a partial one (such as
+        // a safety snapshot of a few tables) covers only some tables.
+        ParentChoice::Latest => {
+            let mut same: Vec<Snapshot> = all
+                .into_iter()
+                .filter(|s| s.source.key() == key && s.source.engine == engine)
+                .collect();
+            match same.iter().rposition(|s| !s.partial) {
+                Some(i) => Some(same.swap_remove(i)),
+                None => same.pop(),
+            }
+        }
     };
     match parent {
         Some(p) => {

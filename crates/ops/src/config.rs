@@ -649,7 +649,7 @@ events = ["party"]
             "upload-limit",
             "\"ops\"",
             "ghost",
-            "ftp://",
+            "url must start",
             "party",
         ] {
             assert!(err.contains(needle), "{needle} missing in {err}");

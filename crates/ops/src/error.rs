@@ -19,6 +19,15 @@ pub enum OpsError {
     /// Prune stopped before deleting anything.
     #[error(transparent)]
     Prune(#[from] tresor_repo::PruneError),
+    /// An export archive is unusable.
+    #[error(transparent)]
+    Archive(#[from] tresor_archive::ArchiveError),
+    /// An archive failed validation; `problems` lists everything found.
+    #[error("the archive is damaged or was altered, nothing was imported: {}", summarize(.problems))]
+    DamagedArchive {
+        /// Every problem found.
+        problems: Vec<String>,
+    },
     /// A database failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -55,11 +64,20 @@ pub enum OpsError {
 impl OpsError {
     /// What the user can do about it, if anything.
     pub fn hint(&self) -> Option<String> {
+        self.raw_hint()
+            .map(|h| h.strip_prefix("try: ").map(str::to_string).unwrap_or(h))
+    }
+
+    fn raw_hint(&self) -> Option<String> {
         match self {
             OpsError::Source(e) => e.hint().map(str::to_string),
+            OpsError::Archive(e) => e.hint().map(str::to_string),
             OpsError::NotFound { hint, .. } | OpsError::InvalidInput { hint, .. } => hint.clone(),
             OpsError::Corrupt(_) => {
                 Some("run `tresor check --read-data` to see what is damaged".into())
+            }
+            OpsError::DamagedArchive { .. } => {
+                Some("make the archive again with `tresor export`, or use another copy".into())
             }
             _ => None,
         }
@@ -101,7 +119,10 @@ impl OpsError {
                 ErrorKind::Cancelled => ErrorClass::Cancelled,
                 _ => ErrorClass::Database,
             },
-            OpsError::Corrupt(_) => ErrorClass::Corrupt,
+            OpsError::Corrupt(_) | OpsError::DamagedArchive { .. } => ErrorClass::Corrupt,
+            OpsError::Archive(e) if e.is_damaged() => ErrorClass::Corrupt,
+            OpsError::Archive(tresor_archive::ArchiveError::Io { .. }) => ErrorClass::Repository,
+            OpsError::Archive(_) => ErrorClass::Usage,
             OpsError::NotFound { .. } => ErrorClass::NotFound,
             OpsError::InvalidInput { .. } => ErrorClass::Usage,
             OpsError::Unsupported(_) => ErrorClass::Conflict,
@@ -133,4 +154,19 @@ pub enum ErrorClass {
     Cancelled,
     /// A bug.
     Internal,
+}
+
+/// The first few problems, and how many more there are.
+fn summarize(problems: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = problems
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > SHOWN {
+        s.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    s
 }

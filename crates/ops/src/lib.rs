@@ -5,6 +5,8 @@
 //! - [`restore`] and [`preview`]: a snapshot into a
 //!   [`Target`](tresor_core::Target), atomically, with a safety snapshot.
 //! - [`list_snapshots`], [`resolve`], [`load_schema`]: finding snapshots.
+//! - [`export_snapshot`] and [`import_archive`]: portable ZIP / tar.zst
+//!   archives.
 //! - [`Engines`]: resolving database URLs to the engine crates registered by
 //!   the binary.
 //!
@@ -14,6 +16,7 @@
 //! digest before the target commits.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod backup;
 mod chunker;
 mod config;
@@ -26,13 +29,17 @@ mod rows;
 mod snapshot;
 mod writer;
 
+pub use archive::{
+    ArchiveInfo, ExportSummary, ImportOptions, export_snapshot, format_for, import_archive,
+    inspect_archive,
+};
 pub use backup::{BackupOptions, ParentChoice, backup};
 pub use chunker::Chunker;
 pub use config::{
     Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig,
-    RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size, SmtpTls,
-    SourceConfig, WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size,
-    parse_timezone, read_secret_file,
+    RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size, SmtpTls, SourceConfig,
+    WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size, parse_timezone,
+    read_secret_file,
 };
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};

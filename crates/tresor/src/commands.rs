@@ -3,7 +3,9 @@
 mod backup;
 mod check;
 mod demo;
+mod export;
 mod forget;
+mod import;
 mod init;
 mod key;
 mod prune;
@@ -39,9 +41,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(a) => check::run(&ctx, &a).await,
         Command::Forget(a) => forget::run(&ctx, &a).await,
         Command::Prune(a) => prune::run(&ctx, &a).await,
-        Command::Export(_) | Command::Import(_) => {
-            anyhow::bail!("this command is not available in this build")
-        }
+        Command::Export(a) => export::run(&ctx, &a).await,
+        Command::Import(a) => import::run(&ctx, &a).await,
         Command::Demo(_) | Command::Serve(_) => unreachable!("handled above"),
     }
 }

@@ -180,5 +180,8 @@ impl Context {
 
 /// Every engine compiled into this binary.
 pub fn engines() -> Engines {
-    Engines::new().with(Arc::new(tresor_sqlite::SqliteConnector))
+    Engines::new()
+        .with(Arc::new(tresor_sqlite::SqliteConnector))
+        .with(Arc::new(tresor_postgres::PostgresConnector))
+        .with(Arc::new(tresor_mysql::MysqlConnector))
 }

@@ -387,7 +387,7 @@ fn default_events() -> Vec<String> {
 }
 
 /// `[notifications]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NotificationsConfig {
     /// Email over SMTP.
@@ -402,6 +402,17 @@ pub struct NotificationsConfig {
     /// Wait before the second attempt; doubled for each further one.
     #[serde(default = "default_notify_backoff")]
     pub backoff: String,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            email: None,
+            webhooks: Vec::new(),
+            attempts: default_attempts(),
+            backoff: default_notify_backoff(),
+        }
+    }
 }
 
 fn default_attempts() -> u32 {

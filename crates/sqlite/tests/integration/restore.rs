@@ -222,7 +222,7 @@ async fn asking_for_a_missing_table_is_an_error() {
     };
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.to_string(), "no table named itmes");
-    assert_eq!(err.hint(), Some("try: one of items"));
+    assert_eq!(err.hint(), Some("one of items"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,10 +34,15 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         url: db.url.clone(),
         read: ReadOptions {
             filter,
+            // parallel reads pay off where the engine shares one snapshot
+            // between connections without locking (PostgreSQL)
             jobs: args
                 .jobs
                 .or(db.config.as_ref().and_then(|c| c.jobs))
-                .unwrap_or(2),
+                .unwrap_or(match ctx.engines.engine_of(&db.url) {
+                    Ok(tresor_core::Engine::Postgres) => 2,
+                    _ => 1,
+                }),
             options,
         },
         trigger: Trigger::Manual,

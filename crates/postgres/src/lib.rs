@@ -1,0 +1,81 @@
+//! tresor-postgres: PostgreSQL as a tresor [`Source`] and [`Target`].
+//!
+//! - [`PostgresConnector`] opens both from `postgres://` and
+//!   `postgresql://` URLs; the usual `PG*` environment variables fill in
+//!   what a URL leaves out.
+//! - [`PostgresSource`] reads one consistent snapshot: a `REPEATABLE READ,
+//!   READ ONLY` transaction whose snapshot (`pg_export_snapshot()`) is
+//!   shared by up to `jobs` worker connections. Rows stream with
+//!   `COPY (SELECT ... ORDER BY key) TO STDOUT (FORMAT binary)`, decoded
+//!   incrementally into [`tresor_core::Value`]s; types without a native
+//!   decoder travel as their text form ([`tresor_core::Value::Other`]).
+//! - [`PostgresTarget`] restores in one transaction: like `pg_restore` into
+//!   tables that do not exist yet (bare tables, binary `COPY`, then
+//!   constraints, indexes, foreign keys, sequences, views, triggers,
+//!   comments), or into existing tables after checking every column
+//!   (`replace`: one `TRUNCATE`, then `COPY`; `merge`: `COPY` into a
+//!   temporary table, then `INSERT ... ON CONFLICT DO UPDATE`).
+//!
+//! See `crates/postgres/README.md` for the decisions and the known
+//! differences from `pg_dump`.
+//!
+//! ```no_run
+//! use tresor_core::{Connector, ReadOptions};
+//! use tresor_postgres::PostgresConnector;
+//! # async fn demo() -> Result<(), tresor_core::SourceError> {
+//! let source = PostgresConnector.source("postgres://app@localhost/shop")?;
+//! let snapshot = source.open(&ReadOptions { jobs: 4, ..Default::default() }).await?;
+//! println!("{} tables", snapshot.schema().tables.len());
+//! snapshot.close().await
+//! # }
+//! ```
+//!
+//! [`Source`]: tresor_core::Source
+//! [`Target`]: tresor_core::Target
+#![forbid(unsafe_code)]
+
+mod catalog;
+mod config;
+mod decode;
+mod encode;
+mod error;
+mod source;
+mod target;
+mod tls;
+mod types;
+
+use tresor_core::{Connector, Engine, Source, SourceError, Target};
+
+pub use source::PostgresSource;
+pub use target::PostgresTarget;
+
+/// Opens PostgreSQL sources and targets from `postgres://` and
+/// `postgresql://` URLs.
+///
+/// URL query parameters: `sslmode` (`disable`, `allow`, `prefer`,
+/// `require`, `verify-ca`, `verify-full`, as in libpq; TLS is rustls),
+/// `sslrootcert` (PEM roots for the `verify-*` modes),
+/// `host` (a directory for Unix sockets), `port`, `user`, `password`,
+/// `dbname`, `application_name`, `connect_timeout`, `options`, and
+/// tresor's own `restore_roles=true` (targets only: also restore roles,
+/// owners and grants recorded in the snapshot).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostgresConnector;
+
+impl Connector for PostgresConnector {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn accepts(&self, url: &str) -> bool {
+        config::is_postgres_url(url)
+    }
+
+    fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
+        Ok(Box::new(PostgresSource::new(url)?))
+    }
+
+    fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
+        Ok(Box::new(PostgresTarget::new(url)?))
+    }
+}

@@ -1,0 +1,254 @@
+//! The PostgreSQL [`Source`]: one exported snapshot shared by up to `jobs`
+//! connections, rows streamed with binary `COPY`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_postgres::Client;
+use tresor_core::{
+    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, Engine, ErrorKind, ReadOptions, RowSender, Source,
+    SourceError, SourceInfo, SourceSnapshot, TableName, TableSchema,
+};
+
+use crate::catalog::{ReadPlan, capture};
+use crate::config::ConnInfo;
+use crate::decode::CopyParser;
+use crate::error::pg_error;
+use crate::types::{full_name, qualified};
+
+/// A PostgreSQL database to back up.
+#[derive(Clone, Debug)]
+pub struct PostgresSource {
+    info: ConnInfo,
+}
+
+impl PostgresSource {
+    /// A source for a `postgres://` or `postgresql://` URL; the `PG*`
+    /// environment variables fill what the URL leaves out.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidUrl`] for malformed URLs.
+    pub fn new(url: &str) -> Result<Self, SourceError> {
+        Ok(PostgresSource {
+            info: ConnInfo::parse(url)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {
+        let jobs = options.jobs.max(1);
+        let main = self.info.connect().await?;
+        main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(|e| pg_error("cannot start the snapshot transaction", e))?;
+        let row = main
+            .query_one(
+                "SELECT pg_catalog.current_setting('server_version'), \
+                        pg_catalog.current_setting('server_encoding'), pg_catalog.current_database()",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read the server version", e))?;
+        let (version, encoding, database): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        let snapshot_id: Option<String> = if jobs > 1 {
+            let id: String = main
+                .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+                .await
+                .map_err(|e| pg_error("cannot export the snapshot", e))?
+                .get(0);
+            Some(id)
+        } else {
+            None
+        };
+        let captured = capture(&main, &options.filter, &encoding).await?;
+        // `users` and `public.users` both name a table of the public schema
+        let mut names: Vec<TableName> = captured
+            .schema
+            .tables
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        names.extend(captured.schema.tables.iter().map(|t| full_name(&t.name)));
+        let unmatched = options.filter.unmatched_literals(names.iter());
+        if !unmatched.is_empty() {
+            return Err(SourceError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no such table in {}: {}",
+                    self.info.display,
+                    unmatched.join(", ")
+                ),
+            )
+            .with_hint("try: list the tables with psql's \\dt *.*"));
+        }
+        // keep concurrent DDL away from what we read, as pg_dump does
+        if !captured.schema.tables.is_empty() {
+            let names: Vec<String> = captured
+                .schema
+                .tables
+                .iter()
+                .map(|t| qualified(&t.name))
+                .collect();
+            main.batch_execute(&format!(
+                "LOCK TABLE {} IN ACCESS SHARE MODE",
+                names.join(", ")
+            ))
+            .await
+            .map_err(|e| pg_error("cannot lock the tables to back up", e))?;
+        }
+        let mut clients = vec![main];
+        if let Some(id) = &snapshot_id {
+            if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(SourceError::new(
+                    ErrorKind::Engine,
+                    format!("unexpected snapshot id {id:?}"),
+                ));
+            }
+            for _ in 1..jobs {
+                let c = self.info.connect().await?;
+                c.batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
+                ))
+                .await
+                .map_err(|e| pg_error("cannot share the snapshot with a worker connection", e))?;
+                clients.push(c);
+            }
+        }
+        let consistency = if clients.len() > 1 {
+            format!(
+                "one repeatable-read snapshot shared by {} connections",
+                clients.len()
+            )
+        } else {
+            "one repeatable-read transaction".to_string()
+        };
+        Ok(Box::new(PgSnapshot {
+            info: SourceInfo {
+                server_version: format!("PostgreSQL {version}"),
+                database,
+                consistency,
+                warnings: captured.warnings,
+            },
+            schema: captured.schema,
+            plans: captured.plans,
+            permits: Arc::new(Semaphore::new(clients.len())),
+            clients: Mutex::new(clients),
+        }))
+    }
+}
+
+struct PgSnapshot {
+    info: SourceInfo,
+    schema: DatabaseSchema,
+    plans: HashMap<TableName, ReadPlan>,
+    permits: Arc<Semaphore>,
+    clients: Mutex<Vec<Client>>,
+}
+
+#[async_trait]
+impl SourceSnapshot for PgSnapshot {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn schema(&self) -> &DatabaseSchema {
+        &self.schema
+    }
+
+    async fn read_table(&self, table: &TableSchema, rows: RowSender) -> Result<u64, SourceError> {
+        let plan = self.plans.get(&table.name).ok_or_else(|| {
+            SourceError::new(
+                ErrorKind::NotFound,
+                format!("table {} is not part of this snapshot", table.name),
+            )
+        })?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SourceError::cancelled())?;
+        let client = self
+            .clients
+            .lock()
+            .await
+            .pop()
+            .ok_or_else(|| SourceError::new(ErrorKind::Engine, "no free connection"))?;
+        let result = stream_table(&client, plan, &table.name, &rows).await;
+        self.clients.lock().await.push(client);
+        result
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), SourceError> {
+        let clients = std::mem::take(&mut *self.clients.lock().await);
+        for c in clients {
+            // read-only: nothing to keep; errors here change nothing
+            let _ = c.batch_execute("COMMIT").await;
+        }
+        Ok(())
+    }
+}
+
+async fn stream_table(
+    client: &Client,
+    plan: &ReadPlan,
+    name: &TableName,
+    rows: &RowSender,
+) -> Result<u64, SourceError> {
+    let stream = client
+        .copy_out(plan.copy_sql.as_str())
+        .await
+        .map_err(|e| pg_error(format!("cannot read table {name}"), e))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut parser = CopyParser::new();
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut bytes = 0usize;
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| pg_error(format!("cannot read table {name}"), e))?;
+        parser
+            .feed(&chunk, &plan.decoders, &mut batch, &mut bytes)
+            .map_err(|e| SourceError::data(format!("table {name}: {e}")))?;
+        if batch.len() >= BATCH_ROWS || bytes >= BATCH_BYTES {
+            // a chunk may hold several rows: keep batches within BATCH_ROWS
+            while batch.len() >= BATCH_ROWS {
+                let rest = batch.split_off(BATCH_ROWS);
+                let full = std::mem::replace(&mut batch, rest);
+                total += full.len() as u64;
+                rows.send(full)
+                    .await
+                    .map_err(|_| SourceError::cancelled())?;
+            }
+            if bytes >= BATCH_BYTES && !batch.is_empty() {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                total += full.len() as u64;
+                rows.send(full)
+                    .await
+                    .map_err(|_| SourceError::cancelled())?;
+            }
+            bytes = 0;
+        }
+    }
+    if !parser.is_finished() {
+        return Err(SourceError::new(
+            ErrorKind::Connection,
+            format!("the copy stream of table {name} ended early"),
+        ));
+    }
+    if !batch.is_empty() {
+        total += batch.len() as u64;
+        rows.send(batch)
+            .await
+            .map_err(|_| SourceError::cancelled())?;
+    }
+    Ok(total)
+}

@@ -1,0 +1,11 @@
+//! Integration tests against the PostgreSQL server on this machine
+//! (127.0.0.1:5432, user postgres, trust auth). Each test makes its own
+//! `tresor_test_*` databases and drops them at the end.
+
+mod integration {
+    mod common;
+    mod conformance;
+    mod consistency;
+    mod restore;
+    mod roundtrip;
+}

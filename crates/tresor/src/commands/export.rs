@@ -1,0 +1,81 @@
+//! `tresor export SNAPSHOT -o FILE`: a portable archive.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use tresor_archive::ArchiveFormat as Format;
+use tresor_core::TableFilter;
+use tresor_ops::{export_snapshot, format_for, list_snapshots, resolve};
+
+use crate::cli::{ArchiveFormat, ExportArgs};
+use crate::context::Context;
+use crate::exit::UserError;
+
+pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
+    let filter = TableFilter::new(&args.tables, &[] as &[String]).map_err(|e| {
+        UserError::usage(
+            e.to_string(),
+            "table patterns are globs such as users, user_*",
+        )
+    })?;
+    let repo = ctx.open_repo().await?;
+    let all = list_snapshots(&repo).await?;
+    let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let format = match args.format {
+        Some(ArchiveFormat::Zip) => Format::Zip,
+        Some(ArchiveFormat::TarZst) => Format::TarZst,
+        None => format_for(&args.output),
+    };
+    let to_stdout = args.output.as_os_str() == "-";
+    let summary = if to_stdout {
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let (mut out, summary) = export_snapshot(&repo, &snapshot, &filter, format, out).await?;
+        out.flush()?;
+        summary
+    } else {
+        // Write next to the destination and rename at the end, so a failed
+        // export never leaves a truncated archive under the final name.
+        let dir = args
+            .output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let tmp = tempfile_in(dir)?;
+        let file = tmp
+            .reopen()
+            .context("cannot open the temporary export file")?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let (out, summary) = export_snapshot(&repo, &snapshot, &filter, format, out).await?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        tmp.persist(&args.output)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+        summary
+    };
+    if ctx.global.json {
+        if !to_stdout {
+            super::print_json(&summary)?;
+        }
+    } else if !ctx.global.quiet && !to_stdout {
+        let rows: u64 = summary.tables.iter().map(|(_, n)| n).sum();
+        let size = std::fs::metadata(&args.output)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!(
+            "exported snapshot {} to {} ({} tables, {rows} rows, {})",
+            snapshot.short_id(),
+            args.output.display(),
+            summary.tables.len(),
+            crate::output::bytes(size)
+        );
+    }
+    super::ok()
+}
+
+fn tempfile_in(dir: &std::path::Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".tresor-export-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `tresor` binary: round trips, bad input, damage
+//! and crashes, as a user meets them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod integration {
+    pub mod cli;
+    pub mod faults;
+    pub mod support;
+}

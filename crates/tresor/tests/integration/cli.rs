@@ -1,0 +1,388 @@
+//! The main jobs through the command line.
+
+use super::support::{Env, dump, integrity_ok, rich_database, sql, stderr};
+
+#[test]
+fn round_trip_of_a_million_rows_restores_identically() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 1_000_000);
+    let out = env.json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--tag",
+        "nightly",
+        "--reason",
+        "test",
+    ]);
+    assert_eq!(out["totals"]["tables"], 4);
+    assert_eq!(out["tags"][0], "nightly");
+    let restored = env.path("restored.db");
+    env.ok(&[
+        "restore",
+        "latest",
+        "--to",
+        &format!("sqlite://{}", restored.display()),
+    ]);
+    assert_eq!(dump(&db), dump(&restored));
+    integrity_ok(&restored);
+    let pragma = |p: &str| -> i64 {
+        rusqlite::Connection::open(&restored)
+            .unwrap()
+            .query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(pragma("user_version"), 7);
+    assert_eq!(pragma("application_id"), 1234);
+    env.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn second_backup_stores_only_changes_and_show_reports_them() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 50_000);
+    let first = env.json(&["backup", db.to_str().unwrap()]);
+    sql(
+        &db,
+        "UPDATE big SET name = 'changed' WHERE id % 100 = 3;
+         DELETE FROM big WHERE id % 1000 = 7;
+         INSERT INTO big (name) VALUES ('new 1'), ('new 2');",
+    );
+    let second = env.json(&["backup", db.to_str().unwrap()]);
+    let added = |v: &serde_json::Value| v["totals"]["added_bytes"].as_u64().unwrap();
+    assert!(
+        added(&second) * 10 < added(&first),
+        "second backup added {} bytes, first {}",
+        added(&second),
+        added(&first)
+    );
+    let show = env.json(&["show", "latest"]);
+    let big = show["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"]["name"] == "big")
+        .unwrap();
+    assert_eq!(big["changes"]["updated"], 500);
+    assert_eq!(big["changes"]["deleted"], 50);
+    assert_eq!(big["changes"]["inserted"], 2);
+    let text = env.ok(&["show", "latest"]);
+    assert!(text.contains("Inserted"), "{text}");
+    for (i, id) in env.snapshot_ids().iter().enumerate() {
+        let target = env.path(&format!("r{i}.db"));
+        env.ok(&["restore", &id[..8], "--to", target.to_str().unwrap()]);
+    }
+    assert_eq!(dump(&db), dump(&env.path("r1.db")));
+}
+
+#[test]
+fn selected_tables_groups_and_unknown_tables() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 100);
+    std::fs::write(
+        env.path("tresor.toml"),
+        format!(
+            "[sources.app]\nurl = \"sqlite://{}\"\n[sources.app.groups]\nuser-data = [\"kv\", \"select\"]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let s = env.json(&["backup", "app", "--group", "user-data"]);
+    let names: Vec<&str> = s["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["select", "kv"]);
+    assert_eq!(s["source"]["name"], "app");
+    assert_eq!(s["partial"], true);
+
+    let out = env.tresor(&["backup", db.to_str().unwrap(), "--tables", "nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    let out = env.tresor(&["backup", "app", "--group", "nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = env.tresor(&[
+        "restore",
+        "latest",
+        "--to",
+        env.path("x.db").to_str().unwrap(),
+        "--tables",
+        "big",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn restore_into_data_needs_confirmation_and_takes_a_safety_snapshot() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 1000);
+    env.ok(&["backup", db.to_str().unwrap()]);
+    sql(
+        &db,
+        "DELETE FROM big WHERE id > 10; UPDATE kv SET v = 'oops';",
+    );
+    let damaged = dump(&db);
+
+    let dry = env.json(&[
+        "restore",
+        "latest",
+        "--to",
+        db.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    let big = dry["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"]["name"] == "big")
+        .unwrap();
+    assert_eq!(big["inserted"], 990);
+    assert_eq!(big["unchanged"], 10);
+    let kv = dry["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"]["name"] == "kv")
+        .unwrap();
+    assert_eq!(kv["updated"], 5);
+    assert_eq!(dump(&db), damaged, "a dry run changes nothing");
+
+    let out = env.tresor(&["restore", "latest", "--to", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"));
+    assert_eq!(dump(&db), damaged);
+
+    let before = env.snapshot_ids().len();
+    let out = env.json(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
+    let safety = out["safety_snapshot"].as_str().unwrap().to_string();
+    assert_eq!(env.snapshot_ids().len(), before + 1);
+    let s = env.json(&["show", &safety[..12]]);
+    assert_eq!(s["trigger"], "pre-restore");
+
+    // retention keeps the safety snapshot unless told otherwise
+    env.ok(&["forget", "--keep-last", "1"]);
+    assert!(env.snapshot_ids().contains(&safety));
+
+    // undo: restoring the safety snapshot brings back the damaged state
+    env.ok(&[
+        "restore",
+        &safety[..12],
+        "--to",
+        db.to_str().unwrap(),
+        "--yes",
+        "--no-safety-snapshot",
+    ]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 10);
+}
+
+#[test]
+fn merge_mode_upserts_and_keeps_other_rows() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 100);
+    let id = env.json(&["backup", db.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()[..12]
+        .to_string();
+    sql(
+        &db,
+        "UPDATE big SET name = 'local' WHERE id <= 5; INSERT INTO big VALUES (5000, 'only here', 1, 'x'); DELETE FROM big WHERE id = 50;",
+    );
+    env.ok(&[
+        "restore",
+        &id,
+        "--to",
+        db.to_str().unwrap(),
+        "--tables",
+        "big",
+        "--mode",
+        "merge",
+        "--yes",
+    ]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let local: i64 = c
+        .query_row("SELECT count(*) FROM big WHERE name = 'local'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let kept: i64 = c
+        .query_row("SELECT count(*) FROM big WHERE id = 5000", [], |r| r.get(0))
+        .unwrap();
+    let back: i64 = c
+        .query_row("SELECT count(*) FROM big WHERE id = 50", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((local, kept, back), (0, 1, 1));
+    let out = env.tresor(&[
+        "restore",
+        &id,
+        "--to",
+        db.to_str().unwrap(),
+        "--tables",
+        "no key",
+        "--mode",
+        "merge",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("primary key"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("try: try:"), "{}", stderr(&out));
+}
+
+#[test]
+fn export_import_round_trip_and_damaged_archives() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 2000);
+    env.ok(&["backup", db.to_str().unwrap(), "--tag", "t1"]);
+    for name in ["a.zip", "a.tar.zst"] {
+        env.ok(&["export", "latest", "-o", env.path(name).to_str().unwrap()]);
+    }
+    // a fresh repository imports the archive and restores it identically
+    let other = Env::new();
+    let s = other.json(&["import", env.path("a.tar.zst").to_str().unwrap()]);
+    assert_eq!(s["trigger"], "import");
+    assert!(s["tags"].as_array().unwrap().iter().any(|t| t == "t1"));
+    let restored = other.path("r.db");
+    other.ok(&["restore", "latest", "--to", restored.to_str().unwrap()]);
+    assert_eq!(dump(&db), dump(&restored));
+    let s = other.json(&["import", env.path("a.zip").to_str().unwrap()]);
+    assert_eq!(
+        s["totals"]["rows"],
+        other.json(&["show", "latest"])["totals"]["rows"]
+    );
+
+    // truncated and flipped archives are refused, and nothing is imported
+    let before = other.snapshot_ids().len();
+    let zip = std::fs::read(env.path("a.zip")).unwrap();
+    std::fs::write(other.path("cut.zip"), &zip[..zip.len() / 2]).unwrap();
+    let mut flipped = zip;
+    let mid = flipped.len() / 3;
+    flipped[mid] ^= 0x20;
+    std::fs::write(other.path("flip.zip"), &flipped).unwrap();
+    std::fs::write(other.path("junk.zip"), b"not an archive at all").unwrap();
+    for bad in ["cut.zip", "flip.zip", "junk.zip"] {
+        let out = other.tresor(&["import", other.path(bad).to_str().unwrap()]);
+        assert!(
+            matches!(out.status.code(), Some(2 | 6)),
+            "{bad}: {:?} {}",
+            out.status.code(),
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(other.snapshot_ids().len(), before);
+    // an export never leaves a partial file under its name
+    let out = env.tresor(&[
+        "export",
+        "ffff",
+        "-o",
+        env.path("none.zip").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!env.path("none.zip").exists());
+}
+
+#[test]
+fn keys_rotate_and_wrong_passwords_fail_cleanly() {
+    let env = Env::new();
+    std::fs::write(env.path("new-pass"), "second password\n").unwrap();
+    env.ok(&[
+        "key",
+        "add",
+        "--new-password-file",
+        env.path("new-pass").to_str().unwrap(),
+    ]);
+    let keys = env.json(&["key", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    let out = env
+        .command()
+        .env("TRESOR_PASSWORD", "second password")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env
+        .command()
+        .env("TRESOR_PASSWORD", "wrong")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("wrong\n"),
+        "the password is not echoed"
+    );
+    let current = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["current"] == true)
+        .unwrap();
+    let out = env.tresor(&["key", "remove", &current["id"].as_str().unwrap()[..8]]);
+    assert!(!out.status.success(), "removing the key in use is refused");
+    let other = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["current"] == false)
+        .unwrap();
+    env.ok(&["key", "remove", &other["id"].as_str().unwrap()[..8]]);
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_exit_codes() {
+    let env = Env::new();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["backup", "ftp://nowhere/db"], 2, "no database engine"),
+        (&["backup", "does-not-exist.db"], 3, ""),
+        (&["restore", "zz", "--to", "x.db"], 2, "not a snapshot id"),
+        (&["restore", "latest", "--to", "x.db"], 3, "no snapshots"),
+        (&["show", "abcd"], 3, "no snapshot matches"),
+        (
+            &["backup", "x.db", "--tables", "[bad"],
+            2,
+            "invalid table pattern",
+        ),
+        (&["forget"], 2, "no retention rule"),
+    ];
+    for (args, code, text) in cases {
+        let out = env.tresor(args);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(text), "{args:?}: {}", stderr(&out));
+    }
+    let out = env
+        .command()
+        .env_remove("TRESOR_PASSWORD")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("TRESOR_PASSWORD"), "{}", stderr(&out));
+    let out = env
+        .command()
+        .env("TRESOR_REPOSITORY", env.path("nothing-here"))
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = env.tresor(&["--json", "show", "abcd"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 3);
+    let url = "postgres://app:s3cr3t@127.0.0.1:1/db";
+    let out = env.tresor(&["backup", url]);
+    assert!(!stderr(&out).contains("s3cr3t"), "{}", stderr(&out));
+}

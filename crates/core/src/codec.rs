@@ -238,7 +238,8 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn byte(&mut self) -> Result<u8, CodecError> {
+    /// Reads one byte.
+    pub fn byte(&mut self) -> Result<u8, CodecError> {
         let b = *self.buf.get(self.pos).ok_or(CodecError::Truncated)?;
         self.pos += 1;
         Ok(b)

@@ -20,7 +20,7 @@ use crate::error::{OpsError, Result};
 use crate::progress::{Progress, forward_counting};
 use crate::snapshot::{
     Snapshot, SourceRef, TableEntry, Totals, Trigger, list_snapshots, load_schema, load_table_data,
-    save_snapshot, save_tree,
+    save_snapshot, save_table_data, save_tree,
 };
 use crate::writer::{Parent, Written, write_table};
 
@@ -178,7 +178,7 @@ pub(crate) async fn commit(
     totals.added_bytes += schema_added;
     for o in outcomes {
         let w = o.written;
-        let (data, data_added) = save_tree(repo, &w.data).await?;
+        let (data, data_added) = save_table_data(repo, &w.data).await?;
         totals.tables += 1;
         totals.rows += w.rows;
         totals.bytes += w.bytes;

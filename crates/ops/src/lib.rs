@@ -57,4 +57,4 @@ pub use snapshot::{
     MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
     Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,
 };
-pub use writer::{MIN_LIVE, MIN_RUN};
+pub use writer::{COMPACT_BUDGET, FRAGMENT_LIMIT, MIN_LIVE};

@@ -1,19 +1,20 @@
 //! Reading a table's rows back out of a snapshot.
 //!
 //! A [`RunReader`] follows the runs of a table in order. Chunks are fetched
-//! a few ahead, in order of first use, and kept only while a later run
-//! still needs them: a row-level incremental snapshot interleaves runs of
-//! old and fresh chunks, and each chunk is fetched and decrypted once.
+//! ahead of use and indexed by row offset once, so a run anywhere in a
+//! chunk costs nothing to find. A row-level incremental snapshot
+//! interleaves runs of old and fresh chunks; loaded chunks stay cached
+//! within [`CACHE_BYTES`], and when the cache is full the chunk needed
+//! furthest in the future goes first (the run list tells the future), so
+//! each chunk is usually fetched and decrypted once.
 //!
 //! [`stream_table`] recomputes the table's digest and row count on the way
 //! and checks them at the end, so a damaged or forged snapshot can never
 //! complete a restore silently.
 
-use std::collections::HashMap;
-use std::pin::Pin;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
 use tresor_core::codec::{ChunkRows, Reader, TableDigest};
 use tresor_core::{BATCH_BYTES, BATCH_ROWS, RowSender};
 use tresor_repo::Repository;
@@ -21,12 +22,36 @@ use tresor_repo::Repository;
 use crate::error::{OpsError, Result};
 use crate::snapshot::{TableData, TableEntry, load_table_data};
 
-/// Chunks fetched ahead of the decoder.
+/// Chunk loads in flight ahead of the decoder.
 const PREFETCH: usize = 4;
 
-type Loads = Pin<Box<dyn Stream<Item = Result<(usize, Arc<Vec<u8>>)>> + Send>>;
+/// Runs looked at ahead of the decoder to start loads.
+const LOOKAHEAD: usize = 256;
 
-/// One run, with the bytes of its chunk.
+/// Memory for cached chunks of one table read.
+pub const CACHE_BYTES: usize = 64 << 20;
+
+/// A chunk's bytes and where each of its rows starts.
+struct Loaded {
+    bytes: Vec<u8>,
+    /// Start and end of each row's encoding.
+    rows: Vec<(u32, u32)>,
+}
+
+impl Loaded {
+    fn index(bytes: Vec<u8>) -> Result<Loaded> {
+        let mut rows = Vec::new();
+        let base = bytes.as_ptr() as usize;
+        for r in ChunkRows::new(&bytes) {
+            let r = r.map_err(|e| damaged(&e))?;
+            let start = r.as_ptr() as usize - base;
+            rows.push((start as u32, (start + r.len()) as u32));
+        }
+        Ok(Loaded { bytes, rows })
+    }
+}
+
+/// One run, with its chunk.
 pub(crate) struct RunSlice {
     /// Index of the chunk in the table data's chunk list.
     pub chunk: usize,
@@ -34,23 +59,24 @@ pub(crate) struct RunSlice {
     pub first: u64,
     /// Rows in the run.
     pub count: u64,
-    bytes: Arc<Vec<u8>>,
+    loaded: Arc<Loaded>,
 }
 
 impl RunSlice {
     /// The run's encoded rows with their index in the chunk.
-    pub fn rows(&self) -> Result<Vec<(u64, &[u8])>> {
-        let mut it = ChunkRows::new(&self.bytes);
-        it.skip_rows(self.first).map_err(|e| damaged(&e))?;
-        let mut out = Vec::with_capacity(usize::try_from(self.count).unwrap_or(0).min(1 << 16));
-        for i in 0..self.count {
-            let enc = it
-                .next()
-                .ok_or_else(|| damaged(&"a chunk holds fewer rows than its run"))?
-                .map_err(|e| damaged(&e))?;
-            out.push((self.first + i, enc));
-        }
-        Ok(out)
+    pub fn rows(&self) -> Result<impl Iterator<Item = (u64, &[u8])>> {
+        let end = self
+            .first
+            .checked_add(self.count)
+            .filter(|e| *e <= self.loaded.rows.len() as u64);
+        let Some(end) = end else {
+            return Err(damaged(&"a chunk holds fewer rows than its run"));
+        };
+        let bytes = &self.loaded.bytes;
+        Ok(self.loaded.rows[self.first as usize..end as usize]
+            .iter()
+            .enumerate()
+            .map(move |(i, &(s, e))| (self.first + i as u64, &bytes[s as usize..e as usize])))
     }
 }
 
@@ -58,21 +84,27 @@ fn damaged(e: &dyn std::fmt::Display) -> OpsError {
     OpsError::Corrupt(format!("damaged row data: {e}"))
 }
 
+type Load = tokio::task::JoinHandle<Result<(usize, Loaded)>>;
+
 /// Walks the runs of one table.
 pub(crate) struct RunReader {
+    repo: Arc<Repository>,
     data: TableData,
     next: usize,
-    loads: Loads,
-    loaded: HashMap<usize, Arc<Vec<u8>>>,
-    uses_left: Vec<u32>,
+    /// For each chunk, the indexes of the runs still to use it.
+    uses: Vec<VecDeque<usize>>,
+    loaded: HashMap<usize, Arc<Loaded>>,
+    loaded_bytes: usize,
+    requested: HashSet<usize>,
+    loads: VecDeque<Load>,
+    scanned: usize,
 }
 
 impl RunReader {
     /// A reader over `data`'s runs.
     pub fn new(repo: &Arc<Repository>, data: TableData) -> Result<Self> {
-        let mut uses_left = vec![0u32; data.chunks.len()];
-        let mut order = Vec::new();
-        for r in &data.runs {
+        let mut uses = vec![VecDeque::new(); data.chunks.len()];
+        for (i, r) in data.runs.iter().enumerate() {
             let c = usize::try_from(r[0])
                 .ok()
                 .filter(|c| *c < data.chunks.len())
@@ -83,55 +115,113 @@ impl RunReader {
                         data.chunks.len()
                     ))
                 })?;
-            if uses_left[c] == 0 {
-                order.push(c);
-            }
-            uses_left[c] += 1;
+            uses[c].push_back(i);
         }
-        let ids = data.chunks.clone();
-        let repo = repo.clone();
-        let loads = futures::stream::iter(order)
-            .map(move |c| {
-                let repo = repo.clone();
-                let id = ids[c];
-                async move { Ok((c, Arc::new(repo.load_blob(&id).await?))) }
-            })
-            .buffered(PREFETCH);
         Ok(RunReader {
+            repo: repo.clone(),
             data,
             next: 0,
-            loads: Box::pin(loads),
+            uses,
             loaded: HashMap::new(),
-            uses_left,
+            loaded_bytes: 0,
+            requested: HashSet::new(),
+            loads: VecDeque::new(),
+            scanned: 0,
         })
+    }
+
+    /// Starts loads for chunks the next runs need.
+    fn prefetch(&mut self) {
+        let horizon = (self.next + LOOKAHEAD).min(self.data.runs.len());
+        self.scanned = self.scanned.max(self.next);
+        while self.scanned < horizon && self.loads.len() < PREFETCH {
+            let c = self.data.runs[self.scanned][0] as usize;
+            self.scanned += 1;
+            if self.loaded.contains_key(&c) || !self.requested.insert(c) {
+                continue;
+            }
+            let repo = self.repo.clone();
+            let id = self.data.chunks[c];
+            self.loads.push_back(tokio::spawn(async move {
+                let bytes = repo.load_blob(&id).await?;
+                Ok((
+                    c,
+                    tokio::task::spawn_blocking(move || Loaded::index(bytes))
+                        .await
+                        .map_err(|e| OpsError::Internal(format!("chunk indexing failed: {e}")))??,
+                ))
+            }));
+        }
+    }
+
+    /// Makes room: drops cached chunks needed furthest ahead.
+    fn evict(&mut self, keep: usize) {
+        while self.loaded_bytes > CACHE_BYTES && self.loaded.len() > 1 {
+            let victim = self
+                .loaded
+                .keys()
+                .copied()
+                .filter(|c| *c != keep)
+                .max_by_key(|c| self.uses[*c].front().copied().unwrap_or(usize::MAX));
+            let Some(v) = victim else { break };
+            if let Some(l) = self.loaded.remove(&v) {
+                self.loaded_bytes -= l.bytes.len();
+            }
+            self.requested.remove(&v);
+            // a later run may need it again: let the prefetcher find it
+            self.scanned = self
+                .scanned
+                .min(self.uses[v].front().copied().unwrap_or(usize::MAX));
+        }
     }
 
     /// The next run, or `None` at the end.
     pub async fn next_run(&mut self) -> Option<Result<RunSlice>> {
         let [c, first, count] = *self.data.runs.get(self.next)?;
-        self.next += 1;
         let c = c as usize;
+        self.prefetch();
         while !self.loaded.contains_key(&c) {
-            match self.loads.next().await {
-                Some(Ok((i, bytes))) => {
-                    self.loaded.insert(i, bytes);
+            let Some(load) = self.loads.pop_front() else {
+                // evicted and not yet requested again
+                self.scanned = self.next;
+                self.prefetch();
+                if self.loads.is_empty() {
+                    return Some(Err(OpsError::Internal("chunk loader stalled".into())));
                 }
-                Some(Err(e)) => return Some(Err(e)),
-                None => return Some(Err(OpsError::Internal("chunk loader ended early".into()))),
+                continue;
+            };
+            match load.await {
+                Ok(Ok((i, l))) => {
+                    self.loaded_bytes += l.bytes.len();
+                    self.loaded.insert(i, Arc::new(l));
+                }
+                Ok(Err(e)) => return Some(Err(e)),
+                Err(e) => {
+                    return Some(Err(OpsError::Internal(format!("chunk loader failed: {e}"))));
+                }
             }
+            self.prefetch();
         }
-        self.uses_left[c] -= 1;
-        let bytes = if self.uses_left[c] == 0 {
-            self.loaded.remove(&c)
+        self.uses[c].pop_front();
+        self.next += 1;
+        let loaded = if self.uses[c].is_empty() {
+            self.requested.remove(&c);
+            let l = self.loaded.remove(&c);
+            if let Some(l) = &l {
+                self.loaded_bytes -= l.bytes.len();
+            }
+            l
         } else {
-            self.loaded.get(&c).cloned()
+            let l = self.loaded.get(&c).cloned();
+            self.evict(c);
+            l
         };
-        bytes.map(|bytes| {
+        loaded.map(|loaded| {
             Ok(RunSlice {
                 chunk: c,
                 first,
                 count,
-                bytes,
+                loaded,
             })
         })
     }

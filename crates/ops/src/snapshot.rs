@@ -83,11 +83,10 @@ pub struct Run {
 }
 
 /// The data of one table in one snapshot: its rows are the runs' rows, in
-/// order. Stored as a tree blob, so an unchanged table costs nothing.
-///
-/// Runs name their chunk by its position in `chunks`, which keeps a long
-/// run list (row-level incremental backups) small: `[chunk, first, count]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// order. Stored as a tree blob in a compact binary form (see
+/// [`TableData::encode`]), so an unchanged table costs nothing and a long
+/// run list (row-level incremental backups) stays small.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableData {
     /// Every chunk the runs use, in order of first use.
     pub chunks: Vec<BlobId>,
@@ -97,6 +96,9 @@ pub struct TableData {
     /// `[chunk index, first row, row count]`, in row order.
     pub runs: Vec<[u64; 3]>,
 }
+
+/// Magic bytes of an encoded [`TableData`], with its version.
+const TABLE_DATA_MAGIC: &[u8; 4] = b"TDv1";
 
 impl TableData {
     /// The runs with their chunk ids resolved.
@@ -128,6 +130,71 @@ impl TableData {
     /// Rows in the table.
     pub fn rows(&self) -> u64 {
         self.runs.iter().map(|r| r[2]).sum()
+    }
+
+    /// The binary form: `"TDv1"`, varint chunk count, per chunk its 32-byte
+    /// id and varint row count, varint run count, per run varint chunk
+    /// index, varint first row and varint row count.
+    pub fn encode(&self) -> Vec<u8> {
+        use tresor_core::codec::put_varint;
+        let mut out = Vec::with_capacity(8 + self.chunks.len() * 36 + self.runs.len() * 6);
+        out.extend_from_slice(TABLE_DATA_MAGIC);
+        put_varint(&mut out, self.chunks.len() as u64);
+        for (id, rows) in self.chunks.iter().zip(&self.chunk_rows) {
+            out.extend_from_slice(id.as_bytes());
+            put_varint(&mut out, *rows);
+        }
+        put_varint(&mut out, self.runs.len() as u64);
+        for r in &self.runs {
+            for v in r {
+                put_varint(&mut out, *v);
+            }
+        }
+        out
+    }
+
+    /// Parses [`TableData::encode`]'s output.
+    ///
+    /// # Errors
+    /// [`OpsError::Corrupt`] for anything else.
+    pub fn decode(bytes: &[u8]) -> Result<TableData> {
+        let bad = |what: &str| OpsError::Corrupt(format!("table data blob is damaged: {what}"));
+        let rest = bytes
+            .strip_prefix(TABLE_DATA_MAGIC)
+            .ok_or_else(|| bad("unknown format"))?;
+        let mut r = tresor_core::codec::Reader::new(rest);
+        let n = r.varint().map_err(|e| bad(&e.to_string()))?;
+        if n > (rest.len() / 33) as u64 {
+            return Err(bad("chunk count"));
+        }
+        let mut data = TableData::default();
+        for _ in 0..n {
+            let mut id = [0u8; 32];
+            for b in &mut id {
+                *b = r.byte().map_err(|e| bad(&e.to_string()))?;
+            }
+            data.chunks.push(BlobId(id));
+            data.chunk_rows
+                .push(r.varint().map_err(|e| bad(&e.to_string()))?);
+        }
+        let runs = r.varint().map_err(|e| bad(&e.to_string()))?;
+        if runs > (rest.len() / 3) as u64 {
+            return Err(bad("run count"));
+        }
+        for _ in 0..runs {
+            let mut run = [0u64; 3];
+            for v in &mut run {
+                *v = r.varint().map_err(|e| bad(&e.to_string()))?;
+            }
+            if run[0] >= n {
+                return Err(bad("run names a missing chunk"));
+            }
+            data.runs.push(run);
+        }
+        if !r.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(data)
     }
 }
 
@@ -275,7 +342,13 @@ pub(crate) async fn load_tree<T: for<'de> Deserialize<'de>>(
 
 /// Loads the runs of a table.
 pub async fn load_table_data(repo: &Repository, id: &BlobId) -> Result<TableData> {
-    load_tree(repo, id).await
+    TableData::decode(&repo.load_blob(id).await?)
+}
+
+/// Stores the runs of a table.
+pub(crate) async fn save_table_data(repo: &Repository, data: &TableData) -> Result<(BlobId, u64)> {
+    let saved = repo.save_blob(BlobType::Tree, data.encode()).await?;
+    Ok((saved.id, saved.stored_bytes))
 }
 
 /// Loads the schema a snapshot recorded.
@@ -405,6 +478,29 @@ fn not_found(spec: &str) -> OpsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn table_data_round_trip(
+            chunks in proptest::collection::vec((any::<[u8; 32]>(), any::<u64>()), 1..20),
+            runs in proptest::collection::vec((any::<u64>(), any::<u64>(), any::<u64>()), 0..50),
+        ) {
+            let data = TableData {
+                chunks: chunks.iter().map(|c| BlobId(c.0)).collect(),
+                chunk_rows: chunks.iter().map(|c| c.1).collect(),
+                runs: runs.iter().map(|&(c, f, n)| [c % chunks.len() as u64, f, n]).collect(),
+            };
+            prop_assert_eq!(TableData::decode(&data.encode()).expect("decode"), data);
+        }
+
+        #[test]
+        fn damaged_table_data_is_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut b = TABLE_DATA_MAGIC.to_vec();
+            b.extend(bytes);
+            let _ = TableData::decode(&b);
+        }
+    }
 
     fn snap(id: &str, secs: i64, source: &str) -> Snapshot {
         Snapshot {

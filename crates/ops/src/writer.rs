@@ -7,12 +7,15 @@
 //! runs), and only inserted and changed rows go into fresh chunks.
 //!
 //! Two rules bound fragmentation, so every snapshot restores about as fast
-//! as a full one:
-//! - a run of referenced rows shorter than [`MIN_RUN`] is written fresh
-//!   instead, so the run list stays a small fraction of the row count;
-//! - rows of a parent chunk that the parent itself used less than
-//!   [`MIN_LIVE`] of are written fresh, so old, mostly dead chunks stop
-//!   being needed and `prune` can drop them once older snapshots go.
+//! as a full one and the run list stays a fraction of the row count:
+//! - rows of a parent chunk that the parent used less than [`MIN_LIVE`] of
+//!   are written fresh, so mostly dead chunks stop being needed and
+//!   `prune` can drop them once older snapshots go;
+//! - when the parent's runs average fewer than [`FRAGMENT_LIMIT`] rows,
+//!   the most fragmented windows of the key range (by runs per row) are
+//!   rewritten into fresh, contiguous chunks, at most [`COMPACT_BUDGET`] of
+//!   the table's rows per backup, so the cost is spread over many backups
+//!   instead of landing on one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,12 +33,19 @@ use crate::snapshot::{TableChanges, TableData};
 /// Chunks being compressed and uploaded per table at once.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Shortest run of referenced rows worth keeping as a reference.
-pub const MIN_RUN: usize = 16;
-
 /// Share of a parent chunk's rows the parent must still use for its rows to
 /// be referenced rather than rewritten.
-pub const MIN_LIVE: f64 = 0.5;
+pub const MIN_LIVE: f64 = 0.25;
+
+/// Average rows per run below which a table counts as fragmented.
+pub const FRAGMENT_LIMIT: u64 = 4;
+
+/// Share of a table's rows that compaction may rewrite per backup.
+pub const COMPACT_BUDGET: f64 = 0.02;
+
+/// Most rows per compaction window (small tables use smaller windows,
+/// about 1/64 of the table, at least 64 rows).
+const WINDOW_ROWS: u64 = 4096;
 
 /// What writing a table produced.
 pub(crate) struct Written {
@@ -182,61 +192,49 @@ struct ParentRow {
     key: Vec<Value>,
     enc: Vec<u8>,
     location: Location,
-    /// Its chunk is mostly dead: rewrite instead of referencing.
-    sparse: bool,
+    /// Write it fresh even if unchanged: its chunk is mostly dead, or it
+    /// lies in a fragmented window being compacted.
+    rewrite: bool,
 }
 
-/// Unchanged rows waiting to prove they form a run of at least
-/// [`MIN_RUN`] rows.
-#[derive(Default)]
-struct PendingRefs {
-    rows: Vec<(Vec<u8>, Location)>,
-    /// The last location committed as a reference, to extend directly.
-    tail: Option<Location>,
-}
-
-fn follows(a: Location, b: Location) -> bool {
-    a.chunk == b.chunk && a.row + 1 == b.row
-}
-
-impl PendingRefs {
-    async fn unchanged(&mut self, w: &mut TableWriter, enc: &[u8], loc: Location) -> Result<()> {
-        if self.rows.is_empty()
-            && let Some(tail) = self.tail
-            && follows(tail, loc)
-        {
-            w.push_ref(loc.chunk, loc.row, loc.chunk_rows);
-            self.tail = Some(loc);
-            return Ok(());
-        }
-        if let Some((_, last)) = self.rows.last()
-            && !follows(*last, loc)
-        {
-            self.flush_fresh(w).await?;
-        }
-        self.rows.push((enc.to_vec(), loc));
-        if self.rows.len() >= MIN_RUN {
-            for (_, l) in self.rows.drain(..) {
-                w.push_ref(l.chunk, l.row, l.chunk_rows);
-                self.tail = Some(l);
-            }
-        }
-        Ok(())
+/// Row ranges (by position in the parent's row order) to rewrite: the
+/// most fragmented windows, within the compaction budget. Empty when the
+/// table is not fragmented.
+fn compaction_windows(data: &TableData) -> Vec<(u64, u64)> {
+    let rows = data.rows();
+    if rows == 0 || (data.runs.len() as u64) * FRAGMENT_LIMIT <= rows {
+        return Vec::new();
     }
-
-    /// Writes a too-short run of unchanged rows as fresh rows.
-    async fn flush_fresh(&mut self, w: &mut TableWriter) -> Result<()> {
-        for (enc, _) in std::mem::take(&mut self.rows) {
-            w.push_fresh(&enc).await?;
+    // windows of about `window` rows, cut at run boundaries
+    let window = (rows / 64).clamp(64, WINDOW_ROWS);
+    let mut windows: Vec<(u64, u64, u64)> = Vec::new(); // (start, end, runs)
+    let (mut start, mut pos, mut runs) = (0u64, 0u64, 0u64);
+    for r in &data.runs {
+        pos += r[2];
+        runs += 1;
+        if pos - start >= window {
+            windows.push((start, pos, runs));
+            start = pos;
+            runs = 0;
         }
-        self.tail = None;
-        Ok(())
     }
-
-    async fn fresh(&mut self, w: &mut TableWriter, enc: &[u8]) -> Result<()> {
-        self.flush_fresh(w).await?;
-        w.push_fresh(enc).await
+    if pos > start {
+        windows.push((start, pos, runs));
     }
+    // most runs per row first
+    windows.sort_by(|a, b| (b.2 * (a.1 - a.0)).cmp(&(a.2 * (b.1 - b.0))));
+    let budget = ((rows as f64 * COMPACT_BUDGET) as u64).max(window);
+    let mut chosen = Vec::new();
+    let mut spent = 0u64;
+    for (s, e, runs) in windows {
+        if spent >= budget || runs * FRAGMENT_LIMIT <= e - s {
+            break;
+        }
+        spent += e - s;
+        chosen.push((s, e));
+    }
+    chosen.sort_unstable();
+    chosen
 }
 
 /// Reads the parent's rows (key, bytes, location) into a channel.
@@ -259,6 +257,9 @@ fn spawn_parent_reader(
                 .zip(&parent.data.chunk_rows)
                 .map(|(&u, &total)| total > 0 && (u as f64) < MIN_LIVE * total as f64)
                 .collect();
+            let windows = compaction_windows(&parent.data);
+            let mut window = windows.iter().peekable();
+            let mut ordinal = 0u64;
             let chunks = parent.data.chunks.clone();
             let chunk_rows = parent.data.chunk_rows.clone();
             let mut reader = RunReader::new(&repo, parent.data)?;
@@ -266,6 +267,11 @@ fn spawn_parent_reader(
                 let run = run?;
                 let mut batch = Vec::with_capacity(run.count.min(4096) as usize);
                 for (row, enc) in run.rows()? {
+                    while window.peek().is_some_and(|w| w.1 <= ordinal) {
+                        window.next();
+                    }
+                    let in_window = window.peek().is_some_and(|w| w.0 <= ordinal);
+                    ordinal += 1;
                     let values = Reader::new(enc).row().map_err(|e| {
                         OpsError::Corrupt(format!("parent snapshot has damaged rows: {e}"))
                     })?;
@@ -282,7 +288,7 @@ fn spawn_parent_reader(
                             row,
                             chunk_rows: chunk_rows[run.chunk],
                         },
-                        sparse: sparse[run.chunk],
+                        rewrite: sparse[run.chunk] || in_window,
                     });
                 }
                 if tx.send(Ok(batch)).await.is_err() {
@@ -368,7 +374,6 @@ pub(crate) async fn write_table(
         current: None,
     };
     cursor.advance().await?;
-    let mut pending = PendingRefs::default();
     let mut changes = TableChanges::default();
     let mut key = Vec::with_capacity(key_positions.len());
     while let Some(batch) = rx.recv().await {
@@ -395,22 +400,20 @@ pub(crate) async fn write_table(
             }
             match cursor.current.take() {
                 Some(p) if compare_keys(&p.key, &key).is_eq() => {
-                    if p.enc == enc {
-                        if p.sparse {
-                            pending.fresh(&mut w, &enc).await?;
-                        } else {
-                            pending.unchanged(&mut w, &enc, p.location).await?;
-                        }
+                    if p.enc == enc && !p.rewrite {
+                        w.push_ref(p.location.chunk, p.location.row, p.location.chunk_rows);
                     } else {
-                        changes.updated += 1;
-                        pending.fresh(&mut w, &enc).await?;
+                        if p.enc != enc {
+                            changes.updated += 1;
+                        }
+                        w.push_fresh(&enc).await?;
                     }
                     cursor.advance().await?;
                 }
                 other => {
                     cursor.current = other;
                     changes.inserted += 1;
-                    pending.fresh(&mut w, &enc).await?;
+                    w.push_fresh(&enc).await?;
                 }
             }
         }
@@ -419,7 +422,6 @@ pub(crate) async fn write_table(
         changes.deleted += 1;
         cursor.advance().await?;
     }
-    pending.flush_fresh(&mut w).await?;
     let (data, added, new_chunks, reused_chunks) = w.finish().await?;
     Ok(Written {
         rows,

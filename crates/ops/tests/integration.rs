@@ -1,0 +1,7 @@
+//! Integration tests of the operations against real SQLite databases and
+//! in-memory repositories.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod integration {
+    pub mod incremental;
+}

@@ -241,8 +241,8 @@ pub async fn import_archive(
                     }
                     Ok(n)
                 });
-            let p = parent_for(repo, parent.as_ref(), table).await?;
-            let written = write_table(repo.clone(), rx, chunker, p).await;
+            let p = parent_for(repo, parent.as_ref(), table, None).await?;
+            let written = write_table(repo.clone(), rx, chunker, p, None).await;
             let read = reader
                 .await
                 .map_err(|e| OpsError::Internal(format!("archive reader failed: {e}")))?;
@@ -293,7 +293,7 @@ pub async fn import_archive(
             totals: Totals::default(),
             labels,
         };
-        commit(repo, &schema, outcomes, manifest).await
+        commit(repo, &schema, outcomes, manifest, None).await
     }
     .await;
     if let Err(e) = lock.release().await {

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tresor_core::{DatabaseSchema, ReadOptions, Source, TableName, TableSchema, redact_url};
 use tresor_repo::{LockKind, Repository};
 
+use crate::cache::CacheDir;
 use crate::chunker::Chunker;
 use crate::error::{OpsError, Result};
 use crate::progress::{Progress, forward_counting};
@@ -22,7 +23,7 @@ use crate::snapshot::{
     Snapshot, SourceRef, TableEntry, Totals, Trigger, list_snapshots, load_schema, load_table_data,
     save_snapshot, save_table_data, save_tree,
 };
-use crate::writer::{Parent, Written, write_table};
+use crate::writer::{CacheTarget, Parent, Written, write_table};
 
 /// What to back up and how to label it.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +48,8 @@ pub struct BackupOptions {
     pub labels: BTreeMap<String, String>,
     /// Which snapshot to compare with, so only changed rows are stored.
     pub parent: ParentChoice,
+    /// Where the local row cache lives.
+    pub cache: CacheDir,
 }
 
 /// The snapshot a backup compares with.
@@ -119,10 +122,17 @@ async fn run(
     };
     let snap_ref = &*snap;
     let parent_ref = parent.as_ref();
+    let cache_dir = crate::cache::repo_dir(&options.cache, &repo.config().id.to_hex());
+    let cache_dir = &cache_dir;
     let outcomes: Vec<Result<TableOutcome>> = futures::stream::iter(schema.tables.iter())
         .map(|table| async move {
-            let p = parent_for(repo, parent_ref, table).await?;
-            backup_table(repo, snap_ref, table, chunker, p, progress).await
+            let p = parent_for(repo, parent_ref, table, cache_dir.as_deref()).await?;
+            let cache = table.key_positions().and_then(|key_positions| {
+                cache_dir
+                    .clone()
+                    .map(|dir| CacheTarget { dir, key_positions })
+            });
+            backup_table(repo, snap_ref, table, chunker, p, cache, progress).await
         })
         .buffered(jobs)
         .collect()
@@ -160,7 +170,7 @@ async fn run(
         labels: options.labels.clone(),
     };
     progress.step("writing the snapshot manifest");
-    commit(repo, &schema, outcomes, manifest).await
+    commit(repo, &schema, outcomes, manifest, cache_dir.as_deref()).await
 }
 
 /// Stores the schema and every table's data blob, then the manifest: the
@@ -171,14 +181,19 @@ pub(crate) async fn commit(
     schema: &DatabaseSchema,
     outcomes: Vec<TableOutcome>,
     mut manifest: Snapshot,
+    cache_dir: Option<&std::path::Path>,
 ) -> Result<Snapshot> {
     repo.flush().await?;
     let mut totals = Totals::default();
     let (schema_id, schema_added) = save_tree(repo, schema).await?;
     totals.added_bytes += schema_added;
+    let mut caches = Vec::new();
     for o in outcomes {
         let w = o.written;
         let (data, data_added) = save_table_data(repo, &w.data).await?;
+        if let Some(path) = w.cache {
+            caches.push((o.table.clone(), data, path));
+        }
         totals.tables += 1;
         totals.rows += w.rows;
         totals.bytes += w.bytes;
@@ -198,7 +213,16 @@ pub(crate) async fn commit(
     repo.flush().await?;
     manifest.schema = schema_id;
     manifest.totals = totals;
-    save_snapshot(repo, manifest).await
+    let saved = save_snapshot(repo, manifest).await;
+    match (&saved, cache_dir) {
+        (Ok(s), Some(dir)) => crate::cache::commit(dir, &s.id, caches),
+        _ => {
+            for (_, _, path) in caches {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    saved
 }
 
 /// The name of the user running this process.
@@ -220,12 +244,13 @@ async fn backup_table(
     table: &TableSchema,
     chunker: Chunker,
     parent: Option<Parent>,
+    cache: Option<CacheTarget>,
     progress: &dyn Progress,
 ) -> Result<TableOutcome> {
     progress.table_started(&table.name, None);
     let (tx, rx) = mpsc::channel(4);
     let (ctx, crx) = mpsc::channel(4);
-    let writer = tokio::spawn(write_table(repo.clone(), rx, chunker, parent));
+    let writer = tokio::spawn(write_table(repo.clone(), rx, chunker, parent, cache));
     let (read, ()) = tokio::join!(
         snap.read_table(table, ctx),
         forward_counting(crx, tx, &table.name, progress)
@@ -259,6 +284,7 @@ pub(crate) async fn parent_for(
     repo: &Arc<Repository>,
     parent: Option<&(Snapshot, DatabaseSchema)>,
     table: &TableSchema,
+    cache_dir: Option<&std::path::Path>,
 ) -> Result<Option<Parent>> {
     let Some((snapshot, schema)) = parent else {
         return Ok(None);
@@ -279,9 +305,18 @@ pub(crate) async fn parent_for(
         return Ok(None);
     }
     let data = load_table_data(repo, &entry.data).await?;
+    let cache = cache_dir.map(|dir| {
+        (
+            dir.to_path_buf(),
+            snapshot.id.clone(),
+            table.name.clone(),
+            entry.data,
+        )
+    });
     Ok(Some(Parent {
         data,
         key_positions,
+        cache,
     }))
 }
 

@@ -18,6 +18,7 @@
 
 mod archive;
 mod backup;
+mod cache;
 mod chunker;
 mod config;
 mod engines;
@@ -34,6 +35,7 @@ pub use archive::{
     inspect_archive,
 };
 pub use backup::{BackupOptions, ParentChoice, backup};
+pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
     Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig,

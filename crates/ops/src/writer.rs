@@ -22,9 +22,10 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
 use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, encode_row};
-use tresor_core::{RowReceiver, Value, compare_keys};
+use tresor_core::{RowReceiver, TableName, Value, compare_keys};
 use tresor_repo::{BlobId, BlobType, RepoError, Repository, SavedBlob};
 
+use crate::cache::{CacheReader, CacheWriter, row_digest};
 use crate::chunker::Chunker;
 use crate::error::{OpsError, Result};
 use crate::rows::RunReader;
@@ -57,12 +58,26 @@ pub(crate) struct Written {
     pub new_chunks: u64,
     pub reused_chunks: u64,
     pub changes: Option<TableChanges>,
+    /// This table's row cache, under a temporary name until the snapshot
+    /// is committed.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 /// The parent's version of a table, for an incremental write.
 pub(crate) struct Parent {
     /// The parent's table data.
     pub data: TableData,
+    /// Positions of the key columns in the rows.
+    pub key_positions: Vec<usize>,
+    /// Where the parent's row cache would be: (repository cache dir,
+    /// snapshot id, table, table-data blob).
+    pub cache: Option<(std::path::PathBuf, String, TableName, BlobId)>,
+}
+
+/// Where and whether to keep a row cache for a keyed table.
+pub(crate) struct CacheTarget {
+    /// The repository's cache directory.
+    pub dir: std::path::PathBuf,
     /// Positions of the key columns in the rows.
     pub key_positions: Vec<usize>,
 }
@@ -108,7 +123,7 @@ impl TableWriter {
         self.data.runs.push([chunk as u64, row, 1]);
     }
 
-    async fn push_fresh(&mut self, enc: &[u8]) -> Result<()> {
+    async fn push_fresh(&mut self, enc: &[u8]) -> Result<(usize, u64)> {
         let idx = match self.fresh {
             Some(i) => i,
             None => {
@@ -120,20 +135,22 @@ impl TableWriter {
             }
         };
         self.builder.push_encoded(enc);
-        self.extend_or_push(idx, self.builder.rows() - 1);
+        let row = self.builder.rows() - 1;
+        self.extend_or_push(idx, row);
         if self.chunker.is_boundary(self.builder.len(), enc) {
             self.cut().await?;
         }
-        Ok(())
+        Ok((idx, row))
     }
 
-    fn push_ref(&mut self, chunk: BlobId, row: u64, chunk_rows: u64) {
+    fn push_ref(&mut self, chunk: BlobId, row: u64, chunk_rows: u64) -> (usize, u64) {
         let idx = *self.referenced.entry(chunk).or_insert_with(|| {
             self.data.chunks.push(chunk);
             self.data.chunk_rows.push(chunk_rows);
             self.data.chunks.len() - 1
         });
         self.extend_or_push(idx, row);
+        (idx, row)
     }
 
     async fn cut(&mut self) -> Result<()> {
@@ -190,7 +207,7 @@ struct Location {
 /// A row of the parent, as the merge sees it.
 struct ParentRow {
     key: Vec<Value>,
-    enc: Vec<u8>,
+    digest: [u8; 16],
     location: Location,
     /// Write it fresh even if unchanged: its chunk is mostly dead, or it
     /// lies in a fragmented window being compacted.
@@ -262,16 +279,55 @@ fn spawn_parent_reader(
             let mut ordinal = 0u64;
             let chunks = parent.data.chunks.clone();
             let chunk_rows = parent.data.chunk_rows.clone();
+            let mut flag = |chunk: usize| {
+                while window.peek().is_some_and(|w| w.1 <= ordinal) {
+                    window.next();
+                }
+                let in_window = window.peek().is_some_and(|w| w.0 <= ordinal);
+                ordinal += 1;
+                sparse.get(chunk).copied().unwrap_or(true) || in_window
+            };
+            let cached = parent
+                .cache
+                .as_ref()
+                .and_then(|(dir, snap, table, data)| CacheReader::open(dir, snap, table, data));
+            if let Some(mut cache) = cached {
+                tracing::debug!("reading the parent's rows from the local cache");
+                let mut batch = Vec::with_capacity(4096);
+                while let Some(row) = cache.next_row() {
+                    let row = row.map_err(|e| {
+                        if let Some((dir, snap, _, _)) = &parent.cache {
+                            let _ = std::fs::remove_dir_all(dir.join(snap));
+                        }
+                        OpsError::Corrupt(format!(
+                            "the local row cache was damaged ({e}) and has been removed; run the backup again"
+                        ))
+                    })?;
+                    let (Some(chunk), Some(total)) = (chunks.get(row.chunk), chunk_rows.get(row.chunk)) else {
+                        return Err(OpsError::Internal("local cache names an unknown chunk".into()));
+                    };
+                    batch.push(ParentRow {
+                        key: row.key,
+                        digest: row.digest,
+                        location: Location {
+                            chunk: *chunk,
+                            row: row.row,
+                            chunk_rows: *total,
+                        },
+                        rewrite: flag(row.chunk),
+                    });
+                    if batch.len() >= 4096 && tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                let _ = tx.send(Ok(batch)).await;
+                return Ok(());
+            }
             let mut reader = RunReader::new(&repo, parent.data)?;
             while let Some(run) = reader.next_run().await {
                 let run = run?;
                 let mut batch = Vec::with_capacity(run.count.min(4096) as usize);
                 for (row, enc) in run.rows()? {
-                    while window.peek().is_some_and(|w| w.1 <= ordinal) {
-                        window.next();
-                    }
-                    let in_window = window.peek().is_some_and(|w| w.0 <= ordinal);
-                    ordinal += 1;
                     let values = Reader::new(enc).row().map_err(|e| {
                         OpsError::Corrupt(format!("parent snapshot has damaged rows: {e}"))
                     })?;
@@ -282,13 +338,13 @@ fn spawn_parent_reader(
                         .collect();
                     batch.push(ParentRow {
                         key,
-                        enc: enc.to_vec(),
+                        digest: row_digest(enc),
                         location: Location {
                             chunk: chunks[run.chunk],
                             row,
                             chunk_rows: chunk_rows[run.chunk],
                         },
-                        rewrite: sparse[run.chunk] || in_window,
+                        rewrite: flag(run.chunk),
                     });
                 }
                 if tx.send(Ok(batch)).await.is_err() {
@@ -332,50 +388,33 @@ impl ParentCursor {
 }
 
 /// Writes all rows from `rx`; incrementally against `parent` when given.
+/// With `cache`, also writes the table's row cache for the next backup.
 pub(crate) async fn write_table(
     repo: Arc<Repository>,
     mut rx: RowReceiver,
     chunker: Chunker,
     parent: Option<Parent>,
+    cache: Option<CacheTarget>,
 ) -> Result<Written> {
     let mut w = TableWriter::new(repo.clone(), chunker);
     let mut digest = TableDigest::new();
     let (mut rows, mut bytes) = (0u64, 0u64);
     let mut enc = Vec::new();
-
-    let Some(parent) = parent else {
-        while let Some(batch) = rx.recv().await {
-            for row in &batch {
-                enc.clear();
-                encode_row(row, &mut enc);
-                digest.update(&enc);
-                bytes += enc.len() as u64;
-                rows += 1;
-                w.push_fresh(&enc).await?;
-            }
-        }
-        let (data, added, new_chunks, reused_chunks) = w.finish().await?;
-        return Ok(Written {
-            rows,
-            bytes,
-            digest: digest.finish(),
-            data,
-            added,
-            new_chunks,
-            reused_chunks,
-            changes: None,
-        });
-    };
-
-    let key_positions = parent.key_positions.clone();
-    let mut cursor = ParentCursor {
-        rx: spawn_parent_reader(&repo, parent),
+    let key_positions = parent
+        .as_ref()
+        .map(|p| p.key_positions.clone())
+        .or_else(|| cache.as_ref().map(|c| c.key_positions.clone()));
+    let mut cache_writer = cache.as_ref().and_then(|c| CacheWriter::create(&c.dir));
+    let mut cursor = parent.map(|p| ParentCursor {
+        rx: spawn_parent_reader(&repo, p),
         batch: Vec::new().into_iter(),
         current: None,
-    };
-    cursor.advance().await?;
+    });
+    if let Some(c) = cursor.as_mut() {
+        c.advance().await?;
+    }
     let mut changes = TableChanges::default();
-    let mut key = Vec::with_capacity(key_positions.len());
+    let mut key = Vec::new();
     while let Some(batch) = rx.recv().await {
         for row in &batch {
             enc.clear();
@@ -384,45 +423,66 @@ pub(crate) async fn write_table(
             bytes += enc.len() as u64;
             rows += 1;
             key.clear();
-            key.extend(
-                key_positions
-                    .iter()
-                    .map(|&p| row.get(p).cloned().unwrap_or(Value::Null)),
-            );
-            loop {
-                match &cursor.current {
-                    Some(p) if compare_keys(&p.key, &key).is_lt() => {
+            if let Some(positions) = &key_positions {
+                key.extend(
+                    positions
+                        .iter()
+                        .map(|&p| row.get(p).cloned().unwrap_or(Value::Null)),
+                );
+            }
+            let row_hash = (cursor.is_some() || cache_writer.is_some()).then(|| row_digest(&enc));
+            let location = match cursor.as_mut() {
+                None => w.push_fresh(&enc).await?,
+                Some(cursor) => {
+                    while cursor
+                        .current
+                        .as_ref()
+                        .is_some_and(|p| compare_keys(&p.key, &key).is_lt())
+                    {
                         changes.deleted += 1;
                         cursor.advance().await?;
                     }
-                    _ => break,
-                }
-            }
-            match cursor.current.take() {
-                Some(p) if compare_keys(&p.key, &key).is_eq() => {
-                    if p.enc == enc && !p.rewrite {
-                        w.push_ref(p.location.chunk, p.location.row, p.location.chunk_rows);
-                    } else {
-                        if p.enc != enc {
-                            changes.updated += 1;
+                    match cursor.current.take() {
+                        Some(p) if compare_keys(&p.key, &key).is_eq() => {
+                            let unchanged = Some(p.digest) == row_hash;
+                            let at = if unchanged && !p.rewrite {
+                                w.push_ref(p.location.chunk, p.location.row, p.location.chunk_rows)
+                            } else {
+                                if !unchanged {
+                                    changes.updated += 1;
+                                }
+                                w.push_fresh(&enc).await?
+                            };
+                            cursor.advance().await?;
+                            at
                         }
-                        w.push_fresh(&enc).await?;
+                        other => {
+                            cursor.current = other;
+                            changes.inserted += 1;
+                            w.push_fresh(&enc).await?
+                        }
                     }
-                    cursor.advance().await?;
                 }
-                other => {
-                    cursor.current = other;
-                    changes.inserted += 1;
-                    w.push_fresh(&enc).await?;
-                }
+            };
+            let failed = match (cache_writer.as_mut(), row_hash.as_ref()) {
+                (Some(cw), Some(h)) => cw.push(&key, h, location.0, location.1).is_err(),
+                _ => false,
+            };
+            // a cache that cannot be written is dropped, not fatal
+            if failed && let Some(cw) = cache_writer.take() {
+                cw.discard();
             }
         }
     }
-    while cursor.current.is_some() {
-        changes.deleted += 1;
-        cursor.advance().await?;
+    let incremental = cursor.is_some();
+    if let Some(cursor) = cursor.as_mut() {
+        while cursor.current.is_some() {
+            changes.deleted += 1;
+            cursor.advance().await?;
+        }
     }
     let (data, added, new_chunks, reused_chunks) = w.finish().await?;
+    let cache = cache_writer.and_then(|cw| cw.finish().ok());
     Ok(Written {
         rows,
         bytes,
@@ -431,6 +491,7 @@ pub(crate) async fn write_table(
         added,
         new_chunks,
         reused_chunks,
-        changes: Some(changes),
+        changes: incremental.then_some(changes),
+        cache,
     })
 }

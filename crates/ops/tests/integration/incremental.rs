@@ -10,8 +10,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use tresor_core::{Connector, RestoreMode, Row, TableFilter, rows_same};
 use tresor_ops::{
-    BackupOptions, ForgetOptions, NoProgress, RestoreOptions, Snapshot, backup, check, forget,
-    list_snapshots, prune, restore,
+    BackupOptions, CacheDir, ForgetOptions, NoProgress, RestoreOptions, Snapshot, backup, check,
+    forget, list_snapshots, prune, restore,
 };
 use tresor_repo::{
     ChunkerParams, InitOptions, KdfParams, Password, Repository, RetentionPolicy, Storage,
@@ -135,7 +135,7 @@ async fn assert_checks(repo: &Arc<Repository>) {
     assert!(outcome.is_ok(), "check --read-data failed: {outcome:?}");
 }
 
-async fn run_history(ops: Vec<Op>, forget_mask: Vec<bool>) {
+async fn run_history(ops: Vec<Op>, forget_mask: Vec<bool>, use_cache: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     let url = format!("sqlite://{}", db.display());
@@ -154,6 +154,11 @@ async fn run_history(ops: Vec<Op>, forget_mask: Vec<bool>) {
     let source = SqliteConnector.source(&url).unwrap();
     let options = BackupOptions {
         url: url.clone(),
+        cache: if use_cache {
+            CacheDir::At(dir.path().join("cache"))
+        } else {
+            CacheDir::Off
+        },
         ..BackupOptions::default()
     };
     let mut expected: Vec<(Snapshot, Contents)> = Vec::new();
@@ -227,13 +232,14 @@ proptest! {
     fn every_remaining_snapshot_restores_exactly(
         ops in proptest::collection::vec(op(), 1..14),
         forget_mask in proptest::collection::vec(any::<bool>(), 1..8),
+        use_cache in any::<bool>(),
     ) {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap()
-            .block_on(run_history(ops, forget_mask));
+            .block_on(run_history(ops, forget_mask, use_cache));
     }
 }
 
@@ -278,6 +284,7 @@ async fn fragmentation_stays_bounded_over_many_days() {
     let source = SqliteConnector.source(&url).unwrap();
     let options = BackupOptions {
         url: url.clone(),
+        cache: CacheDir::At(dir.path().join("cache")),
         ..BackupOptions::default()
     };
     let first = backup(&repo, source.as_ref(), &options, &NoProgress)
@@ -324,4 +331,78 @@ async fn fragmentation_stays_bounded_over_many_days() {
         entry.rows
     );
     assert_eq!(data.rows(), entry.rows);
+}
+
+/// The cache and the repository agree: the same history backed up with and
+/// without the local cache stores the same table data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_and_repository_paths_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let url = format!("sqlite://{}", db.display());
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, data BLOB);
+             CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+             CREATE TABLE log (kind TEXT, n INTEGER);",
+        )
+        .unwrap();
+    }
+    apply(&db, &Op::Insert { n: 3000, seed: 1 });
+    let source = SqliteConnector.source(&url).unwrap();
+    let mut runs = Vec::new();
+    for cache in [CacheDir::At(dir.path().join("cache")), CacheDir::Off] {
+        let repo = new_repo().await;
+        let options = BackupOptions {
+            url: url.clone(),
+            cache,
+            ..BackupOptions::default()
+        };
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&db, &copy).unwrap();
+        let copy_url = format!("sqlite://{}", copy.display());
+        let source = SqliteConnector.source(&copy_url).unwrap();
+        let options = BackupOptions {
+            url: copy_url,
+            ..options
+        };
+        let mut datas = Vec::new();
+        for day in 0..4u16 {
+            apply(
+                &copy,
+                &Op::Update {
+                    every: 50,
+                    offset: day,
+                    seed: 9,
+                },
+            );
+            apply(
+                &copy,
+                &Op::Delete {
+                    every: 301,
+                    offset: day,
+                },
+            );
+            let s = backup(&repo, source.as_ref(), &options, &NoProgress)
+                .await
+                .unwrap();
+            let items = s.tables.iter().find(|t| t.name.name == "items").unwrap();
+            datas.push((
+                items.changes,
+                tresor_ops::load_table_data(&repo, &items.data)
+                    .await
+                    .unwrap()
+                    .runs,
+            ));
+        }
+        runs.push(datas);
+        std::fs::remove_file(&copy).unwrap();
+    }
+    drop(source);
+    assert_eq!(runs[0], runs[1]);
+    assert!(
+        std::fs::read_dir(dir.path().join("cache")).unwrap().count() > 0,
+        "the cache was written"
+    );
 }

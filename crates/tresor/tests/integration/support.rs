@@ -36,6 +36,7 @@ impl Env {
             .env("TRESOR_PASSWORD", PASSWORD)
             .env_remove("TRESOR_PASSWORD_FILE")
             .env_remove("TRESOR_CONFIG")
+            .env("TRESOR_CACHE_DIR", self.dir.path().join("cache"))
             .current_dir(self.dir.path());
         c
     }

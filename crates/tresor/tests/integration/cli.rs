@@ -386,3 +386,33 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
     let out = env.tresor(&["backup", url]);
     assert!(!stderr(&out).contains("s3cr3t"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_database_made_by_another_tool_restores_identically() {
+    let env = Env::new();
+    let db = env.path("babybuddy.db");
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django_app.sql")).unwrap();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(script.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("the sqlite3 command-line tool is needed");
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.ok(&["backup", db.to_str().unwrap()]);
+    let restored = env.path("restored.db");
+    env.ok(&["restore", "latest", "--to", restored.to_str().unwrap()]);
+    assert_eq!(dump(&db), dump(&restored));
+    integrity_ok(&restored);
+    let hits: i64 = rusqlite::Connection::open(&restored)
+        .unwrap()
+        .query_row("SELECT count(*) FROM notes_search WHERE notes_search MATCH 'spat'", [], |r| r.get(0))
+        .unwrap();
+    assert!(hits > 0, "the full-text index answers after the restore");
+}

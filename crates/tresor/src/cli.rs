@@ -308,6 +308,9 @@ pub struct ServeArgs {
     /// Address to listen on (overrides the config)
     #[arg(long)]
     pub listen: Option<String>,
+    /// Where --demo keeps its database, repository and state
+    #[arg(long, default_value = "tresor-demo")]
+    pub demo_dir: PathBuf,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

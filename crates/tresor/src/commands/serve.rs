@@ -1,11 +1,71 @@
-//! `tresor serve`: the server.
+//! `tresor serve`: the server (schedules, retention, HTTP API, web admin,
+//! notifications), or with `--demo` a ready-made sample setup.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use tresor_ops::Config;
 
 use crate::cli::{Global, ServeArgs};
+use crate::context::engines;
 
-pub async fn run(_global: &Global, _args: &ServeArgs) -> Result<ExitCode> {
-    anyhow::bail!("the server is not part of this build yet")
+pub async fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
+    let mut options = tresor_server::Options::default();
+    let mut config = if args.demo {
+        let listen = args.listen.as_deref().unwrap_or("127.0.0.1:8420");
+        let setup = tresor_server::prepare_demo(&args.demo_dir, listen).await?;
+        eprintln!(
+            "tresor demo: sample database {}, config {} (repository password {:?})",
+            setup.database.display(),
+            setup.config_file.display(),
+            setup.password
+        );
+        options.repository_password = Some(setup.password.clone());
+        setup.config
+    } else {
+        let mut config = match &global.config {
+            Some(path) => Config::load(path)?,
+            None if Path::new("tresor.toml").exists() => Config::load(Path::new("tresor.toml"))?,
+            None => anyhow::bail!(crate::exit::UserError::usage(
+                "no configuration file",
+                "pass --config FILE, set TRESOR_CONFIG, create tresor.toml (see tresor.example.toml), or try `tresor serve --demo`",
+            )),
+        };
+        config.apply_env();
+        if let Some(repo) = &global.repo {
+            config.repository.url = Some(repo.clone());
+        }
+        if let Some(file) = &global.password_file {
+            config.repository.password_file = Some(file.clone());
+        }
+        config
+    };
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    config.validate()?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!("tresor serve: listening on http://{addr} (stop with Ctrl-C)");
+    let server = tresor_server::Server::new(config, engines(), options).await?;
+    server.serve(listener, shutdown_signal()).await?;
+    super::ok()
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,217 @@
+//! Jobs: list, show with live progress, logs, cancel; and starting
+//! checks, drills, prune and forget.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tresor_ops::RetentionConfig;
+
+use super::id_param;
+use crate::app::App;
+use crate::auth::{Admin, Operator, Viewer};
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{JobSpec, Submit};
+use crate::store::{JobFilter, JobRow};
+
+/// A job with its live figures.
+pub fn job_json(app: &App, j: &JobRow) -> Value {
+    let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+    v["progress"] = app.jobs.progress(j.id).unwrap_or(Value::Null);
+    v
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+    source: Option<String>,
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    _v: Viewer,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let rows = app.store.jobs(&JobFilter {
+        kind: q.kind,
+        source: q.source,
+        state: q.state,
+        limit: Some(q.limit.unwrap_or(50).clamp(1, 1000)),
+    })?;
+    Ok(Json(json!({
+        "jobs": rows.iter().map(|j| job_json(&app, j)).collect::<Vec<_>>()
+    })))
+}
+
+/// A job or 404.
+pub fn find_job(app: &App, id: i64) -> ApiResult<JobRow> {
+    app.store
+        .job(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    _v: Viewer,
+    id: Path<String>,
+) -> ApiResult<Json<Value>> {
+    let j = find_job(&app, id_param(id)?)?;
+    Ok(Json(job_json(&app, &j)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    /// Only lines after this id (for polling).
+    after: Option<i64>,
+}
+
+pub async fn logs(
+    State(app): State<Arc<App>>,
+    _v: Viewer,
+    id: Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<Value>> {
+    let j = find_job(&app, id_param(id)?)?;
+    let lines = app.store.logs(j.id, q.after.unwrap_or(0))?;
+    Ok(Json(json!({"job": j.id, "state": j.state, "lines": lines})))
+}
+
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    id: Path<String>,
+) -> ApiResult<Json<Value>> {
+    let j = find_job(&app, id_param(id)?)?;
+    if !app.jobs.cancel(j.id) {
+        return Err(ApiError::new(
+            crate::error::Kind::Conflict,
+            format!("job {} is not running (it is {})", j.id, j.state),
+        ));
+    }
+    app.store
+        .audit(&c.actor(), "job.cancel", Some(&j.id.to_string()), None);
+    Ok(Json(json!({"job": j.id, "cancelling": true})))
+}
+
+fn accepted(id: i64) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
+    )
+}
+
+/// Starts a job and records it in the audit log.
+pub fn start(app: &Arc<App>, who: &str, spec: JobSpec) -> ApiResult<i64> {
+    let kind = spec.kind();
+    let target = spec.source().map(str::to_string);
+    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
+    app.store.audit(
+        who,
+        &format!("{kind}.start"),
+        target.as_deref(),
+        Some(&format!("job {id}")),
+    );
+    Ok(id)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    #[serde(default)]
+    read_data: bool,
+}
+
+pub async fn start_check(
+    State(app): State<Arc<App>>,
+    Operator(c): Operator,
+    body: Option<Json<CheckRequest>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let r = body.map(|b| b.0).unwrap_or_default();
+    let id = start(
+        &app,
+        &c.actor(),
+        JobSpec::Check {
+            read_data: r.read_data,
+        },
+    )?;
+    Ok(accepted(id))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRequest {
+    source: String,
+    #[serde(default)]
+    snapshot: Option<String>,
+}
+
+pub async fn start_drill(
+    State(app): State<Arc<App>>,
+    Operator(c): Operator,
+    Json(r): Json<DrillRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    app.source_config(&r.source)?;
+    let id = start(
+        &app,
+        &c.actor(),
+        JobSpec::Drill {
+            source: r.source,
+            snapshot: r.snapshot,
+        },
+    )?;
+    Ok(accepted(id))
+}
+
+pub async fn start_prune(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = start(&app, &c.actor(), JobSpec::Prune)?;
+    Ok(accepted(id))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    retention: Option<RetentionConfig>,
+}
+
+pub async fn start_forget(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Json(r): Json<ForgetRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if let Some(s) = &r.source {
+        app.source_config(s)?;
+    }
+    let retention = match (r.retention, r.ids.is_empty(), &r.source) {
+        (Some(ret), _, _) => Some(ret),
+        (None, true, Some(s)) => crate::scheduler::retention_of(&app, s),
+        (None, _, _) => None,
+    };
+    if r.ids.is_empty() && retention.as_ref().is_none_or(RetentionConfig::is_empty) {
+        return Err(ApiError::bad_request(
+            "give snapshot ids or retention rules (or a source that has rules)",
+        ));
+    }
+    let id = start(
+        &app,
+        &c.actor(),
+        JobSpec::Forget {
+            source: r.source,
+            ids: r.ids,
+            retention,
+        },
+    )?;
+    Ok(accepted(id))
+}

@@ -1,0 +1,190 @@
+//! Sources: live row counts, schedule control, retention settings.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+use tresor_ops::RetentionConfig;
+
+use crate::app::App;
+use crate::auth::{Admin, Viewer};
+use crate::error::{ApiError, ApiResult};
+use crate::scheduler::{GLOBAL_PAUSE, is_paused, retention_of};
+
+/// Live row counts per table of a source.
+pub async fn live_counts(app: &App, name: &str) -> ApiResult<Value> {
+    let sc = app.source_config(name)?;
+    let url = sc.resolved_url()?;
+    let started = Instant::now();
+    let target = app.engines.target(&url)?;
+    let state = target.inspect().await?;
+    let tables: Vec<Value> = state
+        .tables
+        .iter()
+        .map(|t| json!({"name": t.name.to_string(), "rows": t.rows}))
+        .collect();
+    Ok(json!({
+        "source": name,
+        "exists": state.exists,
+        "tables": tables,
+        "total_rows": state.tables.iter().map(|t| t.rows).sum::<u64>(),
+        "took_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+pub async fn counts(
+    State(app): State<Arc<App>>,
+    _v: Viewer,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(live_counts(&app, &name).await?))
+}
+
+/// Pauses or resumes one schedule.
+pub fn set_paused(app: &App, who: &str, name: &str, paused: bool) -> ApiResult<()> {
+    app.source_config(name)?;
+    app.store.set_paused(name, paused)?;
+    app.store.audit(
+        who,
+        if paused {
+            "schedule.pause"
+        } else {
+            "schedule.resume"
+        },
+        Some(name),
+        None,
+    );
+    Ok(())
+}
+
+pub async fn pause(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(&app, &c.actor(), &name, true)?;
+    Ok(Json(json!({"source": name, "paused": true})))
+}
+
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    set_paused(&app, &c.actor(), &name, false)?;
+    Ok(Json(
+        json!({"source": name, "paused": is_paused(&app, &name)}),
+    ))
+}
+
+/// Pauses or resumes every schedule.
+pub fn set_global_pause(app: &App, who: &str, paused: bool) -> ApiResult<()> {
+    app.store
+        .set_setting(GLOBAL_PAUSE, if paused { "true" } else { "false" })?;
+    app.store.audit(
+        who,
+        if paused {
+            "scheduler.pause"
+        } else {
+            "scheduler.resume"
+        },
+        None,
+        None,
+    );
+    Ok(())
+}
+
+pub async fn pause_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+    set_global_pause(&app, &c.actor(), true)?;
+    Ok(Json(json!({"scheduler_paused": true})))
+}
+
+pub async fn resume_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+    set_global_pause(&app, &c.actor(), false)?;
+    Ok(Json(json!({"scheduler_paused": false})))
+}
+
+pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
+    let mut out = Vec::new();
+    for (name, sc) in &app.config.sources {
+        let entry = app.schedules.get(name);
+        out.push(json!({
+            "name": name,
+            "expressions": sc.schedule.expressions(),
+            "timezone": app.tz_of(Some(name)).name(),
+            "paused": is_paused(&app, name),
+            "next_run": entry.as_ref().and_then(|e| e.next_run),
+            "state": entry.as_ref().map(|e| e.state.clone()),
+            "catch_up": sc.catch_up,
+            "timeout": sc.timeout,
+            "retries": sc.retries,
+            "jitter": sc.jitter,
+            "last_scheduled_for": app.store.last_scheduled(name)?,
+        }));
+    }
+    let maintenance: Vec<_> = app
+        .schedules
+        .all()
+        .into_iter()
+        .filter(|e| e.name.starts_with('['))
+        .collect();
+    Ok(Json(json!({
+        "scheduler_paused": app.store.setting(GLOBAL_PAUSE)?.is_some_and(|v| v == "true"),
+        "sources": out,
+        "maintenance": maintenance,
+    })))
+}
+
+pub async fn retention(
+    State(app): State<Arc<App>>,
+    _v: Viewer,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let sc = app.source_config(&name)?;
+    let over = app
+        .store
+        .retention(&name)?
+        .and_then(|j| serde_json::from_str::<Value>(&j).ok());
+    Ok(Json(json!({
+        "source": name,
+        "configured": sc.retention,
+        "override": over,
+        "effective": retention_of(&app, &name),
+    })))
+}
+
+pub async fn set_retention(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Path(name): Path<String>,
+    Json(r): Json<RetentionConfig>,
+) -> ApiResult<Json<Value>> {
+    app.source_config(&name)?;
+    r.policy().map_err(ApiError::bad_request)?;
+    if r.keep_last == Some(0) {
+        return Err(ApiError::bad_request(
+            "keep-last = 0 would remove every snapshot",
+        ));
+    }
+    let json = serde_json::to_string(&r).map_err(ApiError::internal)?;
+    app.store.set_retention(&name, Some(&json))?;
+    app.store
+        .audit(&c.actor(), "retention.set", Some(&name), Some(&json));
+    Ok(Json(json!({"source": name, "effective": r})))
+}
+
+pub async fn clear_retention(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    app.source_config(&name)?;
+    app.store.set_retention(&name, None)?;
+    app.store
+        .audit(&c.actor(), "retention.clear", Some(&name), None);
+    Ok(Json(
+        json!({"source": name, "effective": retention_of(&app, &name)}),
+    ))
+}

@@ -1,0 +1,349 @@
+//! What each kind of job does, in terms of tresor-ops.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tresor_core::ReadOptions;
+use tresor_ops::{
+    BackupOptions, ForgetOptions, ImportOptions, Progress, RestoreOptions, Trigger, backup, check,
+    forget, import_archive, prune, restore,
+};
+
+use super::{Failure, JobProgress, JobSpec, tables_filter};
+use crate::app::App;
+use crate::error::ApiError;
+
+pub(super) async fn execute(
+    app: &Arc<App>,
+    spec: &JobSpec,
+    who: &str,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    match spec {
+        JobSpec::Backup {
+            source,
+            tables,
+            group,
+            reason,
+            tags,
+        } => {
+            let trigger = if who == crate::scheduler::SCHEDULER {
+                Trigger::Scheduled
+            } else {
+                Trigger::Manual
+            };
+            run_backup(
+                app,
+                source,
+                tables,
+                group.as_deref(),
+                reason.clone(),
+                tags,
+                trigger,
+                who,
+                progress,
+            )
+            .await
+        }
+        JobSpec::Restore {
+            snapshot,
+            target,
+            mode,
+            tables,
+        } => {
+            let sc = app.source_config(target)?;
+            let url = sc.resolved_url()?;
+            let snap = app.find_snapshot(snapshot).await?;
+            let t = app.engines.target(&url)?;
+            let ts = app.engines.source(&url)?;
+            let options = RestoreOptions {
+                tables: tables_filter(tables)?,
+                mode: *mode,
+                safety_snapshot: true,
+                target_url: url.clone(),
+                target_name: Some(target.clone()),
+                username: Some(who.to_string()),
+            };
+            progress.log(
+                "info",
+                &format!(
+                    "restoring snapshot {} into {target} ({mode})",
+                    snap.short_id()
+                ),
+            );
+            let out = restore(
+                &app.repo,
+                &snap,
+                t.as_ref(),
+                Some(ts.as_ref()),
+                &options,
+                progress.as_ref(),
+            )
+            .await?;
+            if let Some(s) = &out.safety_snapshot {
+                progress.log("info", &format!("safety snapshot {s} taken first"));
+            }
+            for w in &out.summary.warnings {
+                progress.log("warn", w);
+            }
+            let rows: u64 = out.tables.iter().map(|(_, n)| n).sum();
+            Ok(json!({
+                "snapshot": out.snapshot,
+                "target": target,
+                "mode": mode.to_string(),
+                "safety_snapshot": out.safety_snapshot,
+                "rows": rows,
+                "tables": out.tables.iter().map(|(t, n)| json!({"name": t.to_string(), "rows": n})).collect::<Vec<_>>(),
+                "method": out.summary.method,
+                "warnings": out.summary.warnings,
+            }))
+        }
+        JobSpec::Forget {
+            source,
+            ids,
+            retention,
+        } => {
+            let policy = match retention {
+                Some(r) => r.policy().map_err(ApiError::bad_request)?,
+                None => Default::default(),
+            };
+            let out = forget(
+                &app.repo,
+                &ForgetOptions {
+                    policy,
+                    tag: None,
+                    source: source.clone(),
+                    ids: ids.clone(),
+                    dry_run: false,
+                },
+            )
+            .await?;
+            progress.log(
+                "info",
+                &format!("{} snapshot(s) removed", out.removed.len()),
+            );
+            for id in &out.removed {
+                progress.log("info", &format!("removed snapshot {}", short(id)));
+            }
+            let kept: usize = out
+                .groups
+                .values()
+                .map(|g| g.iter().filter(|d| d.keep).count())
+                .sum();
+            Ok(json!({"removed": out.removed, "kept": kept}))
+        }
+        JobSpec::Prune => {
+            progress.step("removing data no snapshot references");
+            let report = prune(&app.repo, false).await?;
+            progress.log(
+                "info",
+                &format!(
+                    "{} packs deleted, {} repacked, {} bytes freed",
+                    report.packs_deleted, report.packs_repacked, report.bytes_freed
+                ),
+            );
+            Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
+        }
+        JobSpec::Check { read_data } => {
+            progress.step(if *read_data {
+                "checking the repository and reading all data"
+            } else {
+                "checking the repository structure"
+            });
+            let out = check(&app.repo, *read_data).await?;
+            for e in &out.errors {
+                progress.log("error", e);
+            }
+            for w in &out.report.warnings {
+                progress.log("warn", w);
+            }
+            let figures = json!({
+                "snapshots": out.snapshots,
+                "errors": out.errors.len() + out.report.errors.len(),
+                "damaged_snapshots": out.damaged_snapshots.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+                "read_data": read_data,
+            });
+            if out.is_ok() {
+                Ok(figures)
+            } else {
+                Err(Failure::Ops(tresor_ops::OpsError::Corrupt(format!(
+                    "check found problems: {}",
+                    out.errors
+                        .iter()
+                        .chain(&out.report.errors)
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))))
+            }
+        }
+        JobSpec::Drill { source, snapshot } => {
+            drill(app, source, snapshot.as_deref(), progress).await
+        }
+        JobSpec::Import { upload } => {
+            let path = app.upload_path(upload)?;
+            progress.step("validating the archive and storing it as a snapshot");
+            let snap = import_archive(
+                &app.repo,
+                path,
+                &ImportOptions {
+                    tags: vec!["uploaded".into()],
+                    username: Some(who.to_string()),
+                    ..ImportOptions::default()
+                },
+            )
+            .await?;
+            app.remove_upload(upload);
+            progress.log("info", &format!("snapshot {} created", snap.short_id()));
+            Ok(json!({
+                "snapshot": snap.id,
+                "tables": snap.totals.tables,
+                "rows": snap.totals.rows,
+                "bytes": snap.totals.bytes,
+            }))
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_backup(
+    app: &Arc<App>,
+    name: &str,
+    tables: &[String],
+    group: Option<&str>,
+    reason: Option<String>,
+    tags: &[String],
+    trigger: Trigger,
+    who: &str,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    let sc = app.source_config(name)?;
+    let url = sc.resolved_url()?;
+    let filter = if tables.is_empty() {
+        sc.filter(group)?
+    } else {
+        tresor_core::TableFilter::new(tables, &sc.exclude)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
+    let source = app.engines.source(&url)?;
+    let mut all_tags = sc.tags.clone();
+    all_tags.extend(tags.iter().cloned());
+    if let Some(g) = group {
+        all_tags.push(format!("group:{g}"));
+    }
+    let options = BackupOptions {
+        source_name: Some(name.to_string()),
+        url,
+        read: ReadOptions {
+            filter,
+            jobs: sc.jobs.unwrap_or(2).max(1),
+            options: sc.options.clone(),
+        },
+        trigger,
+        reason,
+        tags: all_tags,
+        app_version: None,
+        username: Some(who.to_string()),
+        labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
+        ..BackupOptions::default()
+    };
+    let snap = backup(&app.repo, source.as_ref(), &options, progress.as_ref()).await?;
+    progress.log(
+        "info",
+        &format!(
+            "snapshot {}: {} tables, {} rows, {} bytes ({} new)",
+            snap.short_id(),
+            snap.totals.tables,
+            snap.totals.rows,
+            snap.totals.bytes,
+            snap.totals.added_bytes
+        ),
+    );
+    Ok(json!({
+        "snapshot": snap.id,
+        "tables": snap.totals.tables,
+        "rows": snap.totals.rows,
+        "bytes": snap.totals.bytes,
+        "added_bytes": snap.totals.added_bytes,
+        "new_chunks": snap.totals.new_chunks,
+        "reused_chunks": snap.totals.reused_chunks,
+        "duration_ms": (snap.end_time - snap.time).num_milliseconds(),
+    }))
+}
+
+/// Restores a snapshot into a throwaway SQLite file and compares every
+/// table's row count with the snapshot's.
+async fn drill(
+    app: &Arc<App>,
+    source: &str,
+    snapshot: Option<&str>,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    let spec = snapshot.map_or_else(|| format!("latest:{source}"), str::to_string);
+    let snap = app.find_snapshot(&spec).await?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
+    let url = format!("sqlite://{}", dir.path().join("drill.db").display());
+    progress.log(
+        "info",
+        &format!(
+            "restoring snapshot {} into a scratch SQLite database",
+            snap.short_id()
+        ),
+    );
+    let target = app.engines.target(&url)?;
+    let out = restore(
+        &app.repo,
+        &snap,
+        target.as_ref(),
+        None,
+        &RestoreOptions {
+            target_url: url.clone(),
+            ..RestoreOptions::default()
+        },
+        progress.as_ref(),
+    )
+    .await?;
+    for w in &out.summary.warnings {
+        progress.log("warn", w);
+    }
+    progress.step("counting the restored rows");
+    let state = target.inspect().await?;
+    let mut tables = Vec::new();
+    let mut bad = Vec::new();
+    for t in &snap.tables {
+        let restored = state.table(&t.name).map(|e| e.rows);
+        if restored != Some(t.rows) {
+            bad.push(format!(
+                "{}: snapshot has {} rows, restored {}",
+                t.name,
+                t.rows,
+                restored.map_or_else(|| "no table".to_string(), |n| n.to_string())
+            ));
+        }
+        tables.push(json!({"name": t.name.to_string(), "expected": t.rows, "restored": restored}));
+    }
+    drop(target);
+    drop(dir);
+    if !bad.is_empty() {
+        return Err(Failure::Ops(tresor_ops::OpsError::Corrupt(format!(
+            "restore drill of snapshot {} found mismatched row counts: {}",
+            snap.short_id(),
+            bad.join("; ")
+        ))));
+    }
+    progress.log(
+        "info",
+        &format!(
+            "all {} tables restored with the expected row counts",
+            tables.len()
+        ),
+    );
+    Ok(json!({"snapshot": snap.id, "tables": tables, "ok": true}))
+}

@@ -1,0 +1,484 @@
+//! Notifications: email over SMTP (STARTTLS, TLS or plain, with the backup
+//! attached as an export archive when it is small enough) and webhooks
+//! (generic JSON, Slack, Discord, ntfy). Every delivery runs on its own
+//! task, is retried with doubling waits, and is recorded in the state file
+//! with its last error, so a failing mail server is visible on the
+//! Settings page and never holds up a backup.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::{Value, json};
+use tokio_util::task::TaskTracker;
+use tresor_ops::{
+    Config, EmailConfig, Secret, SmtpTls, WebhookFormat, parse_duration, read_secret_file,
+};
+
+use crate::app::App;
+use crate::jobs::Submit;
+use crate::store::JobRow;
+
+/// One event worth telling someone about.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// `backup-success`, `restore-failure`, ...
+    pub name: String,
+    /// The job.
+    pub job: JobRow,
+    /// A link to the job's page, if the public URL is known.
+    pub link: Option<String>,
+    /// The server's host name.
+    pub host: String,
+}
+
+impl Event {
+    fn success(&self) -> bool {
+        self.job.state == "succeeded"
+    }
+
+    /// One line for chat messages and subjects.
+    pub fn title(&self) -> String {
+        let what = match &self.job.source {
+            Some(s) => format!("{} of {s}", self.job.kind),
+            None => self.job.kind.clone(),
+        };
+        if self.success() {
+            format!("tresor: {what} succeeded")
+        } else {
+            format!("tresor: {what} failed")
+        }
+    }
+
+    /// A few lines of detail.
+    pub fn text(&self) -> String {
+        let j = &self.job;
+        let mut lines = vec![self.title()];
+        lines.push(format!(
+            "job {} ({}, started by {}{}) on {}",
+            j.id,
+            j.trigger,
+            j.started_by,
+            if j.attempt > 1 {
+                format!(", attempt {}", j.attempt)
+            } else {
+                String::new()
+            },
+            self.host
+        ));
+        if let Some(e) = &j.error {
+            lines.push(format!("error: {e}"));
+        }
+        if let Some(h) = &j.hint {
+            lines.push(format!("try: {h}"));
+        }
+        if let Some(f) = &j.figures {
+            if let Some(s) = f.get("snapshot").and_then(Value::as_str) {
+                lines.push(format!("snapshot: {s}"));
+            }
+            if let (Some(r), Some(b)) = (f.get("rows"), f.get("bytes")) {
+                lines.push(format!("rows: {r}, bytes: {b}"));
+            }
+        }
+        if let Some(l) = &self.link {
+            lines.push(l.clone());
+        }
+        lines.join("\n")
+    }
+
+    /// The generic webhook body.
+    pub fn json(&self) -> Value {
+        let j = &self.job;
+        json!({
+            "event": self.name,
+            "kind": j.kind,
+            "state": j.state,
+            "source": j.source,
+            "job_id": j.id,
+            "trigger": j.trigger,
+            "started_by": j.started_by,
+            "attempt": j.attempt,
+            "started_at": j.started_at,
+            "finished_at": j.finished_at,
+            "error": j.error,
+            "hint": j.hint,
+            "figures": j.figures,
+            "host": self.host,
+            "link": self.link,
+        })
+    }
+}
+
+struct Email {
+    cfg: EmailConfig,
+    password: Option<Secret>,
+    attach_under: Option<u64>,
+}
+
+struct Hook {
+    url: Secret,
+    label: String,
+    format: WebhookFormat,
+    events: Vec<String>,
+    sources: Vec<String>,
+}
+
+/// Sends notifications.
+pub struct Notifier {
+    email: Option<Email>,
+    hooks: Vec<Hook>,
+    attempts: u32,
+    backoff: Duration,
+    http: reqwest::Client,
+    tracker: TaskTracker,
+}
+
+fn matches_source(list: &[String], source: Option<&str>) -> bool {
+    list.iter().any(|s| s == "*" || Some(s.as_str()) == source)
+}
+
+impl Notifier {
+    /// Builds the notifier, reading secrets from their files or variables.
+    ///
+    /// # Errors
+    /// A secret file or variable that cannot be read.
+    pub fn new(config: &Config) -> anyhow::Result<Notifier> {
+        let n = &config.notifications;
+        let email = match &n.email {
+            None => None,
+            Some(e) => {
+                let password = match (&e.password_file, &e.password_env) {
+                    (Some(f), _) => Some(read_secret_file(f)?),
+                    (None, Some(var)) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                        anyhow::anyhow!("[notifications.email] password-env {var:?} is not set")
+                    })?)),
+                    (None, None) => None,
+                };
+                let attach_under = match &e.attach_archive_under {
+                    Some(s) => Some(s.bytes().map_err(anyhow::Error::msg)?),
+                    None => None,
+                };
+                Some(Email {
+                    cfg: e.clone(),
+                    password,
+                    attach_under,
+                })
+            }
+        };
+        let mut hooks = Vec::new();
+        for w in &n.webhooks {
+            let url = match (&w.url, &w.url_env, &w.url_file) {
+                (Some(u), _, _) => Secret::new(u.clone()),
+                (None, Some(var), _) => Secret::new(
+                    std::env::var(var)
+                        .map_err(|_| anyhow::anyhow!("webhook url-env {var:?} is not set"))?,
+                ),
+                (None, None, Some(f)) => read_secret_file(f)?,
+                _ => anyhow::bail!("a webhook has no url"),
+            };
+            let host = url::Url::parse(url.expose())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            let format = match w.format {
+                WebhookFormat::Generic => "generic",
+                WebhookFormat::Slack => "slack",
+                WebhookFormat::Discord => "discord",
+                WebhookFormat::Ntfy => "ntfy",
+            };
+            hooks.push(Hook {
+                url,
+                label: format!("webhook ({format}) {host}"),
+                format: w.format,
+                events: w.events.clone(),
+                sources: w.sources.clone(),
+            });
+        }
+        Ok(Notifier {
+            email,
+            hooks,
+            attempts: n.attempts.max(1),
+            backoff: parse_duration(&n.backoff).map_err(anyhow::Error::msg)?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()?,
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// Sends what the config asks for about a finished job, in the
+    /// background.
+    pub fn job_finished(&self, app: &Arc<App>, job: &JobRow, submit: &Submit) {
+        let success = match job.state.as_str() {
+            "succeeded" => true,
+            "failed" => false,
+            _ => return,
+        };
+        let name = format!(
+            "{}-{}",
+            job.kind,
+            if success { "success" } else { "failure" }
+        );
+        let link = app
+            .config
+            .server
+            .public_url
+            .as_ref()
+            .map(|u| format!("{}/jobs/{}", u.trim_end_matches('/'), job.id));
+        let event = Event {
+            name,
+            job: job.clone(),
+            link,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+        };
+        let source = job.source.as_deref();
+        let _ = submit;
+        if let Some(e) = &self.email {
+            let wanted = if success {
+                job.kind == "backup" && matches_source(&e.cfg.on_success, source)
+            } else {
+                matches_source(&e.cfg.on_failure, source)
+            };
+            if wanted {
+                let (app, event) = (app.clone(), event.clone());
+                self.tracker.spawn(async move {
+                    deliver(&app, &event, "email", |attempt| {
+                        let (app, event) = (app.clone(), event.clone());
+                        async move { send_email(&app, &event, attempt).await }
+                    })
+                    .await;
+                });
+            }
+        }
+        for (i, h) in self.hooks.iter().enumerate() {
+            let wanted_event = h.events.iter().any(|e| {
+                e == "*"
+                    || *e == event.name
+                    || (e == "success" && success)
+                    || (e == "failure" && !success)
+            });
+            if wanted_event && matches_source(&h.sources, source) {
+                let (app, event) = (app.clone(), event.clone());
+                let label = h.label.clone();
+                self.tracker.spawn(async move {
+                    deliver(&app, &event, &label, |_| {
+                        let (app, event) = (app.clone(), event.clone());
+                        async move { send_webhook(&app, i, &event).await }
+                    })
+                    .await;
+                });
+            }
+        }
+    }
+
+    /// Waits up to `grace` for deliveries in flight.
+    pub async fn drain(&self, grace: Duration) {
+        self.tracker.close();
+        let _ = tokio::time::timeout(grace, self.tracker.wait()).await;
+    }
+}
+
+async fn deliver<F, Fut>(app: &Arc<App>, event: &Event, channel: &str, send: F)
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let n = &app.notifier;
+    let id = app
+        .store
+        .create_delivery(Some(event.job.id), channel, &event.name)
+        .ok();
+    for attempt in 1..=n.attempts {
+        match send(attempt).await {
+            Ok(()) => {
+                if let Some(id) = id {
+                    let _ = app.store.update_delivery(id, "sent", attempt, None);
+                }
+                app.log_event(
+                    "info",
+                    "notification sent",
+                    &[("channel", channel), ("event", &event.name)],
+                );
+                return;
+            }
+            Err(e) => {
+                let last = attempt == n.attempts;
+                app.log_event(
+                    "warn",
+                    "notification failed",
+                    &[
+                        ("channel", channel),
+                        ("event", &event.name),
+                        ("attempt", &attempt.to_string()),
+                        ("error", &e),
+                    ],
+                );
+                if let Some(id) = id {
+                    let state = if last { "failed" } else { "pending" };
+                    let _ = app.store.update_delivery(id, state, attempt, Some(&e));
+                }
+                if last {
+                    return;
+                }
+                let wait = n.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// A writer that refuses to grow past a limit (the attachment size).
+struct Limited {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() as u64 + data.len() as u64 > self.limit {
+            return Err(std::io::Error::other(
+                "archive larger than the attachment limit",
+            ));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn attachment(
+    app: &Arc<App>,
+    event: &Event,
+    limit: u64,
+) -> Result<(String, Vec<u8>), String> {
+    let id = event
+        .job
+        .figures
+        .as_ref()
+        .and_then(|f| f.get("snapshot"))
+        .and_then(Value::as_str)
+        .ok_or("no snapshot")?;
+    let snap = app.find_snapshot(id).await.map_err(|e| e.message)?;
+    let (out, _) = tresor_ops::export_snapshot(
+        &app.repo,
+        &snap,
+        &tresor_core::TableFilter::all(),
+        tresor_archive::ArchiveFormat::Zip,
+        Limited {
+            buf: Vec::new(),
+            limit,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let name = format!(
+        "tresor-{}-{}.zip",
+        snap.source.key().replace(['/', ':', ' '], "_"),
+        snap.short_id()
+    );
+    Ok((name, out.buf))
+}
+
+async fn send_email(app: &Arc<App>, event: &Event, _attempt: u32) -> Result<(), String> {
+    let Some(e) = &app.notifier.email else {
+        return Ok(());
+    };
+    let cfg = &e.cfg;
+    let mut text = event.text();
+    let mut attached = None;
+    if event.success()
+        && event.job.kind == "backup"
+        && let Some(limit) = e.attach_under
+    {
+        match attachment(app, event, limit).await {
+            Ok(a) => attached = Some(a),
+            Err(why) => text.push_str(&format!("\n(archive not attached: {why})")),
+        }
+    }
+    let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
+    let mut b = Message::builder().from(from).subject(event.title());
+    for to in &cfg.to {
+        b = b.to(to.parse().map_err(|e| format!("to address {to:?}: {e}"))?);
+    }
+    let body = SinglePart::plain(text);
+    let message = match attached {
+        Some((name, bytes)) => {
+            let ct = ContentType::parse("application/zip").map_err(|e| e.to_string())?;
+            b.multipart(
+                MultiPart::mixed()
+                    .singlepart(body)
+                    .singlepart(Attachment::new(name).body(bytes, ct)),
+            )
+        }
+        None => b.singlepart(body),
+    }
+    .map_err(|e| format!("cannot build the message: {e}"))?;
+    let builder = match cfg.tls {
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
+            .map_err(|e| e.to_string())?
+            .port(cfg.port.unwrap_or(587)),
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)
+            .map_err(|e| e.to_string())?
+            .port(cfg.port.unwrap_or(465)),
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .port(cfg.port.unwrap_or(25)),
+    };
+    let mut builder = builder.timeout(Some(Duration::from_secs(30)));
+    if let Some(user) = &cfg.username {
+        let pw = e
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .unwrap_or_default();
+        builder = builder.credentials(Credentials::new(user.clone(), pw));
+    }
+    builder
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("smtp {}: {e}", cfg.host))
+}
+
+async fn send_webhook(app: &Arc<App>, index: usize, event: &Event) -> Result<(), String> {
+    let Some(h) = app.notifier.hooks.get(index) else {
+        return Ok(());
+    };
+    let client = &app.notifier.http;
+    let req = match h.format {
+        WebhookFormat::Generic => client.post(h.url.expose()).json(&event.json()),
+        WebhookFormat::Slack => client
+            .post(h.url.expose())
+            .json(&json!({"text": event.text()})),
+        WebhookFormat::Discord => client
+            .post(h.url.expose())
+            .json(&json!({"content": event.text()})),
+        WebhookFormat::Ntfy => client
+            .post(h.url.expose())
+            .header("Title", event.title())
+            .header(
+                "Tags",
+                if event.success() {
+                    "white_check_mark"
+                } else {
+                    "warning"
+                },
+            )
+            .header("Priority", if event.success() { "default" } else { "high" })
+            .body(event.text()),
+    };
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("{}: {}", h.label, e.without_url()))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{} answered {}", h.label, resp.status()))
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of `tresor serve`: a real server on an ephemeral port
+//! over a SQLite source, a local repository, a real SMTP catcher
+//! (aiosmtpd) and a webhook receiver.
+
+mod integration {
+    mod api;
+    mod authz;
+    pub mod harness;
+    mod notifications;
+    mod scheduler;
+}

@@ -1,0 +1,481 @@
+//! The API end to end: backup, list, show, live counts, download, upload
+//! (size limit, damage, preview, import), restore with preview and
+//! confirmation, drill, jobs and logs, metrics, graceful shutdown.
+
+use serde_json::{Value, json};
+
+use super::harness::{TestServer, workspace};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_download_upload_and_restore() {
+    let dir = workspace(300).await;
+    let s = TestServer::start(dir.path(), "", "").await;
+
+    // health and status
+    let r = s.http.get(s.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(r.status(), 200);
+    let (st, status) = s.get(&s.admin, "/api/v1/status").await;
+    assert_eq!(st, 200);
+    assert_eq!(status["sources"][0]["name"], "app");
+    assert_eq!(status["sources"][0]["health"], "never");
+
+    // live counts
+    let (st, counts) = s.get(&s.admin, "/api/v1/sources/app/counts").await;
+    assert_eq!(st, 200, "{counts}");
+    assert_eq!(counts["total_rows"], 601);
+
+    // a full backup and a group backup
+    let job = s.backup(json!({"source": "app", "reason": "test"})).await;
+    let snap = job["figures"]["snapshot"]
+        .as_str()
+        .expect("snapshot")
+        .to_string();
+    assert_eq!(job["figures"]["rows"], 601);
+    let group = s
+        .backup(json!({"source": "app", "group": "user-data"}))
+        .await;
+    assert_eq!(group["figures"]["tables"], 1);
+
+    let (_, list) = s.get(&s.admin, "/api/v1/snapshots?source=app").await;
+    assert_eq!(list["snapshots"].as_array().map(Vec::len), Some(2));
+    let (_, tagged) = s
+        .get(&s.admin, "/api/v1/snapshots?tag=group:user-data")
+        .await;
+    assert_eq!(tagged["snapshots"].as_array().map(Vec::len), Some(1));
+    let (st, one) = s
+        .get(&s.admin, &format!("/api/v1/snapshots/{}", &snap[..10]))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(one["table_list"].as_array().map(Vec::len), Some(3));
+    let (st, bad) = s.get(&s.admin, "/api/v1/snapshots?since=yesterday").await;
+    assert_eq!(st, 400);
+    assert!(bad["error"]["message"].is_string(), "{bad}");
+
+    // logs of the job
+    let (_, logs) = s
+        .get(&s.admin, &format!("/api/v1/jobs/{}/logs", job["id"]))
+        .await;
+    assert!(
+        logs["lines"].as_array().is_some_and(|l| l.len() > 2),
+        "{logs}"
+    );
+
+    // download, streamed as a ZIP
+    let r = s
+        .http
+        .get(s.url(&format!("/api/v1/snapshots/{snap}/archive")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let zip = r.bytes().await.expect("bytes");
+    assert_eq!(&zip[..2], b"PK");
+
+    // upload: too large -> 413 with a JSON error
+    let big = vec![0u8; 3 << 20];
+    let r = s
+        .http
+        .post(s.url("/api/v1/archives"))
+        .bearer_auth(&s.admin)
+        .body(big)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 413);
+    let e: Value = r.json().await.expect("json");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("limit")),
+        "{e}"
+    );
+
+    // upload: damaged -> refused
+    let mut damaged = zip.to_vec();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0xff;
+    let r = s
+        .http
+        .post(s.url("/api/v1/archives"))
+        .bearer_auth(&s.admin)
+        .body(damaged)
+        .send()
+        .await
+        .expect("upload");
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // upload: valid -> preview -> import
+    let r = s
+        .http
+        .post(s.url("/api/v1/archives"))
+        .bearer_auth(&s.admin)
+        .header("x-file-name", "backup.zip")
+        .body(zip.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.expect("json");
+    assert_eq!(up["rows"], 601, "{up}");
+    let (st, v) = s
+        .post(
+            &s.admin,
+            &format!(
+                "/api/v1/archives/{}/import",
+                up["upload"].as_str().expect("id")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let import = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(import["state"], "succeeded", "{import}");
+
+    // damage the live database, then restore: preview first
+    let conn = rusqlite::Connection::open(dir.path().join("app.db")).expect("db");
+    conn.execute("DELETE FROM orders WHERE id > 200", [])
+        .expect("delete");
+    conn.execute("UPDATE customers SET name = 'x' WHERE id <= 5", [])
+        .expect("update");
+    drop(conn);
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": snap, "target": "app", "mode": "replace"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let orders = p["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "orders"))
+        .expect("orders");
+    assert_eq!(orders["inserted"], 100, "{p}");
+    let customers = p["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "customers"))
+        .expect("customers");
+    assert_eq!(customers["updated"], 5, "{p}");
+
+    // a wrong confirmation is refused, the right one restores
+    let pid = p["preview_id"].as_str().expect("preview id");
+    let (st, e) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "other", "snapshot": &snap[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains(&snap[..8])),
+        "{e}"
+    );
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &snap[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let restore = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(restore["state"], "succeeded", "{restore}");
+    assert!(
+        restore["figures"]["safety_snapshot"].is_string(),
+        "{restore}"
+    );
+    let (_, counts) = s.get(&s.admin, "/api/v1/sources/app/counts").await;
+    assert_eq!(counts["total_rows"], 601);
+    // the preview was used up
+    let (st, _) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &snap[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 404);
+
+    // a drill restores into a scratch database and compares counts
+    let (st, v) = s
+        .post(&s.admin, "/api/v1/drills", json!({"source": "app"}))
+        .await;
+    assert_eq!(st, 202);
+    let drill = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(drill["state"], "succeeded", "{drill}");
+
+    // check, retention through forget, prune
+    let (_, v) = s
+        .post(&s.admin, "/api/v1/checks", json!({"read_data": true}))
+        .await;
+    assert_eq!(
+        s.wait_job(v["job"].as_i64().expect("job")).await["state"],
+        "succeeded"
+    );
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/forget",
+            json!({"source": "app", "retention": {"keep-last": 1}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let forget = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(forget["state"], "succeeded", "{forget}");
+    let (_, v) = s.post(&s.admin, "/api/v1/prune", json!({})).await;
+    assert_eq!(
+        s.wait_job(v["job"].as_i64().expect("job")).await["state"],
+        "succeeded"
+    );
+
+    // delete needs the id spelt out
+    let (_, list) = s.get(&s.admin, "/api/v1/snapshots?source=app").await;
+    let last = list["snapshots"][0]["id"].as_str().expect("id").to_string();
+    let r = s
+        .http
+        .delete(s.url("/api/v1/snapshots/latest"))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 400);
+    let r = s
+        .http
+        .delete(s.url(&format!("/api/v1/snapshots/{last}")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 200);
+
+    // metrics and audit
+    let r = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("metrics");
+    let text = r.text().await.expect("text");
+    assert!(
+        text.contains("tresor_backup_last_success_timestamp_seconds{source=\"app\"}"),
+        "{text}"
+    );
+    let (_, audit) = s.get(&s.admin, "/api/v1/audit").await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in [
+        "backup.start",
+        "restore.preview",
+        "restore.start",
+        "snapshot.download",
+        "snapshot.delete",
+        "archive.upload",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    // the OpenAPI document is served
+    let (st, doc) = s.get(&s.admin, "/api/v1/openapi.json").await;
+    assert_eq!(st, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // the log file got structured lines
+    let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
+    assert!(log.lines().any(|l| l.contains("\"job finished\"")), "{log}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_can_be_cancelled_and_shutdown_is_clean() {
+    let dir = workspace(20_000).await;
+    let s = TestServer::start(dir.path(), "", "").await;
+    let (st, v) = s
+        .post(&s.admin, "/api/v1/snapshots", json!({"source": "app"}))
+        .await;
+    assert_eq!(st, 202);
+    let id = v["job"].as_i64().expect("job");
+    let (st, _) = s
+        .post(&s.admin, &format!("/api/v1/jobs/{id}/cancel"), json!({}))
+        .await;
+    // It may have finished already on a fast machine; then 409.
+    assert!(st == 200 || st == 409, "{st}");
+    let j = s.wait_job(id).await;
+    if st == 200 {
+        assert_eq!(j["state"], "cancelled", "{j}");
+        let (_, list) = s.get(&s.admin, "/api/v1/snapshots").await;
+        assert_eq!(list["total"], 0, "a cancelled backup leaves no snapshot");
+    }
+    // Start another and stop the server while it runs: it finishes or is
+    // cancelled, and the server returns.
+    let (_, v) = s
+        .post(&s.admin, "/api/v1/snapshots", json!({"source": "app"}))
+        .await;
+    assert!(v["job"].is_i64());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_login_and_work_with_one() {
+    let dir = workspace(10).await;
+    let s = TestServer::start(dir.path(), "", "").await;
+    let r = s.http.get(s.url("/")).send().await.expect("get");
+    assert_eq!(r.status(), 303);
+    let r = s
+        .http
+        .get(s.url("/login"))
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(r.status(), 200);
+    let r = s
+        .http
+        .get(s.url("/static/style.css"))
+        .send()
+        .await
+        .expect("css");
+    assert_eq!(r.status(), 200);
+    let r = s
+        .http
+        .post(s.url("/login"))
+        .form(&[("username", "admin"), ("password", "wrong-password")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 401);
+    let r = s
+        .http
+        .post(s.url("/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", super::harness::ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().expect("pair").to_string();
+    for page in ["/", "/snapshots", "/jobs", "/users", "/settings", "/upload"] {
+        let r = s
+            .http
+            .get(s.url(page))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("page");
+        let st = r.status();
+        assert_eq!(st, 200, "{page}: {}", r.text().await.unwrap_or_default());
+    }
+    // pages with data: a backup through the form, its job, the snapshot,
+    // the restore preview
+    let page = s
+        .http
+        .get(s.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("page");
+    let html = page.text().await.expect("html");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf token in the page")
+        .to_string();
+    let r = s
+        .http
+        .post(s.url("/sources/app/backup"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("backup form");
+    assert_eq!(r.status(), 303);
+    let job_page = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let id: i64 = job_page
+        .trim_start_matches("/jobs/")
+        .parse()
+        .expect("job id");
+    let job = s.wait_job(id).await;
+    let snap = job["figures"]["snapshot"]
+        .as_str()
+        .expect("snapshot")
+        .to_string();
+    for page in [
+        job_page.clone(),
+        format!("/snapshots/{snap}"),
+        "/".into(),
+        "/jobs".into(),
+        "/settings".into(),
+        "/sources/app/counts".into(),
+    ] {
+        let r = s
+            .http
+            .get(s.url(&page))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("page");
+        let st = r.status();
+        assert_eq!(st, 200, "{page}: {}", r.text().await.unwrap_or_default());
+    }
+    let r = s
+        .http
+        .post(s.url(&format!("/snapshots/{snap}/preview")))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("target", "app"),
+            ("mode", "merge"),
+        ])
+        .send()
+        .await
+        .expect("preview form");
+    let st = r.status();
+    let html = r.text().await.unwrap_or_default();
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        html.contains("preview-table") && html.contains("customers"),
+        "{html}"
+    );
+
+    // a form POST without the CSRF token is refused
+    let r = s
+        .http
+        .post(s.url("/sources/app/backup"))
+        .header("cookie", &session)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    // an API POST with only the cookie needs X-CSRF-Token
+    let r = s
+        .http
+        .post(s.url("/api/v1/checks"))
+        .header("cookie", &session)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    s.stop().await;
+}

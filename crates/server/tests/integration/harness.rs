@@ -1,0 +1,224 @@
+//! Starting a server for a test: a temp directory with a sample SQLite
+//! database, an initialised repository, a config, and an admin token.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tresor_ops::{Config, Engines};
+use tresor_repo::{InitOptions, KdfParams, Password, Repository, Storage};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const REPO_PASSWORD: &str = "repo-password";
+
+/// A database with a few tables.
+pub fn make_db(path: &Path, customers: u32) {
+    let mut conn = rusqlite::Connection::open(path).expect("open db");
+    conn.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), total REAL);
+         CREATE TABLE events (at TEXT, kind TEXT);",
+    )
+    .expect("schema");
+    let tx = conn.transaction().expect("tx");
+    for i in 1..=customers {
+        tx.execute(
+            "INSERT INTO customers VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, format!("Customer {i}"), format!("c{i}@example.com")],
+        )
+        .expect("customer");
+        tx.execute(
+            "INSERT INTO orders VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, i, f64::from(i) * 1.5],
+        )
+        .expect("order");
+    }
+    tx.execute("INSERT INTO events VALUES ('2025-01-01', 'start')", [])
+        .expect("event");
+    tx.commit().expect("commit");
+}
+
+/// A temp dir with `app.db`, an initialised `repo/` and a password file.
+pub async fn workspace(customers: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_db(&dir.path().join("app.db"), customers);
+    std::fs::write(dir.path().join("repo-password"), REPO_PASSWORD).expect("pw");
+    let storage = Storage::local(dir.path().join("repo")).expect("storage");
+    Repository::init(
+        storage,
+        &Password::new(REPO_PASSWORD),
+        InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            ..InitOptions::default()
+        },
+    )
+    .await
+    .expect("init repo");
+    dir
+}
+
+/// The base config for `dir`; `extra` is appended (more sections).
+pub fn config_text(dir: &Path, source_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[repository]
+url = "{repo}"
+password-file = "{pw}"
+
+[sources.app]
+url = "sqlite://{db}"
+{source_extra}
+
+[sources.app.groups]
+user-data = ["customers"]
+
+[server]
+listen = "127.0.0.1:0"
+state-file = "{state}"
+log-file = "{log}"
+upload-limit = "2 MiB"
+{extra}
+"#,
+        repo = dir.join("repo").display(),
+        pw = dir.join("repo-password").display(),
+        db = dir.join("app.db").display(),
+        state = dir.join("state.db").display(),
+        log = dir.join("server.log").display(),
+    )
+}
+
+/// Every engine the tests use.
+pub fn engines() -> Engines {
+    Engines::new().with(Arc::new(tresor_sqlite::SqliteConnector))
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin: String,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server over `config` with `engines`.
+    pub async fn start_with(config: Config, engines: Engines, _dir: &Path) -> TestServer {
+        let options = tresor_server::Options {
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            announce: false,
+            ..tresor_server::Options::default()
+        };
+        let server = tresor_server::Server::new(config, engines, options)
+            .await
+            .expect("server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let mut s = TestServer {
+            base,
+            http,
+            admin: String::new(),
+            stop: Some(stop),
+            handle: Some(handle),
+        };
+        s.admin = s.login_token("admin", ADMIN_PASSWORD, None).await;
+        s
+    }
+
+    /// Starts a server over the base config plus `extra`.
+    pub async fn start(dir: &Path, source_extra: &str, extra: &str) -> TestServer {
+        let config = Config::parse(&config_text(dir, source_extra, extra), "test").expect("config");
+        Self::start_with(config, engines(), dir).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A token for a user (via the password login endpoint).
+    pub async fn login_token(&self, user: &str, password: &str, expires: Option<&str>) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"username": user, "password": password, "name": "test", "expires_in": expires}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 201, "login as {user}");
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until job `id` ends; returns it.
+    pub async fn wait_job(&self, id: i64) -> Value {
+        for _ in 0..600 {
+            let (s, j) = self.get(&self.admin, &format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(s, 200, "{j}");
+            if !matches!(j["state"].as_str(), Some("queued" | "running")) {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+
+    /// Takes a backup through the API and returns the job.
+    pub async fn backup(&self, body: Value) -> Value {
+        let (s, v) = self.post(&self.admin, "/api/v1/snapshots", body).await;
+        assert_eq!(s, 202, "{v}");
+        let job = self.wait_job(v["job"].as_i64().expect("job id")).await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+        job
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), h)
+                .await
+                .expect("server stops in time")
+                .expect("task")
+                .expect("server ran cleanly");
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The scheduler on paused tokio time: backups at 06:00 and 18:00 in
+//! Europe/Berlin across the end of daylight saving time (2025-10-26),
+//! retention keep-last 10 after each run.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tresor_ops::Config;
+
+use super::harness::{ADMIN_PASSWORD, config_text, engines, workspace};
+
+async fn call(
+    router: &axum::Router,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let resp = router.clone().oneshot(req).await.expect("response");
+    let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+#[tokio::test(start_paused = true)]
+async fn twice_a_day_in_berlin_across_the_dst_change() {
+    let dir = workspace(50).await;
+    let text = config_text(
+        dir.path(),
+        r#"schedule = ["0 6 * * *", "0 18 * * *"]
+timezone = "Europe/Berlin"
+timeout = "1h"
+[sources.app.retention]
+keep-last = 10"#,
+        "",
+    );
+    let config = Config::parse(&text, "test").expect("config");
+    // Friday 2025-10-24, 20:00 in Berlin.
+    let start: DateTime<Utc> = "2025-10-24T18:00:00Z".parse().expect("time");
+    let server = tresor_server::Server::new(
+        config,
+        engines(),
+        tresor_server::Options {
+            clock: tresor_server::Clock::starting_at(start),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            announce: false,
+            ..tresor_server::Options::default()
+        },
+    )
+    .await
+    .expect("server");
+    let router = server.router();
+    let login = call(
+        &router,
+        None,
+        "POST",
+        "/api/v1/auth/token",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let token = login["token"].as_str().expect("token").to_string();
+
+    let status = call(&router, Some(&token), "GET", "/api/v1/status", Value::Null).await;
+    assert_eq!(
+        status["sources"][0]["next_run"], "2025-10-25T04:00:00Z",
+        "{status}"
+    );
+
+    // Seven days pass in moments.
+    tokio::time::sleep(Duration::from_secs(7 * 24 * 3600 + 60)).await;
+
+    let jobs = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/jobs?kind=backup&limit=100",
+        Value::Null,
+    )
+    .await;
+    let mut runs: Vec<String> = jobs["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            assert_eq!(j["state"], "succeeded", "{j}");
+            assert_eq!(j["trigger"], "scheduled");
+            j["scheduled_for"]
+                .as_str()
+                .expect("scheduled_for")
+                .to_string()
+        })
+        .collect();
+    runs.sort();
+    let expected = [
+        "2025-10-25T04:00:00.000000Z", // Sat 06:00 CEST
+        "2025-10-25T16:00:00.000000Z", // Sat 18:00 CEST
+        "2025-10-26T05:00:00.000000Z", // Sun 06:00 CET: the clocks went back at 03:00
+        "2025-10-26T17:00:00.000000Z",
+        "2025-10-27T05:00:00.000000Z",
+        "2025-10-27T17:00:00.000000Z",
+        "2025-10-28T05:00:00.000000Z",
+        "2025-10-28T17:00:00.000000Z",
+        "2025-10-29T05:00:00.000000Z",
+        "2025-10-29T17:00:00.000000Z",
+        "2025-10-30T05:00:00.000000Z",
+        "2025-10-30T17:00:00.000000Z",
+        "2025-10-31T05:00:00.000000Z",
+        "2025-10-31T17:00:00.000000Z",
+    ];
+    assert_eq!(runs, expected);
+
+    // Retention ran after each backup: ten snapshots stay.
+    let forgets = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/jobs?kind=forget&limit=100",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(forgets["jobs"].as_array().map(Vec::len), Some(14));
+    let list = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/snapshots?source=app",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        list["snapshots"].as_array().map(Vec::len),
+        Some(10),
+        "{list}"
+    );
+
+    // Pausing skips runs; the schedule says so.
+    call(
+        &router,
+        Some(&token),
+        "POST",
+        "/api/v1/sources/app/pause",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    let jobs = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/jobs?kind=backup&limit=100",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(14));
+    let sched = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/schedule",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(sched["sources"][0]["paused"], true, "{sched}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missed_run_is_caught_up_once_at_start() {
+    let dir = workspace(10).await;
+    let text = config_text(
+        dir.path(),
+        r#"schedule = "0 6 * * *"
+timezone = "Europe/Berlin"
+catch-up = true"#,
+        "",
+    );
+    let t0: DateTime<Utc> = "2025-03-01T12:00:00Z".parse().expect("time");
+    let options = |t| tresor_server::Options {
+        clock: tresor_server::Clock::starting_at(t),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        announce: false,
+        ..tresor_server::Options::default()
+    };
+    // First start records when scheduling began.
+    let first = tresor_server::Server::new(
+        Config::parse(&text, "t").expect("c"),
+        engines(),
+        options(t0),
+    )
+    .await
+    .expect("server");
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Three days later (two 06:00 runs missed): one catch-up run.
+    let t1: DateTime<Utc> = "2025-03-04T12:00:00Z".parse().expect("time");
+    let second = tresor_server::Server::new(
+        Config::parse(&text, "t").expect("c"),
+        engines(),
+        options(t1),
+    )
+    .await
+    .expect("server");
+    let router = second.router();
+    let login = call(
+        &router,
+        None,
+        "POST",
+        "/api/v1/auth/token",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let token = login["token"].as_str().expect("token").to_string();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let jobs = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/jobs?kind=backup",
+        Value::Null,
+    )
+    .await;
+    let jobs = jobs["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["trigger"], "catch-up");
+    assert_eq!(jobs[0]["state"], "succeeded", "{:?}", jobs[0]);
+}

@@ -45,6 +45,7 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
         config.server.listen = listen.clone();
     }
     config.validate()?;
+    crate::init_logging(global, config.server.log_file.as_deref());
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

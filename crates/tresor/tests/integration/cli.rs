@@ -391,7 +391,11 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
 fn a_database_made_by_another_tool_restores_identically() {
     let env = Env::new();
     let db = env.path("babybuddy.db");
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/django_app.sql")).unwrap();
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/django_app.sql"
+    ))
+    .unwrap();
     let out = std::process::Command::new("sqlite3")
         .arg(&db)
         .stdin(std::process::Stdio::piped())
@@ -412,7 +416,11 @@ fn a_database_made_by_another_tool_restores_identically() {
     integrity_ok(&restored);
     let hits: i64 = rusqlite::Connection::open(&restored)
         .unwrap()
-        .query_row("SELECT count(*) FROM notes_search WHERE notes_search MATCH 'spat'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM notes_search WHERE notes_search MATCH 'spat'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(hits > 0, "the full-text index answers after the restore");
 }

@@ -206,3 +206,182 @@ fn kill_during_restore_leaves_the_target_unchanged() {
         "the restore was never interrupted; make the database bigger"
     );
 }
+
+/// A throwaway database on the local server, dropped at the end.
+struct ServerDb {
+    name: String,
+    engine: &'static str,
+}
+
+impl ServerDb {
+    fn new(engine: &'static str) -> ServerDb {
+        let name = format!(
+            "tresor_cli_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                % 1_000_000_000
+        );
+        let db = ServerDb { name, engine };
+        db.admin(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    fn url(&self) -> String {
+        match self.engine {
+            "postgres" => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
+            _ => format!("mysql://root@127.0.0.1:3306/{}", self.name),
+        }
+    }
+
+    fn admin(&self, sql: &str) {
+        self.run(None, sql);
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.run(Some(&self.name), sql)
+    }
+
+    fn run(&self, db: Option<&str>, sql: &str) -> String {
+        let mut c = match self.engine {
+            "postgres" => {
+                let mut c = std::process::Command::new("psql");
+                c.args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-qAt",
+                    "-d",
+                    db.unwrap_or("postgres"),
+                    "-c",
+                    sql,
+                ]);
+                c
+            }
+            _ => {
+                let mut c = std::process::Command::new("mariadb");
+                c.args(["-h", "127.0.0.1", "-u", "root", "-N", "-B", "-e", sql]);
+                if let Some(d) = db {
+                    c.arg(d);
+                }
+                c
+            }
+        };
+        let out = c.output().expect("psql / mariadb client");
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A fingerprint of every row of `t`.
+    fn fingerprint(&self, t: &str) -> String {
+        match self.engine {
+            "postgres" => self.sql(&format!("SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY id)), '') FROM {t} x")),
+            _ => self.sql(&format!("SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS(',', id, name, amount))), 0)) FROM {t}")),
+        }
+    }
+}
+
+impl Drop for ServerDb {
+    fn drop(&mut self) {
+        let drop = match self.engine {
+            "postgres" => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        self.admin(&drop);
+    }
+}
+
+fn kill_during_server_restore(engine: &'static str) {
+    let env = Env::new();
+    let db = ServerDb::new(engine);
+    let fill = match engine {
+        "postgres" => "CREATE TABLE big (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2));
+             INSERT INTO big SELECT g, 'name ' || g || repeat('x', 80), g / 7.0 FROM generate_series(1, 400000) g;
+             CREATE TABLE small (id int PRIMARY KEY, name text, amount int); INSERT INTO small VALUES (1, 'a', 1);",
+        _ => "CREATE TABLE big (id bigint PRIMARY KEY, name varchar(200) NOT NULL, amount decimal(12,2)) ENGINE=InnoDB;
+             INSERT INTO big WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+               SELECT i, CONCAT('name ', i, REPEAT('x', 80)), i / 7 FROM n;
+             CREATE TABLE small (id int PRIMARY KEY, name varchar(20), amount int); INSERT INTO small VALUES (1, 'a', 1);",
+    };
+    if engine == "mysql" {
+        db.sql(&format!(
+            "SET SESSION max_recursive_iterations = 1000000; {fill}"
+        ));
+    } else {
+        db.sql(fill);
+    }
+    env.ok(&["backup", &db.url()]);
+    db.sql("DELETE FROM big WHERE id % 3 = 0; UPDATE small SET name = 'local';");
+    let before = (db.fingerprint("big"), db.fingerprint("small"));
+    let mut interrupted = false;
+    for delay_ms in [400u64, 1200, 2500] {
+        let mut child = env
+            .command()
+            .args([
+                "restore",
+                "latest",
+                "--to",
+                &db.url(),
+                "--yes",
+                "--no-safety-snapshot",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        interrupted = true;
+        // the server notices the dropped connection and rolls back
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = (db.fingerprint("big"), db.fingerprint("small"));
+            if now == before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{engine}: target changed after kill at {delay_ms} ms: {now:?} != {before:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert!(
+        interrupted,
+        "{engine}: the restore was never interrupted; make the table bigger"
+    );
+    // and a complete restore afterwards works
+    env.ok(&[
+        "restore",
+        "latest",
+        "--to",
+        &db.url(),
+        "--yes",
+        "--no-safety-snapshot",
+    ]);
+    let rows = if engine == "postgres" {
+        "400000"
+    } else {
+        "300000"
+    };
+    assert_eq!(db.sql("SELECT count(*) FROM big"), rows);
+}
+
+#[test]
+fn kill_during_postgres_restore_leaves_the_target_unchanged() {
+    kill_during_server_restore("postgres");
+}
+
+#[test]
+fn kill_during_mysql_restore_leaves_the_target_unchanged() {
+    kill_during_server_restore("mysql");
+}

@@ -71,5 +71,8 @@ pub(crate) fn init_logging(global: &cli::Global, file: Option<&std::path::Path>)
                 .with_writer(std::sync::Mutex::new(f))
                 .with_filter(filter())
         });
-    let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
 }

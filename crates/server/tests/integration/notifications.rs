@@ -4,8 +4,6 @@
 //! carries the backup as an attached archive. A webhook that fails once is
 //! retried.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +17,7 @@ use tresor_core::{
 };
 use tresor_ops::{Config, Engines};
 
-use super::harness::{TestServer, config_text, workspace};
+use super::harness::{TestServer, config_text, free_port, mails, smtp_catcher, workspace};
 
 /// `flaky:///path.db`: SQLite whose first `fail` opens fail with a
 /// connection error (retryable).
@@ -69,90 +67,6 @@ impl Connector for Flaky {
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         tresor_sqlite::SqliteConnector.target(&url.replacen("flaky://", "sqlite://", 1))
     }
-}
-
-struct Smtp {
-    child: Child,
-    maildir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-/// Starts `python3 -m aiosmtpd` writing to a maildir; installs aiosmtpd
-/// with pip when it is missing (.ci/services does too).
-fn smtp_catcher(dir: &Path) -> Smtp {
-    let have = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        let ok = Command::new("pip")
-            .args(["install", "--quiet", "--break-system-packages", "aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success())
-            || Command::new("pip")
-                .args(["install", "--quiet", "aiosmtpd"])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok, "aiosmtpd is required: pip install aiosmtpd");
-    }
-    let maildir = dir.join("maildir");
-    let port = free_port();
-    let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(&maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aiosmtpd");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Smtp {
-                child,
-                maildir,
-                port,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("aiosmtpd did not start");
-}
-
-fn mails(maildir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        if let Ok(rd) = std::fs::read_dir(maildir.join(sub)) {
-            for e in rd.flatten() {
-                if let Ok(t) = std::fs::read_to_string(e.path()) {
-                    out.push(t);
-                }
-            }
-        }
-    }
-    out
 }
 
 #[derive(Clone, Default)]

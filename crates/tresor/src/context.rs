@@ -184,4 +184,5 @@ pub fn engines() -> Engines {
         .with(Arc::new(tresor_sqlite::SqliteConnector))
         .with(Arc::new(tresor_postgres::PostgresConnector))
         .with(Arc::new(tresor_mysql::MysqlConnector))
+        .with(Arc::new(tresor_mongo::MongoConnector))
 }

@@ -37,7 +37,7 @@ pub async fn prepare_demo(dir: &Path, listen: &str) -> anyhow::Result<DemoSetup>
     let db = dir.join("shop.db");
     if !db.exists() {
         let path = db.clone();
-        tokio::task::spawn_blocking(move || create_shop(&path, 2_000)).await??;
+        tokio::task::spawn_blocking(move || create_sample_database(&path, 2_000)).await??;
     }
     let repo_dir = dir.join("repo");
     let storage = Storage::local(&repo_dir)
@@ -103,7 +103,13 @@ log-file = "{log}"
 
 /// The sample shop: customers, products, orders, order items and an
 /// events log without a primary key (the same shape as `tresor demo`).
-fn create_shop(path: &Path, customers: u32) -> anyhow::Result<()> {
+/// Creates the sample shop database at `path` (customers, products,
+/// orders, order items and an events log without a primary key): what
+/// `tresor serve --demo` and `tresor demo` back up.
+///
+/// # Errors
+/// The file cannot be created or written.
+pub fn create_sample_database(path: &Path, customers: u32) -> anyhow::Result<()> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL;

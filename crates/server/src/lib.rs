@@ -48,7 +48,7 @@ use tresor_ops::{Config, Engines, OpsError, read_secret_file};
 use tresor_repo::{Password, Repository, Storage};
 
 pub use clock::Clock;
-pub use demo::{DEMO_PASSWORD, DemoSetup, prepare_demo};
+pub use demo::{DEMO_PASSWORD, DemoSetup, create_sample_database, prepare_demo};
 pub use openapi::openapi_document;
 
 use crate::app::App;

@@ -32,7 +32,10 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
     if !db.exists() {
         let customers = args.customers;
         let path = db.clone();
-        tokio::task::spawn_blocking(move || create_shop(&path, customers)).await??;
+        tokio::task::spawn_blocking(move || {
+            tresor_server::create_sample_database(&path, customers)
+        })
+        .await??;
         say(format!(
             "created a sample shop database at {}",
             db.display()
@@ -130,74 +133,6 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
         println!("  tresor check --read-data");
     }
     super::ok()
-}
-
-/// Creates the sample shop: customers, products, orders, order items and
-/// an events log without a primary key.
-fn create_shop(path: &Path, customers: u32) -> Result<()> {
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL;
-         CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE,
-             balance NUMERIC, created_at TEXT NOT NULL, avatar BLOB);
-         CREATE TABLE products (sku TEXT PRIMARY KEY, title TEXT NOT NULL, price REAL NOT NULL) WITHOUT ROWID;
-         CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, customer_id INTEGER NOT NULL REFERENCES customers(id),
-             placed_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'new');
-         CREATE TABLE order_items (order_id INTEGER NOT NULL REFERENCES orders(id), sku TEXT NOT NULL REFERENCES products(sku),
-             quantity INTEGER NOT NULL, PRIMARY KEY (order_id, sku));
-         CREATE TABLE events (at TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
-         CREATE INDEX orders_by_customer ON orders(customer_id);
-         CREATE VIEW order_totals AS SELECT o.id, SUM(i.quantity * p.price) AS total
-             FROM orders o JOIN order_items i ON i.order_id = o.id JOIN products p ON p.sku = i.sku GROUP BY o.id;
-         PRAGMA user_version = 3;",
-    )?;
-    let tx = conn.transaction()?;
-    {
-        let mut product = tx.prepare("INSERT INTO products VALUES (?1, ?2, ?3)")?;
-        for i in 0..200u32 {
-            product.execute(rusqlite::params![
-                format!("SKU-{i:04}"),
-                format!("Product {i}"),
-                f64::from(i % 97) + 0.99
-            ])?;
-        }
-        let mut customer = tx.prepare("INSERT INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        let mut order = tx.prepare(
-            "INSERT INTO orders (customer_id, placed_at, status) VALUES (?1, ?2, 'shipped')",
-        )?;
-        let mut item = tx.prepare("INSERT INTO order_items VALUES (?1, ?2, ?3)")?;
-        let mut event = tx.prepare("INSERT INTO events VALUES (?1, 'signup', ?2)")?;
-        for i in 1..=customers {
-            let avatar: Option<Vec<u8>> =
-                (i % 5 == 0).then(|| (0..64).map(|b| (b * i) as u8).collect());
-            customer.execute(rusqlite::params![
-                i,
-                format!("Customer {i}"),
-                format!("customer{i}@example.com"),
-                format!("{}.{:02}", i * 3 % 1000, i % 100),
-                format!("2026-01-{:02}T08:00:00Z", 1 + i % 28),
-                avatar
-            ])?;
-            event.execute(rusqlite::params![
-                format!("2026-01-{:02}T08:00:00Z", 1 + i % 28),
-                format!("customer {i}")
-            ])?;
-            for k in 0..3u32 {
-                order.execute(rusqlite::params![
-                    i,
-                    format!("2026-02-{:02}T12:00:00Z", 1 + (i + k) % 28)
-                ])?;
-                let order_id = tx.last_insert_rowid();
-                item.execute(rusqlite::params![
-                    order_id,
-                    format!("SKU-{:04}", (i + k) % 200),
-                    1 + k
-                ])?;
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 /// Some churn: new orders, a renamed customer, a deleted event.

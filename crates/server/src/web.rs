@@ -119,6 +119,31 @@ pub fn templates(tz: Tz) -> anyhow::Result<Environment<'static>> {
     Ok(env)
 }
 
+/// A JSON value as a template value. The workspace builds serde_json with
+/// `arbitrary_precision`, which serializes a number as a private one-key
+/// map: handed to minijinja through serde, every number on a page would
+/// read `{'$serde_json::private::Number': '1'}`. So numbers are converted
+/// here, by hand.
+fn template_value(v: &Value) -> J {
+    match v {
+        Value::Null => J::from(()),
+        Value::Bool(b) => J::from(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(J::from)
+            .or_else(|| n.as_u64().map(J::from))
+            .or_else(|| n.as_f64().map(J::from))
+            .unwrap_or_else(|| J::from(n.to_string())),
+        Value::String(s) => J::from(s.as_str()),
+        Value::Array(a) => a.iter().map(template_value).collect(),
+        Value::Object(m) => J::from(
+            m.iter()
+                .map(|(k, v)| (k.clone(), template_value(v)))
+                .collect::<std::collections::BTreeMap<String, J>>(),
+        ),
+    }
+}
+
 fn render(app: &App, name: &str, caller: Option<&Caller>, ctx: Value) -> Response {
     let base = json!({
         "user": caller.map(|c| c.user.name.clone()),
@@ -138,7 +163,7 @@ fn render(app: &App, name: &str, caller: Option<&Caller>, ctx: Value) -> Respons
     match app
         .templates
         .get_template(name)
-        .and_then(|t| t.render(J::from(minijinja::value::Serde(&merged))))
+        .and_then(|t| t.render(template_value(&merged)))
     {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -155,7 +180,7 @@ fn render(app: &App, name: &str, caller: Option<&Caller>, ctx: Value) -> Respons
 /// An error as a small page.
 pub fn error_page(e: &ApiError) -> Response {
     let body = format!(
-        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='javascript:history.back()'>Back</a> · <a href='/'>Dashboard</a></p></main>",
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=icon href='data:,'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='javascript:history.back()'>Back</a> · <a href='/'>Dashboard</a></p></main>",
         e.status().as_u16(),
         escape(&e.message),
         e.hint
@@ -998,6 +1023,21 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn numbers_render_as_numbers() {
+        let env = templates(chrono_tz::UTC).expect("templates");
+        let v = template_value(
+            &json!({"n": 42, "big": u64::MAX, "f": 1.5, "b": 2048, "l": [1, null], "none": null}),
+        );
+        let out = env
+            .render_str(
+                "{{ n }} {{ n > 1 }} {{ big }} {{ f }} {{ b|bytes }} {{ l[0] + 1 }} {{ none is none }}",
+                v,
+            )
+            .expect("render");
+        assert_eq!(out, "42 True 18446744073709551615 1.5 2.0 KiB 2 True");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod integration {
     mod api;
     mod authz;
+    mod browser;
     pub mod harness;
     mod notifications;
     mod scheduler;

@@ -215,7 +215,7 @@ pub(crate) async fn commit(
     manifest.totals = totals;
     let saved = save_snapshot(repo, manifest).await;
     match (&saved, cache_dir) {
-        (Ok(s), Some(dir)) => crate::cache::commit(dir, &s.id, caches),
+        (Ok(s), Some(dir)) => crate::cache::commit(dir, &s.id, s.parent.as_deref(), caches),
         _ => {
             for (_, _, path) in caches {
                 let _ = std::fs::remove_file(path);

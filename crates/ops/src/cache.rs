@@ -158,9 +158,18 @@ fn rand_bytes() -> [u8; 8] {
     b
 }
 
-/// Moves finished cache files into the snapshot's directory and drops the
+/// Moves finished cache files into the snapshot's directory, drops the
+/// parent's cache (this snapshot supersedes it for its source) and the
 /// caches of older snapshots beyond the newest few.
-pub(crate) fn commit(repo_dir: &Path, snapshot: &str, files: Vec<(TableName, BlobId, PathBuf)>) {
+pub(crate) fn commit(
+    repo_dir: &Path,
+    snapshot: &str,
+    parent: Option<&str>,
+    files: Vec<(TableName, BlobId, PathBuf)>,
+) {
+    if let Some(p) = parent.filter(|p| *p != snapshot) {
+        let _ = std::fs::remove_dir_all(repo_dir.join(p));
+    }
     let dir = repo_dir.join(snapshot);
     if std::fs::create_dir_all(&dir).is_err() {
         return;
@@ -296,7 +305,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         }
         let tmp = w.finish().unwrap_or_else(|e| panic!("{e}"));
-        commit(dir.path(), "snap1", vec![(table.clone(), data, tmp)]);
+        commit(dir.path(), "snap1", None, vec![(table.clone(), data, tmp)]);
         let mut r = CacheReader::open(dir.path(), "snap1", &table, &data)
             .unwrap_or_else(|| panic!("reader"));
         let mut n = 0i64;

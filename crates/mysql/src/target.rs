@@ -27,7 +27,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value as My};
+use mysql_async::{Conn, Row, Statement, Value as My};
 use tresor_core::{
     Engine, ErrorKind, ExistingTable, RestoreMode, RestorePlan, RestoreSummary, RowKey,
     RowReceiver, SchemaObject, SourceError, TableName, TableSchema, Target, TargetSession,
@@ -41,7 +41,7 @@ use crate::convert::{self, base_type};
 /// Most placeholders MySQL accepts in one statement.
 const MAX_PLACEHOLDERS: usize = 65_535;
 /// Rows per `INSERT` statement at most.
-const MAX_ROWS_PER_INSERT: usize = 4096;
+const MAX_ROWS_PER_INSERT: usize = 512;
 /// Bytes of parameters per `INSERT` statement (below the 16 MiB default
 /// `max_allowed_packet` of MariaDB).
 const MAX_INSERT_BYTES: usize = 8 << 20;
@@ -734,6 +734,11 @@ impl Drop for MysqlSession {
 }
 
 /// Builds and runs multi-row `INSERT`s with bound parameters.
+///
+/// Full batches reuse one prepared statement per table; a shorter batch (the
+/// last one, or one cut early by [`MAX_INSERT_BYTES`]) gets a statement of its
+/// own that is closed right after it ran. Nothing is left in the connection's
+/// statement cache, so memory does not grow with the number of tables.
 struct Inserter {
     table: String,
     columns: Vec<String>,
@@ -742,7 +747,7 @@ struct Inserter {
     rows: usize,
     bytes: usize,
     max_rows: usize,
-    sql_cache: HashMap<usize, String>,
+    full: Option<Statement>,
 }
 
 impl Inserter {
@@ -779,34 +784,29 @@ impl Inserter {
             rows: 0,
             bytes: 0,
             max_rows,
-            sql_cache: HashMap::new(),
+            full: None,
         }
     }
 
-    fn sql(&mut self, rows: usize) -> String {
+    fn sql(&self, rows: usize) -> String {
         let (table, columns, suffix) = (&self.table, &self.columns, &self.suffix);
-        self.sql_cache
-            .entry(rows)
-            .or_insert_with(|| {
-                if columns.is_empty() {
-                    return format!("INSERT INTO {table} () VALUES (){suffix}");
-                }
-                let one = format!("({})", vec!["?"; columns.len()].join(","));
-                let mut sql = String::with_capacity(64 + rows * (one.len() + 1));
-                sql.push_str(&format!(
-                    "INSERT INTO {table} ({}) VALUES ",
-                    columns.join(",")
-                ));
-                for i in 0..rows {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&one);
-                }
-                sql.push_str(suffix);
-                sql
-            })
-            .clone()
+        if columns.is_empty() {
+            return format!("INSERT INTO {table} () VALUES (){suffix}");
+        }
+        let one = format!("({})", vec!["?"; columns.len()].join(","));
+        let mut sql = String::with_capacity(64 + rows * (one.len() + 1));
+        sql.push_str(&format!(
+            "INSERT INTO {table} ({}) VALUES ",
+            columns.join(",")
+        ));
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&one);
+        }
+        sql.push_str(suffix);
+        sql
     }
 
     async fn push(&mut self, conn: &mut Conn, row: tresor_core::Row) -> Result<(), SourceError> {
@@ -833,16 +833,37 @@ impl Inserter {
         if self.rows == 0 {
             return Ok(());
         }
-        let sql = self.sql(self.rows);
-        let params = std::mem::take(&mut self.params);
-        let result = if params.is_empty() {
-            conn.query_drop(sql).await
+        let what = || format!("cannot insert into {}", self.table);
+        let params = std::mem::replace(&mut self.params, Vec::with_capacity(self.max_rows));
+        if params.is_empty() {
+            conn.query_drop(self.sql(self.rows)).await.ctx(what)?;
+        } else if self.rows == self.max_rows {
+            let stmt = match self.full.take() {
+                Some(stmt) => stmt,
+                None => conn.prep(self.sql(self.rows)).await.ctx(what)?,
+            };
+            let result = conn.exec_drop(&stmt, params).await;
+            self.full = Some(stmt);
+            result.ctx(what)?;
         } else {
-            conn.exec_drop(sql, params).await
-        };
-        result.ctx(|| format!("cannot insert into {}", self.table))?;
+            let stmt = conn.prep(self.sql(self.rows)).await.ctx(what)?;
+            let result = conn.exec_drop(&stmt, params).await;
+            conn.close(stmt).await.ctx(what)?;
+            result.ctx(what)?;
+        }
         self.rows = 0;
         self.bytes = 0;
+        Ok(())
+    }
+
+    /// Sends the last rows and closes the table's prepared statement.
+    async fn finish(mut self, conn: &mut Conn) -> Result<(), SourceError> {
+        self.flush(conn).await?;
+        if let Some(stmt) = self.full.take() {
+            conn.close(stmt)
+                .await
+                .ctx(|| format!("cannot insert into {}", self.table))?;
+        }
         Ok(())
     }
 }
@@ -885,7 +906,7 @@ impl TargetSession for MysqlSession {
                 count += 1;
             }
         }
-        inserter.flush(conn).await?;
+        inserter.finish(conn).await?;
         if !existing {
             conn.query_drop("COMMIT")
                 .await

@@ -96,6 +96,7 @@ pub(crate) struct CacheWriter {
     out: zstd::stream::write::Encoder<'static, BufWriter<std::fs::File>>,
     path: PathBuf,
     buf: Vec<u8>,
+    key_enc: Vec<u8>,
 }
 
 impl CacheWriter {
@@ -112,10 +113,12 @@ impl CacheWriter {
             out,
             path,
             buf: Vec::with_capacity(64),
+            key_enc: Vec::with_capacity(64),
         })
     }
 
     /// Adds a row: its key values, digest and location.
+    #[cfg(test)]
     pub fn push(
         &mut self,
         key: &[Value],
@@ -123,11 +126,30 @@ impl CacheWriter {
         chunk: usize,
         row: u64,
     ) -> std::io::Result<()> {
+        self.push_at(key, &(0..key.len()).collect::<Vec<_>>(), digest, chunk, row)
+    }
+
+    /// Adds a row whose key is the values of `row_values` at `positions`
+    /// (a missing one counts as NULL), with its digest and location.
+    pub fn push_at(
+        &mut self,
+        row_values: &[Value],
+        positions: &[usize],
+        digest: &[u8; 16],
+        chunk: usize,
+        row: u64,
+    ) -> std::io::Result<()> {
         self.buf.clear();
-        let mut key_enc = Vec::with_capacity(32);
-        tresor_core::codec::encode_row(key, &mut key_enc);
-        put_varint(&mut self.buf, key_enc.len() as u64);
-        self.buf.extend_from_slice(&key_enc);
+        self.key_enc.clear();
+        put_varint(&mut self.key_enc, positions.len() as u64);
+        for &p in positions {
+            tresor_core::codec::encode_value(
+                row_values.get(p).unwrap_or(&Value::Null),
+                &mut self.key_enc,
+            );
+        }
+        put_varint(&mut self.buf, self.key_enc.len() as u64);
+        self.buf.extend_from_slice(&self.key_enc);
         self.buf.extend_from_slice(digest);
         put_varint(&mut self.buf, chunk as u64);
         put_varint(&mut self.buf, row);
@@ -210,7 +232,8 @@ pub(crate) fn commit(
 
 /// Reads a table's cache, if it exists and describes `data`.
 pub(crate) struct CacheReader {
-    input: zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>,
+    input: BufReader<zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>>,
+    key: Vec<u8>,
 }
 
 impl CacheReader {
@@ -223,13 +246,19 @@ impl CacheReader {
         data: &BlobId,
     ) -> Option<CacheReader> {
         let file = std::fs::File::open(table_path(repo_dir, snapshot, table, data)).ok()?;
-        let mut input = zstd::stream::read::Decoder::new(file).ok()?;
+        // the reader takes a few bytes at a time: buffer the decompressed
+        // stream rather than step the decoder per varint byte
+        let mut input =
+            BufReader::with_capacity(64 << 10, zstd::stream::read::Decoder::new(file).ok()?);
         let mut header = [0u8; 4];
         input.read_exact(&mut header).ok()?;
         if &header != MAGIC {
             return None;
         }
-        Some(CacheReader { input })
+        Some(CacheReader {
+            input,
+            key: Vec::with_capacity(64),
+        })
     }
 
     /// The next row; `None` at the end. A damaged file ends with an error.
@@ -267,9 +296,11 @@ impl CacheReader {
         if len > 1 << 24 {
             return Err("key too long".into());
         }
-        let mut key = vec![0u8; len as usize];
-        self.input.read_exact(&mut key).map_err(|e| e.to_string())?;
-        let key = Reader::new(&key).row().map_err(|e| e.to_string())?;
+        self.key.resize(len as usize, 0);
+        self.input
+            .read_exact(&mut self.key)
+            .map_err(|e| e.to_string())?;
+        let key = Reader::new(&self.key).row().map_err(|e| e.to_string())?;
         let mut digest = [0u8; 16];
         self.input
             .read_exact(&mut digest)

@@ -32,20 +32,28 @@ impl Chunker {
 
     /// Whether the chunk, now `chunk_len` bytes long, ends after the row
     /// whose encoding is `row`.
+    #[cfg(test)]
     pub fn is_boundary(&self, chunk_len: usize, row: &[u8]) -> bool {
+        self.is_boundary_digest(chunk_len, row.len(), &crate::cache::row_digest(row))
+    }
+
+    /// Whether the chunk ends after a row of `row_len` bytes whose
+    /// [`row_digest`](crate::cache::row_digest) is already known: the
+    /// decision uses the digest's first 8 bytes (the first 8 bytes of the
+    /// row's BLAKE3 hash), so every row is hashed only once.
+    pub fn is_boundary_digest(&self, chunk_len: usize, row_len: usize, digest: &[u8; 16]) -> bool {
         if chunk_len >= self.max {
             return true;
         }
         if chunk_len < self.min {
             return false;
         }
-        let h = blake3::hash(row);
         let mut first = [0u8; 8];
-        first.copy_from_slice(&h.as_bytes()[..8]);
+        first.copy_from_slice(&digest[..8]);
         let h = u64::from_le_bytes(first) as u128;
         // P(cut) = row_len / spread, so cuts come on average `spread` bytes
         // past `min`, whatever the row size.
-        h * self.spread < (row.len() as u128) << 64
+        h * self.spread < (row_len as u128) << 64
     }
 }
 

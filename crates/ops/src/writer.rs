@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
 use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, encode_row};
-use tresor_core::{RowReceiver, TableName, Value, compare_keys};
+use tresor_core::{RowReceiver, TableName, Value, compare_values};
 use tresor_repo::{BlobId, BlobType, RepoError, Repository, SavedBlob};
 
 use crate::cache::{CacheReader, CacheWriter, row_digest};
@@ -90,7 +90,7 @@ struct TableWriter {
     repo: Arc<Repository>,
     chunker: Chunker,
     slots: Arc<Semaphore>,
-    saves: Vec<SaveHandle>,
+    saves: Vec<(usize, SaveHandle)>,
     builder: ChunkBuilder,
     /// Index in `data.chunks` reserved for the chunk being built.
     fresh: Option<usize>,
@@ -123,7 +123,7 @@ impl TableWriter {
         self.data.runs.push([chunk as u64, row, 1]);
     }
 
-    async fn push_fresh(&mut self, enc: &[u8]) -> Result<(usize, u64)> {
+    async fn push_fresh(&mut self, enc: &[u8], digest: &[u8; 16]) -> Result<(usize, u64)> {
         let idx = match self.fresh {
             Some(i) => i,
             None => {
@@ -137,7 +137,10 @@ impl TableWriter {
         self.builder.push_encoded(enc);
         let row = self.builder.rows() - 1;
         self.extend_or_push(idx, row);
-        if self.chunker.is_boundary(self.builder.len(), enc) {
+        if self
+            .chunker
+            .is_boundary_digest(self.builder.len(), enc.len(), digest)
+        {
             self.cut().await?;
         }
         Ok((idx, row))
@@ -158,8 +161,8 @@ impl TableWriter {
             return Ok(());
         };
         let (chunk, rows) = self.builder.take();
-        let id = self.repo.blob_id(&chunk);
-        self.data.chunks[idx] = id;
+        // the chunk's id is filled in when its save completes (`finish`):
+        // `save_blob` hashes the chunk, so it is hashed only once
         self.data.chunk_rows[idx] = rows;
         let permit = self
             .slots
@@ -168,11 +171,12 @@ impl TableWriter {
             .await
             .map_err(|_| OpsError::Internal("chunk slots closed".into()))?;
         let repo = self.repo.clone();
-        self.saves.push(tokio::spawn(async move {
+        let save = tokio::spawn(async move {
             let r = repo.save_blob(BlobType::Data, chunk).await;
             drop(permit);
             r
-        }));
+        });
+        self.saves.push((idx, save));
         Ok(())
     }
 
@@ -180,10 +184,11 @@ impl TableWriter {
     async fn finish(mut self) -> Result<(TableData, u64, u64, u64)> {
         self.cut().await?;
         let (mut added, mut new_chunks, mut reused) = (0, 0, 0);
-        for s in self.saves {
+        for (idx, s) in self.saves {
             let saved = s
                 .await
                 .map_err(|e| OpsError::Internal(format!("chunk upload failed: {e}")))??;
+            self.data.chunks[idx] = saved.id;
             if saved.new {
                 new_chunks += 1;
                 added += saved.stored_bytes;
@@ -387,6 +392,18 @@ impl ParentCursor {
     }
 }
 
+/// [`tresor_core::compare_keys`] of a parent's key with the key of `row` at `positions`
+/// (a missing value counts as NULL), without copying the row's values.
+fn compare_key_at(parent: &[Value], row: &[Value], positions: &[usize]) -> std::cmp::Ordering {
+    for (x, &p) in parent.iter().zip(positions) {
+        match compare_values(x, row.get(p).unwrap_or(&Value::Null)) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    parent.len().cmp(&positions.len())
+}
+
 /// Writes all rows from `rx`; incrementally against `parent` when given.
 /// With `cache`, also writes the table's row cache for the next backup.
 pub(crate) async fn write_table(
@@ -414,7 +431,8 @@ pub(crate) async fn write_table(
         c.advance().await?;
     }
     let mut changes = TableChanges::default();
-    let mut key = Vec::new();
+    let no_key: Vec<usize> = Vec::new();
+    let positions = key_positions.as_deref().unwrap_or(&no_key);
     while let Some(batch) = rx.recv().await {
         for row in &batch {
             enc.clear();
@@ -422,36 +440,28 @@ pub(crate) async fn write_table(
             digest.update(&enc);
             bytes += enc.len() as u64;
             rows += 1;
-            key.clear();
-            if let Some(positions) = &key_positions {
-                key.extend(
-                    positions
-                        .iter()
-                        .map(|&p| row.get(p).cloned().unwrap_or(Value::Null)),
-                );
-            }
-            let row_hash = (cursor.is_some() || cache_writer.is_some()).then(|| row_digest(&enc));
+            let row_hash = row_digest(&enc);
             let location = match cursor.as_mut() {
-                None => w.push_fresh(&enc).await?,
+                None => w.push_fresh(&enc, &row_hash).await?,
                 Some(cursor) => {
                     while cursor
                         .current
                         .as_ref()
-                        .is_some_and(|p| compare_keys(&p.key, &key).is_lt())
+                        .is_some_and(|p| compare_key_at(&p.key, row, positions).is_lt())
                     {
                         changes.deleted += 1;
                         cursor.advance().await?;
                     }
                     match cursor.current.take() {
-                        Some(p) if compare_keys(&p.key, &key).is_eq() => {
-                            let unchanged = Some(p.digest) == row_hash;
+                        Some(p) if compare_key_at(&p.key, row, positions).is_eq() => {
+                            let unchanged = p.digest == row_hash;
                             let at = if unchanged && !p.rewrite {
                                 w.push_ref(p.location.chunk, p.location.row, p.location.chunk_rows)
                             } else {
                                 if !unchanged {
                                     changes.updated += 1;
                                 }
-                                w.push_fresh(&enc).await?
+                                w.push_fresh(&enc, &row_hash).await?
                             };
                             cursor.advance().await?;
                             at
@@ -459,14 +469,16 @@ pub(crate) async fn write_table(
                         other => {
                             cursor.current = other;
                             changes.inserted += 1;
-                            w.push_fresh(&enc).await?
+                            w.push_fresh(&enc, &row_hash).await?
                         }
                     }
                 }
             };
-            let failed = match (cache_writer.as_mut(), row_hash.as_ref()) {
-                (Some(cw), Some(h)) => cw.push(&key, h, location.0, location.1).is_err(),
-                _ => false,
+            let failed = match cache_writer.as_mut() {
+                Some(cw) => cw
+                    .push_at(row, positions, &row_hash, location.0, location.1)
+                    .is_err(),
+                None => false,
             };
             // a cache that cannot be written is dropped, not fatal
             if failed && let Some(cw) = cache_writer.take() {

@@ -1,7 +1,8 @@
 //! The `tresor` command: backup and restore for SQLite, PostgreSQL,
 //! MySQL/MariaDB and MongoDB into an encrypted, deduplicated repository.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod alloc;
 mod cli;
 mod commands;
 mod context;
@@ -14,6 +15,7 @@ use clap::Parser;
 use tracing_subscriber::Layer as _;
 
 fn main() -> ExitCode {
+    alloc::tune();
     let cli = cli::Cli::parse();
     // the server sets up its logging once it knows its log file
     if !matches!(cli.command, cli::Command::Serve(_)) {

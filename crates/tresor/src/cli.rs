@@ -122,6 +122,14 @@ pub struct BackupArgs {
     /// Engine option KEY=VALUE (e.g. allow-global-lock=true)
     #[arg(short = 'o', long = "option", value_parser = parse_key_value)]
     pub options: Vec<(String, String)>,
+    /// Compare with this snapshot instead of the latest of the same source
+    /// (id prefix or `latest:SOURCE`)
+    #[arg(long, conflicts_with = "force")]
+    pub parent: Option<String>,
+    /// Compare with no earlier snapshot: store every row anew (chunks that
+    /// come out identical are still deduplicated)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

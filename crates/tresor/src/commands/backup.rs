@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use tresor_core::{ReadOptions, TableFilter};
-use tresor_ops::{BackupOptions, NoProgress, Progress, Trigger, backup};
+use tresor_ops::{BackupOptions, NoProgress, ParentChoice, Progress, Trigger, backup};
 
 use crate::cli::BackupArgs;
 use crate::context::Context;
@@ -49,6 +49,11 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         reason: args.reason.clone(),
         tags,
         app_version: args.app_version.clone(),
+        parent: match (&args.parent, args.force) {
+            (_, true) => ParentChoice::None,
+            (Some(id), false) => ParentChoice::Id(id.clone()),
+            (None, false) => ParentChoice::Latest,
+        },
         ..BackupOptions::default()
     };
     let started = Instant::now();

@@ -77,6 +77,43 @@ fn second_backup_stores_only_changes_and_show_reports_them() {
 }
 
 #[test]
+fn parent_and_force_choose_what_a_backup_compares_with() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 20_000);
+    let path = db.to_str().unwrap();
+    let first = env.json(&["backup", path]);
+    let first_id = first["id"].as_str().unwrap().to_string();
+    sql(&db, "UPDATE big SET name = 'a' WHERE id % 100 = 3;");
+    env.json(&["backup", path]);
+    sql(&db, "UPDATE big SET name = 'b' WHERE id % 100 = 5;");
+    let big_changes = |v: &serde_json::Value| {
+        v["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"]["name"] == "big")
+            .unwrap()["changes"]
+            .clone()
+    };
+    // against the latest: only the second round of updates
+    let latest = env.json(&["backup", path]);
+    assert_eq!(big_changes(&latest)["updated"], 200);
+    // against the first: both rounds
+    let against_first = env.json(&["backup", path, "--parent", &first_id[..8]]);
+    assert_eq!(big_changes(&against_first)["updated"], 400);
+    // no parent: a full backup, so no change counts
+    let full = env.json(&["backup", path, "--force"]);
+    assert!(big_changes(&full).is_null(), "{full}");
+    let target = env.path("full.db");
+    env.ok(&["restore", "latest", "--to", target.to_str().unwrap()]);
+    assert_eq!(dump(&db), dump(&target));
+    let out = env.tresor(&["backup", path, "--parent", "ffffffff"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ffffffff"), "{}", stderr(&out));
+}
+
+#[test]
 fn selected_tables_groups_and_unknown_tables() {
     let env = Env::new();
     let db = env.path("app.db");

@@ -76,7 +76,7 @@ case "$ENGINE" in
     same_as_live() { [ "$(digest "$DB")" = "$(digest "${DB}_r$1")" ]; }
     cleanup() {
       local db
-      for db in "$DB" "${DB}_rfirst" "${DB}_rlast" "${DB}_sfirst" "${DB}_slast"; do pg_sql "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done
+      for db in "$DB" "${DB}_rfirst" "${DB}_rlast" "${DB}_rfull" "${DB}_sfirst" "${DB}_slast"; do pg_sql "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done
       rm -rf "$D"
     }
     ;;
@@ -145,7 +145,7 @@ for i in $(seq 1 "$REPEAT"); do
   F_W+=("$WALL"); TRF_RSS=$(( RSS_MB > TRF_RSS ? RSS_MB : TRF_RSS ))
   measure tresor_restore_last bash -c "restore_tresor ${T_IDS[$DAYS]} last"
   L_W+=("$WALL"); TRL_RSS=$(( RSS_MB > TRL_RSS ? RSS_MB : TRL_RSS ))
-  measure tresor_restore_full bash -c "restore_tresor $FULL_ID last"
+  measure tresor_restore_full bash -c "restore_tresor $FULL_ID full"
   U_W+=("$WALL"); TRU_RSS=$(( RSS_MB > TRU_RSS ? RSS_MB : TRU_RSS ))
 done
 TRF=$(median "${F_W[@]}") TRL=$(median "${L_W[@]}") TRU=$(median "${U_W[@]}")

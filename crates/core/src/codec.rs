@@ -536,10 +536,23 @@ impl<'a> Iterator for ChunkRows<'a> {
 ///
 /// Snapshots and export archives record it, so an archive can be checked
 /// against the snapshot it came from and an import against its metadata.
-#[derive(Default)]
 pub struct TableDigest {
     hasher: blake3::Hasher,
-    len_buf: Vec<u8>,
+    /// Framed rows not hashed yet: BLAKE3 is several times faster on long
+    /// inputs (it hashes 1 KiB blocks side by side) than row by row.
+    pending: Vec<u8>,
+}
+
+/// Bytes gathered before they are hashed.
+const DIGEST_BATCH: usize = 64 << 10;
+
+impl Default for TableDigest {
+    fn default() -> Self {
+        TableDigest {
+            hasher: blake3::Hasher::new(),
+            pending: Vec::with_capacity(DIGEST_BATCH + 1024),
+        }
+    }
 }
 
 impl TableDigest {
@@ -550,15 +563,25 @@ impl TableDigest {
 
     /// Adds one encoded row (as produced by [`encode_row`]).
     pub fn update(&mut self, encoded_row: &[u8]) {
-        self.len_buf.clear();
-        put_varint(&mut self.len_buf, encoded_row.len() as u64);
-        self.hasher.update(&self.len_buf);
-        self.hasher.update(encoded_row);
+        put_varint(&mut self.pending, encoded_row.len() as u64);
+        if encoded_row.len() >= DIGEST_BATCH {
+            self.hasher.update(&self.pending);
+            self.pending.clear();
+            self.hasher.update(encoded_row);
+            return;
+        }
+        self.pending.extend_from_slice(encoded_row);
+        if self.pending.len() >= DIGEST_BATCH {
+            self.hasher.update(&self.pending);
+            self.pending.clear();
+        }
     }
 
     /// The digest as 64 hex characters.
     pub fn finish(&self) -> String {
-        self.hasher.finalize().to_hex().to_string()
+        let mut hasher = self.hasher.clone();
+        hasher.update(&self.pending);
+        hasher.finalize().to_hex().to_string()
     }
 }
 
@@ -632,6 +655,25 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        #[test]
+        fn table_digest_is_blake3_of_the_framed_rows(
+            sizes in proptest::collection::vec(
+                prop_oneof![0usize..300, 60_000usize..140_000],
+                0..40,
+            ),
+            seed in any::<u8>(),
+        ) {
+            let mut digest = TableDigest::new();
+            let mut framed = Vec::new();
+            for (i, n) in sizes.iter().enumerate() {
+                let row: Vec<u8> = (0..*n).map(|j| (j as u8) ^ seed ^ (i as u8)).collect();
+                digest.update(&row);
+                put_varint(&mut framed, row.len() as u64);
+                framed.extend_from_slice(&row);
+            }
+            prop_assert_eq!(digest.finish(), blake3::hash(&framed).to_hex().to_string());
+        }
+
         #[test]
         fn row_round_trip(row in proptest::collection::vec(any_value(), 0..12)) {
             let mut buf = Vec::new();

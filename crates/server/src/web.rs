@@ -839,6 +839,12 @@ async fn create_user(
     ))
 }
 
+/// A user or token id from the path.
+fn numeric_id(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("not a {what} id")))
+}
+
 async fn delete_user(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
@@ -846,10 +852,7 @@ async fn delete_user(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("not a user id"))?;
-    api::admin::remove_user(&app, &c, id)?;
+    api::admin::remove_user(&app, &c, numeric_id(&id, "user")?)?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -920,10 +923,7 @@ async fn revoke_token(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("not a token id"))?;
-    api::admin::revoke(&app, &c, id)?;
+    api::admin::revoke(&app, &c, numeric_id(&id, "token")?)?;
     Ok(Redirect::to("/users").into_response())
 }
 

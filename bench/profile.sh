@@ -3,7 +3,7 @@
 # found" in BENCHMARKS.md. Not a benchmark (no peers); run after bench/sqlite.sh,
 # bench/postgres.sh and bench/mysql.sh have generated their databases.
 #
-#   bash bench/profile.sh memory        # backup peak RSS at two sizes, with glibc malloc tunables
+#   bash bench/profile.sh memory        # backup peak RSS at two sizes, as shipped and with glibc's malloc defaults
 #   bash bench/profile.sh massif        # live heap of a backup (valgrind massif, small database)
 #   bash bench/profile.sh cpu           # perf profiles: PostgreSQL and MariaDB backup, SQLite restore
 #   bash bench/profile.sh mysql-restore # MariaDB restore peak RSS per table and in total
@@ -45,9 +45,12 @@ summary() {
 
 case "${1:?usage: profile.sh memory|massif|cpu|mysql-restore|incremental|first-last}" in
   memory)
-    for env in X=1 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=1; do
+    # X=1: as shipped (tresor fixes the mmap threshold itself);
+    # TRESOR_MALLOC_TUNING=off: glibc's defaults, for comparison
+    for env in X=1 TRESOR_MALLOC_TUNING=off "TRESOR_MALLOC_TUNING=off MALLOC_ARENA_MAX=1"; do
       for db in "$SMALL" "$LARGE"; do
-        fresh; env "$env" /usr/bin/time -f "$env $(basename "$db"): %e s, peak RSS %M KB" "$T" -r "$P/r" -q backup "sqlite://$db"
+        # shellcheck disable=SC2086
+        fresh; env $env /usr/bin/time -f "$env $(basename "$db"): %e s, peak RSS %M KB" "$T" -r "$P/r" -q backup "sqlite://$db"
       done
     done ;;
   massif)

@@ -17,11 +17,13 @@
 const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
 
 /// Fixes glibc's mmap threshold, unless the user set one through the
-/// environment (`MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES`).
+/// environment (`MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES`) or turned the
+/// tuning off (`TRESOR_MALLOC_TUNING=off`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) fn tune() {
     let user_set = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
-        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("mmap_threshold"));
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("mmap_threshold"))
+        || std::env::var("TRESOR_MALLOC_TUNING").is_ok_and(|v| v == "off");
     if user_set {
         return;
     }

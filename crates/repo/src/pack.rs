@@ -14,6 +14,7 @@
 //! be verified against its name without the key; the bytes hashed are
 //! ciphertext with random nonces, so the id reveals nothing.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,50 @@ pub(crate) struct EncodedBlob {
     pub compressed: bool,
 }
 
+thread_local! {
+    /// Each thread's zstd compression context and its level: setting up a
+    /// context (tables of several hundred KiB) costs more than compressing
+    /// a small chunk, so it is made once per thread, not once per blob.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    /// Each thread's zstd decompression context.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// zstd at `level`, with this thread's context.
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match &mut *slot {
+            Some((l, c)) if *l == level => c.compress(data),
+            _ => {
+                let mut c = zstd::bulk::Compressor::new(level)?;
+                let out = c.compress(data);
+                *slot = Some((level, c));
+                out
+            }
+        }
+    })
+}
+
+/// Decompresses a zstd frame of at most `capacity` bytes with this
+/// thread's context.
+fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match &mut *slot {
+            Some(d) => d.decompress(data, capacity),
+            None => {
+                let mut d = zstd::bulk::Decompressor::new()?;
+                let out = d.decompress(data, capacity);
+                *slot = Some(d);
+                out
+            }
+        }
+    })
+}
+
 /// Compresses (when it shrinks the data) and encrypts one blob. CPU heavy:
 /// run it on the blocking pool.
 pub(crate) fn encode_blob(
@@ -131,7 +176,7 @@ pub(crate) fn encode_blob(
         .ok()
         .filter(|n| (*n as usize) + OVERHEAD <= u32::MAX as usize)
         .ok_or(PackError::TooLarge(plaintext.len()))?;
-    let packed = zstd::bulk::compress(plaintext, level).map_err(PackError::Compress)?;
+    let packed = compress(plaintext, level).map_err(PackError::Compress)?;
     let (data, compressed) = if packed.len() < plaintext.len() {
         (key.encrypt(&packed), true)
     } else {
@@ -158,11 +203,9 @@ pub(crate) fn decode_blob(
 ) -> Result<Vec<u8>, PackError> {
     let plain = key.decrypt(record).map_err(PackError::Crypto)?;
     let data = if entry.compressed {
-        zstd::bulk::decompress(&plain, entry.raw_length as usize).map_err(|source| {
-            PackError::Decompress {
-                id: entry.id,
-                source,
-            }
+        decompress(&plain, entry.raw_length as usize).map_err(|source| PackError::Decompress {
+            id: entry.id,
+            source,
         })?
     } else {
         plain

@@ -53,15 +53,16 @@ ensure_tresor() {
   fi
 }
 
-# measure NAME CMD...  runs CMD under GNU time; sets WALL (seconds) and RSS_MB (peak
-# resident set of the largest process, MiB). Pipelines: measure NAME bash -c '...'.
+# measure NAME CMD...  runs CMD under GNU time; sets WALL (seconds), CPU_S (user + system
+# seconds of CMD and the children it waited for) and RSS_MB (peak resident set of the
+# largest process, MiB). Pipelines: measure NAME bash -c '...'.
 # CMD's stdout goes to $BENCH_DIR/stdout.NAME, its stderr to $BENCH_DIR/log.NAME.
 measure() {
   local name="$1"; shift
   local tf="$BENCH_DIR/time.$name"
   local start end
   start=$(date +%s.%N)
-  if ! /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$BENCH_DIR/stdout.$name" 2>"$BENCH_DIR/log.$name"; then
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" >"$BENCH_DIR/stdout.$name" 2>"$BENCH_DIR/log.$name"; then
     echo "FAILED: $name: $*" >&2
     tail -20 "$BENCH_DIR/log.$name" >&2
     return 1
@@ -69,7 +70,8 @@ measure() {
   end=$(date +%s.%N)
   WALL=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')
   RSS_MB=$(awk 'END { printf "%.0f", $2 / 1024 }' "$tf")
-  echo "  $name: ${WALL}s, peak RSS ${RSS_MB} MiB" >&2
+  CPU_S=$(awk 'END { printf "%.1f", $3 + $4 }' "$tf")
+  echo "  $name: ${WALL}s, CPU ${CPU_S}s, peak RSS ${RSS_MB} MiB" >&2
 }
 
 # bench NAME SETUP CMD...  runs SETUP (untimed, a bash string, may be "") then CMD under

@@ -21,6 +21,7 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
         &password,
         InitOptions {
             kdf,
+            zstd_level: args.compression,
             ..InitOptions::default()
         },
     )
@@ -31,6 +32,7 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             "repository": location,
             "id": repo.config().id.to_string(),
             "format_version": repo.config().version,
+            "compression": repo.config().zstd_level,
         }))?;
     } else if !ctx.global.quiet {
         println!(

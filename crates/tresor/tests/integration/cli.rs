@@ -77,6 +77,39 @@ fn second_backup_stores_only_changes_and_show_reports_them() {
 }
 
 #[test]
+fn init_takes_a_compression_level_and_refuses_a_bad_one() {
+    let env = Env::new();
+    let repo = env.path("level9");
+    let repo = repo.to_str().unwrap();
+    let bad = env.tresor(&["--repo", repo, "init", "--compression", "23"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(!std::path::Path::new(repo).join("config").exists());
+    let out = env.json(&[
+        "--repo",
+        repo,
+        "init",
+        "--compression",
+        "9",
+        "--kdf-memory-mib",
+        "8",
+    ]);
+    assert_eq!(out["compression"], 9);
+    let db = env.path("app.db");
+    rich_database(&db, 2_000);
+    env.json(&["--repo", repo, "backup", db.to_str().unwrap()]);
+    let target = env.path("restored.db");
+    env.ok(&[
+        "--repo",
+        repo,
+        "restore",
+        "latest",
+        "--to",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(dump(&db), dump(&target));
+}
+
+#[test]
 fn parent_and_force_choose_what_a_backup_compares_with() {
     let env = Env::new();
     let db = env.path("app.db");

@@ -3,6 +3,7 @@
 
 mod integration {
     pub mod abort;
+    pub mod batches;
     pub mod conformance;
     pub mod consistency;
     pub mod support;

@@ -54,8 +54,10 @@ use tresor_core::Connector;
 /// - `events(kind text, payload text)` without a primary key
 /// - `accounts(id integer primary key, balance integer not null)` holding a
 ///   balanced pair (ids 1 and 2; their sum is always 1000)
+///
+/// Harnesses match it exhaustively: a new step does not compile until every
+/// engine can make it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Step {
     /// Create the four tables above (empty) and their indexes.
     CreateShop,

@@ -142,7 +142,6 @@ impl Harness for PgHarness {
                 }
                 r?;
             }
-            other => anyhow::bail!("step {other:?} is not implemented for PostgreSQL"),
         }
         Ok(())
     }

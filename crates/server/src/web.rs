@@ -243,8 +243,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/restore", post(start_restore))
         .route("/sources/{name}/backup", post(backup_now))
         .route("/sources/{name}/drill", post(drill))
-        .route("/sources/{name}/pause", post(pause))
-        .route("/sources/{name}/resume", post(resume))
+        .route("/sources/{name}/{action}", post(source_switch))
         .route("/sources/{name}/counts", get(counts))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job))
@@ -646,25 +645,25 @@ async fn drill(
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
-async fn pause(
-    State(app): State<Arc<App>>,
-    Admin(c): Admin,
-    Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
-) -> PageResult {
-    c.check_csrf(&f.csrf)?;
-    api::sources::set_paused(&app, &c.actor(), &name, true)?;
-    Ok(Redirect::to("/").into_response())
+/// `pause` or `resume` from the path, as "paused?".
+fn pause_action(action: &str) -> Result<bool, ApiError> {
+    match action {
+        "pause" => Ok(true),
+        "resume" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "unknown action {action:?} (pause or resume)"
+        ))),
+    }
 }
 
-async fn resume(
+async fn source_switch(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
-    Path(name): Path<String>,
+    Path((name, action)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::sources::set_paused(&app, &c.actor(), &name, false)?;
+    api::sources::set_paused(&app, &c.actor(), &name, pause_action(&action)?)?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -675,7 +674,7 @@ async fn scheduler_switch(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::sources::set_global_pause(&app, &c.actor(), what == "pause")?;
+    api::sources::set_global_pause(&app, &c.actor(), pause_action(&what)?)?;
     Ok(Redirect::to("/").into_response())
 }
 

@@ -457,6 +457,31 @@ async fn pages_need_a_login_and_work_with_one() {
         "{html}"
     );
 
+    // pausing and resuming a source from its page
+    for (action, paused) in [("pause", true), ("resume", false)] {
+        let r = s
+            .http
+            .post(s.url(&format!("/sources/app/{action}")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("pause form");
+        assert_eq!(r.status(), 303, "{action}");
+        let (st, sched) = s.get(&s.admin, "/api/v1/schedule").await;
+        assert_eq!(st, 200, "{sched}");
+        assert_eq!(sched["sources"][0]["paused"], paused, "{action}: {sched}");
+    }
+    let r = s
+        .http
+        .post(s.url("/sources/app/explode"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("unknown action");
+    assert_eq!(r.status(), 400);
+
     // a form POST without the CSRF token is refused
     let r = s
         .http

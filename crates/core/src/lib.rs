@@ -39,7 +39,7 @@ pub use schema::{
 pub use source::{
     BATCH_BYTES, BATCH_ROWS, Connector, ErrorKind, ExistingTable, ReadOptions, RestoreMode,
     RestorePlan, RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
-    SourceSnapshot, Target, TargetSession, TargetState, redact_url,
+    SourceSnapshot, Target, TargetSession, TargetState, percent_decode, redact_url,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

@@ -148,6 +148,27 @@ impl From<crate::codec::CodecError> for SourceError {
     }
 }
 
+/// Decodes the `%xx` escapes of a URL part (user, password, path). `None`
+/// when an escape is not `%` and two hex digits or the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let well_formed = b
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'%')
+        .all(|(i, _)| {
+            b.get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    if !well_formed {
+        return None;
+    }
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
 /// Replaces the password in a URL with `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -408,6 +429,16 @@ pub trait Connector: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_escapes_decode_strictly() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert!(percent_decode("%zz").is_none());
+        assert!(percent_decode("%+1").is_none());
+        assert!(percent_decode("tail%2").is_none());
+        assert!(percent_decode("%ff").is_none(), "not UTF-8");
+    }
 
     #[test]
     fn urls_lose_their_passwords() {

@@ -3,7 +3,7 @@
 use mongodb::bson::{Document, doc};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
-use tresor_core::{ErrorKind, SourceError, redact_url};
+use tresor_core::{ErrorKind, SourceError, percent_decode, redact_url};
 
 use crate::error::mongo_error;
 
@@ -147,23 +147,6 @@ pub(crate) struct Connection {
     pub topology: Topology,
     pub wire_version: i32,
     pub version: String,
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

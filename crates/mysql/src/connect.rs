@@ -8,7 +8,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
-use tresor_core::{ErrorKind, SourceError, redact_url};
+use tresor_core::{ErrorKind, SourceError, percent_decode, redact_url};
 use url::Url;
 
 /// Where and how to connect, parsed from a URL.
@@ -72,17 +72,16 @@ impl Endpoint {
             return Err(invalid("the scheme must be mysql or mariadb"));
         }
         let database = percent_decode(parsed.path().trim_start_matches('/'))
-            .map_err(|()| invalid("bad percent escape in the database name"))?;
+            .ok_or_else(|| invalid("bad percent escape in the database name"))?;
         if database.is_empty() || database.contains('/') {
             return Err(invalid("the path must name one database"));
         }
         let user = percent_decode(parsed.username())
-            .map_err(|()| invalid("bad percent escape in the user name"))?;
+            .ok_or_else(|| invalid("bad percent escape in the user name"))?;
         let password = parsed
             .password()
-            .map(percent_decode)
-            .transpose()
-            .map_err(|()| invalid("bad percent escape in the password"))?;
+            .map(|p| percent_decode(p).ok_or_else(|| invalid("bad percent escape in the password")))
+            .transpose()?;
         let mut builder = OptsBuilder::default()
             .ip_or_hostname(parsed.host_str().unwrap_or("127.0.0.1").to_string())
             .tcp_port(parsed.port().unwrap_or(3306))
@@ -200,25 +199,6 @@ mod tls {
     }
 }
 
-/// Decodes `%xx` escapes.
-fn percent_decode(s: &str) -> Result<String, ()> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(())?;
-            let text = std::str::from_utf8(hex).map_err(|_| ())?;
-            out.push(u8::from_str_radix(text, 16).map_err(|_| ())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| ())
-}
-
 /// Quotes an identifier with backticks (doubling any backtick inside).
 pub(crate) fn quote(ident: &str) -> String {
     let mut s = String::with_capacity(ident.len() + 2);
@@ -298,7 +278,5 @@ mod tests {
     #[test]
     fn quotes_identifiers() {
         assert_eq!(quote("a`b"), "`a``b`");
-        assert_eq!(percent_decode("a%20b").as_deref(), Ok("a b"));
-        assert!(percent_decode("%zz").is_err());
     }
 }

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use tresor_core::{ErrorKind, SourceError, redact_url};
+use tresor_core::{ErrorKind, SourceError, percent_decode, redact_url};
 
 /// The 16 bytes every SQLite database file starts with.
 const HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -74,23 +74,6 @@ fn scheme(url: &str) -> Option<&str> {
         && first.is_ascii_alphabetic()
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
     .then_some(scheme)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn has_sqlite_header(path: &Path) -> bool {

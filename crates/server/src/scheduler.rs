@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use serde::Serialize;
-use tresor_ops::{RetentionConfig, parse_cron, parse_duration};
+use tresor_ops::{RetentionConfig, Schedule, parse_cron, parse_duration};
 
 use crate::app::App;
 use crate::jobs::{JobSpec, Submit};
@@ -58,6 +58,17 @@ impl ScheduleBoard {
     fn update(&self, name: &str, f: impl FnOnce(&mut ScheduleEntry)) {
         let mut e = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         f(e.entry(name.to_string()).or_default());
+    }
+
+    /// Starts (or restarts) the entry of a schedule, waiting for its first
+    /// run.
+    fn register(&self, name: &str, schedule: &Schedule, plan: &Plan) {
+        self.update(name, |e| {
+            e.name = name.to_string();
+            e.expressions = schedule.0.clone();
+            e.timezone = plan.tz.name().to_string();
+            e.state = "waiting".into();
+        });
     }
 
     /// One entry.
@@ -209,17 +220,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
         return;
     };
     let jitter = sc.jitter.as_deref().and_then(|j| parse_duration(j).ok());
-    app.schedules.update(name, |e| {
-        e.name = name.to_string();
-        e.expressions = sc
-            .schedule
-            .expressions()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        e.timezone = plan.tz.name().to_string();
-        e.state = "waiting".into();
-    });
+    app.schedules.register(name, &sc.schedule, &plan);
     let now = app.clock.now();
     match app.store.last_scheduled(name).ok().flatten() {
         Some(last) if sc.catch_up => {
@@ -376,17 +377,7 @@ async fn maintenance_loop(app: &Arc<App>, key: &str, plan: Plan) {
         &app.config.check
     };
     let timeout = m.timeout.as_deref().and_then(|t| parse_duration(t).ok());
-    app.schedules.update(key, |e| {
-        e.name = key.to_string();
-        e.expressions = m
-            .schedule
-            .expressions()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        e.timezone = plan.tz.name().to_string();
-        e.state = "waiting".into();
-    });
+    app.schedules.register(key, &m.schedule, &plan);
     loop {
         let Some(next) = plan.next_after(app.clock.now()) else {
             return;

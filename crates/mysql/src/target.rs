@@ -834,7 +834,10 @@ impl Inserter {
             return Ok(());
         }
         let what = || format!("cannot insert into {}", self.table);
-        let params = std::mem::replace(&mut self.params, Vec::with_capacity(self.max_rows));
+        let params = std::mem::replace(
+            &mut self.params,
+            Vec::with_capacity(self.max_rows * self.columns.len()),
+        );
         if params.is_empty() {
             conn.query_drop(self.sql(self.rows)).await.ctx(what)?;
         } else if self.rows == self.max_rows {

@@ -431,8 +431,7 @@ pub(crate) async fn write_table(
         c.advance().await?;
     }
     let mut changes = TableChanges::default();
-    let no_key: Vec<usize> = Vec::new();
-    let positions = key_positions.as_deref().unwrap_or(&no_key);
+    let positions = key_positions.as_deref().unwrap_or(&[]);
     while let Some(batch) = rx.recv().await {
         for row in &batch {
             enc.clear();

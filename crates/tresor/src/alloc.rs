@@ -28,11 +28,12 @@ pub(crate) fn tune() {
         return;
     }
     // SAFETY: `mallopt` only changes allocator parameters; it is called
-    // once at startup, before the runtime or any other thread exists.
+    // once at startup, before the runtime or any other thread exists. Its
+    // result is not checked: a refusal leaves glibc's defaults, which cost
+    // memory, not correctness (and logging is not set up yet).
     #[allow(unsafe_code)]
-    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
-    if ok != 1 {
-        tracing::debug!("mallopt(M_MMAP_THRESHOLD) was refused");
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 

@@ -73,22 +73,44 @@ async fn backup_download_upload_and_restore() {
     let zip = r.bytes().await.expect("bytes");
     assert_eq!(&zip[..2], b"PK");
 
-    // upload: too large -> 413 with a JSON error
-    let big = vec![0u8; 3 << 20];
-    let r = s
-        .http
-        .post(s.url("/api/v1/archives"))
-        .bearer_auth(&s.admin)
-        .body(big)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), 413);
-    let e: Value = r.json().await.expect("json");
+    // upload: too large -> 413 with a JSON error, answered from the
+    // announced length before any of the body is read
+    let (st, e) = s
+        .raw(
+            &format!(
+                "POST /api/v1/archives HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}",
+                s.admin,
+                3 << 20
+            ),
+            b"",
+        )
+        .await;
+    assert_eq!(st, 413, "{e}");
     assert!(
         e["error"]["message"]
             .as_str()
             .is_some_and(|m| m.contains("limit")),
+        "{e}"
+    );
+    // and without a length (chunked): refused once the limit is passed;
+    // the client stops sending there and waits for the answer
+    let over = (2 << 20) + 1;
+    let mut chunk = format!("{over:x}\r\n").into_bytes();
+    chunk.resize(chunk.len() + over, b'x');
+    let (st, e) = s
+        .raw(
+            &format!(
+                "POST /api/v1/archives HTTP/1.1\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked",
+                s.admin
+            ),
+            &chunk,
+        )
+        .await;
+    assert_eq!(st, 413, "{e}");
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .is_some_and(|m| m.contains("upload-limit")),
         "{e}"
     );
 
@@ -397,11 +419,14 @@ async fn pages_need_a_login_and_work_with_one() {
         .and_then(|r| r.split('"').next())
         .expect("csrf token in the page")
         .to_string();
-    let r = s
-        .http
-        .post(s.url("/sources/app/backup"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
+    // a form the page posts: the session cookie and a CSRF token
+    let form_post = |path: &str, token: &str| {
+        s.http
+            .post(s.url(path))
+            .header("cookie", &session)
+            .form(&[("csrf", token)])
+    };
+    let r = form_post("/sources/app/backup", &csrf)
         .send()
         .await
         .expect("backup form");
@@ -459,11 +484,7 @@ async fn pages_need_a_login_and_work_with_one() {
 
     // pausing and resuming a source from its page
     for (action, paused) in [("pause", true), ("resume", false)] {
-        let r = s
-            .http
-            .post(s.url(&format!("/sources/app/{action}")))
-            .header("cookie", &session)
-            .form(&[("csrf", csrf.as_str())])
+        let r = form_post(&format!("/sources/app/{action}"), &csrf)
             .send()
             .await
             .expect("pause form");
@@ -472,22 +493,14 @@ async fn pages_need_a_login_and_work_with_one() {
         assert_eq!(st, 200, "{sched}");
         assert_eq!(sched["sources"][0]["paused"], paused, "{action}: {sched}");
     }
-    let r = s
-        .http
-        .post(s.url("/sources/app/explode"))
-        .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str())])
+    let r = form_post("/sources/app/explode", &csrf)
         .send()
         .await
         .expect("unknown action");
     assert_eq!(r.status(), 400);
 
     // a form POST without the CSRF token is refused
-    let r = s
-        .http
-        .post(s.url("/sources/app/backup"))
-        .header("cookie", &session)
-        .form(&[("csrf", "forged")])
+    let r = form_post("/sources/app/backup", "forged")
         .send()
         .await
         .expect("post");

@@ -148,6 +148,47 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Sends `head` (request line and headers, without the blank line) and
+    /// `body` over a bare socket, then reads the answer: status and JSON
+    /// body. For requests the server must refuse before it has read what
+    /// the client announced, where a pooled HTTP client would race the
+    /// server's close while still writing.
+    pub async fn raw(&self, head: &str, body: &[u8]) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        sock.write_all(request.as_bytes()).await.expect("send head");
+        sock.write_all(body).await.expect("send body");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(30), sock.read(&mut buf))
+                .await
+                .expect("an answer within 30 s")
+                .expect("read");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .expect("content-length in the answer");
+                if answer.len() >= end + 4 + length {
+                    let status = text[9..12].parse().expect("status");
+                    let body = serde_json::from_slice(&answer[end + 4..end + 4 + length])
+                        .expect("a JSON body");
+                    return (status, body);
+                }
+            }
+            assert!(n > 0, "connection closed mid-answer: {text}");
+        }
+    }
+
     /// A token for a user (via the password login endpoint).
     pub async fn login_token(&self, user: &str, password: &str, expires: Option<&str>) -> String {
         let r = self

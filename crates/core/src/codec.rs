@@ -12,6 +12,10 @@ use thiserror::Error;
 
 use crate::value::{Array, ArrayDim, Date, Interval, Time, Timestamp, Value};
 
+mod columns;
+
+pub use columns::{columns_to_rows, rows_to_columns};
+
 /// Why bytes could not be decoded as rows.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,6 +106,42 @@ fn put_timestamp(out: &mut Vec<u8>, t: Timestamp) {
     put_zigzag(out, t.micros);
 }
 
+/// Appends a [`Value::Text`] holding `s`, without building the value.
+pub fn encode_text(s: &str, out: &mut Vec<u8>) {
+    out.push(tag::TEXT);
+    put_bytes(out, s.as_bytes());
+}
+
+/// Appends a [`Value::RawText`] holding `b`.
+pub fn encode_raw_text(b: &[u8], out: &mut Vec<u8>) {
+    out.push(tag::RAW_TEXT);
+    put_bytes(out, b);
+}
+
+/// Appends a [`Value::Bytes`] holding `b`.
+pub fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
+    out.push(tag::BYTES);
+    put_bytes(out, b);
+}
+
+/// Appends a [`Value::Json`] holding `s`.
+pub fn encode_json(s: &str, out: &mut Vec<u8>) {
+    out.push(tag::JSON);
+    put_bytes(out, s.as_bytes());
+}
+
+/// Appends a [`Value::Decimal`] holding `s`.
+pub fn encode_decimal(s: &str, out: &mut Vec<u8>) {
+    out.push(tag::DECIMAL);
+    put_bytes(out, s.as_bytes());
+}
+
+/// Appends a [`Value::Enum`] holding `s`.
+pub fn encode_enum(s: &str, out: &mut Vec<u8>) {
+    out.push(tag::ENUM);
+    put_bytes(out, s.as_bytes());
+}
+
 /// Appends the encoding of one value.
 pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
     match v {
@@ -124,22 +164,10 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(tag::F64);
             out.extend_from_slice(&f.to_bits().to_le_bytes());
         }
-        Value::Decimal(s) => {
-            out.push(tag::DECIMAL);
-            put_bytes(out, s.as_bytes());
-        }
-        Value::Text(s) => {
-            out.push(tag::TEXT);
-            put_bytes(out, s.as_bytes());
-        }
-        Value::RawText(b) => {
-            out.push(tag::RAW_TEXT);
-            put_bytes(out, b);
-        }
-        Value::Bytes(b) => {
-            out.push(tag::BYTES);
-            put_bytes(out, b);
-        }
+        Value::Decimal(s) => encode_decimal(s, out),
+        Value::Text(s) => encode_text(s, out),
+        Value::RawText(b) => encode_raw_text(b, out),
+        Value::Bytes(b) => encode_bytes(b, out),
         Value::Bits { len, bytes } => {
             out.push(tag::BITS);
             put_varint(out, u64::from(*len));
@@ -176,14 +204,8 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(tag::UUID);
             out.extend_from_slice(u);
         }
-        Value::Json(s) => {
-            out.push(tag::JSON);
-            put_bytes(out, s.as_bytes());
-        }
-        Value::Enum(s) => {
-            out.push(tag::ENUM);
-            put_bytes(out, s.as_bytes());
-        }
+        Value::Json(s) => encode_json(s, out),
+        Value::Enum(s) => encode_enum(s, out),
         Value::Array(a) => {
             out.push(tag::ARRAY);
             put_varint(out, a.dims.len() as u64);
@@ -412,6 +434,85 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Steps over one value without decoding it: the value's extent is the
+    /// same as [`Reader::value`] reads, its content is not checked.
+    fn skip_value(&mut self, depth: u32) -> Result<(), CodecError> {
+        match self.byte()? {
+            tag::NULL | tag::FALSE | tag::TRUE => {}
+            tag::INT | tag::UINT | tag::TIME => {
+                self.varint()?;
+            }
+            tag::F32 => {
+                self.take(4)?;
+            }
+            tag::F64 => {
+                self.take(8)?;
+            }
+            tag::DECIMAL
+            | tag::TEXT
+            | tag::RAW_TEXT
+            | tag::BYTES
+            | tag::JSON
+            | tag::ENUM
+            | tag::DOCUMENT => {
+                self.bytes()?;
+            }
+            tag::BITS => {
+                self.varint()?;
+                self.bytes()?;
+            }
+            tag::DATE => self.skip_date()?,
+            tag::TIMETZ => {
+                self.varint()?;
+                self.varint()?;
+            }
+            tag::TIMESTAMP | tag::TIMESTAMPTZ => {
+                self.skip_date()?;
+                self.varint()?;
+            }
+            tag::INTERVAL => {
+                self.varint()?;
+                self.varint()?;
+                self.varint()?;
+            }
+            tag::UUID => {
+                self.take(16)?;
+            }
+            tag::ARRAY => {
+                if depth >= MAX_DEPTH {
+                    return Err(CodecError::BadValue("array"));
+                }
+                let ndims = self.len()?;
+                for _ in 0..ndims {
+                    self.varint()?;
+                    self.varint()?;
+                }
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            tag::OTHER => {
+                self.bytes()?;
+                self.bytes()?;
+            }
+            other => return Err(CodecError::UnknownTag(other)),
+        }
+        Ok(())
+    }
+
+    fn skip_date(&mut self) -> Result<(), CodecError> {
+        match self.byte()? {
+            0 | 2 => Ok(()),
+            1 => {
+                self.varint()?;
+                self.take(2)?;
+                Ok(())
+            }
+            _ => Err(CodecError::BadValue("date")),
+        }
+    }
+
     /// Reads one row.
     pub fn row(&mut self) -> Result<Vec<Value>, CodecError> {
         let n = self.len()?;
@@ -421,6 +522,44 @@ impl<'a> Reader<'a> {
         }
         Ok(row)
     }
+}
+
+/// Decodes the values at `positions` (in that order) of the encoded row
+/// `row` into `out`, replacing what it held; a position past the row's end
+/// gives NULL. The other values are stepped over, not decoded.
+///
+/// # Errors
+/// A [`CodecError`] when `row` is not an encoded row.
+pub fn decode_values_at(
+    row: &[u8],
+    positions: &[usize],
+    out: &mut Vec<Value>,
+) -> Result<(), CodecError> {
+    out.clear();
+    out.resize(positions.len(), Value::Null);
+    let Some(&last) = positions.iter().max() else {
+        return Ok(());
+    };
+    let mut r = Reader::new(row);
+    let n = r.len()?;
+    for i in 0..n.min(last.saturating_add(1)) {
+        let mut hits = positions
+            .iter()
+            .enumerate()
+            .filter(|&(_, &p)| p == i)
+            .map(|(k, _)| k);
+        match hits.next() {
+            None => r.skip_value(0)?,
+            Some(k) => {
+                let v = r.value()?;
+                for j in hits {
+                    out[j] = v.clone();
+                }
+                out[k] = v;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes one row that fills `buf` exactly.
@@ -704,6 +843,52 @@ pub(crate) mod tests {
             for r in ChunkRows::new(&bytes) {
                 if let Ok(r) = r { let _ = decode_row(r); } else { break; }
             }
+        }
+    }
+
+    #[test]
+    fn values_at_positions() {
+        let row = vec![
+            Value::Text("a".into()),
+            Value::Int(7),
+            Value::Array(Box::new(Array {
+                dims: vec![ArrayDim { len: 2, lower: 1 }],
+                elements: vec![Value::Int(1), Value::Null],
+            })),
+            Value::Uuid([3; 16]),
+        ];
+        let mut enc = Vec::new();
+        encode_row(&row, &mut enc);
+        let mut out = vec![Value::Bool(true)];
+        // any order, repeats, a position past the end (NULL)
+        decode_values_at(&enc, &[3, 0, 3, 9, 2], &mut out).expect("decode");
+        assert_eq!(
+            out,
+            vec![
+                row[3].clone(),
+                row[0].clone(),
+                row[3].clone(),
+                Value::Null,
+                row[2].clone()
+            ]
+        );
+        decode_values_at(&enc, &[], &mut out).expect("decode");
+        assert!(out.is_empty());
+        assert!(decode_values_at(&enc[..enc.len() - 1], &[3], &mut out).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn values_at_match_the_decoded_row(
+            row in proptest::collection::vec(any_value(), 0..6),
+            positions in proptest::collection::vec(0usize..8, 0..4),
+        ) {
+            let mut enc = Vec::new();
+            encode_row(&row, &mut enc);
+            let mut out = Vec::new();
+            decode_values_at(&enc, &positions, &mut out).expect("decode");
+            let expected: Vec<Value> = positions.iter().map(|&p| row.get(p).cloned().unwrap_or(Value::Null)).collect();
+            prop_assert!(crate::value::rows_same(&out, &expected), "{out:?} != {expected:?}");
         }
     }
 

@@ -176,6 +176,8 @@ pub struct BlobLocation {
     pub raw_length: u32,
     /// True when the record is zstd-compressed.
     pub compressed: bool,
+    /// True when the record holds a data chunk column by column.
+    pub columns: bool,
 }
 
 impl BlobLocation {
@@ -187,6 +189,7 @@ impl BlobLocation {
             length: e.length,
             raw_length: e.raw_length,
             compressed: e.compressed,
+            columns: e.columns,
         }
     }
 
@@ -198,6 +201,7 @@ impl BlobLocation {
             length: self.length,
             raw_length: self.raw_length,
             compressed: self.compressed,
+            columns: self.columns,
         }
     }
 }
@@ -288,6 +292,7 @@ mod tests {
             length: 10,
             raw_length: 20,
             compressed: true,
+            columns: false,
         }
     }
 

@@ -55,5 +55,7 @@ pub use key::{KdfParams, KeyError, KeyFile, KeyInfo, Password};
 pub use lock::{LockError, LockGuard, LockInfo, LockKind, LockOptions};
 pub use pack::{BlobType, DEFAULT_PACK_SIZE, PackEntry, PackError};
 pub use prune::{PruneError, PruneOptions, PruneReport, prune};
-pub use repository::{InitOptions, ObjectKind, RepoError, Repository, SavedBlob};
+pub use repository::{
+    DEFAULT_ZSTD_LEVEL, InitOptions, ObjectKind, RepoError, Repository, SavedBlob,
+};
 pub use storage::{ObjectMeta, Storage, StorageError};

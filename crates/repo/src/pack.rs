@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! record_0 || record_1 || ... || encrypt(header) || header_len (u32 LE)
-//! record   = encrypt(zstd(plaintext))   or encrypt(plaintext) when zstd does not shrink it
+//! record   = encrypt(zstd(plaintext))   or encrypt(plaintext) when zstd does not shrink it;
+//!            a data blob is compressed in its column-major layout where it has one
 //! header   = version (u8 = 1) || entry*           entry = 46 bytes:
-//!            type u8 || flags u8 (bit 0 = compressed) || blob id [32]
+//!            type u8 || flags u8 (bit 0 = compressed, bit 1 = columns) || blob id [32]
 //!            || offset u32 LE || length u32 LE || raw length u32 LE
 //! ```
 //!
@@ -28,6 +29,7 @@ pub const DEFAULT_PACK_SIZE: usize = 16 * 1024 * 1024;
 const HEADER_VERSION: u8 = 1;
 const ENTRY_LEN: usize = 46;
 const FLAG_COMPRESSED: u8 = 1;
+const FLAG_COLUMNS: u8 = 2;
 
 /// Errors of the pack module.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,15 @@ pub enum PackError {
         /// Zstd's error.
         #[source]
         source: std::io::Error,
+    },
+    /// A data blob stored column by column does not give back its rows.
+    #[error("blob {id} does not rearrange into rows")]
+    Columns {
+        /// The blob.
+        id: BlobId,
+        /// What is wrong with it.
+        #[source]
+        source: tresor_core::codec::CodecError,
     },
     /// Decrypted content does not hash to the blob id.
     #[error("blob {expected} has content with id {actual}")]
@@ -107,6 +118,10 @@ pub struct PackEntry {
     pub raw_length: u32,
     /// True when the record holds zstd-compressed plaintext.
     pub compressed: bool,
+    /// True when the compressed plaintext is a data chunk in its
+    /// column-major layout ([`tresor_core::codec::rows_to_columns`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub columns: bool,
 }
 
 /// A blob ready to be appended to a pack: compressed (maybe) and encrypted.
@@ -117,6 +132,7 @@ pub(crate) struct EncodedBlob {
     pub data: Vec<u8>,
     pub raw_length: u32,
     pub compressed: bool,
+    pub columns: bool,
 }
 
 thread_local! {
@@ -128,43 +144,66 @@ thread_local! {
     /// Each thread's zstd decompression context.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
+    /// Each thread's buffers for a chunk in column-major layout and for
+    /// compressed bytes: they live only until the record is encrypted, and
+    /// fresh ones of this size would be new mappings whose every page
+    /// faults in.
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// zstd at `level`, with this thread's context.
-fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+/// Scratch buffers larger than this are not kept for the next blob: a
+/// typical chunk (512 KiB) fits, a large one (up to the chunker's maximum,
+/// or one huge row) would otherwise pin its size in every thread that ever
+/// compressed one.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// zstd of `data` at `level` into `out`, with this thread's context.
+fn compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.clear();
+    out.reserve(zstd::zstd_safe::compress_bound(data.len()));
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        match &mut *slot {
-            Some((l, c)) if *l == level => c.compress(data),
-            _ => {
-                let mut c = zstd::bulk::Compressor::new(level)?;
-                let out = c.compress(data);
-                *slot = Some((level, c));
-                out
-            }
-        }
+        let c = match &mut *slot {
+            Some((l, c)) if *l == level => c,
+            _ => &mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+        };
+        c.compress_to_buffer(data, out).map(drop)
     })
 }
 
 /// Decompresses a zstd frame of at most `capacity` bytes with this
-/// thread's context.
-fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+/// thread's context, into `out` (replacing what it held).
+fn decompress_into(data: &[u8], capacity: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.clear();
+    out.reserve(capacity);
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        match &mut *slot {
-            Some(d) => d.decompress(data, capacity),
-            None => {
-                let mut d = zstd::bulk::Decompressor::new()?;
-                let out = d.decompress(data, capacity);
-                *slot = Some(d);
-                out
-            }
-        }
+        let d = match &mut *slot {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        d.decompress_to_buffer(data, out).map(drop)
     })
 }
 
-/// Compresses (when it shrinks the data) and encrypts one blob. CPU heavy:
-/// run it on the blocking pool.
+/// Runs `f` with this thread's scratch buffers.
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> T) -> T {
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (a, b) = &mut *guard;
+        let out = f(a, b);
+        for buf in [a, b] {
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+        }
+        out
+    })
+}
+
+/// Compresses (when it shrinks the data) and encrypts one blob; a data blob
+/// that is a chunk of rows is compressed column by column. CPU heavy: run it
+/// on the blocking pool.
 pub(crate) fn encode_blob(
     key: &MasterKey,
     level: i32,
@@ -176,18 +215,21 @@ pub(crate) fn encode_blob(
         .ok()
         .filter(|n| (*n as usize) + OVERHEAD <= u32::MAX as usize)
         .ok_or(PackError::TooLarge(plaintext.len()))?;
-    let packed = compress(plaintext, level).map_err(PackError::Compress)?;
-    let (data, compressed) = if packed.len() < plaintext.len() {
-        (key.encrypt(&packed), true)
-    } else {
-        (key.encrypt(plaintext), false)
-    };
-    Ok(EncodedBlob {
-        blob_type,
-        id,
-        data,
-        raw_length,
-        compressed,
+    with_scratch(|cols, packed| {
+        let columns =
+            blob_type == BlobType::Data && tresor_core::codec::rows_to_columns(plaintext, cols);
+        let input = if columns { &cols[..] } else { plaintext };
+        compress_into(input, level, packed).map_err(PackError::Compress)?;
+        let compressed = packed.len() < plaintext.len();
+        let data = key.encrypt(if compressed { packed } else { plaintext });
+        Ok(EncodedBlob {
+            blob_type,
+            id,
+            data,
+            raw_length,
+            compressed,
+            columns: compressed && columns,
+        })
     })
 }
 
@@ -202,13 +244,27 @@ pub(crate) fn decode_blob(
     record: &[u8],
 ) -> Result<Vec<u8>, PackError> {
     let plain = key.decrypt(record).map_err(PackError::Crypto)?;
-    let data = if entry.compressed {
-        decompress(&plain, entry.raw_length as usize).map_err(|source| PackError::Decompress {
-            id: entry.id,
-            source,
-        })?
-    } else {
-        plain
+    let raw_length = entry.raw_length as usize;
+    let decompress_err = |source| PackError::Decompress {
+        id: entry.id,
+        source,
+    };
+    let data = match (entry.compressed, entry.columns) {
+        (false, _) => plain,
+        (true, false) => {
+            let mut out = Vec::new();
+            decompress_into(&plain, raw_length, &mut out).map_err(decompress_err)?;
+            out
+        }
+        (true, true) => with_scratch(|cols, _| {
+            decompress_into(&plain, raw_length, cols).map_err(decompress_err)?;
+            tresor_core::codec::columns_to_rows(cols, raw_length).map_err(|source| {
+                PackError::Columns {
+                    id: entry.id,
+                    source,
+                }
+            })
+        })?,
     };
     let actual = key.blob_id(&data);
     if actual != entry.id {
@@ -240,7 +296,14 @@ pub(crate) fn encode_header(entries: &[PackEntry]) -> Vec<u8> {
     out.push(HEADER_VERSION);
     for e in entries {
         out.push(e.blob_type.to_byte());
-        out.push(if e.compressed { FLAG_COMPRESSED } else { 0 });
+        let mut flags = 0;
+        if e.compressed {
+            flags |= FLAG_COMPRESSED;
+        }
+        if e.columns {
+            flags |= FLAG_COLUMNS;
+        }
+        out.push(flags);
         out.extend_from_slice(e.id.as_bytes());
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.length.to_le_bytes());
@@ -269,8 +332,12 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Vec<PackEntry>, PackError> {
         .map(|c| {
             let blob_type = BlobType::from_byte(c[0])
                 .ok_or_else(|| PackError::Malformed(format!("unknown blob type {}", c[0])))?;
-            if c[1] & !FLAG_COMPRESSED != 0 {
-                return Err(PackError::Malformed(format!("unknown flags {:#x}", c[1])));
+            let flags = c[1];
+            let columns = flags & FLAG_COLUMNS != 0;
+            if flags & !(FLAG_COMPRESSED | FLAG_COLUMNS) != 0
+                || (columns && (flags & FLAG_COMPRESSED == 0 || blob_type != BlobType::Data))
+            {
+                return Err(PackError::Malformed(format!("unknown flags {flags:#x}")));
             }
             let u32_at = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
             let mut id = [0u8; 32];
@@ -278,7 +345,8 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<Vec<PackEntry>, PackError> {
             Ok(PackEntry {
                 blob_type,
                 id: BlobId(id),
-                compressed: c[1] & FLAG_COMPRESSED != 0,
+                compressed: flags & FLAG_COMPRESSED != 0,
+                columns,
                 offset: u32_at(34),
                 length: u32_at(38),
                 raw_length: u32_at(42),
@@ -337,25 +405,22 @@ pub(crate) struct PackWriter {
 impl PackWriter {
     /// Appends one encoded blob; a blob already in this pack is skipped.
     pub fn add(&mut self, blob: &EncodedBlob) -> Result<(), PackError> {
-        self.add_record(
-            blob.blob_type,
-            blob.id,
-            blob.raw_length,
-            blob.compressed,
-            &blob.data,
-        )
+        let entry = PackEntry {
+            blob_type: blob.blob_type,
+            id: blob.id,
+            offset: 0,
+            length: 0,
+            raw_length: blob.raw_length,
+            compressed: blob.compressed,
+            columns: blob.columns,
+        };
+        self.add_record(entry, &blob.data)
     }
 
-    /// Appends an already encrypted record (used by prune to copy blobs).
-    pub fn add_record(
-        &mut self,
-        blob_type: BlobType,
-        id: BlobId,
-        raw_length: u32,
-        compressed: bool,
-        record: &[u8],
-    ) -> Result<(), PackError> {
-        if !self.ids.insert(id) {
+    /// Appends an already encrypted record described by `entry` (used by
+    /// prune to copy blobs); the entry's place in the pack is set here.
+    pub fn add_record(&mut self, entry: PackEntry, record: &[u8]) -> Result<(), PackError> {
+        if !self.ids.insert(entry.id) {
             return Ok(());
         }
         let offset =
@@ -363,12 +428,9 @@ impl PackWriter {
         let length = u32::try_from(record.len()).map_err(|_| PackError::TooLarge(record.len()))?;
         self.buf.extend_from_slice(record);
         self.entries.push(PackEntry {
-            blob_type,
-            id,
             offset,
             length,
-            raw_length,
-            compressed,
+            ..entry
         });
         Ok(())
     }
@@ -428,18 +490,17 @@ mod tests {
             any::<u32>(),
             any::<u32>(),
             any::<u32>(),
-            any::<bool>(),
+            0u8..3,
         )
-            .prop_map(
-                |(t, id, offset, length, raw_length, compressed)| PackEntry {
-                    blob_type: if t { BlobType::Data } else { BlobType::Tree },
-                    id: BlobId(id),
-                    offset,
-                    length,
-                    raw_length,
-                    compressed,
-                },
-            )
+            .prop_map(|(t, id, offset, length, raw_length, encoding)| PackEntry {
+                blob_type: if t { BlobType::Data } else { BlobType::Tree },
+                id: BlobId(id),
+                offset,
+                length,
+                raw_length,
+                compressed: encoding > 0,
+                columns: t && encoding == 2,
+            })
     }
 
     fn build(key: &MasterKey, blobs: &[Vec<u8>]) -> FinishedPack {
@@ -463,6 +524,71 @@ mod tests {
         let e = encode_blob(&key, 3, BlobType::Data, key.blob_id(&noise), &noise).unwrap();
         assert!(!e.compressed);
         assert_eq!(e.data.len(), 1000 + OVERHEAD);
+    }
+
+    /// A chunk of `n` rows as the backup writes them.
+    fn chunk_of_rows(n: i64) -> Vec<u8> {
+        use tresor_core::Value;
+        let mut b = tresor_core::codec::ChunkBuilder::new();
+        for i in 0..n {
+            b.push(&[
+                Value::Int(i),
+                Value::Text(format!("user{i}@example.com")),
+                Value::Decimal(format!("{}.{:02}", i * 7 % 1000, i % 100)),
+            ]);
+        }
+        b.take().0
+    }
+
+    #[test]
+    fn data_chunks_are_stored_column_by_column() {
+        let key = MasterKey::generate();
+        let chunk = chunk_of_rows(2000);
+        let id = key.blob_id(&chunk);
+        let data = encode_blob(&key, 2, BlobType::Data, id, &chunk).unwrap();
+        assert!(data.compressed && data.columns);
+        // the same bytes as a tree blob are compressed as they are, and
+        // column by column they take less room
+        let tree = encode_blob(&key, 2, BlobType::Tree, id, &chunk).unwrap();
+        assert!(tree.compressed && !tree.columns);
+        assert!(data.data.len() < tree.data.len());
+
+        let mut w = PackWriter::default();
+        w.add(&data).unwrap();
+        let p = w.finish(&key).unwrap();
+        let entries = read_header(&key, &p.bytes).unwrap();
+        assert!(entries[0].columns);
+        let e = entries[0];
+        let rec = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+        assert_eq!(decode_blob(&key, &e, rec).unwrap(), chunk);
+
+        // a record that claims the column layout but holds rows is refused
+        let rows = encode_blob(&key, 2, BlobType::Tree, id, &chunk).unwrap();
+        let claim = PackEntry {
+            blob_type: BlobType::Data,
+            columns: true,
+            ..e
+        };
+        assert!(matches!(
+            decode_blob(&key, &claim, &rows.data),
+            Err(PackError::Columns { .. })
+        ));
+        // a chunk larger than the buffers a thread keeps (one huge row, say)
+        let big = chunk_of_rows(200_000);
+        assert!(big.len() > SCRATCH_KEEP);
+        let e = encode_blob(&key, 2, BlobType::Data, key.blob_id(&big), &big).unwrap();
+        assert!(e.columns);
+        let mut w = PackWriter::default();
+        w.add(&e).unwrap();
+        let p = w.finish(&key).unwrap();
+        let e = read_header(&key, &p.bytes).unwrap()[0];
+        let rec = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+        assert_eq!(decode_blob(&key, &e, rec).unwrap(), big);
+        SCRATCH.with(|s| assert!(s.borrow().0.capacity() <= SCRATCH_KEEP));
+        // bytes that are not rows are stored as they are
+        let noise = vec![b'a'; 10_000];
+        let e = encode_blob(&key, 2, BlobType::Data, key.blob_id(&noise), &noise).unwrap();
+        assert!(e.compressed && !e.columns);
     }
 
     #[test]
@@ -519,6 +645,12 @@ mod tests {
         let mut bad = vec![1u8];
         bad.extend_from_slice(&[9u8; ENTRY_LEN]);
         assert!(decode_header(&bad).is_err());
+        // the column flag without compression, or on a tree blob
+        for (blob_type, flags) in [(0u8, FLAG_COLUMNS), (1, FLAG_COLUMNS | FLAG_COMPRESSED)] {
+            let mut bad = vec![1u8, blob_type, flags];
+            bad.extend_from_slice(&[0u8; ENTRY_LEN - 2]);
+            assert!(decode_header(&bad).is_err(), "{blob_type} {flags}");
+        }
     }
 
     proptest! {

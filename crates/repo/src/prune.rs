@@ -271,9 +271,7 @@ pub async fn prune(
                     blob: e.id,
                     pack: *pid,
                 })?;
-            writer
-                .add_record(e.blob_type, e.id, e.raw_length, e.compressed, record)
-                .map_err(RepoError::from)?;
+            writer.add_record(*e, record).map_err(RepoError::from)?;
             if writer.size() >= repo.pack_size() {
                 let fin = std::mem::take(&mut writer)
                     .finish(key)

@@ -101,6 +101,11 @@ impl From<tokio::task::JoinError> for RepoError {
     }
 }
 
+/// The zstd level of a new repository unless chosen otherwise: data chunks
+/// are compressed column by column, which at level 2 stores fewer bytes
+/// than rows at level 3 do, in less time (`BENCHMARKS.md`).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 2;
+
 /// Parameters of a new repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitOptions {
@@ -117,7 +122,7 @@ impl Default for InitOptions {
         InitOptions {
             kdf: KdfParams::default(),
             chunker: ChunkerParams::default(),
-            zstd_level: 3,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
         }
     }
 }

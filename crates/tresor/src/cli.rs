@@ -90,7 +90,7 @@ pub enum Command {
 pub struct InitArgs {
     /// zstd level for everything the repository stores, 1 (fastest) to 22
     /// (smallest); fixed for the repository's life
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    #[arg(long, default_value_t = tresor_repo::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub compression: i32,
     /// Argon2id memory in MiB for the first key
     #[arg(long, default_value_t = 64, hide = true)]

@@ -5,7 +5,8 @@
 //!   tables, keys, indexes and the rest of a database.
 //! - [`codec`]: the binary row encoding inside table-data chunks.
 //! - [`Source`] / [`Target`]: the traits each engine implements; rows flow
-//!   through bounded channels in [`RowBatch`]es.
+//!   through bounded channels in [`RowBatch`]es, or, into a backup, as
+//!   [`EncodedBatch`]es already in the row codec.
 //! - [`TableFilter`], [`load_order`], [`diff_keyed`]: choosing tables,
 //!   ordering a restore, and comparing row streams.
 //!
@@ -37,9 +38,10 @@ pub use schema::{
     SchemaObject, TableName, TableSchema,
 };
 pub use source::{
-    BATCH_BYTES, BATCH_ROWS, Connector, ErrorKind, ExistingTable, ReadOptions, RestoreMode,
-    RestorePlan, RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
-    SourceSnapshot, Target, TargetSession, TargetState, percent_decode, redact_url,
+    BATCH_BYTES, BATCH_ROWS, Connector, ENCODED_BATCH_BYTES, EncodedBatch, EncodedSender,
+    ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch,
+    RowReceiver, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession,
+    TargetState, percent_decode, redact_url,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

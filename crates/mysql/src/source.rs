@@ -11,10 +11,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
+use tresor_core::codec::{encode_value, put_varint};
 use tresor_core::{
-    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, Engine, ErrorKind, ReadOptions, RowKey, RowSender,
-    Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
+    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, EncodedBatch, EncodedSender, Engine, ErrorKind,
+    ReadOptions, RowKey, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
 };
 
 use crate::capture;
@@ -205,6 +206,132 @@ impl SourceSnapshot for MysqlSnapshot {
     }
 
     async fn read_table(&self, table: &TableSchema, rows: RowSender) -> Result<u64, SourceError> {
+        self.read(table, ValueRows::default(), rows).await
+    }
+
+    async fn read_table_encoded(
+        &self,
+        table: &TableSchema,
+        rows: EncodedSender,
+    ) -> Result<u64, SourceError> {
+        self.read(table, EncodedRows::default(), rows).await
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), SourceError> {
+        let conns = std::mem::take(
+            &mut *self
+                .conns
+                .lock()
+                .map_err(|_| SourceError::new(ErrorKind::Engine, "connection pool poisoned"))?,
+        );
+        for mut c in conns {
+            let _ = c.query_drop("COMMIT").await;
+            let _ = c.disconnect().await;
+        }
+        Ok(())
+    }
+}
+
+/// Where a table's rows gather until they are sent on.
+trait Gather: Send {
+    type Batch: Send;
+    /// Adds a row; returns about how many bytes it holds.
+    fn push(
+        &mut self,
+        kinds: &[Kind],
+        values: Vec<mysql_async::Value>,
+    ) -> Result<usize, SourceError>;
+    /// Rows not taken yet.
+    fn pending(&self) -> usize;
+    /// Whether the gathered rows make a batch, given about how many bytes
+    /// of values they hold.
+    fn is_full(&self, approx_bytes: usize) -> bool {
+        self.pending() >= BATCH_ROWS || approx_bytes >= BATCH_BYTES
+    }
+    /// Takes the gathered rows.
+    fn take(&mut self) -> Self::Batch;
+}
+
+/// Converts a row's values in column order, handing each to `each`;
+/// returns about how many bytes they hold.
+fn convert_row(
+    kinds: &[Kind],
+    values: Vec<mysql_async::Value>,
+    mut each: impl FnMut(tresor_core::Value),
+) -> Result<usize, SourceError> {
+    let mut bytes = 0;
+    for (kind, v) in kinds.iter().zip(values) {
+        let value = convert::from_mysql(kind, v)?;
+        bytes += convert::approx_size(&value);
+        each(value);
+    }
+    Ok(bytes)
+}
+
+/// Rows as [`tresor_core::Value`]s.
+#[derive(Default)]
+struct ValueRows(Vec<tresor_core::Row>);
+
+impl Gather for ValueRows {
+    type Batch = Vec<tresor_core::Row>;
+    fn push(
+        &mut self,
+        kinds: &[Kind],
+        values: Vec<mysql_async::Value>,
+    ) -> Result<usize, SourceError> {
+        let mut out = Vec::with_capacity(kinds.len());
+        let bytes = convert_row(kinds, values, |v| out.push(v))?;
+        self.0.push(out);
+        Ok(bytes)
+    }
+    fn pending(&self) -> usize {
+        self.0.len()
+    }
+    fn take(&mut self) -> Self::Batch {
+        std::mem::replace(&mut self.0, Vec::with_capacity(BATCH_ROWS))
+    }
+}
+
+/// Rows in the row codec: each value is encoded and dropped on the thread
+/// that read it, and no row is a `Vec` of its own.
+#[derive(Default)]
+struct EncodedRows {
+    batch: EncodedBatch,
+    row: Vec<u8>,
+}
+
+impl Gather for EncodedRows {
+    type Batch = EncodedBatch;
+    fn push(
+        &mut self,
+        kinds: &[Kind],
+        values: Vec<mysql_async::Value>,
+    ) -> Result<usize, SourceError> {
+        self.row.clear();
+        put_varint(&mut self.row, kinds.len() as u64);
+        let bytes = convert_row(kinds, values, |v| encode_value(&v, &mut self.row))?;
+        self.batch.push_encoded(&self.row);
+        Ok(bytes)
+    }
+    fn pending(&self) -> usize {
+        self.batch.rows() as usize
+    }
+    fn is_full(&self, _: usize) -> bool {
+        self.batch.is_full()
+    }
+    fn take(&mut self) -> Self::Batch {
+        std::mem::replace(&mut self.batch, EncodedBatch::new())
+    }
+}
+
+impl MysqlSnapshot {
+    /// Streams `table` through `sink` into `tx` over a free connection.
+    async fn read<G: Gather>(
+        &self,
+        table: &TableSchema,
+        mut sink: G,
+        tx: mpsc::Sender<G::Batch>,
+    ) -> Result<u64, SourceError> {
         let _permit = self
             .permits
             .acquire()
@@ -231,7 +358,6 @@ impl SourceSnapshot for MysqlSnapshot {
             .exec_iter(sql, ())
             .await
             .ctx(|| format!("cannot read table {name}"))?;
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
         let mut bytes = 0usize;
         let mut count = 0u64;
         while let Some(row) = result
@@ -241,42 +367,21 @@ impl SourceSnapshot for MysqlSnapshot {
         {
             let row: Row = row;
             let values = if no_columns { Vec::new() } else { row.unwrap() };
-            let mut out = Vec::with_capacity(kinds.len());
-            for (kind, v) in kinds.iter().zip(values) {
-                let value = convert::from_mysql(kind, v)?;
-                bytes += convert::approx_size(&value);
-                out.push(value);
-            }
-            batch.push(out);
+            bytes += sink.push(&kinds, values)?;
             count += 1;
-            if batch.len() >= BATCH_ROWS || bytes >= BATCH_BYTES {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            if sink.is_full(bytes) {
                 bytes = 0;
-                rows.send(full)
+                tx.send(sink.take())
                     .await
                     .map_err(|_| SourceError::cancelled())?;
             }
         }
         drop(result);
-        if !batch.is_empty() {
-            rows.send(batch)
+        if sink.pending() > 0 {
+            tx.send(sink.take())
                 .await
                 .map_err(|_| SourceError::cancelled())?;
         }
         Ok(count)
-    }
-
-    async fn close(self: Box<Self>) -> Result<(), SourceError> {
-        let conns = std::mem::take(
-            &mut *self
-                .conns
-                .lock()
-                .map_err(|_| SourceError::new(ErrorKind::Engine, "connection pool poisoned"))?,
-        );
-        for mut c in conns {
-            let _ = c.query_drop("COMMIT").await;
-            let _ = c.disconnect().await;
-        }
-        Ok(())
     }
 }

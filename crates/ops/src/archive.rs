@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tresor_archive::{
     ArchiveError, ArchiveFormat, ArchiveMetadata, ArchiveReader, ArchiveWriter, ReadLimits,
 };
-use tresor_core::{BATCH_ROWS, RowBatch, TableFilter, TableName};
+use tresor_core::{EncodedBatch, RowBatch, TableFilter, TableName};
 use tresor_repo::Repository;
 
 use crate::backup::{BackupOptions, TableOutcome, commit, find_parent, os_user, parent_for};
@@ -225,13 +225,16 @@ pub async fn import_archive(
             let reader =
                 tokio::task::spawn_blocking(move || -> std::result::Result<u64, ArchiveError> {
                     let mut archive = ArchiveReader::open_with_limits(&reader_path, limits)?;
-                    let mut batch = Vec::with_capacity(BATCH_ROWS);
+                    let mut batch = EncodedBatch::new();
+                    let mut scratch = Vec::new();
                     let mut n = 0u64;
                     for row in archive.read_table(&name)? {
-                        batch.push(row?);
+                        batch.push(&row?, &mut scratch);
                         n += 1;
-                        if batch.len() >= BATCH_ROWS
-                            && tx.blocking_send(std::mem::take(&mut batch)).is_err()
+                        if batch.is_full()
+                            && tx
+                                .blocking_send(std::mem::replace(&mut batch, EncodedBatch::new()))
+                                .is_err()
                         {
                             return Ok(n);
                         }

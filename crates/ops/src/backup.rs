@@ -249,10 +249,10 @@ async fn backup_table(
 ) -> Result<TableOutcome> {
     progress.table_started(&table.name, None);
     let (tx, rx) = mpsc::channel(4);
-    let (ctx, crx) = mpsc::channel(4);
     let writer = tokio::spawn(write_table(repo.clone(), rx, chunker, parent, cache));
+    let (ctx, crx) = mpsc::channel(4);
     let (read, ()) = tokio::join!(
-        snap.read_table(table, ctx),
+        snap.read_table_encoded(table, ctx),
         forward_counting(crx, tx, &table.name, progress)
     );
     let written = writer

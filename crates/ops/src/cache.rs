@@ -90,6 +90,10 @@ pub(crate) struct CachedRow {
     pub row: u64,
 }
 
+/// Bytes of rows gathered before they go to the compressor: zstd's
+/// streaming call costs more than compressing a row of 30 bytes.
+const WRITE_BATCH: usize = 64 << 10;
+
 /// Writes a table's cache file next to where it will live, under a
 /// temporary name.
 pub(crate) struct CacheWriter {
@@ -112,13 +116,12 @@ impl CacheWriter {
         Some(CacheWriter {
             out,
             path,
-            buf: Vec::with_capacity(64),
+            buf: Vec::with_capacity(WRITE_BATCH + 1024),
             key_enc: Vec::with_capacity(64),
         })
     }
 
-    /// Adds a row: its key values, digest and location.
-    #[cfg(test)]
+    /// Adds a row with its key, digest and location.
     pub fn push(
         &mut self,
         key: &[Value],
@@ -126,38 +129,23 @@ impl CacheWriter {
         chunk: usize,
         row: u64,
     ) -> std::io::Result<()> {
-        self.push_at(key, &(0..key.len()).collect::<Vec<_>>(), digest, chunk, row)
-    }
-
-    /// Adds a row whose key is the values of `row_values` at `positions`
-    /// (a missing one counts as NULL), with its digest and location.
-    pub fn push_at(
-        &mut self,
-        row_values: &[Value],
-        positions: &[usize],
-        digest: &[u8; 16],
-        chunk: usize,
-        row: u64,
-    ) -> std::io::Result<()> {
-        self.buf.clear();
         self.key_enc.clear();
-        put_varint(&mut self.key_enc, positions.len() as u64);
-        for &p in positions {
-            tresor_core::codec::encode_value(
-                row_values.get(p).unwrap_or(&Value::Null),
-                &mut self.key_enc,
-            );
-        }
+        tresor_core::codec::encode_row(key, &mut self.key_enc);
         put_varint(&mut self.buf, self.key_enc.len() as u64);
         self.buf.extend_from_slice(&self.key_enc);
         self.buf.extend_from_slice(digest);
         put_varint(&mut self.buf, chunk as u64);
         put_varint(&mut self.buf, row);
-        self.out.write_all(&self.buf)
+        if self.buf.len() >= WRITE_BATCH {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 
     /// Finishes the file; returns its temporary path.
-    pub fn finish(self) -> std::io::Result<PathBuf> {
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        self.out.write_all(&self.buf)?;
         let mut inner = self.out.finish()?;
         inner.flush()?;
         Ok(self.path)

@@ -1,7 +1,8 @@
 //! Progress reporting: the CLI draws bars from it, the server turns it into
 //! live job figures.
 
-use tresor_core::TableName;
+use tokio::sync::mpsc;
+use tresor_core::{EncodedBatch, TableName};
 
 /// Receives progress events. Every method has an empty default, so a
 /// reporter implements only what it shows. Calls come from several tasks.
@@ -22,15 +23,32 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
+/// Rows in a batch.
+pub(crate) trait Counted {
+    fn count(&self) -> u64;
+}
+
+impl Counted for tresor_core::RowBatch {
+    fn count(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl Counted for EncodedBatch {
+    fn count(&self) -> u64 {
+        self.rows()
+    }
+}
+
 /// Forwards batches from `rx` to `tx`, reporting rows as they pass.
-pub(crate) async fn forward_counting(
-    mut rx: tresor_core::RowReceiver,
-    tx: tresor_core::RowSender,
+pub(crate) async fn forward_counting<B: Counted>(
+    mut rx: mpsc::Receiver<B>,
+    tx: mpsc::Sender<B>,
     table: &TableName,
     progress: &dyn Progress,
 ) {
     while let Some(batch) = rx.recv().await {
-        let n = batch.len() as u64;
+        let n = batch.count();
         if tx.send(batch).await.is_err() {
             return;
         }

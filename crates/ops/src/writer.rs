@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
-use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, encode_row};
-use tresor_core::{RowReceiver, TableName, Value, compare_values};
+use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, decode_values_at};
+use tresor_core::{EncodedBatch, TableName, Value, compare_keys};
 use tresor_repo::{BlobId, BlobType, RepoError, Repository, SavedBlob};
 
 use crate::cache::{CacheReader, CacheWriter, row_digest};
@@ -392,23 +392,11 @@ impl ParentCursor {
     }
 }
 
-/// [`tresor_core::compare_keys`] of a parent's key with the key of `row` at `positions`
-/// (a missing value counts as NULL), without copying the row's values.
-fn compare_key_at(parent: &[Value], row: &[Value], positions: &[usize]) -> std::cmp::Ordering {
-    for (x, &p) in parent.iter().zip(positions) {
-        match compare_values(x, row.get(p).unwrap_or(&Value::Null)) {
-            std::cmp::Ordering::Equal => {}
-            other => return other,
-        }
-    }
-    parent.len().cmp(&positions.len())
-}
-
 /// Writes all rows from `rx`; incrementally against `parent` when given.
 /// With `cache`, also writes the table's row cache for the next backup.
 pub(crate) async fn write_table(
     repo: Arc<Repository>,
-    mut rx: RowReceiver,
+    mut rx: mpsc::Receiver<EncodedBatch>,
     chunker: Chunker,
     parent: Option<Parent>,
     cache: Option<CacheTarget>,
@@ -416,7 +404,9 @@ pub(crate) async fn write_table(
     let mut w = TableWriter::new(repo.clone(), chunker);
     let mut digest = TableDigest::new();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    let mut enc = Vec::new();
+    // the row's key, decoded when it is needed: to merge with the parent's
+    // rows or to write the row cache
+    let mut key: Vec<Value> = Vec::new();
     let key_positions = parent
         .as_ref()
         .map(|p| p.key_positions.clone())
@@ -432,27 +422,31 @@ pub(crate) async fn write_table(
     }
     let mut changes = TableChanges::default();
     let positions = key_positions.as_deref().unwrap_or(&[]);
+    let needs_key = cursor.is_some() || cache_writer.is_some();
     while let Some(batch) = rx.recv().await {
-        for row in &batch {
-            enc.clear();
-            encode_row(row, &mut enc);
-            digest.update(&enc);
+        for enc in batch.iter() {
+            let enc = enc.map_err(|e| OpsError::Internal(format!("unreadable row batch: {e}")))?;
+            digest.update(enc);
             bytes += enc.len() as u64;
             rows += 1;
-            let row_hash = row_digest(&enc);
+            let row_hash = row_digest(enc);
+            if needs_key {
+                decode_values_at(enc, positions, &mut key)
+                    .map_err(|e| OpsError::Internal(format!("unreadable row: {e}")))?;
+            }
             let location = match cursor.as_mut() {
-                None => w.push_fresh(&enc, &row_hash).await?,
+                None => w.push_fresh(enc, &row_hash).await?,
                 Some(cursor) => {
                     while cursor
                         .current
                         .as_ref()
-                        .is_some_and(|p| compare_key_at(&p.key, row, positions).is_lt())
+                        .is_some_and(|p| compare_keys(&p.key, &key).is_lt())
                     {
                         changes.deleted += 1;
                         cursor.advance().await?;
                     }
                     match cursor.current.take() {
-                        Some(p) if compare_key_at(&p.key, row, positions).is_eq() => {
+                        Some(p) if compare_keys(&p.key, &key).is_eq() => {
                             let unchanged = p.digest == row_hash;
                             let at = if unchanged && !p.rewrite {
                                 w.push_ref(p.location.chunk, p.location.row, p.location.chunk_rows)
@@ -460,7 +454,7 @@ pub(crate) async fn write_table(
                                 if !unchanged {
                                     changes.updated += 1;
                                 }
-                                w.push_fresh(&enc, &row_hash).await?
+                                w.push_fresh(enc, &row_hash).await?
                             };
                             cursor.advance().await?;
                             at
@@ -468,15 +462,13 @@ pub(crate) async fn write_table(
                         other => {
                             cursor.current = other;
                             changes.inserted += 1;
-                            w.push_fresh(&enc, &row_hash).await?
+                            w.push_fresh(enc, &row_hash).await?
                         }
                     }
                 }
             };
             let failed = match cache_writer.as_mut() {
-                Some(cw) => cw
-                    .push_at(row, positions, &row_hash, location.0, location.1)
-                    .is_err(),
+                Some(cw) => cw.push(&key, &row_hash, location.0, location.1).is_err(),
                 None => false,
             };
             // a cache that cannot be written is dropped, not fatal

@@ -3,6 +3,10 @@
 //! [`Value`]s.
 
 use bytes::{Buf, BytesMut};
+use tresor_core::codec::{
+    encode_bytes, encode_decimal, encode_enum, encode_json, encode_raw_text, encode_text,
+    encode_value,
+};
 use tresor_core::{Array, ArrayDim, Date, Interval, Row, SourceError, Time, Timestamp, Value};
 
 use crate::types::Codec;
@@ -23,6 +27,142 @@ pub(crate) struct ColumnDecoder {
 
 fn bad(what: &str) -> SourceError {
     SourceError::data(format!("malformed binary copy data: {what}"))
+}
+
+/// Where parsed rows go: [`Value`]s, or straight into the row codec.
+pub(crate) trait RowSink {
+    /// A row starts.
+    fn begin(&mut self, columns: usize);
+    /// The next field is NULL.
+    fn null(&mut self);
+    /// The next field holds `data` in binary send format.
+    fn field(&mut self, column: &ColumnDecoder, data: &[u8]) -> Result<(), SourceError>;
+    /// The row is complete.
+    fn end(&mut self);
+    /// The row is cut short: it is parsed again when the rest arrives.
+    fn abandon(&mut self);
+}
+
+/// A sink that gathers rows into batches to send on.
+pub(crate) trait Gather: RowSink + Send {
+    /// What a batch is.
+    type Batch: Send;
+    /// Rows gathered and not taken yet.
+    fn pending(&self) -> usize;
+    /// Whether the gathered rows make a batch, given about how many bytes
+    /// of values they hold.
+    fn is_full(&self, approx_bytes: usize) -> bool {
+        self.pending() >= tresor_core::BATCH_ROWS || approx_bytes >= tresor_core::BATCH_BYTES
+    }
+    /// Takes the gathered rows.
+    fn take(&mut self) -> Self::Batch;
+}
+
+impl Gather for ValueRows {
+    type Batch = Vec<Row>;
+    fn pending(&self) -> usize {
+        self.rows.len()
+    }
+    fn take(&mut self) -> Vec<Row> {
+        std::mem::replace(&mut self.rows, Vec::with_capacity(tresor_core::BATCH_ROWS))
+    }
+}
+
+impl Gather for EncodedRows {
+    type Batch = tresor_core::EncodedBatch;
+    fn pending(&self) -> usize {
+        self.batch.rows() as usize
+    }
+    fn is_full(&self, _: usize) -> bool {
+        self.batch.is_full()
+    }
+    fn take(&mut self) -> tresor_core::EncodedBatch {
+        std::mem::replace(&mut self.batch, tresor_core::EncodedBatch::new())
+    }
+}
+
+/// Rows as [`Value`]s.
+#[derive(Default)]
+pub(crate) struct ValueRows {
+    pub(crate) rows: Vec<Row>,
+    row: Row,
+}
+
+impl RowSink for ValueRows {
+    fn begin(&mut self, columns: usize) {
+        self.row = Vec::with_capacity(columns);
+    }
+    fn null(&mut self) {
+        self.row.push(Value::Null);
+    }
+    fn field(&mut self, column: &ColumnDecoder, data: &[u8]) -> Result<(), SourceError> {
+        self.row
+            .push(decode_value(&column.codec, data, &column.type_name)?);
+        Ok(())
+    }
+    fn end(&mut self) {
+        self.rows.push(std::mem::take(&mut self.row));
+    }
+    fn abandon(&mut self) {
+        self.row.clear();
+    }
+}
+
+/// Rows encoded as [`tresor_core::codec::encode_row`] would encode the
+/// values [`ValueRows`] gets, without building them.
+#[derive(Default)]
+pub(crate) struct EncodedRows {
+    pub(crate) batch: tresor_core::EncodedBatch,
+    row: Vec<u8>,
+    numeric: Vec<u8>,
+}
+
+impl RowSink for EncodedRows {
+    fn begin(&mut self, columns: usize) {
+        self.row.clear();
+        tresor_core::codec::put_varint(&mut self.row, columns as u64);
+    }
+    fn null(&mut self) {
+        encode_value(&Value::Null, &mut self.row);
+    }
+    fn field(&mut self, column: &ColumnDecoder, data: &[u8]) -> Result<(), SourceError> {
+        encode_field(column, data, &mut self.row, &mut self.numeric)
+    }
+    fn end(&mut self) {
+        self.batch.push_encoded(&self.row);
+    }
+    fn abandon(&mut self) {}
+}
+
+/// Appends the encoding of the value [`decode_value`] makes of `data`;
+/// the common types without building it.
+fn encode_field(
+    column: &ColumnDecoder,
+    data: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), SourceError> {
+    let str_of = |b, what| std::str::from_utf8(b).map_err(|_| bad(&format!("{what} is not utf-8")));
+    match column.codec {
+        Codec::Text => match std::str::from_utf8(data) {
+            Ok(s) => encode_text(s, out),
+            Err(_) => encode_raw_text(data, out),
+        },
+        Codec::Bytea => encode_bytes(data, out),
+        Codec::Json => encode_json(str_of(data, "json")?, out),
+        Codec::Jsonb => match data.split_first() {
+            Some((1, rest)) => encode_json(str_of(rest, "jsonb")?, out),
+            _ => return Err(bad("unknown jsonb version")),
+        },
+        Codec::Enum => encode_enum(str_of(data, "enum label")?, out),
+        Codec::Numeric => {
+            scratch.clear();
+            numeric_into(data, scratch)?;
+            encode_decimal(str_of(scratch, "numeric")?, out);
+        }
+        _ => encode_value(&decode_value(&column.codec, data, &column.type_name)?, out),
+    }
+    Ok(())
 }
 
 /// A parser of one binary COPY stream fed chunk by chunk.
@@ -71,7 +211,7 @@ impl CopyParser {
         &mut self,
         chunk: &[u8],
         columns: &[ColumnDecoder],
-        out: &mut Vec<Row>,
+        out: &mut impl RowSink,
         approx_bytes: &mut usize,
     ) -> Result<(), SourceError> {
         if self.buf.is_empty() {
@@ -98,7 +238,7 @@ impl CopyParser {
         &mut self,
         data: &[u8],
         columns: &[ColumnDecoder],
-        out: &mut Vec<Row>,
+        out: &mut impl RowSink,
         approx_bytes: &mut usize,
     ) -> Result<usize, SourceError> {
         let mut pos = 0;
@@ -131,7 +271,7 @@ impl CopyParser {
                 )));
             }
             // decode in one pass; a row cut short is decoded again later
-            let mut row = Vec::with_capacity(columns.len());
+            out.begin(columns.len());
             let mut complete = true;
             for col in columns {
                 let Some(len) = r.i32() else {
@@ -139,22 +279,23 @@ impl CopyParser {
                     break;
                 };
                 if len < 0 {
-                    row.push(Value::Null);
+                    out.null();
                     continue;
                 }
                 let Some(field) = r.take(len as usize) else {
                     complete = false;
                     break;
                 };
-                row.push(decode_value(&col.codec, field, &col.type_name)?);
+                out.field(col, field)?;
             }
             if !complete {
+                out.abandon();
                 break;
             }
             let used = data.len() - pos - r.b.len();
             *approx_bytes += used + 16 * columns.len();
             pos += used;
-            out.push(row);
+            out.end();
         }
         Ok(pos)
     }
@@ -325,43 +466,53 @@ pub(crate) fn timestamp_from_pg(micros: i64) -> Timestamp {
 
 /// Prints a binary `numeric` exactly as PostgreSQL's `numeric_out` does.
 pub(crate) fn numeric_to_text(data: &[u8]) -> Result<String, SourceError> {
+    let mut bytes = Vec::with_capacity(data.len() * 2 + 4);
+    numeric_into(data, &mut bytes)?;
+    String::from_utf8(bytes).map_err(|_| bad("numeric digits"))
+}
+
+/// Appends the text of a binary `numeric` (ASCII) to `out`.
+fn numeric_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), SourceError> {
     let mut r = Reader { b: data };
     let (Some(ndigits), Some(weight), Some(sign), Some(dscale)) =
         (r.i16(), r.i16(), r.i16(), r.i16())
     else {
         return Err(bad("numeric header"));
     };
-    match sign as u16 {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
-        0x0000 | 0x4000 => {}
+    let special: &[u8] = match sign as u16 {
+        0xC000 => b"NaN",
+        0xD000 => b"Infinity",
+        0xF000 => b"-Infinity",
+        0x0000 | 0x4000 => b"",
         _ => return Err(bad("numeric sign")),
+    };
+    if !special.is_empty() {
+        out.extend_from_slice(special);
+        return Ok(());
     }
     if ndigits < 0 || dscale < 0 || r.b.len() != ndigits as usize * 2 {
         return Err(bad("numeric digits"));
     }
-    let digits: Vec<i16> =
-        r.b.chunks_exact(2)
-            .map(|c| i16::from_be_bytes([c[0], c[1]]))
-            .collect();
-    if digits.iter().any(|d| !(0..10_000).contains(d)) {
+    let digits = r.b;
+    let n = digits.len() / 2;
+    if (0..n)
+        .any(|i| !(0..10_000).contains(&i16::from_be_bytes([digits[2 * i], digits[2 * i + 1]])))
+    {
         return Err(bad("numeric digit"));
     }
-    let digit = |i: i64| -> i16 {
-        if i >= 0 && (i as usize) < digits.len() {
-            digits[i as usize]
+    let digit = |i: i64| -> u16 {
+        if i >= 0 && (i as usize) < n {
+            let i = i as usize;
+            u16::from_be_bytes([digits[2 * i], digits[2 * i + 1]])
         } else {
             0
         }
     };
     let weight = i64::from(weight);
-    let mut out = String::with_capacity(digits.len() * 4 + dscale as usize + 3);
     if sign as u16 == 0x4000 {
-        out.push('-');
+        out.push(b'-');
     }
-    let four = |d: i16| -> [u8; 4] {
-        let d = d as u16;
+    let four = |d: u16| -> [u8; 4] {
         [
             b'0' + (d / 1000) as u8,
             b'0' + (d / 100 % 10) as u8,
@@ -369,33 +520,32 @@ pub(crate) fn numeric_to_text(data: &[u8]) -> Result<String, SourceError> {
             b'0' + (d % 10) as u8,
         ]
     };
-    let mut bytes = std::mem::take(&mut out).into_bytes();
     if weight < 0 {
-        bytes.push(b'0');
+        out.push(b'0');
     } else {
         for i in 0..=weight {
             let g = four(digit(i));
             if i == 0 {
                 let skip = g.iter().take(3).take_while(|c| **c == b'0').count();
-                bytes.extend_from_slice(&g[skip..]);
+                out.extend_from_slice(&g[skip..]);
             } else {
-                bytes.extend_from_slice(&g);
+                out.extend_from_slice(&g);
             }
         }
     }
     if dscale > 0 {
-        bytes.push(b'.');
+        out.push(b'.');
         let mut written = 0usize;
         let mut i = weight + 1;
         while written < dscale as usize {
             let g = four(digit(i));
             let take = (dscale as usize - written).min(4);
-            bytes.extend_from_slice(&g[..take]);
+            out.extend_from_slice(&g[..take]);
             written += take;
             i += 1;
         }
     }
-    String::from_utf8(bytes).map_err(|_| bad("numeric digits"))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -446,20 +596,97 @@ mod tests {
             2
         ];
         let mut p = CopyParser::new();
-        let mut rows = Vec::new();
+        let mut rows = ValueRows::default();
+        let mut encoded = EncodedRows::default();
+        let mut p2 = CopyParser::new();
         let mut bytes = 0;
         for b in &stream {
             p.feed(std::slice::from_ref(b), &cols, &mut rows, &mut bytes)
                 .expect("parse");
+            p2.feed(std::slice::from_ref(b), &cols, &mut encoded, &mut bytes)
+                .expect("parse");
         }
         let mut whole = CopyParser::new();
-        let mut again = Vec::new();
+        let mut again = ValueRows::default();
         whole
             .feed(&stream, &cols, &mut again, &mut bytes)
             .expect("parse");
-        assert_eq!(again, rows);
-        assert!(p.is_finished());
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[2], vec![Value::Int(2), Value::Null]);
+        assert_eq!(again.rows, rows.rows);
+        assert_eq!(rows.rows.len(), 3);
+        assert!(p.is_finished() && p2.is_finished());
+        // the encoded rows are the values' encoding, though the input came
+        // a byte at a time
+        let mut expected = tresor_core::EncodedBatch::default();
+        for row in &rows.rows {
+            expected.push(row, &mut Vec::new());
+        }
+        assert_eq!(encoded.take(), expected);
+        assert_eq!(rows.rows.len(), 3);
+        assert_eq!(rows.rows[2], vec![Value::Int(2), Value::Null]);
+    }
+
+    /// Every codec a column can have, with a type name for the fallback.
+    fn codecs() -> Vec<Codec> {
+        vec![
+            Codec::Bool,
+            Codec::Int2,
+            Codec::Int4,
+            Codec::Int8,
+            Codec::Money,
+            Codec::Oid,
+            Codec::Float4,
+            Codec::Float8,
+            Codec::Numeric,
+            Codec::Text,
+            Codec::Enum,
+            Codec::Bytea,
+            Codec::Date,
+            Codec::Time,
+            Codec::TimeTz,
+            Codec::Timestamp,
+            Codec::TimestampTz,
+            Codec::Interval,
+            Codec::Uuid,
+            Codec::Json,
+            Codec::Jsonb,
+            Codec::Bits,
+            Codec::Fallback,
+        ]
+    }
+
+    proptest::proptest! {
+        /// Encoding straight from the wire gives the bytes of encoding the
+        /// decoded value, and fails where decoding fails.
+        #[test]
+        fn encoding_from_the_wire_matches_the_values(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            text in "\\PC{0,20}",
+            digits in proptest::collection::vec(0i16..10_000, 0..6),
+            weight in -3i16..6,
+            dscale in 0i16..12,
+            negative in proptest::prelude::any::<bool>(),
+        ) {
+            let mut inputs = vec![data, text.clone().into_bytes()];
+            let mut jsonb = vec![1u8];
+            jsonb.extend_from_slice(text.as_bytes());
+            inputs.push(jsonb);
+            inputs.push(numeric(digits.len() as i16, weight, if negative { 0x4000 } else { 0 }, dscale, &digits));
+            for codec in codecs() {
+                let column = ColumnDecoder { codec: codec.clone(), type_name: "t".into() };
+                for input in &inputs {
+                    let mut direct = Vec::new();
+                    let got = encode_field(&column, input, &mut direct, &mut Vec::new());
+                    match decode_value(&codec, input, "t") {
+                        Ok(v) => {
+                            proptest::prop_assert!(got.is_ok(), "{codec:?} {input:?}");
+                            let mut expected = Vec::new();
+                            encode_value(&v, &mut expected);
+                            proptest::prop_assert_eq!(direct, expected, "{:?}", codec);
+                        }
+                        Err(_) => proptest::prop_assert!(got.is_err(), "{codec:?} {input:?}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,8 +7,10 @@
 //!   READ ONLY` transaction whose snapshot (`pg_export_snapshot()`) is
 //!   shared by up to `jobs` worker connections. Rows stream with
 //!   `COPY (SELECT ... ORDER BY key) TO STDOUT (FORMAT binary)`, decoded
-//!   incrementally into [`tresor_core::Value`]s; types without a native
-//!   decoder travel as their text form ([`tresor_core::Value::Other`]).
+//!   incrementally into [`tresor_core::Value`]s, or, for a backup, straight
+//!   into the row codec (text, bytea, JSON, numeric and the fixed-size
+//!   types without building a value); types without a native decoder
+//!   travel as their text form ([`tresor_core::Value::Other`]).
 //! - [`PostgresTarget`] restores in one transaction: like `pg_restore` into
 //!   tables that do not exist yet (bare tables, binary `COPY`, then
 //!   constraints, indexes, foreign keys, sequences, views, triggers,

@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio_postgres::Client;
 use tresor_core::{
-    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, Engine, ErrorKind, ReadOptions, RowSender, Source,
-    SourceError, SourceInfo, SourceSnapshot, TableName, TableSchema,
+    DatabaseSchema, EncodedSender, Engine, ErrorKind, ReadOptions, RowSender, Source, SourceError,
+    SourceInfo, SourceSnapshot, TableName, TableSchema,
 };
 
 use crate::catalog::{ReadPlan, capture};
 use crate::config::ConnInfo;
-use crate::decode::CopyParser;
+use crate::decode::{CopyParser, EncodedRows, Gather, ValueRows};
 use crate::error::pg_error;
 use crate::types::{full_name, qualified};
 
@@ -166,6 +166,35 @@ impl SourceSnapshot for PgSnapshot {
     }
 
     async fn read_table(&self, table: &TableSchema, rows: RowSender) -> Result<u64, SourceError> {
+        self.read(table, ValueRows::default(), rows).await
+    }
+
+    async fn read_table_encoded(
+        &self,
+        table: &TableSchema,
+        rows: EncodedSender,
+    ) -> Result<u64, SourceError> {
+        self.read(table, EncodedRows::default(), rows).await
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), SourceError> {
+        let clients = std::mem::take(&mut *self.clients.lock().await);
+        for c in clients {
+            // read-only: nothing to keep; errors here change nothing
+            let _ = c.batch_execute("COMMIT").await;
+        }
+        Ok(())
+    }
+}
+
+impl PgSnapshot {
+    /// Streams `table` through `sink` into `tx` over a free connection.
+    async fn read<G: Gather>(
+        &self,
+        table: &TableSchema,
+        sink: G,
+        tx: mpsc::Sender<G::Batch>,
+    ) -> Result<u64, SourceError> {
         let plan = self.plans.get(&table.name).ok_or_else(|| {
             SourceError::new(
                 ErrorKind::NotFound,
@@ -183,26 +212,18 @@ impl SourceSnapshot for PgSnapshot {
             .await
             .pop()
             .ok_or_else(|| SourceError::new(ErrorKind::Engine, "no free connection"))?;
-        let result = stream_table(&client, plan, &table.name, &rows).await;
+        let result = stream_table(&client, plan, &table.name, sink, &tx).await;
         self.clients.lock().await.push(client);
         result
     }
-
-    async fn close(self: Box<Self>) -> Result<(), SourceError> {
-        let clients = std::mem::take(&mut *self.clients.lock().await);
-        for c in clients {
-            // read-only: nothing to keep; errors here change nothing
-            let _ = c.batch_execute("COMMIT").await;
-        }
-        Ok(())
-    }
 }
 
-async fn stream_table(
+async fn stream_table<G: Gather>(
     client: &Client,
     plan: &ReadPlan,
     name: &TableName,
-    rows: &RowSender,
+    mut out: G,
+    tx: &mpsc::Sender<G::Batch>,
 ) -> Result<u64, SourceError> {
     let stream = client
         .copy_out(plan.copy_sql.as_str())
@@ -210,31 +231,20 @@ async fn stream_table(
         .map_err(|e| pg_error(format!("cannot read table {name}"), e))?;
     let mut stream = std::pin::pin!(stream);
     let mut parser = CopyParser::new();
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut bytes = 0usize;
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| pg_error(format!("cannot read table {name}"), e))?;
         parser
-            .feed(&chunk, &plan.decoders, &mut batch, &mut bytes)
+            .feed(&chunk, &plan.decoders, &mut out, &mut bytes)
             .map_err(|e| SourceError::data(format!("table {name}: {e}")))?;
-        if batch.len() >= BATCH_ROWS || bytes >= BATCH_BYTES {
-            // a chunk may hold several rows: keep batches within BATCH_ROWS
-            while batch.len() >= BATCH_ROWS {
-                let rest = batch.split_off(BATCH_ROWS);
-                let full = std::mem::replace(&mut batch, rest);
-                total += full.len() as u64;
-                rows.send(full)
-                    .await
-                    .map_err(|_| SourceError::cancelled())?;
-            }
-            if bytes >= BATCH_BYTES && !batch.is_empty() {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                total += full.len() as u64;
-                rows.send(full)
-                    .await
-                    .map_err(|_| SourceError::cancelled())?;
-            }
+        // PostgreSQL sends a row per message, so batches end within a row
+        // of BATCH_ROWS
+        if out.is_full(bytes) {
+            total += out.pending() as u64;
+            tx.send(out.take())
+                .await
+                .map_err(|_| SourceError::cancelled())?;
             bytes = 0;
         }
     }
@@ -244,9 +254,9 @@ async fn stream_table(
             format!("the copy stream of table {name} ended early"),
         ));
     }
-    if !batch.is_empty() {
-        total += batch.len() as u64;
-        rows.send(batch)
+    if out.pending() > 0 {
+        total += out.pending() as u64;
+        tx.send(out.take())
             .await
             .map_err(|_| SourceError::cancelled())?;
     }

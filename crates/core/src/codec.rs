@@ -562,6 +562,55 @@ pub fn decode_values_at(
     Ok(())
 }
 
+/// Writes the values at `positions` of the encoded `row` to `out`
+/// (replacing what it held) as an encoded row of their own: the bytes
+/// [`encode_row`] gives for what [`decode_values_at`] returns, copied
+/// without decoding. A position past the row's end gives NULL.
+///
+/// # Errors
+/// A [`CodecError`] when `row` is not an encoded row.
+pub fn encode_values_at(
+    row: &[u8],
+    positions: &[usize],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    out.clear();
+    put_varint(out, positions.len() as u64);
+    if positions.is_empty() {
+        return Ok(());
+    }
+    // the extent of every value up to the last position asked for; keys
+    // are few and near the front, so this is a short scan
+    let last = positions.iter().copied().max().unwrap_or(0);
+    let mut r = Reader::new(row);
+    let n = r.len()?;
+    let mut spans = [(0usize, 0usize); 8];
+    let mut more = Vec::new();
+    for i in 0..n.min(last.saturating_add(1)) {
+        let start = r.pos;
+        r.skip_value(0)?;
+        if i < spans.len() {
+            spans[i] = (start, r.pos);
+        } else {
+            more.push((start, r.pos));
+        }
+    }
+    let known = n.min(last.saturating_add(1));
+    for &p in positions {
+        if p >= known {
+            out.push(tag::NULL);
+        } else {
+            let (s, e) = if p < spans.len() {
+                spans[p]
+            } else {
+                more[p - spans.len()]
+            };
+            out.extend_from_slice(&row[s..e]);
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one row that fills `buf` exactly.
 pub fn decode_row(buf: &[u8]) -> Result<Vec<Value>, CodecError> {
     let mut r = Reader::new(buf);
@@ -628,8 +677,15 @@ impl ChunkBuilder {
 
     /// Takes the chunk bytes and its row count, leaving an empty builder.
     pub fn take(&mut self) -> (Vec<u8>, u64) {
+        self.take_replacing(Vec::new())
+    }
+
+    /// [`ChunkBuilder::take`], building the next chunk in `next` (emptied
+    /// first), so a caller can hand it a buffer that already has room.
+    pub fn take_replacing(&mut self, mut next: Vec<u8>) -> (Vec<u8>, u64) {
+        next.clear();
         let rows = std::mem::take(&mut self.rows);
-        (std::mem::take(&mut self.buf), rows)
+        (std::mem::replace(&mut self.buf, next), rows)
     }
 }
 
@@ -714,6 +770,17 @@ impl TableDigest {
             self.hasher.update(&self.pending);
             self.pending.clear();
         }
+    }
+
+    /// Adds rows already framed as in a chunk (`varint(len) || row`, one
+    /// after another, such as a whole [`ChunkBuilder`] chunk): the same as
+    /// [`TableDigest::update`] for each of them, without copying.
+    pub fn update_framed(&mut self, framed_rows: &[u8]) {
+        if !self.pending.is_empty() {
+            self.hasher.update(&self.pending);
+            self.pending.clear();
+        }
+        self.hasher.update(framed_rows);
     }
 
     /// The digest as 64 hex characters.
@@ -801,15 +868,26 @@ pub(crate) mod tests {
                 0..40,
             ),
             seed in any::<u8>(),
+            // rows given as framed runs (a chunk) rather than one by one
+            as_runs in proptest::collection::vec(any::<bool>(), 40),
         ) {
             let mut digest = TableDigest::new();
             let mut framed = Vec::new();
+            let mut run = Vec::new();
             for (i, n) in sizes.iter().enumerate() {
                 let row: Vec<u8> = (0..*n).map(|j| (j as u8) ^ seed ^ (i as u8)).collect();
-                digest.update(&row);
+                if as_runs[i] {
+                    put_varint(&mut run, row.len() as u64);
+                    run.extend_from_slice(&row);
+                } else {
+                    digest.update_framed(&run);
+                    run.clear();
+                    digest.update(&row);
+                }
                 put_varint(&mut framed, row.len() as u64);
                 framed.extend_from_slice(&row);
             }
+            digest.update_framed(&run);
             prop_assert_eq!(digest.finish(), blake3::hash(&framed).to_hex().to_string());
         }
 
@@ -890,6 +968,32 @@ pub(crate) mod tests {
             let expected: Vec<Value> = positions.iter().map(|&p| row.get(p).cloned().unwrap_or(Value::Null)).collect();
             prop_assert!(crate::value::rows_same(&out, &expected), "{out:?} != {expected:?}");
         }
+
+        #[test]
+        fn encoded_values_at_are_the_encoding_of_the_decoded_ones(
+            row in proptest::collection::vec(any_value(), 0..12),
+            positions in proptest::collection::vec(0usize..14, 0..4),
+        ) {
+            let mut enc = Vec::new();
+            encode_row(&row, &mut enc);
+            let mut values = Vec::new();
+            decode_values_at(&enc, &positions, &mut values).expect("decode");
+            let mut expected = Vec::new();
+            encode_row(&values, &mut expected);
+            let mut copied = Vec::new();
+            encode_values_at(&enc, &positions, &mut copied).expect("copy");
+            prop_assert_eq!(copied, expected);
+        }
+    }
+
+    #[test]
+    fn encoded_values_at_refuse_a_damaged_row() {
+        let mut enc = Vec::new();
+        encode_row(&[Value::Int(1), Value::Text("abc".into())], &mut enc);
+        let mut out = Vec::new();
+        assert!(encode_values_at(&enc[..enc.len() - 1], &[1], &mut out).is_err());
+        encode_values_at(&enc, &[], &mut out).expect("no positions");
+        assert_eq!(out, [0]);
     }
 
     #[test]

@@ -30,6 +30,11 @@ impl Chunker {
         }
     }
 
+    /// Bytes a chunk usually grows to: room to build one in.
+    pub fn expected_size(&self) -> usize {
+        self.min + self.spread as usize
+    }
+
     /// Whether the chunk, now `chunk_len` bytes long, ends after the row
     /// whose encoding is `row`.
     #[cfg(test)]

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc};
-use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, decode_values_at};
+use tresor_core::codec::{ChunkBuilder, Reader, TableDigest, decode_values_at, encode_values_at};
 use tresor_core::{EncodedBatch, TableName, Value, compare_keys};
 use tresor_repo::{BlobId, BlobType, RepoError, Repository, SavedBlob};
 
@@ -96,10 +96,14 @@ struct TableWriter {
     fresh: Option<usize>,
     data: TableData,
     referenced: HashMap<BlobId, usize>,
+    /// The table digest, fed whole chunks when every row is fresh (the
+    /// chunks are then the table's framed rows in order); `None` when the
+    /// caller feeds it row by row.
+    digest: Option<TableDigest>,
 }
 
 impl TableWriter {
-    fn new(repo: Arc<Repository>, chunker: Chunker) -> Self {
+    fn new(repo: Arc<Repository>, chunker: Chunker, digest: Option<TableDigest>) -> Self {
         TableWriter {
             repo,
             chunker,
@@ -109,6 +113,7 @@ impl TableWriter {
             fresh: None,
             data: TableData::default(),
             referenced: HashMap::new(),
+            digest,
         }
     }
 
@@ -160,7 +165,13 @@ impl TableWriter {
         let Some(idx) = self.fresh.take() else {
             return Ok(());
         };
-        let (chunk, rows) = self.builder.take();
+        // the next chunk is built in a buffer a saved chunk gave back
+        let (chunk, rows) = self
+            .builder
+            .take_replacing(tresor_repo::take_buffer(self.chunker.expected_size()));
+        if let Some(d) = self.digest.as_mut() {
+            d.update_framed(&chunk);
+        }
         // the chunk's id is filled in when its save completes (`finish`):
         // `save_blob` hashes the chunk, so it is hashed only once
         self.data.chunk_rows[idx] = rows;
@@ -181,7 +192,7 @@ impl TableWriter {
     }
 
     /// Cuts the last chunk and waits for every upload.
-    async fn finish(mut self) -> Result<(TableData, u64, u64, u64)> {
+    async fn finish(mut self) -> Result<(TableData, u64, u64, u64, Option<TableDigest>)> {
         self.cut().await?;
         let (mut added, mut new_chunks, mut reused) = (0, 0, 0);
         for (idx, s) in self.saves {
@@ -197,7 +208,7 @@ impl TableWriter {
             }
         }
         reused += self.referenced.len() as u64;
-        Ok((self.data, added, new_chunks, reused))
+        Ok((self.data, added, new_chunks, reused, self.digest))
     }
 }
 
@@ -401,12 +412,19 @@ pub(crate) async fn write_table(
     parent: Option<Parent>,
     cache: Option<CacheTarget>,
 ) -> Result<Written> {
-    let mut w = TableWriter::new(repo.clone(), chunker);
+    // a full write hashes whole chunks into the digest; a merge, whose
+    // referenced rows are not in fresh chunks, hashes row by row
+    let mut w = TableWriter::new(
+        repo.clone(),
+        chunker,
+        parent.is_none().then(TableDigest::new),
+    );
     let mut digest = TableDigest::new();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    // the row's key, decoded when it is needed: to merge with the parent's
-    // rows or to write the row cache
+    // the row's key: decoded to merge with the parent's rows, copied as
+    // bytes for the row cache
     let mut key: Vec<Value> = Vec::new();
+    let mut key_bytes: Vec<u8> = Vec::new();
     let key_positions = parent
         .as_ref()
         .map(|p| p.key_positions.clone())
@@ -422,17 +440,19 @@ pub(crate) async fn write_table(
     }
     let mut changes = TableChanges::default();
     let positions = key_positions.as_deref().unwrap_or(&[]);
-    let needs_key = cursor.is_some() || cache_writer.is_some();
+    let merging = cursor.is_some();
     while let Some(batch) = rx.recv().await {
         for enc in batch.iter() {
             let enc = enc.map_err(|e| OpsError::Internal(format!("unreadable row batch: {e}")))?;
-            digest.update(enc);
+            if merging {
+                digest.update(enc);
+            }
             bytes += enc.len() as u64;
             rows += 1;
             let row_hash = row_digest(enc);
-            if needs_key {
-                decode_values_at(enc, positions, &mut key)
-                    .map_err(|e| OpsError::Internal(format!("unreadable row: {e}")))?;
+            let unreadable = |e| OpsError::Internal(format!("unreadable row: {e}"));
+            if merging {
+                decode_values_at(enc, positions, &mut key).map_err(unreadable)?;
             }
             let location = match cursor.as_mut() {
                 None => w.push_fresh(enc, &row_hash).await?,
@@ -468,7 +488,11 @@ pub(crate) async fn write_table(
                 }
             };
             let failed = match cache_writer.as_mut() {
-                Some(cw) => cw.push(&key, &row_hash, location.0, location.1).is_err(),
+                Some(cw) => {
+                    encode_values_at(enc, positions, &mut key_bytes).map_err(unreadable)?;
+                    cw.push(&key_bytes, &row_hash, location.0, location.1)
+                        .is_err()
+                }
                 None => false,
             };
             // a cache that cannot be written is dropped, not fatal
@@ -484,7 +508,8 @@ pub(crate) async fn write_table(
             cursor.advance().await?;
         }
     }
-    let (data, added, new_chunks, reused_chunks) = w.finish().await?;
+    let (data, added, new_chunks, reused_chunks, chunk_digest) = w.finish().await?;
+    let digest = chunk_digest.unwrap_or(digest);
     let cache = cache_writer.and_then(|cw| cw.finish().ok());
     Ok(Written {
         rows,

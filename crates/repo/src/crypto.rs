@@ -8,7 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chacha20poly1305::aead::Aead;
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::aead::{Aead, AeadInOut};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 /// Length of the random nonce that starts every encrypted object.
@@ -54,16 +55,31 @@ pub enum CryptoError {
 
 /// Encrypts `plaintext` under a raw 32-byte key with the repository envelope.
 pub(crate) fn seal(key: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(plaintext.len() + OVERHEAD);
+    seal_into(key, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// [`seal`] into `out` (replacing what it held): the plaintext is
+/// encrypted straight into it, with no intermediate copy.
+pub(crate) fn seal_into(
+    key: &[u8; 32],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce[..]);
-    let ct = cipher
-        .encrypt(&XNonce::from(nonce), plaintext)
-        .map_err(|_| CryptoError::Encrypt)?;
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+    out.clear();
+    out.reserve(plaintext.len() + OVERHEAD);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
+    out.resize(NONCE_LEN + plaintext.len(), 0);
+    let buf = InOutBuf::new(plaintext, &mut out[NONCE_LEN..]).map_err(|_| CryptoError::Encrypt)?;
+    let tag = cipher
+        .encrypt_inout_detached(&XNonce::from(nonce), b"", buf)
+        .map_err(|_| CryptoError::Encrypt)?;
+    out.extend_from_slice(&tag);
+    Ok(())
 }
 
 /// Decrypts and authenticates an envelope produced by [`seal`].
@@ -133,11 +149,18 @@ impl MasterKey {
     ///
     /// The output is [`OVERHEAD`] bytes longer than the input.
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
-        match seal(&self.encrypt, plaintext) {
-            Ok(v) => v,
+        let mut out = Vec::with_capacity(plaintext.len() + OVERHEAD);
+        self.encrypt_into(plaintext, &mut out);
+        out
+    }
+
+    /// [`MasterKey::encrypt`] into `out`, replacing what it held, so a
+    /// caller can reuse one buffer.
+    pub fn encrypt_into(&self, plaintext: &[u8], out: &mut Vec<u8>) {
+        if let Err(e) = seal_into(&self.encrypt, plaintext, out) {
             // XChaCha20-Poly1305 only refuses messages longer than 256 GiB,
             // which cannot be held in memory here.
-            Err(e) => panic_encrypt(&e),
+            panic_encrypt(&e);
         }
     }
 
@@ -333,6 +356,18 @@ mod tests {
             let ct = k.encrypt(&data);
             prop_assert_eq!(ct.len(), data.len() + OVERHEAD);
             prop_assert_eq!(k.decrypt(&ct).unwrap(), data);
+        }
+
+        #[test]
+        fn encrypt_into_replaces_what_the_buffer_held(
+            data in proptest::collection::vec(any::<u8>(), 0..4096),
+            stale in proptest::collection::vec(any::<u8>(), 0..8192),
+        ) {
+            let k = MasterKey::generate();
+            let mut buf = stale;
+            k.encrypt_into(&data, &mut buf);
+            prop_assert_eq!(buf.len(), data.len() + OVERHEAD);
+            prop_assert_eq!(k.decrypt(&buf).unwrap(), data);
         }
 
         #[test]

@@ -31,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+mod buffers;
 mod check;
 mod config;
 mod crypto;
@@ -43,6 +44,7 @@ mod prune;
 mod repository;
 mod storage;
 
+pub use buffers::{give_buffer, take_buffer};
 pub use check::{CheckReport, DamagedPack, check};
 pub use config::{ChunkerParams, Config, ConfigError, FORMAT_VERSION};
 pub use crypto::{BlobId, CryptoError, MasterKey, ObjectId, PackId};

@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::config::{CONFIG_PATH, ChunkerParams, Config, ConfigError};
@@ -381,9 +380,8 @@ impl Repository {
     pub async fn save_blob(
         &self,
         blob_type: BlobType,
-        plaintext: impl Into<Bytes>,
+        data: Vec<u8>,
     ) -> Result<SavedBlob, RepoError> {
-        let data: Bytes = plaintext.into();
         let id = self.key.blob_id(&data);
         {
             let mut p = lock(&self.packer);
@@ -391,6 +389,7 @@ impl Repository {
                 || p.uploaded.contains_key(&id)
                 || read(&self.index).contains(&id)
             {
+                crate::buffers::give_buffer(data);
                 return Ok(SavedBlob {
                     id,
                     new: false,
@@ -402,7 +401,9 @@ impl Repository {
         let key = self.key.clone();
         let level = self.config.zstd_level;
         let encoded = tokio::task::spawn_blocking(move || {
-            pack::encode_blob(&key, level, blob_type, id, &data)
+            let encoded = pack::encode_blob(&key, level, blob_type, id, &data);
+            crate::buffers::give_buffer(data);
+            encoded
         })
         .await
         .map_err(RepoError::from)
@@ -423,6 +424,7 @@ impl Repository {
             }
             (p.current.size() >= self.pack_size).then(|| std::mem::take(&mut p.current))
         };
+        crate::buffers::give_buffer(encoded.data);
         if let Some(writer) = full {
             self.store_pack(writer).await?;
         }

@@ -9,8 +9,11 @@
 //! one), although the live heap stays under 40 MiB. A fixed threshold of
 //! 128 KiB gives large blocks back to the system when they are freed and
 //! keeps the peak flat (78 and 79 MiB in the same runs; `BENCHMARKS.md`,
-//! "Memory"). That is the only `unsafe` in tresor: one call into the C
-//! library, before any thread starts.
+//! "Memory"). The price, a fresh mapping whose pages fault in for every
+//! large buffer, is not paid per chunk: chunk and record buffers are handed
+//! from one chunk to the next (`tresor_repo::take_buffer`). That is the
+//! only `unsafe` in tresor: one call into the C library, before any thread
+//! starts.
 
 /// Large blocks at least this big get their own mapping.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

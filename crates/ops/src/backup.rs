@@ -12,7 +12,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tresor_core::{DatabaseSchema, ReadOptions, Source, TableName, TableSchema, redact_url};
+use tresor_core::{
+    DatabaseSchema, ReadOptions, Source, SourceSnapshot, TableName, TableSchema, redact_url,
+};
 use tresor_repo::{LockKind, Repository};
 
 use crate::cache::CacheDir;
@@ -75,8 +77,60 @@ pub async fn backup(
     options: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    let lock = repo.lock(LockKind::Shared).await?;
-    let result = run(repo, source, options, progress).await;
+    let opened = open_source(source, options, progress).await?;
+    backup_opened(repo, opened, options, progress).await
+}
+
+/// A source's consistent snapshot, opened for [`backup_opened`].
+pub struct OpenedSource {
+    snap: Box<dyn SourceSnapshot>,
+    time: chrono::DateTime<Utc>,
+}
+
+impl OpenedSource {
+    /// Ends the source's snapshot without backing it up.
+    pub async fn close(self) {
+        let _ = self.snap.close().await;
+    }
+}
+
+/// The first half of [`backup`]: opens the source's consistent snapshot,
+/// so a caller can do so while it opens the repository (deriving the key
+/// from the password takes a moment of CPU; opening a snapshot mostly
+/// waits on the server).
+///
+/// # Errors
+/// The source's failures.
+pub async fn open_source(
+    source: &dyn Source,
+    options: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<OpenedSource> {
+    let time = Utc::now();
+    progress.step("opening a consistent snapshot of the source");
+    let snap = source.open(&options.read).await?;
+    Ok(OpenedSource { snap, time })
+}
+
+/// The second half of [`backup`]: stores the snapshot `opened` (made by
+/// [`open_source`] with the same `options`) in `repo`, and closes it.
+///
+/// # Errors
+/// As [`backup`].
+pub async fn backup_opened(
+    repo: &Arc<Repository>,
+    opened: OpenedSource,
+    options: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<Snapshot> {
+    let lock = match repo.lock(LockKind::Shared).await {
+        Ok(l) => l,
+        Err(e) => {
+            opened.close().await;
+            return Err(e.into());
+        }
+    };
+    let result = run(repo, opened, options, progress).await;
     if let Err(e) = lock.release().await {
         tracing::warn!(error = %e, "cannot release repository lock");
     }
@@ -85,13 +139,11 @@ pub async fn backup(
 
 async fn run(
     repo: &Arc<Repository>,
-    source: &dyn Source,
+    opened: OpenedSource,
     options: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    let time = Utc::now();
-    progress.step("opening a consistent snapshot of the source");
-    let snap = source.open(&options.read).await?;
+    let OpenedSource { snap, time } = opened;
     let schema = snap.schema().clone();
     let info = snap.info().clone();
     let names: Vec<_> = schema.tables.iter().map(|t| t.name.clone()).collect();

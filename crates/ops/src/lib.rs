@@ -34,7 +34,7 @@ pub use archive::{
     ArchiveInfo, ExportSummary, ImportOptions, export_snapshot, format_for, import_archive,
     inspect_archive,
 };
-pub use backup::{BackupOptions, ParentChoice, backup};
+pub use backup::{BackupOptions, OpenedSource, ParentChoice, backup, backup_opened, open_source};
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use tresor_core::{ReadOptions, TableFilter};
-use tresor_ops::{BackupOptions, NoProgress, ParentChoice, Progress, Trigger, backup};
+use tresor_ops::{
+    BackupOptions, NoProgress, ParentChoice, Progress, Trigger, backup_opened, open_source,
+};
 
 use crate::cli::BackupArgs;
 use crate::context::Context;
@@ -15,7 +17,6 @@ use crate::output::{Bars, bytes};
 pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.database(&args.source)?;
     let filter = filter(&db, args)?;
-    let repo = ctx.open_repo().await?;
     let source = ctx.engines.source(&db.url)?;
     let mut options = db
         .config
@@ -62,7 +63,25 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         Some(b) => b,
         None => &NoProgress,
     };
-    let result = backup(&repo, source.as_ref(), &backup_options, progress).await;
+    // the key is derived from the password while the source opens its
+    // snapshot
+    let (repo, opened) = tokio::join!(
+        ctx.open_repo(),
+        open_source(source.as_ref(), &backup_options, progress)
+    );
+    let result = match (repo, opened) {
+        (Ok(repo), Ok(opened)) => backup_opened(&repo, opened, &backup_options, progress).await,
+        (Err(e), opened) => {
+            if let Ok(o) = opened {
+                o.close().await;
+            }
+            if let Some(b) = &bars {
+                b.finish();
+            }
+            return Err(e);
+        }
+        (Ok(_), Err(e)) => Err(e),
+    };
     if let Some(b) = &bars {
         b.finish();
     }

@@ -9,6 +9,9 @@
 #   bash bench/profile.sh mysql-restore # MariaDB restore peak RSS per table and in total
 #   bash bench/profile.sh incremental   # CPU of a full vs a daily SQLite backup, and its profile
 #   bash bench/profile.sh first-last    # 8 SQLite snapshots; restore first and last alternately
+#   bash bench/profile.sh instructions  # instructions of one backup of a 48 MB PostgreSQL database (callgrind);
+#                                       # BASE=path/to/other/tresor counts that binary too
+#   bash bench/profile.sh allocator     # backup CPU and peak RSS: as shipped against glibc malloc settings
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ensure_tresor
@@ -43,7 +46,7 @@ summary() {
   perf report -i "$1" --no-children --stdio -g none --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
 }
 
-case "${1:?usage: profile.sh memory|massif|cpu|mysql-restore|incremental|first-last}" in
+case "${1:?usage: profile.sh memory|massif|cpu|mysql-restore|incremental|first-last|instructions|allocator}" in
   memory)
     # X=1: as shipped (tresor fixes the mmap threshold itself);
     # TRESOR_MALLOC_TUNING=off: glibc's defaults, for comparison
@@ -87,6 +90,35 @@ case "${1:?usage: profile.sh memory|massif|cpu|mysql-restore|incremental|first-l
     perf record -q -F 999 -g -o "$P/inc.data" "$T" -r "$P/r" -q backup "sqlite://$P/s.db"
     echo "== daily SQLite backup"; summary "$P/inc.data"
     echo "row cache: $(du -sh "$TRESOR_CACHE_DIR" | cut -f1) for 3 snapshots" ;;
+  instructions)
+    # Instruction counts do not depend on what else the machine is doing:
+    # the same binary and data give the same total to within 0.01%, where
+    # wall and CPU times here vary by 10-30% between windows. Argon2id
+    # (opening the key, about 560 M instructions) is part of every total.
+    SMALL_PG=bench_pg_small
+    if [ "$(pg_sql "SELECT count(*) FROM pg_database WHERE datname = '$SMALL_PG'")" != 1 ]; then
+      pg_sql "CREATE DATABASE $SMALL_PG"
+      python3 "$BENCH_ROOT/gen_shop.py" load --engine pg --scale 0.05 | psql -X -q -v ON_ERROR_STOP=1 -d "$SMALL_PG" >/dev/null
+      pg_sql "VACUUM ANALYZE" "$SMALL_PG"
+    fi
+    for bin in ${BASE:-} "$T"; do
+      for i in 1 2; do
+        fresh; rm -rf "$TRESOR_CACHE_DIR"
+        valgrind --tool=callgrind --callgrind-out-file="$P/cg.out" "$bin" -r "$P/r" -q backup "postgres://$PGUSER@$PGHOST/$SMALL_PG" 2>"$P/vg.log" >/dev/null
+        echo "$bin (sha256 $(sha256sum "$bin" | cut -c1-12)), run $i: $(awk '/Collected/ { print $NF }' "$P/vg.log") instructions"
+      done
+    done ;;
+  allocator)
+    # One backup each of the large SQLite file and bench_pg, alternating.
+    for i in 1 2 3; do
+      for env in X=1 "TRESOR_MALLOC_TUNING=off MALLOC_ARENA_MAX=1" "MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=16777216"; do
+        for src in "sqlite://$LARGE" "postgres://$PGUSER@$PGHOST/bench_pg"; do
+          # shellcheck disable=SC2086
+          fresh; rm -rf "$TRESOR_CACHE_DIR"
+          env $env /usr/bin/time -f "$env ${src%%:*}: %e s wall, %U s user, %S s sys, peak RSS %M KB" "$T" -r "$P/r" -q backup "$src"
+        done
+      done
+    done ;;
   first-last)
     cp "$LARGE" "$P/s.db"
     fresh; "$T" -r "$P/r" -q backup "sqlite://$P/s.db"

@@ -120,7 +120,7 @@ pub struct BackupArgs {
     /// The application's version, kept in the snapshot
     #[arg(long)]
     pub app_version: Option<String>,
-    /// Tables read at once
+    /// Tables read at once [default: 2 for PostgreSQL, 1 for the others]
     #[arg(short, long)]
     pub jobs: Option<usize>,
     /// Engine option KEY=VALUE (e.g. allow-global-lock=true)

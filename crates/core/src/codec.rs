@@ -958,8 +958,8 @@ pub(crate) mod tests {
     proptest! {
         #[test]
         fn values_at_match_the_decoded_row(
-            row in proptest::collection::vec(any_value(), 0..6),
-            positions in proptest::collection::vec(0usize..8, 0..4),
+            row in proptest::collection::vec(any_value(), 0..12),
+            positions in proptest::collection::vec(0usize..14, 0..4),
         ) {
             let mut enc = Vec::new();
             encode_row(&row, &mut enc);
@@ -967,22 +967,12 @@ pub(crate) mod tests {
             decode_values_at(&enc, &positions, &mut out).expect("decode");
             let expected: Vec<Value> = positions.iter().map(|&p| row.get(p).cloned().unwrap_or(Value::Null)).collect();
             prop_assert!(crate::value::rows_same(&out, &expected), "{out:?} != {expected:?}");
-        }
-
-        #[test]
-        fn encoded_values_at_are_the_encoding_of_the_decoded_ones(
-            row in proptest::collection::vec(any_value(), 0..12),
-            positions in proptest::collection::vec(0usize..14, 0..4),
-        ) {
-            let mut enc = Vec::new();
-            encode_row(&row, &mut enc);
-            let mut values = Vec::new();
-            decode_values_at(&enc, &positions, &mut values).expect("decode");
-            let mut expected = Vec::new();
-            encode_row(&values, &mut expected);
+            // and copied as bytes: the encoding of those values
+            let mut encoded = Vec::new();
+            encode_row(&out, &mut encoded);
             let mut copied = Vec::new();
             encode_values_at(&enc, &positions, &mut copied).expect("copy");
-            prop_assert_eq!(copied, expected);
+            prop_assert_eq!(copied, encoded);
         }
     }
 

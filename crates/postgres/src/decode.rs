@@ -383,6 +383,8 @@ pub(crate) fn decode_value(
             }
         }
         Codec::Array { elem, .. } => Value::Array(Box::new(decode_array(elem, data, type_name)?)),
+        // only ever chosen for writing (`Codec::for_restore`)
+        Codec::Inet { .. } => return Err(bad("inet and cidr are read as text")),
         Codec::Fallback => Value::Other {
             type_name: type_name.to_string(),
             text: match text_value(data) {

@@ -172,11 +172,55 @@ fn encode_value(codec: &Codec, v: &Value, out: &mut BytesMut) -> Result<(), Stri
             Value::Array(a) => encode_array(*elem_oid, elem, a, out)?,
             _ => return Err(mismatch()),
         },
+        Codec::Inet { cidr } => match v {
+            Value::Other { text, .. } | Value::Text(text) => inet_from_text(text, *cidr, out)?,
+            _ => return Err(mismatch()),
+        },
         Codec::Fallback => match v {
             Value::RawText(b) => out.put_slice(b),
             other => out.put_slice(value_to_text(other)?.as_bytes()),
         },
     }
+    Ok(())
+}
+
+/// The binary form of an `inet` or `cidr` value from its text as
+/// PostgreSQL prints it (`192.168.0.1`, `10.0.0.0/8`, `2001:db8::/32`,
+/// `::ffff:1.2.3.4`): family (2 for IPv4, 3 for IPv6), prefix bits, the
+/// cidr flag, the address length and the address bytes.
+fn inet_from_text(text: &str, cidr: bool, out: &mut BytesMut) -> Result<(), String> {
+    let what = if cidr { "cidr" } else { "inet" };
+    let invalid = || format!("{text:?} is not an {what} value");
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| invalid())?)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| invalid())?;
+    let (family, max, bytes) = match addr {
+        std::net::IpAddr::V4(a) => (2u8, 32u8, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (3u8, 128u8, a.octets().to_vec()),
+    };
+    let bits = bits.unwrap_or(max);
+    if bits > max {
+        return Err(invalid());
+    }
+    if cidr {
+        // PostgreSQL refuses a cidr with bits set right of the prefix
+        let host_bits_set = bytes.iter().enumerate().any(|(i, b)| {
+            let first = (i * 8) as u32;
+            let keep = u32::from(bits).saturating_sub(first).min(8);
+            let mask = if keep == 8 { 0xff } else { !(0xffu8 >> keep) };
+            b & !mask != 0
+        });
+        if host_bits_set {
+            return Err(format!("{text:?} has bits set right of its prefix"));
+        }
+    }
+    out.put_u8(family);
+    out.put_u8(bits);
+    out.put_u8(u8::from(cidr));
+    out.put_u8(bytes.len() as u8);
+    out.put_slice(&bytes);
     Ok(())
 }
 
@@ -415,6 +459,44 @@ mod tests {
     use crate::decode::{decode_value, numeric_to_text};
     use proptest::prelude::*;
     use tresor_core::{ArrayDim, Interval, Time};
+
+    fn inet(text: &str, cidr: bool) -> Result<Vec<u8>, String> {
+        let mut b = BytesMut::new();
+        inet_from_text(text, cidr, &mut b)?;
+        Ok(b.to_vec())
+    }
+
+    #[test]
+    fn inet_and_cidr_in_their_binary_form() {
+        let ok = |t: &str, cidr| inet(t, cidr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok("192.168.0.1", false), [2, 32, 0, 4, 192, 168, 0, 1]);
+        assert_eq!(ok("192.168.0.1/24", false), [2, 24, 0, 4, 192, 168, 0, 1]);
+        assert_eq!(ok("10.0.0.0/8", true), [2, 8, 1, 4, 10, 0, 0, 0]);
+        assert_eq!(ok("0.0.0.0/0", true), [2, 0, 1, 4, 0, 0, 0, 0]);
+        let v6 = ok("::ffff:1.2.3.4", false);
+        assert_eq!(v6[..4], [3, 128, 0, 16]);
+        assert_eq!(
+            v6[4..],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4]
+        );
+        assert_eq!(ok("::1.2.3.4", false)[16..], [1, 2, 3, 4]);
+        assert_eq!(
+            ok("2001:db8::/32", true)[..8],
+            [3, 32, 1, 16, 0x20, 0x01, 0x0d, 0xb8]
+        );
+        assert_eq!(ok("::/0", true), {
+            let mut v = vec![3, 0, 1, 16];
+            v.extend([0; 16]);
+            v
+        });
+        // a cidr whose host part is not zero, and text that is no address
+        assert!(inet("10.0.0.1/8", true).is_err());
+        assert!(inet("2001:db8::1/32", true).is_err());
+        assert!(inet("10.0.0.1/8", false).is_ok());
+        for bad in ["", "10/8", "1.2.3.4/33", "::/129", "1.2.3.4/x", "host"] {
+            assert!(inet(bad, false).is_err(), "{bad}");
+        }
+    }
 
     fn round_trip(codec: &Codec, v: &Value) -> Value {
         let mut b = BytesMut::new();

@@ -1174,7 +1174,13 @@ impl TargetSession for PgSession {
                         ),
                     )
                 })?;
-            let codec = Codec::for_type(&self.types, tc.typid);
+            // a PostgreSQL snapshot's inet and cidr values are the
+            // server's own text: written in binary, they need no staging
+            let codec = if self.is_postgres() {
+                Codec::for_restore(&self.types, tc.typid)
+            } else {
+                Codec::for_type(&self.types, tc.typid)
+            };
             stage_types.push(if codec.is_fallback() {
                 "text".to_string()
             } else {

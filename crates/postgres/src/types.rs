@@ -88,6 +88,12 @@ pub(crate) enum Codec {
         elem_oid: u32,
         elem: Box<Codec>,
     },
+    /// `inet` (or `cidr`) written from its text form on restore. Backups
+    /// still read it through [`Codec::Fallback`], so its values are
+    /// PostgreSQL's own text.
+    Inet {
+        cidr: bool,
+    },
     /// Read as `col::text`, kept as [`tresor_core::Value::Other`], written
     /// through a text staging column and a cast.
     Fallback,
@@ -150,6 +156,25 @@ impl Codec {
             };
         }
         Codec::Fallback
+    }
+
+    /// The codec for writing values of type `oid` that a PostgreSQL
+    /// snapshot holds: as [`Codec::for_type`], except that `inet` and
+    /// `cidr` (and domains over them) are written in binary from their
+    /// text rather than through a staging table and a cast.
+    pub(crate) fn for_restore(types: &TypeMap, oid: u32) -> Codec {
+        let mut base = oid;
+        for _ in 0..16 {
+            match types.get(&base) {
+                Some(t) if t.typtype == b'd' => base = t.basetype,
+                _ => break,
+            }
+        }
+        match base {
+            869 => Codec::Inet { cidr: false },
+            650 => Codec::Inet { cidr: true },
+            _ => Self::for_type(types, oid),
+        }
     }
 
     /// Whether values travel as text.
@@ -230,7 +255,7 @@ pub(crate) fn portable_type(types: &TypeMap, oid: u32, typmod: i32) -> PortableT
         Codec::Array { elem_oid, .. } => PortableType::Array {
             element: Box::new(portable_type(types, elem_oid, -1)),
         },
-        Codec::Money | Codec::Fallback => PortableType::Other {
+        Codec::Money | Codec::Inet { .. } | Codec::Fallback => PortableType::Other {
             name: t.name.clone(),
         },
     }

@@ -57,6 +57,10 @@ INSERT INTO public.textkey SELECT chr(c), c FROM generate_series(32, 1000) c WHE
 INSERT INTO public.textkey VALUES ('ab', 1001), ('a b', 1002), ('zz', 1005), ('', 1006), ('é!', 1007);
 INSERT INTO public.enumkey VALUES ('happy'), ('sad'), ('ok');
 INSERT INTO public.compositekey VALUES (2, 'b', '2024-01-01'), (1, 'b', '2024-01-01'), (1, 'a', '2023-01-01'), (1, 'a', 'infinity');
+INSERT INTO public.logins VALUES (1, '192.168.0.1', '192.168.0.0/16', '10.1.2.3/8'),
+  (2, '::ffff:1.2.3.4/128', '2001:db8::/32', '::1'), (3, '0.0.0.0/0', '0.0.0.0/0', NULL),
+  (4, 'fe80::1:2/64', '::/0', '255.255.255.255'), (5, '2001:db8:0:0:1::1', NULL, '::1.2.3.4'),
+  (6, '10.0.0.7/31', '10.0.0.6/31', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/1');
 INSERT INTO public.measurements SELECT i, DATE '2022-12-25' + i * 3, i / 7.0 FROM generate_series(1, 300) i;
 SELECT nextval('public.counter'), nextval('public.counter');
 REFRESH MATERIALIZED VIEW public.order_totals;

@@ -74,6 +74,9 @@ CREATE TABLE public.measurements_other PARTITION OF public.measurements DEFAULT;
 CREATE INDEX measurements_v_idx ON public.measurements (v);
 
 CREATE TABLE public.audit (id bigserial PRIMARY KEY, what text, at timestamptz DEFAULT now());
+-- network addresses with no other text-only column: loaded without staging
+CREATE DOMAIN public.host_addr AS inet CHECK (family(VALUE) IN (4, 6));
+CREATE TABLE public.logins (id integer PRIMARY KEY, ip inet NOT NULL, net cidr, via public.host_addr);
 CREATE FUNCTION public.audit_it() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO public.audit (what) VALUES (TG_OP || ' ' || NEW.id::text);

@@ -136,6 +136,19 @@ pub fn encode_decimal(s: &str, out: &mut Vec<u8>) {
     put_bytes(out, s.as_bytes());
 }
 
+/// Appends a [`Value::Int`] holding `i`.
+pub fn encode_int(i: i64, out: &mut Vec<u8>) {
+    out.push(tag::INT);
+    put_zigzag(out, i);
+}
+
+/// Appends a [`Value::Other`] of type `type_name` holding `text`.
+pub fn encode_other(type_name: &str, text: &str, out: &mut Vec<u8>) {
+    out.push(tag::OTHER);
+    put_bytes(out, type_name.as_bytes());
+    put_bytes(out, text.as_bytes());
+}
+
 /// Appends a [`Value::Enum`] holding `s`.
 pub fn encode_enum(s: &str, out: &mut Vec<u8>) {
     out.push(tag::ENUM);
@@ -148,10 +161,7 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
         Value::Null => out.push(tag::NULL),
         Value::Bool(false) => out.push(tag::FALSE),
         Value::Bool(true) => out.push(tag::TRUE),
-        Value::Int(i) => {
-            out.push(tag::INT);
-            put_zigzag(out, *i);
-        }
+        Value::Int(i) => encode_int(*i, out),
         Value::UInt(u) => {
             out.push(tag::UINT);
             put_varint(out, *u);
@@ -222,11 +232,7 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(tag::DOCUMENT);
             put_bytes(out, b);
         }
-        Value::Other { type_name, text } => {
-            out.push(tag::OTHER);
-            put_bytes(out, type_name.as_bytes());
-            put_bytes(out, text.as_bytes());
-        }
+        Value::Other { type_name, text } => encode_other(type_name, text, out),
     }
 }
 

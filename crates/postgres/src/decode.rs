@@ -4,8 +4,8 @@
 
 use bytes::{Buf, BytesMut};
 use tresor_core::codec::{
-    encode_bytes, encode_decimal, encode_enum, encode_json, encode_raw_text, encode_text,
-    encode_value,
+    encode_bytes, encode_decimal, encode_enum, encode_int, encode_json, encode_other,
+    encode_raw_text, encode_text, encode_value,
 };
 use tresor_core::{Array, ArrayDim, Date, Interval, Row, SourceError, Time, Timestamp, Value};
 
@@ -155,6 +155,10 @@ fn encode_field(
             _ => return Err(bad("unknown jsonb version")),
         },
         Codec::Enum => encode_enum(str_of(data, "enum label")?, out),
+        Codec::Int2 => encode_int(i64::from(i16::from_be_bytes(fixed(data, "int2")?)), out),
+        Codec::Int4 => encode_int(i64::from(i32::from_be_bytes(fixed(data, "int4")?)), out),
+        Codec::Int8 | Codec::Money => encode_int(i64::from_be_bytes(fixed(data, "int8")?), out),
+        Codec::Fallback => encode_other(&column.type_name, str_of(data, "text form")?, out),
         Codec::Numeric => {
             scratch.clear();
             numeric_into(data, scratch)?;
@@ -668,7 +672,14 @@ mod tests {
             dscale in 0i16..12,
             negative in proptest::prelude::any::<bool>(),
         ) {
-            let mut inputs = vec![data, text.clone().into_bytes()];
+            let mut inputs = vec![text.clone().into_bytes()];
+            // the lengths of the fixed-size types, and any length
+            for n in [1, 2, 4, 8, 12, 16] {
+                if data.len() >= n {
+                    inputs.push(data[..n].to_vec());
+                }
+            }
+            inputs.push(data);
             let mut jsonb = vec![1u8];
             jsonb.extend_from_slice(text.as_bytes());
             inputs.push(jsonb);

@@ -582,37 +582,21 @@ pub fn encode_values_at(
 ) -> Result<(), CodecError> {
     out.clear();
     put_varint(out, positions.len() as u64);
-    if positions.is_empty() {
-        return Ok(());
-    }
-    // the extent of every value up to the last position asked for; keys
-    // are few and near the front, so this is a short scan
-    let last = positions.iter().copied().max().unwrap_or(0);
-    let mut r = Reader::new(row);
-    let n = r.len()?;
-    let mut spans = [(0usize, 0usize); 8];
-    let mut more = Vec::new();
-    for i in 0..n.min(last.saturating_add(1)) {
+    // keys are few and near the front of a row: each is found by stepping
+    // over the values before it
+    for &p in positions {
+        let mut r = Reader::new(row);
+        let n = r.len()?;
+        if p >= n {
+            out.push(tag::NULL);
+            continue;
+        }
+        for _ in 0..p {
+            r.skip_value(0)?;
+        }
         let start = r.pos;
         r.skip_value(0)?;
-        if i < spans.len() {
-            spans[i] = (start, r.pos);
-        } else {
-            more.push((start, r.pos));
-        }
-    }
-    let known = n.min(last.saturating_add(1));
-    for &p in positions {
-        if p >= known {
-            out.push(tag::NULL);
-        } else {
-            let (s, e) = if p < spans.len() {
-                spans[p]
-            } else {
-                more[p - spans.len()]
-            };
-            out.extend_from_slice(&row[s..e]);
-        }
+        out.extend_from_slice(&row[start..r.pos]);
     }
     Ok(())
 }

@@ -96,14 +96,16 @@ struct TableWriter {
     fresh: Option<usize>,
     data: TableData,
     referenced: HashMap<BlobId, usize>,
-    /// The table digest, fed whole chunks when every row is fresh (the
-    /// chunks are then the table's framed rows in order); `None` when the
-    /// caller feeds it row by row.
-    digest: Option<TableDigest>,
+    /// The table's digest.
+    digest: TableDigest,
+    /// Whether the digest is fed whole chunks as they are cut: when every
+    /// row is fresh, the chunks are the table's framed rows in order.
+    /// Otherwise the caller feeds it row by row.
+    digest_chunks: bool,
 }
 
 impl TableWriter {
-    fn new(repo: Arc<Repository>, chunker: Chunker, digest: Option<TableDigest>) -> Self {
+    fn new(repo: Arc<Repository>, chunker: Chunker, digest_chunks: bool) -> Self {
         TableWriter {
             repo,
             chunker,
@@ -113,7 +115,8 @@ impl TableWriter {
             fresh: None,
             data: TableData::default(),
             referenced: HashMap::new(),
-            digest,
+            digest: TableDigest::new(),
+            digest_chunks,
         }
     }
 
@@ -169,8 +172,8 @@ impl TableWriter {
         let (chunk, rows) = self
             .builder
             .take_replacing(tresor_repo::take_buffer(self.chunker.expected_size()));
-        if let Some(d) = self.digest.as_mut() {
-            d.update_framed(&chunk);
+        if self.digest_chunks {
+            self.digest.update_framed(&chunk);
         }
         // the chunk's id is filled in when its save completes (`finish`):
         // `save_blob` hashes the chunk, so it is hashed only once
@@ -192,7 +195,7 @@ impl TableWriter {
     }
 
     /// Cuts the last chunk and waits for every upload.
-    async fn finish(mut self) -> Result<(TableData, u64, u64, u64, Option<TableDigest>)> {
+    async fn finish(mut self) -> Result<(TableData, u64, u64, u64, TableDigest)> {
         self.cut().await?;
         let (mut added, mut new_chunks, mut reused) = (0, 0, 0);
         for (idx, s) in self.saves {
@@ -414,12 +417,7 @@ pub(crate) async fn write_table(
 ) -> Result<Written> {
     // a full write hashes whole chunks into the digest; a merge, whose
     // referenced rows are not in fresh chunks, hashes row by row
-    let mut w = TableWriter::new(
-        repo.clone(),
-        chunker,
-        parent.is_none().then(TableDigest::new),
-    );
-    let mut digest = TableDigest::new();
+    let mut w = TableWriter::new(repo.clone(), chunker, parent.is_none());
     let (mut rows, mut bytes) = (0u64, 0u64);
     // the row's key: decoded to merge with the parent's rows, copied as
     // bytes for the row cache
@@ -441,17 +439,15 @@ pub(crate) async fn write_table(
     let mut changes = TableChanges::default();
     let positions = key_positions.as_deref().unwrap_or(&[]);
     let merging = cursor.is_some();
+    let unreadable = |e| OpsError::Internal(format!("unreadable row: {e}"));
     while let Some(batch) = rx.recv().await {
         for enc in batch.iter() {
             let enc = enc.map_err(|e| OpsError::Internal(format!("unreadable row batch: {e}")))?;
-            if merging {
-                digest.update(enc);
-            }
             bytes += enc.len() as u64;
             rows += 1;
             let row_hash = row_digest(enc);
-            let unreadable = |e| OpsError::Internal(format!("unreadable row: {e}"));
             if merging {
+                w.digest.update(enc);
                 decode_values_at(enc, positions, &mut key).map_err(unreadable)?;
             }
             let location = match cursor.as_mut() {
@@ -508,8 +504,7 @@ pub(crate) async fn write_table(
             cursor.advance().await?;
         }
     }
-    let (data, added, new_chunks, reused_chunks, chunk_digest) = w.finish().await?;
-    let digest = chunk_digest.unwrap_or(digest);
+    let (data, added, new_chunks, reused_chunks, digest) = w.finish().await?;
     let cache = cache_writer.and_then(|cw| cw.finish().ok());
     Ok(Written {
         rows,

@@ -221,9 +221,9 @@ pub(crate) fn encode_blob(
         let input = if columns { &cols[..] } else { plaintext };
         compress_into(input, level, packed).map_err(PackError::Compress)?;
         let compressed = packed.len() < plaintext.len();
-        let input = if compressed { &packed[..] } else { plaintext };
-        let mut data = crate::buffers::take_buffer(input.len() + crate::crypto::OVERHEAD);
-        key.encrypt_into(input, &mut data);
+        let record = if compressed { &packed[..] } else { plaintext };
+        let mut data = crate::buffers::take_buffer(record.len() + crate::crypto::OVERHEAD);
+        key.encrypt_into(record, &mut data);
         Ok(EncodedBlob {
             blob_type,
             id,

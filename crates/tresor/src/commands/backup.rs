@@ -69,18 +69,17 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         ctx.open_repo(),
         open_source(source.as_ref(), &backup_options, progress)
     );
-    let result = match (repo, opened) {
-        (Ok(repo), Ok(opened)) => backup_opened(&repo, opened, &backup_options, progress).await,
+    let result: Result<_> = match (repo, opened) {
+        (Ok(repo), Ok(opened)) => backup_opened(&repo, opened, &backup_options, progress)
+            .await
+            .map_err(Into::into),
         (Err(e), opened) => {
             if let Ok(o) = opened {
                 o.close().await;
             }
-            if let Some(b) = &bars {
-                b.finish();
-            }
-            return Err(e);
+            Err(e)
         }
-        (Ok(_), Err(e)) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
     };
     if let Some(b) = &bars {
         b.finish();

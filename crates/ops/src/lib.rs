@@ -51,8 +51,8 @@ pub use maintenance::{
 };
 pub use progress::{NoProgress, Progress};
 pub use restore::{
-    Preview, RestoreOptions, RestoreOutcome, TablePreview, for_each_table, plan_restore, preview,
-    restore, snapshot_schema,
+    DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome, RestoreOptions,
+    RestoreOutcome, TablePreview, for_each_table, plan_restore, preview, restore, snapshot_schema,
 };
 pub use rows::stream_table;
 pub use snapshot::{

@@ -66,6 +66,31 @@ fn key(row: &Row, positions: &[usize]) -> Vec<crate::Value> {
         .collect()
 }
 
+/// One difference between two keyed row streams.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowChange {
+    /// A row whose key only the new side has.
+    Inserted(Row),
+    /// A row whose key only the old side has.
+    Deleted(Row),
+    /// The same key with other values.
+    Updated {
+        /// The old row.
+        old: Row,
+        /// The new row.
+        new: Row,
+    },
+}
+
+impl RowChange {
+    /// The row the change is about: the new one, or the deleted one.
+    pub fn row(&self) -> &Row {
+        match self {
+            RowChange::Inserted(r) | RowChange::Deleted(r) | RowChange::Updated { new: r, .. } => r,
+        }
+    }
+}
+
 /// Diffs two keyed row streams. `key_positions` are the key columns'
 /// positions in both sides' rows (same table layout).
 ///
@@ -76,6 +101,20 @@ pub async fn diff_keyed(
     old: RowReceiver,
     new: RowReceiver,
     key_positions: &[usize],
+) -> Result<DiffCounts, SourceError> {
+    diff_keyed_rows(old, new, key_positions, |_| {}).await
+}
+
+/// [`diff_keyed`], handing every change to `each` as it is found (in key
+/// order), so a caller can stream changed rows without holding a table.
+///
+/// # Errors
+/// As [`diff_keyed`].
+pub async fn diff_keyed_rows(
+    old: RowReceiver,
+    new: RowReceiver,
+    key_positions: &[usize],
+    mut each: impl FnMut(RowChange),
 ) -> Result<DiffCounts, SourceError> {
     let mut counts = DiffCounts::default();
     let mut a = Cursor::new(old).await;
@@ -97,12 +136,14 @@ pub async fn diff_keyed(
     loop {
         match (&a.current, &b.current) {
             (None, None) => break,
-            (Some(_), None) => {
+            (Some(ra), None) => {
                 counts.deleted += 1;
+                each(RowChange::Deleted(ra.clone()));
                 a.advance().await;
             }
-            (None, Some(_)) => {
+            (None, Some(rb)) => {
                 counts.inserted += 1;
+                each(RowChange::Inserted(rb.clone()));
                 b.advance().await;
             }
             (Some(ra), Some(rb)) => {
@@ -111,11 +152,13 @@ pub async fn diff_keyed(
                     Ordering::Less => {
                         check(&mut last_a, &ka)?;
                         counts.deleted += 1;
+                        each(RowChange::Deleted(ra.clone()));
                         a.advance().await;
                     }
                     Ordering::Greater => {
                         check(&mut last_b, &kb)?;
                         counts.inserted += 1;
+                        each(RowChange::Inserted(rb.clone()));
                         b.advance().await;
                     }
                     Ordering::Equal => {
@@ -125,6 +168,10 @@ pub async fn diff_keyed(
                             counts.unchanged += 1;
                         } else {
                             counts.updated += 1;
+                            each(RowChange::Updated {
+                                old: ra.clone(),
+                                new: rb.clone(),
+                            });
                         }
                         a.advance().await;
                         b.advance().await;
@@ -212,6 +259,28 @@ mod tests {
                 deleted: 1,
                 unchanged: 2
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn changes_stream_in_key_order() {
+        let old = feed(vec![r(1, "a"), r(2, "b"), r(3, "c")]).await;
+        let new = feed(vec![r(2, "B"), r(3, "c"), r(4, "d")]).await;
+        let mut seen = Vec::new();
+        let c = diff_keyed_rows(old, new, &[0], |ch| seen.push(ch))
+            .await
+            .expect("diff");
+        assert_eq!(c.unchanged, 1);
+        assert_eq!(
+            seen,
+            vec![
+                RowChange::Deleted(r(1, "a")),
+                RowChange::Updated {
+                    old: r(2, "b"),
+                    new: r(2, "B")
+                },
+                RowChange::Inserted(r(4, "d")),
+            ]
         );
     }
 

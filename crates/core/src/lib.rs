@@ -26,13 +26,15 @@ mod diff;
 mod filter;
 pub mod json;
 mod plan;
+mod predicate;
 mod schema;
 mod source;
 mod value;
 
-pub use diff::{DiffCounts, diff_keyed, diff_unkeyed};
+pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use filter::{FilterError, TableFilter};
 pub use plan::load_order;
+pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};
 pub use schema::{
     Column, Constraint, DatabaseSchema, Engine, ForeignKey, Generated, Index, PortableType, RowKey,
     SchemaObject, TableName, TableSchema,

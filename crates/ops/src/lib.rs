@@ -21,6 +21,7 @@ mod backup;
 mod cache;
 mod chunker;
 mod config;
+mod diff;
 mod engines;
 mod error;
 mod maintenance;
@@ -43,6 +44,7 @@ pub use config::{
     WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size, parse_timezone,
     read_secret_file,
 };
+pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
 pub use maintenance::{

@@ -51,6 +51,68 @@ impl Loaded {
     }
 }
 
+/// Chunks loaded on demand by id, the least recently used going first
+/// beyond [`CACHE_BYTES`]: for readers that touch a few rows of many
+/// chunks (diffs, row selections) rather than walking runs in order.
+pub(crate) struct ChunkCache {
+    repo: Arc<Repository>,
+    loaded: HashMap<tresor_repo::BlobId, Arc<Loaded>>,
+    recent: VecDeque<tresor_repo::BlobId>,
+    bytes: usize,
+    /// Chunks fetched and decrypted so far.
+    pub loads: u64,
+}
+
+impl ChunkCache {
+    pub fn new(repo: &Arc<Repository>) -> Self {
+        ChunkCache {
+            repo: repo.clone(),
+            loaded: HashMap::new(),
+            recent: VecDeque::new(),
+            bytes: 0,
+            loads: 0,
+        }
+    }
+
+    /// The encoded row `index` of chunk `id`.
+    pub async fn row(&mut self, id: &tresor_repo::BlobId, index: u64) -> Result<Vec<u8>> {
+        let chunk = self.chunk(id).await?;
+        let (s, e) = usize::try_from(index)
+            .ok()
+            .and_then(|i| chunk.rows.get(i))
+            .copied()
+            .ok_or_else(|| damaged(&"a chunk holds fewer rows than its run"))?;
+        Ok(chunk.bytes[s as usize..e as usize].to_vec())
+    }
+
+    async fn chunk(&mut self, id: &tresor_repo::BlobId) -> Result<Arc<Loaded>> {
+        if let Some(l) = self.loaded.get(id) {
+            let l = l.clone();
+            self.recent.retain(|x| x != id);
+            self.recent.push_back(*id);
+            return Ok(l);
+        }
+        let bytes = self.repo.load_blob(id).await?;
+        let loaded = Arc::new(
+            tokio::task::spawn_blocking(move || Loaded::index(bytes))
+                .await
+                .map_err(|e| OpsError::Internal(format!("chunk indexing failed: {e}")))??,
+        );
+        self.loads += 1;
+        self.bytes += loaded.bytes.len();
+        self.loaded.insert(*id, loaded.clone());
+        self.recent.push_back(*id);
+        while self.bytes > CACHE_BYTES && self.recent.len() > 1 {
+            if let Some(old) = self.recent.pop_front()
+                && let Some(l) = self.loaded.remove(&old)
+            {
+                self.bytes -= l.bytes.len();
+            }
+        }
+        Ok(loaded)
+    }
+}
+
 /// One run, with its chunk.
 pub(crate) struct RunSlice {
     /// Index of the chunk in the table data's chunk list.

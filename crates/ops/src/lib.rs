@@ -28,6 +28,7 @@ mod maintenance;
 mod progress;
 mod restore;
 mod rows;
+mod select;
 mod snapshot;
 mod writer;
 
@@ -57,6 +58,7 @@ pub use restore::{
     RestoreOutcome, TablePreview, for_each_table, plan_restore, preview, restore, snapshot_schema,
 };
 pub use rows::stream_table;
+pub use select::{RowSelection, SelectedTable, SelectionReason};
 pub use snapshot::{
     MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
     Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,

@@ -18,6 +18,7 @@ use crate::backup::{BackupOptions, backup, restrict_schema};
 use crate::error::{OpsError, Result};
 use crate::progress::{NoProgress, Progress, forward_counting};
 use crate::rows::stream_table;
+use crate::select::{RowSelection, Selected, SelectedTable, TableRows, drop_present, select};
 use crate::snapshot::{Snapshot, Trigger, load_schema};
 
 /// How to restore.
@@ -41,6 +42,9 @@ pub struct RestoreOptions {
     /// commit runs, then roll back) for at most this long. `None` computes
     /// the row counts only.
     pub rehearsal: Option<Duration>,
+    /// Restore only chosen rows (`--where`, `--with-related`), in merge
+    /// mode: nothing outside the selection is touched.
+    pub rows: Option<RowSelection>,
 }
 
 /// How long previews rehearse a restore unless told otherwise.
@@ -129,6 +133,9 @@ pub struct Preview {
     pub overwrites_data: bool,
     /// Per table, in load order.
     pub tables: Vec<TablePreview>,
+    /// For a row selection: per table, how many rows come and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub selection: Vec<SelectedTable>,
     /// The restore executed and rolled back, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Rehearsal>,
@@ -165,6 +172,20 @@ pub async fn plan_restore(
     snapshot: &Snapshot,
     options: &RestoreOptions,
 ) -> Result<RestorePlan> {
+    Ok(plan(repo, snapshot, options).await?.plan)
+}
+
+/// A plan, and for a row selection the rows it restores.
+struct Planned {
+    plan: RestorePlan,
+    selected: Option<Selected>,
+}
+
+async fn plan(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    options: &RestoreOptions,
+) -> Result<Planned> {
     let full = load_schema(repo, snapshot).await?;
     let names: Vec<TableName> = full.tables.iter().map(|t| t.name.clone()).collect();
     let missing = options.tables.unmatched_literals(names.iter());
@@ -185,7 +206,38 @@ pub async fn plan_restore(
             )),
         });
     }
-    let schema = restrict_schema(&full, |t| options.tables.matches(&t.name));
+    let selected = match &options.rows {
+        Some(rows) => {
+            if options.mode == RestoreMode::Replace {
+                return Err(OpsError::InvalidInput {
+                    what: "a row selection (--where) restores in merge mode".into(),
+                    hint: Some(
+                        "leave out --mode replace: the chosen rows are inserted or updated by \
+                         key, and nothing else is touched"
+                            .into(),
+                    ),
+                });
+            }
+            Some(select(repo, snapshot, &full, &options.tables, rows).await?)
+        }
+        None => None,
+    };
+    let schema = restrict_schema(&full, |t| {
+        options.tables.matches(&t.name)
+            && selected
+                .as_ref()
+                .is_none_or(|s| s.tables.contains_key(&t.name))
+    });
+    if let Some(s) = &selected
+        && s.tables.is_empty()
+    {
+        return Err(OpsError::NotFound {
+            what: "no row of the snapshot matches the --where predicates".into(),
+            hint: Some(
+                "check the predicates with `tresor diff SNAPSHOT --live --where ...`".into(),
+            ),
+        });
+    }
     if schema.tables.is_empty() {
         return Err(OpsError::InvalidInput {
             what: "the table selection matches no table of the snapshot".into(),
@@ -205,11 +257,14 @@ pub async fn plan_restore(
     }
     let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     let tables = load_order(&refs);
-    Ok(RestorePlan {
-        whole_database: options.tables.is_all() && !snapshot.partial,
-        schema,
-        mode: options.mode,
-        tables,
+    Ok(Planned {
+        plan: RestorePlan {
+            whole_database: options.tables.is_all() && !snapshot.partial && selected.is_none(),
+            schema,
+            mode: options.mode,
+            tables,
+        },
+        selected,
     })
 }
 
@@ -234,8 +289,17 @@ pub async fn preview(
     target_source: &dyn Source,
     options: &RestoreOptions,
 ) -> Result<Preview> {
-    let plan = plan_restore(repo, snapshot, options).await?;
+    let Planned { plan, mut selected } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    if let Some(sel) = selected.as_mut() {
+        let existing: Vec<TableName> = plan
+            .tables
+            .iter()
+            .filter(|t| state.table(t).is_some())
+            .cloned()
+            .collect();
+        drop_present(sel, target_source, &existing).await?;
+    }
     let existing: Vec<TableName> = plan
         .tables
         .iter()
@@ -258,20 +322,23 @@ pub async fn preview(
         };
         let target_rows = state.table(name).map(|e| e.rows);
         let live_schema = live.as_ref().and_then(|l| l.schema().table(name).cloned());
-        let counts = match (&live, live_schema) {
+        let chosen = selected.as_ref().and_then(|s| s.tables.get(name));
+        let mut counts = match (&live, live_schema) {
             (Some(live), Some(live_schema)) => {
                 let projection = projection(schema, &live_schema)?;
                 let (stx, srx) = mpsc::channel(4);
+                let (ftx, frx) = mpsc::channel(4);
                 let (ltx, lrx) = mpsc::channel(4);
                 let (ptx, prx) = mpsc::channel(4);
                 let diff = async {
                     match schema.key_positions() {
-                        Some(keys) => diff_keyed(prx, srx, &keys).await,
-                        None => diff_unkeyed(prx, srx).await,
+                        Some(keys) => diff_keyed(prx, frx, &keys).await,
+                        None => diff_unkeyed(prx, frx).await,
                     }
                 };
-                let (a, b, _, d) = tokio::join!(
+                let (a, _, b, _, d) = tokio::join!(
                     stream_table(repo, entry, stx),
+                    keep_chosen(srx, ftx, chosen),
                     live.read_table(&live_schema, ltx),
                     project(lrx, ptx, &projection),
                     diff
@@ -281,10 +348,15 @@ pub async fn preview(
                 d?
             }
             _ => DiffCounts {
-                inserted: entry.rows,
+                inserted: chosen.map_or(entry.rows, |c| c.len()),
                 ..DiffCounts::default()
             },
         };
+        if let Some(c) = chosen {
+            // the target's other rows are not part of a row selection
+            counts.deleted = 0;
+            counts.unchanged = c.len().saturating_sub(counts.inserted + counts.updated);
+        }
         let action = match (target_rows, options.mode) {
             (None, _) => "create",
             (Some(_), RestoreMode::Replace) => "replace",
@@ -314,10 +386,13 @@ pub async fn preview(
         live.close().await?;
     }
     let rehearsal = match options.rehearsal {
-        Some(limit) => Some(rehearse(repo, snapshot, target, &plan, limit).await?),
+        Some(limit) => {
+            Some(rehearse(repo, snapshot, target, &plan, selected.as_ref(), limit).await?)
+        }
         None => None,
     };
     Ok(Preview {
+        selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
         overwrites_data: !overwritten(&plan, &state).is_empty(),
@@ -334,6 +409,7 @@ async fn rehearse(
     snapshot: &Snapshot,
     target: &dyn Target,
     plan: &RestorePlan,
+    selected: Option<&Selected>,
     limit: Duration,
 ) -> Result<Rehearsal> {
     let started = Instant::now();
@@ -344,6 +420,7 @@ async fn rehearse(
         snapshot,
         target,
         plan,
+        selected,
         Finish::Rehearse(deadline),
         &NoProgress,
     )
@@ -456,8 +533,22 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
-    let plan = plan_restore(repo, snapshot, options).await?;
+    let Planned { plan, mut selected } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    if let Some(sel) = selected.as_mut() {
+        let existing: Vec<TableName> = plan
+            .tables
+            .iter()
+            .filter(|t| state.table(t).is_some())
+            .cloned()
+            .collect();
+        let Some(source) = target_source else {
+            return Err(OpsError::Internal(
+                "a row selection needs a source for the target".into(),
+            ));
+        };
+        drop_present(sel, source, &existing).await?;
+    }
     let overwritten = overwritten(&plan, &state);
     let mut safety = None;
     if options.safety_snapshot && !overwritten.is_empty() {
@@ -486,7 +577,16 @@ pub async fn restore(
     let result = async {
         let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
         progress.step("restoring");
-        let result = load(repo, snapshot, target, &plan, Finish::Commit, progress).await;
+        let result = load(
+            repo,
+            snapshot,
+            target,
+            &plan,
+            selected.as_ref(),
+            Finish::Commit,
+            progress,
+        )
+        .await;
         if let Err(e) = lock.release().await {
             tracing::warn!(error = %e, "cannot release repository lock");
         }
@@ -557,11 +657,36 @@ async fn forward_until(
     true
 }
 
+/// Forwards the rows a row selection restores (all rows without one);
+/// returns how many it forwarded.
+async fn keep_chosen(
+    mut rx: mpsc::Receiver<RowBatch>,
+    tx: mpsc::Sender<RowBatch>,
+    chosen: Option<&TableRows>,
+) -> u64 {
+    let mut n = 0u64;
+    while let Some(batch) = rx.recv().await {
+        let batch: RowBatch = match chosen {
+            Some(c) => batch.into_iter().filter(|r| c.admits(r)).collect(),
+            None => batch,
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        n += batch.len() as u64;
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+    }
+    n
+}
+
 async fn load(
     repo: &Arc<Repository>,
     snapshot: &Snapshot,
     target: &dyn Target,
     plan: &RestorePlan,
+    selected: Option<&Selected>,
     finish: Finish,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
@@ -578,13 +703,16 @@ async fn load(
                 "table {name} is in the schema but not in the manifest"
             )));
         };
-        progress.table_started(name, Some(entry.rows));
+        let chosen = selected.and_then(|s| s.tables.get(name));
+        progress.table_started(name, Some(chosen.map_or(entry.rows, |c| c.len())));
         let (tx, rx) = mpsc::channel(4);
         let (ctx, crx) = mpsc::channel(4);
+        let (ktx, krx) = mpsc::channel(4);
         let (dtx, drx) = mpsc::channel(1);
-        let (streamed, complete, (), loaded) = tokio::join!(
+        let (streamed, kept, complete, (), loaded) = tokio::join!(
             stream_table(repo, entry, ctx),
-            forward_until(crx, dtx, deadline),
+            keep_chosen(crx, ktx, chosen),
+            forward_until(krx, dtx, deadline),
             forward_counting(drx, tx, name, progress),
             session.load_table(schema, rx)
         );
@@ -601,13 +729,13 @@ async fn load(
                 let _ = session.rollback().await;
                 return Err(e.into());
             }
-            (Ok(sent), Ok(written)) if sent != written => {
+            (Ok(_), Ok(written)) if kept != written => {
                 let _ = session.rollback().await;
                 return Err(OpsError::Internal(format!(
-                    "table {name}: {sent} rows sent but the target wrote {written}"
+                    "table {name}: {kept} rows sent but the target wrote {written}"
                 )));
             }
-            (Ok(n), Ok(_)) => n,
+            (Ok(_), Ok(n)) => n,
         };
         progress.table_finished(name, rows);
         done.push((name.clone(), rows));

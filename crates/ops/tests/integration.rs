@@ -6,4 +6,5 @@ mod integration {
     pub mod diff;
     pub mod incremental;
     pub mod rehearsal;
+    pub mod select;
 }

@@ -65,6 +65,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Restore a snapshot into a database
     Restore(RestoreArgs),
+    /// What changed between two snapshots, or between a snapshot and the
+    /// live database, per table and row by row
+    Diff(DiffArgs),
     /// Verify the repository's structure (and with --read-data, every byte)
     Check(CheckArgs),
     /// Remove snapshots by retention rules
@@ -173,14 +176,23 @@ pub struct RestoreArgs {
     /// Leave out these tables (comma-separated globs)
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
-    /// How restored rows meet existing ones
-    #[arg(long, value_enum, default_value_t = Mode::Replace)]
-    pub mode: Mode,
+    /// How restored rows meet existing ones [default: replace, merge with
+    /// --where]
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
     /// Show per table what would be inserted, updated and deleted, and
     /// rehearse the restore (load and check everything, then roll back);
     /// change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore only the rows that match: 'TABLE: PREDICATE' (repeatable; a
+    /// subset of SQL, see docs/rows.md); implies --mode merge
+    #[arg(long = "where", value_name = "TABLE: PREDICATE")]
+    pub filters: Vec<String>,
+    /// With --where: also the rows that belong to the chosen ones, and the
+    /// rows they require that the target lacks (follows foreign keys)
+    #[arg(long, requires = "filters")]
+    pub with_related: bool,
     /// How long --dry-run may rehearse the restore (`0` counts rows only)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
     pub rehearse_for: std::time::Duration,
@@ -190,6 +202,38 @@ pub struct RestoreArgs {
     /// Skip the safety snapshot of the data the restore overwrites
     #[arg(long)]
     pub no_safety_snapshot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot (id prefix, `latest`, `latest:SOURCE`)
+    pub from: String,
+    /// The newer snapshot
+    #[arg(conflicts_with = "live")]
+    pub to: Option<String>,
+    /// Compare with the database as it is now: the snapshot's own source,
+    /// or SOURCE (a URL or a source name from the config file)
+    #[arg(long, value_name = "SOURCE", num_args = 0..=1)]
+    pub live: Option<Option<String>>,
+    /// Only these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Leave out these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Only rows that match: 'TABLE: PREDICATE' (repeatable)
+    #[arg(long = "where", value_name = "TABLE: PREDICATE")]
+    pub filters: Vec<String>,
+    /// List each changed row by key, with the columns that changed
+    #[arg(long)]
+    pub rows: bool,
+    /// Show at most N changed rows (the counts stay complete)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Print one JSON object per changed row as it is found, then one per
+    /// table (for large diffs)
+    #[arg(long)]
+    pub json_lines: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod backup;
 mod check;
 mod demo;
+mod diff;
 mod export;
 mod forget;
 mod import;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Snapshots(a) => snapshots::run(&ctx, &a).await,
         Command::Show(a) => show::run(&ctx, &a).await,
         Command::Restore(a) => restore::run(&ctx, &a).await,
+        Command::Diff(a) => diff::run(&ctx, &a).await,
         Command::Key(a) => key::run(&ctx, &a).await,
         Command::Unlock(a) => unlock::run(&ctx, &a).await,
         Command::Check(a) => check::run(&ctx, &a).await,

@@ -5,5 +5,6 @@
 mod integration {
     pub mod cli;
     pub mod faults;
+    pub mod rows;
     pub mod support;
 }

@@ -93,6 +93,7 @@ fn options(f: &Fixture, tables: &[&str], rehearsal: Option<Duration>) -> Restore
         target_name: None,
         username: None,
         rehearsal,
+        rows: None,
     }
 }
 

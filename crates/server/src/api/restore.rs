@@ -49,6 +49,7 @@ pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) ->
         target_name: Some(r.target.clone()),
         username: Some(caller.actor()),
         rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
+        rows: None,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;

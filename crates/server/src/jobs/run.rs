@@ -65,6 +65,7 @@ pub(super) async fn execute(
                 target_name: Some(target.clone()),
                 username: Some(who.to_string()),
                 rehearsal: None,
+                rows: None,
             };
             progress.log(
                 "info",

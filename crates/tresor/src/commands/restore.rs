@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use tresor_core::{RestoreMode, TableFilter};
 use tresor_ops::{
-    NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, list_snapshots, preview,
-    resolve, restore,
+    NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, RowSelection, list_snapshots,
+    preview, resolve, restore,
 };
 
 use crate::cli::{Mode, RestoreArgs};
@@ -24,6 +24,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             "table patterns are globs such as users, user_*",
         )
     })?;
+    let filters = super::diff::row_filters(&args.filters)?;
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
     let snapshot = resolve(&all, &args.snapshot)?.clone();
@@ -32,14 +33,21 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     let options = RestoreOptions {
         tables,
         mode: match args.mode {
-            Mode::Replace => RestoreMode::Replace,
-            Mode::Merge => RestoreMode::Merge,
+            Some(Mode::Replace) => RestoreMode::Replace,
+            Some(Mode::Merge) => RestoreMode::Merge,
+            // a row selection merges: nothing outside it is touched
+            None if !args.filters.is_empty() => RestoreMode::Merge,
+            None => RestoreMode::Replace,
         },
         safety_snapshot: !args.no_safety_snapshot,
         target_url: db.url.clone(),
         target_name: db.name.clone(),
         username: None,
         rehearsal: None,
+        rows: (!args.filters.is_empty()).then_some(RowSelection {
+            filters,
+            with_related: args.with_related,
+        }),
     };
     let target_label = db
         .name
@@ -209,7 +217,34 @@ fn print_rehearsal(p: &Preview) {
     }
 }
 
+fn print_selection(p: &Preview) {
+    if p.selection.is_empty() {
+        return;
+    }
+    println!("rows chosen (merged by key; nothing else is touched):");
+    let mut rows = vec![vec![
+        "Table".to_string(),
+        "Rows".into(),
+        "Kept as they are".into(),
+        "Why".into(),
+    ]];
+    for t in &p.selection {
+        rows.push(vec![
+            t.table.clone(),
+            t.rows.to_string(),
+            t.already_present.to_string(),
+            t.reasons
+                .iter()
+                .map(|r| format!("{} ({})", r.why, r.rows))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ]);
+    }
+    table(&rows);
+}
+
 fn print_preview(p: &Preview) {
+    print_selection(p);
     let mut rows = vec![vec![
         "Table".to_string(),
         "Action".into(),

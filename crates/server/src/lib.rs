@@ -42,13 +42,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tresor_ops::{Config, Engines, OpsError, read_secret_file};
-use tresor_repo::{Password, Repository, Storage};
+use tresor_ops::{Config, Engines};
 
 pub use clock::Clock;
-pub use demo::{DEMO_PASSWORD, DemoSetup, create_sample_database, prepare_demo};
+pub use demo::{DemoSetup, create_sample_database, prepare_demo};
 pub use openapi::openapi_document;
 
 use crate::app::App;
@@ -59,9 +58,12 @@ use crate::store::Store;
 pub struct Options {
     /// Where "now" comes from (tests use a virtual clock).
     pub clock: Clock,
-    /// The repository password; else the config's `password-file` /
-    /// `password-env`, else `TRESOR_PASSWORD`.
+    /// The repository password, taken before anything else (the demo
+    /// setup hands its own over).
     pub repository_password: Option<String>,
+    /// `--password-file`: read before `TRESOR_PASSWORD` and the config's
+    /// `password-file` / `password-env`, the order docs/cli.md gives.
+    pub password_file: Option<std::path::PathBuf>,
     /// The first admin's password when no user exists yet; random (and
     /// printed) when unset and `TRESOR_ADMIN_PASSWORD` is unset too.
     pub admin_password: Option<String>,
@@ -76,6 +78,7 @@ impl Default for Options {
         Options {
             clock: Clock::System,
             repository_password: None,
+            password_file: None,
             admin_password: None,
             announce: true,
             scheduler: true,
@@ -142,7 +145,12 @@ impl Server {
                 "jobs of a previous run were left unfinished; marked failed"
             );
         }
-        let repo = open_repository(&config, options.repository_password.as_deref()).await?;
+        let from = tresor_ops::PasswordSource {
+            given: options.repository_password.as_deref(),
+            file: options.password_file.as_deref(),
+            ..tresor_ops::PasswordSource::default()
+        };
+        let repo = tresor_ops::open_repository(&config.repository, &from).await?;
         let notifier = notify::Notifier::new(&config)?;
         let app = App::new(
             config,
@@ -294,37 +302,6 @@ async fn housekeeping(app: Arc<App>) {
         }
         app.sample_repo_stats().await;
     }
-}
-
-async fn open_repository(config: &Config, given: Option<&str>) -> anyhow::Result<Repository> {
-    let Some(location) = &config.repository.url else {
-        bail!("no repository configured: set repository.url in tresor.toml or TRESOR_REPOSITORY");
-    };
-    let password = match given {
-        Some(p) => p.to_string(),
-        None => {
-            if let Some(f) = &config.repository.password_file {
-                read_secret_file(f)?.expose().to_string()
-            } else if let Some(var) = &config.repository.password_env {
-                std::env::var(var).with_context(|| {
-                    format!("repository.password-env names {var} but it is not set")
-                })?
-            } else if let Ok(p) = std::env::var("TRESOR_PASSWORD") {
-                p
-            } else {
-                bail!(
-                    "no repository password: set repository.password-file or password-env in tresor.toml, or TRESOR_PASSWORD"
-                );
-            }
-        }
-    };
-    let storage = Storage::from_url(location)
-        .map_err(tresor_repo::RepoError::from)
-        .map_err(OpsError::from)?;
-    let repo = Repository::open(storage, &Password::new(password))
-        .await
-        .map_err(OpsError::from)?;
-    Ok(repo)
 }
 
 fn bootstrap_admin(app: &App, options: &Options) -> anyhow::Result<()> {

@@ -520,9 +520,13 @@ async fn preview(
     Form(f): Form<PreviewForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let mode = match f.mode.as_deref() {
-        Some("merge") => tresor_core::RestoreMode::Merge,
-        _ => tresor_core::RestoreMode::Replace,
+    // a form without a mode restores the default way; an unknown one is
+    // refused, never read as replace
+    let mode = match f.mode.as_deref().filter(|m| !m.is_empty()) {
+        None => tresor_core::RestoreMode::default(),
+        Some(m) => m
+            .parse()
+            .map_err(|e: tresor_core::UnknownRestoreMode| ApiError::bad_request(e.to_string()))?,
     };
     let p = api::restore::make_preview(
         &app,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tresor_core::RestoreMode;
 
 /// tresor: backup and restore for SQLite, PostgreSQL, MySQL/MariaDB and
 /// MongoDB, into an encrypted, deduplicated repository.
@@ -152,14 +153,6 @@ pub struct ShowArgs {
     pub snapshot: String,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Mode {
-    /// Empty each restored table, then load the snapshot's rows
-    Replace,
-    /// Upsert rows by primary key; leave other rows alone
-    Merge,
-}
-
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Snapshot id prefix, `latest` or `latest:SOURCE`
@@ -173,9 +166,11 @@ pub struct RestoreArgs {
     /// Leave out these tables (comma-separated globs)
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
-    /// How restored rows meet existing ones
-    #[arg(long, value_enum, default_value_t = Mode::Replace)]
-    pub mode: Mode,
+    /// How restored rows meet existing ones: replace (empty each restored
+    /// table, then load) or merge (upsert rows by primary key, leave other
+    /// rows alone)
+    #[arg(long, default_value_t = RestoreMode::Replace, value_parser = str::parse::<RestoreMode>)]
+    pub mode: RestoreMode,
     /// Show per table what would be inserted, updated and deleted; change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tresor_core::ReadOptions;
 use tresor_ops::{
-    BackupOptions, ForgetOptions, ImportOptions, Progress, RestoreOptions, Trigger, backup, check,
-    forget, import_archive, prune, restore,
+    BackupRequest, ForgetOptions, ImportOptions, Progress, RestoreOptions, SourceSpec, Trigger,
+    backup, check, forget, import_archive, prune, restore,
 };
 
 use super::{Failure, JobProgress, JobSpec, tables_filter};
@@ -224,35 +223,18 @@ async fn run_backup(
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
     let sc = app.source_config(name)?;
-    let url = sc.resolved_url()?;
-    let filter = if tables.is_empty() {
-        sc.filter(group)?
-    } else {
-        tresor_core::TableFilter::new(tables, &sc.exclude)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
-    let source = app.engines.source(&url)?;
-    let mut all_tags = sc.tags.clone();
-    all_tags.extend(tags.iter().cloned());
-    if let Some(g) = group {
-        all_tags.push(format!("group:{g}"));
-    }
-    let options = BackupOptions {
-        source_name: Some(name.to_string()),
-        url,
-        read: ReadOptions {
-            filter,
-            jobs: sc.jobs.unwrap_or(2).max(1),
-            options: sc.options.clone(),
-        },
-        trigger,
+    let options = BackupRequest {
+        group: group.map(str::to_string),
+        tables: tables.to_vec(),
+        tags: tags.to_vec(),
         reason,
-        tags: all_tags,
-        app_version: None,
+        trigger,
         username: Some(who.to_string()),
         labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
-        ..BackupOptions::default()
-    };
+        ..BackupRequest::default()
+    }
+    .options(SourceSpec::Named(name, sc), &app.engines)?;
+    let source = app.engines.source(&options.url)?;
     let snap = backup(&app.repo, source.as_ref(), &options, progress.as_ref()).await?;
     progress.log(
         "info",

@@ -5,12 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_core::{RestoreMode, TableFilter};
+use tresor_core::TableFilter;
 use tresor_ops::{
     NoProgress, Preview, Progress, RestoreOptions, list_snapshots, preview, resolve, restore,
 };
 
-use crate::cli::{Mode, RestoreArgs};
+use crate::cli::RestoreArgs;
 use crate::context::Context;
 use crate::exit::{UserError, code};
 use crate::output::{Bars, table};
@@ -30,10 +30,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     let target_source = ctx.engines.source(&db.url)?;
     let options = RestoreOptions {
         tables,
-        mode: match args.mode {
-            Mode::Replace => RestoreMode::Replace,
-            Mode::Merge => RestoreMode::Merge,
-        },
+        mode: args.mode,
         safety_snapshot: !args.no_safety_snapshot,
         target_url: db.url.clone(),
         target_name: db.name.clone(),

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod compare;
+pub mod shapes;
 mod suite;
 
 use std::sync::Arc;

@@ -5,5 +5,6 @@
 mod integration {
     pub mod cli;
     pub mod faults;
+    mod output;
     pub mod support;
 }

@@ -4,6 +4,7 @@
 
 use insta::internals::Content;
 use serde_json::{Value, json};
+use tresor_testing::shapes::content;
 
 use super::harness::{TestServer, workspace};
 
@@ -69,54 +70,6 @@ fn settings() -> insta::Settings {
         );
     }
     s
-}
-
-/// The value as insta content: numbers as numbers (the workspace's
-/// serde_json keeps their text), and snapshot ids and stored sizes inside
-/// messages scrubbed.
-fn content(v: &Value) -> Content {
-    match v {
-        Value::Null => Content::None,
-        Value::Bool(b) => Content::Bool(*b),
-        Value::Number(n) => n
-            .as_u64()
-            .map(Content::U64)
-            .or_else(|| n.as_i64().map(Content::I64))
-            .unwrap_or_else(|| Content::F64(n.as_f64().unwrap_or(f64::NAN))),
-        Value::String(s) => Content::from(scrub(s)),
-        Value::Array(a) => Content::Seq(a.iter().map(content).collect()),
-        Value::Object(o) => Content::Map(
-            o.iter()
-                .map(|(k, v)| (Content::from(k.clone()), content(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn scrub(s: &str) -> String {
-    let words: Vec<String> = s
-        .split(' ')
-        .map(|w| {
-            let hex = w.trim_end_matches([':', ',', ')']);
-            if hex.len() >= 8
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-                && hex.bytes().any(|b| b.is_ascii_digit())
-            {
-                w.replacen(hex, "[hex]", 1)
-            } else {
-                w.to_string()
-            }
-        })
-        .collect();
-    let mut out = words.join(" ");
-    // stored sizes depend on compression: "2354 bytes (1156 new)"
-    if let Some(i) = out.find(" new)") {
-        let start = out[..i].rfind('(').map_or(i, |p| p + 1);
-        out.replace_range(start..i, "[n]");
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

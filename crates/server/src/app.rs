@@ -70,6 +70,7 @@ impl App {
         clock: Clock,
         tz: Tz,
         notifier: Notifier,
+        templates: minijinja::Environment<'static>,
         log_file: Option<std::fs::File>,
     ) -> anyhow::Result<App> {
         let upload_limit = config
@@ -81,7 +82,7 @@ impl App {
             .map_err(anyhow::Error::msg)?;
         Ok(App {
             schedules: ScheduleBoard::default(),
-            templates: crate::web::templates(tz)?,
+            templates,
             config,
             engines,
             repo,

@@ -24,6 +24,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod actions;
 mod api;
 mod app;
 mod auth;
@@ -160,6 +161,7 @@ impl Server {
             options.clock,
             tz,
             notifier,
+            web::templates(tz)?,
             log_file,
         )?;
         let app = Arc::new(app);
@@ -229,11 +231,24 @@ fn routes(app: &Arc<App>) -> axum::Router {
         .merge(web::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics::metrics))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::extract::DefaultBodyLimit::max(
             usize::try_from(app.upload_limit).unwrap_or(usize::MAX),
         ))
         .with_state(app.clone())
+}
+
+/// An unknown path: the API's JSON error under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError::not_found(format!("no API endpoint {}", uri.path()))
+            .hint("GET /api/v1/openapi.json lists every endpoint")
+            .into_response()
+    } else {
+        web::not_found_page()
+    }
 }
 
 /// Turns the framework's plain-text rejections (a malformed JSON body, a

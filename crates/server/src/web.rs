@@ -16,7 +16,7 @@ use minijinja::{Environment, Value as J};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api;
+use crate::actions;
 use crate::app::App;
 use crate::auth::{
     Admin, Caller, MaybeCaller, Operator, Viewer, is_loopback_host, random_token, session_cookie,
@@ -177,39 +177,18 @@ fn render(app: &App, name: &str, caller: Option<&Caller>, ctx: Value) -> Respons
     }
 }
 
-/// An error as a small page.
-pub fn error_page(e: &ApiError) -> Response {
-    let body = format!(
-        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=icon href='data:,'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='javascript:history.back()'>Back</a> · <a href='/'>Dashboard</a></p></main>",
-        e.status().as_u16(),
-        escape(&e.message),
-        e.hint
-            .as_deref()
-            .map(|h| format!("<p class=hint>try: {}</p>", escape(h)))
-            .unwrap_or_default()
-    );
-    (e.status(), Html(body)).into_response()
-}
-
 /// 404 for pages.
 pub fn not_found_page() -> Response {
-    error_page(&ApiError::not_found("no such page"))
+    crate::error::error_page(&ApiError::not_found("no such page"))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// Wraps page handlers: errors become error pages.
 struct Page(Response);
 
 impl From<ApiError> for Page {
     fn from(e: ApiError) -> Self {
-        Page(error_page(&e))
+        Page(crate::error::error_page(&e))
     }
 }
 
@@ -328,7 +307,7 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let Ok(user) = api::admin::check_login(&app, &f.username, &f.password).await else {
+    let Ok(user) = actions::admin::check_login(&app, &f.username, &f.password).await else {
         {
             return (
                 StatusCode::UNAUTHORIZED,
@@ -350,7 +329,7 @@ async fn login(
         .store
         .create_session(&token_hash(&sid), user.id, &csrf, Utc::now() + life)
     {
-        return error_page(&e.into());
+        return crate::error::error_page(&e.into());
     }
     let secure = app.config.server.secure_cookies && !is_loopback_host(&headers);
     (
@@ -401,7 +380,7 @@ async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult
     let all = app.snapshots().await?;
     let mut sources = Vec::new();
     for name in app.config.sources.keys() {
-        sources.push(api::source_status(&app, name, &all).await?);
+        sources.push(actions::sources::source_status(&app, name, &all).await?);
     }
     let stats = app.store.repo_stats(200)?;
     let latest = stats.last().cloned();
@@ -428,7 +407,7 @@ async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult
             "logical_bytes": latest.as_ref().map(|s| s.logical_bytes),
             "dedup": dedup,
             "chart": chart::repository_chart(&stats),
-            "jobs": jobs.iter().map(|j| api::jobs::job_json(&app, j)).collect::<Vec<_>>(),
+            "jobs": jobs.iter().map(|j| actions::jobs::job_json(&app, j)).collect::<Vec<_>>(),
             "scheduler_paused": paused,
             "maintenance": app.schedules.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
         }),
@@ -438,16 +417,16 @@ async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult
 async fn snapshots(
     State(app): State<Arc<App>>,
     Viewer(c): Viewer,
-    Query(q): Query<api::snapshots::ListQuery>,
+    Query(q): Query<actions::snapshots::ListQuery>,
 ) -> PageResult {
     let all = app.snapshots().await?;
-    let list = api::snapshots::filter(&all, &q)?;
+    let list = actions::snapshots::filter(&all, &q)?;
     Ok(render(
         &app,
         "snapshots.html",
         Some(&c),
         json!({
-            "snapshots": list.iter().map(|s| api::snapshot_json(s, false)).collect::<Vec<_>>(),
+            "snapshots": list.iter().map(|s| actions::snapshots::snapshot_json(s, false)).collect::<Vec<_>>(),
             "sources": app.config.sources.keys().collect::<Vec<_>>(),
             "source": q.source,
             "tag": q.tag,
@@ -472,7 +451,7 @@ async fn snapshot(
         "snapshot.html",
         Some(&c),
         json!({
-            "s": api::snapshot_json(&s, true),
+            "s": actions::snapshots::snapshot_json(&s, true),
             "targets": app.config.sources.keys().collect::<Vec<_>>(),
             "default_target": default_target,
         }),
@@ -490,8 +469,8 @@ async fn download(
     Path(id): Path<String>,
     Query(q): Query<DownloadQuery>,
 ) -> PageResult {
-    let format = api::archives::parse_format(q.format.as_deref())?;
-    Ok(api::archives::stream_archive(&app, &c.actor(), &id, format, &[]).await?)
+    let format = actions::archives::parse_format(q.format.as_deref())?;
+    Ok(actions::archives::stream_archive(&app, &c.actor(), &id, format, &[]).await?)
 }
 
 #[derive(Deserialize)]
@@ -528,10 +507,10 @@ async fn preview(
             .parse()
             .map_err(|e: tresor_core::UnknownRestoreMode| ApiError::bad_request(e.to_string()))?,
     };
-    let p = api::restore::make_preview(
+    let p = actions::restore::make_preview(
         &app,
         &c,
-        api::restore::PreviewRequest {
+        actions::restore::PreviewRequest {
             snapshot: id,
             target: f.target,
             mode,
@@ -556,12 +535,12 @@ async fn start_restore(
     Form(f): Form<RestoreForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let id = api::restore::start_restore(
+    let id = actions::restore::start_restore(
         &app,
         &c,
-        &api::restore::StartRequest {
+        &actions::restore::StartRequest {
             preview_id: f.preview_id,
-            confirm: api::restore::Confirm {
+            confirm: actions::restore::Confirm {
                 target: f.confirm_target,
                 snapshot: f.confirm_snapshot,
             },
@@ -591,7 +570,7 @@ async fn delete_snapshot(
         )
         .into());
     }
-    let deleted = api::snapshots::delete_snapshot(&app, &c.actor(), typed).await?;
+    let deleted = actions::snapshots::delete_snapshot(&app, &c.actor(), typed).await?;
     Ok(render(
         &app,
         "message.html",
@@ -616,10 +595,10 @@ async fn backup_now(
     Form(f): Form<BackupForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let id = api::snapshots::start_backup(
+    let id = actions::snapshots::start_backup(
         &app,
         &c.actor(),
-        api::snapshots::CreateRequest {
+        actions::snapshots::CreateRequest {
             source: name,
             tables: Vec::new(),
             group: f.group.filter(|g| !g.is_empty()),
@@ -638,7 +617,7 @@ async fn drill(
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
     app.source_config(&name)?;
-    let id = api::jobs::start(
+    let id = actions::jobs::start(
         &app,
         &c.actor(),
         crate::jobs::JobSpec::Drill {
@@ -667,7 +646,7 @@ async fn source_switch(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::sources::set_paused(&app, &c.actor(), &name, pause_action(&action)?)?;
+    actions::sources::set_paused(&app, &c.actor(), &name, pause_action(&action)?)?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -678,7 +657,7 @@ async fn scheduler_switch(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::sources::set_global_pause(&app, &c.actor(), pause_action(&what)?)?;
+    actions::sources::set_global_pause(&app, &c.actor(), pause_action(&what)?)?;
     Ok(Redirect::to("/").into_response())
 }
 
@@ -687,7 +666,7 @@ async fn counts(
     Viewer(c): Viewer,
     Path(name): Path<String>,
 ) -> PageResult {
-    let v = api::sources::live_counts(&app, &name).await?;
+    let v = actions::sources::live_counts(&app, &name).await?;
     Ok(render(
         &app,
         "message.html",
@@ -710,7 +689,7 @@ async fn maintenance(
         "prune" => return Err(ApiError::forbidden("prune").into()),
         _ => return Err(ApiError::not_found("no such task").into()),
     };
-    let id = api::jobs::start(&app, &c.actor(), spec)?;
+    let id = actions::jobs::start(&app, &c.actor(), spec)?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
@@ -738,7 +717,7 @@ async fn jobs(
         "jobs.html",
         Some(&c),
         json!({
-            "jobs": rows.iter().map(|j| api::jobs::job_json(&app, j)).collect::<Vec<_>>(),
+            "jobs": rows.iter().map(|j| actions::jobs::job_json(&app, j)).collect::<Vec<_>>(),
             "active": active,
             "q": {"source": q.source, "kind": q.kind, "state": q.state},
             "sources": app.config.sources.keys().collect::<Vec<_>>(),
@@ -750,7 +729,7 @@ async fn job(State(app): State<Arc<App>>, Viewer(c): Viewer, Path(id): Path<Stri
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("not a job id"))?;
-    let j = api::jobs::find_job(&app, id)?;
+    let j = actions::jobs::find_job(&app, id)?;
     let logs = app.store.logs(id, 0)?;
     let deliveries: Vec<_> = app
         .store
@@ -763,7 +742,7 @@ async fn job(State(app): State<Arc<App>>, Viewer(c): Viewer, Path(id): Path<Stri
         "job.html",
         Some(&c),
         json!({
-            "j": api::jobs::job_json(&app, &j),
+            "j": actions::jobs::job_json(&app, &j),
             "logs": logs,
             "deliveries": deliveries,
             "active": matches!(j.state.as_str(), "queued" | "running"),
@@ -820,10 +799,10 @@ async fn create_user(
     Form(f): Form<UserForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let (user, password) = api::admin::add_user(
+    let (user, password) = actions::admin::add_user(
         &app,
         &c.actor(),
-        api::admin::CreateUser {
+        actions::admin::CreateUser {
             name: f.name,
             role: f.role,
             password: f.password.filter(|p| !p.is_empty()),
@@ -855,7 +834,7 @@ async fn delete_user(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::admin::remove_user(&app, &c, numeric_id(&id, "user")?)?;
+    actions::admin::remove_user(&app, &c, numeric_id(&id, "user")?)?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -871,7 +850,7 @@ async fn change_password(
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::admin::change_password(&app, &c, c.user.id, f.password).await?;
+    actions::admin::change_password(&app, &c, c.user.id, f.password).await?;
     Ok(render(
         &app,
         "message.html",
@@ -895,12 +874,12 @@ async fn create_token(
     Form(f): Form<TokenForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let v = api::admin::mint_token(
+    let v = actions::admin::mint_token(
         &app,
         &c.actor(),
         &c.user,
         c.level,
-        &api::admin::CreateToken {
+        &actions::admin::CreateToken {
             name: f.name,
             scope: Some(f.scope),
             expires_in: f.expires_in.filter(|e| !e.is_empty()),
@@ -926,7 +905,7 @@ async fn revoke_token(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    api::admin::revoke(&app, &c, numeric_id(&id, "token")?)?;
+    actions::admin::revoke(&app, &c, numeric_id(&id, "token")?)?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -936,7 +915,7 @@ async fn settings(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult 
     } else {
         Vec::new()
     };
-    let settings = api::admin::settings_json(&app);
+    let settings = actions::admin::settings_json(&app);
     Ok(render(
         &app,
         "settings.html",
@@ -980,7 +959,7 @@ async fn upload(State(app): State<Arc<App>>, Admin(c): Admin, mut form: Multipar
             Some("archive") if csrf_ok => {
                 let name = field.file_name().map(str::to_string);
                 let stream = futures::StreamExt::map(field, |r| r.map_err(|e| e.to_string()));
-                let preview = api::archives::receive_upload(
+                let preview = actions::archives::receive_upload(
                     &app,
                     c.user.id,
                     &c.actor(),
@@ -1008,7 +987,7 @@ async fn import_upload(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(&f.csrf)?;
-    let job = api::archives::start_import(&app, &c, &id)?;
+    let job = actions::archives::start_import(&app, &c, &id)?;
     Ok(Redirect::to(&format!("/jobs/{job}")).into_response())
 }
 

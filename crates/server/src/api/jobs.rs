@@ -11,18 +11,12 @@ use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
 use super::id_param;
+use crate::actions::jobs::{find_job, job_json, start};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{JobSpec, Submit};
-use crate::store::{JobFilter, JobRow};
-
-/// A job with its live figures.
-pub fn job_json(app: &App, j: &JobRow) -> Value {
-    let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
-    v["progress"] = app.jobs.progress(j.id).unwrap_or(Value::Null);
-    v
-}
+use crate::jobs::JobSpec;
+use crate::store::JobFilter;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -46,13 +40,6 @@ pub async fn list(
     Ok(Json(json!({
         "jobs": rows.iter().map(|j| job_json(&app, j)).collect::<Vec<_>>()
     })))
-}
-
-/// A job or 404.
-pub fn find_job(app: &App, id: i64) -> ApiResult<JobRow> {
-    app.store
-        .job(id)?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }
 
 pub async fn show(
@@ -103,20 +90,6 @@ fn accepted(id: i64) -> (StatusCode, Json<Value>) {
         StatusCode::ACCEPTED,
         Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
     )
-}
-
-/// Starts a job and records it in the audit log.
-pub fn start(app: &Arc<App>, who: &str, spec: JobSpec) -> ApiResult<i64> {
-    let kind = spec.kind();
-    let target = spec.source().map(str::to_string);
-    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
-    app.store.audit(
-        who,
-        &format!("{kind}.start"),
-        target.as_deref(),
-        Some(&format!("job {id}")),
-    );
-    Ok(id)
 }
 
 #[derive(Debug, Default, Deserialize)]

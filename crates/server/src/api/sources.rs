@@ -1,38 +1,17 @@
 //! Sources: live row counts, schedule control, retention settings.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
+use crate::actions::sources::{live_counts, set_global_pause, set_paused};
 use crate::app::App;
 use crate::auth::{Admin, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::scheduler::{GLOBAL_PAUSE, is_paused, retention_of};
-
-/// Live row counts per table of a source.
-pub async fn live_counts(app: &App, name: &str) -> ApiResult<Value> {
-    let sc = app.source_config(name)?;
-    let url = sc.resolved_url()?;
-    let started = Instant::now();
-    let target = app.engines.target(&url)?;
-    let state = target.inspect().await?;
-    let tables: Vec<Value> = state
-        .tables
-        .iter()
-        .map(|t| json!({"name": t.name.to_string(), "rows": t.rows}))
-        .collect();
-    Ok(json!({
-        "source": name,
-        "exists": state.exists,
-        "tables": tables,
-        "total_rows": state.tables.iter().map(|t| t.rows).sum::<u64>(),
-        "took_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    }))
-}
 
 pub async fn counts(
     State(app): State<Arc<App>>,
@@ -40,23 +19,6 @@ pub async fn counts(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(live_counts(&app, &name).await?))
-}
-
-/// Pauses or resumes one schedule.
-pub fn set_paused(app: &App, who: &str, name: &str, paused: bool) -> ApiResult<()> {
-    app.source_config(name)?;
-    app.store.set_paused(name, paused)?;
-    app.store.audit(
-        who,
-        if paused {
-            "schedule.pause"
-        } else {
-            "schedule.resume"
-        },
-        Some(name),
-        None,
-    );
-    Ok(())
 }
 
 pub async fn pause(
@@ -77,23 +39,6 @@ pub async fn resume(
     Ok(Json(
         json!({"source": name, "paused": is_paused(&app, &name)}),
     ))
-}
-
-/// Pauses or resumes every schedule.
-pub fn set_global_pause(app: &App, who: &str, paused: bool) -> ApiResult<()> {
-    app.store
-        .set_setting(GLOBAL_PAUSE, if paused { "true" } else { "false" })?;
-    app.store.audit(
-        who,
-        if paused {
-            "scheduler.pause"
-        } else {
-            "scheduler.resume"
-        },
-        None,
-        None,
-    );
-    Ok(())
 }
 
 pub async fn pause_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {

@@ -1,0 +1,39 @@
+//! Jobs: list, show with live progress, logs, cancel; and starting
+//! checks, drills, prune and forget.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{JobSpec, Submit};
+use crate::store::JobRow;
+
+/// A job with its live figures.
+pub fn job_json(app: &App, j: &JobRow) -> Value {
+    let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+    v["progress"] = app.jobs.progress(j.id).unwrap_or(Value::Null);
+    v
+}
+
+/// A job or 404.
+pub fn find_job(app: &App, id: i64) -> ApiResult<JobRow> {
+    app.store
+        .job(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+/// Starts a job and records it in the audit log.
+pub fn start(app: &Arc<App>, who: &str, spec: JobSpec) -> ApiResult<i64> {
+    let kind = spec.kind();
+    let target = spec.source().map(str::to_string);
+    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
+    app.store.audit(
+        who,
+        &format!("{kind}.start"),
+        target.as_deref(),
+        Some(&format!("job {id}")),
+    );
+    Ok(id)
+}

@@ -75,7 +75,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/settings", get(admin::settings))
 }
 
-
 async fn openapi(_v: Viewer) -> axum::Json<Value> {
     axum::Json(crate::openapi::openapi_document())
 }

@@ -159,7 +159,6 @@ pub fn error_page(e: &ApiError) -> Response {
     (e.status(), Html(body)).into_response()
 }
 
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -19,13 +19,15 @@ use serde_json::{Value, json};
 use crate::actions;
 use crate::app::App;
 use crate::auth::{
-    Admin, Caller, MaybeCaller, Operator, Viewer, is_loopback_host, random_token, session_cookie,
-    token_hash,
+    Admin, Caller, MaybeCaller, Viewer, is_loopback_host, random_token, session_cookie, token_hash,
 };
 use crate::error::ApiError;
 use crate::store::{JobFilter, parse_ts};
 
 mod chart;
+mod form;
+
+use form::{AdminForm, Empty, OperatorForm, ViewerForm};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("web/templates/base.html")),
@@ -181,7 +183,6 @@ fn render(app: &App, name: &str, caller: Option<&Caller>, ctx: Value) -> Respons
 pub fn not_found_page() -> Response {
     crate::error::error_page(&ApiError::not_found("no such page"))
 }
-
 
 /// Wraps page handlers: errors become error pages.
 struct Page(Response);
@@ -342,19 +343,11 @@ async fn login(
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn logout(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    _: ViewerForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     if let Some(sid) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -475,7 +468,6 @@ async fn download(
 
 #[derive(Deserialize)]
 struct PreviewForm {
-    csrf: String,
     target: String,
     #[serde(default)]
     mode: Option<String>,
@@ -494,11 +486,9 @@ fn split_list(s: Option<&str>) -> Vec<String> {
 
 async fn preview(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(id): Path<String>,
-    Form(f): Form<PreviewForm>,
+    AdminForm(c, f): AdminForm<PreviewForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     // a form without a mode restores the default way; an unknown one is
     // refused, never read as replace
     let mode = match f.mode.as_deref().filter(|m| !m.is_empty()) {
@@ -523,7 +513,6 @@ async fn preview(
 
 #[derive(Deserialize)]
 struct RestoreForm {
-    csrf: String,
     preview_id: String,
     confirm_target: String,
     confirm_snapshot: String,
@@ -531,10 +520,8 @@ struct RestoreForm {
 
 async fn start_restore(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
-    Form(f): Form<RestoreForm>,
+    AdminForm(c, f): AdminForm<RestoreForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let id = actions::restore::start_restore(
         &app,
         &c,
@@ -551,17 +538,14 @@ async fn start_restore(
 
 #[derive(Deserialize)]
 struct DeleteForm {
-    csrf: String,
     confirm_id: String,
 }
 
 async fn delete_snapshot(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(id): Path<String>,
-    Form(f): Form<DeleteForm>,
+    AdminForm(c, f): AdminForm<DeleteForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let s = app.find_snapshot(&id).await?;
     let typed = f.confirm_id.trim();
     if typed.len() < 8 || !s.id.starts_with(typed) {
@@ -581,7 +565,6 @@ async fn delete_snapshot(
 
 #[derive(Deserialize)]
 struct BackupForm {
-    csrf: String,
     #[serde(default)]
     group: Option<String>,
     #[serde(default)]
@@ -590,11 +573,9 @@ struct BackupForm {
 
 async fn backup_now(
     State(app): State<Arc<App>>,
-    Operator(c): Operator,
     Path(name): Path<String>,
-    Form(f): Form<BackupForm>,
+    OperatorForm(c, f): OperatorForm<BackupForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let id = actions::snapshots::start_backup(
         &app,
         &c.actor(),
@@ -611,11 +592,9 @@ async fn backup_now(
 
 async fn drill(
     State(app): State<Arc<App>>,
-    Operator(c): Operator,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    OperatorForm(c, _): OperatorForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     app.source_config(&name)?;
     let id = actions::jobs::start(
         &app,
@@ -641,22 +620,18 @@ fn pause_action(action: &str) -> Result<bool, ApiError> {
 
 async fn source_switch(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path((name, action)): Path<(String, String)>,
-    Form(f): Form<CsrfForm>,
+    AdminForm(c, _): AdminForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     actions::sources::set_paused(&app, &c.actor(), &name, pause_action(&action)?)?;
     Ok(Redirect::to("/").into_response())
 }
 
 async fn scheduler_switch(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(what): Path<String>,
-    Form(f): Form<CsrfForm>,
+    AdminForm(c, _): AdminForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     actions::sources::set_global_pause(&app, &c.actor(), pause_action(&what)?)?;
     Ok(Redirect::to("/").into_response())
 }
@@ -677,11 +652,9 @@ async fn counts(
 
 async fn maintenance(
     State(app): State<Arc<App>>,
-    Operator(c): Operator,
     Path(what): Path<String>,
-    Form(f): Form<CsrfForm>,
+    OperatorForm(c, _): OperatorForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let spec = match what.as_str() {
         "check" => crate::jobs::JobSpec::Check { read_data: false },
         "check-data" => crate::jobs::JobSpec::Check { read_data: true },
@@ -752,11 +725,9 @@ async fn job(State(app): State<Arc<App>>, Viewer(c): Viewer, Path(id): Path<Stri
 
 async fn cancel_job(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    AdminForm(c, _): AdminForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("not a job id"))?;
@@ -786,7 +757,6 @@ async fn users(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult {
 
 #[derive(Deserialize)]
 struct UserForm {
-    csrf: String,
     name: String,
     role: String,
     #[serde(default)]
@@ -795,10 +765,8 @@ struct UserForm {
 
 async fn create_user(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
-    Form(f): Form<UserForm>,
+    AdminForm(c, f): AdminForm<UserForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let (user, password) = actions::admin::add_user(
         &app,
         &c.actor(),
@@ -829,27 +797,22 @@ fn numeric_id(id: &str, what: &str) -> Result<i64, ApiError> {
 
 async fn delete_user(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    AdminForm(c, _): AdminForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     actions::admin::remove_user(&app, &c, numeric_id(&id, "user")?)?;
     Ok(Redirect::to("/users").into_response())
 }
 
 #[derive(Deserialize)]
 struct PasswordForm {
-    csrf: String,
     password: String,
 }
 
 async fn change_password(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
-    Form(f): Form<PasswordForm>,
+    ViewerForm(c, f): ViewerForm<PasswordForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     actions::admin::change_password(&app, &c, c.user.id, f.password).await?;
     Ok(render(
         &app,
@@ -861,7 +824,6 @@ async fn change_password(
 
 #[derive(Deserialize)]
 struct TokenForm {
-    csrf: String,
     name: String,
     scope: String,
     #[serde(default)]
@@ -870,10 +832,8 @@ struct TokenForm {
 
 async fn create_token(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
-    Form(f): Form<TokenForm>,
+    ViewerForm(c, f): ViewerForm<TokenForm>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let v = actions::admin::mint_token(
         &app,
         &c.actor(),
@@ -900,11 +860,9 @@ async fn create_token(
 
 async fn revoke_token(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    ViewerForm(c, _): ViewerForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     actions::admin::revoke(&app, &c, numeric_id(&id, "token")?)?;
     Ok(Redirect::to("/users").into_response())
 }
@@ -982,11 +940,9 @@ async fn upload(State(app): State<Arc<App>>, Admin(c): Admin, mut form: Multipar
 
 async fn import_upload(
     State(app): State<Arc<App>>,
-    Admin(c): Admin,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    AdminForm(c, _): AdminForm<Empty>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf)?;
     let job = actions::archives::start_import(&app, &c, &id)?;
     Ok(Redirect::to(&format!("/jobs/{job}")).into_response())
 }

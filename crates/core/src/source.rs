@@ -543,6 +543,18 @@ pub trait TargetSession: Send {
     /// views) and makes everything visible at once.
     async fn commit(self: Box<Self>) -> Result<RestoreSummary, SourceError>;
 
+    /// Runs every step [`commit`] runs that can fail (schema completion,
+    /// constraint and foreign-key checks, sequences), then rolls back
+    /// instead of making anything visible: what a preview executes, so
+    /// that a restore it approved does not fail at commit. The target is
+    /// left exactly as it was, also when a step fails.
+    ///
+    /// [`commit`]: TargetSession::commit
+    ///
+    /// # Errors
+    /// The first step that failed, as [`commit`] would have reported it.
+    async fn rehearse(self: Box<Self>) -> Result<RestoreSummary, SourceError>;
+
     /// Abandons the restore; the target stays as it was.
     async fn rollback(self: Box<Self>) -> Result<(), SourceError>;
 }

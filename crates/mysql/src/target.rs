@@ -928,6 +928,17 @@ impl TargetSession for MysqlSession {
         result
     }
 
+    async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let result = self.prepare_swap().await;
+        self.cleanup().await;
+        result?;
+        Ok(RestoreSummary {
+            rows: std::mem::take(&mut self.rows),
+            warnings: std::mem::take(&mut self.warnings),
+            method: "loaded, checked and rolled back".into(),
+        })
+    }
+
     async fn rollback(mut self: Box<Self>) -> Result<(), SourceError> {
         self.cleanup().await;
         Ok(())
@@ -935,28 +946,16 @@ impl TargetSession for MysqlSession {
 }
 
 impl MysqlSession {
-    async fn finish(&mut self) -> Result<RestoreSummary, SourceError> {
+    /// Everything before the point of no return that can fail: the keys
+    /// and foreign keys of the new tables (still under their work names).
+    async fn prepare_swap(&mut self) -> Result<(), SourceError> {
         let fresh = self.fresh_order.clone();
         for name in &fresh {
             self.add_keys(name).await?;
         }
-        let mut methods = Vec::new();
-        if let Some(mut txn) = self.txn.take() {
-            txn.query_drop("COMMIT")
-                .await
-                .ctx(|| "cannot commit the restore".to_string())?;
-            let _ = txn.disconnect().await;
-            methods.push("existing tables loaded in one transaction");
-        }
         // foreign keys of new tables point at work names until the swap;
         // InnoDB follows the rename
-        let works: HashMap<String, String> = fresh
-            .iter()
-            .filter_map(|n| match self.tables.get(n) {
-                Some(Route::Fresh { work, .. }) => Some((n.name.clone(), work.clone())),
-                _ => None,
-            })
-            .collect();
+        let works = self.work_names();
         for name in &fresh {
             let Some(Route::Fresh { work, fks, .. }) = self.tables.get(name) else {
                 continue;
@@ -982,6 +981,32 @@ impl MysqlSession {
                 .query_drop(sql)
                 .await
                 .ctx(|| format!("cannot add the foreign keys of table {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Real name -> work name of every new table.
+    fn work_names(&self) -> HashMap<String, String> {
+        self.fresh_order
+            .iter()
+            .filter_map(|n| match self.tables.get(n) {
+                Some(Route::Fresh { work, .. }) => Some((n.name.clone(), work.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn finish(&mut self) -> Result<RestoreSummary, SourceError> {
+        self.prepare_swap().await?;
+        let fresh = self.fresh_order.clone();
+        let works = self.work_names();
+        let mut methods = Vec::new();
+        if let Some(mut txn) = self.txn.take() {
+            txn.query_drop("COMMIT")
+                .await
+                .ctx(|| "cannot commit the restore".to_string())?;
+            let _ = txn.disconnect().await;
+            methods.push("existing tables loaded in one transaction");
         }
         if !fresh.is_empty() {
             let pairs: Vec<String> = fresh

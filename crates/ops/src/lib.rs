@@ -62,8 +62,8 @@ pub use open::{
 };
 pub use progress::{NoProgress, Progress};
 pub use restore::{
-    Preview, RestoreOptions, RestoreOutcome, TablePreview, for_each_table, plan_restore, preview,
-    restore, snapshot_schema,
+    DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome, RestoreOptions,
+    RestoreOutcome, TablePreview, for_each_table, plan_restore, preview, restore, snapshot_schema,
 };
 pub use rows::stream_table;
 pub use snapshot::{

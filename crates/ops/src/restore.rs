@@ -2,6 +2,7 @@
 //! and an automatic safety snapshot of whatever the restore overwrites.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -35,6 +36,64 @@ pub struct RestoreOptions {
     pub target_name: Option<String>,
     /// Who asked for the restore.
     pub username: Option<String>,
+    /// For [`preview`]: rehearse the restore (load every row into the
+    /// target inside its transaction or work tables, run every check the
+    /// commit runs, then roll back) for at most this long. `None` computes
+    /// the row counts only.
+    pub rehearsal: Option<Duration>,
+}
+
+/// How long previews rehearse a restore unless told otherwise.
+pub const DEFAULT_REHEARSAL: Duration = Duration::from_secs(300);
+
+/// How a rehearsal ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RehearsalOutcome {
+    /// Every row was loaded and every check of the commit passed; the
+    /// restore will succeed unless the target changes meanwhile.
+    Passed,
+    /// The restore would fail; nothing was changed.
+    Failed,
+    /// The time bound ran out before every table was loaded: the tables
+    /// loaded passed, the rest and the final checks were not run.
+    Stopped,
+}
+
+/// Why a rehearsal failed, as the restore would have reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RehearsalError {
+    /// The error message.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The class of failure (for exit codes and HTTP statuses).
+    #[serde(skip)]
+    pub class: Option<crate::ErrorClass>,
+}
+
+/// What rehearsing the restore found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rehearsal {
+    /// Passed, failed or stopped.
+    pub outcome: RehearsalOutcome,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// The time bound it ran under.
+    pub limit_seconds: f64,
+    /// Tables loaded completely, in load order (as shown to users).
+    pub tables_loaded: Vec<String>,
+    /// Tables of the plan not loaded (stopped, or after a failure).
+    pub tables_not_loaded: Vec<String>,
+    /// The error, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RehearsalError>,
+    /// What the target reported (approximations, skipped objects).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// How the target held the rehearsal (and dropped it).
+    pub method: String,
 }
 
 /// What a restore would do to one table.
@@ -59,7 +118,7 @@ pub struct TablePreview {
 }
 
 /// What a restore would do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Preview {
     /// The snapshot.
     pub snapshot: String,
@@ -70,6 +129,17 @@ pub struct Preview {
     pub overwrites_data: bool,
     /// Per table, in load order.
     pub tables: Vec<TablePreview>,
+    /// The restore executed and rolled back, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+}
+
+impl Preview {
+    /// The rehearsal's error, when the rehearsal found that the restore
+    /// would fail.
+    pub fn failure(&self) -> Option<&RehearsalError> {
+        self.rehearsal.as_ref().and_then(|r| r.error.as_ref())
+    }
 }
 
 /// What a restore did.
@@ -243,12 +313,85 @@ pub async fn preview(
     if let Some(live) = live {
         live.close().await?;
     }
+    let rehearsal = match options.rehearsal {
+        Some(limit) => Some(rehearse(repo, snapshot, target, &plan, limit).await?),
+        None => None,
+    };
     Ok(Preview {
         snapshot: snapshot.id.clone(),
         mode: options.mode,
         overwrites_data: !overwritten(&plan, &state).is_empty(),
         tables,
+        rehearsal,
     })
+}
+
+/// Runs the restore of `plan` into `target` and rolls it back, for at most
+/// `limit`. A failure of the restore itself is the rehearsal's outcome;
+/// only a failure to read the snapshot is an error.
+async fn rehearse(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    target: &dyn Target,
+    plan: &RestorePlan,
+    limit: Duration,
+) -> Result<Rehearsal> {
+    let started = Instant::now();
+    let deadline = started + limit;
+    let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
+    let result = load(
+        repo,
+        snapshot,
+        target,
+        plan,
+        Finish::Rehearse(deadline),
+        &NoProgress,
+    )
+    .await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "cannot release repository lock");
+    }
+    let loaded: Vec<&TableName> = match &result {
+        Ok(Loaded::Done { tables, .. } | Loaded::Stopped { tables }) => {
+            tables.iter().map(|(t, _)| t).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let not_loaded = plan
+        .tables
+        .iter()
+        .filter(|t| !loaded.contains(t))
+        .map(ToString::to_string)
+        .collect();
+    let loaded = loaded.iter().map(ToString::to_string).collect();
+    let mut rehearsal = Rehearsal {
+        outcome: RehearsalOutcome::Passed,
+        seconds: started.elapsed().as_secs_f64(),
+        limit_seconds: limit.as_secs_f64(),
+        tables_loaded: loaded,
+        tables_not_loaded: not_loaded,
+        error: None,
+        warnings: Vec::new(),
+        method: String::new(),
+    };
+    match result {
+        Ok(Loaded::Done { summary, .. }) => {
+            rehearsal.warnings = summary.warnings;
+            rehearsal.method = summary.method;
+        }
+        Ok(Loaded::Stopped { .. }) => rehearsal.outcome = RehearsalOutcome::Stopped,
+        // the snapshot itself is unreadable: that is not the target's verdict
+        Err(e @ (OpsError::Repo(_) | OpsError::Corrupt(_))) => return Err(e),
+        Err(e) => {
+            rehearsal.outcome = RehearsalOutcome::Failed;
+            rehearsal.error = Some(RehearsalError {
+                message: e.to_string(),
+                hint: e.hint(),
+                class: Some(e.class()),
+            });
+        }
+    }
+    Ok(rehearsal)
 }
 
 /// For each column of the snapshot's table, its position in the live
@@ -340,13 +483,34 @@ pub async fn restore(
         safety = Some(s.id);
     }
 
-    let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
-    progress.step("restoring");
-    let result = load(repo, snapshot, target, &plan, progress).await;
-    if let Err(e) = lock.release().await {
-        tracing::warn!(error = %e, "cannot release repository lock");
+    let result = async {
+        let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
+        progress.step("restoring");
+        let result = load(repo, snapshot, target, &plan, Finish::Commit, progress).await;
+        if let Err(e) = lock.release().await {
+            tracing::warn!(error = %e, "cannot release repository lock");
+        }
+        result
     }
-    let (summary, tables) = result?;
+    .await;
+    let (summary, tables) = match result {
+        Ok(Loaded::Done { summary, tables }) => (summary, tables),
+        Ok(Loaded::Stopped { .. }) => {
+            return Err(OpsError::Internal(
+                "a restore stopped without a deadline".into(),
+            ));
+        }
+        Err(e) => {
+            // the target is as it was: the safety snapshot holds nothing
+            // the user could need, and `latest:safety` must not offer it
+            if let Some(id) = &safety
+                && let Err(d) = crate::snapshot::delete_snapshot(repo, id).await
+            {
+                tracing::warn!(error = %d, snapshot = %id, "cannot remove the safety snapshot of a failed restore");
+            }
+            return Err(e);
+        }
+    };
     Ok(RestoreOutcome {
         snapshot: snapshot.id.clone(),
         safety_snapshot: safety,
@@ -355,13 +519,56 @@ pub async fn restore(
     })
 }
 
+/// Whether [`load`] ends in a commit or in a rehearsal's rollback.
+#[derive(Clone, Copy)]
+enum Finish {
+    Commit,
+    /// Roll back at the end, and stop loading at the deadline.
+    Rehearse(Instant),
+}
+
+/// What [`load`] got to.
+enum Loaded {
+    /// Every table loaded; committed or rehearsed.
+    Done {
+        summary: RestoreSummary,
+        tables: Vec<(TableName, u64)>,
+    },
+    /// A rehearsal's deadline passed; `tables` were loaded completely,
+    /// and everything was rolled back.
+    Stopped { tables: Vec<(TableName, u64)> },
+}
+
+/// Forwards batches until `deadline` (if any); false when it cut the
+/// stream short.
+async fn forward_until(
+    mut rx: mpsc::Receiver<RowBatch>,
+    tx: mpsc::Sender<RowBatch>,
+    deadline: Option<Instant>,
+) -> bool {
+    while let Some(batch) = rx.recv().await {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        if tx.send(batch).await.is_err() {
+            return true;
+        }
+    }
+    true
+}
+
 async fn load(
     repo: &Arc<Repository>,
     snapshot: &Snapshot,
     target: &dyn Target,
     plan: &RestorePlan,
+    finish: Finish,
     progress: &dyn Progress,
-) -> Result<(RestoreSummary, Vec<(TableName, u64)>)> {
+) -> Result<Loaded> {
+    let deadline = match finish {
+        Finish::Commit => None,
+        Finish::Rehearse(d) => Some(d),
+    };
     let mut session = target.begin(plan).await?;
     let mut done = Vec::with_capacity(plan.tables.len());
     for name in &plan.tables {
@@ -374,11 +581,17 @@ async fn load(
         progress.table_started(name, Some(entry.rows));
         let (tx, rx) = mpsc::channel(4);
         let (ctx, crx) = mpsc::channel(4);
-        let (streamed, (), loaded) = tokio::join!(
+        let (dtx, drx) = mpsc::channel(1);
+        let (streamed, complete, (), loaded) = tokio::join!(
             stream_table(repo, entry, ctx),
-            forward_counting(crx, tx, name, progress),
+            forward_until(crx, dtx, deadline),
+            forward_counting(drx, tx, name, progress),
             session.load_table(schema, rx)
         );
+        if !complete {
+            session.rollback().await?;
+            return Ok(Loaded::Stopped { tables: done });
+        }
         let rows = match (streamed, loaded) {
             (Err(e), _) => {
                 let _ = session.rollback().await;
@@ -399,9 +612,17 @@ async fn load(
         progress.table_finished(name, rows);
         done.push((name.clone(), rows));
     }
-    progress.step("committing");
-    let summary = session.commit().await?;
-    Ok((summary, done))
+    let summary = match finish {
+        Finish::Commit => {
+            progress.step("committing");
+            session.commit().await?
+        }
+        Finish::Rehearse(_) => session.rehearse().await?,
+    };
+    Ok(Loaded::Done {
+        summary,
+        tables: done,
+    })
 }
 
 /// The schema a snapshot recorded, restricted to the tables `filter`

@@ -45,6 +45,14 @@ impl Trigger {
             Trigger::Import => "import",
         }
     }
+
+    /// Whether `latest` may choose a snapshot of this trigger: backups a
+    /// user or a schedule took (or imported), never the safety snapshots
+    /// restores and guards take on their own, which hold the state a
+    /// user was moving away from.
+    pub fn is_backup(self) -> bool {
+        matches!(self, Trigger::Manual | Trigger::Scheduled | Trigger::Import)
+    }
 }
 
 /// Where a snapshot came from.
@@ -411,34 +419,54 @@ fn object_id(id: &str) -> Result<ObjectId> {
     })
 }
 
-/// Finds the snapshot the user means: `latest`, `latest:SOURCE` (a source
-/// name or URL), or a unique id prefix.
+/// Finds the snapshot the user means: `latest` or `latest:SOURCE` (the
+/// newest backup, of a source name or URL: manual, scheduled or imported
+/// snapshots only), `latest:safety` / `latest:guard` (optionally
+/// `:SOURCE`: the newest safety snapshot a restore or guard took), or a
+/// unique id prefix. Newest means the latest snapshot time: when the
+/// consistent read began, for imports the time of the original backup.
 ///
 /// # Errors
 /// [`OpsError::NotFound`] with a hint when nothing matches, or an
 /// ambiguity error listing the candidates.
 pub fn resolve<'a>(snapshots: &'a [Snapshot], spec: &str) -> Result<&'a Snapshot> {
     if let Some(rest) = spec.strip_prefix("latest") {
-        let source = rest.strip_prefix(':');
-        if !rest.is_empty() && source.is_none() {
+        let Some(rest) = rest.strip_prefix(':').or(rest.is_empty().then_some("")) else {
             return Err(not_found(spec));
-        }
+        };
+        let (kind, source) = match rest.split_once(':') {
+            Some(("safety", src)) => (LatestKind::Safety, Some(src)),
+            Some(("guard", src)) => (LatestKind::Guard, Some(src)),
+            _ => match rest {
+                "" => (LatestKind::Backup, None),
+                "safety" => (LatestKind::Safety, None),
+                "guard" => (LatestKind::Guard, None),
+                src => (LatestKind::Backup, Some(src)),
+            },
+        };
         return snapshots
             .iter()
             .rev()
+            .filter(|s| kind.admits(s.trigger))
             .find(|s| match source {
                 None => true,
                 Some(src) => s.source.name.as_deref() == Some(src) || s.source.url == src,
             })
-            .ok_or_else(|| match source {
-                None => OpsError::NotFound {
-                    what: "the repository has no snapshots yet".into(),
-                    hint: Some("run `tresor backup SOURCE` first".into()),
-                },
-                Some(src) => OpsError::NotFound {
-                    what: format!("no snapshot of source {src:?}"),
-                    hint: Some("`tresor snapshots` lists the snapshots and their sources".into()),
-                },
+            .ok_or_else(|| {
+                let what = match source {
+                    None if snapshots.is_empty() => "the repository has no snapshots yet".into(),
+                    None => format!("the repository has no {} yet", kind.noun()),
+                    Some(src) => format!("no {} of source {src:?}", kind.noun()),
+                };
+                OpsError::NotFound {
+                    what,
+                    hint: Some(match kind {
+                        LatestKind::Backup if source.is_none() => {
+                            "run `tresor backup SOURCE` first".into()
+                        }
+                        _ => "`tresor snapshots` lists the snapshots and their sources".into(),
+                    }),
+                }
             });
     }
     if spec.len() < 4 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -465,6 +493,32 @@ pub fn resolve<'a>(snapshots: &'a [Snapshot], spec: &str) -> Result<&'a Snapshot
             ),
             hint: Some("give more digits".into()),
         }),
+    }
+}
+
+/// What a `latest` spec looks for.
+#[derive(Clone, Copy)]
+enum LatestKind {
+    Backup,
+    Safety,
+    Guard,
+}
+
+impl LatestKind {
+    fn admits(self, trigger: Trigger) -> bool {
+        match self {
+            LatestKind::Backup => trigger.is_backup(),
+            LatestKind::Safety => trigger == Trigger::PreRestore,
+            LatestKind::Guard => trigger == Trigger::Guard,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            LatestKind::Backup => "backup",
+            LatestKind::Safety => "safety snapshot",
+            LatestKind::Guard => "guard snapshot",
+        }
     }
 }
 
@@ -579,5 +633,39 @@ mod tests {
             resolve(&[], "latest"),
             Err(OpsError::NotFound { .. })
         ));
+    }
+
+    /// `latest` after a restore was the restore's own safety snapshot, so
+    /// "restore latest" run twice brought back the state the user was
+    /// moving away from.
+    #[test]
+    fn latest_never_picks_a_safety_or_guard_snapshot() {
+        let mut all = vec![
+            snap("aaaa1111", 1, "app"),
+            snap("bbbb2222", 2, "app"),
+            snap("cccc3333", 3, "app"),
+            snap("dddd4444", 4, "app"),
+            snap("eeee5555", 5, "shop"),
+        ];
+        all[2].trigger = Trigger::PreRestore;
+        all[3].trigger = Trigger::Guard;
+        all[4].trigger = Trigger::PreRestore;
+        let pick = |spec: &str| resolve(&all, spec).map(|s| s.short_id().to_string()).ok();
+        assert_eq!(pick("latest").as_deref(), Some("bbbb2222"));
+        assert_eq!(pick("latest:app").as_deref(), Some("bbbb2222"));
+        assert_eq!(pick("latest:safety").as_deref(), Some("eeee5555"));
+        assert_eq!(pick("latest:safety:app").as_deref(), Some("cccc3333"));
+        assert_eq!(pick("latest:guard").as_deref(), Some("dddd4444"));
+        assert_eq!(pick("latest:guard:shop"), None);
+        assert_eq!(pick("latest:shop"), None, "shop has only a safety snapshot");
+        // ids still reach every snapshot
+        assert_eq!(pick("cccc").as_deref(), Some("cccc3333"));
+        let mut scheduled = all.clone();
+        scheduled[1].trigger = Trigger::Scheduled;
+        scheduled[0].trigger = Trigger::Import;
+        assert_eq!(
+            resolve(&scheduled, "latest").map(|s| s.short_id()).ok(),
+            Some("bbbb2222")
+        );
     }
 }

@@ -4,4 +4,5 @@
 
 mod integration {
     pub mod incremental;
+    pub mod rehearsal;
 }

@@ -1311,6 +1311,17 @@ impl TargetSession for PgSession {
         })
     }
 
+    async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let result = self.finish().await;
+        self.abandon().await;
+        result?;
+        Ok(RestoreSummary {
+            rows: std::mem::take(&mut self.rows),
+            warnings: std::mem::take(&mut self.warnings),
+            method: "one transaction, rolled back".into(),
+        })
+    }
+
     async fn rollback(mut self: Box<Self>) -> Result<(), SourceError> {
         self.abandon().await;
         Ok(())

@@ -11,7 +11,10 @@
 //! - `keep_within d`: every snapshot at most `d` older than the group's newest;
 //! - `keep_tags`: every snapshot carrying one of these tags;
 //! - snapshots whose reason is `pre-restore` are kept unless
-//!   `forget_pre_restore` is set.
+//!   `forget_pre_restore` is set. They never take a rule's place from a
+//!   backup: the rules count backups and safety snapshots apart, so a
+//!   restore's safety snapshot cannot push the last real backup out of
+//!   `keep_last 1`.
 //!
 //! A policy with no rule keeps everything (the caller should refuse to run).
 
@@ -177,10 +180,18 @@ pub fn apply_policy_in<Tz: TimeZone>(
         .into_iter()
         .map(|(group, mut list)| {
             // Newest first; ties broken by id for a stable outcome.
-            list.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id)));
+            let newest_first = |a: &&SnapshotInfo, b: &&SnapshotInfo| {
+                b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id))
+            };
+            list.sort_by(newest_first);
+            let (safety, backups): (Vec<&SnapshotInfo>, Vec<&SnapshotInfo>) =
+                list.iter().partition(|s| s.reason == PRE_RESTORE);
+            let mut snapshots = decide_group(&backups, policy, tz);
+            snapshots.extend(decide_group(&safety, policy, tz));
+            snapshots.sort_by(|a, b| newest_first(&&a.snapshot, &&b.snapshot));
             ForgetGroup {
                 group: group.to_owned(),
-                snapshots: decide_group(&list, policy, tz),
+                snapshots,
             }
         })
         .collect()
@@ -427,6 +438,30 @@ mod tests {
         assert_eq!(kept(&g), vec!["s239", "s238", "s237", "s236", "s235"]);
     }
 
+    /// After a restore, `keep_last 1` kept only the restore's safety
+    /// snapshot and removed the one backup that had been restored.
+    #[test]
+    fn a_safety_snapshot_never_takes_a_backups_place() {
+        let mut s = series();
+        s[239].reason = PRE_RESTORE.into();
+        let p = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let g = apply_policy_in(&s, &p, &utc());
+        assert_eq!(kept(&g), vec!["s239", "s238"]);
+        let p = RetentionPolicy {
+            forget_pre_restore: true,
+            ..p
+        };
+        // counted apart also when safety snapshots are subject to the rules
+        let g = apply_policy_in(&s, &p, &utc());
+        assert_eq!(kept(&g), vec!["s239", "s238"]);
+        s[200].reason = PRE_RESTORE.into();
+        let g = apply_policy_in(&s, &p, &utc());
+        assert_eq!(kept(&g), vec!["s239", "s238"]);
+    }
+
     #[test]
     fn tags_and_pre_restore() {
         let mut s = series();
@@ -446,8 +481,18 @@ mod tests {
             .unwrap();
         assert_eq!(r.reasons, vec![KeepReason::Tag("keep-me".into())]);
         assert_eq!(r.reasons[0].to_string(), "tagged keep-me");
+        // subject to the rules, safety snapshots count in their own series:
+        // the newest is the last one, the one before goes
         p.forget_pre_restore = true;
-        assert_eq!(kept(&apply_policy_in(&s, &p, &utc())), vec!["s239", "s010"]);
+        assert_eq!(
+            kept(&apply_policy_in(&s, &p, &utc())),
+            vec!["s239", "s020", "s010"]
+        );
+        s[5].reason = PRE_RESTORE.into();
+        assert_eq!(
+            kept(&apply_policy_in(&s, &p, &utc())),
+            vec!["s239", "s020", "s010"]
+        );
     }
 
     #[test]

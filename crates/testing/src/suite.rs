@@ -444,11 +444,17 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
     let plan = plan_for(snap.schema(), RestoreMode::Replace);
     for url in [&dst, &empty] {
         let target = c.target(url)?;
-        for explicit in [true, false] {
+        for how in ["rollback", "drop", "rehearse"] {
             let before = read_database(c.as_ref(), url, &all()).await?;
             let state_before = target.inspect().await?;
             let mut session = target.begin(&plan).await?;
-            for name in plan.tables.iter().take(2) {
+            // a rehearsal loads everything, as a preview does
+            let loaded = if how == "rehearse" {
+                plan.tables.len()
+            } else {
+                2
+            };
+            for name in plan.tables.iter().take(loaded) {
                 let t = plan
                     .schema
                     .table(name)
@@ -458,12 +464,16 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
                 read?;
                 load?;
             }
-            if explicit {
-                session.rollback().await?;
-            } else {
-                drop(session);
+            match how {
+                "rollback" => session.rollback().await?,
+                "rehearse" => {
+                    session
+                        .rehearse()
+                        .await
+                        .context("a clean rehearsal failed")?;
+                }
+                _ => drop(session),
             }
-            let how = if explicit { "rollback" } else { "drop" };
             let state_after = target.inspect().await?;
             ensure!(
                 state_before == state_after,
@@ -478,7 +488,8 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
 }
 
 /// Feeds `rows` (in one batch) into `table` of a new session on `url`;
-/// the load or the commit must fail.
+/// the load or the commit must fail, and so must the same load followed by
+/// a rehearsal (what a preview runs).
 async fn must_fail(
     h: &dyn Harness,
     url: &str,
@@ -486,6 +497,21 @@ async fn must_fail(
     good: &[(&TableSchema, Vec<Row>)],
     table: &TableSchema,
     rows: Vec<Row>,
+) -> anyhow::Result<SourceError> {
+    feed_must_fail(h, url, plan, good, table, rows.clone(), true)
+        .await
+        .context("the rehearsal approved what the restore refuses")?;
+    feed_must_fail(h, url, plan, good, table, rows, false).await
+}
+
+async fn feed_must_fail(
+    h: &dyn Harness,
+    url: &str,
+    plan: &RestorePlan,
+    good: &[(&TableSchema, Vec<Row>)],
+    table: &TableSchema,
+    rows: Vec<Row>,
+    rehearse: bool,
 ) -> anyhow::Result<SourceError> {
     let target = h.connector().target(url)?;
     let mut session = target.begin(plan).await?;
@@ -502,9 +528,16 @@ async fn must_fail(
     tx.send(rows).await?;
     tx.send(tail).await?;
     drop(tx);
+    let finish = |session: Box<dyn tresor_core::TargetSession>| async move {
+        if rehearse {
+            session.rehearse().await
+        } else {
+            session.commit().await
+        }
+    };
     match session.load_table(table, rx).await {
         Err(e) => Ok(e),
-        Ok(_) => match session.commit().await {
+        Ok(_) => match finish(session).await {
             Err(e) => Ok(e),
             Ok(s) => bail!(
                 "a broken row stream for {} was committed: {s:?}",

@@ -171,9 +171,14 @@ pub struct RestoreArgs {
     /// rows alone)
     #[arg(long, default_value_t = RestoreMode::Replace, value_parser = str::parse::<RestoreMode>)]
     pub mode: RestoreMode,
-    /// Show per table what would be inserted, updated and deleted; change nothing
+    /// Show per table what would be inserted, updated and deleted, and
+    /// rehearse the restore (load and check everything, then roll back);
+    /// change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// How long --dry-run may rehearse the restore (`0` counts rows only)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
+    pub rehearse_for: std::time::Duration,
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
@@ -324,4 +329,11 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn parse_rehearsal(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    tresor_ops::parse_duration(text)
 }

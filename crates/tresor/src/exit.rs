@@ -53,7 +53,7 @@ impl UserError {
     }
 }
 
-fn class_code(class: ErrorClass) -> u8 {
+pub(crate) fn class_code(class: ErrorClass) -> u8 {
     match class {
         ErrorClass::Usage => code::USAGE,
         ErrorClass::Auth => code::WRONG_PASSWORD,

@@ -481,6 +481,16 @@ impl MongoSession {
     }
 
     async fn commit_swap(&mut self) -> Result<(), SourceError> {
+        self.build_indexes().await?;
+        for p in &self.planned {
+            swap_in(&self.conn.client, self.conn.db.name(), &p.tmp, &p.name).await?;
+        }
+        self.check_swapped_options().await
+    }
+
+    /// Builds every planned collection's indexes on its temporary (what
+    /// can fail before the swap: a unique index over duplicate values).
+    async fn build_indexes(&mut self) -> Result<(), SourceError> {
         let db = &self.conn.db;
         for p in &self.planned {
             let specs = match (&p.existing, self.mode) {
@@ -497,10 +507,7 @@ impl MongoSession {
                     .map_err(|e| e.context(format!("cannot build the indexes of {}", p.name)))?;
             }
         }
-        for p in &self.planned {
-            swap_in(&self.conn.client, db.name(), &p.tmp, &p.name).await?;
-        }
-        self.check_swapped_options().await
+        Ok(())
     }
 
     /// A collection keeps its options when renamed on mongod; a server
@@ -787,6 +794,23 @@ impl TargetSession for MongoSession {
         };
         self.done = true;
         self.restore_views().await?;
+        Ok(self.summary(method))
+    }
+
+    async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let (result, method) = match &self.path {
+            Path::Txn { .. } => {
+                self.abort().await;
+                (Ok(()), "one transaction, aborted")
+            }
+            Path::Swap => {
+                let built = self.build_indexes().await;
+                self.drop_temporaries().await;
+                (built, "temporary collections, dropped")
+            }
+        };
+        self.done = true;
+        result?;
         Ok(self.summary(method))
     }
 

@@ -45,6 +45,7 @@ pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) ->
         target_url: url.clone(),
         target_name: Some(r.target.clone()),
         username: Some(caller.actor()),
+        rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -76,6 +77,7 @@ pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) ->
             "deleted": p.tables.iter().map(|t| t.deleted).sum::<u64>(),
             "unchanged": p.tables.iter().map(|t| t.unchanged).sum::<u64>(),
         },
+        "rehearsal": p.rehearsal,
         "confirm": {"target": request.target, "snapshot": snap.short_id()},
         "expires_in_seconds": 3600,
     });

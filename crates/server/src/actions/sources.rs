@@ -73,7 +73,7 @@ pub async fn source_status(app: &Arc<App>, name: &str, all: &[Snapshot]) -> ApiR
     let last = all
         .iter()
         .rev()
-        .find(|s| s.source.name.as_deref() == Some(name));
+        .find(|s| s.trigger.is_backup() && s.source.name.as_deref() == Some(name));
     let last_job = app.store.last_job("backup", name, None)?;
     let plan = source_plan(app, name);
     let entry = app.schedules.get(name);

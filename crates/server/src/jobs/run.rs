@@ -63,6 +63,7 @@ pub(super) async fn execute(
                 target_url: url.clone(),
                 target_name: Some(target.clone()),
                 username: Some(who.to_string()),
+                rehearsal: None,
             };
             progress.log(
                 "info",

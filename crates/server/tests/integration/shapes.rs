@@ -52,6 +52,7 @@ fn settings() -> insta::Settings {
         "reused_chunks",
         "duration_ms",
         "took_ms",
+        "seconds",
         "last_used_at",
         "prefix",
         "expires_at",
@@ -110,7 +111,7 @@ async fn api_answers_keep_their_shape() {
         .post(
             &s.admin,
             "/api/v1/restore/preview",
-            json!({"snapshot": snap, "target": "app", "mode": "merge"}),
+            json!({"snapshot": snap, "target": "app", "mode": "replace"}),
         )
         .await;
     shot("restore_preview", &preview);

@@ -689,6 +689,24 @@ impl Inner {
         .with_hint("try: restore the referenced tables as well, or restore into a new file"))
     }
 
+    /// What [`Inner::commit`] checks, then a rollback (dropping `self`
+    /// rolls back and removes a temporary file).
+    fn rehearse(mut self) -> Result<RestoreSummary, SourceError> {
+        self.finish_schema()?;
+        if matches!(self.placement, Placement::InPlace) {
+            self.check_foreign_keys(self.conn()?)?;
+        }
+        Ok(RestoreSummary {
+            rows: std::mem::take(&mut self.rows),
+            warnings: std::mem::take(&mut self.warnings),
+            method: match self.placement {
+                Placement::InPlace => "one transaction, rolled back",
+                Placement::Fresh { .. } => "temporary file, removed",
+            }
+            .into(),
+        })
+    }
+
     fn commit(mut self) -> Result<RestoreSummary, SourceError> {
         self.finish_schema()?;
         let conn = self
@@ -820,6 +838,13 @@ impl TargetSession for SqliteSession {
     async fn commit(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
         let inner = self.take()?;
         tokio::task::spawn_blocking(move || inner.commit())
+            .await
+            .map_err(join_error)?
+    }
+
+    async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let inner = self.take()?;
+        tokio::task::spawn_blocking(move || inner.rehearse())
             .await
             .map_err(join_error)?
     }

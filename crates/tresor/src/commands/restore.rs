@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use tresor_core::TableFilter;
 use tresor_ops::{
-    NoProgress, Preview, Progress, RestoreOptions, list_snapshots, preview, resolve, restore,
+    NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, list_snapshots, preview,
+    resolve, restore,
 };
 
 use crate::cli::RestoreArgs;
@@ -35,6 +36,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         target_url: db.url.clone(),
         target_name: db.name.clone(),
         username: None,
+        rehearsal: None,
     };
     let target_label = db
         .name
@@ -42,6 +44,11 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| tresor_core::redact_url(&db.url));
 
     if args.dry_run {
+        let rehearsal = (!args.rehearse_for.is_zero()).then_some(args.rehearse_for);
+        let options = RestoreOptions {
+            rehearsal,
+            ..options
+        };
         let p = preview(
             &repo,
             &snapshot,
@@ -59,9 +66,13 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
                 p.mode
             );
             print_preview(&p);
+            print_rehearsal(&p);
             println!("nothing was changed");
         }
-        return super::ok();
+        return Ok(match p.failure() {
+            Some(f) => ExitCode::from(f.class.map_or(code::ERROR, crate::exit::class_code)),
+            None => ExitCode::SUCCESS,
+        });
     }
 
     let state = target.inspect().await?;
@@ -157,6 +168,42 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     super::ok()
+}
+
+fn print_rehearsal(p: &Preview) {
+    let Some(r) = &p.rehearsal else {
+        println!("not rehearsed (--rehearse-for 0): only rows were counted");
+        return;
+    };
+    match r.outcome {
+        RehearsalOutcome::Passed => println!(
+            "rehearsed in {:.1} s ({}): every table loaded and every check passed",
+            r.seconds, r.method
+        ),
+        RehearsalOutcome::Stopped => println!(
+            "rehearsal stopped at its limit of {:.0} s after {} of {} tables; not checked: {} \
+             (raise --rehearse-for to check everything)",
+            r.limit_seconds,
+            r.tables_loaded.len(),
+            r.tables_loaded.len() + r.tables_not_loaded.len(),
+            r.tables_not_loaded
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        RehearsalOutcome::Failed => {
+            if let Some(e) = &r.error {
+                println!("the restore would fail: {}", e.message);
+                if let Some(h) = &e.hint {
+                    println!("  try: {h}");
+                }
+            }
+        }
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
 }
 
 fn print_preview(p: &Preview) {

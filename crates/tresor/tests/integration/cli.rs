@@ -220,6 +220,7 @@ fn restore_into_data_needs_confirmation_and_takes_a_safety_snapshot() {
         .find(|t| t["name"]["name"] == "kv")
         .unwrap();
     assert_eq!(kv["updated"], 5);
+    assert_eq!(dry["rehearsal"]["outcome"], "passed", "{dry}");
     assert_eq!(dump(&db), damaged, "a dry run changes nothing");
 
     let out = env.tresor(&["restore", "latest", "--to", db.to_str().unwrap()]);
@@ -233,6 +234,11 @@ fn restore_into_data_needs_confirmation_and_takes_a_safety_snapshot() {
     assert_eq!(env.snapshot_ids().len(), before + 1);
     let s = env.json(&["show", &safety[..12]]);
     assert_eq!(s["trigger"], "pre-restore");
+    // `latest` is still the backup, not the safety snapshot of the damage
+    let latest = env.json(&["show", "latest"]);
+    assert_ne!(latest["id"], s["id"]);
+    assert_eq!(latest["trigger"], "manual");
+    assert_eq!(env.json(&["show", "latest:safety"])["id"], s["id"]);
 
     // retention keeps the safety snapshot unless told otherwise
     env.ok(&["forget", "--keep-last", "1"]);
@@ -493,4 +499,68 @@ fn a_database_made_by_another_tool_restores_identically() {
         )
         .unwrap();
     assert!(hits > 0, "the full-text index answers after the restore");
+}
+
+/// A dry run approved a restore that the commit then refused: restoring
+/// `orders` alone into a database that lost a customer the orders
+/// reference. The dry run now rehearses the restore and fails as the
+/// restore would, naming why.
+#[test]
+fn a_dry_run_fails_when_the_restore_would_fail() {
+    let env = Env::new();
+    let db = env.path("shop.db");
+    sql(
+        &db,
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY,
+                              customer_id INTEGER NOT NULL REFERENCES customers(id));
+         INSERT INTO customers VALUES (1, 'ada'), (2, 'grace');
+         INSERT INTO orders VALUES (10, 1), (11, 2);",
+    );
+    env.ok(&["backup", db.to_str().unwrap()]);
+    sql(
+        &db,
+        "DELETE FROM orders WHERE customer_id = 2; DELETE FROM customers WHERE id = 2;",
+    );
+    let before = dump(&db);
+    let args = [
+        "restore",
+        "latest",
+        "--to",
+        db.to_str().unwrap(),
+        "--tables",
+        "orders",
+        "--dry-run",
+    ];
+    let out = env.tresor(&args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(7), "{text}{}", stderr(&out));
+    assert!(text.contains("the restore would fail"), "{text}");
+    assert!(text.contains("foreign key"), "{text}");
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(&args);
+    let out = env.tresor(&json_args);
+    assert_eq!(out.status.code(), Some(7));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rehearsal"]["outcome"], "failed");
+    assert!(
+        v["rehearsal"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("foreign key")
+    );
+    assert_eq!(dump(&db), before, "nothing was changed");
+    let out = env.tresor(&[
+        "restore",
+        "latest",
+        "--to",
+        db.to_str().unwrap(),
+        "--tables",
+        "orders",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(dump(&db), before);
+    // and the failed restore left no safety snapshot
+    assert_eq!(env.snapshot_ids().len(), 1);
 }

@@ -23,6 +23,7 @@ fn settings() -> insta::Settings {
         "new_chunks",
         "reused_chunks",
         "cache",
+        "seconds",
     ] {
         s.add_redaction(
             &format!(".**.{key}"),
@@ -54,6 +55,18 @@ fn untimed(line: &str) -> String {
     format!("{}took{}[t]{rest}", &line[..at], &after[..spaces])
 }
 
+/// "rehearsed in 0.4 s" -> "rehearsed in [t] s".
+fn unrehearsed(line: &str) -> String {
+    let Some(at) = line.find("rehearsed in ") else {
+        return line.to_string();
+    };
+    let rest = &line[at + 13..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    format!("{}rehearsed in [t]{}", &line[..at], &rest[end..])
+}
+
 struct Shots<'a> {
     env: &'a Env,
 }
@@ -67,7 +80,7 @@ impl Shots<'_> {
                 if line.starts_with("host ") {
                     return "host       [host]".to_string();
                 }
-                untimed(line)
+                unrehearsed(&untimed(line))
             })
             .collect::<Vec<_>>()
             .join("\n")

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::actions::sources::source_status;
+use crate::actions::sources::{SourceStatus, source_status};
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::ApiResult;
+use crate::scheduler::ScheduleEntry;
 use crate::store::parse_ts;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 pub(crate) mod admin;
 pub(crate) mod archives;
@@ -79,7 +82,35 @@ async fn openapi(_v: Viewer) -> axum::Json<Value> {
     axum::Json(crate::openapi::openapi_document())
 }
 
-async fn status(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<axum::Json<Value>> {
+/// The answer of `GET /api/v1/status`.
+#[derive(Serialize)]
+struct Status {
+    server: ServerStatus,
+    repository: RepositoryStatus,
+    sources: Vec<SourceStatus>,
+    maintenance: Vec<ScheduleEntry>,
+}
+
+#[derive(Serialize)]
+struct ServerStatus {
+    version: &'static str,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    timezone: &'static str,
+    scheduler_paused: bool,
+    active_jobs: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct RepositoryStatus {
+    location: String,
+    snapshots: usize,
+    stored_bytes: Option<i64>,
+    logical_bytes: u64,
+    measured_at: Option<DateTime<Utc>>,
+}
+
+async fn status(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<axum::Json<Status>> {
     let all = app.snapshots().await?;
     let mut sources = Vec::new();
     for name in app.config.sources.keys() {
@@ -90,25 +121,30 @@ async fn status(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<axum::Json
         .store
         .setting(crate::scheduler::GLOBAL_PAUSE)?
         .is_some_and(|v| v == "true");
-    Ok(axum::Json(json!({
-        "server": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "started_at": app.started,
-            "now": app.clock.now(),
-            "timezone": app.tz.name(),
-            "scheduler_paused": global_paused,
-            "active_jobs": app.jobs.active(),
+    Ok(axum::Json(Status {
+        server: ServerStatus {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: app.started,
+            now: app.clock.now(),
+            timezone: app.tz.name(),
+            scheduler_paused: global_paused,
+            active_jobs: app.jobs.active(),
         },
-        "repository": {
-            "location": tresor_core::redact_url(app.repo.storage().location()),
-            "snapshots": all.len(),
-            "stored_bytes": stat.as_ref().map(|s| s.stored_bytes),
-            "logical_bytes": all.iter().map(|s| s.totals.bytes).sum::<u64>(),
-            "measured_at": stat.as_ref().and_then(|s| parse_ts(&s.at)),
+        repository: RepositoryStatus {
+            location: tresor_core::redact_url(app.repo.storage().location()),
+            snapshots: all.len(),
+            stored_bytes: stat.as_ref().map(|s| s.stored_bytes),
+            logical_bytes: all.iter().map(|s| s.totals.bytes).sum(),
+            measured_at: stat.as_ref().and_then(|s| parse_ts(&s.at)),
         },
-        "sources": sources,
-        "maintenance": app.schedules.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
-    })))
+        sources,
+        maintenance: app
+            .schedules
+            .all()
+            .into_iter()
+            .filter(|e| e.name.starts_with('['))
+            .collect(),
+    }))
 }
 
 /// Parses a numeric path id.

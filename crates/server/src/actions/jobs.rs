@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::App;
@@ -10,11 +11,21 @@ use crate::error::{ApiError, ApiResult};
 use crate::jobs::{JobSpec, Submit};
 use crate::store::JobRow;
 
+/// A job as the API and the pages show it: its row and, while it runs,
+/// its live progress.
+#[derive(Debug, Serialize)]
+pub struct JobView<'a> {
+    #[serde(flatten)]
+    row: &'a JobRow,
+    progress: Option<Value>,
+}
+
 /// A job with its live figures.
-pub fn job_json(app: &App, j: &JobRow) -> Value {
-    let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
-    v["progress"] = app.jobs.progress(j.id).unwrap_or(Value::Null);
-    v
+pub fn job_view<'a>(app: &App, j: &'a JobRow) -> JobView<'a> {
+    JobView {
+        row: j,
+        progress: app.jobs.progress(j.id),
+    }
 }
 
 /// A job or 404.

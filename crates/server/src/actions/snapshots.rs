@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{JobSpec, Submit};
-use tresor_ops::Snapshot;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tresor_core::Engine;
+use tresor_ops::{Snapshot, TableChanges};
 
 /// Filters of the snapshot list.
 #[derive(Debug, Default, Deserialize)]
@@ -124,50 +128,97 @@ pub async fn delete_snapshot(app: &Arc<App>, who: &str, spec: &str) -> ApiResult
     Ok(s.id)
 }
 
-/// A snapshot as the API shows it.
-pub fn snapshot_json(s: &Snapshot, detail: bool) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "short_id": s.short_id(),
-        "time": s.time,
-        "end_time": s.end_time,
-        "source": s.source.key(),
-        "source_name": s.source.name,
-        "url": s.source.url,
-        "engine": s.source.engine,
-        "database": s.source.database,
-        "trigger": s.trigger.as_str(),
-        "reason": s.reason,
-        "tags": s.tags,
-        "hostname": s.hostname,
-        "username": s.username,
-        "tables": s.totals.tables,
-        "rows": s.totals.rows,
-        "bytes": s.totals.bytes,
-        "added_bytes": s.totals.added_bytes,
-        "partial": s.partial,
-        "warnings": s.warnings,
-    });
-    if detail {
-        v["table_list"] = s
-            .tables
-            .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name.to_string(),
-                    "rows": t.rows,
-                    "bytes": t.bytes,
-                    "added_bytes": t.added_bytes,
-                    "digest": t.digest,
-                    "changes": t.changes.as_ref().map(|c| json!({"inserted": c.inserted, "updated": c.updated, "deleted": c.deleted})),
+/// A snapshot as the API and the pages show it.
+#[derive(Debug, Serialize)]
+pub struct SnapshotView<'a> {
+    id: &'a str,
+    short_id: &'a str,
+    time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    source: &'a str,
+    source_name: Option<&'a str>,
+    url: &'a str,
+    engine: Engine,
+    database: &'a str,
+    trigger: &'a str,
+    reason: Option<&'a str>,
+    tags: &'a [String],
+    hostname: &'a str,
+    username: &'a str,
+    tables: u64,
+    rows: u64,
+    bytes: u64,
+    added_bytes: u64,
+    partial: bool,
+    warnings: &'a [String],
+    #[serde(flatten)]
+    detail: Option<SnapshotDetail<'a>>,
+}
+
+/// What [`SnapshotView`] adds for a single snapshot.
+#[derive(Debug, Serialize)]
+struct SnapshotDetail<'a> {
+    table_list: Vec<TableView<'a>>,
+    consistency: &'a str,
+    server_version: &'a str,
+    tresor_version: &'a str,
+    parent: Option<&'a str>,
+    labels: &'a BTreeMap<String, String>,
+}
+
+/// One table of a snapshot.
+#[derive(Debug, Serialize)]
+struct TableView<'a> {
+    name: String,
+    rows: u64,
+    bytes: u64,
+    added_bytes: u64,
+    digest: &'a str,
+    changes: Option<&'a TableChanges>,
+}
+
+/// A snapshot as the API shows it; `detail` adds its tables and
+/// provenance.
+pub fn snapshot_view(s: &Snapshot, detail: bool) -> SnapshotView<'_> {
+    SnapshotView {
+        id: &s.id,
+        short_id: s.short_id(),
+        time: s.time,
+        end_time: s.end_time,
+        source: s.source.key(),
+        source_name: s.source.name.as_deref(),
+        url: &s.source.url,
+        engine: s.source.engine,
+        database: &s.source.database,
+        trigger: s.trigger.as_str(),
+        reason: s.reason.as_deref(),
+        tags: &s.tags,
+        hostname: &s.hostname,
+        username: &s.username,
+        tables: s.totals.tables,
+        rows: s.totals.rows,
+        bytes: s.totals.bytes,
+        added_bytes: s.totals.added_bytes,
+        partial: s.partial,
+        warnings: &s.warnings,
+        detail: detail.then(|| SnapshotDetail {
+            table_list: s
+                .tables
+                .iter()
+                .map(|t| TableView {
+                    name: t.name.to_string(),
+                    rows: t.rows,
+                    bytes: t.bytes,
+                    added_bytes: t.added_bytes,
+                    digest: &t.digest,
+                    changes: t.changes.as_ref(),
                 })
-            })
-            .collect();
-        v["consistency"] = s.consistency.clone().into();
-        v["server_version"] = s.source.server_version.clone().into();
-        v["tresor_version"] = s.tresor_version.clone().into();
-        v["parent"] = s.parent.clone().into();
-        v["labels"] = json!(s.labels);
+                .collect(),
+            consistency: &s.consistency,
+            server_version: &s.source.server_version,
+            tresor_version: &s.tresor_version,
+            parent: s.parent.as_deref(),
+            labels: &s.labels,
+        }),
     }
-    v
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -67,7 +68,11 @@ pub fn set_global_pause(app: &App, who: &str, paused: bool) -> ApiResult<()> {
 }
 
 /// The status of one source.
-pub async fn source_status(app: &Arc<App>, name: &str, all: &[Snapshot]) -> ApiResult<Value> {
+pub async fn source_status(
+    app: &Arc<App>,
+    name: &str,
+    all: &[Snapshot],
+) -> ApiResult<SourceStatus> {
     let sc = app.source_config(name)?;
     let now = app.clock.now();
     let last = all
@@ -104,25 +109,79 @@ pub async fn source_status(app: &Arc<App>, name: &str, all: &[Snapshot]) -> ApiR
         .as_ref()
         .and_then(|e| e.next_run)
         .or_else(|| plan.as_ref().and_then(|p| p.next_after(now)));
-    Ok(json!({
-        "name": name,
-        "url": tresor_core::redact_url(&sc.url),
-        "engine": app.engines.engine_of(&sc.url).ok(),
-        "schedule": sc.schedule.expressions(),
-        "timezone": app.tz_of(Some(name)).name(),
-        "paused": is_paused(app, name),
-        "next_run": next_run,
-        "health": health,
-        "schedule_state": entry.map(|e| e.state),
-        "last_backup": last.map(|s| json!({
-            "snapshot": s.id, "short_id": s.short_id(), "time": s.time,
-            "rows": s.totals.rows, "bytes": s.totals.bytes, "added_bytes": s.totals.added_bytes,
-        })),
-        "last_job": last_job.map(|j| json!({
-            "id": j.id, "state": j.state, "finished_at": j.finished_at, "error": j.error,
-        })),
-        "running_job": running.map(|j| j.id),
-        "snapshots": all.iter().filter(|s| s.source.name.as_deref() == Some(name)).count(),
-        "groups": sc.groups.keys().collect::<Vec<_>>(),
-    }))
+    Ok(SourceStatus {
+        name: name.to_string(),
+        url: tresor_core::redact_url(&sc.url),
+        engine: app.engines.engine_of(&sc.url).ok(),
+        schedule: sc
+            .schedule
+            .expressions()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        timezone: app.tz_of(Some(name)).name(),
+        paused: is_paused(app, name),
+        next_run,
+        health,
+        schedule_state: entry.map(|e| e.state),
+        last_backup: last.map(|s| LastBackup {
+            snapshot: s.id.clone(),
+            short_id: s.short_id().to_string(),
+            time: s.time,
+            rows: s.totals.rows,
+            bytes: s.totals.bytes,
+            added_bytes: s.totals.added_bytes,
+        }),
+        last_job: last_job.map(|j| LastJob {
+            id: j.id,
+            state: j.state,
+            finished_at: j.finished_at,
+            error: j.error,
+        }),
+        running_job: running.map(|j| j.id),
+        snapshots: all
+            .iter()
+            .filter(|s| s.source.name.as_deref() == Some(name))
+            .count(),
+        groups: sc.groups.keys().cloned().collect(),
+    })
+}
+
+/// The state of one source: its schedule, health and latest backup.
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    name: String,
+    url: String,
+    engine: Option<tresor_core::Engine>,
+    schedule: Vec<String>,
+    timezone: &'static str,
+    paused: bool,
+    next_run: Option<chrono::DateTime<chrono::Utc>>,
+    health: &'static str,
+    schedule_state: Option<String>,
+    last_backup: Option<LastBackup>,
+    last_job: Option<LastJob>,
+    running_job: Option<i64>,
+    snapshots: usize,
+    groups: Vec<String>,
+}
+
+/// The newest backup of a source.
+#[derive(Debug, Serialize)]
+struct LastBackup {
+    snapshot: String,
+    short_id: String,
+    time: chrono::DateTime<chrono::Utc>,
+    rows: u64,
+    bytes: u64,
+    added_bytes: u64,
+}
+
+/// The newest backup job of a source.
+#[derive(Debug, Serialize)]
+struct LastJob {
+    id: i64,
+    state: String,
+    finished_at: Option<String>,
+    error: Option<String>,
 }

@@ -11,12 +11,14 @@ use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
 use super::id_param;
-use crate::actions::jobs::{find_job, job_json, start};
+use crate::actions::jobs::{JobView, find_job, job_view, start};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobSpec;
 use crate::store::JobFilter;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -30,25 +32,32 @@ pub async fn list(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let rows = app.store.jobs(&JobFilter {
         kind: q.kind,
         source: q.source,
         state: q.state,
         limit: Some(q.limit.unwrap_or(50).clamp(1, 1000)),
     })?;
-    Ok(Json(json!({
-        "jobs": rows.iter().map(|j| job_json(&app, j)).collect::<Vec<_>>()
-    })))
+    Ok(Json(JobList {
+        jobs: rows.iter().map(|j| job_view(&app, j)).collect(),
+    })
+    .into_response())
+}
+
+/// The answer of `GET /api/v1/jobs`.
+#[derive(Serialize)]
+struct JobList<'a> {
+    jobs: Vec<JobView<'a>>,
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
     _v: Viewer,
     id: Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let j = find_job(&app, id_param(id)?)?;
-    Ok(Json(job_json(&app, &j)))
+    Ok(Json(job_view(&app, &j)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

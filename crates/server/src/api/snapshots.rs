@@ -7,32 +7,42 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::actions::snapshots::snapshot_json;
 use crate::actions::snapshots::{CreateRequest, ListQuery, delete_snapshot, filter, start_backup};
+use crate::actions::snapshots::{SnapshotView, snapshot_view};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
 use crate::error::ApiResult;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 pub async fn list(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let all = app.snapshots().await?;
     let list = filter(&all, &q)?;
-    Ok(Json(json!({
-        "total": all.len(),
-        "snapshots": list.iter().map(|s| snapshot_json(s, false)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(SnapshotList {
+        total: all.len(),
+        snapshots: list.iter().map(|s| snapshot_view(s, false)).collect(),
+    })
+    .into_response())
+}
+
+/// The answer of `GET /api/v1/snapshots`.
+#[derive(Serialize)]
+struct SnapshotList<'a> {
+    total: usize,
+    snapshots: Vec<SnapshotView<'a>>,
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let s = app.find_snapshot(&id).await?;
-    Ok(Json(snapshot_json(&s, true)))
+    Ok(Json(snapshot_view(&s, true)).into_response())
 }
 
 pub async fn create(

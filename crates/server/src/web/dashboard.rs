@@ -45,7 +45,7 @@ pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) ->
             "logical_bytes": latest.as_ref().map(|s| s.logical_bytes),
             "dedup": dedup,
             "chart": chart::repository_chart(&stats),
-            "jobs": jobs.iter().map(|j| actions::jobs::job_json(&app, j)).collect::<Vec<_>>(),
+            "jobs": jobs.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
             "scheduler_paused": paused,
             "maintenance": app.schedules.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
         }),

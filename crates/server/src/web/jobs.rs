@@ -58,7 +58,7 @@ pub(super) async fn jobs(
         "jobs.html",
         Some(&c),
         json!({
-            "jobs": rows.iter().map(|j| actions::jobs::job_json(&app, j)).collect::<Vec<_>>(),
+            "jobs": rows.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
             "active": active,
             "q": {"source": q.source, "kind": q.kind, "state": q.state},
             "sources": app.config.sources.keys().collect::<Vec<_>>(),
@@ -87,7 +87,7 @@ pub(super) async fn job(
         "job.html",
         Some(&c),
         json!({
-            "j": actions::jobs::job_json(&app, &j),
+            "j": actions::jobs::job_view(&app, &j),
             "logs": logs,
             "deliveries": deliveries,
             "active": matches!(j.state.as_str(), "queued" | "running"),

@@ -29,7 +29,7 @@ pub(super) async fn snapshots(
         "snapshots.html",
         Some(&c),
         json!({
-            "snapshots": list.iter().map(|s| actions::snapshots::snapshot_json(s, false)).collect::<Vec<_>>(),
+            "snapshots": list.iter().map(|s| actions::snapshots::snapshot_view(s, false)).collect::<Vec<_>>(),
             "sources": app.config.sources.keys().collect::<Vec<_>>(),
             "source": q.source,
             "tag": q.tag,
@@ -54,7 +54,7 @@ pub(super) async fn snapshot(
         "snapshot.html",
         Some(&c),
         json!({
-            "s": actions::snapshots::snapshot_json(&s, true),
+            "s": actions::snapshots::snapshot_view(&s, true),
             "targets": app.config.sources.keys().collect::<Vec<_>>(),
             "default_target": default_target,
         }),

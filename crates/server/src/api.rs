@@ -139,7 +139,8 @@ async fn status(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<axum::Json
         },
         sources,
         maintenance: app
-            .schedules
+            .scheduler
+            .board
             .all()
             .into_iter()
             .filter(|e| e.name.starts_with('['))

@@ -28,15 +28,18 @@ mod actions;
 mod api;
 mod app;
 mod auth;
+mod catalog;
 mod clock;
 mod demo;
 mod error;
+mod events;
 mod jobs;
 mod metrics;
 mod notify;
 mod openapi;
 mod scheduler;
 mod store;
+mod uploads;
 mod web;
 
 use std::future::Future;
@@ -45,6 +48,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tresor_ops::{Config, Engines};
 
 pub use clock::Clock;
@@ -151,24 +155,65 @@ impl Server {
             file: options.password_file.as_deref(),
             ..tresor_ops::PasswordSource::default()
         };
-        let repo = tresor_ops::open_repository(&config.repository, &from).await?;
-        let notifier = notify::Notifier::new(&config)?;
-        let app = App::new(
+        let repo = Arc::new(tresor_ops::open_repository(&config.repository, &from).await?);
+        let upload_limit = config
+            .server
+            .upload_limit
+            .bytes()
+            .map_err(anyhow::Error::msg)?;
+        let session_lifetime = tresor_ops::parse_duration(&config.server.session_lifetime)
+            .map_err(anyhow::Error::msg)?;
+        let config = Arc::new(config);
+        let store = Arc::new(store);
+        let events = Arc::new(events::Events::new(log_file));
+        let catalog = Arc::new(catalog::Catalog::new(repo.clone()));
+        let uploads = Arc::new(uploads::Uploads::default());
+        let notifier =
+            notify::Notifier::new(&config, store.clone(), events.clone(), catalog.clone())?;
+        let jobs = jobs::Jobs::new(jobs::JobEnv {
+            config: config.clone(),
+            engines: engines.clone(),
+            store: store.clone(),
+            catalog: catalog.clone(),
+            uploads: uploads.clone(),
+            notifier: notifier.clone(),
+            events: events.clone(),
+            clock: options.clock,
+        });
+        let shutdown = CancellationToken::new();
+        let scheduler = scheduler::Scheduler {
+            config: config.clone(),
+            store: store.clone(),
+            clock: options.clock,
+            tz,
+            board: scheduler::ScheduleBoard::default(),
+            jobs: jobs.clone(),
+            events: events.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let app = Arc::new(App {
             config,
             engines,
-            Arc::new(repo),
-            Arc::new(store),
-            options.clock,
-            tz,
+            repo,
+            store,
+            catalog,
+            uploads,
+            events,
+            jobs,
+            scheduler,
             notifier,
-            web::templates(tz)?,
-            log_file,
-        )?;
-        let app = Arc::new(app);
+            clock: options.clock,
+            tz,
+            templates: web::templates(tz)?,
+            upload_limit,
+            session_lifetime,
+            shutdown,
+            started: chrono::Utc::now(),
+        });
         bootstrap_admin(&app, &options)?;
         let server = Server { app };
         if options.scheduler {
-            scheduler::spawn(&server.app);
+            scheduler::spawn(&server.app.scheduler);
         }
         Ok(server)
     }
@@ -307,7 +352,7 @@ async fn housekeeping(app: Arc<App>) {
     app.sample_repo_stats().await;
     loop {
         tokio::select! {
-            () = app.stats_dirty.notified() => {}
+            () = app.catalog.wait_changed() => {}
             () = tokio::time::sleep(Duration::from_secs(3600)) => {
                 if let Err(e) = app.store.expire(app.config.server.history_days) {
                     tracing::warn!(error = %e, "cannot expire old history");

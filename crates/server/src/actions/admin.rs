@@ -249,7 +249,7 @@ pub fn settings_json(app: &App) -> Value {
                     "schedule": s.schedule.expressions(), "timezone": app.tz_of(Some(n)).name(),
                     "jitter": s.jitter, "catch_up": s.catch_up, "timeout": s.timeout,
                     "retries": s.retries, "retry_backoff": s.retry_backoff,
-                    "retention": crate::scheduler::retention_of(app, n), "paused": s.paused,
+                    "retention": crate::scheduler::retention_of(&app.scheduler, n), "paused": s.paused,
                 }),
             )
         })

@@ -16,9 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tresor_archive::{ArchiveFormat, ReadLimits};
 
-use crate::app::{App, Upload};
+use crate::app::App;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::jobs::{JobSpec, tables_filter};
+use crate::uploads::Upload;
 
 /// Sends what the archive writer produces to the HTTP body in chunks.
 /// The writer runs on the blocking pool, so a full channel simply blocks
@@ -233,17 +234,14 @@ pub async fn receive_upload(
         "rows": info.tables.iter().map(|(_, r)| r).sum::<u64>(),
         "import": format!("/api/v1/archives/{id}/import"),
     });
-    app.uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(
-            id.clone(),
-            Upload {
-                user_id,
-                file: path,
-                info: preview.clone(),
-            },
-        );
+    app.uploads.insert(
+        id.clone(),
+        Upload {
+            user_id,
+            file: path,
+            info: preview.clone(),
+        },
+    );
     app.store.audit(
         who,
         "archive.upload",
@@ -255,12 +253,7 @@ pub async fn receive_upload(
 
 /// Starts importing an upload.
 pub fn start_import(app: &Arc<App>, c: &crate::auth::Caller, id: &str) -> ApiResult<i64> {
-    let owner = app
-        .uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(id)
-        .map(|u| u.user_id);
+    let owner = app.uploads.owner(id);
     match owner {
         None => return Err(ApiError::not_found(format!("no upload {id:?}"))),
         Some(o) if o != c.user.id => {

@@ -39,7 +39,7 @@ pub fn find_job(app: &App, id: i64) -> ApiResult<JobRow> {
 pub fn start(app: &Arc<App>, who: &str, spec: JobSpec) -> ApiResult<i64> {
     let kind = spec.kind();
     let target = spec.source().map(str::to_string);
-    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
+    let (id, _) = app.jobs.submit(Submit::manual(spec, who))?;
     app.store.audit(
         who,
         &format!("{kind}.start"),

@@ -154,7 +154,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
     };
     let (id, _) = app
         .jobs
-        .submit(app, crate::jobs::Submit::manual(spec, caller.actor()))?;
+        .submit(crate::jobs::Submit::manual(spec, caller.actor()))?;
     app.store.audit(
         &caller.actor(),
         "restore.start",

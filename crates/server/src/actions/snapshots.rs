@@ -99,7 +99,7 @@ pub fn start_backup(app: &Arc<App>, who: &str, r: CreateRequest) -> ApiResult<i6
         reason: r.reason,
         tags: r.tags,
     };
-    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
+    let (id, _) = app.jobs.submit(Submit::manual(spec, who))?;
     app.store.audit(
         who,
         "backup.start",
@@ -118,7 +118,7 @@ pub async fn delete_snapshot(app: &Arc<App>, who: &str, spec: &str) -> ApiResult
         ));
     }
     tresor_ops::delete_snapshot(&app.repo, &s.id).await?;
-    app.snapshots_changed(&JobSpec::Prune);
+    app.catalog.changed();
     app.store.audit(
         who,
         "snapshot.delete",

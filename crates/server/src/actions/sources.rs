@@ -80,8 +80,8 @@ pub async fn source_status(
         .rev()
         .find(|s| s.trigger.is_backup() && s.source.name.as_deref() == Some(name));
     let last_job = app.store.last_job("backup", name, None)?;
-    let plan = source_plan(app, name);
-    let entry = app.schedules.get(name);
+    let plan = source_plan(&app.scheduler, name);
+    let entry = app.scheduler.board.get(name);
     let running = app
         .store
         .jobs(&crate::store::JobFilter {
@@ -120,7 +120,7 @@ pub async fn source_status(
             .map(str::to_string)
             .collect(),
         timezone: app.tz_of(Some(name)).name(),
-        paused: is_paused(app, name),
+        paused: is_paused(&app.scheduler, name),
         next_run,
         health,
         schedule_state: entry.map(|e| e.state),

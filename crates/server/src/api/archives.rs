@@ -70,10 +70,7 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let v = app
         .uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&id)
-        .map(|u| u.info.clone())
+        .info(&id)
         .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))?;
     Ok(Json(v))
 }

@@ -178,7 +178,7 @@ pub async fn start_forget(
     }
     let retention = match (r.retention, r.ids.is_empty(), &r.source) {
         (Some(ret), _, _) => Some(ret),
-        (None, true, Some(s)) => crate::scheduler::retention_of(&app, s),
+        (None, true, Some(s)) => crate::scheduler::retention_of(&app.scheduler, s),
         (None, _, _) => None,
     };
     if r.ids.is_empty() && retention.as_ref().is_none_or(RetentionConfig::is_empty) {

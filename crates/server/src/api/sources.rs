@@ -37,7 +37,7 @@ pub async fn resume(
 ) -> ApiResult<Json<Value>> {
     set_paused(&app, &c.actor(), &name, false)?;
     Ok(Json(
-        json!({"source": name, "paused": is_paused(&app, &name)}),
+        json!({"source": name, "paused": is_paused(&app.scheduler, &name)}),
     ))
 }
 
@@ -54,12 +54,12 @@ pub async fn resume_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResu
 pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
     for (name, sc) in &app.config.sources {
-        let entry = app.schedules.get(name);
+        let entry = app.scheduler.board.get(name);
         out.push(json!({
             "name": name,
             "expressions": sc.schedule.expressions(),
             "timezone": app.tz_of(Some(name)).name(),
-            "paused": is_paused(&app, name),
+            "paused": is_paused(&app.scheduler, name),
             "next_run": entry.as_ref().and_then(|e| e.next_run),
             "state": entry.as_ref().map(|e| e.state.clone()),
             "catch_up": sc.catch_up,
@@ -70,7 +70,8 @@ pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json
         }));
     }
     let maintenance: Vec<_> = app
-        .schedules
+        .scheduler
+        .board
         .all()
         .into_iter()
         .filter(|e| e.name.starts_with('['))
@@ -96,7 +97,7 @@ pub async fn retention(
         "source": name,
         "configured": sc.retention,
         "override": over,
-        "effective": retention_of(&app, &name),
+        "effective": retention_of(&app.scheduler, &name),
     })))
 }
 
@@ -130,6 +131,6 @@ pub async fn clear_retention(
     app.store
         .audit(&c.actor(), "retention.clear", Some(&name), None);
     Ok(Json(
-        json!({"source": name, "effective": retention_of(&app, &name)}),
+        json!({"source": name, "effective": retention_of(&app.scheduler, &name)}),
     ))
 }

@@ -9,12 +9,13 @@ use tresor_ops::{
     backup, check, forget, import_archive, prune, restore,
 };
 
+use super::JobEnv;
 use super::{Failure, JobProgress, JobSpec, tables_filter};
-use crate::app::App;
+use crate::catalog::source_config;
 use crate::error::ApiError;
 
 pub(super) async fn execute(
-    app: &Arc<App>,
+    env: &JobEnv,
     spec: &JobSpec,
     who: &str,
     progress: &Arc<JobProgress>,
@@ -27,13 +28,13 @@ pub(super) async fn execute(
             reason,
             tags,
         } => {
-            let trigger = if who == crate::scheduler::SCHEDULER {
+            let trigger = if who == super::SCHEDULER {
                 Trigger::Scheduled
             } else {
                 Trigger::Manual
             };
             run_backup(
-                app,
+                env,
                 source,
                 tables,
                 group.as_deref(),
@@ -51,11 +52,11 @@ pub(super) async fn execute(
             mode,
             tables,
         } => {
-            let sc = app.source_config(target)?;
+            let sc = source_config(&env.config, target)?;
             let url = sc.resolved_url()?;
-            let snap = app.find_snapshot(snapshot).await?;
-            let t = app.engines.target(&url)?;
-            let ts = app.engines.source(&url)?;
+            let snap = env.catalog.find(snapshot).await?;
+            let t = env.engines.target(&url)?;
+            let ts = env.engines.source(&url)?;
             let options = RestoreOptions {
                 tables: tables_filter(tables)?,
                 mode: *mode,
@@ -73,7 +74,7 @@ pub(super) async fn execute(
                 ),
             );
             let out = restore(
-                &app.repo,
+                env.catalog.repo(),
                 &snap,
                 t.as_ref(),
                 Some(ts.as_ref()),
@@ -109,7 +110,7 @@ pub(super) async fn execute(
                 None => Default::default(),
             };
             let out = forget(
-                &app.repo,
+                env.catalog.repo(),
                 &ForgetOptions {
                     policy,
                     tag: None,
@@ -135,7 +136,7 @@ pub(super) async fn execute(
         }
         JobSpec::Prune => {
             progress.step("removing data no snapshot references");
-            let report = prune(&app.repo, false).await?;
+            let report = prune(env.catalog.repo(), false).await?;
             progress.log(
                 "info",
                 &format!(
@@ -151,7 +152,7 @@ pub(super) async fn execute(
             } else {
                 "checking the repository structure"
             });
-            let out = check(&app.repo, *read_data).await?;
+            let out = check(env.catalog.repo(), *read_data).await?;
             for e in &out.errors {
                 progress.log("error", e);
             }
@@ -180,13 +181,13 @@ pub(super) async fn execute(
             }
         }
         JobSpec::Drill { source, snapshot } => {
-            drill(app, source, snapshot.as_deref(), progress).await
+            drill(env, source, snapshot.as_deref(), progress).await
         }
         JobSpec::Import { upload } => {
-            let path = app.upload_path(upload)?;
+            let path = env.uploads.path(upload)?;
             progress.step("validating the archive and storing it as a snapshot");
             let snap = import_archive(
-                &app.repo,
+                env.catalog.repo(),
                 path,
                 &ImportOptions {
                     tags: vec!["uploaded".into()],
@@ -195,7 +196,7 @@ pub(super) async fn execute(
                 },
             )
             .await?;
-            app.remove_upload(upload);
+            env.uploads.remove(upload);
             progress.log("info", &format!("snapshot {} created", snap.short_id()));
             Ok(json!({
                 "snapshot": snap.id,
@@ -213,7 +214,7 @@ fn short(id: &str) -> &str {
 
 #[allow(clippy::too_many_arguments)]
 async fn run_backup(
-    app: &Arc<App>,
+    env: &JobEnv,
     name: &str,
     tables: &[String],
     group: Option<&str>,
@@ -223,7 +224,7 @@ async fn run_backup(
     who: &str,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
-    let sc = app.source_config(name)?;
+    let sc = source_config(&env.config, name)?;
     let options = BackupRequest {
         group: group.map(str::to_string),
         tables: tables.to_vec(),
@@ -234,9 +235,15 @@ async fn run_backup(
         labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
         ..BackupRequest::default()
     }
-    .options(SourceSpec::Named(name, sc), &app.engines)?;
-    let source = app.engines.source(&options.url)?;
-    let snap = backup(&app.repo, source.as_ref(), &options, progress.as_ref()).await?;
+    .options(SourceSpec::Named(name, sc), &env.engines)?;
+    let source = env.engines.source(&options.url)?;
+    let snap = backup(
+        env.catalog.repo(),
+        source.as_ref(),
+        &options,
+        progress.as_ref(),
+    )
+    .await?;
     progress.log(
         "info",
         &format!(
@@ -263,13 +270,13 @@ async fn run_backup(
 /// Restores a snapshot into a throwaway SQLite file and compares every
 /// table's row count with the snapshot's.
 async fn drill(
-    app: &Arc<App>,
+    env: &JobEnv,
     source: &str,
     snapshot: Option<&str>,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
     let spec = snapshot.map_or_else(|| format!("latest:{source}"), str::to_string);
-    let snap = app.find_snapshot(&spec).await?;
+    let snap = env.catalog.find(&spec).await?;
     let dir = tempfile::tempdir()
         .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
     let url = format!("sqlite://{}", dir.path().join("drill.db").display());
@@ -280,9 +287,9 @@ async fn drill(
             snap.short_id()
         ),
     );
-    let target = app.engines.target(&url)?;
+    let target = env.engines.target(&url)?;
     let out = restore(
-        &app.repo,
+        env.catalog.repo(),
         &snap,
         target.as_ref(),
         None,

@@ -47,7 +47,7 @@ pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) ->
             "chart": chart::repository_chart(&stats),
             "jobs": jobs.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
             "scheduler_paused": paused,
-            "maintenance": app.schedules.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
+            "maintenance": app.scheduler.board.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
         }),
     ))
 }

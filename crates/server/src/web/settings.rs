@@ -28,7 +28,7 @@ pub(super) async fn settings(State(app): State<Arc<App>>, Viewer(c): Viewer) -> 
             "settings_text": serde_json::to_string_pretty(&settings).unwrap_or_default(),
             "deliveries": app.store.deliveries(50)?,
             "audit": audit,
-            "schedules": app.schedules.all(),
+            "schedules": app.scheduler.board.all(),
         }),
     ))
 }

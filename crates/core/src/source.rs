@@ -600,16 +600,16 @@ mod tests {
     fn restore_modes_parse_from_their_names_only() {
         for m in RestoreMode::ALL {
             assert_eq!(m.to_string().parse::<RestoreMode>(), Ok(m));
-            let json = serde_json::to_string(&m).unwrap();
-            assert_eq!(serde_json::from_str::<RestoreMode>(&json).unwrap(), m);
+            let json = serde_json::to_string(&m).expect("ok");
+            assert_eq!(serde_json::from_str::<RestoreMode>(&json).expect("ok"), m);
         }
-        let e = "upsert".parse::<RestoreMode>().unwrap_err();
+        let e = "upsert".parse::<RestoreMode>().expect_err("an error");
         assert_eq!(
             e.to_string(),
             r#"unknown restore mode "upsert": use replace or merge"#
         );
         assert!("Merge".parse::<RestoreMode>().is_err());
-        let e = serde_json::from_str::<RestoreMode>(r#""upsert""#).unwrap_err();
+        let e = serde_json::from_str::<RestoreMode>(r#""upsert""#).expect_err("an error");
         assert!(e.to_string().contains("use replace or merge"), "{e}");
     }
 

@@ -203,7 +203,7 @@ mod tests {
 
     fn secret_file(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
-        std::fs::write(&p, format!("{text}\n")).unwrap();
+        std::fs::write(&p, format!("{text}\n")).expect("ok");
         p
     }
 
@@ -216,7 +216,7 @@ mod tests {
     /// CLI's order, and both now take it from here.
     #[test]
     fn password_order_is_the_documented_one_for_every_front_door() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("ok");
         let flag = secret_file(dir.path(), "flag", "from-flag");
         let conf = secret_file(dir.path(), "conf", "from-config-file");
         let mut vars = HashMap::from([("TRESOR_PASSWORD", "from-env"), ("APP_PW", "from-env-var")]);
@@ -234,7 +234,7 @@ mod tests {
                 prompt: Some(&asked),
                 ..PasswordSource::default()
             };
-            let got = repository_password(repo, &from).unwrap();
+            let got = repository_password(repo, &from).expect("ok");
             assert_eq!(got.expose(), want);
         };
         check(&vars, &repo, Some(flag.as_path()), "from-flag");
@@ -254,7 +254,7 @@ mod tests {
             ..PasswordSource::default()
         };
         assert_eq!(
-            repository_password(&repo, &given).unwrap().expose(),
+            repository_password(&repo, &given).expect("ok").expose(),
             "given"
         );
     }
@@ -266,14 +266,14 @@ mod tests {
             env: Some(&none),
             ..PasswordSource::default()
         };
-        let e = repository_password(&RepositoryConfig::default(), &from).unwrap_err();
+        let e = repository_password(&RepositoryConfig::default(), &from).expect_err("an error");
         assert_eq!(e.class(), crate::ErrorClass::Usage);
-        assert!(e.hint().unwrap().contains("TRESOR_PASSWORD"), "{e}");
+        assert!(e.hint().expect("ok").contains("TRESOR_PASSWORD"), "{e}");
         let repo = RepositoryConfig {
             password_env: Some("NOT_SET_HERE".into()),
             ..RepositoryConfig::default()
         };
-        let e = repository_password(&repo, &from).unwrap_err();
+        let e = repository_password(&repo, &from).expect_err("an error");
         assert!(e.to_string().contains("NOT_SET_HERE"), "{e}");
     }
 
@@ -286,7 +286,7 @@ mod tests {
             prompt: Some(&empty),
             ..PasswordSource::default()
         };
-        let e = repository_password(&RepositoryConfig::default(), &from).unwrap_err();
+        let e = repository_password(&RepositoryConfig::default(), &from).expect_err("an error");
         assert!(e.to_string().contains("empty"), "{e}");
         let n = std::sync::atomic::AtomicU32::new(0);
         let differ = |_: &str| {
@@ -301,26 +301,28 @@ mod tests {
             confirm: true,
             ..PasswordSource::default()
         };
-        let e = repository_password(&RepositoryConfig::default(), &from).unwrap_err();
+        let e = repository_password(&RepositoryConfig::default(), &from).expect_err("an error");
         assert!(e.to_string().contains("do not match"), "{e}");
     }
 
     #[test]
     fn config_is_the_named_file_else_the_one_in_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(discover_config_in(None, dir.path()).unwrap().is_none());
+        let dir = tempfile::tempdir().expect("ok");
+        assert!(discover_config_in(None, dir.path()).expect("ok").is_none());
         std::fs::write(
             dir.path().join(CONFIG_FILE),
             "[repository]\nurl = \"/srv/repo\"\n",
         )
-        .unwrap();
-        let found = discover_config_in(None, dir.path()).unwrap().unwrap();
+        .expect("ok");
+        let found = discover_config_in(None, dir.path())
+            .expect("ok")
+            .expect("ok");
         assert_eq!(found.repository.url.as_deref(), Some("/srv/repo"));
         let other = dir.path().join("other.toml");
-        std::fs::write(&other, "[repository]\nurl = \"/elsewhere\"\n").unwrap();
+        std::fs::write(&other, "[repository]\nurl = \"/elsewhere\"\n").expect("ok");
         let named = discover_config_in(Some(&other), dir.path())
-            .unwrap()
-            .unwrap();
+            .expect("ok")
+            .expect("ok");
         assert_eq!(named.repository.url.as_deref(), Some("/elsewhere"));
         let missing = dir.path().join("missing.toml");
         assert!(discover_config_in(Some(&missing), dir.path()).is_err());
@@ -335,7 +337,7 @@ mod tests {
         if let Err(e) = repository_storage(&repo) {
             assert!(!e.to_string().contains("hunter2"), "{e}");
         }
-        let e = repository_storage(&RepositoryConfig::default()).unwrap_err();
-        assert!(e.hint().unwrap().contains("--repo"), "{e}");
+        let e = repository_storage(&RepositoryConfig::default()).expect_err("an error");
+        assert!(e.hint().expect("ok").contains("--repo"), "{e}");
     }
 }

@@ -150,12 +150,7 @@ mod tests {
             assert!(scenarios.contains(&s.scenario), "{s:?}");
             assert!(s.why.len() > 20, "a skip needs its reason: {s:?}");
         }
-        assert_eq!(
-            skipped("mongodb", "merge_without_key_is_refused")
-                .map(str::len)
-                .is_some(),
-            true
-        );
+        assert!(skipped("mongodb", "merge_without_key_is_refused").is_some());
         assert!(skipped("postgres", "round_trip").is_none());
     }
 }

@@ -68,8 +68,10 @@ pub fn scrub_times(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|k| b.get(k).is_some_and(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| {
+        r.into_iter()
+            .all(|k| b.get(k).is_some_and(u8::is_ascii_digit))
+    };
     while i < b.len() {
         let is_time = digits(i..i + 4)
             && b.get(i + 4) == Some(&b'-')

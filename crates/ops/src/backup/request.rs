@@ -174,7 +174,7 @@ mod tests {
         let mut c: SourceConfig = toml::from_str(&format!(
             "url = {url:?}\ninclude = [\"users\", \"orders\"]\nexclude = [\"audit\"]\ntags = [\"prod\"]\n[groups]\nuser-data = [\"users\", \"wines\"]\n"
         ))
-        .unwrap();
+        .expect("ok");
         c.options.insert("a".into(), "source".into());
         c
     }
@@ -198,7 +198,7 @@ mod tests {
             tables: vec!["events".into()],
             ..BackupRequest::default()
         };
-        let o = req.options(SourceSpec::Named("shop", &c), &e).unwrap();
+        let o = req.options(SourceSpec::Named("shop", &c), &e).expect("ok");
         assert_eq!(names(&o.read.filter), ["users", "wines", "events"]);
         assert_eq!(o.tags, ["prod", "group:user-data"]);
         assert_eq!(o.source_name.as_deref(), Some("shop"));
@@ -208,12 +208,14 @@ mod tests {
             exclude: vec!["orders".into()],
             ..BackupRequest::default()
         };
-        let o = plain.options(SourceSpec::Named("shop", &c), &e).unwrap();
+        let o = plain
+            .options(SourceSpec::Named("shop", &c), &e)
+            .expect("ok");
         assert_eq!(names(&o.read.filter), ["users", "events"]);
 
         let o = BackupRequest::default()
             .options(SourceSpec::Named("shop", &c), &e)
-            .unwrap();
+            .expect("ok");
         assert_eq!(names(&o.read.filter), ["users", "orders"]);
 
         let unknown = BackupRequest {
@@ -223,13 +225,13 @@ mod tests {
         };
         let err = unknown
             .options(SourceSpec::Named("shop", &c), &e)
-            .unwrap_err();
+            .expect_err("an error");
         assert_eq!(err.class(), crate::ErrorClass::NotFound);
-        assert!(err.hint().unwrap().contains("user-data"), "{err}");
+        assert!(err.hint().expect("ok").contains("user-data"), "{err}");
 
         let err = unknown
             .options(SourceSpec::Url("sqlite:///x.db"), &e)
-            .unwrap_err();
+            .expect_err("an error");
         assert_eq!(err.class(), crate::ErrorClass::Usage);
     }
 
@@ -241,21 +243,25 @@ mod tests {
         let req = BackupRequest::default();
         let pg = req
             .options(SourceSpec::Url("postgres://u@h/db"), &e)
-            .unwrap();
+            .expect("ok");
         assert_eq!(pg.read.jobs, 2);
-        let lite = req.options(SourceSpec::Url("sqlite:///x.db"), &e).unwrap();
+        let lite = req
+            .options(SourceSpec::Url("sqlite:///x.db"), &e)
+            .expect("ok");
         assert_eq!(lite.read.jobs, 1);
 
         let mut c = shop("sqlite:///srv/shop.db");
         c.jobs = Some(3);
-        let o = req.options(SourceSpec::Named("shop", &c), &e).unwrap();
+        let o = req.options(SourceSpec::Named("shop", &c), &e).expect("ok");
         assert_eq!(o.read.jobs, 3);
         let asked = BackupRequest {
             jobs: Some(0),
             options: vec![("a".into(), "request".into())],
             ..BackupRequest::default()
         };
-        let o = asked.options(SourceSpec::Named("shop", &c), &e).unwrap();
+        let o = asked
+            .options(SourceSpec::Named("shop", &c), &e)
+            .expect("ok");
         assert_eq!(o.read.jobs, 1);
         assert_eq!(o.read.options["a"], "request");
         assert!(

@@ -140,8 +140,20 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         b.finish();
     }
     let outcome = result?;
+    report(ctx, args, &snapshot, &target_label, &outcome)?;
+    super::ok()
+}
+
+/// Prints what a restore did.
+fn report(
+    ctx: &Context,
+    args: &RestoreArgs,
+    snapshot: &tresor_ops::Snapshot,
+    target_label: &str,
+    outcome: &tresor_ops::RestoreOutcome,
+) -> Result<()> {
     if ctx.global.json {
-        super::print_json(&outcome)?;
+        super::print_json(outcome)?;
     } else if !ctx.global.quiet {
         if let Some(s) = &outcome.safety_snapshot {
             println!(
@@ -167,7 +179,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             );
         }
     }
-    super::ok()
+    Ok(())
 }
 
 fn print_rehearsal(p: &Preview) {

@@ -82,6 +82,24 @@ async fn openapi(_v: Viewer) -> axum::Json<Value> {
     axum::Json(crate::openapi::openapi_document())
 }
 
+/// `202 Accepted` for a job: its id and where to follow it.
+#[derive(Debug, Serialize)]
+pub struct JobAccepted {
+    job: i64,
+    href: String,
+}
+
+/// The answer that a job was queued.
+pub fn accepted(id: i64) -> (axum::http::StatusCode, axum::Json<JobAccepted>) {
+    (
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(JobAccepted {
+            job: id,
+            href: format!("/api/v1/jobs/{id}"),
+        }),
+    )
+}
+
 /// The answer of `GET /api/v1/status`.
 #[derive(Serialize)]
 struct Status {

@@ -28,9 +28,12 @@ mod stats;
 mod tokens;
 mod users;
 
+pub use audit::AuditRow;
+pub use deliveries::DeliveryRow;
 pub use jobs::{JobFilter, JobRow};
 pub use migrations::StoreError;
 pub use stats::RepoStat;
+pub use tokens::TokenRow;
 pub use users::User;
 
 /// Formats a time the way the state file stores it (sortable RFC 3339).

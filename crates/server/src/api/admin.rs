@@ -17,21 +17,53 @@ use crate::actions::admin::{
 use crate::app::App;
 use crate::auth::{Admin, Level, Viewer};
 use crate::error::{ApiError, ApiResult};
+use crate::store::{AuditRow, DeliveryRow, TokenRow, User};
+use serde::Serialize;
 
-pub async fn users(State(app): State<Arc<App>>, _a: Admin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"users": app.store.users()?})))
+/// The answer of `GET /api/v1/users`.
+#[derive(Serialize)]
+pub struct Users {
+    users: Vec<User>,
+}
+
+/// A new user, with the password made for it when none was given.
+#[derive(Serialize)]
+pub struct CreatedUser {
+    user: User,
+    password: Option<String>,
+}
+
+/// The answer of `GET /api/v1/tokens` (never a token's secret).
+#[derive(Serialize)]
+pub struct Tokens {
+    tokens: Vec<TokenRow>,
+}
+
+/// The answer of `GET /api/v1/audit`.
+#[derive(Serialize)]
+pub struct Audit {
+    entries: Vec<AuditRow>,
+}
+
+/// The answer of `GET /api/v1/notifications`.
+#[derive(Serialize)]
+pub struct Deliveries {
+    deliveries: Vec<DeliveryRow>,
+}
+
+pub async fn users(State(app): State<Arc<App>>, _a: Admin) -> ApiResult<Json<Users>> {
+    Ok(Json(Users {
+        users: app.store.users()?,
+    }))
 }
 
 pub async fn create_user(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<CreateUser>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     let (user, password) = add_user(&app, &c.actor(), r).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": user, "password": password})),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, password })))
 }
 
 pub async fn delete_user(
@@ -63,11 +95,11 @@ pub async fn set_password(
     Ok(Json(json!({"changed": true})))
 }
 
-pub async fn tokens(State(app): State<Arc<App>>, Viewer(c): Viewer) -> ApiResult<Json<Value>> {
-    let rows = app
+pub async fn tokens(State(app): State<Arc<App>>, Viewer(c): Viewer) -> ApiResult<Json<Tokens>> {
+    let tokens = app
         .store
         .tokens(if c.is_admin() { None } else { Some(c.user.id) })?;
-    Ok(Json(json!({"tokens": rows})))
+    Ok(Json(Tokens { tokens }))
 }
 
 pub async fn create_token(
@@ -116,12 +148,16 @@ pub async fn login_token(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-pub async fn audit(State(app): State<Arc<App>>, _a: Admin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"entries": app.store.audit_log(500)?})))
+pub async fn audit(State(app): State<Arc<App>>, _a: Admin) -> ApiResult<Json<Audit>> {
+    Ok(Json(Audit {
+        entries: app.store.audit_log(500)?,
+    }))
 }
 
-pub async fn notifications(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"deliveries": app.store.deliveries(200)?})))
+pub async fn notifications(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Deliveries>> {
+    Ok(Json(Deliveries {
+        deliveries: app.store.deliveries(200)?,
+    }))
 }
 
 pub async fn settings(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {

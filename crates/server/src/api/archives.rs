@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::actions::archives::{
     DownloadQuery, parse_format, receive_upload, start_import, stream_archive, too_large,
@@ -79,10 +79,7 @@ pub async fn import(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let job = start_import(&app, &c, &id)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": job, "href": format!("/api/v1/jobs/{job}")})),
-    ))
+    Ok(super::accepted(job))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
-use super::id_param;
+use super::{JobAccepted, accepted, id_param};
 use crate::actions::jobs::{JobView, find_job, job_view, start};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
@@ -94,13 +94,6 @@ pub async fn cancel(
     Ok(Json(json!({"job": j.id, "cancelling": true})))
 }
 
-fn accepted(id: i64) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    )
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
@@ -112,7 +105,7 @@ pub async fn start_check(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     body: Option<Json<CheckRequest>>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     let r = body.map(|b| b.0).unwrap_or_default();
     let id = start(
         &app,
@@ -136,7 +129,7 @@ pub async fn start_drill(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     Json(r): Json<DrillRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     app.source_config(&r.source)?;
     let id = start(
         &app,
@@ -152,7 +145,7 @@ pub async fn start_drill(
 pub async fn start_prune(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     let id = start(&app, &c.actor(), JobSpec::Prune)?;
     Ok(accepted(id))
 }
@@ -172,7 +165,7 @@ pub async fn start_forget(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<ForgetRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     if let Some(s) = &r.source {
         app.source_config(s)?;
     }

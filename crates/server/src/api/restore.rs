@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::actions::restore::{PreviewRequest, StartRequest, make_preview, start_restore};
 use crate::app::App;
@@ -27,10 +27,7 @@ pub async fn start(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<StartRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let id = start_restore(&app, &c, &r)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    ))
+    Ok(super::accepted(id))
 }

@@ -49,12 +49,9 @@ pub async fn create(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     Json(r): Json<CreateRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let id = start_backup(&app, &c.actor(), r)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    ))
+    Ok(super::accepted(id))
 }
 
 pub async fn remove(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
@@ -21,34 +22,69 @@ pub async fn counts(
     Ok(Json(live_counts(&app, &name).await?))
 }
 
+/// Whether a source's schedule is paused.
+#[derive(Serialize)]
+pub struct Paused {
+    source: String,
+    paused: bool,
+}
+
+/// Whether every schedule is paused.
+#[derive(Serialize)]
+pub struct SchedulerPaused {
+    scheduler_paused: bool,
+}
+
+/// A source's retention rules in force.
+#[derive(Serialize)]
+pub struct Effective {
+    source: String,
+    effective: Option<RetentionConfig>,
+}
+
 pub async fn pause(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paused>> {
     set_paused(&app, &c.actor(), &name, true)?;
-    Ok(Json(json!({"source": name, "paused": true})))
+    Ok(Json(Paused {
+        source: name,
+        paused: true,
+    }))
 }
 
 pub async fn resume(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paused>> {
     set_paused(&app, &c.actor(), &name, false)?;
-    Ok(Json(
-        json!({"source": name, "paused": is_paused(&app.scheduler, &name)}),
-    ))
+    let paused = is_paused(&app.scheduler, &name);
+    Ok(Json(Paused {
+        source: name,
+        paused,
+    }))
 }
 
-pub async fn pause_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+pub async fn pause_all(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+) -> ApiResult<Json<SchedulerPaused>> {
     set_global_pause(&app, &c.actor(), true)?;
-    Ok(Json(json!({"scheduler_paused": true})))
+    Ok(Json(SchedulerPaused {
+        scheduler_paused: true,
+    }))
 }
 
-pub async fn resume_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+pub async fn resume_all(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+) -> ApiResult<Json<SchedulerPaused>> {
     set_global_pause(&app, &c.actor(), false)?;
-    Ok(Json(json!({"scheduler_paused": false})))
+    Ok(Json(SchedulerPaused {
+        scheduler_paused: false,
+    }))
 }
 
 pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
@@ -106,7 +142,7 @@ pub async fn set_retention(
     Admin(c): Admin,
     Path(name): Path<String>,
     Json(r): Json<RetentionConfig>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Effective>> {
     app.source_config(&name)?;
     r.policy().map_err(ApiError::bad_request)?;
     if r.keep_last == Some(0) {
@@ -118,19 +154,24 @@ pub async fn set_retention(
     app.store.set_retention(&name, Some(&json))?;
     app.store
         .audit(&c.actor(), "retention.set", Some(&name), Some(&json));
-    Ok(Json(json!({"source": name, "effective": r})))
+    Ok(Json(Effective {
+        source: name,
+        effective: Some(r),
+    }))
 }
 
 pub async fn clear_retention(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Effective>> {
     app.source_config(&name)?;
     app.store.set_retention(&name, None)?;
     app.store
         .audit(&c.actor(), "retention.clear", Some(&name), None);
-    Ok(Json(
-        json!({"source": name, "effective": retention_of(&app.scheduler, &name)}),
-    ))
+    let effective = retention_of(&app.scheduler, &name);
+    Ok(Json(Effective {
+        source: name,
+        effective,
+    }))
 }

@@ -13,6 +13,15 @@
 //!   log) lives in one SQLite file; snapshots are always read from the
 //!   repository.
 //!
+//! Modules depend only downwards: `store` (one module per table, numbered
+//! migrations), `catalog` (sources by name, the cached snapshot list),
+//! `events` and `uploads` at the bottom; `notify` above them; `jobs` above
+//! that, handed a `JobEnv`; `scheduler` above the jobs, handed a
+//! `Scheduler`; `app` (the HTTP side's state) holds them all; `actions`
+//! (what the API and the pages both do) on top of it; `api` and `web` (one
+//! module per area, forms checked by one CSRF extractor) call the actions
+//! and never each other.
+//!
 //! ```no_run
 //! # async fn f(config: tresor_ops::Config, engines: tresor_ops::Engines) -> anyhow::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8420").await?;

@@ -481,6 +481,24 @@ async fn pages_need_a_login_and_work_with_one() {
         html.contains("preview-table") && html.contains("customers"),
         "{html}"
     );
+    // the restore form used to read an unknown mode as replace; it is
+    // refused with the mode named
+    let r = s
+        .http
+        .post(s.url(&format!("/snapshots/{snap}/preview")))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("target", "app"),
+            ("mode", "upsert"),
+        ])
+        .send()
+        .await
+        .expect("preview form");
+    let st = r.status();
+    let html = r.text().await.unwrap_or_default();
+    assert_eq!(st, 400, "{html}");
+    assert!(html.contains("unknown restore mode"), "{html}");
 
     // pausing and resuming a source from its page
     for (action, paused) in [("pause", true), ("resume", false)] {

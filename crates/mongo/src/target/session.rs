@@ -510,10 +510,43 @@ impl MongoSession {
         Ok(())
     }
 
-    /// A collection keeps its options when renamed on mongod; a server
-    /// that loses them (SecantusDB does) gets a warning per collection.
+    /// A collection keeps its options when renamed on mongod; on a server
+    /// that loses them (SecantusDB does), the validation options are set
+    /// again with `collMod`, and whatever still differs gets a warning per
+    /// collection.
     async fn check_swapped_options(&mut self) -> Result<(), SourceError> {
         let now = catalog::list_collections(&self.conn.db).await?;
+        let mut modded = false;
+        for p in &self.planned {
+            let expected = match (&p.existing, self.mode) {
+                (Some(e), RestoreMode::Merge) => e.info.options.clone(),
+                _ => Document::try_from(catalog::options_of(&p.table)?.as_ref())
+                    .map_err(|e| bson_error("collection options", e))?,
+            };
+            let actual = now.iter().find(|c| c.name == p.name).map(|c| &c.options);
+            if actual == Some(&expected) {
+                continue;
+            }
+            let mut cmd = doc! { "collMod": p.name.as_str() };
+            for key in ["validator", "validationLevel", "validationAction"] {
+                if let Some(v) = expected.get(key) {
+                    cmd.insert(key, v.clone());
+                }
+            }
+            if cmd.len() > 1 {
+                let raw =
+                    RawDocumentBuf::try_from(&cmd).map_err(|e| bson_error("collMod command", e))?;
+                // a server that refuses is reported below, with the rest
+                if run(&self.conn.db, raw, None).await.is_ok() {
+                    modded = true;
+                }
+            }
+        }
+        let now = if modded {
+            catalog::list_collections(&self.conn.db).await?
+        } else {
+            now
+        };
         for p in &self.planned {
             let expected = match (&p.existing, self.mode) {
                 (Some(e), RestoreMode::Merge) => catalog::to_json(&e.info.options)?,

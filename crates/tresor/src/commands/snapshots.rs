@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_ops::list_snapshots;
+use tresor_ops::{Snapshot, list_snapshots};
 
 use crate::cli::SnapshotsArgs;
 use crate::context::Context;
@@ -42,6 +42,31 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
         }
         return super::ok();
     }
+    let (backups, safety): (Vec<&&Snapshot>, Vec<&&Snapshot>) =
+        shown.iter().partition(|s| s.trigger.is_backup());
+    if !backups.is_empty() {
+        table(&listing(&backups));
+    }
+    if !safety.is_empty() {
+        if !backups.is_empty() {
+            println!();
+        }
+        println!(
+            "safety snapshots (taken by restores and guards; `latest` never chooses them, \
+             `latest:safety` does):"
+        );
+        table(&listing(&safety));
+    }
+    println!(
+        "{} snapshots ({} backups, {} safety)",
+        shown.len(),
+        backups.len(),
+        safety.len()
+    );
+    super::ok()
+}
+
+fn listing(snapshots: &[&&Snapshot]) -> Vec<Vec<String>> {
     let mut rows = vec![vec![
         "ID".to_string(),
         "Time".into(),
@@ -53,7 +78,7 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
         "Trigger".into(),
         "Tags / reason".into(),
     ]];
-    for s in &shown {
+    for s in snapshots {
         let mut note = s.tags.join(",");
         if let Some(r) = &s.reason {
             if !note.is_empty() {
@@ -79,7 +104,5 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
             note,
         ]);
     }
-    table(&rows);
-    println!("{} snapshots", shown.len());
-    super::ok()
+    rows
 }

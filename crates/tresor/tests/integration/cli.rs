@@ -239,6 +239,14 @@ fn restore_into_data_needs_confirmation_and_takes_a_safety_snapshot() {
     assert_ne!(latest["id"], s["id"]);
     assert_eq!(latest["trigger"], "manual");
     assert_eq!(env.json(&["show", "latest:safety"])["id"], s["id"]);
+    // and listed apart from the backups
+    let listing = env.ok(&["snapshots"]);
+    let (backups_part, safety_part) = listing
+        .split_once("safety snapshots (")
+        .expect("a section for safety snapshots");
+    assert!(!backups_part.contains(&safety_id_prefix(&s)), "{listing}");
+    assert!(safety_part.contains(&safety_id_prefix(&s)), "{listing}");
+    assert!(listing.contains("(1 backups, 1 safety)"), "{listing}");
 
     // retention keeps the safety snapshot unless told otherwise
     env.ok(&["forget", "--keep-last", "1"]);
@@ -563,4 +571,8 @@ fn a_dry_run_fails_when_the_restore_would_fail() {
     assert_eq!(dump(&db), before);
     // and the failed restore left no safety snapshot
     assert_eq!(env.snapshot_ids().len(), 1);
+}
+
+fn safety_id_prefix(snapshot: &serde_json::Value) -> String {
+    snapshot["id"].as_str().unwrap_or_default()[..8].to_string()
 }

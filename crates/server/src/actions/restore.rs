@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tresor_core::RestoreMode;
 use tresor_ops::RestoreOptions;
 
@@ -31,8 +30,62 @@ pub struct PreviewRequest {
     pub tables: Vec<String>,
 }
 
+/// A restore preview as the API and the pages show it.
+#[derive(Debug, Serialize)]
+pub struct PreviewView {
+    preview_id: String,
+    snapshot: String,
+    short_id: String,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    snapshot_source: String,
+    target: String,
+    target_url: String,
+    mode: String,
+    tables_selected: Vec<String>,
+    overwrites_data: bool,
+    safety_snapshot: bool,
+    tables: Vec<PreviewTable>,
+    totals: PreviewTotals,
+    rehearsal: Option<tresor_ops::Rehearsal>,
+    confirm: ConfirmHint,
+    expires_in_seconds: u64,
+}
+
+/// What a restore would do to one table.
+#[derive(Debug, Serialize)]
+struct PreviewTable {
+    name: String,
+    action: String,
+    snapshot_rows: u64,
+    target_rows: Option<u64>,
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+}
+
+/// The row changes of all tables.
+#[derive(Debug, Serialize)]
+struct PreviewTotals {
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+}
+
+/// What to type to confirm the restore.
+#[derive(Debug, Serialize)]
+struct ConfirmHint {
+    target: String,
+    snapshot: String,
+}
+
 /// Computes a preview and stores it; shared by the API and the pages.
-pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) -> ApiResult<Value> {
+pub async fn make_preview(
+    app: &Arc<App>,
+    caller: &Caller,
+    r: PreviewRequest,
+) -> ApiResult<PreviewView> {
     let snap = app.find_snapshot(&r.snapshot).await?;
     let sc = app.source_config(&r.target)?;
     let url = sc.resolved_url()?;
@@ -54,38 +107,51 @@ pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) ->
         snapshot: snap.id.clone(),
         ..r
     };
-    let result = json!({
-        "preview_id": id,
-        "snapshot": snap.id,
-        "short_id": snap.short_id(),
-        "snapshot_time": snap.time,
-        "snapshot_source": snap.source.key(),
-        "target": request.target,
-        "target_url": tresor_core::redact_url(&url),
-        "mode": p.mode.to_string(),
-        "tables_selected": request.tables,
-        "overwrites_data": p.overwrites_data,
-        "safety_snapshot": p.overwrites_data,
-        "tables": p.tables.iter().map(|t| json!({
-            "name": t.name.to_string(), "action": t.action, "snapshot_rows": t.snapshot_rows,
-            "target_rows": t.target_rows, "inserted": t.inserted, "updated": t.updated,
-            "deleted": t.deleted, "unchanged": t.unchanged,
-        })).collect::<Vec<_>>(),
-        "totals": {
-            "inserted": p.tables.iter().map(|t| t.inserted).sum::<u64>(),
-            "updated": p.tables.iter().map(|t| t.updated).sum::<u64>(),
-            "deleted": p.tables.iter().map(|t| t.deleted).sum::<u64>(),
-            "unchanged": p.tables.iter().map(|t| t.unchanged).sum::<u64>(),
+    let totals = |f: fn(&tresor_ops::TablePreview) -> u64| p.tables.iter().map(f).sum::<u64>();
+    let result = PreviewView {
+        preview_id: id.clone(),
+        snapshot: snap.id.clone(),
+        short_id: snap.short_id().to_string(),
+        snapshot_time: snap.time,
+        snapshot_source: snap.source.key().to_string(),
+        target: request.target.clone(),
+        target_url: tresor_core::redact_url(&url),
+        mode: p.mode.to_string(),
+        tables_selected: request.tables.clone(),
+        overwrites_data: p.overwrites_data,
+        safety_snapshot: p.overwrites_data,
+        tables: p
+            .tables
+            .iter()
+            .map(|t| PreviewTable {
+                name: t.name.to_string(),
+                action: t.action.clone(),
+                snapshot_rows: t.snapshot_rows,
+                target_rows: t.target_rows,
+                inserted: t.inserted,
+                updated: t.updated,
+                deleted: t.deleted,
+                unchanged: t.unchanged,
+            })
+            .collect(),
+        totals: PreviewTotals {
+            inserted: totals(|t| t.inserted),
+            updated: totals(|t| t.updated),
+            deleted: totals(|t| t.deleted),
+            unchanged: totals(|t| t.unchanged),
         },
-        "rehearsal": p.rehearsal,
-        "confirm": {"target": request.target, "snapshot": snap.short_id()},
-        "expires_in_seconds": 3600,
-    });
+        rehearsal: p.rehearsal.clone(),
+        confirm: ConfirmHint {
+            target: request.target.clone(),
+            snapshot: snap.short_id().to_string(),
+        },
+        expires_in_seconds: 3600,
+    };
     app.store.create_preview(
         &id,
         caller.user.id,
         &serde_json::to_string(&request).map_err(ApiError::internal)?,
-        &result.to_string(),
+        &serde_json::to_string(&result).map_err(ApiError::internal)?,
     )?;
     app.store.audit(
         &caller.actor(),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::Value;
 
-use crate::actions::restore::{PreviewRequest, StartRequest, make_preview, start_restore};
+use crate::actions::restore::{
+    PreviewRequest, PreviewView, StartRequest, make_preview, start_restore,
+};
 use crate::app::App;
 use crate::auth::Admin;
 use crate::error::ApiResult;
@@ -19,7 +20,7 @@ pub async fn preview(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<PreviewRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PreviewView>> {
     Ok(Json(make_preview(&app, &c, r).await?))
 }
 

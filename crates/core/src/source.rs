@@ -396,8 +396,12 @@ pub trait SourceSnapshot: Send + Sync {
 }
 
 /// How restored rows meet rows already in a table.
+///
+/// Every front door parses it with [`str::parse`] (the JSON API through
+/// serde, which calls the same code), so an unknown mode is refused the
+/// same way everywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum RestoreMode {
     /// Empty each restored table, then load the snapshot's rows.
     #[default]
@@ -413,6 +417,35 @@ impl fmt::Display for RestoreMode {
             RestoreMode::Replace => "replace",
             RestoreMode::Merge => "merge",
         })
+    }
+}
+
+impl RestoreMode {
+    /// Every mode, in the order they are offered.
+    pub const ALL: [RestoreMode; 2] = [RestoreMode::Replace, RestoreMode::Merge];
+}
+
+/// A restore mode tresor does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown restore mode {0:?}: use replace or merge")]
+pub struct UnknownRestoreMode(pub String);
+
+impl std::str::FromStr for RestoreMode {
+    type Err = UnknownRestoreMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RestoreMode::ALL
+            .into_iter()
+            .find(|m| m.to_string() == s)
+            .ok_or_else(|| UnknownRestoreMode(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for RestoreMode {
+    type Error = UnknownRestoreMode;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -535,6 +568,16 @@ pub trait Connector: Send + Sync {
     /// extension for SQLite paths).
     fn accepts(&self, url: &str) -> bool;
 
+    /// A URL of this engine's shape (`postgres://user@host/db`), shown to
+    /// a user who gave a URL no engine understands.
+    fn example_url(&self) -> &'static str;
+
+    /// How many tables a backup reads at once unless the source or the
+    /// request says otherwise. More than one pays off only where the
+    /// engine shares one consistent snapshot between connections without
+    /// locking the database.
+    fn default_jobs(&self) -> usize;
+
     /// A source for `url`.
     ///
     /// # Errors
@@ -552,6 +595,23 @@ pub trait Connector: Send + Sync {
 mod tests {
     use super::*;
     use crate::Value;
+
+    #[test]
+    fn restore_modes_parse_from_their_names_only() {
+        for m in RestoreMode::ALL {
+            assert_eq!(m.to_string().parse::<RestoreMode>(), Ok(m));
+            let json = serde_json::to_string(&m).expect("ok");
+            assert_eq!(serde_json::from_str::<RestoreMode>(&json).expect("ok"), m);
+        }
+        let e = "upsert".parse::<RestoreMode>().expect_err("an error");
+        assert_eq!(
+            e.to_string(),
+            r#"unknown restore mode "upsert": use replace or merge"#
+        );
+        assert!("Merge".parse::<RestoreMode>().is_err());
+        let e = serde_json::from_str::<RestoreMode>(r#""upsert""#).expect_err("an error");
+        assert!(e.to_string().contains("use replace or merge"), "{e}");
+    }
 
     #[test]
     fn encoded_batches_hold_framed_rows() {

@@ -66,6 +66,15 @@ impl Connector for MongoConnector {
         config::is_mongo_url(url)
     }
 
+    fn example_url(&self) -> &'static str {
+        "mongodb://host/db"
+    }
+
+    /// One reader: collections are read one at a time from one session.
+    fn default_jobs(&self) -> usize {
+        1
+    }
+
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(MongoSource::new(url)?))
     }

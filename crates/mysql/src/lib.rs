@@ -61,6 +61,15 @@ impl Connector for MysqlConnector {
         url.starts_with("mysql://") || url.starts_with("mariadb://")
     }
 
+    fn example_url(&self) -> &'static str {
+        "mysql://user@host/db"
+    }
+
+    /// Parallel reads need a global read lock (`allow-global-lock`), so one by default.
+    fn default_jobs(&self) -> usize {
+        1
+    }
+
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(source::MysqlSource {
             endpoint: connect::Endpoint::parse(url)?,

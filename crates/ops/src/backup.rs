@@ -27,6 +27,10 @@ use crate::snapshot::{
 };
 use crate::writer::{CacheTarget, Parent, Written, write_table};
 
+mod request;
+
+pub use request::{BackupRequest, SourceSpec};
+
 /// What to back up and how to label it.
 #[derive(Clone, Debug, Default)]
 pub struct BackupOptions {

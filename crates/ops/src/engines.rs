@@ -41,18 +41,24 @@ impl Engines {
                     format!("no database engine understands {:?}", redact_url(url)),
                 )
                 .with_hint(format!(
-                    "use a URL such as sqlite:///path/app.db{}",
-                    self.engines()
-                        .iter()
-                        .filter_map(|e| match e {
-                            Engine::Postgres => Some(", postgres://user@host/db"),
-                            Engine::Mysql => Some(", mysql://user@host/db"),
-                            Engine::Mongodb => Some(", mongodb://host/db"),
-                            Engine::Sqlite => None,
-                        })
-                        .collect::<String>()
+                    "use a URL such as {}",
+                    self.example_urls().join(", ")
                 ))
             })
+    }
+
+    /// One example URL per registered engine, in registration order.
+    pub fn example_urls(&self) -> Vec<&'static str> {
+        self.connectors.iter().map(|c| c.example_url()).collect()
+    }
+
+    /// How many tables a backup of `url` reads at once by default (the
+    /// engine's answer).
+    ///
+    /// # Errors
+    /// No registered engine accepts the URL.
+    pub fn default_jobs(&self, url: &str) -> Result<usize, SourceError> {
+        Ok(self.find(url)?.default_jobs().max(1))
     }
 
     /// The engine of `url`.

@@ -7,6 +7,9 @@
 //! - [`list_snapshots`], [`resolve`], [`load_schema`]: finding snapshots.
 //! - [`export_snapshot`] and [`import_archive`]: portable ZIP / tar.zst
 //!   archives.
+//! - [`open_repository`], [`discover_config`], [`BackupRequest`]: the one
+//!   way in for the CLI and the server (password order, config file,
+//!   what a backup request means).
 //! - [`Engines`]: resolving database URLs to the engine crates registered by
 //!   the binary.
 //!
@@ -25,6 +28,7 @@ mod diff;
 mod engines;
 mod error;
 mod maintenance;
+mod open;
 mod progress;
 mod restore;
 mod rows;
@@ -36,7 +40,10 @@ pub use archive::{
     ArchiveInfo, ExportSummary, ImportOptions, export_snapshot, format_for, import_archive,
     inspect_archive,
 };
-pub use backup::{BackupOptions, OpenedSource, ParentChoice, backup, backup_opened, open_source};
+pub use backup::{
+    BackupOptions, BackupRequest, OpenedSource, ParentChoice, SourceSpec, backup, backup_opened,
+    open_source,
+};
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
@@ -51,6 +58,10 @@ pub use error::{ErrorClass, OpsError, Result};
 pub use maintenance::{
     CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
     prune,
+};
+pub use open::{
+    CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,
+    discover_config_in, open_repository, repository_password, repository_storage,
 };
 pub use progress::{NoProgress, Progress};
 pub use restore::{

@@ -73,6 +73,15 @@ impl Connector for PostgresConnector {
         config::is_postgres_url(url)
     }
 
+    fn example_url(&self) -> &'static str {
+        "postgres://user@host/db"
+    }
+
+    /// Connections share one exported snapshot without locking, so two tables move at once.
+    fn default_jobs(&self) -> usize {
+        2
+    }
+
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(PostgresSource::new(url)?))
     }

@@ -296,7 +296,7 @@ fn reject(parts: &Parts, e: ApiError) -> Response {
                 .unwrap_or("/");
             Redirect::to(&format!("/login?next={}", url_encode(next))).into_response()
         }
-        _ => crate::web::error_page(&e),
+        _ => crate::error::error_page(&e),
     }
 }
 

@@ -5,11 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use tresor_ops::{Config, OpsError};
+use tresor_ops::{Config, DEMO_PASSWORD, OpsError};
 use tresor_repo::{InitOptions, Password, RepoError, Repository, Storage};
-
-/// The demo repository's password (it holds only generated data).
-pub const DEMO_PASSWORD: &str = "tresor-demo";
 
 /// What [`prepare_demo`] made.
 #[derive(Debug)]

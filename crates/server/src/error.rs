@@ -2,7 +2,7 @@
 //! the HTTP status in exactly one place ([`IntoResponse`]).
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use tresor_ops::{ErrorClass, OpsError};
 
@@ -144,3 +144,25 @@ impl IntoResponse for ApiError {
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error as a small page.
+pub fn error_page(e: &ApiError) -> Response {
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=icon href='data:,'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='javascript:history.back()'>Back</a> · <a href='/'>Dashboard</a></p></main>",
+        e.status().as_u16(),
+        escape(&e.message),
+        e.hint
+            .as_deref()
+            .map(|h| format!("<p class=hint>try: {}</p>", escape(h)))
+            .unwrap_or_default()
+    );
+    (e.status(), Html(body)).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -24,8 +24,13 @@ use tokio_util::task::TaskTracker;
 use tresor_core::{RestoreMode, TableFilter, TableName};
 use tresor_ops::{OpsError, Progress, RetentionConfig};
 
-use crate::app::App;
+use crate::catalog::Catalog;
+use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::events::Events;
+use crate::notify::Notifier;
+use crate::store::Store;
+use crate::uploads::Uploads;
 
 mod run;
 
@@ -123,6 +128,12 @@ impl JobSpec {
 
     /// The lock that keeps runs apart: a source's name for jobs that read
     /// or write that database.
+    /// Whether the job may add or remove snapshots (so the cached list
+    /// must be read again).
+    pub fn changes_snapshots(&self) -> bool {
+        !matches!(self, JobSpec::Check { .. } | JobSpec::Drill { .. })
+    }
+
     fn lock_key(&self) -> Option<&str> {
         match self {
             JobSpec::Backup { .. } | JobSpec::Drill { .. } | JobSpec::Restore { .. } => {
@@ -235,7 +246,8 @@ impl From<ApiError> for Failure {
 /// Live figures of a running job, fed by the operations' progress calls.
 pub struct JobProgress {
     job_id: i64,
-    app: std::sync::Weak<App>,
+    store: Arc<Store>,
+    clock: Clock,
     rows: AtomicU64,
     bytes: AtomicU64,
     tables_started: AtomicU64,
@@ -244,10 +256,11 @@ pub struct JobProgress {
 }
 
 impl JobProgress {
-    fn new(job_id: i64, app: &Arc<App>) -> Self {
+    fn new(job_id: i64, store: Arc<Store>, clock: Clock) -> Self {
         JobProgress {
             job_id,
-            app: Arc::downgrade(app),
+            store,
+            clock,
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             tables_started: AtomicU64::new(0),
@@ -258,9 +271,8 @@ impl JobProgress {
 
     /// Appends a log line to the job.
     pub fn log(&self, level: &str, message: &str) {
-        if let Some(app) = self.app.upgrade() {
-            app.store.log(self.job_id, level, message, app.clock.now());
-        }
+        self.store
+            .log(self.job_id, level, message, self.clock.now());
     }
 
     fn set_step(&self, s: &str) {
@@ -304,8 +316,38 @@ struct Live {
     cancel: CancellationToken,
 }
 
-/// The job runner.
+/// The name jobs started by the scheduler are recorded under.
+pub const SCHEDULER: &str = "scheduler";
+
+/// What running a job needs, handed down by the server when it starts.
+pub struct JobEnv {
+    /// The configuration (sources by name).
+    pub config: Arc<tresor_ops::Config>,
+    /// The database engines.
+    pub engines: tresor_ops::Engines,
+    /// The state file (job rows and log lines).
+    pub store: Arc<Store>,
+    /// The repository and its snapshot list.
+    pub catalog: Arc<Catalog>,
+    /// Uploaded archives to import.
+    pub uploads: Arc<Uploads>,
+    /// Email and webhook notifications.
+    pub notifier: Notifier,
+    /// The event log.
+    pub events: Arc<Events>,
+    /// Where "now" comes from.
+    pub clock: Clock,
+}
+
+/// The job runner; clones share the same jobs.
+#[derive(Clone)]
 pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+/// The state behind a [`Jobs`] handle.
+pub struct Inner {
+    env: JobEnv,
     live: Mutex<HashMap<i64, Live>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     gate: Arc<RwLock<()>>,
@@ -313,14 +355,24 @@ pub struct Jobs {
     shutdown: CancellationToken,
 }
 
+impl std::ops::Deref for Jobs {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
 impl Jobs {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(env: JobEnv) -> Self {
         Jobs {
-            live: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
-            gate: Arc::new(RwLock::new(())),
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
+            inner: Arc::new(Inner {
+                env,
+                live: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+                gate: Arc::new(RwLock::new(())),
+                tracker: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
         }
     }
 
@@ -364,11 +416,8 @@ impl Jobs {
     ///
     /// # Errors
     /// The server is stopping, or the state file fails.
-    pub fn submit(
-        &self,
-        app: &Arc<App>,
-        s: Submit,
-    ) -> Result<(i64, oneshot::Receiver<Outcome>), ApiError> {
+    pub fn submit(&self, s: Submit) -> Result<(i64, oneshot::Receiver<Outcome>), ApiError> {
+        let env = &self.env;
         if self.shutdown.is_cancelled() {
             return Err(ApiError::new(
                 crate::error::Kind::Unavailable,
@@ -376,7 +425,7 @@ impl Jobs {
             ));
         }
         let params = serde_json::to_value(&s.spec).map_err(ApiError::internal)?;
-        let id = app.store.create_job(
+        let id = env.store.create_job(
             s.spec.kind(),
             s.spec.source(),
             &s.trigger,
@@ -384,9 +433,9 @@ impl Jobs {
             &params,
             s.attempt,
             s.scheduled_for,
-            app.clock.now(),
+            env.clock.now(),
         )?;
-        let progress = Arc::new(JobProgress::new(id, app));
+        let progress = Arc::new(JobProgress::new(id, env.store.clone(), env.clock));
         let cancel = self.shutdown.child_token();
         self.live().insert(
             id,
@@ -395,7 +444,7 @@ impl Jobs {
                 cancel: cancel.clone(),
             },
         );
-        app.log_event(
+        env.events.log(
             "info",
             "job queued",
             &[
@@ -405,14 +454,14 @@ impl Jobs {
             ],
         );
         let (tx, rx) = oneshot::channel();
-        let app = app.clone();
+        let jobs = self.clone();
         self.tracker.spawn(async move {
-            let runner = app.clone();
+            let runner = jobs.clone();
             let outcome = off_thread(move || async move {
                 Box::pin(drive(&runner, id, s, progress, cancel)).await
             })
             .await;
-            app.jobs.live().remove(&id);
+            jobs.live().remove(&id);
             if let Ok(outcome) = outcome {
                 let _ = tx.send(outcome);
             }
@@ -442,22 +491,23 @@ impl Jobs {
 }
 
 async fn drive(
-    app: &Arc<App>,
+    jobs: &Jobs,
     id: i64,
     s: Submit,
     progress: Arc<JobProgress>,
     cancel: CancellationToken,
 ) -> Outcome {
+    let env = &jobs.env;
     let result = tokio::select! {
-        r = run_locked(app, id, &s, &progress) => r,
+        r = run_locked(jobs, id, &s, &progress) => r,
         () = cancel.cancelled() => Err(Failure::Cancelled(
-            if app.jobs.shutdown.is_cancelled() { "because the server is stopping".into() } else { "by a user".into() }
+            if jobs.shutdown.is_cancelled() { "because the server is stopping".into() } else { "by a user".into() }
         )),
     };
-    let now = app.clock.now();
+    let now = env.clock.now();
     let (state, outcome) = match result {
         Ok(figures) => {
-            let _ = app
+            let _ = env
                 .store
                 .job_finished(id, "succeeded", None, None, Some(&figures), now);
             progress.log("info", "succeeded");
@@ -482,7 +532,7 @@ async fn drive(
             if let Some(h) = &hint {
                 progress.log("info", &format!("try: {h}"));
             }
-            let _ = app
+            let _ = env
                 .store
                 .job_finished(id, state, Some(&message), hint.as_deref(), None, now);
             (
@@ -495,7 +545,7 @@ async fn drive(
             )
         }
     };
-    app.log_event(
+    env.events.log(
         if state == "succeeded" { "info" } else { "warn" },
         "job finished",
         &[
@@ -505,22 +555,24 @@ async fn drive(
             ("error", outcome.error.as_deref().unwrap_or("")),
         ],
     );
-    app.snapshots_changed(&s.spec);
-    if let Ok(Some(row)) = app.store.job(id) {
-        app.notifier.job_finished(app, &row, &s);
+    if s.spec.changes_snapshots() {
+        env.catalog.changed();
+    }
+    if let Ok(Some(row)) = env.store.job(id) {
+        env.notifier.job_finished(&row);
     }
     outcome
 }
 
 async fn run_locked(
-    app: &Arc<App>,
+    jobs: &Jobs,
     id: i64,
     s: &Submit,
     progress: &Arc<JobProgress>,
 ) -> Result<serde_json::Value, Failure> {
     let _source_guard = match s.spec.lock_key() {
         Some(key) => {
-            let lock = app.jobs.lock_for(key);
+            let lock = jobs.lock_for(key);
             let guard = match lock.clone().try_lock_owned() {
                 Ok(g) => g,
                 Err(_) => {
@@ -535,14 +587,15 @@ async fn run_locked(
         }
         None => None,
     };
-    let gate = app.jobs.gate.clone();
+    let gate = jobs.gate.clone();
     let _gate = if matches!(s.spec, JobSpec::Prune) {
         Gate::Write(gate.write_owned().await)
     } else {
         Gate::Read(gate.read_owned().await)
     };
-    app.store
-        .job_started(id, app.clock.now())
+    jobs.env
+        .store
+        .job_started(id, jobs.env.clock.now())
         .map_err(ApiError::from)?;
     progress.set_step("running");
     progress.log(
@@ -559,7 +612,7 @@ async fn run_locked(
             }
         ),
     );
-    let work = run::execute(app, &s.spec, &s.started_by, progress);
+    let work = run::execute(&jobs.env, &s.spec, &s.started_by, progress);
     match s.timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,

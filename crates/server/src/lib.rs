@@ -13,6 +13,15 @@
 //!   log) lives in one SQLite file; snapshots are always read from the
 //!   repository.
 //!
+//! Modules depend only downwards: `store` (one module per table, numbered
+//! migrations), `catalog` (sources by name, the cached snapshot list),
+//! `events` and `uploads` at the bottom; `notify` above them; `jobs` above
+//! that, handed a `JobEnv`; `scheduler` above the jobs, handed a
+//! `Scheduler`; `app` (the HTTP side's state) holds them all; `actions`
+//! (what the API and the pages both do) on top of it; `api` and `web` (one
+//! module per area, forms checked by one CSRF extractor) call the actions
+//! and never each other.
+//!
 //! ```no_run
 //! # async fn f(config: tresor_ops::Config, engines: tresor_ops::Engines) -> anyhow::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8420").await?;
@@ -24,31 +33,35 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod actions;
 mod api;
 mod app;
 mod auth;
+mod catalog;
 mod clock;
 mod demo;
 mod error;
+mod events;
 mod jobs;
 mod metrics;
 mod notify;
 mod openapi;
 mod scheduler;
 mod store;
+mod uploads;
 mod web;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tresor_ops::{Config, Engines, OpsError, read_secret_file};
-use tresor_repo::{Password, Repository, Storage};
+use tokio_util::sync::CancellationToken;
+use tresor_ops::{Config, Engines};
 
 pub use clock::Clock;
-pub use demo::{DEMO_PASSWORD, DemoSetup, create_sample_database, prepare_demo};
+pub use demo::{DemoSetup, create_sample_database, prepare_demo};
 pub use openapi::openapi_document;
 
 use crate::app::App;
@@ -59,9 +72,12 @@ use crate::store::Store;
 pub struct Options {
     /// Where "now" comes from (tests use a virtual clock).
     pub clock: Clock,
-    /// The repository password; else the config's `password-file` /
-    /// `password-env`, else `TRESOR_PASSWORD`.
+    /// The repository password, taken before anything else (the demo
+    /// setup hands its own over).
     pub repository_password: Option<String>,
+    /// `--password-file`: read before `TRESOR_PASSWORD` and the config's
+    /// `password-file` / `password-env`, the order docs/cli.md gives.
+    pub password_file: Option<std::path::PathBuf>,
     /// The first admin's password when no user exists yet; random (and
     /// printed) when unset and `TRESOR_ADMIN_PASSWORD` is unset too.
     pub admin_password: Option<String>,
@@ -76,6 +92,7 @@ impl Default for Options {
         Options {
             clock: Clock::System,
             repository_password: None,
+            password_file: None,
             admin_password: None,
             announce: true,
             scheduler: true,
@@ -142,23 +159,70 @@ impl Server {
                 "jobs of a previous run were left unfinished; marked failed"
             );
         }
-        let repo = open_repository(&config, options.repository_password.as_deref()).await?;
-        let notifier = notify::Notifier::new(&config)?;
-        let app = App::new(
+        let from = tresor_ops::PasswordSource {
+            given: options.repository_password.as_deref(),
+            file: options.password_file.as_deref(),
+            ..tresor_ops::PasswordSource::default()
+        };
+        let repo = Arc::new(tresor_ops::open_repository(&config.repository, &from).await?);
+        let upload_limit = config
+            .server
+            .upload_limit
+            .bytes()
+            .map_err(anyhow::Error::msg)?;
+        let session_lifetime = tresor_ops::parse_duration(&config.server.session_lifetime)
+            .map_err(anyhow::Error::msg)?;
+        let config = Arc::new(config);
+        let store = Arc::new(store);
+        let events = Arc::new(events::Events::new(log_file));
+        let catalog = Arc::new(catalog::Catalog::new(repo.clone()));
+        let uploads = Arc::new(uploads::Uploads::default());
+        let notifier =
+            notify::Notifier::new(&config, store.clone(), events.clone(), catalog.clone())?;
+        let jobs = jobs::Jobs::new(jobs::JobEnv {
+            config: config.clone(),
+            engines: engines.clone(),
+            store: store.clone(),
+            catalog: catalog.clone(),
+            uploads: uploads.clone(),
+            notifier: notifier.clone(),
+            events: events.clone(),
+            clock: options.clock,
+        });
+        let shutdown = CancellationToken::new();
+        let scheduler = scheduler::Scheduler {
+            config: config.clone(),
+            store: store.clone(),
+            clock: options.clock,
+            tz,
+            board: scheduler::ScheduleBoard::default(),
+            jobs: jobs.clone(),
+            events: events.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let app = Arc::new(App {
             config,
             engines,
-            Arc::new(repo),
-            Arc::new(store),
-            options.clock,
-            tz,
+            repo,
+            store,
+            catalog,
+            uploads,
+            events,
+            jobs,
+            scheduler,
             notifier,
-            log_file,
-        )?;
-        let app = Arc::new(app);
+            clock: options.clock,
+            tz,
+            templates: web::templates(tz)?,
+            upload_limit,
+            session_lifetime,
+            shutdown,
+            started: chrono::Utc::now(),
+        });
         bootstrap_admin(&app, &options)?;
         let server = Server { app };
         if options.scheduler {
-            scheduler::spawn(&server.app);
+            scheduler::spawn(&server.app.scheduler);
         }
         Ok(server)
     }
@@ -221,11 +285,24 @@ fn routes(app: &Arc<App>) -> axum::Router {
         .merge(web::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics::metrics))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::extract::DefaultBodyLimit::max(
             usize::try_from(app.upload_limit).unwrap_or(usize::MAX),
         ))
         .with_state(app.clone())
+}
+
+/// An unknown path: the API's JSON error under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError::not_found(format!("no API endpoint {}", uri.path()))
+            .hint("GET /api/v1/openapi.json lists every endpoint")
+            .into_response()
+    } else {
+        web::not_found_page()
+    }
 }
 
 /// Turns the framework's plain-text rejections (a malformed JSON body, a
@@ -284,7 +361,7 @@ async fn housekeeping(app: Arc<App>) {
     app.sample_repo_stats().await;
     loop {
         tokio::select! {
-            () = app.stats_dirty.notified() => {}
+            () = app.catalog.wait_changed() => {}
             () = tokio::time::sleep(Duration::from_secs(3600)) => {
                 if let Err(e) = app.store.expire(app.config.server.history_days) {
                     tracing::warn!(error = %e, "cannot expire old history");
@@ -294,37 +371,6 @@ async fn housekeeping(app: Arc<App>) {
         }
         app.sample_repo_stats().await;
     }
-}
-
-async fn open_repository(config: &Config, given: Option<&str>) -> anyhow::Result<Repository> {
-    let Some(location) = &config.repository.url else {
-        bail!("no repository configured: set repository.url in tresor.toml or TRESOR_REPOSITORY");
-    };
-    let password = match given {
-        Some(p) => p.to_string(),
-        None => {
-            if let Some(f) = &config.repository.password_file {
-                read_secret_file(f)?.expose().to_string()
-            } else if let Some(var) = &config.repository.password_env {
-                std::env::var(var).with_context(|| {
-                    format!("repository.password-env names {var} but it is not set")
-                })?
-            } else if let Ok(p) = std::env::var("TRESOR_PASSWORD") {
-                p
-            } else {
-                bail!(
-                    "no repository password: set repository.password-file or password-env in tresor.toml, or TRESOR_PASSWORD"
-                );
-            }
-        }
-    };
-    let storage = Storage::from_url(location)
-        .map_err(tresor_repo::RepoError::from)
-        .map_err(OpsError::from)?;
-    let repo = Repository::open(storage, &Password::new(password))
-        .await
-        .map_err(OpsError::from)?;
-    Ok(repo)
 }
 
 fn bootstrap_admin(app: &App, options: &Options) -> anyhow::Result<()> {

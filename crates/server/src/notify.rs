@@ -18,9 +18,10 @@ use tresor_ops::{
     Config, EmailConfig, Secret, SmtpTls, WebhookFormat, parse_duration, read_secret_file,
 };
 
-use crate::app::App;
-use crate::jobs::Submit;
+use crate::catalog::Catalog;
+use crate::events::Events;
 use crate::store::JobRow;
+use crate::store::Store;
 
 /// One event worth telling someone about.
 #[derive(Clone, Debug)]
@@ -127,13 +128,25 @@ struct Hook {
 }
 
 /// Sends notifications.
+///
+/// Clones share the same channels and deliveries.
+#[derive(Clone)]
 pub struct Notifier {
+    inner: Arc<Shared>,
+}
+
+/// The channels and what a delivery needs to record itself.
+struct Shared {
     email: Option<Email>,
     hooks: Vec<Hook>,
     attempts: u32,
     backoff: Duration,
     http: reqwest::Client,
     tracker: TaskTracker,
+    public_url: Option<String>,
+    store: Arc<Store>,
+    events: Arc<Events>,
+    catalog: Arc<Catalog>,
 }
 
 fn matches_source(list: &[String], source: Option<&str>) -> bool {
@@ -145,7 +158,12 @@ impl Notifier {
     ///
     /// # Errors
     /// A secret file or variable that cannot be read.
-    pub fn new(config: &Config) -> anyhow::Result<Notifier> {
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        events: Arc<Events>,
+        catalog: Arc<Catalog>,
+    ) -> anyhow::Result<Notifier> {
         let n = &config.notifications;
         let email = match &n.email {
             None => None,
@@ -198,20 +216,27 @@ impl Notifier {
             });
         }
         Ok(Notifier {
-            email,
-            hooks,
-            attempts: n.attempts.max(1),
-            backoff: parse_duration(&n.backoff).map_err(anyhow::Error::msg)?,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()?,
-            tracker: TaskTracker::new(),
+            inner: Arc::new(Shared {
+                email,
+                hooks,
+                attempts: n.attempts.max(1),
+                backoff: parse_duration(&n.backoff).map_err(anyhow::Error::msg)?,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(20))
+                    .build()?,
+                tracker: TaskTracker::new(),
+                public_url: config.server.public_url.clone(),
+                store,
+                events,
+                catalog,
+            }),
         })
     }
 
     /// Sends what the config asks for about a finished job, in the
     /// background.
-    pub fn job_finished(&self, app: &Arc<App>, job: &JobRow, submit: &Submit) {
+    pub fn job_finished(&self, job: &JobRow) {
+        let shared = &self.inner;
         let success = match job.state.as_str() {
             "succeeded" => true,
             "failed" => false,
@@ -222,9 +247,7 @@ impl Notifier {
             job.kind,
             if success { "success" } else { "failure" }
         );
-        let link = app
-            .config
-            .server
+        let link = shared
             .public_url
             .as_ref()
             .map(|u| format!("{}/jobs/{}", u.trim_end_matches('/'), job.id));
@@ -235,16 +258,15 @@ impl Notifier {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
         };
         let source = job.source.as_deref();
-        let _ = submit;
-        if let Some(e) = &self.email {
+        if let Some(e) = &shared.email {
             let wanted = if success {
                 job.kind == "backup" && matches_source(&e.cfg.on_success, source)
             } else {
                 matches_source(&e.cfg.on_failure, source)
             };
             if wanted {
-                let (app, event) = (app.clone(), event.clone());
-                self.tracker.spawn(async move {
+                let (app, event) = (shared.clone(), event.clone());
+                shared.tracker.spawn(async move {
                     deliver(&app, &event, "email", |attempt| {
                         let (app, event) = (app.clone(), event.clone());
                         async move { send_email(&app, &event, attempt).await }
@@ -253,7 +275,7 @@ impl Notifier {
                 });
             }
         }
-        for (i, h) in self.hooks.iter().enumerate() {
+        for (i, h) in shared.hooks.iter().enumerate() {
             let wanted_event = h.events.iter().any(|e| {
                 e == "*"
                     || *e == event.name
@@ -261,9 +283,9 @@ impl Notifier {
                     || (e == "failure" && !success)
             });
             if wanted_event && matches_source(&h.sources, source) {
-                let (app, event) = (app.clone(), event.clone());
+                let (app, event) = (shared.clone(), event.clone());
                 let label = h.label.clone();
-                self.tracker.spawn(async move {
+                shared.tracker.spawn(async move {
                     deliver(&app, &event, &label, |_| {
                         let (app, event) = (app.clone(), event.clone());
                         async move { send_webhook(&app, i, &event).await }
@@ -276,17 +298,17 @@ impl Notifier {
 
     /// Waits up to `grace` for deliveries in flight.
     pub async fn drain(&self, grace: Duration) {
-        self.tracker.close();
-        let _ = tokio::time::timeout(grace, self.tracker.wait()).await;
+        self.inner.tracker.close();
+        let _ = tokio::time::timeout(grace, self.inner.tracker.wait()).await;
     }
 }
 
-async fn deliver<F, Fut>(app: &Arc<App>, event: &Event, channel: &str, send: F)
+async fn deliver<F, Fut>(app: &Arc<Shared>, event: &Event, channel: &str, send: F)
 where
     F: Fn(u32) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let n = &app.notifier;
+    let n = app;
     let id = app
         .store
         .create_delivery(Some(event.job.id), channel, &event.name)
@@ -297,7 +319,7 @@ where
                 if let Some(id) = id {
                     let _ = app.store.update_delivery(id, "sent", attempt, None);
                 }
-                app.log_event(
+                app.events.log(
                     "info",
                     "notification sent",
                     &[("channel", channel), ("event", &event.name)],
@@ -306,7 +328,7 @@ where
             }
             Err(e) => {
                 let last = attempt == n.attempts;
-                app.log_event(
+                app.events.log(
                     "warn",
                     "notification failed",
                     &[
@@ -352,7 +374,7 @@ impl std::io::Write for Limited {
 }
 
 async fn attachment(
-    app: &Arc<App>,
+    app: &Arc<Shared>,
     event: &Event,
     limit: u64,
 ) -> Result<(String, Vec<u8>), String> {
@@ -363,9 +385,9 @@ async fn attachment(
         .and_then(|f| f.get("snapshot"))
         .and_then(Value::as_str)
         .ok_or("no snapshot")?;
-    let snap = app.find_snapshot(id).await.map_err(|e| e.message)?;
+    let snap = app.catalog.find(id).await.map_err(|e| e.message)?;
     let (out, _) = tresor_ops::export_snapshot(
-        &app.repo,
+        app.catalog.repo(),
         &snap,
         &tresor_core::TableFilter::all(),
         tresor_archive::ArchiveFormat::Zip,
@@ -384,8 +406,8 @@ async fn attachment(
     Ok((name, out.buf))
 }
 
-async fn send_email(app: &Arc<App>, event: &Event, _attempt: u32) -> Result<(), String> {
-    let Some(e) = &app.notifier.email else {
+async fn send_email(app: &Arc<Shared>, event: &Event, _attempt: u32) -> Result<(), String> {
+    let Some(e) = &app.email else {
         return Ok(());
     };
     let cfg = &e.cfg;
@@ -445,11 +467,11 @@ async fn send_email(app: &Arc<App>, event: &Event, _attempt: u32) -> Result<(), 
         .map_err(|e| format!("smtp {}: {e}", cfg.host))
 }
 
-async fn send_webhook(app: &Arc<App>, index: usize, event: &Event) -> Result<(), String> {
-    let Some(h) = app.notifier.hooks.get(index) else {
+async fn send_webhook(app: &Arc<Shared>, index: usize, event: &Event) -> Result<(), String> {
+    let Some(h) = app.hooks.get(index) else {
         return Ok(());
     };
-    let client = &app.notifier.http;
+    let client = &app.http;
     let req = match h.format {
         WebhookFormat::Generic => client.post(h.url.expose()).json(&event.json()),
         WebhookFormat::Slack => client

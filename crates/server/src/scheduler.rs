@@ -19,11 +19,15 @@ use croner::Cron;
 use serde::Serialize;
 use tresor_ops::{RetentionConfig, Schedule, parse_cron, parse_duration};
 
-use crate::app::App;
-use crate::jobs::{JobSpec, Submit};
+use tokio_util::sync::CancellationToken;
+use tresor_ops::Config;
 
-/// The name jobs started by the scheduler are recorded under.
-pub const SCHEDULER: &str = "scheduler";
+use crate::clock::Clock;
+use crate::events::Events;
+use crate::jobs::{JobSpec, Jobs, Submit};
+use crate::store::Store;
+
+pub use crate::jobs::SCHEDULER;
 
 /// The settings key of the global pause switch.
 pub const GLOBAL_PAUSE: &str = "scheduler.paused";
@@ -48,10 +52,42 @@ pub struct ScheduleEntry {
     pub job: Option<i64>,
 }
 
-/// The schedules' current state, for the status API and pages.
-#[derive(Default)]
+/// The schedules' current state, for the status API and pages; clones
+/// share it.
+#[derive(Clone, Default)]
 pub struct ScheduleBoard {
-    entries: Mutex<BTreeMap<String, ScheduleEntry>>,
+    entries: Arc<Mutex<BTreeMap<String, ScheduleEntry>>>,
+}
+
+/// What the scheduler's tasks need, handed down by the server.
+#[derive(Clone)]
+pub struct Scheduler {
+    /// The configuration (sources, `[prune]`, `[check]`).
+    pub config: Arc<Config>,
+    /// The state file (last runs, pauses, retention overrides).
+    pub store: Arc<Store>,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    /// The server's time zone.
+    pub tz: Tz,
+    /// What the status pages show of each schedule.
+    pub board: ScheduleBoard,
+    /// Where runs are submitted.
+    pub jobs: Jobs,
+    /// The event log.
+    pub events: Arc<Events>,
+    /// Completes when the server stops.
+    pub shutdown: CancellationToken,
+}
+
+impl Scheduler {
+    /// The time zone a source's schedule runs in.
+    pub fn tz_of(&self, name: Option<&str>) -> Tz {
+        name.and_then(|n| self.config.source(n))
+            .and_then(|s| s.timezone.as_deref())
+            .and_then(|t| tresor_ops::parse_timezone(t).ok())
+            .unwrap_or(self.tz)
+    }
 }
 
 impl ScheduleBoard {
@@ -130,13 +166,13 @@ impl Plan {
 }
 
 /// The plan of a configured source, if it has a schedule.
-pub fn source_plan(app: &App, name: &str) -> Option<Plan> {
+pub fn source_plan(app: &Scheduler, name: &str) -> Option<Plan> {
     let sc = app.config.source(name)?;
     Plan::new(&sc.schedule.expressions(), app.tz_of(Some(name)))
 }
 
 /// Whether runs of `name` are skipped now.
-pub fn is_paused(app: &App, name: &str) -> bool {
+pub fn is_paused(app: &Scheduler, name: &str) -> bool {
     if app
         .store
         .setting(GLOBAL_PAUSE)
@@ -154,7 +190,7 @@ pub fn is_paused(app: &App, name: &str) -> bool {
 
 /// The retention rules in force for `name`: set at run time, or else
 /// from the config.
-pub fn retention_of(app: &App, name: &str) -> Option<RetentionConfig> {
+pub fn retention_of(app: &Scheduler, name: &str) -> Option<RetentionConfig> {
     if let Ok(Some(json)) = app.store.retention(name)
         && let Ok(r) = serde_json::from_str::<RetentionConfig>(&json)
     {
@@ -164,7 +200,7 @@ pub fn retention_of(app: &App, name: &str) -> Option<RetentionConfig> {
 }
 
 /// Starts every schedule's task; they end when the app shuts down.
-pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for name in app.config.sources.keys() {
         if source_plan(app, name).is_some() {
@@ -192,7 +228,7 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 /// Sleeps until `t` on the app's clock; false when shutting down first.
-async fn sleep_until(app: &App, t: DateTime<Utc>) -> bool {
+async fn sleep_until(app: &Scheduler, t: DateTime<Utc>) -> bool {
     loop {
         let d = app.clock.until(t);
         if d.is_zero() {
@@ -205,14 +241,14 @@ async fn sleep_until(app: &App, t: DateTime<Utc>) -> bool {
     }
 }
 
-async fn nap(app: &App, d: Duration) -> bool {
+async fn nap(app: &Scheduler, d: Duration) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => true,
         () = app.shutdown.cancelled() => false,
     }
 }
 
-async fn source_loop(app: &Arc<App>, name: &str) {
+async fn source_loop(app: &Scheduler, name: &str) {
     let Some(plan) = source_plan(app, name) else {
         return;
     };
@@ -220,7 +256,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
         return;
     };
     let jitter = sc.jitter.as_deref().and_then(|j| parse_duration(j).ok());
-    app.schedules.register(name, &sc.schedule, &plan);
+    app.board.register(name, &sc.schedule, &plan);
     let now = app.clock.now();
     match app.store.last_scheduled(name).ok().flatten() {
         Some(last) if sc.catch_up => {
@@ -228,7 +264,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
                 && missed <= now
                 && !is_paused(app, name)
             {
-                app.log_event(
+                app.events.log(
                     "info",
                     "running a missed scheduled backup",
                     &[("source", name), ("missed", &missed.to_rfc3339())],
@@ -246,7 +282,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
         let Some(next) = plan.next_after(app.clock.now()) else {
             return;
         };
-        app.schedules.update(name, |e| {
+        app.board.update(name, |e| {
             e.next_run = Some(next);
             e.state = if is_paused(app, name) {
                 "paused"
@@ -269,7 +305,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
         }
         let _ = app.store.set_last_scheduled(name, next);
         if is_paused(app, name) {
-            app.log_event(
+            app.events.log(
                 "info",
                 "scheduled backup skipped: paused",
                 &[("source", name)],
@@ -281,7 +317,7 @@ async fn source_loop(app: &Arc<App>, name: &str) {
 }
 
 /// Runs one scheduled backup with its retries, then retention.
-async fn run_scheduled(app: &Arc<App>, name: &str, scheduled_for: DateTime<Utc>, trigger: &str) {
+async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>, trigger: &str) {
     let Some(sc) = app.config.source(name) else {
         return;
     };
@@ -306,10 +342,10 @@ async fn run_scheduled(app: &Arc<App>, name: &str, scheduled_for: DateTime<Utc>,
             scheduled_for: Some(scheduled_for),
             timeout,
         };
-        let Ok((id, rx)) = app.jobs.submit(app, submit) else {
+        let Ok((id, rx)) = app.jobs.submit(submit) else {
             return;
         };
-        app.schedules.update(name, |e| {
+        app.board.update(name, |e| {
             e.state = "running".into();
             e.job = Some(id);
         });
@@ -318,13 +354,13 @@ async fn run_scheduled(app: &Arc<App>, name: &str, scheduled_for: DateTime<Utc>,
         };
         match outcome.state {
             "succeeded" => {
-                app.schedules.update(name, |e| e.state = "waiting".into());
+                app.board.update(name, |e| e.state = "waiting".into());
                 apply_retention(app, name).await;
                 return;
             }
             "failed" if outcome.retryable && attempt <= sc.retries => {
                 let wait = backoff.saturating_mul(1 << (attempt - 1).min(16));
-                app.log_event(
+                app.events.log(
                     "warn",
                     "scheduled backup failed; retrying",
                     &[
@@ -333,20 +369,20 @@ async fn run_scheduled(app: &Arc<App>, name: &str, scheduled_for: DateTime<Utc>,
                         ("wait", &humantime::format_duration(wait).to_string()),
                     ],
                 );
-                app.schedules.update(name, |e| e.state = "retrying".into());
+                app.board.update(name, |e| e.state = "retrying".into());
                 if !nap(app, wait).await {
                     return;
                 }
             }
             _ => {
-                app.schedules.update(name, |e| e.state = "waiting".into());
+                app.board.update(name, |e| e.state = "waiting".into());
                 return;
             }
         }
     }
 }
 
-async fn apply_retention(app: &Arc<App>, name: &str) {
+async fn apply_retention(app: &Scheduler, name: &str) {
     let Some(r) = retention_of(app, name) else {
         return;
     };
@@ -365,24 +401,24 @@ async fn apply_retention(app: &Arc<App>, name: &str) {
         scheduled_for: None,
         timeout: None,
     };
-    if let Ok((_, rx)) = app.jobs.submit(app, submit) {
+    if let Ok((_, rx)) = app.jobs.submit(submit) {
         let _ = rx.await;
     }
 }
 
-async fn maintenance_loop(app: &Arc<App>, key: &str, plan: Plan) {
+async fn maintenance_loop(app: &Scheduler, key: &str, plan: Plan) {
     let m = if key == "[prune]" {
         &app.config.prune
     } else {
         &app.config.check
     };
     let timeout = m.timeout.as_deref().and_then(|t| parse_duration(t).ok());
-    app.schedules.register(key, &m.schedule, &plan);
+    app.board.register(key, &m.schedule, &plan);
     loop {
         let Some(next) = plan.next_after(app.clock.now()) else {
             return;
         };
-        app.schedules.update(key, |e| e.next_run = Some(next));
+        app.board.update(key, |e| e.next_run = Some(next));
         if !sleep_until(app, next).await {
             return;
         }
@@ -404,8 +440,8 @@ async fn maintenance_loop(app: &Arc<App>, key: &str, plan: Plan) {
             scheduled_for: Some(next),
             timeout,
         };
-        if let Ok((id, rx)) = app.jobs.submit(app, submit) {
-            app.schedules.update(key, |e| e.job = Some(id));
+        if let Ok((id, rx)) = app.jobs.submit(submit) {
+            app.board.update(key, |e| e.job = Some(id));
             let _ = rx.await;
         }
     }

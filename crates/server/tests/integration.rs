@@ -9,4 +9,5 @@ mod integration {
     pub mod harness;
     mod notifications;
     mod scheduler;
+    mod shapes;
 }

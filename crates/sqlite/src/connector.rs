@@ -22,6 +22,15 @@ impl Connector for SqliteConnector {
         url::accepts(url)
     }
 
+    fn example_url(&self) -> &'static str {
+        "sqlite:///path/app.db"
+    }
+
+    /// One file, read from one transaction.
+    fn default_jobs(&self) -> usize {
+        1
+    }
+
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(SqliteSource::new(url::database_path(url)?)))
     }

@@ -6,18 +6,15 @@
 //! then calls the suite's scenario functions from its integration tests.
 //!
 //! Every scenario takes `&dyn Harness`, makes its own databases, and drops
-//! them at the end (also when it fails). [`run_all`] runs them all and
-//! reports every failure at once. Data goes straight from a [`Source`] to
+//! them at the end (also when it fails). The [`conformance!`] macro runs
+//! every scenario on an engine, minus the skips named with their reasons
+//! in [`SKIPS`]: the one list of scenarios and the one list of skips. Data goes straight from a [`Source`] to
 //! a [`Target`] through channels ([`copy_database`]); [`compare_databases`]
 //! compares two databases table by table and row by row with
 //! [`rows_same`], with a readable diff on failure.
 //!
 //! ```ignore
-//! #[tokio::test(flavor = "multi_thread")]
-//! async fn conformance() {
-//!     let h = MyEngineHarness::new().await;
-//!     tresor_testing::run_all(&h).await.unwrap();
-//! }
+//! tresor_testing::conformance!(conformance, "myengine", MyEngineHarness::new().await);
 //! ```
 //!
 //! [`Source`]: tresor_core::Source
@@ -26,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod compare;
+mod conformance;
+pub mod shapes;
 mod suite;
 
 use std::sync::Arc;
@@ -34,11 +33,12 @@ pub use compare::{
     Contents, compare_databases, copy_database, format_row, read_database, read_rows,
     restore_snapshot,
 };
+pub use conformance::{SKIPS, Skip, skipped};
 pub use suite::{
     consistent_snapshot_under_writes, failure_mid_restore_leaves_target_unchanged,
     filters_select_tables, key_order_and_batches, merge_into_existing,
     merge_without_key_is_refused, replace_into_existing, rollback_leaves_target_unchanged,
-    round_trip, run_all, schema_mismatch_reported_before_writes,
+    round_trip, schema_mismatch_reported_before_writes,
 };
 
 use async_trait::async_trait;

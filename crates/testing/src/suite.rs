@@ -1,7 +1,6 @@
 //! The scenarios. Each creates its own databases through the [`Harness`]
 //! and drops them at the end, also when the scenario fails.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -859,43 +858,4 @@ pub async fn merge_without_key_is_refused(h: &dyn Harness) -> anyhow::Result<()>
     }
     .await;
     dbs.finish(r).await
-}
-
-/// Runs every scenario, in order, and reports every failure at once.
-///
-/// # Errors
-/// One line per failed scenario, with its report.
-pub async fn run_all(h: &dyn Harness) -> anyhow::Result<()> {
-    let mut failures: BTreeMap<&str, String> = BTreeMap::new();
-    macro_rules! run {
-        ($($name:ident),* $(,)?) => {$(
-            if let Err(e) = $name(h).await {
-                failures.insert(stringify!($name), format!("{e:#}"));
-            }
-        )*};
-    }
-    run!(
-        round_trip,
-        key_order_and_batches,
-        replace_into_existing,
-        merge_into_existing,
-        rollback_leaves_target_unchanged,
-        failure_mid_restore_leaves_target_unchanged,
-        filters_select_tables,
-        schema_mismatch_reported_before_writes,
-        consistent_snapshot_under_writes,
-        merge_without_key_is_refused,
-    );
-    if failures.is_empty() {
-        return Ok(());
-    }
-    let report: Vec<String> = failures
-        .iter()
-        .map(|(name, e)| format!("{name}: {e}"))
-        .collect();
-    bail!(
-        "{} conformance scenario(s) failed:\n{}",
-        failures.len(),
-        report.join("\n\n")
-    )
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tresor_core::RestoreMode;
 
 /// tresor: backup and restore for SQLite, PostgreSQL, MySQL/MariaDB and
 /// MongoDB, into an encrypted, deduplicated repository.
@@ -155,14 +156,6 @@ pub struct ShowArgs {
     pub snapshot: String,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Mode {
-    /// Empty each restored table, then load the snapshot's rows
-    Replace,
-    /// Upsert rows by primary key; leave other rows alone
-    Merge,
-}
-
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Snapshot id prefix, `latest` or `latest:SOURCE`
@@ -176,10 +169,11 @@ pub struct RestoreArgs {
     /// Leave out these tables (comma-separated globs)
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
-    /// How restored rows meet existing ones [default: replace, merge with
-    /// --where]
-    #[arg(long, value_enum)]
-    pub mode: Option<Mode>,
+    /// How restored rows meet existing ones: replace (empty each restored
+    /// table, then load) or merge (upsert rows by primary key, leave other
+    /// rows alone) [default: replace; merge with --where]
+    #[arg(long, value_parser = str::parse::<RestoreMode>)]
+    pub mode: Option<RestoreMode>,
     /// Show per table what would be inserted, updated and deleted, and
     /// rehearse the restore (load and check everything, then roll back);
     /// change nothing

@@ -3,11 +3,10 @@
 //! the database engines compiled into this binary.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-use tresor_ops::{Config, Engines, Secret, SourceConfig, read_secret_file};
+use anyhow::{Result, anyhow};
+use tresor_ops::{Config, Engines, PasswordSource, RepositoryConfig, SourceConfig};
 use tresor_repo::{Password, Repository, Storage};
 
 use crate::cli::Global;
@@ -32,11 +31,7 @@ pub struct Database {
 
 impl Context {
     pub fn new(global: Global) -> Result<Self> {
-        let config = match &global.config {
-            Some(path) => Config::load(path)?,
-            None if Path::new("tresor.toml").exists() => Config::load(Path::new("tresor.toml"))?,
-            None => Config::default(),
-        };
+        let config = tresor_ops::discover_config(global.config.as_deref())?.unwrap_or_default();
         Ok(Context {
             global,
             config,
@@ -44,80 +39,32 @@ impl Context {
         })
     }
 
-    /// The repository location from the flag/env or the config file.
-    pub fn repo_location(&self) -> Result<String> {
-        self.global
-            .repo
-            .clone()
-            .or_else(|| self.config.repository.url.clone())
-            .ok_or_else(|| {
-                UserError::usage(
-                    "no repository given",
-                    "pass --repo DIR, set TRESOR_REPOSITORY, or set repository.url in tresor.toml",
-                )
-                .into()
-            })
+    /// The repository settings: the config's, with the location from
+    /// `--repo` / `TRESOR_REPOSITORY` when given.
+    fn repository(&self) -> RepositoryConfig {
+        let mut repo = self.config.repository.clone();
+        if let Some(url) = &self.global.repo {
+            repo.url = Some(url.clone());
+        }
+        repo
     }
 
     pub fn storage(&self) -> Result<Storage> {
-        let location = self.repo_location()?;
-        Storage::from_url(&location).map_err(|e| {
-            UserError::usage(
-                format!("invalid repository location {location:?}: {e}"),
-                "use a directory path or s3://bucket/prefix?endpoint=...&region=...",
-            )
-            .into()
-        })
+        Ok(tresor_ops::repository_storage(&self.repository())?)
     }
 
-    /// The repository password, from (in order) --password-file,
-    /// TRESOR_PASSWORD, the config's password-file/password-env, or a prompt.
+    /// The repository password, in the order docs/cli.md gives (see
+    /// [`tresor_ops::repository_password`]); a prompt only on a terminal.
     pub fn password(&self, confirm: bool) -> Result<Password> {
-        if let Some(file) = &self.global.password_file {
-            return Ok(Password::new(read_secret_file(file)?.expose()));
-        }
-        if let Ok(p) = std::env::var("TRESOR_PASSWORD")
-            && !p.is_empty()
-        {
-            return Ok(Password::new(p));
-        }
-        if let Some(file) = &self.config.repository.password_file {
-            return Ok(Password::new(read_secret_file(file)?.expose()));
-        }
-        if let Some(var) = &self.config.repository.password_env {
-            let p = std::env::var(var).map_err(|_| {
-                UserError::usage(
-                    format!("the config names password-env {var:?} but it is not set"),
-                    format!("export {var}=..."),
-                )
-            })?;
-            return Ok(Password::new(p));
-        }
-        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-            let p = Secret::new(
-                rpassword::prompt_password("repository password: ")
-                    .context("cannot read password")?,
-            );
-            if confirm {
-                let again = rpassword::prompt_password("repeat password: ")
-                    .context("cannot read password")?;
-                if again != p.expose() {
-                    bail!(UserError::usage("the passwords do not match", "try again"));
-                }
-            }
-            if p.expose().is_empty() {
-                bail!(UserError::usage(
-                    "an empty password is not allowed",
-                    "choose a password"
-                ));
-            }
-            return Ok(Password::new(p.expose()));
-        }
-        Err(UserError::usage(
-            "no repository password given",
-            "set TRESOR_PASSWORD, pass --password-file FILE, or run on a terminal to be asked",
-        )
-        .into())
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        let prompt = |text: &str| rpassword::prompt_password(text);
+        let from = PasswordSource {
+            file: self.global.password_file.as_deref(),
+            prompt: terminal.then_some(&prompt as tresor_ops::Prompt<'_>),
+            confirm,
+            ..PasswordSource::default()
+        };
+        Ok(tresor_ops::repository_password(&self.repository(), &from)?)
     }
 
     pub async fn open_repo(&self) -> Result<Arc<Repository>> {

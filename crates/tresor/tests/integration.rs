@@ -5,6 +5,7 @@
 mod integration {
     pub mod cli;
     pub mod faults;
+    mod output;
     pub mod rows;
     pub mod support;
 }

@@ -155,26 +155,4 @@ async fn harness_builds_the_shop() {
     h.drop_database(&url).await.expect("drop");
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            if let Err(e) = tresor_testing::$name(&Mariadb).await {
-                panic!("{e:#}");
-            }
-        }
-    )*};
-}
-
-scenarios!(
-    round_trip,
-    key_order_and_batches,
-    replace_into_existing,
-    merge_into_existing,
-    rollback_leaves_target_unchanged,
-    failure_mid_restore_leaves_target_unchanged,
-    filters_select_tables,
-    schema_mismatch_reported_before_writes,
-    consistent_snapshot_under_writes,
-    merge_without_key_is_refused,
-);
+tresor_testing::conformance!(suite, "mysql", Mariadb);

@@ -147,10 +147,4 @@ impl Harness for PgHarness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_suite() {
-    let h = PgHarness::default();
-    if let Err(e) = tresor_testing::run_all(&h).await {
-        panic!("{e:#}");
-    }
-}
+tresor_testing::conformance!(one conformance_suite, "postgres", PgHarness::default());

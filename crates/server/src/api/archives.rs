@@ -2,135 +2,22 @@
 //! in memory), and an uploaded archive validated and previewed, then
 //! imported as a snapshot.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use axum::response::Response;
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
-use tresor_archive::{ArchiveFormat, ReadLimits};
+use serde_json::Value;
 
-use crate::app::{App, Upload};
+use crate::actions::archives::{
+    DownloadQuery, parse_format, receive_upload, start_import, stream_archive, too_large,
+};
+use crate::app::App;
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, Kind};
-use crate::jobs::{JobSpec, tables_filter};
-
-const CHUNK: usize = 64 * 1024;
-
-/// Sends what the archive writer produces to the HTTP body in chunks.
-/// The writer runs on the blocking pool, so a full channel simply blocks
-/// it: a slow client slows the export instead of filling memory.
-struct ChannelWriter {
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-            self.tx
-                .blocking_send(Ok(chunk))
-                .map_err(|_| std::io::Error::other("the download was aborted"))?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct DownloadQuery {
-    /// `zip` (default) or `tar.zst`.
-    format: Option<String>,
-    /// Only these tables (comma-separated globs).
-    tables: Option<String>,
-}
-
-/// The archive format named in a query.
-pub fn parse_format(s: Option<&str>) -> ApiResult<ArchiveFormat> {
-    match s {
-        None | Some("" | "zip") => Ok(ArchiveFormat::Zip),
-        Some("tar.zst" | "tar-zst" | "tarzst") => Ok(ArchiveFormat::TarZst),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "unknown archive format {other:?}; use zip or tar.zst"
-        ))),
-    }
-}
-
-/// Streams a snapshot as an export archive; shared by the API and pages.
-pub async fn stream_archive(
-    app: &Arc<App>,
-    who: &str,
-    id: &str,
-    format: ArchiveFormat,
-    tables: &[String],
-) -> ApiResult<Response> {
-    let snap = app.find_snapshot(id).await?;
-    let filter = tables_filter(tables)?;
-    if !snap.tables.iter().any(|t| filter.matches(&t.name)) {
-        return Err(ApiError::bad_request(
-            "the table selection matches no table of the snapshot",
-        ));
-    }
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let writer = ChannelWriter {
-        tx: tx.clone(),
-        buf: Vec::with_capacity(CHUNK),
-    };
-    let repo = app.repo.clone();
-    let export_snap = snap.clone();
-    tokio::spawn(async move {
-        match tresor_ops::export_snapshot(&repo, &export_snap, &filter, format, writer).await {
-            Ok((w, _)) => {
-                if !w.buf.is_empty() {
-                    let _ = tx.send(Ok(Bytes::from(w.buf))).await;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "export for a download failed");
-                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let name = format!(
-        "tresor-{}-{}-{}.{}",
-        snap.source.key().replace(['/', ':', ' ', '"'], "_"),
-        snap.time.format("%Y%m%d-%H%M%S"),
-        snap.short_id(),
-        format.extension()
-    );
-    app.store
-        .audit(who, "snapshot.download", Some(&snap.id), Some(&name));
-    let content_type = match format {
-        ArchiveFormat::Zip => "application/zip",
-        ArchiveFormat::TarZst => "application/zstd",
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
-}
+use crate::error::{ApiError, ApiResult};
 
 pub async fn download(
     State(app): State<Arc<App>>,
@@ -149,129 +36,6 @@ pub async fn download(
         .map(str::to_string)
         .collect();
     stream_archive(&app, &c.actor(), &id, format, &tables).await
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        Kind::TooLarge,
-        format!("the upload is larger than the limit of {limit} bytes"),
-    )
-    .hint(
-        "raise [server] upload-limit in tresor.toml, or import with `tresor import` on the server",
-    )
-}
-
-/// Stores an upload stream in a temporary file, validates it completely,
-/// and returns its preview; shared by the API and pages.
-pub async fn receive_upload(
-    app: &Arc<App>,
-    user_id: i64,
-    who: &str,
-    file_name: Option<&str>,
-    mut body: impl futures::Stream<Item = Result<Bytes, String>> + Unpin,
-) -> ApiResult<Value> {
-    let limit = app.upload_limit;
-    let suffix = match file_name {
-        Some(n) if n.ends_with(".tar.zst") => ".tar.zst",
-        _ => ".zip",
-    };
-    let temp = tempfile::Builder::new()
-        .prefix("tresor-upload-")
-        .suffix(suffix)
-        .tempfile()
-        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
-    let (std_file, path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(std_file);
-    let mut size = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            if e.contains("length limit") {
-                too_large(limit)
-            } else {
-                ApiError::bad_request(format!("the upload was interrupted: {e}"))
-            }
-        })?;
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(too_large(limit));
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
-    drop(file);
-    if size == 0 {
-        return Err(ApiError::bad_request("the upload is empty")
-            .hint("send the archive file as the request body"));
-    }
-    let limits = ReadLimits {
-        max_inflation_ratio: Some(1000),
-        ..ReadLimits::default()
-    };
-    let info = tresor_ops::inspect_archive(path.to_path_buf(), limits).await?;
-    if !info.problems.is_empty() {
-        app.store.audit(
-            who,
-            "archive.rejected",
-            file_name,
-            Some(&info.problems.join("; ")),
-        );
-        return Err(ApiError::new(
-            Kind::Ops(tresor_ops::ErrorClass::Corrupt),
-            format!(
-                "the archive is damaged or was altered: {}",
-                info.problems
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        )
-        .hint("export it again from the original snapshot"));
-    }
-    let id = crate::auth::random_token(12);
-    let snap = &info.metadata.snapshot;
-    let preview = json!({
-        "upload": id,
-        "file_name": file_name,
-        "size": size,
-        "valid": true,
-        "format": info.metadata.format,
-        "format_version": info.metadata.version,
-        "created_at": info.metadata.created_at,
-        "tresor_version": info.metadata.tresor_version,
-        "snapshot": {
-            "id": snap.get("id"),
-            "time": snap.get("time"),
-            "source": snap.get("source").and_then(|s| s.get("name").or_else(|| s.get("url"))),
-            "engine": snap.get("source").and_then(|s| s.get("engine")),
-        },
-        "tables": info.tables.iter().map(|(n, r)| json!({"name": n.to_string(), "rows": r})).collect::<Vec<_>>(),
-        "rows": info.tables.iter().map(|(_, r)| r).sum::<u64>(),
-        "import": format!("/api/v1/archives/{id}/import"),
-    });
-    app.uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(
-            id.clone(),
-            Upload {
-                user_id,
-                file: path,
-                info: preview.clone(),
-            },
-        );
-    app.store.audit(
-        who,
-        "archive.upload",
-        file_name,
-        Some(&format!("upload {id}, {size} bytes")),
-    );
-    Ok(preview)
 }
 
 pub async fn upload(
@@ -306,46 +70,16 @@ pub async fn show(
 ) -> ApiResult<Json<Value>> {
     let v = app
         .uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&id)
-        .map(|u| u.info.clone())
+        .info(&id)
         .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))?;
     Ok(Json(v))
-}
-
-/// Starts importing an upload.
-pub fn start_import(app: &Arc<App>, c: &crate::auth::Caller, id: &str) -> ApiResult<i64> {
-    let owner = app
-        .uploads
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(id)
-        .map(|u| u.user_id);
-    match owner {
-        None => return Err(ApiError::not_found(format!("no upload {id:?}"))),
-        Some(o) if o != c.user.id => {
-            return Err(ApiError::forbidden("import someone else's upload"));
-        }
-        Some(_) => {}
-    }
-    crate::api::jobs::start(
-        app,
-        &c.actor(),
-        JobSpec::Import {
-            upload: id.to_string(),
-        },
-    )
 }
 
 pub async fn import(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let job = start_import(&app, &c, &id)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": job, "href": format!("/api/v1/jobs/{job}")})),
-    ))
+    Ok(super::accepted(job))
 }

@@ -10,19 +10,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
-use super::id_param;
+use super::{JobAccepted, accepted, id_param};
+use crate::actions::jobs::{JobView, find_job, job_view, start};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{JobSpec, Submit};
-use crate::store::{JobFilter, JobRow};
-
-/// A job with its live figures.
-pub fn job_json(app: &App, j: &JobRow) -> Value {
-    let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
-    v["progress"] = app.jobs.progress(j.id).unwrap_or(Value::Null);
-    v
-}
+use crate::jobs::JobSpec;
+use crate::store::JobFilter;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -36,32 +32,32 @@ pub async fn list(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let rows = app.store.jobs(&JobFilter {
         kind: q.kind,
         source: q.source,
         state: q.state,
         limit: Some(q.limit.unwrap_or(50).clamp(1, 1000)),
     })?;
-    Ok(Json(json!({
-        "jobs": rows.iter().map(|j| job_json(&app, j)).collect::<Vec<_>>()
-    })))
+    Ok(Json(JobList {
+        jobs: rows.iter().map(|j| job_view(&app, j)).collect(),
+    })
+    .into_response())
 }
 
-/// A job or 404.
-pub fn find_job(app: &App, id: i64) -> ApiResult<JobRow> {
-    app.store
-        .job(id)?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+/// The answer of `GET /api/v1/jobs`.
+#[derive(Serialize)]
+struct JobList<'a> {
+    jobs: Vec<JobView<'a>>,
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
     _v: Viewer,
     id: Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let j = find_job(&app, id_param(id)?)?;
-    Ok(Json(job_json(&app, &j)))
+    Ok(Json(job_view(&app, &j)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,27 +94,6 @@ pub async fn cancel(
     Ok(Json(json!({"job": j.id, "cancelling": true})))
 }
 
-fn accepted(id: i64) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    )
-}
-
-/// Starts a job and records it in the audit log.
-pub fn start(app: &Arc<App>, who: &str, spec: JobSpec) -> ApiResult<i64> {
-    let kind = spec.kind();
-    let target = spec.source().map(str::to_string);
-    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
-    app.store.audit(
-        who,
-        &format!("{kind}.start"),
-        target.as_deref(),
-        Some(&format!("job {id}")),
-    );
-    Ok(id)
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
@@ -130,7 +105,7 @@ pub async fn start_check(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     body: Option<Json<CheckRequest>>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     let r = body.map(|b| b.0).unwrap_or_default();
     let id = start(
         &app,
@@ -154,7 +129,7 @@ pub async fn start_drill(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     Json(r): Json<DrillRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     app.source_config(&r.source)?;
     let id = start(
         &app,
@@ -170,7 +145,7 @@ pub async fn start_drill(
 pub async fn start_prune(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     let id = start(&app, &c.actor(), JobSpec::Prune)?;
     Ok(accepted(id))
 }
@@ -190,13 +165,13 @@ pub async fn start_forget(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<ForgetRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     if let Some(s) = &r.source {
         app.source_config(s)?;
     }
     let retention = match (r.retention, r.ids.is_empty(), &r.source) {
         (Some(ret), _, _) => Some(ret),
-        (None, true, Some(s)) => crate::scheduler::retention_of(&app, s),
+        (None, true, Some(s)) => crate::scheduler::retention_of(&app.scheduler, s),
         (None, _, _) => None,
     };
     if r.ids.is_empty() && retention.as_ref().is_none_or(RetentionConfig::is_empty) {

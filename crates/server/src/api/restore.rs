@@ -8,185 +8,27 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tresor_core::RestoreMode;
-use tresor_ops::RestoreOptions;
 
+use crate::actions::restore::{
+    PreviewRequest, PreviewView, StartRequest, make_preview, start_restore,
+};
 use crate::app::App;
-use crate::auth::{Admin, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::jobs::{JobSpec, tables_filter};
-
-/// What to restore where.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
-    /// Snapshot id (or prefix, or `latest:SOURCE`).
-    pub snapshot: String,
-    /// The configured source to restore into.
-    pub target: String,
-    /// `replace` (default) or `merge`.
-    #[serde(default)]
-    pub mode: RestoreMode,
-    /// Only these tables (globs; all when empty).
-    #[serde(default)]
-    pub tables: Vec<String>,
-}
-
-/// Computes a preview and stores it; shared by the API and the pages.
-pub async fn make_preview(app: &Arc<App>, caller: &Caller, r: PreviewRequest) -> ApiResult<Value> {
-    let snap = app.find_snapshot(&r.snapshot).await?;
-    let sc = app.source_config(&r.target)?;
-    let url = sc.resolved_url()?;
-    let target = app.engines.target(&url)?;
-    let source = app.engines.source(&url)?;
-    let options = RestoreOptions {
-        tables: tables_filter(&r.tables)?,
-        mode: r.mode,
-        safety_snapshot: true,
-        target_url: url.clone(),
-        target_name: Some(r.target.clone()),
-        username: Some(caller.actor()),
-        rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
-        rows: None,
-    };
-    let p =
-        tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
-    let id = crate::auth::random_token(12);
-    let request = PreviewRequest {
-        snapshot: snap.id.clone(),
-        ..r
-    };
-    let result = json!({
-        "preview_id": id,
-        "snapshot": snap.id,
-        "short_id": snap.short_id(),
-        "snapshot_time": snap.time,
-        "snapshot_source": snap.source.key(),
-        "target": request.target,
-        "target_url": tresor_core::redact_url(&url),
-        "mode": p.mode.to_string(),
-        "tables_selected": request.tables,
-        "overwrites_data": p.overwrites_data,
-        "safety_snapshot": p.overwrites_data,
-        "tables": p.tables.iter().map(|t| json!({
-            "name": t.name.to_string(), "action": t.action, "snapshot_rows": t.snapshot_rows,
-            "target_rows": t.target_rows, "inserted": t.inserted, "updated": t.updated,
-            "deleted": t.deleted, "unchanged": t.unchanged,
-        })).collect::<Vec<_>>(),
-        "totals": {
-            "inserted": p.tables.iter().map(|t| t.inserted).sum::<u64>(),
-            "updated": p.tables.iter().map(|t| t.updated).sum::<u64>(),
-            "deleted": p.tables.iter().map(|t| t.deleted).sum::<u64>(),
-            "unchanged": p.tables.iter().map(|t| t.unchanged).sum::<u64>(),
-        },
-        "rehearsal": p.rehearsal,
-        "confirm": {"target": request.target, "snapshot": snap.short_id()},
-        "expires_in_seconds": 3600,
-    });
-    app.store.create_preview(
-        &id,
-        caller.user.id,
-        &serde_json::to_string(&request).map_err(ApiError::internal)?,
-        &result.to_string(),
-    )?;
-    app.store.audit(
-        &caller.actor(),
-        "restore.preview",
-        Some(&request.target),
-        Some(&format!("snapshot {}", snap.short_id())),
-    );
-    Ok(result)
-}
+use crate::auth::Admin;
+use crate::error::ApiResult;
 
 pub async fn preview(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<PreviewRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PreviewView>> {
     Ok(Json(make_preview(&app, &c, r).await?))
-}
-
-/// The typed confirmation.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Confirm {
-    /// The target's name, typed again.
-    pub target: String,
-    /// The snapshot's id (the first 8 characters or more), typed again.
-    pub snapshot: String,
-}
-
-/// Starting a restore.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StartRequest {
-    /// From the preview.
-    pub preview_id: String,
-    /// Names the target and the snapshot.
-    pub confirm: Confirm,
-}
-
-/// Checks the confirmation against the preview and starts the job.
-pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiResult<i64> {
-    let Some((user_id, request, _result, created)) = app.store.preview(&r.preview_id)? else {
-        return Err(ApiError::not_found("no such restore preview")
-            .hint("run POST /api/v1/restore/preview first; previews are used once and expire after an hour"));
-    };
-    if user_id != caller.user.id {
-        return Err(ApiError::forbidden("use a preview made by someone else"));
-    }
-    if crate::store::parse_ts(&created)
-        .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::hours(1))
-    {
-        return Err(ApiError::bad_request("the preview has expired").hint("preview again"));
-    }
-    let req: PreviewRequest = serde_json::from_str(&request).map_err(ApiError::internal)?;
-    let typed_snapshot = r.confirm.snapshot.trim();
-    if r.confirm.target.trim() != req.target
-        || typed_snapshot.len() < 8
-        || !req.snapshot.starts_with(typed_snapshot)
-    {
-        return Err(ApiError::bad_request(
-            "the confirmation does not name this restore's target and snapshot",
-        )
-        .hint(format!(
-            "confirm with target {:?} and snapshot {:?}",
-            req.target,
-            &req.snapshot[..8.min(req.snapshot.len())]
-        )));
-    }
-    app.store.delete_preview(&r.preview_id)?;
-    let spec = JobSpec::Restore {
-        snapshot: req.snapshot.clone(),
-        target: req.target.clone(),
-        mode: req.mode,
-        tables: req.tables.clone(),
-    };
-    let (id, _) = app
-        .jobs
-        .submit(app, crate::jobs::Submit::manual(spec, caller.actor()))?;
-    app.store.audit(
-        &caller.actor(),
-        "restore.start",
-        Some(&req.target),
-        Some(&format!(
-            "snapshot {} mode {} job {id}",
-            req.snapshot, req.mode
-        )),
-    );
-    Ok(id)
 }
 
 pub async fn start(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Json(r): Json<StartRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let id = start_restore(&app, &c, &r)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    ))
+    Ok(super::accepted(id))
 }

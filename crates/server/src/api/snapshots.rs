@@ -5,161 +5,53 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::snapshot_json;
+use crate::actions::snapshots::{CreateRequest, ListQuery, delete_snapshot, filter, start_backup};
+use crate::actions::snapshots::{SnapshotView, snapshot_view};
 use crate::app::App;
 use crate::auth::{Admin, Operator, Viewer};
-use crate::error::{ApiError, ApiResult};
-use crate::jobs::{JobSpec, Submit};
-
-/// Filters of the snapshot list.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    /// Only this source (name or URL).
-    pub source: Option<String>,
-    /// Only snapshots with this tag.
-    pub tag: Option<String>,
-    /// Only this trigger (`manual`, `scheduled`, `pre-restore`, ...).
-    pub trigger: Option<String>,
-    /// Only snapshots taken at or after this time (RFC 3339).
-    pub since: Option<String>,
-    /// Only snapshots taken before this time.
-    pub until: Option<String>,
-    /// At most this many, newest first (default 100).
-    pub limit: Option<usize>,
-}
-
-fn time_param(s: &Option<String>, name: &str) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
-    match s {
-        None => Ok(None),
-        Some(t) => crate::store::parse_ts(t).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{name} must be an RFC 3339 time such as 2025-10-25T06:00:00Z"
-            ))
-        }),
-    }
-}
-
-/// Filters and orders snapshots, newest first.
-pub fn filter(all: &[tresor_ops::Snapshot], q: &ListQuery) -> ApiResult<Vec<tresor_ops::Snapshot>> {
-    let since = time_param(&q.since, "since")?;
-    let until = time_param(&q.until, "until")?;
-    Ok(all
-        .iter()
-        .rev()
-        .filter(|s| {
-            q.source
-                .as_ref()
-                .is_none_or(|src| s.source.key() == src || s.source.url == *src)
-        })
-        .filter(|s| q.tag.as_ref().is_none_or(|t| s.tags.contains(t)))
-        .filter(|s| q.trigger.as_ref().is_none_or(|t| s.trigger.as_str() == t))
-        .filter(|s| since.is_none_or(|t| s.time >= t))
-        .filter(|s| until.is_none_or(|t| s.time < t))
-        .take(q.limit.unwrap_or(100))
-        .cloned()
-        .collect())
-}
+use crate::error::ApiResult;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 pub async fn list(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let all = app.snapshots().await?;
     let list = filter(&all, &q)?;
-    Ok(Json(json!({
-        "total": all.len(),
-        "snapshots": list.iter().map(|s| snapshot_json(s, false)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(SnapshotList {
+        total: all.len(),
+        snapshots: list.iter().map(|s| snapshot_view(s, false)).collect(),
+    })
+    .into_response())
+}
+
+/// The answer of `GET /api/v1/snapshots`.
+#[derive(Serialize)]
+struct SnapshotList<'a> {
+    total: usize,
+    snapshots: Vec<SnapshotView<'a>>,
 }
 
 pub async fn show(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let s = app.find_snapshot(&id).await?;
-    Ok(Json(snapshot_json(&s, true)))
-}
-
-/// A request for a backup.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequest {
-    /// The configured source's name.
-    pub source: String,
-    /// Only these tables (globs).
-    #[serde(default)]
-    pub tables: Vec<String>,
-    /// Only this table group of the source.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Why (stored in the snapshot).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Extra tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// Starts a backup job; shared by the API and the pages.
-pub fn start_backup(app: &Arc<App>, who: &str, r: CreateRequest) -> ApiResult<i64> {
-    let sc = app.source_config(&r.source)?;
-    if let Some(g) = &r.group {
-        sc.filter(Some(g))?;
-    }
-    if !r.tables.is_empty() && r.group.is_some() {
-        return Err(ApiError::bad_request("give tables or group, not both"));
-    }
-    let spec = JobSpec::Backup {
-        source: r.source.clone(),
-        tables: r.tables,
-        group: r.group,
-        reason: r.reason,
-        tags: r.tags,
-    };
-    let (id, _) = app.jobs.submit(app, Submit::manual(spec, who))?;
-    app.store.audit(
-        who,
-        "backup.start",
-        Some(&r.source),
-        Some(&format!("job {id}")),
-    );
-    Ok(id)
+    Ok(Json(snapshot_view(&s, true)).into_response())
 }
 
 pub async fn create(
     State(app): State<Arc<App>>,
     Operator(c): Operator,
     Json(r): Json<CreateRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<super::JobAccepted>)> {
     let id = start_backup(&app, &c.actor(), r)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"job": id, "href": format!("/api/v1/jobs/{id}")})),
-    ))
-}
-
-/// Deletes a snapshot's manifest (its data goes at the next prune).
-pub async fn delete_snapshot(app: &Arc<App>, who: &str, spec: &str) -> ApiResult<String> {
-    let s = app.find_snapshot(spec).await?;
-    if spec.len() < 8 || !s.id.starts_with(spec) {
-        return Err(ApiError::bad_request(
-            "name the snapshot by its id (at least 8 characters) to delete it",
-        ));
-    }
-    tresor_ops::delete_snapshot(&app.repo, &s.id).await?;
-    app.snapshots_changed(&JobSpec::Prune);
-    app.store.audit(
-        who,
-        "snapshot.delete",
-        Some(&s.id),
-        Some(&format!("source {}", s.source.key())),
-    );
-    Ok(s.id)
+    Ok(super::accepted(id))
 }
 
 pub async fn remove(

@@ -1,38 +1,18 @@
 //! Sources: live row counts, schedule control, retention settings.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
+use crate::actions::sources::{live_counts, set_global_pause, set_paused};
 use crate::app::App;
 use crate::auth::{Admin, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::scheduler::{GLOBAL_PAUSE, is_paused, retention_of};
-
-/// Live row counts per table of a source.
-pub async fn live_counts(app: &App, name: &str) -> ApiResult<Value> {
-    let sc = app.source_config(name)?;
-    let url = sc.resolved_url()?;
-    let started = Instant::now();
-    let target = app.engines.target(&url)?;
-    let state = target.inspect().await?;
-    let tables: Vec<Value> = state
-        .tables
-        .iter()
-        .map(|t| json!({"name": t.name.to_string(), "rows": t.rows}))
-        .collect();
-    Ok(json!({
-        "source": name,
-        "exists": state.exists,
-        "tables": tables,
-        "total_rows": state.tables.iter().map(|t| t.rows).sum::<u64>(),
-        "took_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    }))
-}
 
 pub async fn counts(
     State(app): State<Arc<App>>,
@@ -42,79 +22,80 @@ pub async fn counts(
     Ok(Json(live_counts(&app, &name).await?))
 }
 
-/// Pauses or resumes one schedule.
-pub fn set_paused(app: &App, who: &str, name: &str, paused: bool) -> ApiResult<()> {
-    app.source_config(name)?;
-    app.store.set_paused(name, paused)?;
-    app.store.audit(
-        who,
-        if paused {
-            "schedule.pause"
-        } else {
-            "schedule.resume"
-        },
-        Some(name),
-        None,
-    );
-    Ok(())
+/// Whether a source's schedule is paused.
+#[derive(Serialize)]
+pub struct Paused {
+    source: String,
+    paused: bool,
+}
+
+/// Whether every schedule is paused.
+#[derive(Serialize)]
+pub struct SchedulerPaused {
+    scheduler_paused: bool,
+}
+
+/// A source's retention rules in force.
+#[derive(Serialize)]
+pub struct Effective {
+    source: String,
+    effective: Option<RetentionConfig>,
 }
 
 pub async fn pause(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paused>> {
     set_paused(&app, &c.actor(), &name, true)?;
-    Ok(Json(json!({"source": name, "paused": true})))
+    Ok(Json(Paused {
+        source: name,
+        paused: true,
+    }))
 }
 
 pub async fn resume(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paused>> {
     set_paused(&app, &c.actor(), &name, false)?;
-    Ok(Json(
-        json!({"source": name, "paused": is_paused(&app, &name)}),
-    ))
+    let paused = is_paused(&app.scheduler, &name);
+    Ok(Json(Paused {
+        source: name,
+        paused,
+    }))
 }
 
-/// Pauses or resumes every schedule.
-pub fn set_global_pause(app: &App, who: &str, paused: bool) -> ApiResult<()> {
-    app.store
-        .set_setting(GLOBAL_PAUSE, if paused { "true" } else { "false" })?;
-    app.store.audit(
-        who,
-        if paused {
-            "scheduler.pause"
-        } else {
-            "scheduler.resume"
-        },
-        None,
-        None,
-    );
-    Ok(())
-}
-
-pub async fn pause_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+pub async fn pause_all(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+) -> ApiResult<Json<SchedulerPaused>> {
     set_global_pause(&app, &c.actor(), true)?;
-    Ok(Json(json!({"scheduler_paused": true})))
+    Ok(Json(SchedulerPaused {
+        scheduler_paused: true,
+    }))
 }
 
-pub async fn resume_all(State(app): State<Arc<App>>, Admin(c): Admin) -> ApiResult<Json<Value>> {
+pub async fn resume_all(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+) -> ApiResult<Json<SchedulerPaused>> {
     set_global_pause(&app, &c.actor(), false)?;
-    Ok(Json(json!({"scheduler_paused": false})))
+    Ok(Json(SchedulerPaused {
+        scheduler_paused: false,
+    }))
 }
 
 pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
     for (name, sc) in &app.config.sources {
-        let entry = app.schedules.get(name);
+        let entry = app.scheduler.board.get(name);
         out.push(json!({
             "name": name,
             "expressions": sc.schedule.expressions(),
             "timezone": app.tz_of(Some(name)).name(),
-            "paused": is_paused(&app, name),
+            "paused": is_paused(&app.scheduler, name),
             "next_run": entry.as_ref().and_then(|e| e.next_run),
             "state": entry.as_ref().map(|e| e.state.clone()),
             "catch_up": sc.catch_up,
@@ -125,7 +106,8 @@ pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json
         }));
     }
     let maintenance: Vec<_> = app
-        .schedules
+        .scheduler
+        .board
         .all()
         .into_iter()
         .filter(|e| e.name.starts_with('['))
@@ -151,7 +133,7 @@ pub async fn retention(
         "source": name,
         "configured": sc.retention,
         "override": over,
-        "effective": retention_of(&app, &name),
+        "effective": retention_of(&app.scheduler, &name),
     })))
 }
 
@@ -160,7 +142,7 @@ pub async fn set_retention(
     Admin(c): Admin,
     Path(name): Path<String>,
     Json(r): Json<RetentionConfig>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Effective>> {
     app.source_config(&name)?;
     r.policy().map_err(ApiError::bad_request)?;
     if r.keep_last == Some(0) {
@@ -172,19 +154,24 @@ pub async fn set_retention(
     app.store.set_retention(&name, Some(&json))?;
     app.store
         .audit(&c.actor(), "retention.set", Some(&name), Some(&json));
-    Ok(Json(json!({"source": name, "effective": r})))
+    Ok(Json(Effective {
+        source: name,
+        effective: Some(r),
+    }))
 }
 
 pub async fn clear_retention(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Effective>> {
     app.source_config(&name)?;
     app.store.set_retention(&name, None)?;
     app.store
         .audit(&c.actor(), "retention.clear", Some(&name), None);
-    Ok(Json(
-        json!({"source": name, "effective": retention_of(&app, &name)}),
-    ))
+    let effective = retention_of(&app.scheduler, &name);
+    Ok(Json(Effective {
+        source: name,
+        effective,
+    }))
 }

@@ -3,19 +3,21 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use tresor_core::ReadOptions;
+use serde::Serialize;
+use serde_json::Value;
+use tresor_core::RestoreMode;
 use tresor_ops::{
-    BackupOptions, ForgetOptions, ImportOptions, Progress, RestoreOptions, Trigger, backup, check,
-    forget, import_archive, prune, restore,
+    BackupRequest, ForgetOptions, ImportOptions, Progress, RestoreOptions, SourceSpec, Trigger,
+    backup, check, forget, import_archive, prune, restore,
 };
 
+use super::JobEnv;
 use super::{Failure, JobProgress, JobSpec, tables_filter};
-use crate::app::App;
+use crate::catalog::source_config;
 use crate::error::ApiError;
 
 pub(super) async fn execute(
-    app: &Arc<App>,
+    env: &JobEnv,
     spec: &JobSpec,
     who: &str,
     progress: &Arc<JobProgress>,
@@ -28,13 +30,13 @@ pub(super) async fn execute(
             reason,
             tags,
         } => {
-            let trigger = if who == crate::scheduler::SCHEDULER {
+            let trigger = if who == super::SCHEDULER {
                 Trigger::Scheduled
             } else {
                 Trigger::Manual
             };
             run_backup(
-                app,
+                env,
                 source,
                 tables,
                 group.as_deref(),
@@ -51,162 +53,260 @@ pub(super) async fn execute(
             target,
             mode,
             tables,
-        } => {
-            let sc = app.source_config(target)?;
-            let url = sc.resolved_url()?;
-            let snap = app.find_snapshot(snapshot).await?;
-            let t = app.engines.target(&url)?;
-            let ts = app.engines.source(&url)?;
-            let options = RestoreOptions {
-                tables: tables_filter(tables)?,
-                mode: *mode,
-                safety_snapshot: true,
-                target_url: url.clone(),
-                target_name: Some(target.clone()),
-                username: Some(who.to_string()),
-                rehearsal: None,
-                rows: None,
-            };
-            progress.log(
-                "info",
-                &format!(
-                    "restoring snapshot {} into {target} ({mode})",
-                    snap.short_id()
-                ),
-            );
-            let out = restore(
-                &app.repo,
-                &snap,
-                t.as_ref(),
-                Some(ts.as_ref()),
-                &options,
-                progress.as_ref(),
-            )
-            .await?;
-            if let Some(s) = &out.safety_snapshot {
-                progress.log("info", &format!("safety snapshot {s} taken first"));
-            }
-            for w in &out.summary.warnings {
-                progress.log("warn", w);
-            }
-            let rows: u64 = out.tables.iter().map(|(_, n)| n).sum();
-            Ok(json!({
-                "snapshot": out.snapshot,
-                "target": target,
-                "mode": mode.to_string(),
-                "safety_snapshot": out.safety_snapshot,
-                "rows": rows,
-                "tables": out.tables.iter().map(|(t, n)| json!({"name": t.to_string(), "rows": n})).collect::<Vec<_>>(),
-                "method": out.summary.method,
-                "warnings": out.summary.warnings,
-            }))
-        }
+        } => run_restore(env, snapshot, target, *mode, tables, who, progress).await,
         JobSpec::Forget {
             source,
             ids,
             retention,
         } => {
-            let policy = match retention {
-                Some(r) => r.policy().map_err(ApiError::bad_request)?,
-                None => Default::default(),
-            };
-            let out = forget(
-                &app.repo,
-                &ForgetOptions {
-                    policy,
-                    tag: None,
-                    source: source.clone(),
-                    ids: ids.clone(),
-                    dry_run: false,
-                },
+            run_forget(
+                env,
+                source.clone(),
+                ids.clone(),
+                retention.as_ref(),
+                progress,
             )
-            .await?;
-            progress.log(
-                "info",
-                &format!("{} snapshot(s) removed", out.removed.len()),
-            );
-            for id in &out.removed {
-                progress.log("info", &format!("removed snapshot {}", short(id)));
-            }
-            let kept: usize = out
-                .groups
-                .values()
-                .map(|g| g.iter().filter(|d| d.keep).count())
-                .sum();
-            Ok(json!({"removed": out.removed, "kept": kept}))
+            .await
         }
-        JobSpec::Prune => {
-            progress.step("removing data no snapshot references");
-            let report = prune(&app.repo, false).await?;
-            progress.log(
-                "info",
-                &format!(
-                    "{} packs deleted, {} repacked, {} bytes freed",
-                    report.packs_deleted, report.packs_repacked, report.bytes_freed
-                ),
-            );
-            Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
-        }
-        JobSpec::Check { read_data } => {
-            progress.step(if *read_data {
-                "checking the repository and reading all data"
-            } else {
-                "checking the repository structure"
-            });
-            let out = check(&app.repo, *read_data).await?;
-            for e in &out.errors {
-                progress.log("error", e);
-            }
-            for w in &out.report.warnings {
-                progress.log("warn", w);
-            }
-            let figures = json!({
-                "snapshots": out.snapshots,
-                "errors": out.errors.len() + out.report.errors.len(),
-                "damaged_snapshots": out.damaged_snapshots.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-                "read_data": read_data,
-            });
-            if out.is_ok() {
-                Ok(figures)
-            } else {
-                Err(Failure::Ops(tresor_ops::OpsError::Corrupt(format!(
-                    "check found problems: {}",
-                    out.errors
-                        .iter()
-                        .chain(&out.report.errors)
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))))
-            }
-        }
+        JobSpec::Prune => run_prune(env, progress).await,
+        JobSpec::Check { read_data } => run_check(env, *read_data, progress).await,
         JobSpec::Drill { source, snapshot } => {
-            drill(app, source, snapshot.as_deref(), progress).await
+            drill(env, source, snapshot.as_deref(), progress).await
         }
-        JobSpec::Import { upload } => {
-            let path = app.upload_path(upload)?;
-            progress.step("validating the archive and storing it as a snapshot");
-            let snap = import_archive(
-                &app.repo,
-                path,
-                &ImportOptions {
-                    tags: vec!["uploaded".into()],
-                    username: Some(who.to_string()),
-                    ..ImportOptions::default()
-                },
-            )
-            .await?;
-            app.remove_upload(upload);
-            progress.log("info", &format!("snapshot {} created", snap.short_id()));
-            Ok(json!({
-                "snapshot": snap.id,
-                "tables": snap.totals.tables,
-                "rows": snap.totals.rows,
-                "bytes": snap.totals.bytes,
-            }))
-        }
+        JobSpec::Import { upload } => run_import(env, upload, who, progress).await,
     }
+}
+
+/// A job's figures as stored with it.
+fn figures(f: &impl Serialize) -> Result<Value, Failure> {
+    serde_json::to_value(f).map_err(|e| Failure::Api(ApiError::internal(e)))
+}
+
+/// What a restore did.
+#[derive(Serialize)]
+struct RestoreFigures<'a> {
+    snapshot: &'a str,
+    target: &'a str,
+    mode: String,
+    safety_snapshot: Option<&'a str>,
+    rows: u64,
+    tables: Vec<TableRows>,
+    method: &'a str,
+    warnings: &'a [String],
+}
+
+/// Rows of one table.
+#[derive(Serialize)]
+struct TableRows {
+    name: String,
+    rows: u64,
+}
+
+async fn run_restore(
+    env: &JobEnv,
+    snapshot: &str,
+    target: &str,
+    mode: RestoreMode,
+    tables: &[String],
+    who: &str,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    let sc = source_config(&env.config, target)?;
+    let url = sc.resolved_url()?;
+    let snap = env.catalog.find(snapshot).await?;
+    let t = env.engines.target(&url)?;
+    let ts = env.engines.source(&url)?;
+    let options = RestoreOptions {
+        tables: tables_filter(tables)?,
+        mode,
+        safety_snapshot: true,
+        target_url: url.clone(),
+        target_name: Some(target.to_string()),
+        username: Some(who.to_string()),
+        rehearsal: None,
+        rows: None,
+    };
+    progress.log(
+        "info",
+        &format!(
+            "restoring snapshot {} into {target} ({mode})",
+            snap.short_id()
+        ),
+    );
+    let out = restore(
+        env.catalog.repo(),
+        &snap,
+        t.as_ref(),
+        Some(ts.as_ref()),
+        &options,
+        progress.as_ref(),
+    )
+    .await?;
+    if let Some(s) = &out.safety_snapshot {
+        progress.log("info", &format!("safety snapshot {s} taken first"));
+    }
+    for w in &out.summary.warnings {
+        progress.log("warn", w);
+    }
+    figures(&RestoreFigures {
+        snapshot: &out.snapshot,
+        target,
+        mode: mode.to_string(),
+        safety_snapshot: out.safety_snapshot.as_deref(),
+        rows: out.tables.iter().map(|(_, n)| n).sum(),
+        tables: out
+            .tables
+            .iter()
+            .map(|(t, n)| TableRows {
+                name: t.to_string(),
+                rows: *n,
+            })
+            .collect(),
+        method: &out.summary.method,
+        warnings: &out.summary.warnings,
+    })
+}
+
+/// What a forget job did.
+#[derive(Serialize)]
+struct ForgetFigures<'a> {
+    removed: &'a [String],
+    kept: usize,
+}
+
+async fn run_forget(
+    env: &JobEnv,
+    source: Option<String>,
+    ids: Vec<String>,
+    retention: Option<&tresor_ops::RetentionConfig>,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    let policy = match retention {
+        Some(r) => r.policy().map_err(ApiError::bad_request)?,
+        None => Default::default(),
+    };
+    let out = forget(
+        env.catalog.repo(),
+        &ForgetOptions {
+            policy,
+            tag: None,
+            source,
+            ids,
+            dry_run: false,
+        },
+    )
+    .await?;
+    progress.log(
+        "info",
+        &format!("{} snapshot(s) removed", out.removed.len()),
+    );
+    for id in &out.removed {
+        progress.log("info", &format!("removed snapshot {}", short(id)));
+    }
+    figures(&ForgetFigures {
+        removed: &out.removed,
+        kept: out
+            .groups
+            .values()
+            .map(|g| g.iter().filter(|d| d.keep).count())
+            .sum(),
+    })
+}
+
+async fn run_prune(env: &JobEnv, progress: &Arc<JobProgress>) -> Result<Value, Failure> {
+    progress.step("removing data no snapshot references");
+    let report = prune(env.catalog.repo(), false).await?;
+    progress.log(
+        "info",
+        &format!(
+            "{} packs deleted, {} repacked, {} bytes freed",
+            report.packs_deleted, report.packs_repacked, report.bytes_freed
+        ),
+    );
+    figures(&report)
+}
+
+/// What a check found.
+#[derive(Serialize)]
+struct CheckFigures {
+    snapshots: usize,
+    errors: usize,
+    damaged_snapshots: Vec<String>,
+    read_data: bool,
+}
+
+async fn run_check(
+    env: &JobEnv,
+    read_data: bool,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    progress.step(if read_data {
+        "checking the repository and reading all data"
+    } else {
+        "checking the repository structure"
+    });
+    let out = check(env.catalog.repo(), read_data).await?;
+    for e in &out.errors {
+        progress.log("error", e);
+    }
+    for w in &out.report.warnings {
+        progress.log("warn", w);
+    }
+    if !out.is_ok() {
+        return Err(Failure::Ops(tresor_ops::OpsError::Corrupt(format!(
+            "check found problems: {}",
+            out.errors
+                .iter()
+                .chain(&out.report.errors)
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))));
+    }
+    figures(&CheckFigures {
+        snapshots: out.snapshots,
+        errors: out.errors.len() + out.report.errors.len(),
+        damaged_snapshots: out.damaged_snapshots.iter().map(|d| d.id.clone()).collect(),
+        read_data,
+    })
+}
+
+/// What an import stored.
+#[derive(Serialize)]
+struct ImportFigures<'a> {
+    snapshot: &'a str,
+    tables: u64,
+    rows: u64,
+    bytes: u64,
+}
+
+async fn run_import(
+    env: &JobEnv,
+    upload: &str,
+    who: &str,
+    progress: &Arc<JobProgress>,
+) -> Result<Value, Failure> {
+    let path = env.uploads.path(upload)?;
+    progress.step("validating the archive and storing it as a snapshot");
+    let snap = import_archive(
+        env.catalog.repo(),
+        path,
+        &ImportOptions {
+            tags: vec!["uploaded".into()],
+            username: Some(who.to_string()),
+            ..ImportOptions::default()
+        },
+    )
+    .await?;
+    env.uploads.remove(upload);
+    progress.log("info", &format!("snapshot {} created", snap.short_id()));
+    figures(&ImportFigures {
+        snapshot: &snap.id,
+        tables: snap.totals.tables,
+        rows: snap.totals.rows,
+        bytes: snap.totals.bytes,
+    })
 }
 
 fn short(id: &str) -> &str {
@@ -215,7 +315,7 @@ fn short(id: &str) -> &str {
 
 #[allow(clippy::too_many_arguments)]
 async fn run_backup(
-    app: &Arc<App>,
+    env: &JobEnv,
     name: &str,
     tables: &[String],
     group: Option<&str>,
@@ -225,37 +325,26 @@ async fn run_backup(
     who: &str,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
-    let sc = app.source_config(name)?;
-    let url = sc.resolved_url()?;
-    let filter = if tables.is_empty() {
-        sc.filter(group)?
-    } else {
-        tresor_core::TableFilter::new(tables, &sc.exclude)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
-    let source = app.engines.source(&url)?;
-    let mut all_tags = sc.tags.clone();
-    all_tags.extend(tags.iter().cloned());
-    if let Some(g) = group {
-        all_tags.push(format!("group:{g}"));
-    }
-    let options = BackupOptions {
-        source_name: Some(name.to_string()),
-        url,
-        read: ReadOptions {
-            filter,
-            jobs: sc.jobs.unwrap_or(2).max(1),
-            options: sc.options.clone(),
-        },
-        trigger,
+    let sc = source_config(&env.config, name)?;
+    let options = BackupRequest {
+        group: group.map(str::to_string),
+        tables: tables.to_vec(),
+        tags: tags.to_vec(),
         reason,
-        tags: all_tags,
-        app_version: None,
+        trigger,
         username: Some(who.to_string()),
         labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
-        ..BackupOptions::default()
-    };
-    let snap = backup(&app.repo, source.as_ref(), &options, progress.as_ref()).await?;
+        ..BackupRequest::default()
+    }
+    .options(SourceSpec::Named(name, sc), &env.engines)?;
+    let source = env.engines.source(&options.url)?;
+    let snap = backup(
+        env.catalog.repo(),
+        source.as_ref(),
+        &options,
+        progress.as_ref(),
+    )
+    .await?;
     progress.log(
         "info",
         &format!(
@@ -267,28 +356,57 @@ async fn run_backup(
             snap.totals.added_bytes
         ),
     );
-    Ok(json!({
-        "snapshot": snap.id,
-        "tables": snap.totals.tables,
-        "rows": snap.totals.rows,
-        "bytes": snap.totals.bytes,
-        "added_bytes": snap.totals.added_bytes,
-        "new_chunks": snap.totals.new_chunks,
-        "reused_chunks": snap.totals.reused_chunks,
-        "duration_ms": (snap.end_time - snap.time).num_milliseconds(),
-    }))
+    figures(&BackupFigures {
+        snapshot: &snap.id,
+        tables: snap.totals.tables,
+        rows: snap.totals.rows,
+        bytes: snap.totals.bytes,
+        added_bytes: snap.totals.added_bytes,
+        new_chunks: snap.totals.new_chunks,
+        reused_chunks: snap.totals.reused_chunks,
+        duration_ms: (snap.end_time - snap.time).num_milliseconds(),
+    })
+}
+
+/// What a backup stored.
+#[derive(Serialize)]
+struct BackupFigures<'a> {
+    snapshot: &'a str,
+    tables: u64,
+    rows: u64,
+    bytes: u64,
+    added_bytes: u64,
+    new_chunks: u64,
+    reused_chunks: u64,
+    duration_ms: i64,
+}
+
+/// One table of a drill.
+#[derive(Serialize)]
+struct DrillTable {
+    name: String,
+    expected: u64,
+    restored: Option<u64>,
+}
+
+/// What a drill found.
+#[derive(Serialize)]
+struct DrillFigures<'a> {
+    snapshot: &'a str,
+    tables: Vec<DrillTable>,
+    ok: bool,
 }
 
 /// Restores a snapshot into a throwaway SQLite file and compares every
 /// table's row count with the snapshot's.
 async fn drill(
-    app: &Arc<App>,
+    env: &JobEnv,
     source: &str,
     snapshot: Option<&str>,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
     let spec = snapshot.map_or_else(|| format!("latest:{source}"), str::to_string);
-    let snap = app.find_snapshot(&spec).await?;
+    let snap = env.catalog.find(&spec).await?;
     let dir = tempfile::tempdir()
         .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
     let url = format!("sqlite://{}", dir.path().join("drill.db").display());
@@ -299,9 +417,9 @@ async fn drill(
             snap.short_id()
         ),
     );
-    let target = app.engines.target(&url)?;
+    let target = env.engines.target(&url)?;
     let out = restore(
-        &app.repo,
+        env.catalog.repo(),
         &snap,
         target.as_ref(),
         None,
@@ -329,7 +447,11 @@ async fn drill(
                 restored.map_or_else(|| "no table".to_string(), |n| n.to_string())
             ));
         }
-        tables.push(json!({"name": t.name.to_string(), "expected": t.rows, "restored": restored}));
+        tables.push(DrillTable {
+            name: t.name.to_string(),
+            expected: t.rows,
+            restored,
+        });
     }
     drop(target);
     drop(dir);
@@ -347,5 +469,9 @@ async fn drill(
             tables.len()
         ),
     );
-    Ok(json!({"snapshot": snap.id, "tables": tables, "ok": true}))
+    figures(&DrillFigures {
+        snapshot: &snap.id,
+        tables,
+        ok: true,
+    })
 }

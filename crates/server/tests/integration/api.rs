@@ -462,18 +462,14 @@ async fn pages_need_a_login_and_work_with_one() {
         let st = r.status();
         assert_eq!(st, 200, "{page}: {}", r.text().await.unwrap_or_default());
     }
-    let r = s
-        .http
-        .post(s.url(&format!("/snapshots/{snap}/preview")))
-        .header("cookie", &session)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("target", "app"),
-            ("mode", "merge"),
-        ])
-        .send()
-        .await
-        .expect("preview form");
+    let preview_form = |mode: &'static str| {
+        s.http
+            .post(s.url(&format!("/snapshots/{snap}/preview")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str()), ("target", "app"), ("mode", mode)])
+            .send()
+    };
+    let r = preview_form("merge").await.expect("preview form");
     let st = r.status();
     let html = r.text().await.unwrap_or_default();
     assert_eq!(st, 200, "{html}");
@@ -481,6 +477,13 @@ async fn pages_need_a_login_and_work_with_one() {
         html.contains("preview-table") && html.contains("customers"),
         "{html}"
     );
+    // the restore form used to read an unknown mode as replace; it is
+    // refused with the mode named
+    let r = preview_form("upsert").await.expect("preview form");
+    let st = r.status();
+    let html = r.text().await.unwrap_or_default();
+    assert_eq!(st, 400, "{html}");
+    assert!(html.contains("unknown restore mode"), "{html}");
 
     // pausing and resuming a source from its page
     for (action, paused) in [("pause", true), ("resume", false)] {

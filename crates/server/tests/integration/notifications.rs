@@ -55,6 +55,12 @@ impl Connector for Flaky {
     fn accepts(&self, url: &str) -> bool {
         url.starts_with("flaky://")
     }
+    fn example_url(&self) -> &'static str {
+        "flaky:///path/app.db"
+    }
+    fn default_jobs(&self) -> usize {
+        tresor_sqlite::SqliteConnector.default_jobs()
+    }
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         let inner =
             tresor_sqlite::SqliteConnector.source(&url.replacen("flaky://", "sqlite://", 1))?;

@@ -4,59 +4,40 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use tresor_core::{ReadOptions, TableFilter};
 use tresor_ops::{
-    BackupOptions, NoProgress, ParentChoice, Progress, Trigger, backup_opened, open_source,
+    BackupRequest, NoProgress, ParentChoice, Progress, SourceSpec, Trigger, backup_opened,
+    open_source,
 };
 
 use crate::cli::BackupArgs;
 use crate::context::Context;
-use crate::exit::UserError;
 use crate::output::{Bars, bytes};
 
 pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     let db = ctx.database(&args.source)?;
-    let filter = filter(&db, args)?;
     let source = ctx.engines.source(&db.url)?;
-    let mut options = db
-        .config
-        .as_ref()
-        .map(|c| c.options.clone())
-        .unwrap_or_default();
-    options.extend(args.options.iter().cloned());
-    let mut tags = db
-        .config
-        .as_ref()
-        .map(|c| c.tags.clone())
-        .unwrap_or_default();
-    tags.extend(args.tags.iter().cloned());
-    let backup_options = BackupOptions {
-        source_name: db.name.clone(),
-        url: db.url.clone(),
-        read: ReadOptions {
-            filter,
-            // parallel reads pay off where the engine shares one snapshot
-            // between connections without locking (PostgreSQL)
-            jobs: args
-                .jobs
-                .or(db.config.as_ref().and_then(|c| c.jobs))
-                .unwrap_or(match ctx.engines.engine_of(&db.url) {
-                    Ok(tresor_core::Engine::Postgres) => 2,
-                    _ => 1,
-                }),
-            options,
-        },
-        trigger: Trigger::Manual,
+    let spec = match (&db.name, &db.config) {
+        (Some(name), Some(config)) => SourceSpec::Named(name, config),
+        _ => SourceSpec::Url(&db.url),
+    };
+    let backup_options = BackupRequest {
+        group: args.group.clone(),
+        tables: args.tables.clone(),
+        exclude: args.exclude.clone(),
+        tags: args.tags.clone(),
         reason: args.reason.clone(),
-        tags,
         app_version: args.app_version.clone(),
+        trigger: Trigger::Manual,
+        jobs: args.jobs,
+        options: args.options.clone(),
         parent: match (&args.parent, args.force) {
             (_, true) => ParentChoice::None,
             (Some(id), false) => ParentChoice::Id(id.clone()),
             (None, false) => ParentChoice::Latest,
         },
-        ..BackupOptions::default()
-    };
+        ..BackupRequest::default()
+    }
+    .options(spec, &ctx.engines)?;
     let started = Instant::now();
     let bars = ctx.progress_enabled().then(Bars::new);
     let progress: &dyn Progress = match &bars {
@@ -124,34 +105,4 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         }
     }
     super::ok()
-}
-
-fn filter(db: &crate::context::Database, args: &BackupArgs) -> Result<TableFilter> {
-    let invalid = |e: tresor_core::FilterError| {
-        UserError::usage(
-            e.to_string(),
-            "table patterns are globs such as users, user_*, public.*",
-        )
-    };
-    match (&db.config, &args.group) {
-        (Some(c), group) => {
-            if args.tables.is_empty() && args.exclude.is_empty() {
-                return Ok(c.filter(group.as_deref())?);
-            }
-            let mut include = match group {
-                Some(g) => c.groups.get(g).cloned().unwrap_or_default(),
-                None => c.include.clone(),
-            };
-            include.extend(args.tables.iter().cloned());
-            let mut exclude = c.exclude.clone();
-            exclude.extend(args.exclude.iter().cloned());
-            Ok(TableFilter::new(&include, &exclude).map_err(invalid)?)
-        }
-        (None, Some(g)) => Err(UserError::usage(
-            format!("--group {g} needs a source defined in tresor.toml"),
-            "define the source and its groups in tresor.toml, or use --tables",
-        )
-        .into()),
-        (None, None) => Ok(TableFilter::new(&args.tables, &args.exclude).map_err(invalid)?),
-    }
 }

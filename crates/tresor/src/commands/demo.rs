@@ -14,15 +14,16 @@ use crate::cli::{DemoArgs, Global};
 use crate::context::engines;
 use crate::output::bytes;
 
-const DEMO_PASSWORD: &str = "tresor-demo";
-
 pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("shop.db");
     let repo_dir = dir.join("repo");
     let restored = dir.join("restored.db");
-    let password = std::env::var("TRESOR_PASSWORD").unwrap_or_else(|_| DEMO_PASSWORD.to_string());
+    let password = std::env::var(tresor_ops::PASSWORD_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| tresor_ops::DEMO_PASSWORD.to_string());
     let say = |s: String| {
         if !global.quiet && !global.json {
             println!("{s}");

@@ -11,7 +11,7 @@ use tresor_ops::{
     preview, resolve, restore,
 };
 
-use crate::cli::{Mode, RestoreArgs};
+use crate::cli::RestoreArgs;
 use crate::context::Context;
 use crate::exit::{UserError, code};
 use crate::output::{Bars, table};
@@ -32,13 +32,12 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     let target_source = ctx.engines.source(&db.url)?;
     let options = RestoreOptions {
         tables,
-        mode: match args.mode {
-            Some(Mode::Replace) => RestoreMode::Replace,
-            Some(Mode::Merge) => RestoreMode::Merge,
-            // a row selection merges: nothing outside it is touched
-            None if !args.filters.is_empty() => RestoreMode::Merge,
-            None => RestoreMode::Replace,
-        },
+        // a row selection merges: nothing outside it is touched
+        mode: args.mode.unwrap_or(if args.filters.is_empty() {
+            RestoreMode::Replace
+        } else {
+            RestoreMode::Merge
+        }),
         safety_snapshot: !args.no_safety_snapshot,
         target_url: db.url.clone(),
         target_name: db.name.clone(),
@@ -151,8 +150,20 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         b.finish();
     }
     let outcome = result?;
+    report(ctx, args, &snapshot, &target_label, &outcome)?;
+    super::ok()
+}
+
+/// Prints what a restore did.
+fn report(
+    ctx: &Context,
+    args: &RestoreArgs,
+    snapshot: &tresor_ops::Snapshot,
+    target_label: &str,
+    outcome: &tresor_ops::RestoreOutcome,
+) -> Result<()> {
     if ctx.global.json {
-        super::print_json(&outcome)?;
+        super::print_json(outcome)?;
     } else if !ctx.global.quiet {
         if let Some(s) = &outcome.safety_snapshot {
             println!(
@@ -178,7 +189,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             );
         }
     }
-    super::ok()
+    Ok(())
 }
 
 fn print_rehearsal(p: &Preview) {

@@ -1,11 +1,9 @@
 //! `tresor serve`: the server (schedules, retention, HTTP API, web admin,
 //! notifications), or with `--demo` a ready-made sample setup.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use tresor_ops::Config;
 
 use crate::cli::{Global, ServeArgs};
 use crate::context::engines;
@@ -24,21 +22,17 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
         options.repository_password = Some(setup.password.clone());
         setup.config
     } else {
-        let mut config = match &global.config {
-            Some(path) => Config::load(path)?,
-            None if Path::new("tresor.toml").exists() => Config::load(Path::new("tresor.toml"))?,
-            None => anyhow::bail!(crate::exit::UserError::usage(
+        let Some(mut config) = tresor_ops::discover_config(global.config.as_deref())? else {
+            anyhow::bail!(crate::exit::UserError::usage(
                 "no configuration file",
                 "pass --config FILE, set TRESOR_CONFIG, create tresor.toml (see tresor.example.toml), or try `tresor serve --demo`",
-            )),
+            ));
         };
         config.apply_env();
         if let Some(repo) = &global.repo {
             config.repository.url = Some(repo.clone());
         }
-        if let Some(file) = &global.password_file {
-            config.repository.password_file = Some(file.clone());
-        }
+        options.password_file.clone_from(&global.password_file);
         config
     };
     if let Some(listen) = &args.listen {

@@ -1,0 +1,235 @@
+//! Restore in two steps: a preview (per-table inserted/updated/deleted
+//! counts, nothing changed) that returns a preview id, then the restore
+//! itself, which needs that id and a confirmation naming the target and
+//! the snapshot.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tresor_core::RestoreMode;
+use tresor_ops::RestoreOptions;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{JobSpec, tables_filter};
+
+/// What to restore where.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// Snapshot id (or prefix, or `latest:SOURCE`).
+    pub snapshot: String,
+    /// The configured source to restore into.
+    pub target: String,
+    /// `replace` (default) or `merge`.
+    #[serde(default)]
+    pub mode: RestoreMode,
+    /// Only these tables (globs; all when empty).
+    #[serde(default)]
+    pub tables: Vec<String>,
+}
+
+/// A restore preview as the API and the pages show it.
+#[derive(Debug, Serialize)]
+pub struct PreviewView {
+    preview_id: String,
+    snapshot: String,
+    short_id: String,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+    snapshot_source: String,
+    target: String,
+    target_url: String,
+    mode: String,
+    tables_selected: Vec<String>,
+    overwrites_data: bool,
+    safety_snapshot: bool,
+    tables: Vec<PreviewTable>,
+    totals: PreviewTotals,
+    rehearsal: Option<tresor_ops::Rehearsal>,
+    confirm: ConfirmHint,
+    expires_in_seconds: u64,
+}
+
+/// What a restore would do to one table.
+#[derive(Debug, Serialize)]
+struct PreviewTable {
+    name: String,
+    action: String,
+    snapshot_rows: u64,
+    target_rows: Option<u64>,
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+}
+
+/// The row changes of all tables.
+#[derive(Debug, Serialize)]
+struct PreviewTotals {
+    inserted: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+}
+
+/// What to type to confirm the restore.
+#[derive(Debug, Serialize)]
+struct ConfirmHint {
+    target: String,
+    snapshot: String,
+}
+
+/// Computes a preview and stores it; shared by the API and the pages.
+pub async fn make_preview(
+    app: &Arc<App>,
+    caller: &Caller,
+    r: PreviewRequest,
+) -> ApiResult<PreviewView> {
+    let snap = app.find_snapshot(&r.snapshot).await?;
+    let sc = app.source_config(&r.target)?;
+    let url = sc.resolved_url()?;
+    let target = app.engines.target(&url)?;
+    let source = app.engines.source(&url)?;
+    let options = RestoreOptions {
+        tables: tables_filter(&r.tables)?,
+        mode: r.mode,
+        safety_snapshot: true,
+        target_url: url.clone(),
+        target_name: Some(r.target.clone()),
+        username: Some(caller.actor()),
+        rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
+        rows: None,
+    };
+    let p =
+        tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
+    let id = crate::auth::random_token(12);
+    let request = PreviewRequest {
+        snapshot: snap.id.clone(),
+        ..r
+    };
+    let totals = |f: fn(&tresor_ops::TablePreview) -> u64| p.tables.iter().map(f).sum::<u64>();
+    let result = PreviewView {
+        preview_id: id.clone(),
+        snapshot: snap.id.clone(),
+        short_id: snap.short_id().to_string(),
+        snapshot_time: snap.time,
+        snapshot_source: snap.source.key().to_string(),
+        target: request.target.clone(),
+        target_url: tresor_core::redact_url(&url),
+        mode: p.mode.to_string(),
+        tables_selected: request.tables.clone(),
+        overwrites_data: p.overwrites_data,
+        safety_snapshot: p.overwrites_data,
+        tables: p
+            .tables
+            .iter()
+            .map(|t| PreviewTable {
+                name: t.name.to_string(),
+                action: t.action.clone(),
+                snapshot_rows: t.snapshot_rows,
+                target_rows: t.target_rows,
+                inserted: t.inserted,
+                updated: t.updated,
+                deleted: t.deleted,
+                unchanged: t.unchanged,
+            })
+            .collect(),
+        totals: PreviewTotals {
+            inserted: totals(|t| t.inserted),
+            updated: totals(|t| t.updated),
+            deleted: totals(|t| t.deleted),
+            unchanged: totals(|t| t.unchanged),
+        },
+        rehearsal: p.rehearsal.clone(),
+        confirm: ConfirmHint {
+            target: request.target.clone(),
+            snapshot: snap.short_id().to_string(),
+        },
+        expires_in_seconds: 3600,
+    };
+    app.store.create_preview(
+        &id,
+        caller.user.id,
+        &serde_json::to_string(&request).map_err(ApiError::internal)?,
+        &serde_json::to_string(&result).map_err(ApiError::internal)?,
+    )?;
+    app.store.audit(
+        &caller.actor(),
+        "restore.preview",
+        Some(&request.target),
+        Some(&format!("snapshot {}", snap.short_id())),
+    );
+    Ok(result)
+}
+
+/// The typed confirmation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    /// The target's name, typed again.
+    pub target: String,
+    /// The snapshot's id (the first 8 characters or more), typed again.
+    pub snapshot: String,
+}
+
+/// Starting a restore.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// From the preview.
+    pub preview_id: String,
+    /// Names the target and the snapshot.
+    pub confirm: Confirm,
+}
+
+/// Checks the confirmation against the preview and starts the job.
+pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiResult<i64> {
+    let Some((user_id, request, _result, created)) = app.store.preview(&r.preview_id)? else {
+        return Err(ApiError::not_found("no such restore preview")
+            .hint("run POST /api/v1/restore/preview first; previews are used once and expire after an hour"));
+    };
+    if user_id != caller.user.id {
+        return Err(ApiError::forbidden("use a preview made by someone else"));
+    }
+    if crate::store::parse_ts(&created)
+        .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::hours(1))
+    {
+        return Err(ApiError::bad_request("the preview has expired").hint("preview again"));
+    }
+    let req: PreviewRequest = serde_json::from_str(&request).map_err(ApiError::internal)?;
+    let typed_snapshot = r.confirm.snapshot.trim();
+    if r.confirm.target.trim() != req.target
+        || typed_snapshot.len() < 8
+        || !req.snapshot.starts_with(typed_snapshot)
+    {
+        return Err(ApiError::bad_request(
+            "the confirmation does not name this restore's target and snapshot",
+        )
+        .hint(format!(
+            "confirm with target {:?} and snapshot {:?}",
+            req.target,
+            &req.snapshot[..8.min(req.snapshot.len())]
+        )));
+    }
+    app.store.delete_preview(&r.preview_id)?;
+    let spec = JobSpec::Restore {
+        snapshot: req.snapshot.clone(),
+        target: req.target.clone(),
+        mode: req.mode,
+        tables: req.tables.clone(),
+    };
+    let (id, _) = app
+        .jobs
+        .submit(crate::jobs::Submit::manual(spec, caller.actor()))?;
+    app.store.audit(
+        &caller.actor(),
+        "restore.start",
+        Some(&req.target),
+        Some(&format!(
+            "snapshot {} mode {} job {id}",
+            req.snapshot, req.mode
+        )),
+    );
+    Ok(id)
+}

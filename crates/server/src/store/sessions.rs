@@ -1,0 +1,43 @@
+//! Browser sessions and their CSRF tokens.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::users::{User, user_row};
+use super::{Store, ts};
+
+impl Store {
+    /// Stores a session.
+    pub fn create_session(
+        &self,
+        hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_at: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![hash, user_id, csrf, ts(Utc::now()), ts(expires_at)],
+        )?;
+        Ok(())
+    }
+
+    /// A live session: its user and CSRF token.
+    pub fn session(&self, hash: &str) -> rusqlite::Result<Option<(User, String)>> {
+        self.conn()
+            .query_row(
+                "SELECT u.id, u.name, u.role, u.created_at, s.csrf FROM sessions s
+                 JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2",
+                params![hash, ts(Utc::now())],
+                |r| Ok((user_row(r)?, r.get(4)?)),
+            )
+            .optional()
+    }
+
+    /// Ends a session.
+    pub fn delete_session(&self, hash: &str) -> rusqlite::Result<()> {
+        self.conn()
+            .execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! The dashboard: every source's health, the repository's size over
+//! time, recent jobs.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use serde_json::json;
+
+use crate::actions;
+use crate::app::App;
+use crate::auth::Viewer;
+use crate::store::JobFilter;
+
+use super::render::render;
+use super::{PageResult, chart};
+
+pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult {
+    let all = app.snapshots().await?;
+    let mut sources = Vec::new();
+    for name in app.config.sources.keys() {
+        sources.push(actions::sources::source_status(&app, name, &all).await?);
+    }
+    let stats = app.store.repo_stats(200)?;
+    let latest = stats.last().cloned();
+    let jobs = app.store.jobs(&JobFilter {
+        limit: Some(8),
+        ..Default::default()
+    })?;
+    let dedup = latest.as_ref().and_then(|s| {
+        (s.stored_bytes > 0)
+            .then(|| format!("{:.1}×", s.logical_bytes as f64 / s.stored_bytes as f64))
+    });
+    let paused = app
+        .store
+        .setting(crate::scheduler::GLOBAL_PAUSE)?
+        .is_some_and(|v| v == "true");
+    Ok(render(
+        &app,
+        "dashboard.html",
+        Some(&c),
+        json!({
+            "sources": sources,
+            "snapshot_count": all.len(),
+            "stored_bytes": latest.as_ref().map(|s| s.stored_bytes),
+            "logical_bytes": latest.as_ref().map(|s| s.logical_bytes),
+            "dedup": dedup,
+            "chart": chart::repository_chart(&stats),
+            "jobs": jobs.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
+            "scheduler_paused": paused,
+            "maintenance": app.scheduler.board.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
+        }),
+    ))
+}

@@ -27,6 +27,7 @@ mod config;
 mod diff;
 mod engines;
 mod error;
+mod guard;
 mod maintenance;
 mod open;
 mod progress;
@@ -55,6 +56,10 @@ pub use config::{
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
+pub use guard::{
+    GUARD_LABEL, GUARD_OF_LABEL, GuardOptions, UndoOptions, UndoReport, UndoTable, close_guard,
+    guard_after, is_guard, release_guard, take_guard, undo,
+};
 pub use maintenance::{
     CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
     prune,

@@ -226,7 +226,8 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
                     time: s.time,
                     tags: s.tags.clone(),
                     group: s.source.key().to_string(),
-                    reason: if s.trigger == Trigger::PreRestore {
+                    // guards are kept like safety snapshots, until released
+                    reason: if matches!(s.trigger, Trigger::PreRestore | Trigger::Guard) {
                         "pre-restore".to_string()
                     } else {
                         s.reason.clone().unwrap_or_default()

@@ -447,7 +447,7 @@ pub fn resolve<'a>(snapshots: &'a [Snapshot], spec: &str) -> Result<&'a Snapshot
         return snapshots
             .iter()
             .rev()
-            .filter(|s| kind.admits(s.trigger))
+            .filter(|s| kind.admits(s))
             .find(|s| match source {
                 None => true,
                 Some(src) => s.source.name.as_deref() == Some(src) || s.source.url == src,
@@ -505,11 +505,14 @@ enum LatestKind {
 }
 
 impl LatestKind {
-    fn admits(self, trigger: Trigger) -> bool {
+    fn admits(self, s: &Snapshot) -> bool {
         match self {
-            LatestKind::Backup => trigger.is_backup(),
-            LatestKind::Safety => trigger == Trigger::PreRestore,
-            LatestKind::Guard => trigger == Trigger::Guard,
+            LatestKind::Backup => s.trigger.is_backup(),
+            LatestKind::Safety => s.trigger == Trigger::PreRestore,
+            // a guard's after-state and undo plans are not guards
+            LatestKind::Guard => {
+                s.trigger == Trigger::Guard && s.labels.get("guard").is_none_or(|r| r == "before")
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod integration {
     pub mod diff;
+    pub mod guard;
     pub mod incremental;
     pub mod rehearsal;
     pub mod select;

@@ -69,6 +69,10 @@ pub enum Command {
     /// What changed between two snapshots, or between a snapshot and the
     /// live database, per table and row by row
     Diff(DiffArgs),
+    /// Run a risky command under a guard snapshot; show what it changed
+    Guard(GuardArgs),
+    /// Revert what happened since a guard, for the guarded tables
+    Undo(UndoArgs),
     /// Verify the repository's structure (and with --read-data, every byte)
     Check(CheckArgs),
     /// Remove snapshots by retention rules
@@ -228,6 +232,67 @@ pub struct DiffArgs {
     /// table (for large diffs)
     #[arg(long)]
     pub json_lines: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// The database: a URL or a source name from the config file
+    #[arg(required_unless_present = "release")]
+    pub source: Option<String>,
+    /// Guard only these tables (comma-separated globs) [default: all]
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Leave out these tables
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Guard the tables of this group from the config file
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Fail (exit 5) when the command deletes or changes any row of this
+    /// group's tables (inserting is allowed)
+    #[arg(long, value_name = "GROUP")]
+    pub protect: Option<String>,
+    /// With --protect: put the protected tables back at once when the
+    /// command touched them
+    #[arg(long, requires = "protect")]
+    pub undo_on_violation: bool,
+    /// List the changed rows (at most --limit)
+    #[arg(long)]
+    pub rows: bool,
+    /// Rows listed with --rows
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Remove a guard (and its after-state) instead: GUARD is an id prefix
+    /// or `latest:guard`
+    #[arg(long, value_name = "GUARD", conflicts_with_all = ["source", "command"])]
+    pub release: Option<String>,
+    /// The command to run, after `--`
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The guard: an id prefix, or `latest:guard` [default: the newest]
+    pub guard: Option<String>,
+    /// The database to revert [default: the guard's source]
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only these of the guarded tables
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Also revert rows that changed again after the guarded command
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would be reverted and rehearse the undo; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long the preview may rehearse
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
+    pub rehearse_for: std::time::Duration,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

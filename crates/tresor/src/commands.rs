@@ -6,6 +6,7 @@ mod demo;
 mod diff;
 mod export;
 mod forget;
+mod guard;
 mod import;
 mod init;
 mod key;
@@ -14,6 +15,7 @@ mod restore;
 mod serve;
 mod show;
 mod snapshots;
+mod undo;
 mod unlock;
 
 use std::process::ExitCode;
@@ -38,6 +40,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(a) => show::run(&ctx, &a).await,
         Command::Restore(a) => restore::run(&ctx, &a).await,
         Command::Diff(a) => diff::run(&ctx, &a).await,
+        Command::Guard(a) => guard::run(&ctx, &a).await,
+        Command::Undo(a) => undo::run(&ctx, &a).await,
         Command::Key(a) => key::run(&ctx, &a).await,
         Command::Unlock(a) => unlock::run(&ctx, &a).await,
         Command::Check(a) => check::run(&ctx, &a).await,

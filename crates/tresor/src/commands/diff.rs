@@ -271,7 +271,7 @@ fn short(v: &Value) -> String {
     }
 }
 
-fn row_text(c: &ChangedRow<'_>) -> String {
+pub(super) fn row_text(c: &ChangedRow<'_>) -> String {
     let row = c.change.row();
     let key: Vec<String> = c
         .key

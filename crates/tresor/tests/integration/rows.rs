@@ -204,3 +204,111 @@ fn restore_brings_back_one_customer_with_their_orders() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("merge mode"), "{}", stderr(&out));
 }
+
+/// The wine app's rule and the shop's safe delete: a guard around a
+/// command, the rows it changed, a protected group that must not lose a
+/// row, and undo with a conflict.
+#[test]
+fn guard_shows_what_a_command_changed_and_undo_puts_it_back() {
+    let env = Env::new();
+    let db = shop(&env);
+    std::fs::write(
+        env.path("tresor.toml"),
+        format!(
+            "[sources.shop]\nurl = \"sqlite://{}\"\n[sources.shop.groups]\nuser-data = [\"customers\"]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let sqlite = |statement: &str| {
+        vec![
+            "sqlite3".to_string(),
+            db.display().to_string(),
+            statement.to_string(),
+        ]
+    };
+
+    // a harmless command: exit status passed through, changes listed
+    let mut args = vec!["guard", "shop", "--rows", "--"];
+    let cmd = sqlite("INSERT INTO orders VALUES (20, 1, 5.0); DELETE FROM orders WHERE id = 10;");
+    args.extend(cmd.iter().map(String::as_str));
+    let out = env.tresor(&args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("+ orders id=20") && text.contains("- orders id=10"),
+        "{text}"
+    );
+    assert!(text.contains("undo with: tresor undo"), "{text}");
+
+    // a later change to an order the command also changed is a conflict
+    sql(&db, "UPDATE orders SET total = 6.0 WHERE id = 20;");
+    let text = env.ok(&["undo", "--dry-run"]);
+    assert!(text.contains("conflict: orders id=20"), "{text}");
+    env.ok(&["undo", "--yes"]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let ids: Vec<i64> = c
+        .prepare("SELECT id FROM orders ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        ids,
+        [10, 11, 12, 13, 20],
+        "order 10 is back, 20 (changed again) stays"
+    );
+    env.ok(&["undo", "--yes", "--force"]);
+    let ids: Vec<i64> = c
+        .prepare("SELECT id FROM orders ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        ids,
+        [10, 11, 12, 13],
+        "forced: the command's insert goes too"
+    );
+
+    // a deploy that must never delete user data
+    let mut args = vec![
+        "guard",
+        "shop",
+        "--protect",
+        "user-data",
+        "--undo-on-violation",
+        "--",
+    ];
+    let cmd = sqlite(
+        "DELETE FROM orders WHERE customer_id = 2; DELETE FROM customers WHERE id = 2; \
+         INSERT INTO customers VALUES (9, 'new');",
+    );
+    args.extend(cmd.iter().map(String::as_str));
+    let out = env.tresor(&args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(5), "{text}{}", stderr(&out));
+    assert!(text.contains("protected row"), "{text}");
+    assert!(text.contains("put back at once"), "{text}");
+    let names: Vec<String> = c
+        .prepare("SELECT name FROM customers ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // the protected table is as it was before the command: grace is back,
+    // and the command's insert there went too
+    assert_eq!(names, ["ada", "grace", "edsger"]);
+
+    // guards are listed apart, released on request
+    let listing = env.ok(&["snapshots"]);
+    assert!(listing.contains("guard"), "{listing}");
+    let out = env.json(&["guard", "--release", "latest:guard"]);
+    assert!(
+        out["released"].as_array().is_some_and(|a| !a.is_empty()),
+        "{out}"
+    );
+}

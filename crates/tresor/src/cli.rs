@@ -92,6 +92,24 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the server: schedules, retention, HTTP API, web admin, notifications
     Serve(ServeArgs),
+    /// Write man pages or shell completions (for packagers)
+    #[command(hide = true, subcommand)]
+    Generate(GenerateCommand),
+}
+
+/// What `tresor generate` writes.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Man pages: tresor.1 and one tresor-COMMAND.1 per command, into DIR
+    Man {
+        /// The directory to write into (created if missing)
+        dir: PathBuf,
+    },
+    /// A completion script for SHELL, on standard output
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

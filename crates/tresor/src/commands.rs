@@ -6,6 +6,7 @@ mod demo;
 mod diff;
 mod export;
 mod forget;
+mod generate;
 mod guard;
 mod import;
 mod init;
@@ -29,6 +30,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
     }
+    if let Command::Generate(command) = &cli.command {
+        return generate::run(command);
+    }
     if let Command::Serve(args) = &cli.command {
         return serve::run(&cli.global, args).await;
     }
@@ -49,7 +53,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prune(a) => prune::run(&ctx, &a).await,
         Command::Export(a) => export::run(&ctx, &a).await,
         Command::Import(a) => import::run(&ctx, &a).await,
-        Command::Demo(_) | Command::Serve(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Serve(_) | Command::Generate(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -355,6 +355,11 @@ impl Config {
         if s.state_file.as_os_str().is_empty() {
             problems.push("[server] state-file must not be empty".into());
         }
+        if s.state_backup != "off"
+            && let Err(e) = parse_duration(&s.state_backup)
+        {
+            problems.push(format!("[server] state-backup: {e} (or \"off\")"));
+        }
     }
 
     fn validate_notifications(&self, problems: &mut Vec<String>) {

@@ -32,6 +32,9 @@ pub enum Trigger {
     Guard,
     /// Made by `tresor import` from an export archive.
     Import,
+    /// The server's own state (users, token hashes, jobs, audit log),
+    /// which `tresor serve --restore-state` brings back.
+    ServerState,
 }
 
 impl Trigger {
@@ -43,6 +46,7 @@ impl Trigger {
             Trigger::PreRestore => "pre-restore",
             Trigger::Guard => "guard",
             Trigger::Import => "import",
+            Trigger::ServerState => "server-state",
         }
     }
 
@@ -441,6 +445,7 @@ pub fn resolve<'a>(snapshots: &'a [Snapshot], spec: &str) -> Result<&'a Snapshot
                 "" => (LatestKind::Backup, None),
                 "safety" => (LatestKind::Safety, None),
                 "guard" => (LatestKind::Guard, None),
+                "server-state" => (LatestKind::ServerState, None),
                 src => (LatestKind::Backup, Some(src)),
             },
         };
@@ -502,6 +507,7 @@ enum LatestKind {
     Backup,
     Safety,
     Guard,
+    ServerState,
 }
 
 impl LatestKind {
@@ -513,6 +519,7 @@ impl LatestKind {
             LatestKind::Guard => {
                 s.trigger == Trigger::Guard && s.labels.get("guard").is_none_or(|r| r == "before")
             }
+            LatestKind::ServerState => s.trigger == Trigger::ServerState,
         }
     }
 
@@ -521,6 +528,7 @@ impl LatestKind {
             LatestKind::Backup => "backup",
             LatestKind::Safety => "safety snapshot",
             LatestKind::Guard => "guard snapshot",
+            LatestKind::ServerState => "snapshot of the server's state",
         }
     }
 }

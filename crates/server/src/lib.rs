@@ -47,6 +47,7 @@ mod metrics;
 mod notify;
 mod openapi;
 mod scheduler;
+mod state_backup;
 mod store;
 mod uploads;
 mod web;
@@ -63,6 +64,7 @@ use tresor_ops::{Config, Engines};
 pub use clock::Clock;
 pub use demo::{DemoSetup, create_sample_database, prepare_demo};
 pub use openapi::openapi_document;
+pub use state_backup::{STATE_SOURCE, restore_state};
 
 use crate::app::App;
 use crate::store::Store;
@@ -247,6 +249,13 @@ impl Server {
         let addr = listener.local_addr()?;
         app.log_event("info", "listening", &[("address", &addr.to_string())]);
         let housekeeping = tokio::spawn(housekeeping(app.clone()));
+        let state_backup = match app.config.server.state_backup.as_str() {
+            "off" => None,
+            every => Some(tokio::spawn(state_backup::run(
+                app.clone(),
+                tresor_ops::parse_duration(every).unwrap_or(Duration::from_secs(600)),
+            ))),
+        };
         let stop = app.shutdown.clone();
         let router = routes(&app);
         let served = axum::serve(
@@ -266,6 +275,15 @@ impl Server {
         app.jobs.shutdown(grace).await;
         app.notifier.drain(Duration::from_secs(5)).await;
         housekeeping.abort();
+        if let Some(t) = state_backup {
+            // one last backup, of the state as the server leaves it
+            let last = t.await.unwrap_or(None);
+            let _ = tokio::time::timeout(
+                Duration::from_secs(60),
+                state_backup::back_up_if_changed(&app, last),
+            )
+            .await;
+        }
         app.log_event("info", "stopped", &[]);
         drop(self);
         served.context("the HTTP server failed")

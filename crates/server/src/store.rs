@@ -74,6 +74,12 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// How many rows this server has changed in the state file since it
+    /// opened it: the state backup runs when this moved.
+    pub fn changes(&self) -> u64 {
+        self.conn().total_changes()
+    }
+
     fn init(mut conn: Connection) -> Result<Store, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -11,4 +11,5 @@ mod integration {
     mod rows;
     mod scheduler;
     mod shapes;
+    mod state;
 }

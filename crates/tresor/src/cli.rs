@@ -449,6 +449,11 @@ pub struct ServeArgs {
     /// Where --demo keeps its database, repository and state
     #[arg(long, default_value = "tresor-demo")]
     pub demo_dir: PathBuf,
+    /// Bring a lost server back: restore its state file (users, tokens,
+    /// jobs, audit log) from the newest server-state snapshot in the
+    /// repository before starting (the state file must not exist)
+    #[arg(long, conflicts_with = "demo")]
+    pub restore_state: bool,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

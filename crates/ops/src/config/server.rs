@@ -244,6 +244,11 @@ pub struct ServerConfig {
     /// Days of job history and audit log kept.
     #[serde(default = "default_history_days")]
     pub history_days: u32,
+    /// How often the server backs its own state up into the repository
+    /// when it changed (`10m`; `off` never), so `tresor serve
+    /// --restore-state` can bring a lost server back.
+    #[serde(default = "default_state_backup")]
+    pub state_backup: String,
 }
 
 impl Default for ServerConfig {
@@ -259,8 +264,13 @@ impl Default for ServerConfig {
             session_lifetime: default_session_lifetime(),
             shutdown_grace: default_shutdown_grace(),
             history_days: default_history_days(),
+            state_backup: default_state_backup(),
         }
     }
+}
+
+fn default_state_backup() -> String {
+    "10m".into()
 }
 
 fn default_listen() -> String {

@@ -40,6 +40,22 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
     }
     config.validate()?;
     crate::init_logging(global, config.server.log_file.as_deref());
+    if args.restore_state {
+        let from = tresor_ops::PasswordSource {
+            given: options.repository_password.as_deref(),
+            file: options.password_file.as_deref(),
+            ..tresor_ops::PasswordSource::default()
+        };
+        let repo =
+            std::sync::Arc::new(tresor_ops::open_repository(&config.repository, &from).await?);
+        let s = tresor_server::restore_state(&repo, &engines(), &config.server.state_file).await?;
+        eprintln!(
+            "tresor serve: restored the server's state from snapshot {} ({}) into {}",
+            s.short_id(),
+            s.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            config.server.state_file.display()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

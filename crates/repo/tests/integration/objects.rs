@@ -141,6 +141,9 @@ pub async fn deletes(b: Backend) {
 
 pub async fn create_if_absent_has_one_winner(b: Backend) {
     let s = Arc::new(b.storage.clone());
+    if !b.enforces_create_if_absent() {
+        return;
+    }
     s.write_if_not_exists("locks/first", vec![1]).await.unwrap();
     let err = s
         .write_if_not_exists("locks/first", vec![2])

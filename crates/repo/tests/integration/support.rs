@@ -56,12 +56,20 @@ impl Backend {
         }
     }
 
-    /// Whether racing creates of one name have exactly one winner. Real
-    /// S3 and GCS decide conditional writes atomically; s3s-fs and the GCS
-    /// emulator check and then write (a test server's shortcut), so there
-    /// only the refusal of an existing name is checked.
+    /// Whether racing creates of one name have exactly one winner. S3
+    /// decides conditional writes atomically; s3s-fs checks and then
+    /// writes (a test server's shortcut), so there only the refusal of an
+    /// existing name is checked.
     pub fn atomic_create(&self) -> bool {
-        !matches!(self.kind(), Some(ServerKind::S3sFs | ServerKind::Gcs))
+        !matches!(self.kind(), Some(ServerKind::S3sFs))
+    }
+
+    /// Whether the server refuses a conditional write over an existing
+    /// object. Google Cloud Storage does (`ifGenerationMatch=0`, which
+    /// tresor sends); fake-gcs-server ignores the precondition, so on it
+    /// create-if-absent cannot be checked.
+    pub fn enforces_create_if_absent(&self) -> bool {
+        !matches!(self.kind(), Some(ServerKind::Gcs))
     }
 
     /// The server, for backends that have one.

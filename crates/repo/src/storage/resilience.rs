@@ -74,7 +74,9 @@ impl RetryPolicy {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let err = match attempt().await {
+            // boxed: backend futures are large, and every caller of the
+            // storage would carry them inline
+            let err = match Box::pin(attempt()).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };

@@ -20,7 +20,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use opendal::ErrorKind;
 use russh::client;
@@ -348,7 +347,7 @@ impl Sftp {
         }
         Ok(ObjectMeta {
             size: meta.len(),
-            modified: meta.modified().ok().map(SystemTime::from),
+            modified: meta.modified().ok(),
         })
     }
 }

@@ -119,7 +119,7 @@ fn permanent_failures_fail_at_once_with_a_hint() {
     // wrong secret: refused, exit 4, a hint about credentials, no retries
     let env = Env {
         dir: tempfile::tempdir().unwrap(),
-        remote: Some(url.clone()),
+        remote: Some(url),
         remote_env: vec![
             ("AWS_ACCESS_KEY_ID".into(), "tresor-test-key".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "wrong-secret".into()),

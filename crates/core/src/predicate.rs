@@ -10,7 +10,8 @@
 //! - `AND`, `OR`, `NOT`, parentheses;
 //! - `IN (...)`, `NOT IN (...)`, `BETWEEN ... AND ...`;
 //! - `LIKE`, `NOT LIKE`, `ILIKE` with `%` and `_` (and `ESCAPE 'c'`);
-//! - `IS NULL`, `IS NOT NULL`, `IS TRUE`, `IS FALSE`;
+//! - `IS NULL`, `IS NOT NULL`, `IS TRUE`, `IS FALSE`, and a boolean column
+//!   on its own (`active`, `not deleted`);
 //! - literals: numbers, `'text'`, `TRUE`/`FALSE`, `NULL`, `X'hex'`, and
 //!   typed literals `DATE '...'`, `TIME '...'`, `TIMESTAMP '...'`,
 //!   `TIMESTAMPTZ '...'` (or `TIMESTAMP WITH TIME ZONE`), `UUID '...'`.
@@ -160,6 +161,9 @@ enum Node {
         value: bool,
         negated: bool,
     },
+    /// A boolean column on its own (`where active`): its value, unknown
+    /// when NULL.
+    Truth(ColumnRef),
     Const(bool),
 }
 

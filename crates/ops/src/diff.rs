@@ -159,6 +159,54 @@ impl ChangedRow<'_> {
     }
 }
 
+impl ChangedRow<'_> {
+    /// The change as JSON: `{"table", "change": "insert"|"delete", "key",
+    /// "row"}`, or for an update `{"table", "change": "update", "key",
+    /// "columns": {name: {"old", "new"}}}` with only the columns that
+    /// changed; values in the typed JSON of export archives.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value as Json, json};
+        use tresor_core::json::value_to_json;
+        let row = self.change.row();
+        let key: Map<String, Json> = self
+            .key
+            .iter()
+            .filter_map(|&i| Some((self.columns.get(i)?.clone(), value_to_json(row.get(i)?))))
+            .collect();
+        let object = |r: &Row| -> Json {
+            Json::Object(
+                self.columns
+                    .iter()
+                    .zip(r)
+                    .map(|(n, v)| (n.clone(), value_to_json(v)))
+                    .collect(),
+            )
+        };
+        let table = self.table.to_string();
+        match self.change {
+            RowChange::Inserted(r) => {
+                json!({"table": table, "change": "insert", "key": key, "row": object(r)})
+            }
+            RowChange::Deleted(r) => {
+                json!({"table": table, "change": "delete", "key": key, "row": object(r)})
+            }
+            RowChange::Updated { .. } => {
+                let columns: Map<String, Json> = self
+                    .changed_columns()
+                    .into_iter()
+                    .map(|(n, old, new)| {
+                        (
+                            n.to_string(),
+                            json!({"old": value_to_json(old), "new": value_to_json(new)}),
+                        )
+                    })
+                    .collect();
+                json!({"table": table, "change": "update", "key": key, "columns": columns})
+            }
+        }
+    }
+}
+
 /// Where the columns of one side sit in the rows both sides are compared
 /// as.
 struct Layout {

@@ -105,8 +105,14 @@ pub struct Rehearsal {
 pub struct TablePreview {
     /// The table.
     pub name: TableName,
-    /// `create` (the table is new), `replace` or `merge`.
+    /// `create` (the table is new), `replace`, `merge`, or `recreate` (a
+    /// replace of a table whose definition changed since the backup: it is
+    /// created again as the snapshot had it, with its rows).
     pub action: String,
+    /// How the table's definition in the target differs from the
+    /// snapshot's, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Rows in the snapshot.
     pub snapshot_rows: u64,
     /// Rows in the target now, if the table exists.
@@ -133,6 +139,11 @@ pub struct Preview {
     pub overwrites_data: bool,
     /// Per table, in load order.
     pub tables: Vec<TablePreview>,
+    /// For a whole-database restore: tables the target holds that the
+    /// snapshot does not (created after the backup, or renamed). A restore
+    /// leaves them as they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_tables: Vec<String>,
     /// For a row selection: per table, how many rows come and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub selection: Vec<SelectedTable>,
@@ -323,6 +334,29 @@ pub async fn preview(
         let target_rows = state.table(name).map(|e| e.rows);
         let live_schema = live.as_ref().and_then(|l| l.schema().table(name).cloned());
         let chosen = selected.as_ref().and_then(|s| s.tables.get(name));
+        let differs = live_schema.as_ref().and_then(|l| {
+            (target.engine() == snapshot.source.engine)
+                .then(|| definition_change(schema, l))
+                .flatten()
+        });
+        if let Some(change) = differs
+            && options.mode == RestoreMode::Replace
+            && chosen.is_none()
+        {
+            // the table is made again as the snapshot had it
+            tables.push(TablePreview {
+                name: name.clone(),
+                action: "recreate".into(),
+                note: Some(change),
+                snapshot_rows: entry.rows,
+                target_rows,
+                inserted: entry.rows,
+                updated: 0,
+                deleted: target_rows.unwrap_or(0),
+                unchanged: 0,
+            });
+            continue;
+        }
         let mut counts = match (&live, live_schema) {
             (Some(live), Some(live_schema)) => {
                 let projection = projection(schema, &live_schema)?;
@@ -365,6 +399,7 @@ pub async fn preview(
         tables.push(TablePreview {
             name: name.clone(),
             action: action.into(),
+            note: None,
             snapshot_rows: entry.rows,
             target_rows,
             inserted: counts.inserted,
@@ -391,12 +426,23 @@ pub async fn preview(
         }
         None => None,
     };
+    let extra_tables = if plan.whole_database {
+        state
+            .tables
+            .iter()
+            .filter(|t| !plan.tables.contains(&t.name))
+            .map(|t| t.name.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Preview {
         selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
         overwrites_data: !overwritten(&plan, &state).is_empty(),
         tables,
+        extra_tables,
         rehearsal,
     })
 }
@@ -469,6 +515,44 @@ async fn rehearse(
         }
     }
     Ok(rehearsal)
+}
+
+/// How `live`'s stored columns differ from `snapshot`'s (names, order and
+/// declared types), in words; `None` when they are the same.
+fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
+    let a: Vec<(&str, &str)> = snapshot
+        .stored_columns()
+        .map(|c| (c.name.as_str(), c.engine_type.as_str()))
+        .collect();
+    let b: Vec<(&str, &str)> = live
+        .stored_columns()
+        .map(|c| (c.name.as_str(), c.engine_type.as_str()))
+        .collect();
+    if a == b {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for (n, t) in &b {
+        match a.iter().find(|(x, _)| x == n) {
+            None => parts.push(format!("column {n} was added")),
+            Some((_, s)) if !s.eq_ignore_ascii_case(t) => {
+                parts.push(format!("column {n} is {t}, was {s}"));
+            }
+            Some(_) => {}
+        }
+    }
+    for (n, _) in &a {
+        if !b.iter().any(|(x, _)| x == n) {
+            parts.push(format!("column {n} is missing"));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("the columns are in another order".into());
+    }
+    Some(format!(
+        "definition changed since the backup: {}",
+        parts.join(", ")
+    ))
 }
 
 /// For each column of the snapshot's table, its position in the live

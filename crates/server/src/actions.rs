@@ -7,5 +7,6 @@ pub(crate) mod admin;
 pub(crate) mod archives;
 pub(crate) mod jobs;
 pub(crate) mod restore;
+pub(crate) mod rows;
 pub(crate) mod snapshots;
 pub(crate) mod sources;

@@ -22,6 +22,7 @@ pub(crate) mod admin;
 pub(crate) mod archives;
 pub(crate) mod jobs;
 pub(crate) mod restore;
+pub(crate) mod rows;
 pub(crate) mod snapshots;
 pub(crate) mod sources;
 
@@ -44,6 +45,11 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/archives/{id}/import", post(archives::import))
         .route("/api/v1/restore/preview", post(restore::preview))
         .route("/api/v1/restores", post(restore::start))
+        .route("/api/v1/diff", get(rows::diff))
+        .route("/api/v1/guards", get(rows::guards).post(rows::take))
+        .route("/api/v1/guards/{id}", delete(rows::release))
+        .route("/api/v1/guards/{id}/close", post(rows::close))
+        .route("/api/v1/guards/{id}/undo", post(rows::undo))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::show))
         .route("/api/v1/jobs/{id}/logs", get(jobs::logs))

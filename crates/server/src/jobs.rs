@@ -66,6 +66,12 @@ pub enum JobSpec {
         /// Only these tables (globs; all when empty).
         #[serde(default)]
         tables: Vec<String>,
+        /// Only the rows that match (`TABLE: PREDICATE`), merged.
+        #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+        filters: Vec<String>,
+        /// With `where`: the related rows too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_related: bool,
     },
     /// Apply retention rules, or remove named snapshots.
     Forget {
@@ -100,6 +106,19 @@ pub enum JobSpec {
         /// The upload's id.
         upload: String,
     },
+    /// Revert what happened since a guard, in the guard's source.
+    Undo {
+        /// The guard's full id.
+        guard: String,
+        /// The source it reverts (the guard's).
+        target: String,
+        /// Only these of the guarded tables (globs; all when empty).
+        #[serde(default)]
+        tables: Vec<String>,
+        /// Revert rows changed again after the guarded operation too.
+        #[serde(default)]
+        force: bool,
+    },
 }
 
 impl JobSpec {
@@ -113,6 +132,7 @@ impl JobSpec {
             JobSpec::Check { .. } => "check",
             JobSpec::Drill { .. } => "drill",
             JobSpec::Import { .. } => "import",
+            JobSpec::Undo { .. } => "undo",
         }
     }
 
@@ -120,7 +140,7 @@ impl JobSpec {
     pub fn source(&self) -> Option<&str> {
         match self {
             JobSpec::Backup { source, .. } | JobSpec::Drill { source, .. } => Some(source),
-            JobSpec::Restore { target, .. } => Some(target),
+            JobSpec::Restore { target, .. } | JobSpec::Undo { target, .. } => Some(target),
             JobSpec::Forget { source, .. } => source.as_deref(),
             _ => None,
         }

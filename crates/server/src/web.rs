@@ -61,6 +61,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/snapshots/{id}", get(snapshots::snapshot))
         .route("/snapshots/{id}/download", get(snapshots::download))
         .route("/snapshots/{id}/preview", post(snapshots::preview))
+        .route("/snapshots/{id}/diff", get(snapshots::compare))
         .route("/snapshots/{id}/delete", post(snapshots::delete_snapshot))
         .route("/restore", post(snapshots::start_restore))
         .route("/sources/{name}/backup", post(sources::backup_now))

@@ -8,6 +8,7 @@ mod integration {
     mod browser;
     pub mod harness;
     mod notifications;
+    mod rows;
     mod scheduler;
     mod shapes;
 }

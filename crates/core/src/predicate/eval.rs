@@ -32,6 +32,7 @@ enum Bound {
     Like(Target, Like, bool),
     IsNull(Target, bool),
     IsBool(Target, bool, bool),
+    Truth(Target),
     Const(bool),
 }
 
@@ -108,6 +109,7 @@ impl Resolver<'_> {
                 value,
                 negated,
             } => Bound::IsBool(self.target(column)?, *value, *negated),
+            Node::Truth(column) => Bound::Truth(self.target(column)?),
             Node::Const(b) => Bound::Const(*b),
         })
     }
@@ -189,6 +191,7 @@ fn eval(node: &Bound, row: &[Value]) -> Option<bool> {
             let null = value(t, row).is_none_or(|v| v.is_null());
             Some(null != *negated)
         }
+        Bound::Truth(t) => value(t, row).as_ref().and_then(as_bool),
         Bound::IsBool(t, want, negated) => {
             let v = value(t, row);
             let is = v.as_ref().and_then(as_bool) == Some(*want);
@@ -652,6 +655,9 @@ mod tests {
             ("not (id = 7 or id = 8)", false),
             ("id = 7 or note = 'x'", true),
             ("true", true),
+            ("paid", true),
+            ("not paid", false),
+            ("paid and id = 7", true),
         ] {
             assert_eq!(m(pred, &r), want, "{pred}");
         }
@@ -664,6 +670,16 @@ mod tests {
         assert!(!m("note <> 'x'", &r), "NULL <> 'x' is unknown, not true");
         assert!(!m("not (note = 'x')", &r));
         assert!(m("note is null", &r));
+        let r2 = vec![
+            Value::Int(1),
+            Value::Int(1),
+            Value::Decimal("1".into()),
+            Value::Timestamp("2026-01-01T00:00:00".parse().expect("ts")),
+            Value::Null,
+            Value::Null,
+        ];
+        assert!(!m("paid", &r2));
+        assert!(!m("not paid", &r2), "NOT NULL is unknown");
         assert!(m("note = 'x' or id = 1", &r));
         assert!(
             !m("id not in (2, null)", &r),

@@ -141,6 +141,9 @@ fn node(expr: &Expr, depth: usize) -> Result<Node, PredicateError> {
             pattern,
             escape_char,
         } => like(inner, pattern, escape_char.as_deref(), true, *negated)?,
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            Node::Truth(column(expr).ok_or_else(|| unsupported(expr))?)
+        }
         Expr::Value(v) => match &v.value {
             SqlValue::Boolean(b) => Node::Const(*b),
             _ => {

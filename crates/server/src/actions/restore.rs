@@ -28,6 +28,44 @@ pub struct PreviewRequest {
     /// Only these tables (globs; all when empty).
     #[serde(default)]
     pub tables: Vec<String>,
+    /// Only the rows that match: `TABLE: PREDICATE` each (docs/rows.md). A
+    /// row selection restores in merge mode whatever `mode` says.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// With `where`: also the rows that belong to the chosen ones, and the
+    /// rows they require that the target lacks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_related: bool,
+}
+
+/// The row selection of a request, parsed.
+pub(crate) fn row_selection(
+    filters: &[String],
+    with_related: bool,
+) -> ApiResult<Option<tresor_ops::RowSelection>> {
+    if filters.is_empty() {
+        if with_related {
+            return Err(ApiError::bad_request("with_related needs where")
+                .hint("choose rows with where: [\"TABLE: PREDICATE\"]"));
+        }
+        return Ok(None);
+    }
+    let filters = filters
+        .iter()
+        .map(|f| {
+            tresor_core::RowFilter::parse(f).map_err(|e| {
+                let mut err = ApiError::bad_request(e.to_string());
+                if let Some(h) = e.hint() {
+                    err = err.hint(h);
+                }
+                err
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Some(tresor_ops::RowSelection {
+        filters,
+        with_related,
+    }))
 }
 
 /// A restore preview as the API and the pages show it.
@@ -47,6 +85,12 @@ pub struct PreviewView {
     tables: Vec<PreviewTable>,
     totals: PreviewTotals,
     rehearsal: Option<tresor_ops::Rehearsal>,
+    /// For a row selection: per table, the rows chosen and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    selection: Vec<tresor_ops::SelectedTable>,
+    /// For a whole-database restore: tables the snapshot lacks (left alone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extra_tables: Vec<String>,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -62,6 +106,8 @@ struct PreviewTable {
     updated: u64,
     deleted: u64,
     unchanged: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// The row changes of all tables.
@@ -91,15 +137,20 @@ pub async fn make_preview(
     let url = sc.resolved_url()?;
     let target = app.engines.target(&url)?;
     let source = app.engines.source(&url)?;
+    let rows = row_selection(&r.filters, r.with_related)?;
     let options = RestoreOptions {
         tables: tables_filter(&r.tables)?,
-        mode: r.mode,
+        mode: if rows.is_some() {
+            RestoreMode::Merge
+        } else {
+            r.mode
+        },
         safety_snapshot: true,
         target_url: url.clone(),
         target_name: Some(r.target.clone()),
         username: Some(caller.actor()),
         rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
-        rows: None,
+        rows,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -133,6 +184,7 @@ pub async fn make_preview(
                 updated: t.updated,
                 deleted: t.deleted,
                 unchanged: t.unchanged,
+                note: t.note.clone(),
             })
             .collect(),
         totals: PreviewTotals {
@@ -142,6 +194,8 @@ pub async fn make_preview(
             unchanged: totals(|t| t.unchanged),
         },
         rehearsal: p.rehearsal.clone(),
+        selection: p.selection.clone(),
+        extra_tables: p.extra_tables.clone(),
         confirm: ConfirmHint {
             target: request.target.clone(),
             snapshot: snap.short_id().to_string(),
@@ -216,8 +270,14 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
     let spec = JobSpec::Restore {
         snapshot: req.snapshot.clone(),
         target: req.target.clone(),
-        mode: req.mode,
+        mode: if req.filters.is_empty() {
+            req.mode
+        } else {
+            RestoreMode::Merge
+        },
         tables: req.tables.clone(),
+        filters: req.filters.clone(),
+        with_related: req.with_related,
     };
     let (id, _) = app
         .jobs

@@ -53,7 +53,12 @@ pub(super) async fn execute(
             target,
             mode,
             tables,
-        } => run_restore(env, snapshot, target, *mode, tables, who, progress).await,
+            filters,
+            with_related,
+        } => {
+            let rows = crate::actions::restore::row_selection(filters, *with_related)?;
+            run_restore(env, snapshot, target, *mode, tables, rows, who, progress).await
+        }
         JobSpec::Forget {
             source,
             ids,
@@ -74,6 +79,14 @@ pub(super) async fn execute(
             drill(env, source, snapshot.as_deref(), progress).await
         }
         JobSpec::Import { upload } => run_import(env, upload, who, progress).await,
+        JobSpec::Undo {
+            guard,
+            target,
+            tables,
+            force,
+        } => {
+            crate::actions::rows::run_undo(env, guard, target, tables, *force, who, progress).await
+        }
     }
 }
 
@@ -102,12 +115,14 @@ struct TableRows {
     rows: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_restore(
     env: &JobEnv,
     snapshot: &str,
     target: &str,
     mode: RestoreMode,
     tables: &[String],
+    rows: Option<tresor_ops::RowSelection>,
     who: &str,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
@@ -124,7 +139,7 @@ async fn run_restore(
         target_name: Some(target.to_string()),
         username: Some(who.to_string()),
         rehearsal: None,
-        rows: None,
+        rows,
     };
     progress.log(
         "info",

@@ -20,6 +20,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("snapshots.html", include_str!("templates/snapshots.html")),
     ("snapshot.html", include_str!("templates/snapshot.html")),
     ("preview.html", include_str!("templates/preview.html")),
+    ("diff.html", include_str!("templates/diff.html")),
     ("jobs.html", include_str!("templates/jobs.html")),
     ("job.html", include_str!("templates/job.html")),
     ("users.html", include_str!("templates/users.html")),

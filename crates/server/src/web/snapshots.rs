@@ -57,6 +57,15 @@ pub(super) async fn snapshot(
             "s": actions::snapshots::snapshot_view(&s, true),
             "targets": app.config.sources.keys().collect::<Vec<_>>(),
             "default_target": default_target,
+            "others": app
+                .snapshots()
+                .await?
+                .iter()
+                .rev()
+                .filter(|o| o.source.key() == s.source.key() && o.id != s.id && o.trigger.is_backup())
+                .take(50)
+                .map(|o| json!({"id": o.id, "short_id": o.short_id(), "time": o.time}))
+                .collect::<Vec<_>>(),
         }),
     ))
 }
@@ -83,6 +92,11 @@ pub(super) struct PreviewForm {
     mode: Option<String>,
     #[serde(default)]
     tables: Option<String>,
+    /// One `TABLE: PREDICATE` per line.
+    #[serde(default, rename = "where")]
+    filters: Option<String>,
+    #[serde(default)]
+    with_related: Option<String>,
 }
 
 pub(super) fn split_list(s: Option<&str>) -> Vec<String> {
@@ -115,10 +129,72 @@ pub(super) async fn preview(
             target: f.target,
             mode,
             tables: split_list(f.tables.as_deref()),
+            filters: f
+                .filters
+                .as_deref()
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            with_related: f.with_related.is_some(),
         },
     )
     .await?;
     Ok(render(&app, "preview.html", Some(&c), json!({"p": p})))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CompareQuery {
+    /// Another snapshot, or `live`.
+    to: Option<String>,
+    /// A row predicate `TABLE: PREDICATE`.
+    #[serde(default, rename = "where")]
+    filter: Option<String>,
+}
+
+/// What changed between this snapshot and another one, or the source now;
+/// admins see the changed rows.
+pub(super) async fn compare(
+    State(app): State<Arc<App>>,
+    Viewer(c): Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<CompareQuery>,
+) -> PageResult {
+    let s = app.find_snapshot(&id).await?;
+    let to = q.to.clone().unwrap_or_else(|| "live".into());
+    let query = actions::rows::DiffQuery {
+        from: s.id.clone(),
+        to: to.clone(),
+        source: None,
+        tables: None,
+        filter: q.filter.clone().filter(|f| !f.trim().is_empty()),
+        rows: c.is_admin(),
+        limit: Some(200),
+    };
+    let d = actions::rows::diff_view(&app, &c, &query).await?;
+    let all = app.snapshots().await?;
+    let others: Vec<serde_json::Value> = all
+        .iter()
+        .rev()
+        .filter(|o| o.source.key() == s.source.key() && o.id != s.id && o.trigger.is_backup())
+        .take(50)
+        .map(|o| json!({"id": o.id, "short_id": o.short_id(), "time": o.time}))
+        .collect();
+    Ok(render(
+        &app,
+        "diff.html",
+        Some(&c),
+        json!({
+            "s": actions::snapshots::snapshot_view(&s, false),
+            "to": to,
+            "to_short": if to == "live" { "the source now".to_string() } else { d.to[..8.min(d.to.len())].to_string() },
+            "filter": q.filter,
+            "d": d,
+            "others": others,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 use tresor_core::{RowChange, RowFilter, TableFilter, Value};
 use tresor_ops::{ChangedRow, DiffOptions, DiffTarget, TableDiff, diff, list_snapshots, resolve};
 
@@ -125,7 +125,7 @@ impl RowPrinter {
         }
         self.shown += 1;
         if self.lines || self.json {
-            let line = row_json(c);
+            let line = c.to_json();
             if self.lines {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
@@ -201,55 +201,6 @@ impl RowPrinter {
             }
         }
         Ok(())
-    }
-}
-
-fn key_json(c: &ChangedRow<'_>) -> Json {
-    let row = c.change.row();
-    let mut key = Map::new();
-    for &i in c.key {
-        if let (Some(name), Some(v)) = (c.columns.get(i), row.get(i)) {
-            key.insert(name.clone(), tresor_core::json::value_to_json(v));
-        }
-    }
-    Json::Object(key)
-}
-
-fn row_object(c: &ChangedRow<'_>, row: &[Value]) -> Json {
-    Json::Object(
-        c.columns
-            .iter()
-            .zip(row)
-            .map(|(n, v)| (n.clone(), tresor_core::json::value_to_json(v)))
-            .collect(),
-    )
-}
-
-fn row_json(c: &ChangedRow<'_>) -> Json {
-    let table = c.table.to_string();
-    match c.change {
-        RowChange::Inserted(r) => {
-            json!({"table": table, "change": "insert", "key": key_json(c), "row": row_object(c, r)})
-        }
-        RowChange::Deleted(r) => {
-            json!({"table": table, "change": "delete", "key": key_json(c), "row": row_object(c, r)})
-        }
-        RowChange::Updated { .. } => {
-            let columns: Map<String, Json> = c
-                .changed_columns()
-                .into_iter()
-                .map(|(n, old, new)| {
-                    (
-                        n.to_string(),
-                        json!({
-                            "old": tresor_core::json::value_to_json(old),
-                            "new": tresor_core::json::value_to_json(new),
-                        }),
-                    )
-                })
-                .collect();
-            json!({"table": table, "change": "update", "key": key_json(c), "columns": columns})
-        }
     }
 }
 

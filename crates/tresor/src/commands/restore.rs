@@ -279,4 +279,18 @@ fn print_preview(p: &Preview) {
         ]);
     }
     table(&rows);
+    for t in &p.tables {
+        if let Some(note) = &t.note {
+            println!(
+                "{}: {note}; it is made again as the snapshot had it",
+                t.name
+            );
+        }
+    }
+    if !p.extra_tables.is_empty() {
+        println!(
+            "left alone (the snapshot does not have them): {}",
+            p.extra_tables.join(", ")
+        );
+    }
 }

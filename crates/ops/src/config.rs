@@ -14,8 +14,10 @@ use tresor_core::TableFilter;
 
 use crate::error::{OpsError, Result};
 
+mod repository;
 mod server;
 
+pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 pub use server::{
     EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig, RetentionConfig, Schedule,
     ServerConfig, Size, SmtpTls, WebhookConfig, WebhookFormat, parse_cron, parse_duration,
@@ -43,21 +45,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
-}
-
-/// Where the repository is and how to unlock it.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RepositoryConfig {
-    /// Path or URL (`/var/lib/tresor/repo`, `s3://bucket/prefix`).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// A file whose first line is the password.
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// The name of an environment variable holding the password.
-    #[serde(default)]
-    pub password_env: Option<String>,
 }
 
 /// One database to protect.
@@ -308,6 +295,7 @@ impl Config {
                 problems.push(format!("{what}: timeout: {e}"));
             }
         }
+        self.repository.problems("[repository]", &mut problems);
         self.validate_server(&mut problems);
         self.validate_notifications(&mut problems);
         if problems.is_empty() {

@@ -71,6 +71,7 @@ impl OpsError {
     fn raw_hint(&self) -> Option<String> {
         match self {
             OpsError::Source(e) => e.hint().map(str::to_string),
+            OpsError::Repo(RepoError::Storage(e)) => e.hint(),
             OpsError::Archive(e) => e.hint().map(str::to_string),
             OpsError::NotFound { hint, .. } | OpsError::InvalidInput { hint, .. } => hint.clone(),
             OpsError::Corrupt(_) => {
@@ -98,6 +99,7 @@ impl OpsError {
             OpsError::Repo(RepoError::WrongPassword) => ErrorClass::Auth,
             OpsError::Repo(RepoError::NotARepository { .. }) => ErrorClass::NotFound,
             OpsError::Repo(RepoError::Storage(e)) if e.is_not_found() => ErrorClass::NotFound,
+            OpsError::Repo(RepoError::Storage(e)) if e.is_denied() => ErrorClass::Auth,
             OpsError::Repo(
                 RepoError::DamagedBlob { .. }
                 | RepoError::DamagedObject { .. }

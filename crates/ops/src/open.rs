@@ -171,12 +171,13 @@ pub fn repository_storage(repo: &RepositoryConfig) -> Result<Storage> {
             "pass --repo DIR, set TRESOR_REPOSITORY, or set repository.url in tresor.toml".into(),
         ),
     })?;
-    Storage::from_url(location).map_err(|e| OpsError::InvalidInput {
+    let options = repo.storage_options()?;
+    Storage::open(location, &options).map_err(|e| OpsError::InvalidInput {
         // the storage layer quotes the location whole
         what: e
             .to_string()
             .replace(location, &tresor_core::redact_url(location)),
-        hint: Some("use a directory path or s3://bucket/prefix?endpoint=...&region=...".into()),
+        hint: Some("see docs/storage.md for every backend's location and credentials".into()),
     })
 }
 
@@ -224,6 +225,7 @@ mod tests {
             url: None,
             password_file: Some(conf),
             password_env: Some("APP_PW".into()),
+            ..RepositoryConfig::default()
         };
         let asked = |_: &str| Ok("from-prompt".to_string());
         let check = |vars: &HashMap<&str, &str>, repo: &RepositoryConfig, file, want: &str| {

@@ -1,9 +1,11 @@
 //! The blob layer of a tresor repository.
 //!
-//! A repository is a directory (local, memory or S3 through OpenDAL) of
-//! encrypted objects:
+//! A repository is a directory (local, memory, S3, Azure Blob, Google Cloud
+//! Storage, WebDAV or SFTP) of encrypted objects:
 //!
-//! - [`Storage`] reads and writes whole objects atomically.
+//! - [`Storage`] reads and writes whole objects atomically, retrying
+//!   transient failures ([`RetryPolicy`]) within bounds on requests and
+//!   bandwidth ([`StorageOptions`]).
 //! - [`MasterKey`] encrypts everything (XChaCha20-Poly1305) and names blobs
 //!   ([`BlobId`], keyed BLAKE3 of the plaintext); [`KeyFile`]s wrap it under
 //!   passwords with Argon2id.
@@ -60,4 +62,7 @@ pub use prune::{PruneError, PruneOptions, PruneReport, prune};
 pub use repository::{
     DEFAULT_ZSTD_LEVEL, InitOptions, ObjectKind, RepoError, Repository, SavedBlob,
 };
-pub use storage::{ObjectMeta, Storage, StorageError};
+pub use storage::{
+    DEFAULT_CONNECTIONS, MULTIPART_CHUNK, ObjectMeta, RetryPolicy, Storage, StorageError,
+    StorageOptions,
+};

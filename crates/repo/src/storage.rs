@@ -1,18 +1,57 @@
-//! The storage backend: a thin wrapper around an OpenDAL [`Operator`].
+//! The storage backend: where repository objects live.
 //!
-//! Every repository object is written whole. On a local directory the fs
-//! service is configured with an `atomic_write_dir` (`<root>/.tmp`), so OpenDAL
-//! writes a temporary file, syncs it and renames it over the final name: a
-//! crash never leaves a partial object visible under its final name. Memory
-//! writes are atomic by construction and S3 `PUT` is atomic per object.
+//! [`Storage`] is one small interface (read, ranged read, write, write if
+//! absent, list, delete, stat) over every backend, so the repository above
+//! it never knows where it writes:
+//!
+//! - a local directory and memory ([`local`]), through OpenDAL;
+//! - S3 ([`s3`]), Azure Blob ([`azure`]), Google Cloud Storage ([`gcs`])
+//!   and WebDAV ([`webdav`]) through OpenDAL's HTTP services, on one shared
+//!   reqwest client (rustls, ring);
+//! - SFTP ([`sftp`]) spoken by tresor itself: OpenDAL's SFTP service drives
+//!   the system `ssh` in batch mode, which can neither log in with a
+//!   password nor check the host against a known-hosts file of our choice.
+//!
+//! Every call goes through the same [`resilience`]: a bound on requests in
+//! flight, bandwidth limits per direction, and retries of transient
+//! failures with backoff and jitter inside a bounded time. Objects are
+//! written whole and atomically: a local write goes to `<root>/.tmp` and is
+//! renamed, SFTP writes a temporary name and renames, object stores commit
+//! a `PUT` (or a multipart upload, above [`MULTIPART_CHUNK`]) at once.
+//!
+//! URL forms and credentials per backend: `docs/storage.md`.
 
-use std::path::Path;
-use std::time::SystemTime;
+mod azure;
+mod gcs;
+mod local;
+mod location;
+mod resilience;
+mod s3;
+mod sftp;
+mod webdav;
 
-use opendal::{EntryMode, ErrorKind, Operator, services};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use opendal::{Buffer, EntryMode, ErrorKind, Operator};
+use tokio::sync::Semaphore;
+
+pub use resilience::RetryPolicy;
+
+use location::{Location, Scheme};
+use resilience::Throttle;
 
 /// Name of the directory (inside a local repository) used for atomic writes.
 pub(crate) const TMP_DIR: &str = ".tmp";
+
+/// Objects larger than this are uploaded in parts of this size (S3
+/// multipart, Azure blocks), two parts at a time.
+pub const MULTIPART_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Requests in flight at once on a remote backend unless configured.
+pub const DEFAULT_CONNECTIONS: usize = 8;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +71,7 @@ pub enum StorageError {
     },
     /// The repository location could not be understood.
     #[error(
-        "invalid repository location {location:?}: {reason} (try: a path, file:///path, memory: or s3://bucket/prefix?region=...)"
+        "invalid repository location {location:?}: {reason} (try: a path, file:///path, memory:, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, webdav://host/path or sftp://user@host/path; see docs/storage.md)"
     )]
     InvalidUrl {
         /// The location as given.
@@ -41,7 +80,7 @@ pub enum StorageError {
         reason: String,
     },
     /// Any other backend failure.
-    #[error("storage {op} of {path:?} failed")]
+    #[error("storage {op} of {path:?} failed: {}", first_line(source))]
     Backend {
         /// The operation that failed (`read`, `write`, ...).
         op: &'static str,
@@ -50,7 +89,25 @@ pub enum StorageError {
         /// The backend error.
         #[source]
         source: Box<opendal::Error>,
+        /// What the user should check, for failures that retrying cannot fix.
+        hint: Option<&'static str>,
     },
+    /// A transient failure that outlasted the retries.
+    #[error("gave up after {tries} attempts in {}s: {last}", elapsed.as_secs())]
+    GaveUp {
+        /// Attempts made.
+        tries: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// The last failure.
+        last: Box<StorageError>,
+    },
+}
+
+fn first_line(e: &opendal::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.chars().take(300).collect()
 }
 
 impl StorageError {
@@ -61,22 +118,103 @@ impl StorageError {
 
     /// True when retrying the same operation later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Backend { source, .. } if source.is_temporary())
+        match self {
+            StorageError::Backend { source, .. } => {
+                source.is_temporary() || source.kind() == ErrorKind::RateLimited
+            }
+            StorageError::GaveUp { .. } => true,
+            _ => false,
+        }
     }
 
-    fn from_opendal(op: &'static str, path: &str, source: opendal::Error) -> Self {
+    /// True when the backend refused the credentials or the permission.
+    pub fn is_denied(&self) -> bool {
+        match self {
+            StorageError::Backend { source, .. } => source.kind() == ErrorKind::PermissionDenied,
+            StorageError::GaveUp { last, .. } => last.is_denied(),
+            _ => false,
+        }
+    }
+
+    /// What the user should check, when the failure says.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StorageError::Backend { hint, .. } => hint.map(str::to_owned),
+            StorageError::GaveUp { .. } => Some(
+                "the storage kept failing: check the network and the server's health, then run the command again (what was written is kept and reused)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The whole error with its backend detail, for logs.
+    pub fn detail(&self) -> String {
+        match self {
+            StorageError::Backend { source, .. } => format!("{self} ({source})"),
+            _ => self.to_string(),
+        }
+    }
+
+    fn gave_up(self, tries: u32, elapsed: Duration) -> Self {
+        if tries <= 1 {
+            return self;
+        }
+        StorageError::GaveUp {
+            tries,
+            elapsed,
+            last: Box::new(self),
+        }
+    }
+
+    pub(crate) fn from_opendal(op: &'static str, path: &str, source: opendal::Error) -> Self {
         let path = path.to_owned();
         match source.kind() {
             ErrorKind::NotFound => StorageError::NotFound { path },
             ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
                 StorageError::AlreadyExists { path }
             }
-            _ => StorageError::Backend {
-                op,
-                path,
-                source: Box::new(source),
-            },
+            _ => {
+                let hint = hint_for(&source);
+                StorageError::Backend {
+                    op,
+                    path,
+                    source: Box::new(source),
+                    hint,
+                }
+            }
         }
+    }
+}
+
+/// The hint for a permanent failure, from its kind and the server's words.
+fn hint_for(e: &opendal::Error) -> Option<&'static str> {
+    let text = e.to_string();
+    let says = |w: &str| text.contains(w);
+    if says("NoSuchBucket") || says("ContainerNotFound") || says("bucket does not exist") {
+        return Some(
+            "the bucket (or container) does not exist: check its name, or create it first (tresor does not create buckets)",
+        );
+    }
+    if says("AuthorizationHeaderMalformed")
+        || says("PermanentRedirect")
+        || says("IncorrectEndpoint")
+        || says("region")
+    {
+        return Some("the bucket lives in another region: check ?region= (or AWS_REGION)");
+    }
+    match e.kind() {
+        ErrorKind::PermissionDenied => Some(
+            "the server refused the credentials or the permission: check the access key and secret (or key file, password, token), and that they may read and write this bucket and path; an append-only credential cannot delete (run forget and prune with the full one)",
+        ),
+        ErrorKind::ConfigInvalid => {
+            Some("check the repository location and its settings (docs/storage.md)")
+        }
+        _ if e.is_temporary() => None,
+        ErrorKind::Unexpected if says("dns error") || says("Connection refused") => {
+            Some("the server cannot be reached: check the endpoint and that the server is running")
+        }
+        _ => None,
     }
 }
 
@@ -89,166 +227,237 @@ pub struct ObjectMeta {
     pub modified: Option<SystemTime>,
 }
 
-/// Where repository objects live: a local directory, memory or object storage.
+/// How a [`Storage`] is opened besides its location.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// Secrets and settings not written in the location, by kebab-case
+    /// name (`access-key-id`, `secret-access-key`, `session-token`,
+    /// `account-key`, `sas-token`, `credential-path`, `token`, `user`,
+    /// `password`, `key-passphrase`, `region`); each backend documents
+    /// which it reads. Redacted in `Debug`.
+    pub credentials: BTreeMap<String, String>,
+    /// Transient failures are retried by this policy (the default when
+    /// `None`).
+    pub retry: Option<RetryPolicy>,
+    /// Requests in flight at once (default [`DEFAULT_CONNECTIONS`] on a
+    /// remote backend, unbounded locally).
+    pub connections: Option<usize>,
+    /// Upload bandwidth limit, bytes per second.
+    pub limit_upload: Option<u64>,
+    /// Download bandwidth limit, bytes per second.
+    pub limit_download: Option<u64>,
+}
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageOptions")
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("retry", &self.retry)
+            .field("connections", &self.connections)
+            .field("limit_upload", &self.limit_upload)
+            .field("limit_download", &self.limit_download)
+            .finish()
+    }
+}
+
+impl StorageOptions {
+    /// A credential by name, when given and not empty.
+    pub(crate) fn credential(&self, name: &str) -> Option<String> {
+        self.credentials
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+    }
+}
+
+/// Where repository objects live.
 ///
-/// Cheap to clone (the operator is reference counted). All paths are relative
-/// to the repository root and use `/` as separator.
-#[derive(Clone, Debug)]
+/// Cheap to clone (shared). All paths are relative to the repository root
+/// and use `/` as separator.
+#[derive(Clone)]
 pub struct Storage {
-    op: Operator,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
     location: String,
+    remote: bool,
+    retry: RetryPolicy,
+    requests: Option<Semaphore>,
+    upload: Option<Throttle>,
+    download: Option<Throttle>,
+}
+
+enum Backend {
+    /// An OpenDAL operator (memory and the HTTP services).
+    Dal(Operator),
+    /// A local directory: OpenDAL, plus the root for create-if-absent.
+    Local { op: Operator, root: PathBuf },
+    /// WebDAV: OpenDAL, plus `MOVE` for atomic placement.
+    WebDav { op: Operator, mover: webdav::Mover },
+    /// SFTP, spoken by tresor.
+    Sftp(sftp::Sftp),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Storage {
+    fn build(backend: Backend, location: String, remote: bool, options: &StorageOptions) -> Self {
+        let connections = options
+            .connections
+            .or(remote.then_some(DEFAULT_CONNECTIONS))
+            .filter(|n| *n > 0);
+        Storage {
+            inner: Arc::new(Inner {
+                backend,
+                location,
+                remote,
+                retry: options.retry.unwrap_or_default(),
+                requests: connections.map(Semaphore::new),
+                upload: options.limit_upload.map(Throttle::new),
+                download: options.limit_download.map(Throttle::new),
+            }),
+        }
+    }
+
     /// Wraps an already configured OpenDAL operator.
     ///
     /// The caller is responsible for the atomicity of its writes; prefer the
     /// dedicated constructors.
     pub fn from_operator(op: Operator, location: impl Into<String>) -> Self {
-        Storage {
-            op,
-            location: location.into(),
-        }
+        Storage::build(
+            Backend::Dal(op),
+            location.into(),
+            true,
+            &StorageOptions::default(),
+        )
     }
 
     /// A repository in a local directory (created when missing).
     ///
     /// # Errors
     /// Fails when the path is not UTF-8 or the directory cannot be created.
-    pub fn local(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+    pub fn local(path: impl AsRef<std::path::Path>) -> Result<Self, StorageError> {
         let path = path.as_ref();
+        let op = local::operator(path)?;
         let location = path.display().to_string();
-        let root = path.to_str().ok_or_else(|| StorageError::InvalidUrl {
-            location: location.clone(),
-            reason: "the path is not valid UTF-8".into(),
-        })?;
-        let tmp = path.join(TMP_DIR);
-        let tmp = tmp.to_str().ok_or_else(|| StorageError::InvalidUrl {
-            location: location.clone(),
-            reason: "the path is not valid UTF-8".into(),
-        })?;
-        let builder = services::Fs::default().root(root).atomic_write_dir(tmp);
-        let op = Operator::new(builder).map_err(|e| StorageError::from_opendal("open", root, e))?;
-        Ok(Storage { op, location })
+        Ok(Storage::build(
+            Backend::Local {
+                op,
+                root: path.to_owned(),
+            },
+            location,
+            false,
+            &StorageOptions::default(),
+        ))
     }
 
     /// A repository held in memory, for tests and dry runs.
     pub fn memory() -> Self {
-        // Building the memory service cannot fail in practice; fall back to the
-        // error path of `Operator::new` only to avoid a panic.
-        let op = match Operator::new(services::Memory::default()) {
-            Ok(op) => op,
-            Err(e) => unreachable_memory(&e),
-        };
-        Storage {
-            op,
-            location: "memory:".into(),
-        }
+        Storage::build(
+            Backend::Dal(local::memory()),
+            "memory:".into(),
+            false,
+            &StorageOptions::default(),
+        )
+    }
+
+    /// Opens a repository location given as text, with default options.
+    ///
+    /// # Errors
+    /// See [`Storage::open`].
+    pub fn from_url(location: &str) -> Result<Self, StorageError> {
+        Storage::open(location, &StorageOptions::default())
     }
 
     /// Opens a repository location given as text.
     ///
-    /// Accepted forms: a plain path, `file:///path`, `memory:` and
-    /// `s3://bucket/prefix?endpoint=https://...&region=eu-west-1`. S3
-    /// credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
-    /// (and `AWS_SESSION_TOKEN` when set).
+    /// Accepted forms: a plain path, `file:///path`, `memory:`,
+    /// `s3://bucket/prefix?endpoint=...&region=...`,
+    /// `azure://container/prefix?account=...`, `gs://bucket/prefix`,
+    /// `webdav[s]://[user@]host[:port]/path` and
+    /// `sftp://user@host[:port]/path`; each backend's settings and
+    /// credentials are in `docs/storage.md`. Nothing is contacted yet
+    /// (except an SFTP server, which is logged in to at once).
     ///
     /// # Errors
-    /// [`StorageError::InvalidUrl`] for a malformed or unsupported location.
-    pub fn from_url(location: &str) -> Result<Self, StorageError> {
-        let invalid = |reason: &str| StorageError::InvalidUrl {
-            location: location.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if location.is_empty() {
-            return Err(invalid("the location is empty"));
-        }
-        if location == "memory:" || location == "memory://" {
-            return Ok(Storage::memory());
-        }
-        if let Some(rest) = location.strip_prefix("file://") {
-            if !rest.starts_with('/') {
-                return Err(invalid("a file URL needs an absolute path (file:///path)"));
+    /// [`StorageError::InvalidUrl`] for a malformed or unsupported
+    /// location or incomplete credentials.
+    pub fn open(location: &str, options: &StorageOptions) -> Result<Self, StorageError> {
+        let remote = match location::parse(location)? {
+            Location::Memory => return Ok(Storage::memory()),
+            Location::Local(path) => {
+                let op = local::operator(path.as_ref())?;
+                return Ok(Storage::build(
+                    Backend::Local {
+                        op,
+                        root: PathBuf::from(&path),
+                    },
+                    path,
+                    false,
+                    options,
+                ));
             }
-            return Storage::local(rest);
-        }
-        if let Some(rest) = location.strip_prefix("s3://") {
-            return Storage::s3(location, rest);
-        }
-        if let Some((scheme, _)) = location.split_once("://") {
-            return Err(invalid(&format!("unsupported scheme {scheme:?}")));
-        }
-        Storage::local(location)
-    }
-
-    fn s3(location: &str, rest: &str) -> Result<Self, StorageError> {
-        let invalid = |reason: String| StorageError::InvalidUrl {
-            location: location.to_owned(),
-            reason,
+            Location::Remote(remote) => remote,
         };
-        let (path, query) = match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (rest, None),
-        };
-        let (bucket, prefix) = match path.split_once('/') {
-            Some((b, p)) => (b, p.trim_matches('/')),
-            None => (path, ""),
-        };
-        if bucket.is_empty() {
-            return Err(invalid("the bucket name is missing".into()));
-        }
-        let mut builder = services::S3::default()
-            .bucket(bucket)
-            .root(&format!("/{prefix}"));
-        let mut region_set = false;
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(invalid(format!("query parameter {pair:?} has no value")));
-            };
-            if value.is_empty() {
-                return Err(invalid(format!("query parameter {key:?} is empty")));
-            }
-            builder = match key {
-                "endpoint" => builder.endpoint(value),
-                "region" => {
-                    region_set = true;
-                    builder.region(value)
+        let display = remote.display();
+        let backend = match remote.scheme {
+            Scheme::Sftp => Backend::Sftp(sftp::Sftp::new(&remote, options, location)?),
+            Scheme::WebDav { .. } => {
+                let (op, mover) = webdav::operator(&remote, options, location)?;
+                Backend::WebDav {
+                    op: with_http(op),
+                    mover,
                 }
-                "virtual_host_style" if value == "true" => builder.enable_virtual_host_style(),
-                "virtual_host_style" => builder,
-                other => return Err(invalid(format!("unknown query parameter {other:?}"))),
-            };
-        }
-        if !region_set {
-            let region = std::env::var("AWS_REGION")
-                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|_| "us-east-1".to_owned());
-            builder = builder.region(&region);
-        }
-        if let Ok(id) = std::env::var("AWS_ACCESS_KEY_ID") {
-            builder = builder.access_key_id(&id);
-        }
-        if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
-            builder = builder.secret_access_key(&secret);
-        }
-        if let Ok(token) = std::env::var("AWS_SESSION_TOKEN") {
-            builder = builder.session_token(&token);
-        }
-        let op = Operator::new(builder).map_err(|e| invalid(e.to_string()))?;
-        Ok(Storage {
-            op,
-            location: format!("s3://{bucket}/{prefix}"),
-        })
+            }
+            scheme => {
+                let op = match scheme {
+                    Scheme::S3 => s3::operator(&remote, options, location)?,
+                    Scheme::Azure => azure::operator(&remote, options, location)?,
+                    _ => gcs::operator(&remote, options, location)?,
+                };
+                Backend::Dal(with_http(op))
+            }
+        };
+        Ok(Storage::build(backend, display, true, options))
     }
 
-    /// The location this storage was opened from, for messages.
+    /// The location this storage was opened from, for messages (without
+    /// query parameters).
     pub fn location(&self) -> &str {
-        &self.location
+        &self.inner.location
     }
 
-    /// The underlying OpenDAL operator.
-    pub fn operator(&self) -> &Operator {
-        &self.op
+    /// True for a backend reached over the network.
+    pub fn is_remote(&self) -> bool {
+        self.inner.remote
+    }
+
+    /// Runs one storage request: a permit from the request bound, then the
+    /// attempt, retried while it fails transiently.
+    async fn call<T, F, Fut>(
+        &self,
+        op: &'static str,
+        path: &str,
+        attempt: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StorageError>>,
+    {
+        // the semaphore is never closed, so a permit always comes
+        let _permit = match &self.inner.requests {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
+        self.inner.retry.run(op, path, attempt).await
     }
 
     /// Reads a whole object.
@@ -256,11 +465,22 @@ impl Storage {
     /// # Errors
     /// [`StorageError::NotFound`] when it does not exist.
     pub async fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
-        self.op
-            .read(path)
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| StorageError::from_opendal("read", path, e))
+        let data = self
+            .call("read", path, || async {
+                match &self.inner.backend {
+                    Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => op
+                        .read(path)
+                        .await
+                        .map(|b| b.to_vec())
+                        .map_err(|e| StorageError::from_opendal("read", path, e)),
+                    Backend::Sftp(s) => s.read(path, None).await,
+                }
+            })
+            .await?;
+        if let Some(t) = &self.inner.download {
+            t.take(data.len()).await;
+        }
+        Ok(data)
     }
 
     /// Reads `length` bytes of an object starting at `offset`.
@@ -276,12 +496,23 @@ impl Storage {
         if length == 0 {
             return Ok(Vec::new());
         }
-        self.op
-            .read_with(path)
-            .range(offset..offset + length)
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| StorageError::from_opendal("read", path, e))
+        let data = self
+            .call("read", path, || async {
+                match &self.inner.backend {
+                    Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => op
+                        .read_with(path)
+                        .range(offset..offset + length)
+                        .await
+                        .map(|b| b.to_vec())
+                        .map_err(|e| StorageError::from_opendal("read", path, e)),
+                    Backend::Sftp(s) => s.read(path, Some((offset, length))).await,
+                }
+            })
+            .await?;
+        if let Some(t) = &self.inner.download {
+            t.take(data.len()).await;
+        }
+        Ok(data)
     }
 
     /// Writes a whole object, replacing any previous content atomically.
@@ -289,38 +520,77 @@ impl Storage {
     /// # Errors
     /// Any backend failure.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
-        self.op
-            .write(path, data)
-            .await
-            .map(|_| ())
-            .map_err(|e| StorageError::from_opendal("write", path, e))
+        self.put(path, data, false).await
     }
 
     /// Writes an object only when none exists under that name.
     ///
-    /// On backends without a conditional write, and on a local directory
-    /// (where the atomic rename replaces a target), this is a check followed
-    /// by a write: good enough for names that are random or content
-    /// addressed, which is how the repository uses it.
+    /// Atomic on every backend but WebDAV: a conditional `PUT` on S3
+    /// (`If-None-Match: *`), Azure and GCS; a hard link on a local
+    /// directory; a rename that refuses to replace on SFTP. WebDAV (and
+    /// memory) check and then write: good enough for names that are
+    /// random or content addressed, which is how the repository uses it.
     ///
     /// # Errors
     /// [`StorageError::AlreadyExists`] when the object exists.
     pub async fn write_if_not_exists(&self, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
-        if self.op.info().capability().write_with_if_not_exists {
-            return self
-                .op
-                .write_with(path, data)
-                .if_not_exists(true)
+        self.put(path, data, true).await
+    }
+
+    async fn put(&self, path: &str, data: Vec<u8>, only_new: bool) -> Result<(), StorageError> {
+        if let Some(t) = &self.inner.upload {
+            t.take(data.len()).await;
+        }
+        let len = data.len();
+        let data = Buffer::from(data);
+        let mut attempt = 0u32;
+        self.call("write", path, || {
+            attempt += 1;
+            let retried = attempt > 1;
+            let data = data.clone();
+            async move {
+                let written = match &self.inner.backend {
+                    Backend::Dal(op) => dal_put(op, path, data.clone(), len, only_new).await,
+                    Backend::Local { root, .. } if only_new => {
+                        local::write_new(root, path, data.to_vec()).await
+                    }
+                    Backend::Local { op, .. } => dal_put(op, path, data.clone(), len, false).await,
+                    Backend::WebDav { op, mover } => {
+                        webdav_put(op, mover, path, data.clone(), only_new).await
+                    }
+                    Backend::Sftp(s) => s.write(path, data.to_vec(), only_new).await,
+                };
+                match written {
+                    // a retried create found its own first attempt, which
+                    // committed before the connection broke
+                    Err(StorageError::AlreadyExists { .. }) if retried => {
+                        self.same_content(path, &data).await
+                    }
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// After a retried create-if-absent was refused: success when the
+    /// object holds exactly what we wrote, else the refusal.
+    async fn same_content(&self, path: &str, data: &Buffer) -> Result<(), StorageError> {
+        let stored = match &self.inner.backend {
+            Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => op
+                .read(path)
                 .await
-                .map(|_| ())
-                .map_err(|e| StorageError::from_opendal("write", path, e));
-        }
-        if self.exists(path).await? {
-            return Err(StorageError::AlreadyExists {
+                .map(|b| b.to_vec())
+                .map_err(|e| StorageError::from_opendal("read", path, e))?,
+            Backend::Sftp(s) => s.read(path, None).await?,
+        };
+        if stored == data.to_vec() {
+            Ok(())
+        } else {
+            Err(StorageError::AlreadyExists {
                 path: path.to_owned(),
-            });
+            })
         }
-        self.write(path, data).await
     }
 
     /// Names of the objects directly inside `dir` (not recursive, no
@@ -331,19 +601,8 @@ impl Storage {
     /// # Errors
     /// Any backend failure.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, StorageError> {
-        let dir = dir_path(dir);
-        let entries = match self.op.list(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StorageError::from_opendal("list", &dir, e)),
-        };
-        let mut names: Vec<String> = entries
-            .into_iter()
-            .filter(|e| e.metadata().mode() == EntryMode::FILE)
-            .filter_map(|e| e.path().strip_prefix(dir.as_str()).map(str::to_owned))
-            .filter(|name| !name.is_empty() && !name.contains('/'))
-            .collect();
-        names.sort();
+        let mut names = self.list_all(dir, false).await?;
+        names.retain(|n| !n.contains('/'));
         Ok(names)
     }
 
@@ -352,18 +611,22 @@ impl Storage {
     /// # Errors
     /// Any backend failure.
     pub async fn list_recursive(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        self.list_all(dir, true).await
+    }
+
+    async fn list_all(&self, dir: &str, recursive: bool) -> Result<Vec<String>, StorageError> {
         let dir = dir_path(dir);
-        let entries = match self.op.list_with(&dir).recursive(true).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StorageError::from_opendal("list", &dir, e)),
-        };
-        let mut names: Vec<String> = entries
-            .into_iter()
-            .filter(|e| e.metadata().mode() == EntryMode::FILE)
-            .filter_map(|e| e.path().strip_prefix(dir.as_str()).map(str::to_owned))
-            .filter(|name| !name.is_empty())
-            .collect();
+        let mut names = self
+            .call("list", &dir, || async {
+                match &self.inner.backend {
+                    Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => {
+                        dal_list(op, &dir, recursive).await
+                    }
+                    Backend::Sftp(s) => s.list(&dir, recursive).await,
+                }
+            })
+            .await?;
+        names.retain(|n| !n.is_empty() && !n.starts_with(&format!("{TMP_DIR}/")));
         names.sort();
         Ok(names)
     }
@@ -373,10 +636,20 @@ impl Storage {
     /// # Errors
     /// Any backend failure.
     pub async fn delete(&self, path: &str) -> Result<(), StorageError> {
-        match self.op.delete(path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StorageError::from_opendal("delete", path, e)),
+        let done = self
+            .call("delete", path, || async {
+                match &self.inner.backend {
+                    Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => op
+                        .delete(path)
+                        .await
+                        .map_err(|e| StorageError::from_opendal("delete", path, e)),
+                    Backend::Sftp(s) => s.delete(path).await,
+                }
+            })
+            .await;
+        match done {
+            Err(StorageError::NotFound { .. }) => Ok(()),
+            other => other,
         }
     }
 
@@ -405,20 +678,148 @@ impl Storage {
     /// # Errors
     /// [`StorageError::NotFound`] when it does not exist.
     pub async fn stat(&self, path: &str) -> Result<ObjectMeta, StorageError> {
-        let meta = self
-            .op
-            .stat(path)
-            .await
-            .map_err(|e| StorageError::from_opendal("stat", path, e))?;
-        if meta.mode() == EntryMode::DIR {
-            return Err(StorageError::NotFound {
-                path: path.to_owned(),
-            });
-        }
-        Ok(ObjectMeta {
-            size: meta.content_length(),
-            modified: meta.last_modified().map(SystemTime::from),
+        self.call("stat", path, || async {
+            match &self.inner.backend {
+                Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => {
+                    let meta = op
+                        .stat(path)
+                        .await
+                        .map_err(|e| StorageError::from_opendal("stat", path, e))?;
+                    if meta.mode() == EntryMode::DIR {
+                        return Err(StorageError::NotFound {
+                            path: path.to_owned(),
+                        });
+                    }
+                    Ok(ObjectMeta {
+                        size: meta.content_length(),
+                        modified: meta.last_modified().map(SystemTime::from),
+                    })
+                }
+                Backend::Sftp(s) => s.stat(path).await,
+            }
         })
+        .await
+    }
+}
+
+async fn dal_put(
+    op: &Operator,
+    path: &str,
+    data: Buffer,
+    len: usize,
+    only_new: bool,
+) -> Result<(), StorageError> {
+    let remote = op.info().scheme() != "fs" && op.info().scheme() != "memory";
+    if only_new && !op.info().capability().write_with_if_not_exists {
+        match op.stat(path).await {
+            Ok(_) => {
+                return Err(StorageError::AlreadyExists {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::from_opendal("stat", path, e)),
+        }
+    }
+    let mut w = op.write_with(path, data);
+    if only_new && op.info().capability().write_with_if_not_exists {
+        w = w.if_not_exists(true);
+    }
+    // GCS takes objects of any size tresor writes in one request (up to
+    // 5 TiB), and its emulator has no resumable uploads
+    if remote && len > MULTIPART_CHUNK && op.info().scheme() != "gcs" {
+        w = w.chunk(MULTIPART_CHUNK).concurrent(2);
+    }
+    w.await
+        .map(|_| ())
+        .map_err(|e| StorageError::from_opendal("write", path, e))
+}
+
+async fn webdav_put(
+    op: &Operator,
+    mover: &webdav::Mover,
+    path: &str,
+    data: Buffer,
+    only_new: bool,
+) -> Result<(), StorageError> {
+    let mut name = [0u8; 12];
+    rand::fill(&mut name[..]);
+    let tmp = format!("{TMP_DIR}/{}", hex::encode(name));
+    op.write(&tmp, data)
+        .await
+        .map_err(|e| StorageError::from_opendal("write", path, e))?;
+    if let Some((dir, _)) = path.rsplit_once('/') {
+        op.create_dir(&format!("{dir}/"))
+            .await
+            .map_err(|e| StorageError::from_opendal("write", path, e))?;
+    }
+    let client = http_client().ok_or_else(|| {
+        StorageError::from_opendal(
+            "write",
+            path,
+            opendal::Error::new(ErrorKind::Unexpected, "no HTTP client"),
+        )
+    })?;
+    let moved = mover.rename(client, &tmp, path, !only_new).await;
+    if !matches!(moved, Ok(true)) {
+        let _ = op.delete(&tmp).await;
+    }
+    match moved {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StorageError::AlreadyExists {
+            path: path.to_owned(),
+        }),
+        Err(e) => Err(StorageError::from_opendal("write", path, e)),
+    }
+}
+
+async fn dal_list(op: &Operator, dir: &str, recursive: bool) -> Result<Vec<String>, StorageError> {
+    let entries = match op.list_with(dir).recursive(recursive).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.metadata().mode() == EntryMode::FILE)
+        .filter_map(|e| e.path().strip_prefix(dir).map(str::to_owned))
+        .collect())
+}
+
+/// The HTTP client every remote backend shares: rustls with ring,
+/// connect and read timeouts (a stalled server fails the request, which is
+/// then retried), pooled connections.
+fn http_client() -> Option<&'static reqwest::Client> {
+    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// An OpenDAL HTTP service on the shared client, with a time limit on
+/// every request and on every body transfer step.
+fn with_http(op: Operator) -> Operator {
+    let op = op.layer(
+        opendal::layers::TimeoutLayer::new()
+            .with_timeout(Duration::from_secs(120))
+            .with_io_timeout(Duration::from_secs(60)),
+    );
+    match http_client() {
+        Some(c) => op.with_context(opendal::OperationContext::new().with_http_transport(
+            opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(
+                c.clone(),
+            )),
+        )),
+        None => op,
     }
 }
 
@@ -431,94 +832,5 @@ fn dir_path(dir: &str) -> String {
     }
 }
 
-#[cold]
-fn unreachable_memory(e: &opendal::Error) -> Operator {
-    // The memory builder has no options that can be wrong; if OpenDAL ever
-    // changes that, fail loudly instead of silently misbehaving.
-    panic!("opendal memory service failed to build: {e}")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn memory_roundtrip_and_list() {
-        let s = Storage::memory();
-        s.write("keys/a", b"1".to_vec()).await.unwrap();
-        s.write("keys/b", b"22".to_vec()).await.unwrap();
-        s.write("data/ab/abcd", b"333".to_vec()).await.unwrap();
-        assert_eq!(s.list("keys").await.unwrap(), vec!["a", "b"]);
-        assert_eq!(s.list_recursive("data").await.unwrap(), vec!["ab/abcd"]);
-        assert!(s.list("data").await.unwrap().is_empty());
-        assert_eq!(s.size("keys/b").await.unwrap(), 2);
-        assert_eq!(s.read_range("data/ab/abcd", 1, 2).await.unwrap(), b"33");
-        assert!(s.read("nope").await.unwrap_err().is_not_found());
-        assert!(!s.exists("nope").await.unwrap());
-        assert!(s.list("missing").await.unwrap().is_empty());
-        s.delete("keys/a").await.unwrap();
-        s.delete("keys/a").await.unwrap();
-        assert_eq!(s.list("keys").await.unwrap(), vec!["b"]);
-    }
-
-    #[tokio::test]
-    async fn write_if_not_exists_refuses_existing() {
-        let dir = tempfile::tempdir().unwrap();
-        for s in [Storage::memory(), Storage::local(dir.path()).unwrap()] {
-            s.write_if_not_exists("locks/x", b"1".to_vec())
-                .await
-                .unwrap();
-            let err = s
-                .write_if_not_exists("locks/x", b"2".to_vec())
-                .await
-                .unwrap_err();
-            assert!(matches!(err, StorageError::AlreadyExists { .. }), "{err}");
-            assert_eq!(s.read("locks/x").await.unwrap(), b"1");
-        }
-    }
-
-    #[tokio::test]
-    async fn local_write_leaves_no_temp_files_in_listing() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::local(dir.path()).unwrap();
-        s.write("index/abc", vec![7; 1000]).await.unwrap();
-        s.write("index/abc", vec![8; 10]).await.unwrap();
-        assert_eq!(s.list("index").await.unwrap(), vec!["abc"]);
-        assert_eq!(s.read("index/abc").await.unwrap(), vec![8; 10]);
-        assert!(
-            s.list_recursive("")
-                .await
-                .unwrap()
-                .iter()
-                .all(|p| p == "index/abc" || p.starts_with(".tmp/"))
-        );
-    }
-
-    #[test]
-    fn from_url_forms() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Storage::from_url("memory:").unwrap().location(), "memory:");
-        let url = format!("file://{}", dir.path().display());
-        assert!(Storage::from_url(&url).is_ok());
-        assert!(Storage::from_url(dir.path().to_str().unwrap()).is_ok());
-        for bad in [
-            "",
-            "ftp://x/y",
-            "file://relative",
-            "s3://",
-            "s3://b/p?region",
-            "s3://b?x=1",
-        ] {
-            let err = Storage::from_url(bad).unwrap_err();
-            assert!(
-                matches!(err, StorageError::InvalidUrl { .. }),
-                "{bad}: {err}"
-            );
-        }
-        let s3 = Storage::from_url(
-            "s3://bucket/some/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1",
-        )
-        .unwrap();
-        assert_eq!(s3.location(), "s3://bucket/some/prefix");
-    }
-}
+mod tests;

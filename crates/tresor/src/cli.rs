@@ -25,9 +25,18 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Repository location: a directory or s3://bucket/prefix
+    /// Repository location: a directory, s3://, azure://, gs://, webdav://
+    /// or sftp:// (docs/storage.md)
     #[arg(short = 'r', long = "repo", env = "TRESOR_REPOSITORY", global = true)]
     pub repo: Option<String>,
+
+    /// Upload at most this many bytes per second (e.g. 10MiB)
+    #[arg(long, env = "TRESOR_LIMIT_UPLOAD", global = true, value_parser = size_arg)]
+    pub limit_upload: Option<u64>,
+
+    /// Download at most this many bytes per second (e.g. 10MiB)
+    #[arg(long, env = "TRESOR_LIMIT_DOWNLOAD", global = true, value_parser = size_arg)]
+    pub limit_download: Option<u64>,
 
     /// Read the repository password from the first line of FILE
     #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
@@ -52,6 +61,14 @@ pub struct Global {
     /// Never draw progress bars
     #[arg(long, global = true)]
     pub no_progress: bool,
+}
+
+/// A bandwidth such as `10MiB` or `500k` (bytes per second).
+fn size_arg(text: &str) -> Result<u64, String> {
+    match tresor_ops::parse_size(text)? {
+        0 => Err("the limit must be more than 0".into()),
+        n => Ok(n),
+    }
 }
 
 #[derive(Debug, Subcommand)]

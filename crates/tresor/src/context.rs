@@ -46,6 +46,12 @@ impl Context {
         if let Some(url) = &self.global.repo {
             repo.url = Some(url.clone());
         }
+        if let Some(n) = self.global.limit_upload {
+            repo.limit_upload = Some(tresor_ops::Size::Bytes(n));
+        }
+        if let Some(n) = self.global.limit_download {
+            repo.limit_download = Some(tresor_ops::Size::Bytes(n));
+        }
         repo
     }
 

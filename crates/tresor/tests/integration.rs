@@ -7,5 +7,6 @@ mod integration {
     pub mod faults;
     mod output;
     pub mod rows;
+    mod storage;
     pub mod support;
 }

@@ -1,4 +1,7 @@
-//! Scenarios every storage backend must pass.
+//! The storage conformance suite: every scenario (object-level ones from
+//! `objects.rs`, repository-level ones here) runs against memory, a local
+//! directory and a real server of every remote backend, started by the
+//! test on a free loopback port.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,9 +11,13 @@ use tresor_repo::{
     check, prune,
 };
 
+use super::objects::{
+    create_if_absent_has_one_winner, deletes, large_objects, listing_many_objects,
+    objects_round_trip_and_not_found, ranged_reads,
+};
 use super::support::{Backend, blob, init, password};
 
-macro_rules! conformance {
+macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod memory {
             $(
@@ -28,10 +35,35 @@ macro_rules! conformance {
                 }
             )*
         }
+        backends!(@server s3s_fs, ServerKind::S3sFs, $($name),*);
+        backends!(@server moto, ServerKind::Moto, $($name),*);
+        backends!(@server azurite, ServerKind::Azurite, $($name),*);
+        backends!(@server gcs, ServerKind::Gcs, $($name),*);
+        backends!(@server webdav, ServerKind::WebDav, $($name),*);
+        backends!(@server sftp_password, ServerKind::Sftp(SftpLogin::Password), $($name),*);
+        backends!(@server sftp_key, ServerKind::Sftp(SftpLogin::Key), $($name),*);
+    };
+    (@server $module:ident, $kind:expr, $($name:ident),*) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use tresor_testing::servers::{ServerKind, SftpLogin};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::server($kind).await).await;
+                }
+            )*
+        }
     };
 }
 
-conformance!(
+backends!(
+    objects_round_trip_and_not_found,
+    ranged_reads,
+    large_objects,
+    listing_many_objects,
+    deletes,
+    create_if_absent_has_one_winner,
     init_open_and_wrong_password,
     save_load_and_dedup_across_flushes,
     concurrent_saves_from_eight_tasks,

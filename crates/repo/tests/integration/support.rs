@@ -1,12 +1,15 @@
 //! Shared fixtures.
 
 use tempfile::TempDir;
-use tresor_repo::{InitOptions, KdfParams, Password, Repository, Storage};
+use tresor_repo::{InitOptions, KdfParams, Password, Repository, Storage, StorageOptions};
+use tresor_testing::servers::{ServerKind, StorageServer};
 
-/// A storage backend under test. Keeps its temporary directory alive.
+/// A storage backend under test. Keeps its temporary directory or its
+/// server alive.
 pub struct Backend {
     pub storage: Storage,
     dir: Option<TempDir>,
+    remote: Option<(String, StorageOptions, StorageServer)>,
 }
 
 impl Backend {
@@ -14,6 +17,7 @@ impl Backend {
         Backend {
             storage: Storage::memory(),
             dir: None,
+            remote: None,
         }
     }
 
@@ -22,15 +26,56 @@ impl Backend {
         Backend {
             storage: Storage::local(dir.path().join("repo")).unwrap(),
             dir: Some(dir),
+            remote: None,
+        }
+    }
+
+    /// A fresh server of `kind`; a missing server fails the test.
+    pub async fn server(kind: ServerKind) -> Self {
+        let server = StorageServer::start(kind)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let options = StorageOptions {
+            credentials: server.credentials.clone(),
+            ..StorageOptions::default()
+        };
+        let url = server.url.clone();
+        Backend {
+            storage: Storage::open(&url, &options).unwrap(),
+            dir: None,
+            remote: Some((url, options, server)),
         }
     }
 
     /// A second, independent handle on the same location.
     pub fn reopen(&self) -> Storage {
-        match &self.dir {
-            Some(d) => Storage::local(d.path().join("repo")).unwrap(),
-            None => self.storage.clone(),
+        match (&self.dir, &self.remote) {
+            (Some(d), _) => Storage::local(d.path().join("repo")).unwrap(),
+            (_, Some((url, options, _))) => Storage::open(url, options).unwrap(),
+            _ => self.storage.clone(),
         }
+    }
+
+    /// Whether racing creates of one name have exactly one winner. S3
+    /// decides conditional writes atomically; s3s-fs checks and then
+    /// writes (a test server's shortcut), so there only the refusal of an
+    /// existing name is checked.
+    pub fn atomic_create(&self) -> bool {
+        !matches!(self.kind(), Some(ServerKind::S3sFs))
+    }
+
+    /// Whether the server refuses a conditional write over an existing
+    /// object. Google Cloud Storage does (`ifGenerationMatch=0`, which
+    /// tresor sends); fake-gcs-server ignores the precondition, so on it
+    /// create-if-absent cannot be checked.
+    pub fn enforces_create_if_absent(&self) -> bool {
+        !matches!(self.kind(), Some(ServerKind::Gcs))
+    }
+
+    /// The server, for backends that have one.
+    #[allow(dead_code)]
+    pub fn kind(&self) -> Option<ServerKind> {
+        self.remote.as_ref().map(|(_, _, s)| s.kind)
     }
 }
 

@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A temporary directory with a repository in it.
+/// A temporary directory with a repository in it (in the directory, or
+/// at `remote` with the environment `remote_env`).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub remote: Option<String>,
+    pub remote_env: Vec<(String, String)>,
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -14,8 +17,16 @@ impl Env {
     /// A fresh directory and an initialised repository (small Argon2 cost
     /// to keep tests fast).
     pub fn new() -> Env {
+        Env::at(None, Vec::new())
+    }
+
+    /// An initialised repository at `remote` (a storage URL), reached with
+    /// the variables `env`; a local one when `None`.
+    pub fn at(remote: Option<String>, env: Vec<(String, String)>) -> Env {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
+            remote,
+            remote_env: env,
         };
         let out = env.tresor(&["init", "--kdf-memory-mib", "8"]);
         assert!(out.status.success(), "init failed: {}", stderr(&out));
@@ -32,7 +43,11 @@ impl Env {
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tresor"));
-        c.env("TRESOR_REPOSITORY", self.repo())
+        match &self.remote {
+            Some(url) => c.env("TRESOR_REPOSITORY", url),
+            None => c.env("TRESOR_REPOSITORY", self.repo()),
+        };
+        c.envs(self.remote_env.iter().map(|(k, v)| (k, v)))
             .env("TRESOR_PASSWORD", PASSWORD)
             .env_remove("TRESOR_PASSWORD_FILE")
             .env_remove("TRESOR_CONFIG")

@@ -1,0 +1,165 @@
+//! `[repository]`: where the repository is, how to unlock it, and how to
+//! reach its storage (credentials, connections, bandwidth).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tresor_repo::StorageOptions;
+
+use super::{Secret, Size, read_secret_file};
+use crate::error::{OpsError, Result};
+
+/// The credential names the storage backends read (docs/storage.md); each
+/// may also be given as `NAME-file`, a file whose first line is the value.
+pub const CREDENTIAL_NAMES: &[&str] = &[
+    "access-key-id",
+    "secret-access-key",
+    "session-token",
+    "region",
+    "account-key",
+    "sas-token",
+    "credential-path",
+    "token",
+    "user",
+    "password",
+    "key-passphrase",
+];
+
+/// Where the repository is and how to unlock it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RepositoryConfig {
+    /// Path or URL (`/var/lib/tresor/repo`, `s3://bucket/prefix`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file whose first line is the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The name of an environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Storage credentials by name (`access-key-id`, `secret-access-key`,
+    /// `password`, ...; see [`CREDENTIAL_NAMES`]); `NAME-file` reads the
+    /// value from a file. Environment variables and profile files work
+    /// too (docs/storage.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, Secret>,
+    /// Storage requests in flight at once (default 8 on remote storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<usize>,
+    /// Upload bandwidth limit per second (`10MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_upload: Option<Size>,
+    /// Download bandwidth limit per second (`10MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_download: Option<Size>,
+}
+
+impl RepositoryConfig {
+    /// How its storage is opened: credentials (files read), request bound
+    /// and bandwidth limits.
+    ///
+    /// # Errors
+    /// [`OpsError::InvalidInput`] for an unknown credential, an unreadable
+    /// credential file or a malformed size.
+    pub fn storage_options(&self) -> Result<StorageOptions> {
+        let mut credentials = BTreeMap::new();
+        for (name, value) in &self.credentials {
+            match name.strip_suffix("-file") {
+                Some(base) if CREDENTIAL_NAMES.contains(&base) => {
+                    let secret = read_secret_file(std::path::Path::new(value.expose()))?;
+                    credentials.insert(base.to_owned(), secret.expose().to_owned());
+                }
+                _ if CREDENTIAL_NAMES.contains(&name.as_str()) => {
+                    credentials.insert(name.clone(), value.expose().to_owned());
+                }
+                _ => return Err(unknown_credential(name)),
+            }
+        }
+        let size = |what: &str, s: &Option<Size>| -> Result<Option<u64>> {
+            s.as_ref()
+                .map(|s| s.bytes())
+                .transpose()
+                .map_err(|e| OpsError::InvalidInput {
+                    what: format!("repository {what}: {e}"),
+                    hint: Some("give bytes per second, e.g. 10MiB".into()),
+                })
+        };
+        Ok(StorageOptions {
+            credentials,
+            connections: self.connections,
+            limit_upload: size("limit-upload", &self.limit_upload)?,
+            limit_download: size("limit-download", &self.limit_download)?,
+            ..StorageOptions::default()
+        })
+    }
+
+    /// Adds what is wrong with these settings to `problems`.
+    pub(crate) fn problems(&self, what: &str, problems: &mut Vec<String>) {
+        for name in self.credentials.keys() {
+            let base = name.strip_suffix("-file").unwrap_or(name);
+            if !CREDENTIAL_NAMES.contains(&base) {
+                problems.push(format!("{what}: {}", unknown_credential(name)));
+            }
+        }
+        if self.connections == Some(0) {
+            problems.push(format!("{what}: connections must be at least 1"));
+        }
+        for (key, s) in [
+            ("limit-upload", &self.limit_upload),
+            ("limit-download", &self.limit_download),
+        ] {
+            match s.as_ref().map(Size::bytes) {
+                Some(Err(e)) => problems.push(format!("{what}: {key}: {e}")),
+                Some(Ok(0)) => problems.push(format!("{what}: {key} must be more than 0")),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn unknown_credential(name: &str) -> OpsError {
+    OpsError::InvalidInput {
+        what: format!("unknown repository credential {name:?}"),
+        hint: Some(format!("known: {}", CREDENTIAL_NAMES.join(", "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_values_and_files() {
+        let dir = tempfile::tempdir().expect("ok");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").expect("ok");
+        let repo: RepositoryConfig = toml::from_str(&format!(
+            "url = \"s3://b/p\"\nlimit-upload = \"10MiB\"\nconnections = 4\n[credentials]\naccess-key-id = \"AKID\"\nsecret-access-key-file = \"{}\"\n",
+            file.display()
+        ))
+        .expect("parses");
+        let o = repo.storage_options().expect("valid");
+        assert_eq!(o.credentials["access-key-id"], "AKID");
+        assert_eq!(o.credentials["secret-access-key"], "from-file");
+        assert_eq!((o.limit_upload, o.connections), (Some(10 << 20), Some(4)));
+        assert!(
+            !format!("{repo:?}").contains("AKID"),
+            "secrets stay out of Debug"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_all_reported() {
+        let repo: RepositoryConfig = toml::from_str(
+            "connections = 0\nlimit-download = \"fast\"\n[credentials]\naccess-key = \"x\"\n",
+        )
+        .expect("parses");
+        let mut problems = Vec::new();
+        repo.problems("[repository]", &mut problems);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("access-key"), "{problems:?}");
+        assert!(repo.storage_options().is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! A local directory, and memory.
+//!
+//! The directory goes through OpenDAL's fs service with an
+//! `atomic_write_dir` (`<root>/.tmp`): a write goes to a temporary file,
+//! is synced and renamed over the final name, so a crash never leaves a
+//! partial object visible. A create-if-absent is done here instead: the
+//! synced temporary file is hard-linked to its final name, which fails
+//! when that name exists, so two writers can never both succeed.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use opendal::{Operator, services};
+
+use super::location::invalid;
+use super::{StorageError, TMP_DIR};
+
+pub(crate) fn operator(path: &Path) -> Result<Operator, StorageError> {
+    let location = path.display().to_string();
+    let root = path
+        .to_str()
+        .ok_or_else(|| invalid(&location, "the path is not valid UTF-8"))?;
+    let tmp = path.join(TMP_DIR);
+    let tmp = tmp
+        .to_str()
+        .ok_or_else(|| invalid(&location, "the path is not valid UTF-8"))?;
+    let builder = services::Fs::default().root(root).atomic_write_dir(tmp);
+    Operator::new(builder).map_err(|e| StorageError::from_opendal("open", root, e))
+}
+
+pub(crate) fn memory() -> Operator {
+    // The memory service has no settings that can be wrong.
+    match Operator::new(services::Memory::default()) {
+        Ok(op) => op,
+        Err(e) => unreachable_memory(&e),
+    }
+}
+
+#[cold]
+fn unreachable_memory(e: &opendal::Error) -> Operator {
+    // If OpenDAL ever changes that, fail loudly instead of silently
+    // misbehaving.
+    panic!("opendal memory service failed to build: {e}")
+}
+
+/// Creates `root/path` holding `data` unless it exists, atomically.
+pub(crate) async fn write_new(root: &Path, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
+    let root = root.to_owned();
+    let rel = path.to_owned();
+    let joined = tokio::task::spawn_blocking(move || create_new(&root, &rel, &data)).await;
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(StorageError::AlreadyExists {
+                path: path.to_owned(),
+            })
+        }
+        Ok(Err(e)) => Err(io_error(path, e)),
+        Err(e) => Err(io_error(path, std::io::Error::other(e.to_string()))),
+    }
+}
+
+fn create_new(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
+    let target = root.join(rel);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp_dir = root.join(TMP_DIR);
+    std::fs::create_dir_all(&tmp_dir)?;
+    let mut name = [0u8; 12];
+    rand::fill(&mut name[..]);
+    let tmp = tmp_dir.join(format!("new-{}", hex::encode(name)));
+    let written = (|| {
+        let mut f = std::fs::File::create_new(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, &target)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written
+}
+
+fn io_error(path: &str, e: std::io::Error) -> StorageError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => opendal::ErrorKind::PermissionDenied,
+        _ => opendal::ErrorKind::Unexpected,
+    };
+    StorageError::from_opendal(
+        "write",
+        path,
+        opendal::Error::new(kind, e.to_string()).set_source(e),
+    )
+}

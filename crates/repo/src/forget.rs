@@ -277,9 +277,10 @@ fn decide_group<Tz: TimeZone>(
     }
 
     if let (Some(within), Some(newest)) = (policy.keep_within, list.first()) {
-        let cutoff = newest.time - within;
+        // a window reaching before the calendar's start keeps everything
+        let cutoff = newest.time.checked_sub_signed(within);
         for r in &mut results {
-            if r.snapshot.time >= cutoff {
+            if cutoff.is_none_or(|c| r.snapshot.time >= c) {
                 r.reasons.push(KeepReason::Within);
             }
         }
@@ -353,6 +354,24 @@ mod tests {
         let g = apply_policy_in(&s, &RetentionPolicy::default(), &utc());
         assert_eq!(kept(&g).len(), 2);
         assert!(g[0].snapshots[0].reasons.contains(&KeepReason::NoPolicy));
+    }
+
+    /// A `keep-within` of a hundred billion days once overflowed the
+    /// date arithmetic and crashed forget: it keeps everything instead.
+    #[test]
+    fn keep_within_beyond_the_calendar_keeps_everything() {
+        let p = RetentionPolicy {
+            keep_within: chrono::Duration::try_days(100_000_000_000 / 1000),
+            ..Default::default()
+        };
+        assert!(p.keep_within.is_some());
+        let g = apply_policy_in(&series(), &p, &utc());
+        assert_eq!(kept(&g).len(), 240);
+        let p = RetentionPolicy {
+            keep_within: Some(chrono::Duration::MAX),
+            ..Default::default()
+        };
+        assert_eq!(kept(&apply_policy_in(&series(), &p, &utc())).len(), 240);
     }
 
     #[test]

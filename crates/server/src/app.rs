@@ -41,6 +41,7 @@ pub struct App {
     pub(crate) session_lifetime: Duration,
     pub(crate) shutdown: CancellationToken,
     pub(crate) started: chrono::DateTime<Utc>,
+    pub(crate) throttle: crate::throttle::Throttle,
 }
 
 impl App {

@@ -74,9 +74,13 @@ pub enum Via {
     Session {
         /// The session's CSRF token.
         csrf: String,
+        /// The stored hash of the session id.
+        hash: String,
     },
     /// An API token.
     Token {
+        /// The token's id.
+        id: i64,
         /// The token's label.
         name: String,
     },
@@ -98,16 +102,24 @@ impl Caller {
     pub fn actor(&self) -> String {
         match &self.via {
             Via::Session { .. } => self.user.name.clone(),
-            Via::Token { name } => format!("{} (token {name})", self.user.name),
+            Via::Token { name, .. } => format!("{} (token {name})", self.user.name),
         }
     }
 
     /// The CSRF token of the session, if it is one.
     pub fn csrf(&self) -> &str {
         match &self.via {
-            Via::Session { csrf } => csrf,
+            Via::Session { csrf, .. } => csrf,
             Via::Token { .. } => "",
         }
+    }
+
+    /// Whether the caller may manage the account itself (its password and
+    /// tokens): a signed-in person, or an admin token. A read or backup
+    /// token that leaked must not be able to mint tokens that outlive it,
+    /// revoke its owner's tokens or take the account over.
+    pub fn holds_account(&self) -> bool {
+        matches!(self.via, Via::Session { .. }) || self.level >= Level::Admin
     }
 
     /// Whether the caller is an admin (at the admin level now).
@@ -122,7 +134,7 @@ impl Caller {
     pub fn check_csrf(&self, sent: &str) -> Result<(), ApiError> {
         match &self.via {
             Via::Token { .. } => Ok(()),
-            Via::Session { csrf } if constant_eq(csrf.as_bytes(), sent.as_bytes()) => Ok(()),
+            Via::Session { csrf, .. } if constant_eq(csrf.as_bytes(), sent.as_bytes()) => Ok(()),
             Via::Session { .. } => Err(ApiError::new(
                 crate::error::Kind::Forbidden,
                 "the form's security token is missing or stale",
@@ -227,48 +239,50 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Option<Caller>, ApiError
         let Some(token) = value.strip_prefix("Bearer ").map(str::trim) else {
             return Err(ApiError::unauthorized());
         };
-        let Some((row, user)) = app.store.token_by_hash(&token_hash(token))? else {
-            return Err(ApiError::new(
+        // One answer for unknown, revoked and expired tokens: the caller
+        // learns nothing about a token it does not hold a valid copy of.
+        let refused = || {
+            ApiError::new(
                 crate::error::Kind::Unauthorized,
-                "unknown API token",
-            ));
-        };
-        if row.revoked_at.is_some() {
-            return Err(ApiError::new(
-                crate::error::Kind::Unauthorized,
-                "this API token was revoked",
-            ));
-        }
-        if row
-            .expires_at
-            .as_deref()
-            .and_then(parse_ts)
-            .is_some_and(|t| t <= Utc::now())
-        {
-            return Err(ApiError::new(
-                crate::error::Kind::Unauthorized,
-                "this API token has expired",
+                "this API token is not valid (unknown, revoked or expired)",
             )
-            .hint("create a new token"));
+            .hint("create a new token, or sign in")
+        };
+        let Some((row, user)) = app.store.token_by_hash(&token_hash(token))? else {
+            return Err(refused());
+        };
+        if row.revoked_at.is_some()
+            || row
+                .expires_at
+                .as_deref()
+                .and_then(parse_ts)
+                .is_some_and(|t| t <= Utc::now())
+        {
+            return Err(refused());
         }
+        app.store.touch_token(row.id)?;
         let scope = Level::of_scope(&row.scope).unwrap_or(Level::Read);
         let level = scope.min(Level::of_role(&user.role));
         return Ok(Some(Caller {
             user,
             level,
-            via: Via::Token { name: row.name },
+            via: Via::Token {
+                id: row.id,
+                name: row.name,
+            },
         }));
     }
     let Some(sid) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let Some((user, csrf)) = app.store.session(&token_hash(&sid))? else {
+    let hash = token_hash(&sid);
+    let Some((user, csrf)) = app.store.session(&hash)? else {
         return Ok(None);
     };
     let caller = Caller {
         level: Level::of_role(&user.role),
         user,
-        via: Via::Session { csrf },
+        via: Via::Session { csrf, hash },
     };
     // Script calls to the API with a session cookie must carry the CSRF
     // token in a header; the pages' forms carry it in a field instead.
@@ -325,6 +339,9 @@ pub struct Viewer(pub Caller);
 pub struct Operator(pub Caller);
 /// An admin.
 pub struct Admin(pub Caller);
+/// A caller who may manage its own account (password, tokens): a
+/// signed-in person or an admin token, never a read or backup token.
+pub struct AccountHolder(pub Caller);
 
 impl FromRequestParts<Arc<App>> for Viewer {
     type Rejection = Response;
@@ -348,6 +365,66 @@ impl FromRequestParts<Arc<App>> for Admin {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
         let what = "restore, delete, upload, or change settings and users";
         require(parts, app, Level::Admin, what).await.map(Admin)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for AccountHolder {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let c = require(parts, app, Level::Read, "do this").await?;
+        if c.holds_account() {
+            return Ok(AccountHolder(c));
+        }
+        Err(reject(
+            parts,
+            ApiError::new(
+                crate::error::Kind::Forbidden,
+                "a read or backup token cannot change passwords or manage tokens",
+            )
+            .hint("sign in, or use an admin token"),
+        ))
+    }
+}
+
+/// The address a request came from, when the server knows it.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Whether a form post comes from this server's own pages: a browser
+/// sends `Origin` (or at least `Referer`) with a cross-site post, and it
+/// must name the host the request went to. Stops login CSRF (a foreign
+/// page signing the victim in to the attacker's account). Clients that
+/// send neither (scripts) pass.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|h| h.to_str().ok());
+    match from {
+        None => true,
+        Some(o) => url::Url::parse(o).is_ok_and(|u| {
+            let authority = match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => return false,
+            };
+            authority.eq_ignore_ascii_case(host)
+        }),
     }
 }
 

@@ -19,8 +19,10 @@ pub enum Kind {
     TooLarge,
     /// The request is fine but the state says no (a job already running).
     Conflict,
-    /// The server is stopping.
+    /// The server is stopping, or too busy.
     Unavailable,
+    /// Too many attempts: wait.
+    TooMany,
 }
 
 /// An error answered as `{"error": {"message": ..., "hint": ...}}`.
@@ -89,6 +91,7 @@ impl ApiError {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Kind::Ops(class) => match class {
                 ErrorClass::Usage => StatusCode::BAD_REQUEST,
                 ErrorClass::Auth => StatusCode::FORBIDDEN,

@@ -49,6 +49,7 @@ mod openapi;
 mod scheduler;
 mod state_backup;
 mod store;
+mod throttle;
 mod uploads;
 mod web;
 
@@ -137,11 +138,12 @@ impl Server {
         let tz = tresor_ops::parse_timezone(&config.server.timezone).map_err(anyhow::Error::msg)?;
         let log_file = match &config.server.log_file {
             Some(p) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .with_context(|| format!("cannot open the log file {}", p.display()))?,
+                std::os::unix::fs::OpenOptionsExt::mode(
+                    std::fs::OpenOptions::new().create(true).append(true),
+                    0o600,
+                )
+                .open(p)
+                .with_context(|| format!("cannot open the log file {}", p.display()))?,
             ),
             None => None,
         };
@@ -220,6 +222,7 @@ impl Server {
             session_lifetime,
             shutdown,
             started: chrono::Utc::now(),
+            throttle: throttle::Throttle::default(),
         });
         bootstrap_admin(&app, &options)?;
         let server = Server { app };
@@ -305,10 +308,46 @@ fn routes(app: &Arc<App>) -> axum::Router {
         .route("/metrics", axum::routing::get(metrics::metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(json_rejections))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(
             usize::try_from(app.upload_limit).unwrap_or(usize::MAX),
         ))
         .with_state(app.clone())
+}
+
+/// Headers every answer carries: pages only load this server's own
+/// scripts and styles and cannot be framed, content types are not
+/// guessed, addresses are not leaked to other sites, and nothing (pages
+/// show tokens and data; API answers carry secrets once) is cached.
+/// Static files may be cached.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let cacheable = req.uri().path().starts_with("/static/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 /// An unknown path: the API's JSON error under `/api/`, a page elsewhere.

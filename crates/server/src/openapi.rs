@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, written by
 //! hand from one table of endpoints. Each operation carries
-//! `x-tresor-permission` (`public`, `read`, `backup`, `admin`): the
+//! `x-tresor-permission` (`public`, `read`, `backup`, `admin`, and
+//! `account`: a signed-in person or an admin token, never a read or
+//! backup token): the
 //! permission it needs, which the authorization matrix test checks
 //! against the running server.
 
@@ -490,7 +492,7 @@ const OPS: &[Op] = &[
     op(
         "post",
         "/api/v1/users/{id}/password",
-        "read",
+        "account",
         "users",
         "Change a password (your own; admins: anyone's)",
         Some("SetPassword"),
@@ -510,7 +512,7 @@ const OPS: &[Op] = &[
     op(
         "post",
         "/api/v1/tokens",
-        "read",
+        "account",
         "tokens",
         "Create a token for yourself; the secret is shown once",
         Some("CreateToken"),
@@ -520,7 +522,7 @@ const OPS: &[Op] = &[
     op(
         "delete",
         "/api/v1/tokens/{id}",
-        "read",
+        "account",
         "tokens",
         "Revoke a token (yours; admins: any)",
         None,
@@ -699,7 +701,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "tresor server API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Backups, restores and schedules of the databases this tresor server protects. Authenticate with `Authorization: Bearer TOKEN` (a session cookie also works; then unsafe methods need the X-CSRF-Token header). Errors are `{\"error\": {\"message\", \"hint\"}}`. Permissions: read < backup (viewers) < admin; x-tresor-permission names each operation's.",
+            "description": "Backups, restores and schedules of the databases this tresor server protects. Authenticate with `Authorization: Bearer TOKEN` (a session cookie also works; then unsafe methods need the X-CSRF-Token header). Errors are `{\"error\": {\"message\", \"hint\"}}`. Permissions: read < backup (viewers) < admin; `account` operations (passwords, tokens) need a session or an admin token; x-tresor-permission names each operation's.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],

@@ -53,6 +53,22 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+/// Creates an empty file readable and writable by its owner only, unless
+/// it exists.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the state file, and brings its schema
     /// up to [`SCHEMA_VERSION`].
@@ -61,6 +77,12 @@ impl Store {
     /// The file cannot be opened, is not a tresor state file, or was
     /// written by a newer tresor.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // The state holds password and token hashes: readable by the
+        // server's user only (SQLite gives its journal the same mode).
+        create_private(path).map_err(|source| StoreError::Create {
+            path: path.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
@@ -117,6 +139,19 @@ mod tests {
         assert_eq!(s.session("sh").expect("q").expect("live").1, "csrf");
         assert!(s.delete_user(id).expect("delete"));
         assert!(s.session("sh").expect("q").is_none());
+    }
+
+    /// The state file holds password and token hashes; it was once
+    /// created world-readable (0644).
+    #[test]
+    fn the_state_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("state.db");
+        let s = Store::open(&path).expect("open");
+        s.create_user("ada", "admin", "h").expect("user");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod integration {
     mod notifications;
     mod rows;
     mod scheduler;
+    mod security;
     mod shapes;
     mod state;
 }

@@ -358,7 +358,7 @@ pub struct ForgetArgs {
     #[arg(long)]
     pub keep_yearly: Option<u32>,
     /// Keep every snapshot younger than this (e.g. 7d, 2w, 36h)
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = tresor_ops::parse_duration)]
     pub keep_within: Option<std::time::Duration>,
     /// Keep snapshots with this tag (repeatable)
     #[arg(long = "keep-tag")]

@@ -336,6 +336,65 @@ impl MongoSession {
         Ok(())
     }
 
+    /// Writes one collection's documents (the body of `load_table`).
+    async fn load_rows(
+        &mut self,
+        table: &TableSchema,
+        mut rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
+        let Some(i) = self.planned.iter().position(|p| p.table.name == table.name) else {
+            return Err(SourceError::new(
+                ErrorKind::SchemaMismatch,
+                format!("collection {} is not in the restore plan", table.name),
+            ));
+        };
+        let width = table.stored_columns().count();
+        let doc_pos = table
+            .stored_columns()
+            .position(|c| c.name == catalog::DOCUMENT)
+            .ok_or_else(|| {
+                SourceError::new(
+                    ErrorKind::SchemaMismatch,
+                    format!("collection {} has no document column", table.name),
+                )
+            })?;
+        let mut written = 0u64;
+        let mut batch: Vec<RawDocumentBuf> = Vec::with_capacity(WRITE_BATCH_DOCS);
+        let mut bytes = 0usize;
+        while let Some(chunk) = rows.recv().await {
+            for row in chunk {
+                if row.len() != width {
+                    return Err(SourceError::data(format!(
+                        "collection {}: a row has {} values, expected {width} (_id, document)",
+                        table.name,
+                        row.len()
+                    )));
+                }
+                let Some(Value::Document(bytes_of_doc)) = row.into_iter().nth(doc_pos) else {
+                    return Err(SourceError::data(format!(
+                        "collection {}: a row holds no bson document",
+                        table.name
+                    )));
+                };
+                let doc = RawDocumentBuf::from_bytes(bytes_of_doc)
+                    .map_err(|e| bson_error(format!("collection {}", table.name), e))?;
+                bytes += doc.as_bytes().len();
+                batch.push(doc);
+                if batch.len() >= WRITE_BATCH_DOCS || bytes >= WRITE_BATCH_BYTES {
+                    written += batch.len() as u64;
+                    self.write(i, std::mem::take(&mut batch)).await?;
+                    bytes = 0;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            written += batch.len() as u64;
+            self.write(i, batch).await?;
+        }
+        *self.counts.entry(table.name.to_string()).or_default() += written;
+        Ok(written)
+    }
+
     /// Drops every temporary collection (best effort: used on failure).
     async fn drop_temporaries(&self) {
         for p in &self.planned {
@@ -752,59 +811,15 @@ impl TargetSession for MongoSession {
     async fn load_table(
         &mut self,
         table: &TableSchema,
-        mut rows: RowReceiver,
+        rows: RowReceiver,
     ) -> Result<u64, SourceError> {
-        let Some(i) = self.planned.iter().position(|p| p.table.name == table.name) else {
-            return Err(SourceError::new(
-                ErrorKind::SchemaMismatch,
-                format!("collection {} is not in the restore plan", table.name),
-            ));
-        };
-        let width = table.stored_columns().count();
-        let doc_pos = table
-            .stored_columns()
-            .position(|c| c.name == catalog::DOCUMENT)
-            .ok_or_else(|| {
-                SourceError::new(
-                    ErrorKind::SchemaMismatch,
-                    format!("collection {} has no document column", table.name),
-                )
-            })?;
-        let mut written = 0u64;
-        let mut batch: Vec<RawDocumentBuf> = Vec::with_capacity(WRITE_BATCH_DOCS);
-        let mut bytes = 0usize;
-        while let Some(chunk) = rows.recv().await {
-            for row in chunk {
-                if row.len() != width {
-                    return Err(SourceError::data(format!(
-                        "collection {}: a row has {} values, expected {width} (_id, document)",
-                        table.name,
-                        row.len()
-                    )));
-                }
-                let Some(Value::Document(bytes_of_doc)) = row.into_iter().nth(doc_pos) else {
-                    return Err(SourceError::data(format!(
-                        "collection {}: a row holds no bson document",
-                        table.name
-                    )));
-                };
-                let doc = RawDocumentBuf::from_bytes(bytes_of_doc)
-                    .map_err(|e| bson_error(format!("collection {}", table.name), e))?;
-                bytes += doc.as_bytes().len();
-                batch.push(doc);
-                if batch.len() >= WRITE_BATCH_DOCS || bytes >= WRITE_BATCH_BYTES {
-                    written += batch.len() as u64;
-                    self.write(i, std::mem::take(&mut batch)).await?;
-                    bytes = 0;
-                }
-            }
+        let r = self.load_rows(table, rows).await;
+        if r.is_err() && matches!(self.path, Path::Swap) {
+            // the restore is lost: its temporaries go now, not whenever
+            // the session happens to be dropped
+            self.drop_temporaries().await;
         }
-        if !batch.is_empty() {
-            written += batch.len() as u64;
-            self.write(i, batch).await?;
-        }
-        *self.counts.entry(table.name.to_string()).or_default() += written;
-        Ok(written)
+        r
     }
 
     async fn commit(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {

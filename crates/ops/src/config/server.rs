@@ -100,8 +100,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Parses a humantime duration (`15m`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration: {e}"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than 1000 years (use a shorter duration)"
+        ));
+    }
+    Ok(d)
 }
+
+/// The longest duration a user may give anywhere: long enough for any
+/// retention or lifetime, short enough for every date calculation.
+const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 24 * 3600);
 
 /// Checks a time zone name (`Europe/Berlin`, `UTC`).
 pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {

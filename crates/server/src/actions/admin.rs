@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::auth::{Caller, Level, hash_password, random_token, token_hash, verify_password};
+use crate::auth::{Caller, Level, Via, hash_password, random_token, token_hash, verify_password};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::store::User;
 
@@ -88,22 +88,79 @@ pub fn remove_user(app: &App, caller: &Caller, id: i64) -> ApiResult<User> {
 }
 
 /// Sets a user's password.
-pub async fn change_password(app: &App, c: &Caller, id: i64, password: String) -> ApiResult<()> {
+///
+/// Your own password needs the current one (a stolen session or admin
+/// token alone cannot take the account over); another user's needs an
+/// admin. Every other session and token of the user ends: whoever held
+/// them must sign in again with the new password.
+pub async fn change_password(
+    app: &App,
+    c: &Caller,
+    id: i64,
+    password: String,
+    current: Option<String>,
+) -> ApiResult<()> {
+    if !c.holds_account() {
+        return Err(ApiError::new(
+            Kind::Forbidden,
+            "a read or backup token cannot change passwords",
+        )
+        .hint("sign in, or use an admin token"));
+    }
+    let own = id == c.user.id;
+    if !own && !c.is_admin() {
+        return Err(ApiError::forbidden("change other users' passwords"));
+    }
     if password.len() < 10 {
         return Err(ApiError::bad_request(
             "a password needs at least 10 characters",
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "a password has at most 1024 characters",
         ));
     }
     let user = app
         .store
         .user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
+    if own {
+        let Some(current) = current.filter(|p| !p.is_empty()) else {
+            return Err(ApiError::bad_request(
+                "changing your own password needs your current password",
+            )
+            .hint("send current_password with the new one"));
+        };
+        if let Err(e) = check_login(app, &user.name, &current, None).await {
+            if e.kind == Kind::TooMany {
+                return Err(e);
+            }
+            return Err(ApiError::new(
+                Kind::Forbidden,
+                "the current password is wrong",
+            ));
+        }
+    }
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(ApiError::internal)??;
     app.store.set_password(id, &hash)?;
-    app.store
-        .audit(&c.actor(), "user.password", Some(&user.name), None);
+    let (keep_session, keep_token) = match (&c.via, own) {
+        (Via::Session { hash, .. }, true) => (Some(hash.as_str()), None),
+        (Via::Token { id, .. }, true) => (None, Some(*id)),
+        _ => (None, None),
+    };
+    let sessions = app.store.end_sessions_of(id, keep_session)?;
+    let tokens = app.store.revoke_tokens_of(id, keep_token)?;
+    app.store.audit(
+        &c.actor(),
+        "user.password",
+        Some(&user.name),
+        Some(&format!(
+            "{sessions} other sessions ended, {tokens} tokens revoked"
+        )),
+    );
     Ok(())
 }
 
@@ -118,6 +175,10 @@ pub struct CreateToken {
     #[serde(default)]
     pub expires_in: Option<String>,
 }
+
+/// The longest `expires_in` a token may ask for.
+const MAX_TOKEN_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(10 * 366 * 24 * 3600);
 
 /// Mints a token for `user`; the secret is returned once and only its
 /// hash is stored.
@@ -147,10 +208,18 @@ pub fn mint_token(
         None => None,
         Some(t) => {
             let d = tresor_ops::parse_duration(t).map_err(ApiError::bad_request)?;
+            if d > MAX_TOKEN_LIFETIME {
+                return Err(ApiError::bad_request(format!(
+                    "a token lives at most 10 years, not {t}"
+                ))
+                .hint("leave expires_in out for a token that never expires"));
+            }
+            let d =
+                chrono::Duration::from_std(d).map_err(|e| ApiError::bad_request(e.to_string()))?;
             Some(
                 chrono::Utc::now()
-                    + chrono::Duration::from_std(d)
-                        .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                    .checked_add_signed(d)
+                    .ok_or_else(|| ApiError::bad_request("expires_in is too far away"))?,
             )
         }
     };
@@ -186,6 +255,13 @@ pub fn revoke(app: &App, c: &Caller, id: i64) -> ApiResult<()> {
         .store
         .token(id)?
         .ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+    if !c.holds_account() {
+        return Err(ApiError::new(
+            Kind::Forbidden,
+            "a read or backup token cannot revoke tokens",
+        )
+        .hint("sign in, or use an admin token"));
+    }
     if t.user_id != c.user.id && !c.is_admin() {
         return Err(ApiError::forbidden("revoke other users' tokens"));
     }
@@ -200,10 +276,23 @@ pub fn revoke(app: &App, c: &Caller, id: i64) -> ApiResult<()> {
 }
 
 /// Checks a user name and password (on the blocking pool: Argon2 is slow
-/// on purpose).
-pub async fn check_login(app: &App, username: &str, password: &str) -> ApiResult<User> {
+/// on purpose). Failed attempts back off per account and per address
+/// (`from`), and only a few hashes run at once.
+pub async fn check_login(
+    app: &App,
+    username: &str,
+    password: &str,
+    from: Option<std::net::IpAddr>,
+) -> ApiResult<User> {
+    let where_from = from.map(|a| format!("from {a}"));
+    if let Err(e) = app.throttle.check(username, from) {
+        app.store
+            .audit(username, "login.throttled", None, where_from.as_deref());
+        return Err(e);
+    }
     let found = app.store.user_by_name(username)?;
     let pw = password.to_string();
+    let turn = app.throttle.hashing().await?;
     let (user, ok) = match found {
         Some((user, hash)) => {
             let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
@@ -217,13 +306,18 @@ pub async fn check_login(app: &App, username: &str, password: &str) -> ApiResult
             (None, false)
         }
     };
+    drop(turn);
     match (user, ok) {
         (Some(u), true) => {
-            app.store.audit(&u.name, "login", None, None);
+            app.throttle.succeeded(username);
+            app.store
+                .audit(&u.name, "login", None, where_from.as_deref());
             Ok(u)
         }
         _ => {
-            app.store.audit(username, "login.failed", None, None);
+            app.throttle.failed(username, from);
+            app.store
+                .audit(username, "login.failed", None, where_from.as_deref());
             Err(ApiError::new(
                 Kind::Unauthorized,
                 "wrong user name or password",

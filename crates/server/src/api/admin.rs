@@ -15,7 +15,7 @@ use crate::actions::admin::{
     revoke, settings_json,
 };
 use crate::app::App;
-use crate::auth::{Admin, Level, Viewer};
+use crate::auth::{AccountHolder, Admin, ClientAddr, Level, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AuditRow, DeliveryRow, TokenRow, User};
 use serde::Serialize;
@@ -79,11 +79,14 @@ pub async fn delete_user(
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     pub password: String,
+    /// Needed to change one's own password.
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 pub async fn set_password(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
+    AccountHolder(c): AccountHolder,
     id: Path<String>,
     Json(r): Json<SetPassword>,
 ) -> ApiResult<Json<Value>> {
@@ -91,7 +94,7 @@ pub async fn set_password(
     if id != c.user.id && !c.is_admin() {
         return Err(ApiError::forbidden("change other users' passwords"));
     }
-    change_password(&app, &c, id, r.password).await?;
+    change_password(&app, &c, id, r.password, r.current_password).await?;
     Ok(Json(json!({"changed": true})))
 }
 
@@ -104,7 +107,7 @@ pub async fn tokens(State(app): State<Arc<App>>, Viewer(c): Viewer) -> ApiResult
 
 pub async fn create_token(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
+    AccountHolder(c): AccountHolder,
     Json(r): Json<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let v = mint_token(&app, &c.actor(), &c.user, c.level, &r)?;
@@ -113,7 +116,7 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     State(app): State<Arc<App>>,
-    Viewer(c): Viewer,
+    AccountHolder(c): AccountHolder,
     id: Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = id_param(id)?;
@@ -136,9 +139,10 @@ pub struct LoginToken {
 
 pub async fn login_token(
     State(app): State<Arc<App>>,
+    ClientAddr(from): ClientAddr,
     Json(r): Json<LoginToken>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user = check_login(&app, &r.username, &r.password).await?;
+    let user = check_login(&app, &r.username, &r.password, from).await?;
     let req = CreateToken {
         name: r.name.unwrap_or_else(|| "api".into()),
         scope: r.scope,

@@ -145,6 +145,15 @@ pub enum StoreError {
     /// SQLite failed.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// The state file cannot be created.
+    #[error("cannot create the state file {path}")]
+    Create {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file was written by a newer tresor.
     #[error(
         "the state file has schema version {found}, newer than this tresor knows ({known}); run the tresor that wrote it, or a newer one"

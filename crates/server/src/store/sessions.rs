@@ -40,4 +40,13 @@ impl Store {
             .execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
         Ok(())
     }
+
+    /// Ends every session of a user but `keep` (a session hash); returns
+    /// how many.
+    pub fn end_sessions_of(&self, user_id: i64, keep: Option<&str>) -> rusqlite::Result<usize> {
+        self.conn().execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR hash <> ?2)",
+            params![user_id, keep],
+        )
+    }
 }

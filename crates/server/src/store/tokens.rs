@@ -60,6 +60,24 @@ impl Store {
         Ok(c.last_insert_rowid())
     }
 
+    /// Records that a token was accepted (refused tokens do not move).
+    pub fn touch_token(&self, id: i64) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
+            params![id, ts(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    /// Revokes every live token of a user but `keep`; returns how many.
+    pub fn revoke_tokens_of(&self, user_id: i64, keep: Option<i64>) -> rusqlite::Result<usize> {
+        self.conn().execute(
+            "UPDATE tokens SET revoked_at = ?3
+             WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
+            params![user_id, keep, ts(Utc::now())],
+        )
+    }
+
     /// The token with this hash, with its owner.
     pub fn token_by_hash(&self, hash: &str) -> rusqlite::Result<Option<(TokenRow, User)>> {
         let c = self.conn();
@@ -75,10 +93,6 @@ impl Store {
         let Some((t, role, created)) = found else {
             return Ok(None);
         };
-        c.execute(
-            "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
-            params![t.id, ts(Utc::now())],
-        )?;
         let user = User {
             id: t.user_id,
             name: t.user.clone(),

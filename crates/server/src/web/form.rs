@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
-use crate::auth::{Admin, Caller, Operator, Viewer};
+use crate::auth::{AccountHolder, Admin, Caller, Operator, Viewer};
 use crate::error::{ApiError, error_page};
 
 /// A form with no fields besides its CSRF token.
@@ -73,4 +73,10 @@ form_extractor!(
     /// A form only admins may post.
     AdminForm,
     Admin
+);
+form_extractor!(
+    /// A form that manages the caller's own account (password, tokens):
+    /// a signed-in person or an admin token, never a read or backup token.
+    AccountForm,
+    AccountHolder
 );

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
@@ -12,7 +12,10 @@ use serde_json::json;
 
 use crate::actions;
 use crate::app::App;
-use crate::auth::{MaybeCaller, is_loopback_host, random_token, session_cookie, token_hash};
+use crate::auth::{
+    ClientAddr, MaybeCaller, is_loopback_host, random_token, same_origin, session_cookie,
+    token_hash,
+};
 use crate::error::ApiError;
 
 use super::PageResult;
@@ -24,10 +27,35 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
+/// Where to go after signing in: a path on this server only. The value
+/// is parsed as a browser would resolve it (browsers read `\\` as `/` and
+/// drop tabs and newlines, so `/\\evil.example` and `/<TAB>/evil.example`
+/// are other sites); anything that is not a plain same-origin path gives
+/// the dashboard.
 pub(super) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_string(),
-        _ => "/".to_string(),
+    const HOME: &str = "/";
+    let Some(n) = next else {
+        return HOME.into();
+    };
+    if !n.starts_with('/')
+        || n.chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    {
+        return HOME.into();
+    }
+    let Ok(base) = url::Url::parse("http://tresor.invalid/") else {
+        return HOME.into();
+    };
+    match base.join(n) {
+        Ok(u) if u.origin() == base.origin() => {
+            let mut out = u.path().to_string();
+            if let Some(q) = u.query() {
+                out.push('?');
+                out.push_str(q);
+            }
+            out
+        }
+        _ => HOME.into(),
     }
 }
 
@@ -57,18 +85,29 @@ pub(super) struct LoginForm {
 
 pub(super) async fn login(
     State(app): State<Arc<App>>,
+    ClientAddr(from): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let Ok(user) = actions::admin::check_login(&app, &f.username, &f.password).await else {
-        {
+    if !same_origin(&headers) {
+        return crate::error::error_page(
+            &ApiError::new(
+                crate::error::Kind::Forbidden,
+                "a sign-in form posted from another site",
+            )
+            .hint("sign in on this server's own login page"),
+        );
+    }
+    let user = match actions::admin::check_login(&app, &f.username, &f.password, from).await {
+        Ok(u) => u,
+        Err(e) => {
             return (
-                StatusCode::UNAUTHORIZED,
+                e.status(),
                 render(
                     &app,
                     "login.html",
                     None,
-                    json!({"error": "wrong user name or password", "next": safe_next(f.next.as_deref()), "username": f.username}),
+                    json!({"error": e.message, "next": safe_next(f.next.as_deref()), "username": f.username}),
                 ),
             )
                 .into_response();
@@ -97,26 +136,51 @@ pub(super) async fn login(
 
 pub(super) async fn logout(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    _: ViewerForm<Empty>,
+    ViewerForm(c, _): ViewerForm<Empty>,
 ) -> PageResult {
-    if let Some(sid) = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(';')
-                .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| *k == crate::auth::SESSION_COOKIE)
-                .map(|(_, v)| v.to_string())
-        })
-    {
-        app.store
-            .delete_session(&token_hash(&sid))
-            .map_err(ApiError::from)?;
+    if let crate::auth::Via::Session { hash, .. } = &c.via {
+        app.store.delete_session(hash).map_err(ApiError::from)?;
     }
     Ok((
         [(header::SET_COOKIE, session_cookie("", 0, false))],
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    /// `next=/\\evil.example` and `next=/<TAB>/evil.example` once passed a
+    /// prefix check and browsers followed them off-site.
+    #[test]
+    fn next_stays_on_this_server() {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "/ /evil.example",
+            "/%09/evil.example/..",
+        ] {
+            let to = safe_next(Some(bad));
+            assert!(
+                to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'),
+                "{bad:?} -> {to:?}"
+            );
+            let resolved = url::Url::parse("http://tresor.invalid/")
+                .and_then(|b| b.join(&to))
+                .expect("joins");
+            assert_eq!(resolved.host_str(), Some("tresor.invalid"), "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/jobs?x=1")), "/jobs?x=1");
+        assert_eq!(safe_next(Some("/snapshots/abc")), "/snapshots/abc");
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+    }
 }

@@ -13,7 +13,7 @@ use crate::auth::Viewer;
 use crate::error::ApiError;
 
 use super::PageResult;
-use super::form::{AdminForm, Empty, ViewerForm};
+use super::form::{AccountForm, AdminForm, Empty};
 use super::render::render;
 
 pub(super) async fn users(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult {
@@ -84,14 +84,17 @@ pub(super) async fn delete_user(
 
 #[derive(Deserialize)]
 pub(super) struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
     password: String,
 }
 
 pub(super) async fn change_password(
     State(app): State<Arc<App>>,
-    ViewerForm(c, f): ViewerForm<PasswordForm>,
+    AccountForm(c, f): AccountForm<PasswordForm>,
 ) -> PageResult {
-    actions::admin::change_password(&app, &c, c.user.id, f.password).await?;
+    actions::admin::change_password(&app, &c, c.user.id, f.password, Some(f.current_password))
+        .await?;
     Ok(render(
         &app,
         "message.html",
@@ -110,7 +113,7 @@ pub(super) struct TokenForm {
 
 pub(super) async fn create_token(
     State(app): State<Arc<App>>,
-    ViewerForm(c, f): ViewerForm<TokenForm>,
+    AccountForm(c, f): AccountForm<TokenForm>,
 ) -> PageResult {
     let v = actions::admin::mint_token(
         &app,
@@ -139,7 +142,7 @@ pub(super) async fn create_token(
 pub(super) async fn revoke_token(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    ViewerForm(c, _): ViewerForm<Empty>,
+    AccountForm(c, _): AccountForm<Empty>,
 ) -> PageResult {
     actions::admin::revoke(&app, &c, numeric_id(&id, "token")?)?;
     Ok(Redirect::to("/users").into_response())

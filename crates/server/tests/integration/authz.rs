@@ -121,6 +121,8 @@ async fn every_endpoint_by_every_caller() {
                 ("read", _) => status != 401 && status != 403,
                 ("backup", "read-only token") => status == 403,
                 ("backup", _) => status != 401 && status != 403,
+                ("account", "admin") => status != 401 && status != 403,
+                ("account", _) => status == 403,
                 ("admin", "admin") => status != 401 && status != 403,
                 ("admin", _) => status == 403,
                 (p, w) => panic!("unknown {p} {w}"),

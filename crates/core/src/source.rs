@@ -461,6 +461,10 @@ pub struct RestorePlan {
     /// Whether the restore covers the whole snapshot (so database-level
     /// objects such as views and triggers are restored too).
     pub whole_database: bool,
+    /// Tables the target has whose definition changed since the backup (a
+    /// migration added or dropped a column): the target makes them again
+    /// as the snapshot had them, within the restore's atomicity.
+    pub recreate: Vec<TableName>,
 }
 
 /// A table as it exists in a target before a restore.

@@ -55,6 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         schema: schema.clone(),
         mode: RestoreMode::Replace,
         whole_database: true,
+        recreate: Vec::new(),
     };
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

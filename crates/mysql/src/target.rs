@@ -16,6 +16,19 @@
 //!   connection, committed at commit. `TRUNCATE` would be faster but
 //!   commits implicitly; swapping an existing table would break the foreign
 //!   keys that other tables hold on it and drop its triggers.
+//! - **a table whose definition changed** since the backup (listed in the
+//!   plan's `recreate`) takes the first path; just before the swap the old
+//!   table is dropped with foreign key checks off, so the keys other tables
+//!   hold on its name attach to the new one (a `RENAME` of the old table
+//!   would carry them away), and its own foreign keys are added after the
+//!   swap (their names were still taken).
+//!
+//! Rows are inserted under a strict `sql_mode`, so a value the target would
+//! change fails the restore; the one exception is an `ENUM` column's error
+//! value (the empty string a permissive `sql_mode` stored for an invalid
+//! value), which the server only takes when not strict: such rows go in
+//! without strictness, and any warning beyond one per such value fails the
+//! restore as strictness would have.
 //!
 //! Dropping a session without commit closes the transaction's connection
 //! (the server rolls back) and drops the work tables in a background task;
@@ -31,7 +44,7 @@ use mysql_async::{Conn, Row, Statement, Value as My};
 use tresor_core::{
     Engine, ErrorKind, ExistingTable, RestoreMode, RestorePlan, RestoreSummary, RowKey,
     RowReceiver, SchemaObject, SourceError, TableName, TableSchema, Target, TargetSession,
-    TargetState,
+    TargetState, Value,
 };
 
 use crate::capture::{WORK_PREFIX, text_col};
@@ -163,6 +176,7 @@ impl Target for MysqlTarget {
             objects: plan.schema.objects.clone(),
             tables: HashMap::new(),
             fresh_order: Vec::new(),
+            replaced: Vec::new(),
             created_db,
             rows: BTreeMap::new(),
             warnings: Vec::new(),
@@ -206,6 +220,9 @@ struct MysqlSession {
     tables: HashMap<TableName, Route>,
     /// Real names of the fresh tables, in plan order.
     fresh_order: Vec<TableName>,
+    /// Tables whose definition changed since the backup: made again
+    /// under work names like new ones, and dropped just before the swap.
+    replaced: Vec<String>,
     created_db: bool,
     rows: BTreeMap<String, u64>,
     warnings: Vec<String>,
@@ -359,7 +376,9 @@ impl MysqlSession {
                     format!("table {name} is not in the snapshot"),
                 )
             })?;
-            if let Some(cols) = existing.get(&name.name) {
+            if existing.contains_key(&name.name) && plan.recreate.contains(name) {
+                self.replaced.push(name.name.clone());
+            } else if let Some(cols) = existing.get(&name.name) {
                 check_compatible(table, cols, &mut mismatches);
                 self.tables.insert(
                     name.clone(),
@@ -748,7 +767,52 @@ struct Inserter {
     bytes: usize,
     max_rows: usize,
     full: Option<Statement>,
+    /// Positions of `ENUM` columns that have no `''` member.
+    enums: Vec<usize>,
+    /// Empty strings for those columns in the rows not yet sent.
+    error_values: usize,
 }
+
+/// The members of an `enum('a','it''s')` column type, unquoted.
+fn enum_members(engine_type: &str) -> Option<Vec<String>> {
+    let t = engine_type.trim();
+    let inner = t
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("enum("))
+        .and_then(|_| t[5..].strip_suffix(')'))?;
+    let mut members = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next()? != '\'' {
+            return None;
+        }
+        let mut m = String::new();
+        loop {
+            match chars.next()? {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    m.push('\'');
+                }
+                '\'' => break,
+                '\\' => m.push(chars.next()?),
+                c => m.push(c),
+            }
+        }
+        members.push(m);
+        if chars.peek().is_none() {
+            return Some(members);
+        }
+    }
+}
+
+/// The session mode for rows holding an `ENUM` column's error value (the
+/// empty string MariaDB and MySQL store for an invalid value under a
+/// permissive `sql_mode`): [`SQL_MODE`] without strictness, which the
+/// server refuses to store it under.
+const LENIENT_SQL_MODE: &str = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
 
 impl Inserter {
     fn new(table: &str, schema: &TableSchema, merge: bool) -> Inserter {
@@ -776,6 +840,14 @@ impl Inserter {
         } else {
             (MAX_PLACEHOLDERS / columns.len()).clamp(1, MAX_ROWS_PER_INSERT)
         };
+        let enums = schema
+            .stored_columns()
+            .enumerate()
+            .filter(|(_, c)| {
+                enum_members(&c.engine_type).is_some_and(|m| !m.iter().any(String::is_empty))
+            })
+            .map(|(i, _)| i)
+            .collect();
         Inserter {
             table: quote(table),
             columns,
@@ -785,6 +857,8 @@ impl Inserter {
             bytes: 0,
             max_rows,
             full: None,
+            enums,
+            error_values: 0,
         }
     }
 
@@ -818,7 +892,12 @@ impl Inserter {
                 self.columns.len()
             )));
         }
-        for v in row {
+        for (i, v) in row.into_iter().enumerate() {
+            if matches!(&v, Value::Text(t) | Value::Enum(t) if t.is_empty())
+                && self.enums.contains(&i)
+            {
+                self.error_values += 1;
+            }
             self.bytes += convert::approx_size(&v);
             self.params.push(convert::to_mysql(v)?);
         }
@@ -833,6 +912,40 @@ impl Inserter {
         if self.rows == 0 {
             return Ok(());
         }
+        let error_values = std::mem::take(&mut self.error_values);
+        if error_values == 0 {
+            return self.send(conn).await;
+        }
+        // The server stores an ENUM's error value only when not strict; it
+        // then warns once per such value, and any other warning would be a
+        // value changed on the way in: that fails the restore as strictness
+        // would have.
+        let table = self.table.clone();
+        let what = || format!("cannot insert into {table}");
+        conn.query_drop(format!("SET SESSION sql_mode = '{LENIENT_SQL_MODE}'"))
+            .await
+            .ctx(what)?;
+        let sent = self.send(conn).await;
+        let warnings = conn.get_warnings();
+        conn.query_drop(format!("SET SESSION sql_mode = '{SQL_MODE}'"))
+            .await
+            .ctx(what)?;
+        sent?;
+        if usize::from(warnings) > error_values {
+            return Err(SourceError::data(format!(
+                "a value of table {} does not fit its column: the server changed {} value(s), \
+                 of which only {error_values} are the enum error value (the empty string)",
+                self.table, warnings
+            ))
+            .with_hint(
+                "try: compare the target table's definition with the snapshot's (tresor show)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends the rows gathered so far as one statement.
+    async fn send(&mut self, conn: &mut Conn) -> Result<(), SourceError> {
         let what = || format!("cannot insert into {}", self.table);
         let params = std::mem::replace(
             &mut self.params,
@@ -960,7 +1073,9 @@ impl MysqlSession {
             let Some(Route::Fresh { work, fks, .. }) = self.tables.get(name) else {
                 continue;
             };
-            if fks.is_empty() {
+            // a replaced table's key names are still taken by the old
+            // table: its keys are added after the swap
+            if fks.is_empty() || self.replaced.contains(&name.name) {
                 continue;
             }
             let adds: Vec<String> = fks
@@ -1017,10 +1132,35 @@ impl MysqlSession {
                         .map(|w| format!("{} TO {}", quote(w), quote(&n.name)))
                 })
                 .collect();
+            if !self.replaced.is_empty() {
+                // foreign key checks are off on this connection: the keys
+                // other tables hold on these names attach to the new tables
+                // (a RENAME of the old ones would take the keys along)
+                let old: Vec<String> = self.replaced.iter().map(|n| quote(n)).collect();
+                self.ddl()?
+                    .query_drop(format!("DROP TABLE {}", old.join(", ")))
+                    .await
+                    .ctx(|| "cannot drop the tables whose definition changed".to_string())?;
+            }
             self.ddl()?
                 .query_drop(format!("RENAME TABLE {}", pairs.join(", ")))
                 .await
                 .ctx(|| "cannot swap the restored tables in".to_string())?;
+            for name in &fresh {
+                let Some(Route::Fresh { fks, .. }) = self.tables.get(name) else {
+                    continue;
+                };
+                if fks.is_empty() || !self.replaced.contains(&name.name) {
+                    continue;
+                }
+                let adds: Vec<String> = fks.iter().map(|fk| format!("ADD {fk}")).collect();
+                let sql = format!("ALTER TABLE {} {}", quote(&name.name), adds.join(", "));
+                if let Err(e) = self.ddl()?.query_drop(sql).await {
+                    self.warnings.push(format!(
+                        "could not add the foreign keys of table {name} again: {e}"
+                    ));
+                }
+            }
             methods.push("new tables swapped in with one RENAME TABLE");
         }
         // from here on the data is in place; what follows cannot undo it
@@ -1066,6 +1206,20 @@ impl MysqlSession {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn enum_members_are_unquoted() {
+        assert_eq!(
+            enum_members("enum('a','b')"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(
+            enum_members("ENUM('it''s','', 'c,d')"),
+            Some(vec!["it's".to_string(), String::new(), "c,d".to_string()])
+        );
+        assert_eq!(enum_members("varchar(3)"), None);
+        assert_eq!(enum_members("set('a')"), None);
+    }
+
     use super::*;
 
     const DDL: &str = "CREATE TABLE `orders` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `c` int(11) DEFAULT NULL,\n  `t` text DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`c`),\n  KEY `k` (`c`,`id`),\n  FULLTEXT KEY `ft` (`t`),\n  CONSTRAINT `fk` FOREIGN KEY (`c`) REFERENCES `customers` (`id`),\n  CONSTRAINT `chk` CHECK (`c` > 0)\n) ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4";

@@ -271,6 +271,7 @@ async fn plan(
     Ok(Planned {
         plan: RestorePlan {
             whole_database: options.tables.is_all() && !snapshot.partial && selected.is_none(),
+            recreate: Vec::new(),
             schema,
             mode: options.mode,
             tables,
@@ -300,7 +301,10 @@ pub async fn preview(
     target_source: &dyn Source,
     options: &RestoreOptions,
 ) -> Result<Preview> {
-    let Planned { plan, mut selected } = plan(repo, snapshot, options).await?;
+    let Planned {
+        mut plan,
+        mut selected,
+    } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan
@@ -326,6 +330,15 @@ pub async fn preview(
         };
         Some(target_source.open(&read).await?)
     };
+    if let Some(live) = &live {
+        plan.recreate = to_recreate(
+            &plan,
+            snapshot,
+            target.engine(),
+            live.schema(),
+            selected.is_some(),
+        );
+    }
     let mut tables = Vec::with_capacity(plan.tables.len());
     for name in &plan.tables {
         let (Some(entry), Some(schema)) = (snapshot.table(name), plan.schema.table(name)) else {
@@ -334,15 +347,11 @@ pub async fn preview(
         let target_rows = state.table(name).map(|e| e.rows);
         let live_schema = live.as_ref().and_then(|l| l.schema().table(name).cloned());
         let chosen = selected.as_ref().and_then(|s| s.tables.get(name));
-        let differs = live_schema.as_ref().and_then(|l| {
-            (target.engine() == snapshot.source.engine)
-                .then(|| definition_change(schema, l))
-                .flatten()
-        });
-        if let Some(change) = differs
-            && options.mode == RestoreMode::Replace
-            && chosen.is_none()
-        {
+        let differs = live_schema
+            .as_ref()
+            .filter(|_| plan.recreate.contains(name))
+            .and_then(|l| definition_change(schema, l));
+        if let Some(change) = differs {
             // the table is made again as the snapshot had it
             tables.push(TablePreview {
                 name: name.clone(),
@@ -519,6 +528,33 @@ async fn rehearse(
 
 /// How `live`'s stored columns differ from `snapshot`'s (names, order and
 /// declared types), in words; `None` when they are the same.
+/// Tables of `plan` that the target has with another definition than the
+/// snapshot's. A whole-table restore in replace mode into the same engine
+/// makes them again as the snapshot had them (a migration that added or
+/// dropped a column is what the user restores away from); a row selection
+/// or a merge keeps the target's tables and must fit them.
+fn to_recreate(
+    plan: &RestorePlan,
+    snapshot: &Snapshot,
+    engine: tresor_core::Engine,
+    live: &tresor_core::DatabaseSchema,
+    row_selection: bool,
+) -> Vec<TableName> {
+    if plan.mode != RestoreMode::Replace || row_selection || engine != snapshot.source.engine {
+        return Vec::new();
+    }
+    plan.tables
+        .iter()
+        .filter(|n| {
+            let (Some(snap), Some(now)) = (plan.schema.table(n), live.table(n)) else {
+                return false;
+            };
+            definition_change(snap, now).is_some()
+        })
+        .cloned()
+        .collect()
+}
+
 fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
     let a: Vec<(&str, &str)> = snapshot
         .stored_columns()
@@ -617,15 +653,32 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
-    let Planned { plan, mut selected } = plan(repo, snapshot, options).await?;
+    let Planned {
+        mut plan,
+        mut selected,
+    } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    let existing: Vec<TableName> = plan
+        .tables
+        .iter()
+        .filter(|t| state.table(t).is_some())
+        .cloned()
+        .collect();
+    if let Some(source) = target_source
+        && !existing.is_empty()
+        && options.mode == RestoreMode::Replace
+        && selected.is_none()
+    {
+        let live = source
+            .open(&ReadOptions {
+                filter: TableFilter::exact(existing.clone()),
+                ..ReadOptions::default()
+            })
+            .await?;
+        plan.recreate = to_recreate(&plan, snapshot, target.engine(), live.schema(), false);
+        live.close().await?;
+    }
     if let Some(sel) = selected.as_mut() {
-        let existing: Vec<TableName> = plan
-            .tables
-            .iter()
-            .filter(|t| state.table(t).is_some())
-            .cloned()
-            .collect();
         let Some(source) = target_source else {
             return Err(OpsError::Internal(
                 "a row selection needs a source for the target".into(),

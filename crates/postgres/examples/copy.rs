@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         schema: schema.clone(),
         mode: RestoreMode::Replace,
         whole_database: true,
+        recreate: Vec::new(),
     };
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {

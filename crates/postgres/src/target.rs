@@ -130,6 +130,7 @@ impl Target for PostgresTarget {
             mode: plan.mode,
             whole_database: plan.whole_database,
             plan_tables: plan.tables.clone(),
+            recreate: plan.recreate.clone(),
             tables: HashMap::new(),
             types: TypeMap::new(),
             created: HashSet::new(),
@@ -177,6 +178,8 @@ struct PgSession {
     mode: RestoreMode,
     whole_database: bool,
     plan_tables: Vec<TableName>,
+    /// Tables to make again as the snapshot had them.
+    recreate: Vec<TableName>,
     tables: HashMap<TableName, TargetTable>,
     types: TypeMap,
     /// Relations this restore created.
@@ -299,6 +302,18 @@ impl PgSession {
                 ));
             }
         }
+        // tables whose definition changed since the backup go, inside the
+        // transaction; they are made again below like dropped ones (the
+        // keys other tables held on them come back at the end)
+        for n in self.recreate.clone() {
+            if self.is_postgres() {
+                let name = qualified(&target_name(&n));
+                self.exec(&format!("DROP TABLE IF EXISTS {name} CASCADE"), || {
+                    format!("cannot replace table {n}, whose definition changed")
+                })
+                .await?;
+            }
+        }
         let mut existing = Vec::new();
         let mut missing = Vec::new();
         for t in self.planned() {
@@ -402,6 +417,7 @@ impl PgSession {
         if !existing.is_empty() {
             self.set_aside_checks(&existing).await?;
             if self.mode == RestoreMode::Replace {
+                self.set_aside_incoming_keys(&existing).await?;
                 let names: Vec<String> = existing
                     .iter()
                     .map(|n| qualified(&target_name(n)))
@@ -474,6 +490,104 @@ impl PgSession {
             primary_key: pk.unwrap_or_default(),
             fresh,
         })
+    }
+
+    /// Tables outside the restore whose foreign keys point into it would
+    /// stop `TRUNCATE` (restoring `Product` alone while `Order` refers to
+    /// it). Their keys are dropped for the load and re-added (and so
+    /// checked) before the commit: rows that would be left pointing at
+    /// nothing fail the restore, which then changes nothing. Deleting
+    /// instead would run `ON DELETE CASCADE` into tables the user did
+    /// not ask to restore.
+    async fn set_aside_incoming_keys(&mut self, existing: &[TableName]) -> Result<(), SourceError> {
+        let names: Vec<String> = existing
+            .iter()
+            .map(|n| qualified(&target_name(n)))
+            .collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT pg_catalog.format('%I.%I', n.nspname, t.relname), c.conname::text, \
+                        pg_catalog.pg_get_constraintdef(c.oid) \
+                 FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE c.contype = 'f' AND c.conparentid = 0 \
+                   AND c.confrelid = ANY($1::text[]::pg_catalog.regclass[]) \
+                   AND NOT c.conrelid = ANY($1::text[]::pg_catalog.regclass[])",
+                &[&names],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read foreign keys", e))?;
+        for r in rows {
+            let (table, name, def): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            self.exec(
+                &format!("ALTER TABLE {table} DROP CONSTRAINT {}", ident(&name)),
+                || format!("cannot set aside foreign key {name} of {table}"),
+            )
+            .await?;
+            self.readd.push(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {} {def}",
+                ident(&name)
+            ));
+        }
+        Ok(())
+    }
+
+    /// `DROP TABLE ... CASCADE` also drops the foreign keys of other tables
+    /// that pointed at it. Once the dropped table is restored, those keys
+    /// come back: every snapshot foreign key into a restored table that the
+    /// target no longer has, on a table that still exists, is added again
+    /// (and so checked).
+    async fn bring_back_lost_keys(&mut self, created: &[TableSchema]) -> Result<(), SourceError> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let planned: HashSet<TableName> = self.plan_tables.iter().cloned().collect();
+        let created_names: HashSet<TableName> = created.iter().map(|t| t.name.clone()).collect();
+        let mut add = Vec::new();
+        for t in &self.schema.tables {
+            if created_names.contains(&t.name) {
+                continue;
+            }
+            for fk in &t.foreign_keys {
+                let (Some(n), Some(d)) = (&fk.name, &fk.ddl) else {
+                    continue;
+                };
+                if !planned.contains(&fk.references) {
+                    continue;
+                }
+                let table = qualified(&target_name(&t.name));
+                let row = self
+                    .client
+                    .query_one(
+                        "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
+                           SELECT 1 FROM pg_catalog.pg_constraint c \
+                           WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
+                        &[&table, n],
+                    )
+                    .await
+                    .map_err(|e| pg_error("cannot read foreign keys", e))?;
+                if row.get::<_, bool>(0)
+                    && !self
+                        .readd
+                        .iter()
+                        .any(|r| r.contains(&format!("ADD CONSTRAINT {} ", ident(n))))
+                {
+                    add.push((
+                        format!("ALTER TABLE {table} ADD CONSTRAINT {} {d}", ident(n)),
+                        n.clone(),
+                        t.name.clone(),
+                    ));
+                }
+            }
+        }
+        for (sql, n, t) in add {
+            self.exec(&sql, || format!("cannot add back foreign key {n} of {t}"))
+                .await?;
+            self.warnings
+                .push(format!("foreign key {n} of {t} was missing and is back"));
+        }
+        Ok(())
     }
 
     /// Keeps foreign keys and triggers of existing tables from getting in the
@@ -599,6 +713,9 @@ impl PgSession {
             .filter(|t| missing.contains(&t.name))
             .cloned()
             .collect();
+        if !fresh_db {
+            self.create_missing_sequences(&tables).await?;
+        }
         for t in &tables {
             let ddl = t.ddl.clone().ok_or_else(|| {
                 SourceError::new(
@@ -632,6 +749,38 @@ impl PgSession {
                 if o.extra.contains_key("after_tables") && !self.function_exists(&o).await? {
                     self.create_optional(&o).await?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Into a database that still has some of the planned tables, a
+    /// dropped table took its own sequences (`serial` columns, Prisma's
+    /// and Django's ids) with it: creates the sequences the missing tables
+    /// use (named in their definition or owned by them), and in a
+    /// whole-database restore every sequence that is gone.
+    async fn create_missing_sequences(
+        &mut self,
+        tables: &[TableSchema],
+    ) -> Result<(), SourceError> {
+        for o in self.objects("sequence") {
+            let used = self.whole_database
+                || o.table
+                    .as_ref()
+                    .is_some_and(|t| tables.iter().any(|m| &m.name == t))
+                || tables
+                    .iter()
+                    .any(|t| t.ddl.as_deref().is_some_and(|d| d.contains(&o.name.name)));
+            if used && !self.exists("to_regclass", &o.name).await? {
+                if let Some(s) = &o.name.schema {
+                    self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
+                        format!("cannot create schema {s}")
+                    })
+                    .await?;
+                }
+                self.exec(&o.ddl, || format!("cannot create sequence {}", o.name))
+                    .await?;
+                self.created.insert(o.name.clone());
             }
         }
         Ok(())
@@ -898,6 +1047,7 @@ impl PgSession {
         for (sql, what) in &stmts {
             self.exec(sql, || format!("cannot add {what}")).await?;
         }
+        self.bring_back_lost_keys(&created).await?;
         let readd = std::mem::take(&mut self.readd);
         for sql in &readd {
             self.exec(sql, || {
@@ -910,6 +1060,8 @@ impl PgSession {
             self.whole_database && !created.is_empty() && created.len() == self.plan_tables.len();
         if fresh_db {
             self.restore_late_objects().await?;
+        } else if !created.is_empty() {
+            self.bring_back_lost_objects().await?;
         }
         if self.info.restore_roles {
             self.restore_roles().await?;
@@ -994,6 +1146,35 @@ impl PgSession {
                 )
                 .await
                 .map_err(|e| pg_error(format!("cannot set sequence {seq}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Into a database that still had some tables: the triggers and
+    /// comments of the tables this restore made (a dropped or recreated
+    /// table took them along), and in a whole-database restore the views a
+    /// `DROP ... CASCADE` took.
+    async fn bring_back_lost_objects(&mut self) -> Result<(), SourceError> {
+        let objects = self.schema.objects.clone();
+        if self.whole_database {
+            for o in &objects {
+                if matches!(o.kind.as_str(), "view" | "materialized_view")
+                    && !self.exists("to_regclass", &o.name).await?
+                {
+                    self.create_optional(o).await?;
+                    self.warnings.push(format!(
+                        "{} {} was missing and is back",
+                        o.kind.replace('_', " "),
+                        o.name
+                    ));
+                }
+            }
+        }
+        for o in &objects {
+            let of_created = o.table.as_ref().is_some_and(|t| self.created.contains(t));
+            if of_created && (o.kind == "trigger" || o.kind == "comment") {
+                self.create_optional(o).await?;
+            }
         }
         Ok(())
     }

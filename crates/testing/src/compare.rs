@@ -105,6 +105,7 @@ pub async fn restore_snapshot(
         schema: schema.clone(),
         mode,
         whole_database,
+        recreate: Vec::new(),
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

@@ -419,6 +419,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestoreP
         schema: schema.clone(),
         mode,
         whole_database: true,
+        recreate: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod integration {
     pub mod cli;
+    mod disasters;
     pub mod faults;
     mod output;
     pub mod rows;

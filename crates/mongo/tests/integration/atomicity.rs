@@ -28,6 +28,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
         schema: schema.clone(),
         mode: RestoreMode::Replace,
         whole_database: true,
+        recreate: Vec::new(),
     }
 }
 

@@ -161,6 +161,7 @@ pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
         mode,
         tables: load_order(&refs),
         whole_database: true,
+        recreate: Vec::new(),
     }
 }
 

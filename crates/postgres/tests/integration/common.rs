@@ -155,6 +155,7 @@ pub async fn copy_database(
         schema: schema.clone(),
         mode,
         whole_database: options.filter.is_all(),
+        recreate: Vec::new(),
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

@@ -29,6 +29,7 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         schema,
         mode,
         whole_database: filter.is_all(),
+        recreate: Vec::new(),
     }
 }
 

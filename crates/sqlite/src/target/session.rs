@@ -347,6 +347,15 @@ fn begin_in_place(
     let sqlite = inner.plan.schema.engine == Engine::Sqlite;
     let mode = inner.plan.mode;
 
+    // tables whose definition changed since the backup go (inside the
+    // transaction) and are made again below as the snapshot had them
+    for n in inner.plan.recreate.clone() {
+        if let Some(actual) = actual_name(&conn, "table", &n.name)? {
+            conn.execute_batch(&format!("DROP TABLE main.{}", ident(&actual)))
+                .ctx(|| format!("cannot replace table {actual}, whose definition changed"))?;
+        }
+    }
+
     // check every existing table before anything changes
     let mut problems = Vec::new();
     let mut existing: Vec<(usize, String)> = Vec::new();

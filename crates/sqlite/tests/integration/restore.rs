@@ -154,6 +154,7 @@ async fn a_dropped_session_leaves_no_file() {
         schema: schema.clone(),
         mode: RestoreMode::Replace,
         whole_database: true,
+        recreate: Vec::new(),
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -273,6 +274,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         },
         mode: RestoreMode::Replace,
         whole_database: true,
+        recreate: Vec::new(),
     };
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();

@@ -1,6 +1,7 @@
 //! Reading archives: open, validate, stream each table's rows back.
 
 mod tar;
+mod zip_directory;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -144,6 +145,18 @@ impl ArchiveReader {
         let max_metadata = limits.max_line_bytes as u64;
         let (backend, names, meta_bytes) = match format {
             ArchiveFormat::Zip => {
+                let mut seen = HashSet::new();
+                for e in zip_directory::entries(path)? {
+                    if e.symlink {
+                        return Err(ArchiveError::UnsafeName(format!(
+                            "{} (a symbolic link)",
+                            e.name
+                        )));
+                    }
+                    if !seen.insert(e.name.clone()) {
+                        return Err(ArchiveError::Corrupt(format!("{:?} appears twice", e.name)));
+                    }
+                }
                 let f = File::open(path)
                     .map_err(|e| ArchiveError::io(format!("cannot open {}", path.display()), e))?;
                 let mut zip = ZipArchive::new(BufReader::new(f)).map_err(|e| match e {

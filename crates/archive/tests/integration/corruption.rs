@@ -433,3 +433,76 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// Renames every occurrence of `from` to `to` (same length) in the file's
+/// bytes: local headers and central directory alike.
+fn rename_bytes(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(path).expect("read");
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(at) = bytes[i..]
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+    {
+        bytes[i + at..i + at + from.len()].copy_from_slice(to.as_bytes());
+        i += at + from.len();
+        n += 1;
+    }
+    assert!(n >= 2, "{from} found {n} times");
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// A zip with two `metadata.json` entries (the first one forged), or two
+/// copies of a table file, was read as whichever entry the zip library
+/// kept; and a symbolic link entry was accepted. Each is refused by name.
+#[test]
+fn duplicate_and_link_entries_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_archive(dir.path(), ArchiveFormat::Zip, 2);
+    let original = entries(&path);
+
+    let mut files = original.clone();
+    files.insert(
+        0,
+        ("metadataXjson".into(), b"{\"format\": \"forged\"}".to_vec()),
+    );
+    build(&path, ArchiveFormat::Zip, &files);
+    rename_bytes(&path, "metadataXjson", "metadata.json");
+    let e = open_err(&path);
+    assert!(
+        matches!(&e, ArchiveError::Corrupt(m) if m.contains("\"metadata.json\" appears twice")),
+        "{e:?}"
+    );
+
+    let mut files = original.clone();
+    files.push(("tables/emptX.jsonl".into(), b"{}\n".to_vec()));
+    build(&path, ArchiveFormat::Zip, &files);
+    rename_bytes(&path, "tables/emptX.jsonl", "tables/empty.jsonl");
+    let e = open_err(&path);
+    assert!(
+        matches!(&e, ArchiveError::Corrupt(m) if m.contains("\"tables/empty.jsonl\" appears twice")),
+        "{e:?}"
+    );
+
+    // a symbolic link entry, as `zip --symlinks` writes one
+    let f = std::fs::File::create(&path).expect("create");
+    let mut w = zip::ZipWriter::new(f);
+    for (name, data) in &original {
+        w.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .expect("file");
+        std::io::Write::write_all(&mut w, data).expect("write");
+    }
+    w.add_symlink(
+        "tables/link.jsonl",
+        "/etc/passwd",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .expect("symlink");
+    w.finish().expect("finish");
+    let e = open_err(&path);
+    assert!(
+        matches!(&e, ArchiveError::UnsafeName(n) if n.contains("symbolic link")),
+        "{e:?}"
+    );
+}

@@ -21,6 +21,11 @@ use crate::error::{ApiError, ApiResult, Kind};
 use crate::jobs::{JobSpec, tables_filter};
 use crate::uploads::Upload;
 
+/// Longest row an uploaded archive may hold.
+const UPLOAD_MAX_LINE: usize = 64 << 20;
+/// Most bytes an uploaded archive may inflate to.
+const UPLOAD_MAX_INFLATED: u64 = 64 << 30;
+
 /// Sends what the archive writer produces to the HTTP body in chunks.
 /// The writer runs on the blocking pool, so a full channel simply blocks
 /// it: a slow client slows the export instead of filling memory.
@@ -187,9 +192,12 @@ pub async fn receive_upload(
         return Err(ApiError::bad_request("the upload is empty")
             .hint("send the archive file as the request body"));
     }
+    // absolute bounds besides the ratio: a small upload holding one huge
+    // line must not cost the server that line's size in memory
     let limits = ReadLimits {
         max_inflation_ratio: Some(1000),
-        ..ReadLimits::default()
+        max_inflated_bytes: Some(UPLOAD_MAX_INFLATED),
+        max_line_bytes: UPLOAD_MAX_LINE,
     };
     let info = tresor_ops::inspect_archive(path.to_path_buf(), limits).await?;
     if !info.problems.is_empty() {

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod convert;
 mod diff;
 mod filter;
 pub mod json;

@@ -287,7 +287,12 @@ pub(crate) fn to_mysql(v: Value) -> Result<My, SourceError> {
                 us,
             )
         }
-        Value::Uuid(u) => My::Bytes(u.to_vec()),
+        // MariaDB's UUID type and CHAR(36) both take the text form
+        Value::Uuid(_) => My::Bytes(
+            tresor_core::convert::to_text(&v)
+                .unwrap_or_default()
+                .into_bytes(),
+        ),
         Value::Other { type_name, text } => {
             if is_geometry(&type_name) {
                 My::Bytes(

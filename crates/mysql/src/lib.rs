@@ -42,6 +42,7 @@
 mod capture;
 mod connect;
 mod convert;
+mod portable;
 mod source;
 mod target;
 

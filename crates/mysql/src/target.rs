@@ -177,6 +177,7 @@ impl Target for MysqlTarget {
             tables: HashMap::new(),
             fresh_order: Vec::new(),
             replaced: Vec::new(),
+            foreign: plan.schema.engine != Engine::Mysql,
             created_db,
             rows: BTreeMap::new(),
             warnings: Vec::new(),
@@ -223,6 +224,8 @@ struct MysqlSession {
     /// Tables whose definition changed since the backup: made again
     /// under work names like new ones, and dropped just before the swap.
     replaced: Vec<String>,
+    /// Whether the snapshot is of another engine.
+    foreign: bool,
     created_db: bool,
     rows: BTreeMap<String, u64>,
     warnings: Vec<String>,
@@ -379,7 +382,7 @@ impl MysqlSession {
             if existing.contains_key(&name.name) && plan.recreate.contains(name) {
                 self.replaced.push(name.name.clone());
             } else if let Some(cols) = existing.get(&name.name) {
-                check_compatible(table, cols, &mut mismatches);
+                check_compatible(table, cols, self.foreign, &mut mismatches);
                 self.tables.insert(
                     name.clone(),
                     Route::Existing {
@@ -388,13 +391,20 @@ impl MysqlSession {
                 );
                 continue;
             }
-            let ddl = table.ddl.as_deref().ok_or_else(|| {
-                SourceError::new(
-                    ErrorKind::Unsupported,
-                    format!("table {name} has no mysql definition in the snapshot"),
-                )
-                .with_hint("create the table in the target first, then restore into it")
-            })?;
+            // another engine's table is made from the portable model
+            let portable;
+            let ddl = if plan.schema.engine == Engine::Mysql {
+                table.ddl.as_deref().ok_or_else(|| {
+                    SourceError::new(
+                        ErrorKind::Unsupported,
+                        format!("table {name} has no mysql definition in the snapshot"),
+                    )
+                    .with_hint("create the table in the target first, then restore into it")
+                })?
+            } else {
+                portable = crate::portable::create_table(table);
+                portable.as_str()
+            };
             let work = work_name(&run, n, &name.name);
             let ai = table
                 .columns
@@ -687,9 +697,18 @@ async fn target_columns(
 }
 
 /// Adds every way `table` does not fit the target's columns to `out`.
-fn check_compatible(table: &TableSchema, target: &[(String, TargetColumn)], out: &mut Vec<String>) {
+/// Every way the target's existing table does not fit the snapshot's. A
+/// table of another engine's snapshot is matched by column names (types
+/// are converted on the way in; a value the column cannot hold fails the
+/// load, and so the preview's rehearsal), without SQLite's implicit rowid.
+fn check_compatible(
+    table: &TableSchema,
+    target: &[(String, TargetColumn)],
+    foreign: bool,
+    out: &mut Vec<String>,
+) {
     let name = &table.name;
-    for c in table.stored_columns() {
+    for c in table.stored_columns().filter(|c| !(foreign && c.hidden)) {
         let Some((_, t)) = target.iter().find(|(n, _)| n == &c.name) else {
             out.push(format!("table {name}: column {} is missing", c.name));
             continue;
@@ -705,7 +724,7 @@ fn check_compatible(table: &TableSchema, target: &[(String, TargetColumn)], out:
             normalise_type(&c.engine_type),
             normalise_type(&t.column_type),
         );
-        if want != have {
+        if want != have && !foreign {
             out.push(format!(
                 "table {name}: column {} is {} in the snapshot but {} in the target",
                 c.name, c.engine_type, t.column_type
@@ -1014,10 +1033,33 @@ impl TargetSession for MysqlSession {
                 .await
                 .ctx(|| format!("cannot start loading {name}"))?;
         }
-        let mut inserter = Inserter::new(&work, table, merge);
+        // SQLite's implicit rowid is no column in another engine
+        let foreign = self.foreign;
+        let keep: Vec<usize> = table
+            .stored_columns()
+            .enumerate()
+            .filter(|(_, c)| !(foreign && c.hidden))
+            .map(|(i, _)| i)
+            .collect();
+        let width = table.stored_columns().count();
+        let visible;
+        let schema = if keep.len() == width {
+            table
+        } else {
+            let mut t = table.clone();
+            t.columns.retain(|c| !c.hidden);
+            visible = t;
+            &visible
+        };
+        let mut inserter = Inserter::new(&work, schema, merge);
         let mut count = 0u64;
         while let Some(batch) = rows.recv().await {
             for row in batch {
+                let row = if keep.len() == width {
+                    row
+                } else {
+                    keep.iter().filter_map(|i| row.get(*i).cloned()).collect()
+                };
                 inserter.push(conn, row).await?;
                 count += 1;
             }

@@ -368,20 +368,25 @@ pub async fn preview(
         }
         let mut counts = match (&live, live_schema) {
             (Some(live), Some(live_schema)) => {
-                let projection = projection(schema, &live_schema)?;
+                // SQLite's implicit rowid is no column in another engine:
+                // the comparison leaves it out on both sides
+                let (compared, own) = without_absent_rowid(schema, &live_schema);
+                let projection = projection(&compared, &live_schema)?;
                 let (stx, srx) = mpsc::channel(4);
                 let (ftx, frx) = mpsc::channel(4);
+                let (otx, orx) = mpsc::channel(4);
                 let (ltx, lrx) = mpsc::channel(4);
                 let (ptx, prx) = mpsc::channel(4);
                 let diff = async {
-                    match schema.key_positions() {
-                        Some(keys) => diff_keyed(prx, frx, &keys).await,
-                        None => diff_unkeyed(prx, frx).await,
+                    match compared.key_positions() {
+                        Some(keys) => diff_keyed(prx, orx, &keys).await,
+                        None => diff_unkeyed(prx, orx).await,
                     }
                 };
-                let (a, _, b, _, d) = tokio::join!(
+                let (a, _, _, b, _, d) = tokio::join!(
                     stream_table(repo, entry, stx),
                     keep_chosen(srx, ftx, chosen),
+                    project(frx, otx, &own),
                     live.read_table(&live_schema, ltx),
                     project(lrx, ptx, &projection),
                     diff
@@ -591,6 +596,40 @@ fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<Strin
     ))
 }
 
+/// The snapshot's table as compared with a live table of another engine:
+/// without hidden columns (SQLite's implicit rowid) the live table lacks,
+/// keyed by its primary key instead; and the positions of the columns
+/// kept in the snapshot's rows.
+fn without_absent_rowid(snapshot: &TableSchema, live: &TableSchema) -> (TableSchema, Vec<usize>) {
+    let absent = |c: &tresor_core::Column| c.hidden && live.column(&c.name).is_none();
+    let all: Vec<usize> = (0..snapshot.stored_columns().count()).collect();
+    if !snapshot.stored_columns().any(absent) {
+        return (snapshot.clone(), all);
+    }
+    let keep: Vec<usize> = snapshot
+        .stored_columns()
+        .enumerate()
+        .filter(|(_, c)| !absent(c))
+        .map(|(i, _)| i)
+        .collect();
+    let mut t = snapshot.clone();
+    let dropped: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| absent(c))
+        .map(|c| c.name.clone())
+        .collect();
+    t.columns.retain(|c| !dropped.contains(&c.name));
+    t.row_key = if t.primary_key.is_empty() || t.primary_key.iter().any(|k| dropped.contains(k)) {
+        RowKey::None
+    } else {
+        RowKey::Columns {
+            columns: t.primary_key.clone(),
+        }
+    };
+    (t, keep)
+}
+
 /// For each column of the snapshot's table, its position in the live
 /// table's rows.
 fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> {
@@ -625,7 +664,8 @@ fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> 
 async fn project(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, positions: &[usize]) {
     let identity = positions.iter().enumerate().all(|(i, p)| i == *p);
     while let Some(batch) = rx.recv().await {
-        let batch = if identity {
+        let whole = identity && batch.first().is_none_or(|r| r.len() == positions.len());
+        let batch = if whole {
             batch
         } else {
             batch

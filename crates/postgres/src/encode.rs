@@ -51,18 +51,55 @@ pub(crate) fn write_row(
         }
         let at = out.len();
         out.put_i32(0);
-        encode_value(&col.codec, v, out).map_err(|why| {
-            SourceError::data(format!(
-                "column {}: cannot write a {} value into type {}: {why}",
-                col.name,
-                v.kind(),
-                col.type_name
-            ))
-        })?;
+        if let Err(why) = encode_value(&col.codec, v, out) {
+            // a value of another engine's form (SQLite's 0/1, text
+            // timestamps, numbers in text columns): converted when nothing
+            // is lost
+            out.truncate(at + 4);
+            let converted =
+                converted(&col.codec, v).and_then(|c| encode_value(&col.codec, &c, out).ok());
+            if converted.is_none() {
+                out.truncate(at + 4);
+                return Err(SourceError::data(format!(
+                    "column {}: cannot write a {} value into type {}: {why}",
+                    col.name,
+                    v.kind(),
+                    col.type_name
+                )));
+            }
+        }
         let len = (out.len() - at - 4) as i32;
         out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
     Ok(())
+}
+
+/// `v` in the form `codec` takes, when the conversion loses nothing.
+fn converted(codec: &Codec, v: &Value) -> Option<Value> {
+    use tresor_core::convert;
+    Some(match codec {
+        Codec::Bool => Value::Bool(convert::to_bool(v)?),
+        Codec::Int2 | Codec::Int4 | Codec::Int8 | Codec::Oid | Codec::Money => {
+            Value::Int(convert::to_int(v)?)
+        }
+        Codec::Float4 => {
+            let f = convert::to_float(v)?;
+            #[allow(clippy::cast_possible_truncation)]
+            let g = f as f32;
+            (f64::from(g) == f).then_some(Value::F32(g))?
+        }
+        Codec::Float8 => Value::F64(convert::to_float(v)?),
+        Codec::Numeric => Value::Decimal(convert::to_decimal(v)?),
+        Codec::Text | Codec::Enum => Value::Text(convert::to_text(v)?),
+        Codec::Json | Codec::Jsonb => Value::Json(convert::to_json(v)?),
+        Codec::Bytea => Value::Bytes(convert::to_bytes(v)?),
+        Codec::Date => Value::Date(convert::to_date(v)?),
+        Codec::Time => Value::Time(convert::to_time(v)?),
+        Codec::Timestamp => Value::Timestamp(convert::to_timestamp(v)?),
+        Codec::TimestampTz => Value::TimestampTz(convert::to_timestamp(v)?),
+        Codec::Uuid => Value::Uuid(convert::to_uuid(v)?),
+        _ => return None,
+    })
 }
 
 fn int_of(v: &Value) -> Result<i64, String> {

@@ -4,6 +4,7 @@
 
 mod integration {
     pub mod cli;
+    mod cross_engine;
     mod disasters;
     pub mod faults;
     mod output;

@@ -5,15 +5,37 @@ use tresor_core::{Index, PortableType, TableSchema};
 
 use crate::sql::{ident, ident_list};
 
-/// The declared SQLite type for a portable type. Exact decimals become
-/// TEXT (a NUMERIC column would turn `1.50` into the float `1.5`).
-fn declared_type(t: &PortableType) -> &'static str {
+/// The declared SQLite type for a portable type, named the way
+/// applications' migrations name them (`BOOLEAN`, `VARCHAR(200)`,
+/// `DATETIME`, `DECIMAL(10,2)`), so their ORMs read the columns as they
+/// would their own. Decimals of up to 15 digits get `DECIMAL` (numeric
+/// affinity: stored as SQLite numbers, which hold 15 digits exactly, so
+/// `1.50` reads back as `1.5`); longer or unbounded ones stay exact as
+/// `TEXT`.
+fn declared_type(t: &PortableType) -> String {
     match t {
-        PortableType::Bool | PortableType::Int { .. } => "INTEGER",
-        PortableType::Float { .. } => "REAL",
-        PortableType::Bytes { .. } | PortableType::Bits { .. } | PortableType::Document => "BLOB",
-        PortableType::Dynamic => "",
-        _ => "TEXT",
+        PortableType::Bool => "BOOLEAN".into(),
+        // only `INTEGER PRIMARY KEY`, spelt so, makes a rowid alias
+        PortableType::Int { .. } => "INTEGER".into(),
+        PortableType::Float { .. } => "REAL".into(),
+        PortableType::Decimal {
+            precision: Some(p),
+            scale,
+        } if *p <= 15 => format!("DECIMAL({p},{})", scale.unwrap_or(0)),
+        PortableType::Text {
+            max_len: Some(n),
+            fixed,
+        } => format!("{}({n})", if *fixed { "CHAR" } else { "VARCHAR" }),
+        PortableType::Date => "DATE".into(),
+        PortableType::Time | PortableType::TimeTz => "TIME".into(),
+        PortableType::Timestamp | PortableType::TimestampTz => "DATETIME".into(),
+        PortableType::Uuid => "CHAR(36)".into(),
+        PortableType::Json => "JSON".into(),
+        PortableType::Bytes { .. } | PortableType::Bits { .. } | PortableType::Document => {
+            "BLOB".into()
+        }
+        PortableType::Dynamic => String::new(),
+        _ => "TEXT".into(),
     }
 }
 
@@ -26,6 +48,7 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
         .map(|c| {
             let mut s = ident(&c.name);
             let ty = declared_type(&c.portable);
+            let ty = ty.as_str();
             if !ty.is_empty() {
                 s.push(' ');
                 s.push_str(ty);
@@ -58,7 +81,10 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index) -> Option<String>
     Some(format!(
         "CREATE {}INDEX {} ON {} ({})",
         if index.unique { "UNIQUE " } else { "" },
-        ident(&index.name),
+        ident(&tresor_core::convert::database_wide_index_name(
+            &table.name.name,
+            &index.name
+        )),
         ident(&table.name.name),
         ident_list(index.columns.iter().map(String::as_str))
     ))
@@ -117,7 +143,7 @@ mod tests {
         };
         assert_eq!(
             create_table(&t),
-            "CREATE TABLE \"my table\" (\"id\" INTEGER NOT NULL, \"price\" TEXT, \"pic\" BLOB, PRIMARY KEY (\"id\"))"
+            "CREATE TABLE \"my table\" (\"id\" INTEGER NOT NULL, \"price\" DECIMAL(10,2), \"pic\" BLOB, PRIMARY KEY (\"id\"))"
         );
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::support::{Env, stderr};
 
 /// The Django project that makes the databases.
-fn shop_script() -> PathBuf {
+pub fn shop_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testing/apps/django/shop.py")
 }
 
@@ -39,21 +39,21 @@ fn unique(prefix: &str) -> String {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
     Postgres,
     Mariadb,
     Sqlite,
 }
 
 /// One throwaway database of one engine.
-struct Db {
+pub struct Db {
     kind: Kind,
     name: String,
     file: Option<PathBuf>,
 }
 
 impl Db {
-    fn create(kind: Kind, dir: &Path) -> Db {
+    pub fn create(kind: Kind, dir: &Path) -> Db {
         let name = unique("disaster");
         let db = Db {
             kind,
@@ -64,7 +64,7 @@ impl Db {
         db
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         match self.kind {
             Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
             Kind::Mariadb => format!("mysql://root@127.0.0.1:3306/{}", self.name),
@@ -143,11 +143,30 @@ impl Db {
         lines
     }
 
-    fn fill(&self) {
+    /// The application's migrations only: its schema, no rows of its own.
+    pub fn migrate(&self) {
+        self.run_shop("0");
+    }
+
+    /// The application's migrations, then rows made through its ORM.
+    pub fn fill(&self) {
+        self.run_shop("25");
+    }
+
+    /// One value out of the database (PostgreSQL).
+    pub fn query(&self, sql: &str) -> String {
+        run(Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-qtA"])
+            .args(["-d", &self.name, "-c", sql]))
+        .trim()
+        .to_string()
+    }
+
+    fn run_shop(&self, rows: &str) {
         let out = Command::new("python3")
             .arg(shop_script())
             .arg(self.url())
-            .arg("25")
+            .arg(rows)
             .output()
             .expect("python3");
         assert!(

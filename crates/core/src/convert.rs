@@ -1,0 +1,437 @@
+//! Lossless value conversions for restores into another engine's column
+//! types: a SQLite database carries `0`/`1` for booleans, text for
+//! timestamps, dates, decimals and UUIDs, integers in text columns; a
+//! target column of another type takes the value converted, when the
+//! conversion loses nothing. Each function answers `None` when it would.
+//!
+//! The forms read are the ones applications write: SQLite's own date and
+//! time functions (`YYYY-MM-DD HH:MM:SS[.SSS]`), ISO 8601 with `T` and an
+//! optional `Z` or `±HH:MM` offset (Django, Rails, Prisma, Laravel), and
+//! decimal numbers as text.
+
+use crate::schema::PortableType;
+use crate::value::{Date, Time, Timestamp, Value};
+
+/// A boolean from `0`/`1` or the usual words.
+pub fn to_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Int(0) | Value::UInt(0) => Some(false),
+        Value::Int(1) | Value::UInt(1) => Some(true),
+        Value::Text(s) | Value::Enum(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "0" | "f" | "false" | "n" | "no" | "off" => Some(false),
+            "1" | "t" | "true" | "y" | "yes" | "on" => Some(true),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer from an integral number or its decimal text.
+pub fn to_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+        Value::F32(f) if f.fract() == 0.0 && f.abs() < 1.6e7 => Some(*f as i64),
+        Value::Text(s) | Value::Decimal(s) | Value::Enum(s) => {
+            let t = s.trim();
+            let t = t
+                .split_once('.')
+                .filter(|(_, frac)| frac.bytes().all(|c| c == b'0'))
+                .map_or(t, |(int, _)| int);
+            t.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// Exact decimal text (`-?digits(.digits)?`) of a number or numeric text.
+/// Floats give their shortest form that reads back as the same float.
+pub fn to_decimal(v: &Value) -> Option<String> {
+    match v {
+        Value::Decimal(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::F64(f) if f.is_finite() => Some(plain_float(*f)),
+        Value::F32(f) if f.is_finite() => Some(plain_float(f64::from(*f))),
+        Value::Text(s) => {
+            let t = s.trim();
+            is_decimal(t).then(|| t.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A float from a number or numeric text, when the float holds it exactly
+/// enough to print back the same digits.
+pub fn to_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::F64(f) => Some(*f),
+        Value::F32(f) => Some(f64::from(*f)),
+        Value::Int(i) if i.unsigned_abs() < (1 << 53) => Some(*i as f64),
+        Value::Decimal(s) | Value::Text(s) => {
+            let t = s.trim();
+            let f: f64 = t.parse().ok()?;
+            (is_decimal(t) || t.contains(['e', 'E'])).then_some(f)
+        }
+        _ => None,
+    }
+}
+
+/// The text a value reads as in a text column of another engine.
+pub fn to_text(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Text(s) | Value::Enum(s) | Value::Json(s) | Value::Decimal(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::F64(f) if f.is_finite() => f.to_string(),
+        Value::F32(f) if f.is_finite() => f.to_string(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.into(),
+        Value::Date(d) => d.to_string(),
+        Value::Time(t) => t.to_string(),
+        Value::Timestamp(t) | Value::TimestampTz(t) => t.to_string(),
+        Value::Uuid(u) => uuid_text(u),
+        _ => return None,
+    })
+}
+
+/// JSON text of a value stored as text, a number or a boolean.
+pub fn to_json(v: &Value) -> Option<String> {
+    match v {
+        Value::Json(s) => Some(s.clone()),
+        Value::Text(s) => serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .map(|_| s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::F64(f) if f.is_finite() => Some(f.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Decimal(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A date from `YYYY-MM-DD` text (or a timestamp at midnight).
+pub fn to_date(v: &Value) -> Option<Date> {
+    match v {
+        Value::Date(d) => Some(*d),
+        Value::Timestamp(t) if t.micros == 0 => Some(t.date),
+        Value::Text(s) => parse_date(s.trim()),
+        _ => None,
+    }
+}
+
+/// A time of day from `HH:MM[:SS[.ffffff]]` text.
+pub fn to_time(v: &Value) -> Option<Time> {
+    match v {
+        Value::Time(t) => Some(*t),
+        Value::Text(s) => {
+            let t = s.trim();
+            let full = if t.len() == 5 {
+                format!("{t}:00")
+            } else {
+                t.to_string()
+            };
+            full.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// A timestamp from the text forms applications write: an offset in the
+/// text is applied, giving UTC; text without one is taken as it stands
+/// (Django, Rails and Laravel store UTC without an offset).
+pub fn to_timestamp(v: &Value) -> Option<Timestamp> {
+    match v {
+        Value::Timestamp(t) | Value::TimestampTz(t) => Some(*t),
+        Value::Date(d) => Some(Timestamp {
+            date: *d,
+            micros: 0,
+        }),
+        Value::Text(s) => parse_timestamp(s.trim()),
+        _ => None,
+    }
+}
+
+/// 16 UUID bytes from dashed or plain hex text (or 16 bytes).
+pub fn to_uuid(v: &Value) -> Option<[u8; 16]> {
+    match v {
+        Value::Uuid(u) => Some(*u),
+        Value::Bytes(b) => b.as_slice().try_into().ok(),
+        Value::Text(s) => {
+            let hex: String = s.trim().chars().filter(|c| *c != '-').collect();
+            if hex.len() != 32 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            let mut out = [0u8; 16];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Bytes of a value stored as text in a byte column (SQLite lets a `BLOB`
+/// column hold text).
+pub fn to_bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::Bytes(b) | Value::RawText(b) => Some(b.clone()),
+        Value::Text(s) => Some(s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// The type a column declared as `declared` in a dynamically typed engine
+/// (SQLite) holds, read the way applications' migrations write types
+/// (`integer`, `bigint`, `varchar(254)`, `bool`, `datetime`, `decimal(10,
+/// 2)`, `char(32)`, `uuid`, `json`...), following SQLite's affinity rules
+/// where the name says nothing more. Unknown and empty declarations stay
+/// [`PortableType::Dynamic`].
+pub fn declared_type(declared: &str) -> PortableType {
+    let d = declared.trim().to_ascii_lowercase();
+    let (base, args) = match d.split_once('(') {
+        Some((b, a)) => (b.trim(), a.trim_end_matches(')').trim()),
+        None => (d.as_str(), ""),
+    };
+    let nums: Vec<u64> = args
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let base = base.trim_end_matches(" unsigned").trim();
+    match base {
+        "" => PortableType::Dynamic,
+        "bool" | "boolean" => PortableType::Bool,
+        "tinyint" if nums.first() == Some(&1) => PortableType::Bool,
+        "smallint" | "int2" | "tinyint" => PortableType::Int {
+            bits: 16,
+            unsigned: false,
+        },
+        "date" => PortableType::Date,
+        "datetime" | "timestamp" | "timestamp without time zone" => PortableType::Timestamp,
+        "timestamptz" | "timestamp with time zone" => PortableType::TimestampTz,
+        "time" => PortableType::Time,
+        "uuid" => PortableType::Uuid,
+        "json" | "jsonb" => PortableType::Json,
+        "decimal" | "numeric" => PortableType::Decimal {
+            precision: nums.first().and_then(|p| u32::try_from(*p).ok()),
+            scale: nums.get(1).and_then(|s| u32::try_from(*s).ok()),
+        },
+        "real" | "double" | "double precision" | "float" => PortableType::Float { bits: 64 },
+        "blob" | "bytea" | "binary" | "varbinary" => PortableType::Bytes {
+            max_len: None,
+            fixed: false,
+        },
+        "char" | "character" | "nchar" => PortableType::Text {
+            max_len: nums.first().copied(),
+            fixed: true,
+        },
+        "varchar" | "character varying" | "nvarchar" | "varying character" => PortableType::Text {
+            max_len: nums.first().copied(),
+            fixed: false,
+        },
+        b if b.contains("int") => PortableType::Int {
+            bits: 64,
+            unsigned: false,
+        },
+        b if b.contains("char") || b.contains("clob") || b.contains("text") => PortableType::Text {
+            max_len: None,
+            fixed: false,
+        },
+        _ => PortableType::Dynamic,
+    }
+}
+
+/// An index name unique across a database, for engines that need that
+/// (PostgreSQL, SQLite): MySQL scopes index names per table, so two
+/// tables each have an index `name`; those get their table's name in
+/// front.
+pub fn database_wide_index_name(table: &str, index: &str) -> String {
+    if index
+        .to_ascii_lowercase()
+        .starts_with(&table.to_ascii_lowercase())
+    {
+        index.to_string()
+    } else {
+        format!("{table}_{index}")
+    }
+}
+
+fn uuid_text(u: &[u8; 16]) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn is_decimal(t: &str) -> bool {
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|c| c.is_ascii_digit())
+        && frac.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// A float's shortest digits that read back as the same float (Rust's
+/// `Display` never uses an exponent).
+fn plain_float(f: f64) -> String {
+    format!("{f}")
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let date = Date::ymd(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    date.to_epoch_days().map(|_| date)
+}
+
+fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    if s.len() == 10 {
+        return parse_date(s).map(|date| Timestamp { date, micros: 0 });
+    }
+    let (date, rest) = (s.get(..10)?, s.get(10..)?);
+    let date = parse_date(date)?;
+    let rest = rest.strip_prefix([' ', 'T'])?;
+    // the offset: Z, +HH:MM, -HH:MM, +HHMM or +HH at the end
+    let (time, offset_secs) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0i64)
+    } else if let Some(pos) = rest.rfind(['+', '-']).filter(|p| *p >= 5) {
+        let (t, o) = rest.split_at(pos);
+        let sign = if o.starts_with('-') { -1 } else { 1 };
+        let digits: String = o[1..].chars().filter(|c| *c != ':').collect();
+        let (h, m) = match digits.len() {
+            2 => (digits.parse::<i64>().ok()?, 0),
+            4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+            _ => return None,
+        };
+        (t.trim_end(), sign * (h * 3600 + m * 60))
+    } else {
+        (rest, 0)
+    };
+    let full = if time.len() == 5 {
+        format!("{time}:00")
+    } else {
+        time.to_string()
+    };
+    let t: Time = full.parse().ok()?;
+    if !(0..86_400_000_000).contains(&t.micros) {
+        return None;
+    }
+    let local = Timestamp {
+        date,
+        micros: t.micros,
+    }
+    .to_unix_micros()?;
+    Some(Timestamp::from_unix_micros(
+        local.checked_sub(offset_secs * 1_000_000)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn sqlite_forms_convert() {
+        assert_eq!(to_bool(&Value::Int(1)), Some(true));
+        assert_eq!(to_bool(&Value::Int(2)), None);
+        assert_eq!(to_int(&text(" 42 ")), Some(42));
+        assert_eq!(to_int(&text("42.0")), Some(42));
+        assert_eq!(to_int(&text("42.5")), None);
+        assert_eq!(to_decimal(&Value::F64(12.5)), Some("12.5".into()));
+        assert_eq!(to_decimal(&Value::F64(0.1)), Some("0.1".into()));
+        assert_eq!(to_decimal(&text("007.50")), Some("007.50".into()));
+        assert_eq!(to_decimal(&text("1e3")), None);
+        assert_eq!(to_date(&text("2024-02-29")), Some(Date::ymd(2024, 2, 29)));
+        assert_eq!(to_date(&text("2023-02-29")), None);
+        let t = to_timestamp(&text("2024-01-01 07:00:00")).expect("ts");
+        assert_eq!(t.to_string(), "2024-01-01T07:00:00");
+        let t = to_timestamp(&text("2024-01-01T07:00:00.123456+02:00")).expect("ts");
+        assert_eq!(t.to_string(), "2024-01-01T05:00:00.123456");
+        let t = to_timestamp(&text("2024-01-01 00:30:00-01:00")).expect("ts");
+        assert_eq!(t.to_string(), "2024-01-01T01:30:00");
+        assert_eq!(
+            to_timestamp(&text("2024-01-01T07:00Z")).map(|t| t.to_string()),
+            Some("2024-01-01T07:00:00".into())
+        );
+        assert_eq!(to_timestamp(&text("yesterday")), None);
+        let u = to_uuid(&text("5790f82ec1d3fcff2a3af4d46b0a18e8")).expect("uuid");
+        assert_eq!(
+            to_text(&Value::Uuid(u)),
+            Some("5790f82e-c1d3-fcff-2a3a-f4d46b0a18e8".into())
+        );
+        assert_eq!(to_json(&text("{\"a\": [1]}")), Some("{\"a\": [1]}".into()));
+        assert_eq!(to_json(&text("not json")), None);
+        assert_eq!(to_time(&text("07:30")), Some(Time::hms(7, 30, 0, 0)));
+    }
+
+    #[test]
+    fn declared_types_read_like_migrations_write_them() {
+        let int = PortableType::Int {
+            bits: 64,
+            unsigned: false,
+        };
+        assert_eq!(declared_type("integer"), int);
+        assert_eq!(declared_type("BIGINT"), int);
+        assert_eq!(declared_type("integer unsigned"), int);
+        assert_eq!(declared_type("bool"), PortableType::Bool);
+        assert_eq!(
+            declared_type("varchar(254)"),
+            PortableType::Text {
+                max_len: Some(254),
+                fixed: false
+            }
+        );
+        assert_eq!(
+            declared_type("decimal(10, 2)"),
+            PortableType::Decimal {
+                precision: Some(10),
+                scale: Some(2)
+            }
+        );
+        assert_eq!(declared_type("datetime"), PortableType::Timestamp);
+        assert_eq!(
+            declared_type("text"),
+            PortableType::Text {
+                max_len: None,
+                fixed: false
+            }
+        );
+        assert_eq!(declared_type(""), PortableType::Dynamic);
+        assert_eq!(declared_type("whatever"), PortableType::Dynamic);
+    }
+
+    proptest::proptest! {
+        /// A float's decimal text reads back as the same float.
+        #[test]
+        fn float_decimals_round_trip(f in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
+            let d = to_decimal(&Value::F64(f)).expect("finite");
+            proptest::prop_assert!(is_decimal(&d), "{d}");
+            proptest::prop_assert_eq!(d.parse::<f64>().expect("parses"), f);
+        }
+
+        /// Timestamps printed by tresor parse back to themselves.
+        #[test]
+        fn timestamp_text_round_trips(us in -2_000_000_000_000_000i64..4_000_000_000_000_000i64) {
+            let t = Timestamp::from_unix_micros(us);
+            proptest::prop_assume!(matches!(t.date, Date::Ymd { year, .. } if (1000..=9999).contains(&year)));
+            let back = to_timestamp(&Value::Text(t.to_string())).expect("parses");
+            proptest::prop_assert_eq!(back, t);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Tables of another engine's snapshot (PostgreSQL, SQLite), made for
+//! MySQL and MariaDB from the portable model: columns with the closest
+//! type (docs/cross-engine.md has the table), the primary key,
+//! unique constraints, indexes and foreign keys, written the way `SHOW
+//! CREATE TABLE` prints them so the restore splits and loads them like
+//! the engine's own.
+
+use tresor_core::convert::declared_type;
+use tresor_core::{Column, PortableType, TableSchema};
+
+use crate::connect::quote;
+
+/// Longest `VARCHAR` a key can hold in utf8mb4 (3072 key bytes / 4).
+const KEY_VARCHAR: u64 = 768;
+/// Longest `VARCHAR` kept as such; longer text becomes `LONGTEXT`.
+const MAX_VARCHAR: u64 = 16_383;
+
+/// Whether `c` is part of a key or index of `t` (MySQL cannot index
+/// unbounded text without a prefix length).
+fn indexed(t: &TableSchema, c: &str) -> bool {
+    t.primary_key.iter().any(|k| k == c)
+        || t.constraints
+            .iter()
+            .any(|u| u.columns.iter().any(|x| x == c))
+        || t.indexes.iter().any(|i| i.columns.iter().any(|x| x == c))
+        || t.foreign_keys
+            .iter()
+            .any(|f| f.columns.iter().any(|x| x == c))
+}
+
+/// The MySQL type for a portable type.
+pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
+    match p {
+        PortableType::Bool => "tinyint(1)".into(),
+        PortableType::Int { bits, unsigned } => {
+            let t = match bits {
+                ..=8 => "tinyint",
+                9..=16 => "smallint",
+                17..=24 => "mediumint",
+                25..=32 => "int",
+                _ => "bigint",
+            };
+            if *unsigned {
+                format!("{t} unsigned")
+            } else {
+                t.into()
+            }
+        }
+        PortableType::Float { bits } if *bits <= 32 => "float".into(),
+        PortableType::Float { .. } => "double".into(),
+        PortableType::Decimal {
+            precision: Some(p),
+            scale,
+        } if *p <= 65 && scale.unwrap_or(0) <= 30 => {
+            format!("decimal({p},{})", scale.unwrap_or(0))
+        }
+        PortableType::Decimal { .. } => "decimal(65,30)".into(),
+        PortableType::Text {
+            max_len: Some(n),
+            fixed: true,
+        } if *n <= 255 => format!("char({n})"),
+        PortableType::Text {
+            max_len: Some(n), ..
+        } if *n <= MAX_VARCHAR && (!in_key || *n <= KEY_VARCHAR) => format!("varchar({n})"),
+        PortableType::Text { .. }
+        | PortableType::Interval
+        | PortableType::Dynamic
+        | PortableType::Other { .. }
+            if in_key =>
+        {
+            format!("varchar({KEY_VARCHAR})")
+        }
+        PortableType::Text { .. }
+        | PortableType::Interval
+        | PortableType::Dynamic
+        | PortableType::Other { .. } => "longtext".into(),
+        PortableType::Bytes {
+            max_len: Some(n),
+            fixed,
+        } if *n <= 255 => {
+            if *fixed {
+                format!("binary({n})")
+            } else {
+                format!("varbinary({n})")
+            }
+        }
+        PortableType::Bytes { .. } if in_key => "varbinary(3072)".into(),
+        PortableType::Bytes { .. } => "longblob".into(),
+        PortableType::Bits { len: Some(n) } if *n <= 64 => format!("bit({n})"),
+        PortableType::Bits { .. } => "varbinary(8192)".into(),
+        PortableType::Date => "date".into(),
+        PortableType::Time | PortableType::TimeTz => "time(6)".into(),
+        PortableType::Timestamp | PortableType::TimestampTz => "datetime(6)".into(),
+        PortableType::Uuid => "char(36)".into(),
+        PortableType::Json | PortableType::Array { .. } | PortableType::Document => "json".into(),
+        PortableType::Enum { labels } if !labels.is_empty() => {
+            let l: Vec<String> = labels
+                .iter()
+                .map(|x| format!("'{}'", x.replace('\'', "''")))
+                .collect();
+            format!("enum({})", l.join(","))
+        }
+        PortableType::Enum { .. } => "varchar(255)".into(),
+    }
+}
+
+/// A column's portable type; SQLite's from its declared type.
+pub(crate) fn portable_of(c: &Column) -> PortableType {
+    match &c.portable {
+        PortableType::Dynamic => declared_type(&c.engine_type),
+        p => p.clone(),
+    }
+}
+
+/// A MySQL identifier of at most 64 characters.
+fn short(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+/// `CREATE TABLE` for `t` in the form `SHOW CREATE TABLE` prints (one item
+/// per line), without SQLite's implicit rowid.
+pub(crate) fn create_table(t: &TableSchema) -> String {
+    let mut items = Vec::new();
+    let visible: Vec<&Column> = t.stored_columns().filter(|c| !c.hidden).collect();
+    let key: Vec<&String> = if t
+        .primary_key
+        .iter()
+        .any(|k| visible.iter().all(|c| &c.name != k))
+    {
+        Vec::new()
+    } else {
+        t.primary_key.iter().collect()
+    };
+    for c in &visible {
+        let p = portable_of(c);
+        let auto = c.identity && matches!(p, PortableType::Int { .. }) && key.len() == 1;
+        items.push(format!(
+            "{} {}{}{}",
+            quote(&c.name),
+            mysql_type(&p, indexed(t, &c.name)),
+            if c.nullable { "" } else { " NOT NULL" },
+            if auto { " AUTO_INCREMENT" } else { "" }
+        ));
+    }
+    if !key.is_empty() {
+        let k: Vec<String> = key.iter().map(|k| quote(k)).collect();
+        items.push(format!("PRIMARY KEY ({})", k.join(",")));
+    }
+    for u in t.constraints.iter().filter(|u| u.kind == "unique") {
+        let cols: Vec<String> = u.columns.iter().map(|c| quote(c)).collect();
+        items.push(format!(
+            "UNIQUE KEY {} ({})",
+            quote(&short(&u.name)),
+            cols.join(",")
+        ));
+    }
+    for i in t.indexes.iter().filter(|i| {
+        !i.columns.is_empty()
+            && i.columns
+                .iter()
+                .all(|c| visible.iter().any(|v| &v.name == c))
+    }) {
+        let cols: Vec<String> = i.columns.iter().map(|c| quote(c)).collect();
+        items.push(format!(
+            "{}KEY {} ({})",
+            if i.unique { "UNIQUE " } else { "" },
+            quote(&short(&i.name)),
+            cols.join(",")
+        ));
+    }
+    for (n, f) in t.foreign_keys.iter().enumerate() {
+        let cols: Vec<String> = f.columns.iter().map(|c| quote(c)).collect();
+        let refs: Vec<String> = f.referenced_columns.iter().map(|c| quote(c)).collect();
+        let mut fk = format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
+            quote(&short(&format!("{}_fk{}", t.name.name, n + 1))),
+            cols.join(", "),
+            quote(&f.references.name),
+            refs.join(", ")
+        );
+        for (clause, action) in [("DELETE", &f.on_delete), ("UPDATE", &f.on_update)] {
+            if let Some(a) = action
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .filter(|a| matches!(a.as_str(), "CASCADE" | "SET NULL" | "RESTRICT"))
+            {
+                fk.push_str(&format!(" ON {clause} {a}"));
+            }
+        }
+        items.push(fk);
+    }
+    format!(
+        "CREATE TABLE {} (\n  {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        quote(&t.name.name),
+        items.join(",\n  ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_core::{Constraint, ForeignKey, RowKey, TableName};
+
+    #[test]
+    fn a_sqlite_table_reads_as_mysql() {
+        let mut id = Column::new("id", "integer", PortableType::Dynamic);
+        id.identity = true;
+        id.nullable = false;
+        let mut name = Column::new("name", "varchar(200)", PortableType::Dynamic);
+        name.nullable = false;
+        let body = Column::new("body", "text", PortableType::Dynamic);
+        let parent = Column::new("parent_id", "bigint", PortableType::Dynamic);
+        let t = TableSchema {
+            name: TableName::new("item"),
+            kind: "table".into(),
+            columns: vec![id, name, body, parent],
+            primary_key: vec!["id".into()],
+            row_key: RowKey::Columns {
+                columns: vec!["id".into()],
+            },
+            constraints: vec![Constraint {
+                name: "sqlite_autoindex_item_1".into(),
+                kind: "unique".into(),
+                columns: vec!["name".into()],
+                definition: String::new(),
+            }],
+            indexes: Vec::new(),
+            foreign_keys: vec![ForeignKey {
+                name: None,
+                columns: vec!["parent_id".into()],
+                references: TableName::new("item"),
+                referenced_columns: vec!["id".into()],
+                on_delete: Some("CASCADE".into()),
+                on_update: None,
+                ddl: None,
+            }],
+            ddl: None,
+            auto_increment: None,
+            comment: None,
+            extra: Default::default(),
+        };
+        assert_eq!(
+            create_table(&t),
+            "CREATE TABLE `item` (\n  `id` bigint NOT NULL AUTO_INCREMENT,\n  `name` varchar(200) NOT NULL,\n  \
+             `body` longtext,\n  `parent_id` bigint,\n  PRIMARY KEY (`id`),\n  \
+             UNIQUE KEY `sqlite_autoindex_item_1` (`name`),\n  \
+             CONSTRAINT `item_fk1` FOREIGN KEY (`parent_id`) REFERENCES `item` (`id`) ON DELETE CASCADE\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        );
+    }
+}

@@ -526,6 +526,19 @@ pub trait Target: Send + Sync {
     /// every planned table, reporting every mismatch at once, before any
     /// row is written.
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError>;
+
+    /// Removes the whole database (file) this target names: what a restore
+    /// drill does with its scratch database. Only called on databases
+    /// tresor made for the purpose.
+    ///
+    /// # Errors
+    /// The engine cannot drop databases this way, or the server refused.
+    async fn drop_database(&self) -> Result<(), SourceError> {
+        Err(SourceError::new(
+            crate::ErrorKind::Unsupported,
+            format!("cannot drop {} databases", self.engine().name()),
+        ))
+    }
 }
 
 /// One atomic restore in progress. Dropping it without [`commit`] must

@@ -95,6 +95,17 @@ impl Target for MongoTarget {
         Ok(state)
     }
 
+    async fn drop_database(&self) -> Result<(), SourceError> {
+        let conn = self.url.connect().await?;
+        let r = conn
+            .db
+            .drop()
+            .await
+            .map_err(|e| mongo_error("cannot drop the database", e));
+        conn.client.shutdown().immediate(true).await;
+        r
+    }
+
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
         check_plan(plan)?;
         let conn = self.url.connect().await?;

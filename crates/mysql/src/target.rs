@@ -124,6 +124,14 @@ impl Target for MysqlTarget {
         })
     }
 
+    async fn drop_database(&self) -> Result<(), SourceError> {
+        let db = &self.endpoint.database;
+        let mut conn = self.endpoint.connect(Role::Target).await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS {}", quote(db)))
+            .await
+            .ctx(|| format!("cannot drop database {db}"))
+    }
+
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
         let db = self.endpoint.database.clone();
         let mut ddl = self.endpoint.connect(Role::Target).await?;

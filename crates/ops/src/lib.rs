@@ -25,6 +25,7 @@ mod cache;
 mod chunker;
 mod config;
 mod diff;
+mod drill;
 mod engines;
 mod error;
 mod guard;
@@ -54,6 +55,7 @@ pub use config::{
     parse_timezone, read_secret_file,
 };
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
+pub use drill::{DrillReport, DrillTable, drill, drill_failure, scratch_url};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
 pub use guard::{

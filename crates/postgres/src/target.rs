@@ -112,6 +112,19 @@ impl Target for PostgresTarget {
         })
     }
 
+    async fn drop_database(&self) -> Result<(), SourceError> {
+        let admin = self.info.with_dbname("postgres").connect().await?;
+        exec(
+            &admin,
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                ident(&self.info.dbname)
+            ),
+            || format!("cannot drop database {}", self.info.dbname),
+        )
+        .await
+    }
+
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
         let (client, created_db) = match self.info.connect().await {
             Ok(c) => (c, false),

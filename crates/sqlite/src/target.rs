@@ -55,6 +55,24 @@ impl Target for SqliteTarget {
             .map_err(join_error)?
     }
 
+    async fn drop_database(&self) -> Result<(), SourceError> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(SourceError::new(
+                        tresor_core::ErrorKind::Engine,
+                        format!("cannot remove {}: {e}", self.path.display()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
         let path = self.path.clone();
         let plan = plan.clone();

@@ -90,6 +90,9 @@ pub enum Command {
     Guard(GuardArgs),
     /// Revert what happened since a guard, for the guarded tables
     Undo(UndoArgs),
+    /// Prove a snapshot restores: restore it into a scratch database of the
+    /// same engine, compare every table, drop the scratch database
+    Drill(DrillArgs),
     /// Verify the repository's structure (and with --read-data, every byte)
     Check(CheckArgs),
     /// Remove snapshots by retention rules
@@ -328,6 +331,23 @@ pub struct UndoArgs {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The snapshot to drill (id, prefix, latest, latest:SOURCE)
+    #[arg(default_value = "latest")]
+    pub snapshot: String,
+    /// The scratch database to restore into; it must not exist or be empty
+    /// and is dropped afterwards (default: a new database
+    /// tresor_drill_<random> on the source's own server, or a temporary
+    /// SQLite file)
+    #[arg(long = "target")]
+    pub target: Option<String>,
+    /// The source (name in the config file, or URL) whose server hosts the
+    /// scratch database, when the snapshot's URL lacks credentials
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ mod backup;
 mod check;
 mod demo;
 mod diff;
+mod drill;
 mod export;
 mod forget;
 mod generate;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Undo(a) => undo::run(&ctx, &a).await,
         Command::Key(a) => key::run(&ctx, &a).await,
         Command::Unlock(a) => unlock::run(&ctx, &a).await,
+        Command::Drill(a) => drill::run(&ctx, &a).await,
         Command::Check(a) => check::run(&ctx, &a).await,
         Command::Forget(a) => forget::run(&ctx, &a).await,
         Command::Prune(a) => prune::run(&ctx, &a).await,

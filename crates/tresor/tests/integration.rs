@@ -6,6 +6,7 @@ mod integration {
     pub mod cli;
     mod cross_engine;
     mod disasters;
+    mod drill;
     pub mod faults;
     mod output;
     pub mod rows;

@@ -396,24 +396,10 @@ struct BackupFigures<'a> {
     duration_ms: i64,
 }
 
-/// One table of a drill.
-#[derive(Serialize)]
-struct DrillTable {
-    name: String,
-    expected: u64,
-    restored: Option<u64>,
-}
-
-/// What a drill found.
-#[derive(Serialize)]
-struct DrillFigures<'a> {
-    snapshot: &'a str,
-    tables: Vec<DrillTable>,
-    ok: bool,
-}
-
-/// Restores a snapshot into a throwaway SQLite file and compares every
-/// table's row count with the snapshot's.
+/// Restores a snapshot into a scratch database of the source's own engine
+/// on the source's server (or a temporary SQLite file), compares every
+/// table with the snapshot row by row, and drops the scratch database
+/// (`tresor_ops::drill`, the same drill as `tresor drill`).
 async fn drill(
     env: &JobEnv,
     source: &str,
@@ -422,71 +408,39 @@ async fn drill(
 ) -> Result<Value, Failure> {
     let spec = snapshot.map_or_else(|| format!("latest:{source}"), str::to_string);
     let snap = env.catalog.find(&spec).await?;
+    let sc = source_config(&env.config, source)?;
     let dir = tempfile::tempdir()
         .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
-    let url = format!("sqlite://{}", dir.path().join("drill.db").display());
+    let scratch = tresor_ops::scratch_url(&sc.resolved_url()?, dir.path())?;
     progress.log(
         "info",
         &format!(
-            "restoring snapshot {} into a scratch SQLite database",
-            snap.short_id()
+            "restoring snapshot {} into the scratch database {}",
+            snap.short_id(),
+            tresor_core::redact_url(&scratch)
         ),
     );
-    let target = env.engines.target(&url)?;
-    let out = restore(
+    let report = tresor_ops::drill(
         env.catalog.repo(),
         &snap,
-        target.as_ref(),
-        None,
-        &RestoreOptions {
-            target_url: url.clone(),
-            ..RestoreOptions::default()
-        },
+        &env.engines,
+        &scratch,
         progress.as_ref(),
     )
     .await?;
-    for w in &out.summary.warnings {
+    for w in &report.warnings {
         progress.log("warn", w);
     }
-    progress.step("counting the restored rows");
-    let state = target.inspect().await?;
-    let mut tables = Vec::new();
-    let mut bad = Vec::new();
-    for t in &snap.tables {
-        let restored = state.table(&t.name).map(|e| e.rows);
-        if restored != Some(t.rows) {
-            bad.push(format!(
-                "{}: snapshot has {} rows, restored {}",
-                t.name,
-                t.rows,
-                restored.map_or_else(|| "no table".to_string(), |n| n.to_string())
-            ));
-        }
-        tables.push(DrillTable {
-            name: t.name.to_string(),
-            expected: t.rows,
-            restored,
-        });
-    }
-    drop(target);
-    drop(dir);
-    if !bad.is_empty() {
-        return Err(Failure::Ops(tresor_ops::OpsError::Corrupt(format!(
-            "restore drill of snapshot {} found mismatched row counts: {}",
-            snap.short_id(),
-            bad.join("; ")
-        ))));
+    if !report.ok {
+        return Err(Failure::Ops(tresor_ops::drill_failure(&report)));
     }
     progress.log(
         "info",
         &format!(
-            "all {} tables restored with the expected row counts",
-            tables.len()
+            "all {} tables restored and identical to the snapshot; restore took {:.1} s",
+            report.tables.len(),
+            report.restore_seconds
         ),
     );
-    figures(&DrillFigures {
-        snapshot: &snap.id,
-        tables,
-        ok: true,
-    })
+    figures(&report)
 }

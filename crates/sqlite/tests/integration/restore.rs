@@ -291,11 +291,25 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
     assert_eq!(session.load_table(&table, rx).await.unwrap(), 1);
     let summary = session.commit().await.unwrap();
     assert!(!summary.warnings.is_empty());
-    let row: (String, i64, String) = Connection::open(&path)
-        .unwrap()
+    // declared the way migrations declare them, so ORMs read the columns
+    // as their own: a numeric(10,2) is DECIMAL(10,2), whose affinity keeps
+    // 1.50 as the number 1.5 (docs/cross-engine.md)
+    let conn = Connection::open(&path).unwrap();
+    let row: (f64, i64, String) = conn
         .query_row("SELECT price, active, at FROM prices", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .unwrap();
-    assert_eq!(row, ("1.50".into(), 1, "1970-01-01 00:00:00Z".into()));
+    assert_eq!(row, (1.5, 1, "1970-01-01 00:00:00Z".into()));
+    let declared: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'prices'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        declared.contains("\"price\" DECIMAL(10,2)") && declared.contains("\"active\" BOOLEAN"),
+        "{declared}"
+    );
 }

@@ -166,6 +166,19 @@ async fn run(
             )),
         });
     }
+    // a table selection that matches nothing is a mistake, not an empty
+    // backup (`--tables 'nosuch*'`, or `--exclude` of everything)
+    if !options.read.filter.is_all() && schema.tables.is_empty() {
+        let _ = snap.close().await;
+        return Err(OpsError::NotFound {
+            what: "the table selection matches no table of the source".into(),
+            hint: Some(
+                "check --tables and --exclude (globs such as users, user_*); `tresor backup` \
+                 without them backs up every table"
+                    .into(),
+            ),
+        });
+    }
 
     let chunker = Chunker::new(repo.config().chunker);
     let jobs = options.read.jobs.max(1);

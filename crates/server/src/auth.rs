@@ -446,21 +446,6 @@ pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
     )
 }
 
-/// Whether the request came to a loopback host name (cookies may then go
-/// without `Secure`, so a local server works over plain HTTP).
-pub fn is_loopback_host(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let name = if host.starts_with('[') {
-        host.split(']').next().unwrap_or("").trim_start_matches('[')
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,19 +464,5 @@ mod tests {
         assert_eq!(Level::Admin.min(Level::of_role("viewer")), Level::Backup);
         assert_eq!(Level::Read.min(Level::of_role("admin")), Level::Read);
         assert_eq!(Level::of_scope("nope"), None);
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        let mut h = HeaderMap::new();
-        for (host, local) in [
-            ("127.0.0.1:8420", true),
-            ("localhost", true),
-            ("[::1]:80", true),
-            ("backup.example.com", false),
-        ] {
-            h.insert(header::HOST, host.parse().expect("header"));
-            assert_eq!(is_loopback_host(&h), local, "{host}");
-        }
     }
 }

@@ -151,7 +151,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// An error as a small page.
 pub fn error_page(e: &ApiError) -> Response {
     let body = format!(
-        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=icon href='data:,'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='javascript:history.back()'>Back</a> · <a href='/'>Dashboard</a></p></main>",
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><link rel=icon href='data:,'><link rel=stylesheet href=/static/style.css><main class=narrow><h1>{}</h1><p>{}</p>{}<p><a href='/' data-back>Back</a> · <a href='/'>Dashboard</a></p></main><script src=/static/app.js defer></script>",
         e.status().as_u16(),
         escape(&e.message),
         e.hint

@@ -317,15 +317,19 @@ fn routes(app: &Arc<App>) -> axum::Router {
 
 /// Headers every answer carries: pages only load this server's own
 /// scripts and styles and cannot be framed, content types are not
-/// guessed, addresses are not leaked to other sites, and nothing (pages
-/// show tokens and data; API answers carry secrets once) is cached.
-/// Static files may be cached.
+/// guessed, addresses are not leaked to other sites, and answers that can
+/// carry a secret are never stored. Static files may be cached.
 async fn security_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
-    let cacheable = req.uri().path().starts_with("/static/");
+    let path = req.uri().path();
+    let cacheable = path.starts_with("/static/");
+    // answers that can carry a secret (API answers: new tokens, downloads;
+    // the page that shows a new token) are never stored; other pages are
+    // private and revalidated, and stay in the history so Back works
+    let secret = path.starts_with("/api/") || path == "/tokens" || path == "/metrics";
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
@@ -344,8 +348,13 @@ async fn security_headers(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    if !cacheable {
+    if secret {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else if !cacheable {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
     }
     resp
 }

@@ -12,10 +12,7 @@ use serde_json::json;
 
 use crate::actions;
 use crate::app::App;
-use crate::auth::{
-    ClientAddr, MaybeCaller, is_loopback_host, random_token, same_origin, session_cookie,
-    token_hash,
-};
+use crate::auth::{ClientAddr, MaybeCaller, random_token, same_origin, session_cookie, token_hash};
 use crate::error::ApiError;
 
 use super::PageResult;
@@ -123,7 +120,15 @@ pub(super) async fn login(
     {
         return crate::error::error_page(&e.into());
     }
-    let secure = app.config.server.secure_cookies && !is_loopback_host(&headers);
+    // decided by the connection, not by the Host header a client or a
+    // proxy chose: a browser on this machine talks plain HTTP; a local
+    // reverse proxy that terminates TLS says so with X-Forwarded-Proto
+    let local = from.is_some_and(|a| a.is_loopback());
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = app.config.server.secure_cookies && (!local || forwarded_https);
     (
         [(
             header::SET_COOKIE,

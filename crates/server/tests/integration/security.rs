@@ -369,6 +369,27 @@ async fn login_csrf_and_security_headers() {
         .await
         .expect("form");
     assert_eq!(r.status(), 303);
+    // the Secure flag comes from the connection: a browser on this machine
+    // talks plain HTTP, a local TLS proxy says https; a Host header of
+    // 127.0.0.1 sent through a proxy no longer turns it off
+    let cookie_of = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .to_string()
+    };
+    assert!(!cookie_of(&r).contains("Secure"), "{}", cookie_of(&r));
+    let r = s
+        .http
+        .post(s.url("/login"))
+        .header("x-forwarded-proto", "https")
+        .header("host", "backup.example.com")
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(r.status(), 303);
+    assert!(cookie_of(&r).contains("; Secure"), "{}", cookie_of(&r));
     for path in ["/login", "/api/v1/status"] {
         let r = s
             .http
@@ -383,7 +404,12 @@ async fn login_csrf_and_security_headers() {
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["referrer-policy"], "same-origin");
-        assert_eq!(h["cache-control"], "no-store", "{path}");
+        let want = if path.starts_with("/api/") {
+            "no-store"
+        } else {
+            "private, no-cache"
+        };
+        assert_eq!(h["cache-control"], want, "{path}");
     }
     s.stop().await;
 }

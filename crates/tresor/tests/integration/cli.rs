@@ -175,6 +175,20 @@ fn selected_tables_groups_and_unknown_tables() {
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
     let out = env.tresor(&["backup", "app", "--group", "nope"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // a selection that matches nothing once made an empty snapshot
+    let before = env.snapshot_ids().len();
+    for args in [vec!["--tables", "nosuch*"], vec!["--exclude", "*"]] {
+        let mut a = vec!["backup", db.to_str().unwrap()];
+        a.extend(args);
+        let out = env.tresor(&a);
+        assert_eq!(out.status.code(), Some(3), "{a:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("matches no table"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(env.snapshot_ids().len(), before);
     let out = env.tresor(&[
         "restore",
         "latest",

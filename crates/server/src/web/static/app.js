@@ -50,6 +50,18 @@ document.addEventListener("DOMContentLoaded", () => {
   if (box && box.dataset.active === "true") followJob(box);
   const refresh = document.querySelector("[data-refresh]");
   if (refresh) setTimeout(() => location.reload(), Number(refresh.dataset.refresh) * 1000);
+  // the error page's Back link: the page before (pages allow no inline
+  // script, so this lives here)
+  document.querySelectorAll("a[data-back]").forEach((a) => {
+    a.addEventListener("click", (ev) => {
+      if (history.length > 1) {
+        ev.preventDefault();
+        history.back();
+      }
+    });
+  });
+  const secret = el("secret");
+  if (secret) secret.addEventListener("click", () => secret.select());
   document.querySelectorAll("form[data-confirm]").forEach((f) => {
     f.addEventListener("submit", (ev) => {
       if (!confirm(f.dataset.confirm)) ev.preventDefault();

@@ -167,7 +167,7 @@ pub struct BackupArgs {
     #[arg(long)]
     pub app_version: Option<String>,
     /// Tables read at once [default: 2 for PostgreSQL, 1 for the others]
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Engine option KEY=VALUE (e.g. allow-global-lock=true)
     #[arg(short = 'o', long = "option", value_parser = parse_key_value)]
@@ -497,6 +497,16 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+/// Tables read at once: 1 to 64.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of tables from 1 to 64, got {s:?}"
+        )),
+    }
 }
 
 fn parse_rehearsal(text: &str) -> Result<std::time::Duration, String> {

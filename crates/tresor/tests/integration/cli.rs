@@ -456,6 +456,12 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
             "invalid table pattern",
         ),
         (&["forget"], 2, "no retention rule"),
+        (&["backup", "x.db", "-j", "0"], 2, "from 1 to 64"),
+        (
+            &["forget", "--keep-within", "100000000000d"],
+            2,
+            "longer than 1000 years",
+        ),
     ];
     for (args, code, text) in cases {
         let out = env.tresor(args);

@@ -260,7 +260,21 @@ pub fn database_wide_index_name(table: &str, index: &str) -> String {
     }
 }
 
-fn uuid_text(u: &[u8; 16]) -> String {
+/// A column's portable type as another engine should make it: a
+/// dynamically typed engine's (SQLite's) column read from its declared
+/// type, MySQL's boolean `tinyint(1)` as a boolean.
+pub fn portable_of(c: &crate::schema::Column) -> PortableType {
+    match &c.portable {
+        PortableType::Dynamic => declared_type(&c.engine_type),
+        PortableType::Int { bits: 8, .. } if c.engine_type.eq_ignore_ascii_case("tinyint(1)") => {
+            PortableType::Bool
+        }
+        p => p.clone(),
+    }
+}
+
+/// The dashed text form of a UUID.
+pub fn uuid_text(u: &[u8; 16]) -> String {
     let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",

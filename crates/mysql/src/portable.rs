@@ -5,7 +5,7 @@
 //! CREATE TABLE` prints them so the restore splits and loads them like
 //! the engine's own.
 
-use tresor_core::convert::declared_type;
+use tresor_core::convert::portable_of;
 use tresor_core::{Column, PortableType, TableSchema};
 
 use crate::connect::quote;
@@ -101,14 +101,6 @@ pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
             format!("enum({})", l.join(","))
         }
         PortableType::Enum { .. } => "varchar(255)".into(),
-    }
-}
-
-/// A column's portable type; SQLite's from its declared type.
-pub(crate) fn portable_of(c: &Column) -> PortableType {
-    match &c.portable {
-        PortableType::Dynamic => declared_type(&c.engine_type),
-        p => p.clone(),
     }
 }
 

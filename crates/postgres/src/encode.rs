@@ -472,17 +472,7 @@ pub(crate) fn value_to_text(v: &Value) -> Result<String, String> {
             "{} mons {} days {} microseconds",
             i.months, i.days, i.micros
         ),
-        Value::Uuid(u) => {
-            let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            )
-        }
+        Value::Uuid(u) => tresor_core::convert::uuid_text(u),
         Value::Null => return Err("null has no text form".into()),
         Value::RawText(_) | Value::Array(_) | Value::Document(_) => {
             return Err("no text form for this value".into());

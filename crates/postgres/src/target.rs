@@ -235,18 +235,7 @@ fn same_family(a: &str, b: &str) -> bool {
 }
 
 /// PostgreSQL type for a portable type, for snapshots of other engines.
-/// A column's portable type; a dynamically typed engine's (SQLite's)
-/// column is read from its declared type.
-fn portable_of(c: &tresor_core::Column) -> PortableType {
-    match c.portable {
-        PortableType::Dynamic => tresor_core::convert::declared_type(&c.engine_type),
-        // MySQL's boolean is `tinyint(1)`
-        PortableType::Int { bits: 8, .. } if c.engine_type.eq_ignore_ascii_case("tinyint(1)") => {
-            PortableType::Bool
-        }
-        ref p => p.clone(),
-    }
-}
+use tresor_core::convert::portable_of;
 
 /// The primary key without SQLite's implicit rowid, which is no column
 /// anywhere else.

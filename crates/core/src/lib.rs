@@ -44,7 +44,7 @@ pub use source::{
     BATCH_BYTES, BATCH_ROWS, Connector, ENCODED_BATCH_BYTES, EncodedBatch, EncodedSender,
     ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch,
     RowReceiver, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession,
-    TargetState, UnknownRestoreMode, percent_decode, redact_url,
+    TargetState, UnknownRestoreMode, database_identity, percent_decode, redact_url,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

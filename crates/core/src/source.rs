@@ -606,12 +606,42 @@ pub trait Connector: Send + Sync {
     /// # Errors
     /// [`ErrorKind::InvalidUrl`] for malformed URLs.
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError>;
+
+    /// What makes two URLs of this engine name the same database: by
+    /// default the URL without its password and without a trailing `/`,
+    /// so a snapshot (stored with a redacted URL) is matched with the
+    /// configured source it came from.
+    fn identity(&self, url: &str) -> String {
+        database_identity(url)
+    }
+}
+
+/// `url` without its password (given or redacted) and trailing `/`.
+pub fn database_identity(url: &str) -> String {
+    let redacted = redact_url(url).replacen(":***@", "@", 1);
+    redacted.trim_end_matches('/').to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Value;
+
+    #[test]
+    fn identity_ignores_the_password() {
+        assert_eq!(
+            database_identity("postgres://app:s3cret@db:5432/shop/"),
+            database_identity("postgres://app:***@db:5432/shop")
+        );
+        assert_eq!(
+            database_identity("postgres://app:s3cret@db/shop"),
+            "postgres://app@db/shop"
+        );
+        assert_ne!(
+            database_identity("postgres://app@db/shop"),
+            database_identity("postgres://app@db/shop2")
+        );
+    }
 
     #[test]
     fn restore_modes_parse_from_their_names_only() {

@@ -277,13 +277,18 @@ impl Config {
                 }
             }
             if let Some(r) = &s.retention {
-                if let Err(e) = r.policy() {
-                    problems.push(format!("{what}: retention: {e}"));
-                }
-                if r.keep_last == Some(0) {
-                    problems.push(format!(
-                        "{what}: retention keep-last = 0 would remove every snapshot"
-                    ));
+                check_retention(&what, "retention", r, &mut problems);
+                for (g, rules) in &r.groups {
+                    let at = format!("retention.groups.{g}");
+                    if !s.groups.contains_key(g) {
+                        problems.push(format!(
+                            "{what}: {at}: the source has no table group named {g:?}"
+                        ));
+                    }
+                    if !rules.groups.is_empty() {
+                        problems.push(format!("{what}: {at}: a group's rules cannot name groups"));
+                    }
+                    check_retention(&what, &at, rules, &mut problems);
                 }
             }
         }
@@ -311,6 +316,57 @@ impl Config {
     /// The source named `name`.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.get(name)
+    }
+
+    /// The tables of the group `group` for a restore or an export: as the
+    /// first of `sources` that defines it has them (the snapshot's source,
+    /// then the target).
+    ///
+    /// # Errors
+    /// None of them defines the group (the hint lists the groups there are).
+    pub fn group_tables<'a>(
+        &self,
+        group: &str,
+        sources: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<Vec<String>> {
+        let mut known = Vec::new();
+        for name in sources.into_iter().flatten() {
+            let Some(s) = self.source(name) else {
+                continue;
+            };
+            if let Some(tables) = s.groups.get(group) {
+                return Ok(tables.clone());
+            }
+            known.extend(s.groups.keys().map(|g| format!("{g} ({name})")));
+        }
+        Err(OpsError::NotFound {
+            what: format!("no table group named {group:?}"),
+            hint: Some(if known.is_empty() {
+                "define it in tresor.toml: [sources.NAME.groups] with NAME the snapshot's source"
+                    .into()
+            } else {
+                format!("groups: {}", known.join(", "))
+            }),
+        })
+    }
+
+    /// The configured source a snapshot of `name` / `url` belongs to: the
+    /// one it names, or else the one whose URL names the same database (a
+    /// backup taken by URL is one of the source's).
+    pub fn owner_of(
+        &self,
+        engines: &crate::Engines,
+        name: Option<&str>,
+        url: &str,
+    ) -> Option<&str> {
+        if let Some((n, _)) = name.and_then(|n| self.sources.get_key_value(n)) {
+            return Some(n);
+        }
+        let identity = engines.identity(url);
+        self.sources
+            .iter()
+            .find(|(_, s)| engines.identity(&s.url) == identity)
+            .map(|(n, _)| n.as_str())
     }
 
     fn validate_server(&self, problems: &mut Vec<String>) {
@@ -532,6 +588,17 @@ pub fn read_secret_file(path: &Path) -> Result<Secret> {
 }
 
 /// Puts `password` into the user-info part of a URL (percent-encoded).
+fn check_retention(what: &str, at: &str, r: &RetentionConfig, problems: &mut Vec<String>) {
+    if let Err(e) = r.policy() {
+        problems.push(format!("{what}: {at}: {e}"));
+    }
+    if r.keep_last == Some(0) {
+        problems.push(format!(
+            "{what}: {at} keep-last = 0 would remove every snapshot"
+        ));
+    }
+}
+
 fn insert_password(url: &str, password: &str) -> String {
     let encoded: String = password
         .bytes()

@@ -84,4 +84,14 @@ impl Engines {
     pub fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         self.find(url)?.target(url)
     }
+
+    /// What two URLs naming the same database have in common (see
+    /// [`Connector::identity`]); the URL without its password when no
+    /// engine accepts it.
+    pub fn identity(&self, url: &str) -> String {
+        match self.find(url) {
+            Ok(c) => c.identity(url),
+            Err(_) => tresor_core::database_identity(url),
+        }
+    }
 }

@@ -383,6 +383,7 @@ async fn undo_from(
         username: options.username.clone(),
         rehearsal: options.dry_run,
         rows: None,
+        only_missing: false,
     };
     let mut out = UndoReport {
         guard: guard.id.clone(),

@@ -33,6 +33,7 @@ mod maintenance;
 mod open;
 mod progress;
 mod restore;
+mod retention;
 mod rows;
 mod select;
 mod snapshot;
@@ -64,7 +65,7 @@ pub use guard::{
 };
 pub use maintenance::{
     CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
-    prune,
+    prune, retain_after_backup,
 };
 pub use open::{
     CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,
@@ -73,8 +74,10 @@ pub use open::{
 pub use progress::{NoProgress, Progress};
 pub use restore::{
     DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome, RestoreOptions,
-    RestoreOutcome, TablePreview, for_each_table, plan_restore, preview, restore, snapshot_schema,
+    RestoreOutcome, SkippedTable, TablePreview, for_each_table, plan_restore, preview, restore,
+    snapshot_schema,
 };
+pub use retention::{GROUP_TAG, RetentionRules, group_of, series_name};
 pub use rows::stream_table;
 pub use select::{RowSelection, SelectedTable, SelectionReason};
 pub use snapshot::{

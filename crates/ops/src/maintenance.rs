@@ -11,6 +11,7 @@ use tresor_repo::{
 };
 
 use crate::error::{OpsError, Result};
+use crate::retention::RetentionRules;
 use crate::snapshot::{Snapshot, Trigger, delete_snapshot, list_snapshots, resolve};
 
 /// The result of `check`.
@@ -140,8 +141,12 @@ async fn list_snapshots_tolerant(repo: &Repository) -> (Vec<Snapshot>, Vec<Strin
 /// What `forget` should consider and keep.
 #[derive(Clone, Debug, Default)]
 pub struct ForgetOptions {
-    /// The retention rules.
+    /// Rules given for this run, applied to every series selected. When
+    /// empty (and no ids are given), the configured `rules` apply.
     pub policy: RetentionPolicy,
+    /// The configured rules per source and group; also which configured
+    /// source a snapshot taken by URL belongs to.
+    pub rules: RetentionRules,
     /// Only snapshots with this tag.
     pub tag: Option<String>,
     /// Only snapshots of this source (name or URL).
@@ -166,10 +171,11 @@ pub struct ForgetDecision {
     pub reasons: Vec<String>,
 }
 
-/// Decisions per source.
+/// Decisions per series.
 #[derive(Clone, Debug, Serialize)]
 pub struct ForgetOutcome {
-    /// Source key -> decisions, newest first.
+    /// Series (`shop`, `shop (group user-data)`) -> decisions, newest
+    /// first.
     pub groups: BTreeMap<String, Vec<ForgetDecision>>,
     /// Snapshots removed (or that would be, in a dry run).
     pub removed: Vec<String>,
@@ -180,11 +186,16 @@ pub struct ForgetOutcome {
 /// Applies retention rules (or removes named snapshots). Data stays until
 /// [`prune`].
 ///
+/// Snapshots are counted per series: a source's full snapshots, and each
+/// of its table groups' apart (see [`RetentionRules`]).
+///
 /// # Errors
-/// An empty policy without ids (that would keep everything; say so rather
-/// than do nothing), unknown ids, repository failures.
+/// No rule given and none configured for the snapshots selected (that would
+/// keep everything; say so rather than do nothing), unknown ids, repository
+/// failures.
 pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<ForgetOutcome> {
     let all = list_snapshots(repo).await?;
+    let rules = &options.rules;
     let mut groups: BTreeMap<String, Vec<ForgetDecision>> = BTreeMap::new();
     let mut removed = Vec::new();
     if !options.ids.is_empty() {
@@ -192,7 +203,7 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
             let s = resolve(&all, spec)?;
             removed.push(s.id.clone());
             groups
-                .entry(s.source.key().to_string())
+                .entry(rules.series(s))
                 .or_default()
                 .push(ForgetDecision {
                     id: s.id.clone(),
@@ -202,50 +213,76 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
                 });
         }
     } else {
-        if options.policy.is_empty() {
-            return Err(OpsError::InvalidInput {
-                what: "no retention rule given, so nothing would be removed".into(),
-                hint: Some("give --keep-last N, --keep-daily N, ... or snapshot ids".into()),
+        // series -> (its policy, its snapshots)
+        let mut series: BTreeMap<String, (&RetentionPolicy, Vec<SnapshotInfo>)> = BTreeMap::new();
+        let selected = all
+            .iter()
+            .filter(|s| {
+                options
+                    .tag
+                    .as_deref()
+                    .is_none_or(|t| s.tags.iter().any(|x| x == t))
+            })
+            .filter(|s| {
+                options.source.as_deref().is_none_or(|src| {
+                    rules.owner(s) == src || s.source.key() == src || s.source.url == src
+                })
             });
-        }
-        let infos: Vec<SnapshotInfo> =
-            all.iter()
-                .filter(|s| {
-                    options
-                        .tag
-                        .as_deref()
-                        .is_none_or(|t| s.tags.iter().any(|x| x == t))
-                })
-                .filter(|s| {
-                    options.source.as_deref().is_none_or(|src| {
-                        s.source.name.as_deref() == Some(src) || s.source.url == src
-                    })
-                })
-                .map(|s| SnapshotInfo {
+        for s in selected {
+            let policy = if options.policy.is_empty() {
+                match rules.policy_for(s) {
+                    Some(p) => p,
+                    None => continue,
+                }
+            } else {
+                &options.policy
+            };
+            let key = rules.series(s);
+            series
+                .entry(key.clone())
+                .or_insert_with(|| (policy, Vec::new()))
+                .1
+                .push(SnapshotInfo {
                     id: s.id.clone(),
                     time: s.time,
                     tags: s.tags.clone(),
-                    group: s.source.key().to_string(),
+                    group: key,
                     // guards are kept like safety snapshots, until released
                     reason: if matches!(s.trigger, Trigger::PreRestore | Trigger::Guard) {
                         "pre-restore".to_string()
                     } else {
                         s.reason.clone().unwrap_or_default()
                     },
-                })
-                .collect();
-        for g in apply_policy(&infos, &options.policy) {
-            let decisions = groups.entry(g.group.clone()).or_default();
-            for r in &g.snapshots {
-                if !r.keep() {
-                    removed.push(r.snapshot.id.clone());
-                }
-                decisions.push(ForgetDecision {
-                    id: r.snapshot.id.clone(),
-                    time: r.snapshot.time,
-                    keep: r.keep(),
-                    reasons: r.reasons.iter().map(ToString::to_string).collect(),
                 });
+        }
+        if options.policy.is_empty() && series.is_empty() {
+            return Err(OpsError::InvalidInput {
+                what: match &options.source {
+                    Some(src) => format!(
+                        "no retention rule given, and tresor.toml sets none for {src:?}, so nothing would be removed"
+                    ),
+                    None => "no retention rule given, and tresor.toml sets none, so nothing would be removed".into(),
+                },
+                hint: Some(
+                    "give --keep-last N, --keep-daily N, ... or snapshot ids, or set [sources.NAME.retention] keep-last = N"
+                        .into(),
+                ),
+            });
+        }
+        for (_, (policy, infos)) in series {
+            for g in apply_policy(&infos, policy) {
+                let decisions = groups.entry(g.group.clone()).or_default();
+                for r in &g.snapshots {
+                    if !r.keep() {
+                        removed.push(r.snapshot.id.clone());
+                    }
+                    decisions.push(ForgetDecision {
+                        id: r.snapshot.id.clone(),
+                        time: r.snapshot.time,
+                        keep: r.keep(),
+                        reasons: r.reasons.iter().map(ToString::to_string).collect(),
+                    });
+                }
             }
         }
     }
@@ -259,6 +296,32 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
         removed,
         dry_run: options.dry_run,
     })
+}
+
+/// Applies the configured rules of the source `snapshot` belongs to, as
+/// every backup does when it is done (whoever started it). `None` when the
+/// source has no rules.
+///
+/// # Errors
+/// As [`forget`].
+pub async fn retain_after_backup(
+    repo: &Arc<Repository>,
+    rules: &RetentionRules,
+    snapshot: &Snapshot,
+) -> Result<Option<ForgetOutcome>> {
+    if rules.policy_for(snapshot).is_none() {
+        return Ok(None);
+    }
+    forget(
+        repo,
+        &ForgetOptions {
+            rules: rules.clone(),
+            source: Some(rules.owner(snapshot).to_string()),
+            ..ForgetOptions::default()
+        },
+    )
+    .await
+    .map(Some)
 }
 
 /// Removes data no snapshot references, under an exclusive lock taken

@@ -45,6 +45,20 @@ pub struct RestoreOptions {
     /// Restore only chosen rows (`--where`, `--with-related`), in merge
     /// mode: nothing outside the selection is touched.
     pub rows: Option<RowSelection>,
+    /// Restore only the tables that are missing or empty in the target and
+    /// leave every other one alone (`--only-missing`, the deploy-safe
+    /// restore: user data that exists is never overwritten).
+    pub only_missing: bool,
+}
+
+/// A table `only_missing` left alone because the target holds rows in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedTable {
+    /// The table.
+    #[serde(serialize_with = "as_text")]
+    pub name: TableName,
+    /// Rows it holds in the target.
+    pub target_rows: u64,
 }
 
 /// How long previews rehearse a restore unless told otherwise.
@@ -150,6 +164,9 @@ pub struct Preview {
     /// The restore executed and rolled back, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Rehearsal>,
+    /// With `only_missing`: tables left alone because they hold data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedTable>,
 }
 
 impl Preview {
@@ -171,6 +188,8 @@ pub struct RestoreOutcome {
     pub summary: RestoreSummary,
     /// Rows restored per table, in load order.
     pub tables: Vec<(TableName, u64)>,
+    /// With `only_missing`: tables left alone because they hold data.
+    pub skipped: Vec<SkippedTable>,
 }
 
 /// Decides which tables a restore covers and in what order.
@@ -280,6 +299,44 @@ async fn plan(
     })
 }
 
+fn as_text<S: serde::Serializer>(name: &TableName, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(name)
+}
+
+/// With `only_missing`, narrows `plan` to the tables the target lacks or
+/// holds no row in, and says which were left alone.
+fn keep_only_missing(
+    plan: &mut RestorePlan,
+    state: &TargetState,
+    options: &RestoreOptions,
+) -> Result<Vec<SkippedTable>> {
+    if !options.only_missing {
+        return Ok(Vec::new());
+    }
+    if options.rows.is_some() {
+        return Err(OpsError::InvalidInput {
+            what: "--only-missing restores whole tables; it cannot take a row selection".into(),
+            hint: Some("leave out --where, or leave out --only-missing".into()),
+        });
+    }
+    let skipped: Vec<SkippedTable> = plan
+        .tables
+        .iter()
+        .filter_map(|t| {
+            state.table(t).filter(|e| e.rows > 0).map(|e| SkippedTable {
+                name: t.clone(),
+                target_rows: e.rows,
+            })
+        })
+        .collect();
+    plan.tables
+        .retain(|t| !skipped.iter().any(|s| &s.name == t));
+    plan.schema = restrict_schema(&plan.schema, |t| plan.tables.contains(&t.name));
+    // the target's other tables and objects are not this restore's
+    plan.whole_database = false;
+    Ok(skipped)
+}
+
 /// Tables of the plan that hold rows in the target now.
 fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
     plan.tables
@@ -306,6 +363,19 @@ pub async fn preview(
         mut selected,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    let skipped = keep_only_missing(&mut plan, &state, options)?;
+    if plan.tables.is_empty() {
+        return Ok(Preview {
+            snapshot: snapshot.id.clone(),
+            mode: options.mode,
+            overwrites_data: false,
+            tables: Vec::new(),
+            extra_tables: Vec::new(),
+            selection: Vec::new(),
+            rehearsal: None,
+            skipped,
+        });
+    }
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan
             .tables
@@ -458,6 +528,7 @@ pub async fn preview(
         tables,
         extra_tables,
         rehearsal,
+        skipped,
     })
 }
 
@@ -698,6 +769,20 @@ pub async fn restore(
         mut selected,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    let skipped = keep_only_missing(&mut plan, &state, options)?;
+    if plan.tables.is_empty() {
+        // every table holds data: nothing to do, and nothing changed
+        return Ok(RestoreOutcome {
+            snapshot: snapshot.id.clone(),
+            safety_snapshot: None,
+            summary: RestoreSummary {
+                method: "nothing restored: every table holds data".into(),
+                ..RestoreSummary::default()
+            },
+            tables: Vec::new(),
+            skipped,
+        });
+    }
     let existing: Vec<TableName> = plan
         .tables
         .iter()
@@ -793,6 +878,7 @@ pub async fn restore(
         safety_snapshot: safety,
         summary,
         tables,
+        skipped,
     })
 }
 

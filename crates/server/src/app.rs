@@ -58,6 +58,16 @@ impl App {
         crate::catalog::source_config(&self.config, name)
     }
 
+    /// Whether `snapshot` is one of the configured source `name`'s: it
+    /// names the source, or was taken by a URL naming the same database.
+    pub(crate) fn belongs_to(&self, snapshot: &Snapshot, name: &str) -> bool {
+        self.config.owner_of(
+            &self.engines,
+            snapshot.source.name.as_deref(),
+            &snapshot.source.url,
+        ) == Some(name)
+    }
+
     /// Every snapshot, oldest first (cached briefly).
     ///
     /// # Errors

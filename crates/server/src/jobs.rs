@@ -72,6 +72,9 @@ pub enum JobSpec {
         /// With `where`: the related rows too.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         with_related: bool,
+        /// Only tables that are missing or empty in the target.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        only_missing: bool,
     },
     /// Apply retention rules, or remove named snapshots.
     Forget {
@@ -162,6 +165,21 @@ impl JobSpec {
             _ => None,
         }
     }
+}
+
+/// The timeout `tresor.toml` sets for a job, whoever starts it: its
+/// source's (or restore target's) `timeout`, or `[prune]`'s and
+/// `[check]`'s for those.
+fn configured_timeout(config: &tresor_ops::Config, spec: &JobSpec) -> Option<Duration> {
+    let text = match spec {
+        JobSpec::Prune => config.prune.timeout.as_deref(),
+        JobSpec::Check { .. } => config.check.timeout.as_deref(),
+        _ => spec
+            .source()
+            .and_then(|s| config.source(s))
+            .and_then(|s| s.timeout.as_deref()),
+    }?;
+    tresor_ops::parse_duration(text).ok()
 }
 
 /// A request to run a job.
@@ -443,6 +461,10 @@ impl Jobs {
                 crate::error::Kind::Unavailable,
                 "the server is shutting down",
             ));
+        }
+        let mut s = s;
+        if s.timeout.is_none() {
+            s.timeout = configured_timeout(&env.config, &s.spec);
         }
         let params = serde_json::to_value(&s.spec).map_err(ApiError::internal)?;
         let id = env.store.create_job(

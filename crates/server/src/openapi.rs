@@ -139,6 +139,10 @@ const OPS: &[Op] = &[
         query: &[
             ("format", "zip (default) or tar.zst"),
             ("tables", "comma-separated table globs"),
+            (
+                "group",
+                "only a table group of the snapshot's source (tables add to it)",
+            ),
         ],
         ..op(
             "get",
@@ -364,21 +368,24 @@ const OPS: &[Op] = &[
         "/api/v1/forget",
         "admin",
         "jobs",
-        "Apply retention rules or remove named snapshots (starts a job)",
+        "Apply retention rules (given, or else each source's rules in force) or remove named snapshots (starts a job)",
         Some("ForgetRequest"),
         "202",
         "JobStarted",
     ),
-    op(
-        "get",
-        "/api/v1/sources/{name}/counts",
-        "read",
-        "sources",
-        "Live row counts per table of a source (health check)",
-        None,
-        "200",
-        "Counts",
-    ),
+    Op {
+        query: &[("group", "count only this table group's tables")],
+        ..op(
+            "get",
+            "/api/v1/sources/{name}/counts",
+            "read",
+            "sources",
+            "Live row counts per table of a source, or of one of its groups (health check)",
+            None,
+            "200",
+            "Counts",
+        )
+    },
     op(
         "post",
         "/api/v1/sources/{name}/pause",
@@ -616,10 +623,11 @@ fn schemas() -> Value {
         "DrillRequest": obj(json!({"source": {"type": "string"}, "snapshot": {"type": "string"}}), &["source"]),
         "ForgetRequest": obj(json!({"source": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}}, "retention": {"$ref": "#/components/schemas/Retention"}}), &[]),
         "Retention": obj(json!({"keep-last": {"type": "integer"}, "keep-hourly": {"type": "integer"}, "keep-daily": {"type": "integer"}, "keep-weekly": {"type": "integer"}, "keep-monthly": {"type": "integer"}, "keep-yearly": {"type": "integer"}, "keep-within": {"type": "string"}, "keep-tags": {"type": "array", "items": {"type": "string"}}}), &[]),
-        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}}), &["snapshot", "target"]),
+        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}, "group": {"type": "string", "description": "a table group of the snapshot's source (or the target); tables add to it"}, "only_missing": {"type": "boolean", "description": "restore only tables missing or empty in the target; the others are listed in skipped"}, "where": {"type": "array", "items": {"type": "string"}}, "with_related": {"type": "boolean"}}), &["snapshot", "target"]),
         "Preview": obj(json!({
             "preview_id": {"type": "string"}, "snapshot": {"type": "string"}, "target": {"type": "string"}, "mode": {"type": "string"},
             "overwrites_data": {"type": "boolean"},
+            "skipped": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "target_rows": {"type": "integer"}}), &["name", "target_rows"])},
             "tables": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "action": {"type": "string"}, "snapshot_rows": {"type": "integer"}, "target_rows": {"type": ["integer", "null"]}, "inserted": {"type": "integer"}, "updated": {"type": "integer"}, "deleted": {"type": "integer"}, "unchanged": {"type": "integer"}}), &["name"])},
             "confirm": obj(json!({"target": {"type": "string"}, "snapshot": {"type": "string"}}), &["target", "snapshot"]),
         }), &["preview_id", "tables", "confirm"]),

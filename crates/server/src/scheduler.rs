@@ -2,8 +2,8 @@
 //! `[check]`. Cron expressions are evaluated in the schedule's time zone
 //! (croner + chrono-tz), so 06:00 stays 06:00 local time across daylight
 //! saving changes. Each run is a job; a failure that may pass is retried
-//! with doubling waits; after a successful scheduled backup the source's
-//! retention rules run as a `forget` job.
+//! with doubling waits. Every backup job, scheduled or not, applies the
+//! source's retention rules when it is done.
 //!
 //! The time of the last scheduled run is kept in the state file, so a run
 //! missed while the server was down can be made up once at start-up
@@ -191,12 +191,17 @@ pub fn is_paused(app: &Scheduler, name: &str) -> bool {
 /// The retention rules in force for `name`: set at run time, or else
 /// from the config.
 pub fn retention_of(app: &Scheduler, name: &str) -> Option<RetentionConfig> {
-    if let Ok(Some(json)) = app.store.retention(name)
+    retention_in_force(&app.store, &app.config, name)
+}
+
+/// [`retention_of`] from the state file and the config.
+pub fn retention_in_force(store: &Store, config: &Config, name: &str) -> Option<RetentionConfig> {
+    if let Ok(Some(json)) = store.retention(name)
         && let Ok(r) = serde_json::from_str::<RetentionConfig>(&json)
     {
         return Some(r);
     }
-    app.config.source(name).and_then(|s| s.retention.clone())
+    config.source(name).and_then(|s| s.retention.clone())
 }
 
 /// Starts every schedule's task; they end when the app shuts down.
@@ -316,7 +321,8 @@ async fn source_loop(app: &Scheduler, name: &str) {
     }
 }
 
-/// Runs one scheduled backup with its retries, then retention.
+/// Runs one scheduled backup with its retries (the backup job applies
+/// the source's retention rules when it is done).
 async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>, trigger: &str) {
     let Some(sc) = app.config.source(name) else {
         return;
@@ -355,7 +361,6 @@ async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>
         match outcome.state {
             "succeeded" => {
                 app.board.update(name, |e| e.state = "waiting".into());
-                apply_retention(app, name).await;
                 return;
             }
             "failed" if outcome.retryable && attempt <= sc.retries => {
@@ -379,30 +384,6 @@ async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>
                 return;
             }
         }
-    }
-}
-
-async fn apply_retention(app: &Scheduler, name: &str) {
-    let Some(r) = retention_of(app, name) else {
-        return;
-    };
-    if r.is_empty() {
-        return;
-    }
-    let submit = Submit {
-        spec: JobSpec::Forget {
-            source: Some(name.to_string()),
-            ids: Vec::new(),
-            retention: Some(r),
-        },
-        trigger: "retention".into(),
-        started_by: SCHEDULER.into(),
-        attempt: 1,
-        scheduled_for: None,
-        timeout: None,
-    };
-    if let Ok((_, rx)) = app.jobs.submit(submit) {
-        let _ = rx.await;
     }
 }
 

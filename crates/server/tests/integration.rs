@@ -11,6 +11,7 @@ mod integration {
     mod rows;
     mod scheduler;
     mod security;
+    mod seeds;
     mod shapes;
     mod state;
 }

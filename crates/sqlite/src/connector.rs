@@ -38,4 +38,16 @@ impl Connector for SqliteConnector {
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(SqliteTarget::new(url::database_path(url)?)))
     }
+
+    /// The file's canonical path, so `app.db`, `./app.db` and
+    /// `sqlite:///srv/app.db` are one database.
+    fn identity(&self, url: &str) -> String {
+        let Ok(path) = url::database_path(url) else {
+            return tresor_core::database_identity(url);
+        };
+        let path = std::fs::canonicalize(&path)
+            .or_else(|_| std::path::absolute(&path))
+            .unwrap_or(path);
+        format!("sqlite://{}", path.display())
+    }
 }

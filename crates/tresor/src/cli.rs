@@ -95,7 +95,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Verify the repository's structure (and with --read-data, every byte)
     Check(CheckArgs),
-    /// Remove snapshots by retention rules
+    /// Remove snapshots by retention rules (given here, or else each
+    /// source's rules in tresor.toml)
     Forget(ForgetArgs),
     /// Remove data no snapshot needs any more
     Prune(PruneArgs),
@@ -180,6 +181,9 @@ pub struct BackupArgs {
     /// come out identical are still deduplicated)
     #[arg(long)]
     pub force: bool,
+    /// Do not apply the source's retention rules after this backup
+    #[arg(long)]
+    pub no_retention: bool,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +215,15 @@ pub struct RestoreArgs {
     /// Leave out these tables (comma-separated globs)
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
+    /// Only the tables of this group (defined for the snapshot's source, or
+    /// the target, in tresor.toml); --tables adds to them
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Restore only tables that are missing or empty in the target; leave
+    /// every table that holds data alone (a deploy never overwrites user
+    /// data). Needs no confirmation: nothing with data is touched
+    #[arg(long, conflicts_with = "filters")]
+    pub only_missing: bool,
     /// How restored rows meet existing ones: replace (empty each restored
     /// table, then load) or merge (upsert rows by primary key, leave other
     /// rows alone) [default: replace; merge with --where]
@@ -391,7 +404,7 @@ pub struct ForgetArgs {
     pub source: Option<String>,
     /// Forget these snapshots (id prefixes) instead of applying rules
     pub snapshots: Vec<String>,
-    /// Let the rules remove pre-restore safety snapshots too
+    /// Let the rules given here remove pre-restore safety snapshots too
     #[arg(long)]
     pub include_safety: bool,
     /// Run prune afterwards
@@ -447,6 +460,13 @@ pub struct ExportArgs {
     /// Only these tables (comma-separated globs)
     #[arg(long, value_delimiter = ',')]
     pub tables: Vec<String>,
+    /// Leave out these tables (comma-separated globs)
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Only the tables of this group (defined for the snapshot's source in
+    /// tresor.toml); --tables adds to them
+    #[arg(long)]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -115,6 +115,16 @@ impl Context {
                 },
             )));
         }
+        // a URL that names a configured source's database is that source
+        if let Some(name) = self.config.owner_of(&self.engines, None, spec)
+            && let Some(s) = self.config.source(name)
+        {
+            return Ok(Database {
+                name: Some(name.to_string()),
+                url: spec.to_string(),
+                config: Some(s.clone()),
+            });
+        }
         Ok(Database {
             name: None,
             url: spec.to_string(),

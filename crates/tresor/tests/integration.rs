@@ -5,11 +5,12 @@
 mod integration {
     pub mod cli;
     mod cross_engine;
-    mod disasters;
+    pub mod disasters;
     mod drill;
     pub mod faults;
     mod output;
     pub mod rows;
+    mod seeds;
     mod storage;
     pub mod support;
 }

@@ -78,7 +78,7 @@ impl BackupRequest {
         let mut tags = config.map(|c| c.tags.clone()).unwrap_or_default();
         tags.extend(self.tags.iter().cloned());
         if let Some(g) = &self.group {
-            tags.push(format!("group:{g}"));
+            tags.push(format!("{}{g}", crate::retention::GROUP_TAG));
         }
         Ok(BackupOptions {
             source_name: name.map(str::to_string),

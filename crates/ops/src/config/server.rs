@@ -8,6 +8,7 @@
 //!
 //! [`Config::validate`]: crate::Config::validate
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -160,6 +161,12 @@ pub struct RetentionConfig {
     /// Keep snapshots carrying any of these tags.
     #[serde(default)]
     pub keep_tags: Vec<String>,
+    /// Rules of their own for snapshots of a table group
+    /// (`[sources.wine.retention.groups.user-data]`). A group without
+    /// rules here follows the source's rules; either way its snapshots are
+    /// counted apart from the full ones and from other groups'.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, RetentionConfig>,
 }
 
 impl RetentionConfig {
@@ -198,6 +205,7 @@ impl RetentionConfig {
             && self.keep_yearly.is_none()
             && self.keep_within.is_none()
             && self.keep_tags.is_empty()
+            && self.groups.values().all(RetentionConfig::is_empty)
     }
 }
 

@@ -94,6 +94,7 @@ fn options(f: &Fixture, tables: &[&str], rehearsal: Option<Duration>) -> Restore
         username: None,
         rehearsal,
         rows: None,
+        only_missing: false,
     }
 }
 

@@ -140,6 +140,7 @@ async fn a_deleted_project_comes_back_with_what_it_needs_and_nothing_else() {
             filters: vec![RowFilter::parse("projects: id = 4711").unwrap()],
             with_related: true,
         }),
+        only_missing: false,
     };
     let target = SqliteConnector.target(&url).unwrap();
     let p = preview(&repo, &snap, target.as_ref(), source.as_ref(), &options)
@@ -293,6 +294,7 @@ async fn chosen_rows_alone_and_their_broken_references() {
                 .collect(),
             with_related: false,
         }),
+        only_missing: false,
     };
     // a comment whose task is gone: its reference would break
     let o = with(&["comments: id = 101"], RestoreMode::Merge);

@@ -59,6 +59,8 @@ pub struct DownloadQuery {
     pub format: Option<String>,
     /// Only these tables (comma-separated globs).
     pub tables: Option<String>,
+    /// Only the tables of this group of the snapshot's source.
+    pub group: Option<String>,
 }
 
 /// The archive format named in a query.
@@ -79,9 +81,17 @@ pub async fn stream_archive(
     id: &str,
     format: ArchiveFormat,
     tables: &[String],
+    group: Option<&str>,
 ) -> ApiResult<Response> {
     let snap = app.find_snapshot(id).await?;
-    let filter = tables_filter(tables)?;
+    let mut tables = tables.to_vec();
+    if let Some(g) = group {
+        let owner =
+            app.config
+                .owner_of(&app.engines, snap.source.name.as_deref(), &snap.source.url);
+        tables.extend(app.config.group_tables(g, [owner])?);
+    }
+    let filter = tables_filter(&tables)?;
     if !snap.tables.iter().any(|t| filter.matches(&t.name)) {
         return Err(ApiError::bad_request(
             "the table selection matches no table of the snapshot",

@@ -36,6 +36,14 @@ pub struct PreviewRequest {
     /// rows they require that the target lacks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub with_related: bool,
+    /// Only the tables of this group (as the snapshot's source, or else the
+    /// target, defines it); `tables` adds to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Restore only tables that are missing or empty in the target and
+    /// leave every table holding data alone (the deploy-safe restore).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_missing: bool,
 }
 
 /// The row selection of a request, parsed.
@@ -91,6 +99,9 @@ pub struct PreviewView {
     /// For a whole-database restore: tables the snapshot lacks (left alone).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     extra_tables: Vec<String>,
+    /// With `only_missing`: the tables left alone because they hold data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<tresor_ops::SkippedTable>,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -138,6 +149,23 @@ pub async fn make_preview(
     let target = app.engines.target(&url)?;
     let source = app.engines.source(&url)?;
     let rows = row_selection(&r.filters, r.with_related)?;
+    if r.only_missing && rows.is_some() {
+        return Err(ApiError::bad_request(
+            "only_missing restores whole tables; it cannot take a row selection",
+        )
+        .hint("leave out where, or leave out only_missing"));
+    }
+    // a group becomes its tables, so the restore job runs what was previewed
+    let mut r = r;
+    if let Some(g) = r.group.take() {
+        let owner =
+            app.config
+                .owner_of(&app.engines, snap.source.name.as_deref(), &snap.source.url);
+        let tables = app
+            .config
+            .group_tables(&g, [owner, Some(r.target.as_str())])?;
+        r.tables.extend(tables);
+    }
     let options = RestoreOptions {
         tables: tables_filter(&r.tables)?,
         mode: if rows.is_some() {
@@ -151,6 +179,7 @@ pub async fn make_preview(
         username: Some(caller.actor()),
         rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
         rows,
+        only_missing: r.only_missing,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -196,6 +225,7 @@ pub async fn make_preview(
         rehearsal: p.rehearsal.clone(),
         selection: p.selection.clone(),
         extra_tables: p.extra_tables.clone(),
+        skipped: p.skipped.clone(),
         confirm: ConfirmHint {
             target: request.target.clone(),
             snapshot: snap.short_id().to_string(),
@@ -278,6 +308,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         tables: req.tables.clone(),
         filters: req.filters.clone(),
         with_related: req.with_related,
+        only_missing: req.only_missing,
     };
     let (id, _) = app
         .jobs

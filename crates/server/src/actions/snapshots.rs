@@ -42,25 +42,36 @@ fn time_param(s: &Option<String>, name: &str) -> ApiResult<Option<chrono::DateTi
     }
 }
 
-/// Filters and orders snapshots, newest first.
-pub fn filter(all: &[tresor_ops::Snapshot], q: &ListQuery) -> ApiResult<Vec<tresor_ops::Snapshot>> {
+/// Filters and orders snapshots, newest first: how many match, and the
+/// first `limit` of them.
+pub fn filter(
+    app: &App,
+    all: &[tresor_ops::Snapshot],
+    q: &ListQuery,
+) -> ApiResult<(usize, Vec<tresor_ops::Snapshot>)> {
     let since = time_param(&q.since, "since")?;
     let until = time_param(&q.until, "until")?;
-    Ok(all
+    let matched: Vec<&tresor_ops::Snapshot> = all
         .iter()
         .rev()
         .filter(|s| {
-            q.source
-                .as_ref()
-                .is_none_or(|src| s.source.key() == src || s.source.url == *src)
+            q.source.as_ref().is_none_or(|src| {
+                s.source.key() == src || s.source.url == *src || app.belongs_to(s, src)
+            })
         })
         .filter(|s| q.tag.as_ref().is_none_or(|t| s.tags.contains(t)))
         .filter(|s| q.trigger.as_ref().is_none_or(|t| s.trigger.as_str() == t))
         .filter(|s| since.is_none_or(|t| s.time >= t))
         .filter(|s| until.is_none_or(|t| s.time < t))
-        .take(q.limit.unwrap_or(100))
-        .cloned()
-        .collect())
+        .collect();
+    Ok((
+        matched.len(),
+        matched
+            .into_iter()
+            .take(q.limit.unwrap_or(100))
+            .cloned()
+            .collect(),
+    ))
 }
 
 /// A request for a backup.

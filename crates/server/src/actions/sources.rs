@@ -12,23 +12,30 @@ use crate::scheduler::source_plan;
 use crate::scheduler::{GLOBAL_PAUSE, is_paused};
 use tresor_ops::Snapshot;
 
-/// Live row counts per table of a source.
-pub async fn live_counts(app: &App, name: &str) -> ApiResult<Value> {
+/// Live row counts per table of a source: the tables its backups take
+/// (its `include`/`exclude`), or only a group's.
+pub async fn live_counts(app: &App, name: &str, group: Option<&str>) -> ApiResult<Value> {
     let sc = app.source_config(name)?;
+    let filter = sc.filter(group)?;
     let url = sc.resolved_url()?;
     let started = Instant::now();
     let target = app.engines.target(&url)?;
     let state = target.inspect().await?;
-    let tables: Vec<Value> = state
+    let counted: Vec<_> = state
         .tables
+        .iter()
+        .filter(|t| filter.matches(&t.name))
+        .collect();
+    let tables: Vec<Value> = counted
         .iter()
         .map(|t| json!({"name": t.name.to_string(), "rows": t.rows}))
         .collect();
     Ok(json!({
         "source": name,
+        "group": group,
         "exists": state.exists,
         "tables": tables,
-        "total_rows": state.tables.iter().map(|t| t.rows).sum::<u64>(),
+        "total_rows": counted.iter().map(|t| t.rows).sum::<u64>(),
         "took_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }))
 }
@@ -78,7 +85,7 @@ pub async fn source_status(
     let last = all
         .iter()
         .rev()
-        .find(|s| s.trigger.is_backup() && s.source.name.as_deref() == Some(name));
+        .find(|s| s.trigger.is_backup() && app.belongs_to(s, name));
     let last_job = app.store.last_job("backup", name, None)?;
     let plan = source_plan(&app.scheduler, name);
     let entry = app.scheduler.board.get(name);
@@ -139,10 +146,7 @@ pub async fn source_status(
             error: j.error,
         }),
         running_job: running.map(|j| j.id),
-        snapshots: all
-            .iter()
-            .filter(|s| s.source.name.as_deref() == Some(name))
-            .count(),
+        snapshots: all.iter().filter(|s| app.belongs_to(s, name)).count(),
         groups: sc.groups.keys().cloned().collect(),
     })
 }

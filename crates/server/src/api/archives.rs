@@ -35,7 +35,7 @@ pub async fn download(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    stream_archive(&app, &c.actor(), &id, format, &tables).await
+    stream_archive(&app, &c.actor(), &id, format, &tables, q.group.as_deref()).await
 }
 
 pub async fn upload(

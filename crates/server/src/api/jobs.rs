@@ -169,16 +169,21 @@ pub async fn start_forget(
     if let Some(s) = &r.source {
         app.source_config(s)?;
     }
-    let retention = match (r.retention, r.ids.is_empty(), &r.source) {
-        (Some(ret), _, _) => Some(ret),
-        (None, true, Some(s)) => crate::scheduler::retention_of(&app.scheduler, s),
-        (None, _, _) => None,
+    // without rules, each source's rules in force apply
+    let configured = |name: &str| {
+        crate::scheduler::retention_of(&app.scheduler, name).is_some_and(|r| !r.is_empty())
     };
-    if r.ids.is_empty() && retention.as_ref().is_none_or(RetentionConfig::is_empty) {
+    let has_rules = match (&r.retention, &r.source) {
+        (Some(ret), _) => !ret.is_empty(),
+        (None, Some(s)) => configured(s),
+        (None, None) => app.config.sources.keys().any(|s| configured(s)),
+    };
+    if r.ids.is_empty() && !has_rules {
         return Err(ApiError::bad_request(
             "give snapshot ids or retention rules (or a source that has rules)",
         ));
     }
+    let retention = r.retention;
     let id = start(
         &app,
         &c.actor(),

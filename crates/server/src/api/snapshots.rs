@@ -21,9 +21,9 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
     let all = app.snapshots().await?;
-    let list = filter(&all, &q)?;
+    let (total, list) = filter(&app, &all, &q)?;
     Ok(Json(SnapshotList {
-        total: all.len(),
+        total,
         snapshots: list.iter().map(|s| snapshot_view(s, false)).collect(),
     })
     .into_response())

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use serde::Serialize;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tresor_ops::RetentionConfig;
 
@@ -14,12 +14,21 @@ use crate::auth::{Admin, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::scheduler::{GLOBAL_PAUSE, is_paused, retention_of};
 
+/// `?group=NAME`: count only a table group's tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountsQuery {
+    #[serde(default)]
+    group: Option<String>,
+}
+
 pub async fn counts(
     State(app): State<Arc<App>>,
     _v: Viewer,
     Path(name): Path<String>,
+    Query(q): Query<CountsQuery>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(live_counts(&app, &name).await?))
+    Ok(Json(live_counts(&app, &name, q.group.as_deref()).await?))
 }
 
 /// Whether a source's schedule is paused.

@@ -7,9 +7,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tresor_core::RestoreMode;
 use tresor_ops::{
-    BackupRequest, ForgetOptions, ImportOptions, Progress, RestoreOptions, SourceSpec, Trigger,
-    backup, check, forget, import_archive, prune, restore,
+    BackupRequest, ForgetOptions, ImportOptions, Progress, RestoreOptions, RetentionRules,
+    SourceSpec, Trigger, backup, check, forget, import_archive, prune, restore,
+    retain_after_backup,
 };
+use tresor_repo::RetentionPolicy;
 
 use super::JobEnv;
 use super::{Failure, JobProgress, JobSpec, tables_filter};
@@ -55,9 +57,15 @@ pub(super) async fn execute(
             tables,
             filters,
             with_related,
+            only_missing,
         } => {
             let rows = crate::actions::restore::row_selection(filters, *with_related)?;
-            run_restore(env, snapshot, target, *mode, tables, rows, who, progress).await
+            let choice = TableChoice {
+                tables,
+                rows,
+                only_missing: *only_missing,
+            };
+            run_restore(env, snapshot, target, *mode, choice, who, progress).await
         }
         JobSpec::Forget {
             source,
@@ -106,6 +114,9 @@ struct RestoreFigures<'a> {
     tables: Vec<TableRows>,
     method: &'a str,
     warnings: &'a [String],
+    /// Tables `only_missing` left alone.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    skipped: &'a [tresor_ops::SkippedTable],
 }
 
 /// Rows of one table.
@@ -115,17 +126,27 @@ struct TableRows {
     rows: u64,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Which tables and rows a restore job takes.
+struct TableChoice<'a> {
+    tables: &'a [String],
+    rows: Option<tresor_ops::RowSelection>,
+    only_missing: bool,
+}
+
 async fn run_restore(
     env: &JobEnv,
     snapshot: &str,
     target: &str,
     mode: RestoreMode,
-    tables: &[String],
-    rows: Option<tresor_ops::RowSelection>,
+    choice: TableChoice<'_>,
     who: &str,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
+    let TableChoice {
+        tables,
+        rows,
+        only_missing,
+    } = choice;
     let sc = source_config(&env.config, target)?;
     let url = sc.resolved_url()?;
     let snap = env.catalog.find(snapshot).await?;
@@ -140,6 +161,7 @@ async fn run_restore(
         username: Some(who.to_string()),
         rehearsal: None,
         rows,
+        only_missing,
     };
     progress.log(
         "info",
@@ -163,7 +185,14 @@ async fn run_restore(
     for w in &out.summary.warnings {
         progress.log("warn", w);
     }
+    for t in &out.skipped {
+        progress.log(
+            "info",
+            &format!("left alone: {} holds {} rows", t.name, t.target_rows),
+        );
+    }
     figures(&RestoreFigures {
+        skipped: &out.skipped,
         snapshot: &out.snapshot,
         target,
         mode: mode.to_string(),
@@ -182,6 +211,17 @@ async fn run_restore(
     })
 }
 
+/// The retention rules in force: the config's, with the ones set at run
+/// time in their place.
+fn retention_rules(env: &JobEnv) -> Result<RetentionRules, Failure> {
+    let mut rules = RetentionRules::from_config(&env.config, &env.engines)?;
+    for name in env.config.sources.keys() {
+        let r = crate::scheduler::retention_in_force(&env.store, &env.config, name);
+        rules.set(name, r.as_ref())?;
+    }
+    Ok(rules)
+}
+
 /// What a forget job did.
 #[derive(Serialize)]
 struct ForgetFigures<'a> {
@@ -196,14 +236,21 @@ async fn run_forget(
     retention: Option<&tresor_ops::RetentionConfig>,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
-    let policy = match retention {
-        Some(r) => r.policy().map_err(ApiError::bad_request)?,
-        None => Default::default(),
+    let mut rules = retention_rules(env)?;
+    // rules given with the job replace the source's for this run
+    let policy = match (retention, &source) {
+        (Some(r), Some(s)) => {
+            rules.set(s, Some(r))?;
+            RetentionPolicy::default()
+        }
+        (Some(r), None) => r.policy().map_err(ApiError::bad_request)?,
+        (None, _) => RetentionPolicy::default(),
     };
     let out = forget(
         env.catalog.repo(),
         &ForgetOptions {
             policy,
+            rules,
             tag: None,
             source,
             ids,
@@ -371,7 +418,25 @@ async fn run_backup(
             snap.totals.added_bytes
         ),
     );
+    let rules = retention_rules(env)?;
+    let retention = retain_after_backup(env.catalog.repo(), &rules, &snap).await?;
+    let retention_removed = retention.map(|o| o.removed).unwrap_or_default();
+    if !retention_removed.is_empty() {
+        progress.log(
+            "info",
+            &format!(
+                "retention removed {} older snapshot(s): {}",
+                retention_removed.len(),
+                retention_removed
+                    .iter()
+                    .map(|id| short(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     figures(&BackupFigures {
+        retention_removed: &retention_removed,
         snapshot: &snap.id,
         tables: snap.totals.tables,
         rows: snap.totals.rows,
@@ -394,6 +459,8 @@ struct BackupFigures<'a> {
     new_chunks: u64,
     reused_chunks: u64,
     duration_ms: i64,
+    /// Older snapshots the source's retention rules removed afterwards.
+    retention_removed: &'a [String],
 }
 
 /// Restores a snapshot into a scratch database of the source's own engine

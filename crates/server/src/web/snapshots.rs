@@ -23,7 +23,7 @@ pub(super) async fn snapshots(
     Query(q): Query<actions::snapshots::ListQuery>,
 ) -> PageResult {
     let all = app.snapshots().await?;
-    let list = actions::snapshots::filter(&all, &q)?;
+    let (_, list) = actions::snapshots::filter(&app, &all, &q)?;
     Ok(render(
         &app,
         "snapshots.html",
@@ -44,11 +44,15 @@ pub(super) async fn snapshot(
     Path(id): Path<String>,
 ) -> PageResult {
     let s = app.find_snapshot(&id).await?;
-    let default_target = s
-        .source
-        .name
-        .clone()
-        .filter(|n| app.config.sources.contains_key(n));
+    let default_target = app
+        .config
+        .owner_of(&app.engines, s.source.name.as_deref(), &s.source.url)
+        .map(str::to_string);
+    let groups: Vec<&String> = default_target
+        .as_deref()
+        .and_then(|t| app.config.source(t))
+        .map(|sc| sc.groups.keys().collect())
+        .unwrap_or_default();
     Ok(render(
         &app,
         "snapshot.html",
@@ -57,6 +61,7 @@ pub(super) async fn snapshot(
             "s": actions::snapshots::snapshot_view(&s, true),
             "targets": app.config.sources.keys().collect::<Vec<_>>(),
             "default_target": default_target,
+            "groups": groups,
             "others": app
                 .snapshots()
                 .await?
@@ -82,7 +87,7 @@ pub(super) async fn download(
     Query(q): Query<DownloadQuery>,
 ) -> PageResult {
     let format = actions::archives::parse_format(q.format.as_deref())?;
-    Ok(actions::archives::stream_archive(&app, &c.actor(), &id, format, &[]).await?)
+    Ok(actions::archives::stream_archive(&app, &c.actor(), &id, format, &[], None).await?)
 }
 
 #[derive(Deserialize)]
@@ -97,6 +102,10 @@ pub(super) struct PreviewForm {
     filters: Option<String>,
     #[serde(default)]
     with_related: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    only_missing: Option<String>,
 }
 
 pub(super) fn split_list(s: Option<&str>) -> Vec<String> {
@@ -139,6 +148,8 @@ pub(super) async fn preview(
                 .map(str::to_string)
                 .collect(),
             with_related: f.with_related.is_some(),
+            group: f.group.filter(|g| !g.is_empty()),
+            only_missing: f.only_missing.is_some(),
         },
     )
     .await?;

@@ -95,7 +95,7 @@ pub(super) async fn counts(
     Viewer(c): Viewer,
     Path(name): Path<String>,
 ) -> PageResult {
-    let v = actions::sources::live_counts(&app, &name).await?;
+    let v = actions::sources::live_counts(&app, &name, None).await?;
     Ok(render(
         &app,
         "message.html",

@@ -60,6 +60,18 @@ pub async fn workspace(customers: u32) -> tempfile::TempDir {
     dir
 }
 
+/// The repository of a [`workspace`], opened outside the server.
+pub async fn open_repo(dir: &Path) -> Arc<Repository> {
+    Arc::new(
+        Repository::open(
+            Storage::local(dir.join("repo")).expect("storage"),
+            &Password::new(REPO_PASSWORD),
+        )
+        .await
+        .expect("open"),
+    )
+}
+
 /// The base config for `dir`; `extra` is appended (more sections).
 pub fn config_text(dir: &Path, source_extra: &str, extra: &str) -> String {
     format!(

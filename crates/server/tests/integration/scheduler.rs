@@ -122,16 +122,27 @@ keep-last = 10"#,
     ];
     assert_eq!(runs, expected);
 
-    // Retention ran after each backup: ten snapshots stay.
-    let forgets = call(
+    // Retention ran in each backup job: the last four removed one each,
+    // and ten snapshots stay.
+    let backups = call(
         &router,
         Some(&token),
         "GET",
-        "/api/v1/jobs?kind=forget&limit=100",
+        "/api/v1/jobs?kind=backup&limit=100",
         Value::Null,
     )
     .await;
-    assert_eq!(forgets["jobs"].as_array().map(Vec::len), Some(14));
+    let removed: usize = backups["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            j["figures"]["retention_removed"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(removed, 4, "{backups}");
     let list = call(
         &router,
         Some(&token),

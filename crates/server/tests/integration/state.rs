@@ -1,24 +1,15 @@
 //! The server backs up its own state into the repository, and a server
 //! whose state file was lost comes back from the repository alone.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tresor_ops::Trigger;
-use tresor_repo::{Password, Repository, Storage};
 
-use super::harness::{REPO_PASSWORD, TestServer, engines, workspace};
+use super::harness::{TestServer, engines, open_repo, workspace};
 
 async fn state_snapshots(dir: &std::path::Path) -> usize {
-    let repo = Arc::new(
-        Repository::open(
-            Storage::local(dir.join("repo")).expect("storage"),
-            &Password::new(REPO_PASSWORD),
-        )
-        .await
-        .expect("open repo"),
-    );
+    let repo = open_repo(dir).await;
     tresor_ops::list_snapshots(&repo)
         .await
         .expect("list")
@@ -53,14 +44,7 @@ async fn a_lost_server_comes_back_from_the_repository() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", dir.path().join("state.db").display()));
     }
-    let repo = Arc::new(
-        Repository::open(
-            Storage::local(dir.path().join("repo")).expect("storage"),
-            &Password::new(REPO_PASSWORD),
-        )
-        .await
-        .expect("open"),
-    );
+    let repo = open_repo(dir.path()).await;
     let restored = tresor_server::restore_state(&repo, &engines(), &dir.path().join("state.db"))
         .await
         .expect("restore the state");

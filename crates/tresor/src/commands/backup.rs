@@ -53,6 +53,7 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     let result: Result<_> = match (repo, opened) {
         (Ok(repo), Ok(opened)) => backup_opened(&repo, opened, &backup_options, progress)
             .await
+            .map(|s| (s, repo))
             .map_err(Into::into),
         (Err(e), opened) => {
             if let Ok(o) = opened {
@@ -65,10 +66,10 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     if let Some(b) = &bars {
         b.finish();
     }
-    let snapshot = result?;
+    let (snapshot, repo) = result?;
     if ctx.global.json {
         let mut v = serde_json::to_value(&snapshot)?;
-        v["id"] = snapshot.id.into();
+        v["id"] = snapshot.id.clone().into();
         super::print_json(&v)?;
     } else if !ctx.global.quiet {
         let t = &snapshot.totals;
@@ -102,6 +103,19 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         println!("  took      {:.1}s", started.elapsed().as_secs_f64());
         for w in &snapshot.warnings {
             println!("  warning:  {w}");
+        }
+    }
+    if !args.no_retention {
+        let rules = tresor_ops::RetentionRules::from_config(&ctx.config, &ctx.engines)?;
+        if let Some(out) = tresor_ops::retain_after_backup(&repo, &rules, &snapshot).await?
+            && !ctx.global.quiet
+            && !ctx.global.json
+        {
+            println!(
+                "  retention removed {} older snapshot(s) of {}",
+                out.removed.len(),
+                rules.owner(&snapshot)
+            );
         }
     }
     super::ok()

@@ -12,16 +12,46 @@ use crate::cli::{ArchiveFormat, ExportArgs};
 use crate::context::Context;
 use crate::exit::UserError;
 
-pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
-    let filter = TableFilter::new(&args.tables, &[] as &[String]).map_err(|e| {
+/// The tables a restore or an export of `snapshot` takes: a group's (as
+/// the snapshot's source, else `target`, defines it) plus `tables`, minus
+/// `exclude`.
+pub fn table_selection(
+    ctx: &Context,
+    snapshot: &tresor_ops::Snapshot,
+    group: Option<&str>,
+    tables: &[String],
+    exclude: &[String],
+    target: Option<&str>,
+) -> Result<TableFilter> {
+    let mut include = tables.to_vec();
+    if let Some(g) = group {
+        let owner = ctx.config.owner_of(
+            &ctx.engines,
+            snapshot.source.name.as_deref(),
+            &snapshot.source.url,
+        );
+        include.extend(ctx.config.group_tables(g, [owner, target])?);
+    }
+    Ok(TableFilter::new(&include, exclude).map_err(|e| {
         UserError::usage(
             e.to_string(),
             "table patterns are globs such as users, user_*",
         )
-    })?;
+    })?)
+}
+
+pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
     let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let filter = table_selection(
+        ctx,
+        &snapshot,
+        args.group.as_deref(),
+        &args.tables,
+        &args.exclude,
+        None,
+    )?;
     let format = match args.format {
         Some(ArchiveFormat::Zip) => Format::Zip,
         Some(ArchiveFormat::TarZst) => Format::TarZst,

@@ -36,6 +36,7 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
         &repo,
         &ForgetOptions {
             policy,
+            rules: tresor_ops::RetentionRules::from_config(&ctx.config, &ctx.engines)?,
             tag: args.tag.clone(),
             source: args.source.clone(),
             ids: args.snapshots.clone(),
@@ -47,7 +48,7 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
         super::print_json(&outcome)?;
     } else if !ctx.global.quiet {
         for (group, decisions) in &outcome.groups {
-            println!("source {group}:");
+            println!("{group}:");
             for d in decisions {
                 println!(
                     "  {} {}  {}{}",

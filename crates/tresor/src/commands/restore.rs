@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_core::{RestoreMode, TableFilter};
+use tresor_core::RestoreMode;
 use tresor_ops::{
     NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, RowSelection, list_snapshots,
     preview, resolve, restore,
@@ -18,16 +18,18 @@ use crate::output::{Bars, table};
 
 pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     let db = ctx.database(&args.target)?;
-    let tables = TableFilter::new(&args.tables, &args.exclude).map_err(|e| {
-        UserError::usage(
-            e.to_string(),
-            "table patterns are globs such as users, user_*",
-        )
-    })?;
     let filters = super::diff::row_filters(&args.filters)?;
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
     let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let tables = super::export::table_selection(
+        ctx,
+        &snapshot,
+        args.group.as_deref(),
+        &args.tables,
+        &args.exclude,
+        db.name.as_deref(),
+    )?;
     let target = ctx.engines.target(&db.url)?;
     let target_source = ctx.engines.source(&db.url)?;
     let options = RestoreOptions {
@@ -47,6 +49,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             filters,
             with_related: args.with_related,
         }),
+        only_missing: args.only_missing,
     };
     let target_label = db
         .name
@@ -92,7 +95,8 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         .iter()
         .filter(|t| state.table(t).is_some_and(|e| e.rows > 0))
         .collect();
-    if !touched_with_data.is_empty() && !args.yes {
+    // --only-missing leaves every table that holds data alone
+    if !touched_with_data.is_empty() && !args.yes && !args.only_missing {
         let interactive =
             std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !ctx.global.json;
         if !interactive {
@@ -171,6 +175,7 @@ fn report(
                 &s[..8.min(s.len())]
             );
         }
+        print_skipped(&outcome.skipped);
         let rows: u64 = outcome.tables.iter().map(|(_, n)| n).sum();
         println!(
             "restored snapshot {} into {target_label}: {} tables, {rows} rows ({})",
@@ -254,7 +259,27 @@ fn print_selection(p: &Preview) {
     table(&rows);
 }
 
+/// What `--only-missing` left alone.
+fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
+    if skipped.is_empty() {
+        return;
+    }
+    println!(
+        "left alone (they hold data, --only-missing): {}",
+        skipped
+            .iter()
+            .map(|t| format!("{} ({} rows)", t.name, t.target_rows))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
 fn print_preview(p: &Preview) {
+    print_skipped(&p.skipped);
+    if p.tables.is_empty() {
+        println!("no table to restore");
+        return;
+    }
     print_selection(p);
     let mut rows = vec![vec![
         "Table".to_string(),

@@ -15,9 +15,14 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
     let shown: Vec<_> = all
         .iter()
         .filter(|s| {
-            args.source
-                .as_deref()
-                .is_none_or(|src| s.source.name.as_deref() == Some(src) || s.source.url == src)
+            args.source.as_deref().is_none_or(|src| {
+                s.source.name.as_deref() == Some(src)
+                    || s.source.url == src
+                    || ctx
+                        .config
+                        .owner_of(&ctx.engines, s.source.name.as_deref(), &s.source.url)
+                        == Some(src)
+            })
         })
         .filter(|s| {
             args.tag

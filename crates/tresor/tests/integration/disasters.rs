@@ -64,6 +64,11 @@ impl Db {
         db
     }
 
+    /// The database's name on its server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn url(&self) -> String {
         match self.kind {
             Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),

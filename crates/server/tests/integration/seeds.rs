@@ -1,0 +1,313 @@
+//! The seed systems' workflows through the HTTP API: every backup keeps the
+//! source's retention, whoever starts it; a group is kept apart and
+//! accepted wherever tables are (counts, restore, download); the
+//! deploy-safe restore leaves tables holding data alone; a backup taken by
+//! URL is the source's.
+
+use std::path::Path;
+
+use super::harness::{TestServer, open_repo, workspace};
+use serde_json::{Value, json};
+use tresor_core::Connector as _;
+use tresor_ops::{BackupOptions, NoProgress};
+
+const RETENTION: &str = "[sources.app.retention]
+keep-last = 3
+[sources.app.retention.groups.user-data]
+keep-last = 2
+";
+
+fn ids(list: &Value) -> Vec<String> {
+    list["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+async fn snapshots(s: &TestServer, query: &str) -> Value {
+    let (st, v) = s.get(&s.admin, &format!("/api/v1/snapshots?{query}")).await;
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
+/// A backup of the workspace's database by another program (a script,
+/// the CLI), by path, under `name` or none.
+async fn backup_outside(dir: &Path, name: Option<&str>) -> tresor_ops::Snapshot {
+    let repo = open_repo(dir).await;
+    let path = dir.join("app.db");
+    let source = tresor_sqlite::SqliteConnector
+        .source(path.to_str().expect("utf-8"))
+        .expect("source");
+    tresor_ops::backup(
+        &repo,
+        source.as_ref(),
+        &BackupOptions {
+            source_name: name.map(str::to_string),
+            url: path.display().to_string(),
+            ..BackupOptions::default()
+        },
+        &NoProgress,
+    )
+    .await
+    .expect("backup")
+}
+
+/// The newest snapshot of all the source's tables.
+async fn newest_full(s: &TestServer) -> String {
+    for id in ids(&snapshots(s, "source=app").await) {
+        let (_, one) = s.get(&s.admin, &format!("/api/v1/snapshots/{id}")).await;
+        if one["table_list"].as_array().map(Vec::len) == Some(3) {
+            return id;
+        }
+    }
+    panic!("no full snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_groups_and_the_deploy_safe_restore_through_the_api() {
+    let dir = workspace(40).await;
+    let s = TestServer::start(dir.path(), RETENTION, "").await;
+
+    // backups from the API are kept like scheduled ones: the last 3
+    let mut removed = 0;
+    for i in 0..5 {
+        let job = s
+            .backup(json!({"source": "app", "reason": format!("manual {i}")}))
+            .await;
+        removed += job["figures"]["retention_removed"]
+            .as_array()
+            .map_or(0, Vec::len);
+    }
+    assert_eq!(removed, 2);
+    // the user-data group is counted apart: its 2, and the 3 full stay
+    for _ in 0..4 {
+        s.backup(json!({"source": "app", "group": "user-data"}))
+            .await;
+    }
+    let full = snapshots(&s, "source=app&tag=group:user-data").await;
+    assert_eq!(full["total"], 2, "{full}");
+    let all = snapshots(&s, "source=app").await;
+    assert_eq!(all["total"], 5, "3 full and 2 user-data: {all}");
+    // total counts every match; limit only shortens the list
+    let one = snapshots(&s, "source=app&limit=1").await;
+    assert_eq!(one["total"], 5, "{one}");
+    assert_eq!(ids(&one).len(), 1);
+    // forget without rules applies the configured ones: nothing left to do
+    let (st, v) = s.post(&s.admin, "/api/v1/forget", json!({})).await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["figures"]["removed"], json!([]), "{job}");
+
+    // health check of the user data only
+    let (st, counts) = s
+        .get(&s.admin, "/api/v1/sources/app/counts?group=user-data")
+        .await;
+    assert_eq!(st, 200, "{counts}");
+    assert_eq!(
+        counts["tables"].as_array().map(Vec::len),
+        Some(1),
+        "{counts}"
+    );
+    assert_eq!(counts["total_rows"], 40);
+    let (st, e) = s
+        .get(&s.admin, "/api/v1/sources/app/counts?group=nope")
+        .await;
+    assert_eq!(st, 404, "{e}");
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("user-data")),
+        "{e}"
+    );
+
+    // a group download holds the group's tables only
+    let full_id = newest_full(&s).await;
+    let r = s
+        .http
+        .get(s.url(&format!(
+            "/api/v1/snapshots/{full_id}/archive?group=user-data"
+        )))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    let zip = r.bytes().await.expect("bytes");
+    let names = String::from_utf8_lossy(&zip).into_owned();
+    assert!(names.contains("customers.jsonl"));
+    assert!(!names.contains("orders.jsonl"));
+
+    // the deploy: events emptied, the rest holds data
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .expect("db")
+        .execute_batch("DELETE FROM events; UPDATE customers SET name = 'changed';")
+        .expect("deploy");
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": "latest:app", "target": "app", "only_missing": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let restored: Vec<&str> = p["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    // latest:app is the newest backup, a user-data one here: only
+    // customers, which holds data
+    assert_eq!(restored, Vec::<&str>::new(), "{p}");
+    assert_eq!(p["skipped"][0]["name"], "customers", "{p}");
+    assert_eq!(p["skipped"][0]["target_rows"], 40, "{p}");
+    // from a full backup: events only
+    let full_snapshot = full_id;
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app", "only_missing": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["tables"].as_array().map(Vec::len), Some(1), "{p}");
+    assert_eq!(p["tables"][0]["name"], "events", "{p}");
+    assert_eq!(p["rehearsal"]["outcome"], "passed", "{p}");
+    let skipped: Vec<&str> = p["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(skipped, ["customers", "orders"], "{p}");
+    let pid = p["preview_id"].as_str().expect("id");
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &full_snapshot[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["figures"]["skipped"].as_array().map(Vec::len), Some(2));
+    let c = rusqlite::Connection::open(&db).expect("db");
+    let events: i64 = c
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(events, 1);
+    let changed: i64 = c
+        .query_row(
+            "SELECT count(*) FROM customers WHERE name = 'changed'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(changed, 40, "tables holding data are left alone");
+
+    // restore_user_data=True: the group of a full backup
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app", "group": "user-data"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["tables"].as_array().map(Vec::len), Some(1), "{p}");
+    assert_eq!(p["tables"][0]["name"], "customers");
+    assert_eq!(p["tables"][0]["updated"], 40);
+    let (st, e) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app", "group": "nope"}),
+        )
+        .await;
+    assert_eq!(st, 404, "{e}");
+
+    s.stop().await;
+}
+
+/// A backup taken by URL (a script, the CLI) shows on the dashboard as the
+/// configured source's, and its retention counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_by_url_is_the_sources() {
+    let dir = workspace(10).await;
+    let snap = backup_outside(dir.path(), None).await;
+    assert_eq!(snap.source.name, None);
+    let s = TestServer::start(dir.path(), RETENTION, "").await;
+    let (_, status) = s.get(&s.admin, "/api/v1/status").await;
+    let app = &status["sources"][0];
+    assert_eq!(app["name"], "app");
+    assert_eq!(app["snapshots"], 1, "{status}");
+    assert_eq!(app["last_backup"]["snapshot"], snap.id.as_str(), "{status}");
+    let listed = snapshots(&s, "source=app").await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    s.stop().await;
+}
+
+/// FixGSM's 300 s limit: a source's timeout holds for every job of it,
+/// also one an admin starts by hand, and a job that runs out leaves
+/// nothing behind (no snapshot; the restore's target as it was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_job_of_a_source_has_its_timeout() {
+    let dir = workspace(3000).await;
+    let before = backup_outside(dir.path(), Some("app")).await;
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .expect("db")
+        .execute_batch("DELETE FROM events; UPDATE customers SET name = 'after'")
+        .expect("change");
+    let s = TestServer::start(dir.path(), "timeout = \"1ms\"", "").await;
+
+    let (st, v) = s
+        .post(&s.admin, "/api/v1/snapshots", json!({"source": "app"}))
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{job}"
+    );
+    assert_eq!(snapshots(&s, "source=app").await["total"], 1);
+
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": before.id, "target": "app"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": p["preview_id"], "confirm": {"target": "app", "snapshot": &before.id[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let c = rusqlite::Connection::open(&path).expect("db");
+    let after: i64 = c
+        .query_row(
+            "SELECT count(*) FROM customers WHERE name = 'after'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(after, 3000, "the timed-out restore changed nothing");
+    assert_eq!(snapshots(&s, "source=app&trigger=manual").await["total"], 1);
+    s.stop().await;
+}

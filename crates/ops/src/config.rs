@@ -19,9 +19,9 @@ mod server;
 
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 pub use server::{
-    EVENT_KINDS, EmailConfig, MaintenanceConfig, NotificationsConfig, RetentionConfig, Schedule,
-    ServerConfig, Size, SmtpTls, WebhookConfig, WebhookFormat, parse_cron, parse_duration,
-    parse_size, parse_timezone,
+    EVENT_KINDS, EmailConfig, LogFormat, MaintenanceConfig, NotificationsConfig, RetentionConfig,
+    Schedule, ServerConfig, Size, SmtpTls, WebhookConfig, WebhookFormat, parse_cron,
+    parse_duration, parse_size, parse_timezone,
 };
 
 /// A secret string (a password) that never shows in `Debug` output or logs.

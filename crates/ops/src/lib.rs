@@ -50,10 +50,10 @@ pub use backup::{
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
-    CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, MaintenanceConfig,
-    NotificationsConfig, RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size,
-    SmtpTls, SourceConfig, WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size,
-    parse_timezone, read_secret_file,
+    CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, LogFormat,
+    MaintenanceConfig, NotificationsConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
+    ServerConfig, Size, SmtpTls, SourceConfig, WebhookConfig, WebhookFormat, parse_cron,
+    parse_duration, parse_size, parse_timezone, read_secret_file,
 };
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use drill::{DrillReport, DrillTable, drill, drill_failure, scratch_url};

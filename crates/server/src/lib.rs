@@ -178,7 +178,7 @@ impl Server {
             .map_err(anyhow::Error::msg)?;
         let config = Arc::new(config);
         let store = Arc::new(store);
-        let events = Arc::new(events::Events::new(log_file));
+        let events = Arc::new(events::Events::new(log_file, config.server.log_format, tz));
         let catalog = Arc::new(catalog::Catalog::new(repo.clone()));
         let uploads = Arc::new(uploads::Uploads::default());
         let notifier =

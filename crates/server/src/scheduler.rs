@@ -188,6 +188,20 @@ pub fn is_paused(app: &Scheduler, name: &str) -> bool {
     }
 }
 
+/// What a schedule shows now: its state and next run. A paused schedule
+/// (itself, or the whole scheduler) between runs says `paused` and has no
+/// next run, since none will happen until it is resumed.
+pub fn shown_state(app: &Scheduler, name: &str) -> (Option<String>, Option<DateTime<Utc>>) {
+    let entry = app.board.get(name);
+    let paused = is_paused(app, name);
+    match entry {
+        Some(e) if paused && e.state == "waiting" => (Some("paused".into()), None),
+        Some(e) => (Some(e.state), if paused { None } else { e.next_run }),
+        None if paused => (Some("paused".into()), None),
+        None => (None, None),
+    }
+}
+
 /// The retention rules in force for `name`: set at run time, or else
 /// from the config.
 pub fn retention_of(app: &Scheduler, name: &str) -> Option<RetentionConfig> {

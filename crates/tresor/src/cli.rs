@@ -61,6 +61,15 @@ pub struct Global {
     /// Never draw progress bars
     #[arg(long, global = true)]
     pub no_progress: bool,
+
+    /// Also log to FILE (appended): what each command did, at info level
+    /// (the server's own log is `[server] log-file`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// How --log-file lines look: text or json
+    #[arg(long, global = true, default_value = "text", value_parser = str::parse::<tresor_ops::LogFormat>)]
+    pub log_format: tresor_ops::LogFormat,
 }
 
 /// A bandwidth such as `10MiB` or `500k` (bytes per second).
@@ -131,6 +140,33 @@ pub enum GenerateCommand {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Backup(_) => "backup",
+            Command::Snapshots(_) => "snapshots",
+            Command::Show(_) => "show",
+            Command::Restore(_) => "restore",
+            Command::Diff(_) => "diff",
+            Command::Guard(_) => "guard",
+            Command::Undo(_) => "undo",
+            Command::Drill(_) => "drill",
+            Command::Check(_) => "check",
+            Command::Forget(_) => "forget",
+            Command::Prune(_) => "prune",
+            Command::Key(_) => "key",
+            Command::Export(_) => "export",
+            Command::Import(_) => "import",
+            Command::Unlock(_) => "unlock",
+            Command::Demo(_) => "demo",
+            Command::Serve(_) => "serve",
+            Command::Generate(_) => "generate",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

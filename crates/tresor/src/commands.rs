@@ -38,23 +38,40 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return serve::run(&cli.global, args).await;
     }
     let ctx = Context::new(cli.global)?;
-    match cli.command {
-        Command::Init(a) => init::run(&ctx, &a).await,
-        Command::Backup(a) => backup::run(&ctx, &a).await,
-        Command::Snapshots(a) => snapshots::run(&ctx, &a).await,
-        Command::Show(a) => show::run(&ctx, &a).await,
-        Command::Restore(a) => restore::run(&ctx, &a).await,
-        Command::Diff(a) => diff::run(&ctx, &a).await,
-        Command::Guard(a) => guard::run(&ctx, &a).await,
-        Command::Undo(a) => undo::run(&ctx, &a).await,
-        Command::Key(a) => key::run(&ctx, &a).await,
-        Command::Unlock(a) => unlock::run(&ctx, &a).await,
-        Command::Drill(a) => drill::run(&ctx, &a).await,
-        Command::Check(a) => check::run(&ctx, &a).await,
-        Command::Forget(a) => forget::run(&ctx, &a).await,
-        Command::Prune(a) => prune::run(&ctx, &a).await,
-        Command::Export(a) => export::run(&ctx, &a).await,
-        Command::Import(a) => import::run(&ctx, &a).await,
+    let name = cli.command.name();
+    let result = run_command(&ctx, cli.command).await;
+    match &result {
+        Ok(code) if *code == ExitCode::SUCCESS => {
+            tracing::info!(target: LOG_TARGET, "tresor {name} finished");
+        }
+        Ok(_) => tracing::warn!(target: LOG_TARGET, "tresor {name} finished with problems"),
+        Err(e) => tracing::error!(target: LOG_TARGET, "tresor {name} failed: {e:#}"),
+    }
+    result
+}
+
+/// The tracing target of what commands did: written to `--log-file`,
+/// never to stderr (where the command prints it itself).
+pub const LOG_TARGET: &str = "tresor_log";
+
+async fn run_command(ctx: &Context, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Init(a) => init::run(ctx, &a).await,
+        Command::Backup(a) => backup::run(ctx, &a).await,
+        Command::Snapshots(a) => snapshots::run(ctx, &a).await,
+        Command::Show(a) => show::run(ctx, &a).await,
+        Command::Restore(a) => restore::run(ctx, &a).await,
+        Command::Diff(a) => diff::run(ctx, &a).await,
+        Command::Guard(a) => guard::run(ctx, &a).await,
+        Command::Undo(a) => undo::run(ctx, &a).await,
+        Command::Key(a) => key::run(ctx, &a).await,
+        Command::Unlock(a) => unlock::run(ctx, &a).await,
+        Command::Drill(a) => drill::run(ctx, &a).await,
+        Command::Check(a) => check::run(ctx, &a).await,
+        Command::Forget(a) => forget::run(ctx, &a).await,
+        Command::Prune(a) => prune::run(ctx, &a).await,
+        Command::Export(a) => export::run(ctx, &a).await,
+        Command::Import(a) => import::run(ctx, &a).await,
         Command::Demo(_) | Command::Serve(_) | Command::Generate(_) => {
             unreachable!("handled above")
         }

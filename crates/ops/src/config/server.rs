@@ -227,6 +227,29 @@ pub struct MaintenanceConfig {
     pub read_data: bool,
 }
 
+/// The shape of log file lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text an event, for people.
+    #[default]
+    Text,
+    /// One JSON object an event, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
+    }
+}
+
 /// `[server]`: where it listens and keeps its own state.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -243,6 +266,10 @@ pub struct ServerConfig {
     /// A log file the server appends to, besides stderr; none when unset.
     #[serde(default)]
     pub log_file: Option<PathBuf>,
+    /// How the log file's lines look: `text` (`[2026-12-05 06:00:01] info
+    /// backup finished source=shop ...`) or `json` (one object a line).
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// The default time zone for schedules and for dates on the pages.
     #[serde(default = "default_timezone")]
     pub timezone: String,
@@ -277,6 +304,7 @@ impl Default for ServerConfig {
             upload_limit: default_upload_limit(),
             state_file: default_state_file(),
             log_file: None,
+            log_format: LogFormat::default(),
             timezone: default_timezone(),
             public_url: None,
             secure_cookies: true,

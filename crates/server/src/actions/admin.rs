@@ -12,7 +12,9 @@ use crate::store::User;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    pub name: String,
+    /// The login name (`username`, as at login; `name` is accepted too).
+    #[serde(alias = "name")]
+    pub username: String,
     pub role: String,
     #[serde(default)]
     pub password: Option<String>,
@@ -20,7 +22,7 @@ pub struct CreateUser {
 
 /// Creates a user; returns it and the password if one was generated.
 pub async fn add_user(app: &App, who: &str, r: CreateUser) -> ApiResult<(User, Option<String>)> {
-    let name = r.name.trim().to_string();
+    let name = r.username.trim().to_string();
     if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
         return Err(ApiError::bad_request(
             "a user name is 1 to 64 characters without spaces",

@@ -88,7 +88,6 @@ pub async fn source_status(
         .find(|s| s.trigger.is_backup() && app.belongs_to(s, name));
     let last_job = app.store.last_job("backup", name, None)?;
     let plan = source_plan(&app.scheduler, name);
-    let entry = app.scheduler.board.get(name);
     let running = app
         .store
         .jobs(&crate::store::JobFilter {
@@ -112,10 +111,13 @@ pub async fn source_status(
             if stale == Some(true) { "stale" } else { "ok" }
         }
     };
-    let next_run = entry
-        .as_ref()
-        .and_then(|e| e.next_run)
-        .or_else(|| plan.as_ref().and_then(|p| p.next_after(now)));
+    let paused = is_paused(&app.scheduler, name);
+    let (schedule_state, shown_next) = crate::scheduler::shown_state(&app.scheduler, name);
+    let next_run = if paused {
+        None
+    } else {
+        shown_next.or_else(|| plan.as_ref().and_then(|p| p.next_after(now)))
+    };
     Ok(SourceStatus {
         name: name.to_string(),
         url: tresor_core::redact_url(&sc.url),
@@ -127,10 +129,10 @@ pub async fn source_status(
             .map(str::to_string)
             .collect(),
         timezone: app.tz_of(Some(name)).name(),
-        paused: is_paused(&app.scheduler, name),
+        paused,
         next_run,
         health,
-        schedule_state: entry.map(|e| e.state),
+        schedule_state,
         last_backup: last.map(|s| LastBackup {
             snapshot: s.id.clone(),
             short_id: s.short_id().to_string(),

@@ -99,14 +99,14 @@ pub async fn resume_all(
 pub async fn schedule(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
     for (name, sc) in &app.config.sources {
-        let entry = app.scheduler.board.get(name);
+        let (state, next_run) = crate::scheduler::shown_state(&app.scheduler, name);
         out.push(json!({
             "name": name,
             "expressions": sc.schedule.expressions(),
             "timezone": app.tz_of(Some(name)).name(),
             "paused": is_paused(&app.scheduler, name),
-            "next_run": entry.as_ref().and_then(|e| e.next_run),
-            "state": entry.as_ref().map(|e| e.state.clone()),
+            "next_run": next_run,
+            "state": state,
             "catch_up": sc.catch_up,
             "timeout": sc.timeout,
             "retries": sc.retries,

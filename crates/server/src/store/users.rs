@@ -11,7 +11,8 @@ use super::{Store, ts};
 pub struct User {
     /// Id.
     pub id: i64,
-    /// Login name.
+    /// Login name (`username` in the API, as at login).
+    #[serde(rename = "username")]
     pub name: String,
     /// `admin` or `viewer`.
     pub role: String,

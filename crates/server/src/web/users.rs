@@ -49,7 +49,7 @@ pub(super) async fn create_user(
         &app,
         &c.actor(),
         actions::admin::CreateUser {
-            name: f.name,
+            username: f.name,
             role: f.role,
             password: f.password.filter(|p| !p.is_empty()),
         },

@@ -309,9 +309,22 @@ async fn backup_download_upload_and_restore() {
     let (st, doc) = s.get(&s.admin, "/api/v1/openapi.json").await;
     assert_eq!(st, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    // the log file got structured lines
+    // the log file got one text line per event, without colour codes
     let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
-    assert!(log.lines().any(|l| l.contains("\"job finished\"")), "{log}");
+    let finished: Vec<&str> = log.lines().filter(|l| l.contains("job finished")).collect();
+    assert!(
+        finished
+            .iter()
+            .all(|l| l.starts_with('[') && l.contains("] info  job finished job=")),
+        "{log}"
+    );
+    let jobs: std::collections::HashSet<&str> = finished
+        .iter()
+        .filter_map(|l| l.split("job=").nth(1))
+        .filter_map(|r| r.split(' ').next())
+        .collect();
+    assert_eq!(jobs.len(), finished.len(), "one line per event: {log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
     s.stop().await;
 }
 

@@ -22,7 +22,7 @@ async fn every_endpoint_by_every_caller() {
         .post(
             &s.admin,
             "/api/v1/users",
-            json!({"name": "vera", "role": "viewer", "password": "viewer-password"}),
+            json!({"username": "vera", "role": "viewer", "password": "viewer-password"}),
         )
         .await;
     assert_eq!(st, 201);

@@ -185,6 +185,12 @@ keep-last = 10"#,
     )
     .await;
     assert_eq!(sched["sources"][0]["paused"], true, "{sched}");
+    // it says paused, not waiting for a run that will not happen
+    assert_eq!(sched["sources"][0]["state"], "paused", "{sched}");
+    assert_eq!(sched["sources"][0]["next_run"], Value::Null, "{sched}");
+    let status = call(&router, Some(&token), "GET", "/api/v1/status", Value::Null).await;
+    assert_eq!(status["sources"][0]["schedule_state"], "paused", "{status}");
+    assert_eq!(status["sources"][0]["next_run"], Value::Null, "{status}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -60,7 +60,7 @@ async fn read_and_backup_tokens_cannot_take_over_their_owner() {
         .as_array()
         .expect("users")
         .iter()
-        .find(|u| u["name"] == "admin")
+        .find(|u| u["username"] == "admin")
         .expect("admin")["id"]
         .as_i64()
         .expect("id");
@@ -124,7 +124,7 @@ async fn password_change_needs_the_current_one_and_ends_other_credentials() {
         .post(
             &s.admin,
             "/api/v1/users",
-            json!({"name": "vera", "role": "viewer", "password": "viewer-password-1"}),
+            json!({"username": "vera", "role": "viewer", "password": "viewer-password-1"}),
         )
         .await;
     assert_eq!(st, 201, "{v}");
@@ -205,7 +205,7 @@ async fn password_change_needs_the_current_one_and_ends_other_credentials() {
         .as_array()
         .expect("users")
         .iter()
-        .find(|u| u["name"] == "admin")
+        .find(|u| u["username"] == "admin")
         .expect("admin")["id"]
         .as_i64()
         .expect("id");
@@ -335,7 +335,7 @@ async fn wrong_passwords_back_off() {
         .post(
             &s.admin,
             "/api/v1/users",
-            json!({"name": "vera", "role": "viewer", "password": "viewer-password-1"}),
+            json!({"username": "vera", "role": "viewer", "password": "viewer-password-1"}),
         )
         .await;
     assert_eq!(st, 201);

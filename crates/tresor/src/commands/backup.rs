@@ -67,6 +67,20 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         b.finish();
     }
     let (snapshot, repo) = result?;
+    tracing::info!(
+        target: super::LOG_TARGET,
+        "backup saved snapshot={} source={} tables={} rows={} added_bytes={}{}",
+        snapshot.short_id(),
+        snapshot.source.key(),
+        snapshot.totals.tables,
+        snapshot.totals.rows,
+        snapshot.totals.added_bytes,
+        snapshot
+            .reason
+            .as_deref()
+            .map(|r| format!(" reason={r:?}"))
+            .unwrap_or_default()
+    );
     if ctx.global.json {
         let mut v = serde_json::to_value(&snapshot)?;
         v["id"] = snapshot.id.clone().into();
@@ -107,7 +121,17 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     }
     if !args.no_retention {
         let rules = tresor_ops::RetentionRules::from_config(&ctx.config, &ctx.engines)?;
-        if let Some(out) = tresor_ops::retain_after_backup(&repo, &rules, &snapshot).await?
+        let out = tresor_ops::retain_after_backup(&repo, &rules, &snapshot).await?;
+        if let Some(out) = &out {
+            tracing::info!(
+                target: super::LOG_TARGET,
+                "retention removed {} snapshot(s) of {}: {}",
+                out.removed.len(),
+                rules.owner(&snapshot),
+                out.removed.iter().map(|id| &id[..8.min(id.len())]).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if let Some(out) = out
             && !ctx.global.quiet
             && !ctx.global.json
         {

@@ -154,6 +154,15 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         b.finish();
     }
     let outcome = result?;
+    tracing::info!(
+        target: super::LOG_TARGET,
+        "restore finished snapshot={} target={target_label} tables={} rows={} safety_snapshot={} left_alone={}",
+        snapshot.short_id(),
+        outcome.tables.len(),
+        outcome.tables.iter().map(|(_, n)| n).sum::<u64>(),
+        outcome.safety_snapshot.as_deref().map_or("none", |s| &s[..8.min(s.len())]),
+        outcome.skipped.len()
+    );
     report(ctx, args, &snapshot, &target_label, &outcome)?;
     super::ok()
 }

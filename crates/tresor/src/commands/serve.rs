@@ -39,7 +39,8 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
         config.server.listen = listen.clone();
     }
     config.validate()?;
-    crate::init_logging(global, config.server.log_file.as_deref());
+    // the server writes its log file itself, one line per event
+    crate::init_logging(global, true, None);
     if args.restore_state {
         let from = tresor_ops::PasswordSource {
             given: options.repository_password.as_deref(),

@@ -281,8 +281,21 @@ fn shop_keeps_fifteen_reasoned_backups_and_restores_latest_in_an_emergency() {
             "shop",
             "--reason",
             &format!("before_migration_{i}"),
+            "--log-file",
+            "app.log",
         ]);
     }
+    // app.log: one line per thing done, no colour codes
+    let log = std::fs::read_to_string(env.path("app.log")).unwrap();
+    let saved = log.lines().filter(|l| l.contains("backup saved")).count();
+    assert_eq!(saved, 17, "{log}");
+    assert!(log.contains("reason=\"before_migration_16\""), "{log}");
+    let retained = log
+        .lines()
+        .filter(|l| l.contains("retention removed 1 snapshot(s) of shop"))
+        .count();
+    assert_eq!(retained, 2, "{log}");
+    assert!(!log.contains('\u{1b}'));
     let snaps = env.json(&["snapshots", "--source", "shop"]);
     let reasons: Vec<&str> = snaps
         .as_array()

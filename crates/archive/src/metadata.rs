@@ -64,19 +64,41 @@ pub enum RowEncoding {
     /// ([`tresor_core::json::row_to_json`]).
     Row,
     /// The MongoDB document itself as canonical Extended JSON
-    /// ([`tresor_core::json::document_to_json`]), for collections.
+    /// ([`tresor_core::json::document_to_json`]), for collections: each
+    /// line is what `mongoexport` writes and `mongoimport` reads. The
+    /// `_id` key column, when the collection stores one, is derived back
+    /// from the document ([`tresor_core::document_key`]).
     ExtJson,
 }
 
+/// The column of a collection that holds the whole document.
+const DOCUMENT: &str = "document";
+/// The key column derived from a document's `_id`.
+const ID: &str = "_id";
+
 impl RowEncoding {
     /// The encoding the writer uses for `table`: Extended JSON for a
-    /// collection of one stored document column, rows otherwise.
+    /// collection that stores its documents (one document column, and
+    /// perhaps the `_id` key derived from it), rows otherwise.
     pub fn for_table(table: &TableSchema) -> RowEncoding {
-        if table.kind == "collection" && table.stored_columns().count() == 1 {
+        if table.kind == "collection" && document_layout(table).is_some() {
             RowEncoding::ExtJson
         } else {
             RowEncoding::Row
         }
+    }
+}
+
+/// Where a collection's row keeps its document, and its `_id` key if it
+/// has one: `None` unless the stored columns are one document column, or
+/// `_id` and `document`.
+pub(crate) fn document_layout(table: &TableSchema) -> Option<(usize, Option<usize>)> {
+    let stored: Vec<&str> = table.stored_columns().map(|c| c.name.as_str()).collect();
+    match stored.as_slice() {
+        [_] => Some((0, None)),
+        [a, b] if *a == ID && *b == DOCUMENT => Some((1, Some(0))),
+        [a, b] if *a == DOCUMENT && *b == ID => Some((0, Some(1))),
+        _ => None,
     }
 }
 
@@ -232,9 +254,9 @@ fn check_metadata(meta: &ArchiveMetadata) -> Result<(), ArchiveError> {
         let Some(schema) = meta.schema.table(&t.name) else {
             return bad(format!("table {} is not in the schema", t.name));
         };
-        if t.encoding == RowEncoding::ExtJson && schema.stored_columns().count() != 1 {
+        if t.encoding == RowEncoding::ExtJson && document_layout(schema).is_none() {
             return bad(format!(
-                "table {} is stored as extended json but has several columns",
+                "table {} is stored as extended json but is not a collection of documents",
                 t.name
             ));
         }

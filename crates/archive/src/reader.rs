@@ -16,8 +16,8 @@ use zip::ZipArchive;
 use self::tar::TarCursor;
 use crate::error::{ArchiveError, zip_error};
 use crate::metadata::{
-    ArchiveMetadata, METADATA_FILE, RowEncoding, TABLES_DIR, TableEntry, is_unsafe_entry,
-    parse_metadata,
+    ArchiveMetadata, METADATA_FILE, RowEncoding, TABLES_DIR, TableEntry, document_layout,
+    is_unsafe_entry, parse_metadata,
 };
 use crate::writer::ArchiveFormat;
 
@@ -559,9 +559,24 @@ impl TableRows<'_> {
                     .ok_or_else(|| bad_row(tresor_core::json::JsonError::RowNotObject))?;
                 row_from_json(&self.schema, obj).map_err(bad_row)
             }
-            RowEncoding::ExtJson => Ok(vec![Value::Document(
-                document_from_json(&json).map_err(bad_row)?,
-            )]),
+            RowEncoding::ExtJson => {
+                let doc = document_from_json(&json).map_err(bad_row)?;
+                let Some((at, key)) = document_layout(&self.schema) else {
+                    return Err(bad_row(tresor_core::json::JsonError::RowNotObject));
+                };
+                let mut row = vec![Value::Null; if key.is_some() { 2 } else { 1 }];
+                if let Some(k) = key {
+                    let invalid = |detail: String| {
+                        bad_row(tresor_core::json::JsonError::Invalid {
+                            kind: "document",
+                            detail,
+                        })
+                    };
+                    row[k] = tresor_core::document_key(&doc).map_err(invalid)?;
+                }
+                row[at] = Value::Document(doc);
+                Ok(row)
+            }
         }
     }
 

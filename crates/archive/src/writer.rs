@@ -14,7 +14,8 @@ use zip::write::{SimpleFileOptions, StreamWriter};
 
 use crate::error::{ArchiveError, zip_error};
 use crate::metadata::{
-    ArchiveMetadata, FORMAT_NAME, FORMAT_VERSION, FileNamer, METADATA_FILE, RowEncoding, TableEntry,
+    ArchiveMetadata, FORMAT_NAME, FORMAT_VERSION, FileNamer, METADATA_FILE, RowEncoding,
+    TableEntry, document_layout,
 };
 
 /// The container of an archive.
@@ -286,11 +287,15 @@ impl<W: Write> ArchiveWriter<W> {
                 serde_json::to_writer(&mut self.line, &obj).map_err(|e| invalid(e.to_string()))?;
             }
             RowEncoding::ExtJson => {
-                let [Value::Document(doc)] = row else {
-                    return Err(invalid(
-                        "a collection row must be exactly one document value".into(),
-                    ));
-                };
+                let doc = document_layout(&t.schema)
+                    .filter(|_| row.len() == t.schema.stored_columns().count())
+                    .and_then(|(at, _)| match &row[at] {
+                        Value::Document(doc) => Some(doc),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        invalid("a collection row must hold its document value".into())
+                    })?;
                 serde_json::to_writer(&mut self.line, &document_to_json(doc))
                     .map_err(|e| invalid(e.to_string()))?;
             }

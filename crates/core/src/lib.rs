@@ -24,6 +24,7 @@
 pub mod codec;
 pub mod convert;
 mod diff;
+mod document;
 mod filter;
 pub mod json;
 mod plan;
@@ -33,6 +34,7 @@ mod source;
 mod value;
 
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
+pub use document::{document_key, id_value};
 pub use filter::{FilterError, TableFilter};
 pub use plan::load_order;
 pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};

@@ -11,7 +11,7 @@
 //!
 //! [`compare_keys`]: tresor_core::compare_keys
 
-use mongodb::bson::raw::{RawBsonRef, RawDocument, RawDocumentBuf, cstr};
+use mongodb::bson::raw::RawDocument;
 use mongodb::bson::{Document, doc};
 use tresor_core::{SourceError, Value};
 
@@ -53,38 +53,15 @@ impl Bucket {
     }
 }
 
-/// The key value of a document's `_id`.
+/// The key value of a document's `_id` (see [`tresor_core::document_key`]).
 ///
 /// # Errors
 /// A document without `_id`, or invalid BSON.
 pub(crate) fn document_key(doc: &RawDocument) -> Result<Value, SourceError> {
-    match doc.get("_id") {
-        Ok(Some(id)) => Ok(id_value(id)),
-        Ok(None) => Err(SourceError::data("a document has no _id")),
-        Err(e) => Err(SourceError::data(format!(
-            "a document's _id is not valid bson: {e}"
-        ))),
-    }
+    tresor_core::document_key(doc.as_bytes()).map_err(SourceError::data)
 }
 
-/// The key value of an `_id`.
-pub(crate) fn id_value(id: RawBsonRef<'_>) -> Value {
-    match id {
-        RawBsonRef::ObjectId(o) => Value::Bytes(o.bytes().to_vec()),
-        RawBsonRef::String(s) => Value::Text(s.to_string()),
-        RawBsonRef::Int32(i) => Value::Int(i64::from(i)),
-        RawBsonRef::Int64(i) => Value::Int(i),
-        RawBsonRef::Double(f) => Value::F64(f),
-        other => Value::Document(fallback(other)),
-    }
-}
-
-/// The one-field document `{"_id": id}`.
-fn fallback(id: RawBsonRef<'_>) -> Vec<u8> {
-    let mut d = RawDocumentBuf::new();
-    d.append(cstr!("_id"), id);
-    d.into_bytes()
-}
+pub(crate) use tresor_core::id_value;
 
 /// The bucket a key value belongs to.
 #[cfg(test)]
@@ -102,6 +79,7 @@ mod tests {
     use std::cmp::Ordering;
 
     use mongodb::bson::oid::ObjectId;
+    use mongodb::bson::raw::{RawBsonRef, RawDocumentBuf};
     use mongodb::bson::{Bson, DateTime, Decimal128, rawdoc};
     use tresor_core::compare_keys;
 

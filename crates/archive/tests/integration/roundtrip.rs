@@ -5,7 +5,7 @@ use tresor_archive::{
     ArchiveFormat, ArchiveReader, ArchiveWriter, FORMAT_VERSION, RowEncoding, WriterOptions,
 };
 use tresor_core::codec::{TableDigest, encode_row};
-use tresor_core::{DatabaseSchema, Engine, PortableType, TableName, rows_same};
+use tresor_core::{DatabaseSchema, Engine, PortableType, TableName, TableSchema, Value, rows_same};
 
 use super::support::*;
 
@@ -209,5 +209,119 @@ proptest! {
         for (a, b) in got.iter().zip(&rows) {
             prop_assert!(rows_same(a, b), "{:?} != {:?}", a, b);
         }
+    }
+}
+
+/// A collection as the MongoDB engine describes it: the `_id` key column
+/// and the document.
+fn mongo_collection() -> TableSchema {
+    let mut t = table(
+        TableName::new("wines"),
+        "collection",
+        vec![
+            col("_id", PortableType::Dynamic),
+            col("document", PortableType::Document),
+        ],
+    );
+    t.primary_key = vec!["_id".into()];
+    t.row_key = tresor_core::RowKey::Columns {
+        columns: vec!["_id".into()],
+    };
+    t
+}
+
+/// Each line of an exported collection is the document in canonical
+/// Extended JSON, as `mongoexport` writes it: MongoDB's own bson crate
+/// reads every line back to the very document; the archive reader derives
+/// the `_id` key from it again.
+#[test]
+fn collections_export_as_mongoexport_lines_and_come_back_whole() {
+    use bson::{Bson, DateTime, Decimal128, doc, oid::ObjectId};
+    let ids: Vec<Bson> = vec![
+        Bson::ObjectId(ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").expect("oid")),
+        Bson::String("riesling-2019".into()),
+        Bson::Int32(7),
+        Bson::Int64(1 << 40),
+        Bson::Double(2.5),
+        Bson::DateTime(DateTime::from_millis(1_700_000_000_000)),
+        Bson::Document(doc! {"user": "u1", "n": 2}),
+    ];
+    let docs: Vec<Vec<u8>> = ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let d = doc! {
+                "_id": id,
+                "name": format!("Spätlese {i}"),
+                "price": Decimal128::from_bytes([1; 16]),
+                "vintage": 2019_i32,
+                "tags": ["white", "sweet"],
+                "added": DateTime::from_millis(1_600_000_000_000 + i as i64),
+            };
+            d.to_vec().expect("bson")
+        })
+        .collect();
+    let t = mongo_collection();
+    let rows: Vec<Vec<Value>> = docs
+        .iter()
+        .map(|d| {
+            vec![
+                tresor_core::document_key(d).expect("key"),
+                Value::Document(d.clone()),
+            ]
+        })
+        .collect();
+    let s = DatabaseSchema {
+        engine: Engine::Mongodb,
+        tables: vec![t.clone()],
+        objects: vec![],
+        settings: Default::default(),
+    };
+    for format in [ArchiveFormat::Zip, ArchiveFormat::TarZst] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("export");
+        let mut w = ArchiveWriter::new(
+            NoSeek(std::fs::File::create(&path).expect("create")),
+            format,
+            snapshot_meta(),
+            &s,
+        )
+        .expect("writer");
+        w.write_table(&t.name, rows.clone()).expect("write");
+        w.finish().expect("finish");
+
+        let files = entries(&path);
+        let wines = files
+            .iter()
+            .find(|f| f.0 == "tables/wines.jsonl")
+            .expect("the collection's file");
+        let text = std::str::from_utf8(&wines.1).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), docs.len());
+        assert!(
+            lines[0]
+                .starts_with(r#"{"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"},"name":"Spätlese 0""#),
+            "{}",
+            lines[0]
+        );
+        for (line, original) in lines.iter().zip(&docs) {
+            assert!(
+                !line.contains("$bytes") && !line.contains("$doc\""),
+                "{line}"
+            );
+            let json: serde_json::Value = serde_json::from_str(line).expect("json");
+            let Bson::Document(back) = Bson::try_from(json).expect("extended json") else {
+                panic!("not a document: {line}");
+            };
+            assert_eq!(&back.to_vec().expect("bson"), original, "{line}");
+        }
+
+        let mut r = ArchiveReader::open(&path).expect("open");
+        let got: Vec<_> = r
+            .read_table(&t.name)
+            .expect("read")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(got, rows);
     }
 }

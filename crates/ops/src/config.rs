@@ -106,6 +106,11 @@ pub struct SourceConfig {
     /// Start with the schedule paused (it can be resumed from the UI/API).
     #[serde(default)]
     pub paused: bool,
+    /// The version of the application running on this database now
+    /// (`2.3.1`): recorded with each backup that names none, and compared
+    /// with a snapshot's before a restore into it.
+    #[serde(default)]
+    pub app_version: Option<String>,
 }
 
 fn default_retries() -> u32 {

@@ -384,6 +384,7 @@ async fn undo_from(
         rehearsal: options.dry_run,
         rows: None,
         only_missing: false,
+        ..RestoreOptions::default()
     };
     let mut out = UndoReport {
         guard: guard.id.clone(),

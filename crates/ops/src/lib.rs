@@ -73,9 +73,9 @@ pub use open::{
 };
 pub use progress::{NoProgress, Progress};
 pub use restore::{
-    DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome, RestoreOptions,
-    RestoreOutcome, SkippedTable, TablePreview, for_each_table, plan_restore, preview, restore,
-    snapshot_schema,
+    AppVersions, DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome,
+    RestoreOptions, RestoreOutcome, SkippedTable, TablePreview, for_each_table, plan_restore,
+    preview, restore, snapshot_schema,
 };
 pub use retention::{GROUP_TAG, RetentionRules, group_of, series_name};
 pub use rows::stream_table;

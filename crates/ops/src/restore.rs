@@ -49,6 +49,69 @@ pub struct RestoreOptions {
     /// leave every other one alone (`--only-missing`, the deploy-safe
     /// restore: user data that exists is never overwritten).
     pub only_missing: bool,
+    /// The version of the application running on the target, when known:
+    /// a snapshot of another version is reported (and refused with
+    /// `require_same_app_version`).
+    pub app_version: Option<String>,
+    /// Refuse a snapshot whose application version is not `app_version`.
+    pub require_same_app_version: bool,
+}
+
+/// The application versions of a snapshot and of the restore's target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppVersions {
+    /// The version recorded with the snapshot.
+    pub snapshot: Option<String>,
+    /// The version the target runs.
+    pub target: Option<String>,
+    /// Whether both are known and differ.
+    pub differs: bool,
+}
+
+impl AppVersions {
+    /// What `options` says about `snapshot`'s version.
+    ///
+    /// # Errors
+    /// `require_same_app_version` and the versions are not the same (an
+    /// unknown version is not the same either).
+    pub fn check(snapshot: &Snapshot, options: &RestoreOptions) -> Result<AppVersions> {
+        let v = AppVersions {
+            snapshot: snapshot.app_version.clone(),
+            target: options.app_version.clone(),
+            differs: matches!(
+                (&snapshot.app_version, &options.app_version),
+                (Some(a), Some(b)) if a != b
+            ),
+        };
+        if options.require_same_app_version
+            && (v.differs || v.snapshot.is_none() || v.target.is_none())
+        {
+            let name = |x: &Option<String>| x.clone().unwrap_or_else(|| "unknown".into());
+            return Err(OpsError::InvalidInput {
+                what: format!(
+                    "snapshot {} was taken by application version {}, and the target runs {}",
+                    snapshot.short_id(),
+                    name(&v.snapshot),
+                    name(&v.target)
+                ),
+                hint: Some(
+                    "restore a snapshot of the version the target runs, or leave out                      --require-same-app-version"
+                        .into(),
+                ),
+            });
+        }
+        Ok(v)
+    }
+
+    /// The warning to show when the versions differ.
+    pub fn warning(&self) -> Option<String> {
+        match (&self.snapshot, &self.target) {
+            (Some(s), Some(t)) if self.differs => Some(format!(
+                "the snapshot was taken by application version {s}; the target runs {t}"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// A table `only_missing` left alone because the target holds rows in it.
@@ -167,6 +230,8 @@ pub struct Preview {
     /// With `only_missing`: tables left alone because they hold data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedTable>,
+    /// The snapshot's and the target's application versions.
+    pub app_version: AppVersions,
 }
 
 impl Preview {
@@ -216,6 +281,7 @@ async fn plan(
     snapshot: &Snapshot,
     options: &RestoreOptions,
 ) -> Result<Planned> {
+    AppVersions::check(snapshot, options)?;
     let full = load_schema(repo, snapshot).await?;
     let names: Vec<TableName> = full.tables.iter().map(|t| t.name.clone()).collect();
     let missing = options.tables.unmatched_literals(names.iter());
@@ -374,6 +440,7 @@ pub async fn preview(
             selection: Vec::new(),
             rehearsal: None,
             skipped,
+            app_version: AppVersions::check(snapshot, options)?,
         });
     }
     if let Some(sel) = selected.as_mut() {
@@ -529,6 +596,7 @@ pub async fn preview(
         extra_tables,
         rehearsal,
         skipped,
+        app_version: AppVersions::check(snapshot, options)?,
     })
 }
 
@@ -873,6 +941,10 @@ pub async fn restore(
             return Err(e);
         }
     };
+    let mut summary = summary;
+    if let Some(w) = AppVersions::check(snapshot, options)?.warning() {
+        summary.warnings.push(w);
+    }
     Ok(RestoreOutcome {
         snapshot: snapshot.id.clone(),
         safety_snapshot: safety,

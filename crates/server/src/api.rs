@@ -45,6 +45,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/archives/{id}/import", post(archives::import))
         .route("/api/v1/restore/preview", post(restore::preview))
         .route("/api/v1/restores", post(restore::start))
+        .route(
+            "/api/v1/restores/upload",
+            post(restore::upload_and_restore).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/diff", get(rows::diff))
         .route("/api/v1/guards", get(rows::guards).post(rows::take))
         .route("/api/v1/guards/{id}", delete(rows::release))

@@ -54,6 +54,9 @@ pub enum JobSpec {
         /// Extra tags.
         #[serde(default)]
         tags: Vec<String>,
+        /// The application's version, over the source's `app-version`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_version: Option<String>,
     },
     /// Restore a snapshot into a configured source.
     Restore {
@@ -75,6 +78,12 @@ pub enum JobSpec {
         /// Only tables that are missing or empty in the target.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         only_missing: bool,
+        /// The application version the target runs, over the config's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_version: Option<String>,
+        /// Refuse a snapshot of another application version.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_same_app_version: bool,
     },
     /// Apply retention rules, or remove named snapshots.
     Forget {

@@ -205,6 +205,16 @@ const OPS: &[Op] = &[
         "202",
         "JobStarted",
     ),
+    op(
+        "post",
+        "/api/v1/restores/upload",
+        "admin",
+        "restore",
+        "Multipart (backup_file, target, clear_existing_data or mode, tables, group, only_missing, confirm): upload an export archive, check and import it, preview the restore (200); with confirm naming the target, start the restore too (202 with job)",
+        None,
+        "200",
+        "Object",
+    ),
     Op {
         query: &[
             ("from", "the older snapshot (id, prefix, latest:SOURCE)"),
@@ -623,7 +633,7 @@ fn schemas() -> Value {
         "DrillRequest": obj(json!({"source": {"type": "string"}, "snapshot": {"type": "string"}}), &["source"]),
         "ForgetRequest": obj(json!({"source": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}}, "retention": {"$ref": "#/components/schemas/Retention"}}), &[]),
         "Retention": obj(json!({"keep-last": {"type": "integer"}, "keep-hourly": {"type": "integer"}, "keep-daily": {"type": "integer"}, "keep-weekly": {"type": "integer"}, "keep-monthly": {"type": "integer"}, "keep-yearly": {"type": "integer"}, "keep-within": {"type": "string"}, "keep-tags": {"type": "array", "items": {"type": "string"}}}), &[]),
-        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}, "group": {"type": "string", "description": "a table group of the snapshot's source (or the target); tables add to it"}, "only_missing": {"type": "boolean", "description": "restore only tables missing or empty in the target; the others are listed in skipped"}, "where": {"type": "array", "items": {"type": "string"}}, "with_related": {"type": "boolean"}}), &["snapshot", "target"]),
+        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}, "group": {"type": "string", "description": "a table group of the snapshot's source (or the target); tables add to it"}, "app_version": {"type": "string", "description": "the application version the target runs (else its app-version in the config)"}, "require_same_app_version": {"type": "boolean"}, "only_missing": {"type": "boolean", "description": "restore only tables missing or empty in the target; the others are listed in skipped"}, "where": {"type": "array", "items": {"type": "string"}}, "with_related": {"type": "boolean"}}), &["snapshot", "target"]),
         "Preview": obj(json!({
             "preview_id": {"type": "string"}, "snapshot": {"type": "string"}, "target": {"type": "string"}, "mode": {"type": "string"},
             "overwrites_data": {"type": "boolean"},

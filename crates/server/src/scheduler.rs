@@ -355,6 +355,7 @@ async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>
                 group: None,
                 reason: Some(format!("{trigger} run")),
                 tags: Vec::new(),
+                app_version: None,
             },
             trigger: trigger.to_string(),
             started_by: SCHEDULER.to_string(),

@@ -260,6 +260,14 @@ pub struct RestoreArgs {
     /// data). Needs no confirmation: nothing with data is touched
     #[arg(long, conflicts_with = "filters")]
     pub only_missing: bool,
+    /// The version of the application running on the target (else the
+    /// target's `app-version` in tresor.toml); a snapshot of another
+    /// version is pointed out
+    #[arg(long, value_name = "VERSION")]
+    pub app_version: Option<String>,
+    /// Refuse a snapshot whose application version is not the target's
+    #[arg(long)]
+    pub require_same_app_version: bool,
     /// How restored rows meet existing ones: replace (empty each restored
     /// table, then load) or merge (upsert rows by primary key, leave other
     /// rows alone) [default: replace; merge with --where]

@@ -91,7 +91,10 @@ impl BackupRequest {
             trigger: self.trigger,
             reason: self.reason.clone(),
             tags,
-            app_version: self.app_version.clone(),
+            app_version: self
+                .app_version
+                .clone()
+                .or_else(|| config.and_then(|c| c.app_version.clone())),
             username: self.username.clone(),
             labels: self.labels.clone(),
             parent: self.parent.clone(),

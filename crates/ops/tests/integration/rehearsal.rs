@@ -95,6 +95,7 @@ fn options(f: &Fixture, tables: &[&str], rehearsal: Option<Duration>) -> Restore
         rehearsal,
         rows: None,
         only_missing: false,
+        ..RestoreOptions::default()
     }
 }
 

@@ -141,6 +141,7 @@ async fn a_deleted_project_comes_back_with_what_it_needs_and_nothing_else() {
             with_related: true,
         }),
         only_missing: false,
+        ..RestoreOptions::default()
     };
     let target = SqliteConnector.target(&url).unwrap();
     let p = preview(&repo, &snap, target.as_ref(), source.as_ref(), &options)
@@ -295,6 +296,7 @@ async fn chosen_rows_alone_and_their_broken_references() {
             with_related: false,
         }),
         only_missing: false,
+        ..RestoreOptions::default()
     };
     // a comment whose task is gone: its reference would break
     let o = with(&["comments: id = 101"], RestoreMode::Merge);

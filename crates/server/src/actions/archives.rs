@@ -158,6 +158,27 @@ pub(crate) fn too_large(limit: u64) -> ApiError {
 
 /// Stores an upload stream in a temporary file, validates it completely,
 /// and returns its preview; shared by the API and pages.
+/// [`receive_upload`] of a multipart form's file field.
+///
+/// # Errors
+/// As [`receive_upload`].
+pub async fn receive_field(
+    app: &Arc<App>,
+    c: &crate::auth::Caller,
+    field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<Value> {
+    let name = field.file_name().map(str::to_string);
+    let stream = futures::StreamExt::map(field, |r| r.map_err(|e| e.to_string()));
+    receive_upload(
+        app,
+        c.user.id,
+        &c.actor(),
+        name.as_deref(),
+        Box::pin(stream),
+    )
+    .await
+}
+
 pub async fn receive_upload(
     app: &Arc<App>,
     user_id: i64,
@@ -233,6 +254,15 @@ pub async fn receive_upload(
     }
     let id = crate::auth::random_token(12);
     let snap = &info.metadata.snapshot;
+    // the application version it was taken by, and the one its source
+    // runs now (when the archive is of a configured source)
+    let app_version = snap.get("app_version").and_then(Value::as_str);
+    let running = snap
+        .get("source")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str)
+        .and_then(|n| app.config.source(n))
+        .and_then(|s| s.app_version.as_deref());
     let preview = json!({
         "upload": id,
         "file_name": file_name,
@@ -247,6 +277,12 @@ pub async fn receive_upload(
             "time": snap.get("time"),
             "source": snap.get("source").and_then(|s| s.get("name").or_else(|| s.get("url"))),
             "engine": snap.get("source").and_then(|s| s.get("engine")),
+            "app_version": app_version,
+        },
+        "app_version": {
+            "snapshot": app_version,
+            "target": running,
+            "differs": matches!((app_version, running), (Some(a), Some(b)) if a != b),
         },
         "tables": info.tables.iter().map(|(n, r)| json!({"name": n.to_string(), "rows": r})).collect::<Vec<_>>(),
         "rows": info.tables.iter().map(|(_, r)| r).sum::<u64>(),
@@ -269,21 +305,62 @@ pub async fn receive_upload(
     Ok(preview)
 }
 
+/// The import of upload `id`, which must be `c`'s.
+fn import_spec(app: &App, c: &crate::auth::Caller, id: &str) -> ApiResult<JobSpec> {
+    match app.uploads.owner(id) {
+        None => Err(ApiError::not_found(format!("no upload {id:?}"))),
+        Some(o) if o != c.user.id => Err(ApiError::forbidden("import someone else's upload")),
+        Some(_) => Ok(JobSpec::Import {
+            upload: id.to_string(),
+        }),
+    }
+}
+
 /// Starts importing an upload.
 pub fn start_import(app: &Arc<App>, c: &crate::auth::Caller, id: &str) -> ApiResult<i64> {
-    let owner = app.uploads.owner(id);
-    match owner {
-        None => return Err(ApiError::not_found(format!("no upload {id:?}"))),
-        Some(o) if o != c.user.id => {
-            return Err(ApiError::forbidden("import someone else's upload"));
-        }
-        Some(_) => {}
-    }
-    crate::actions::jobs::start(
-        app,
+    let spec = import_spec(app, c, id)?;
+    crate::actions::jobs::start(app, &c.actor(), spec)
+}
+
+/// Imports an upload as a snapshot and waits for it; returns the
+/// snapshot's id.
+///
+/// # Errors
+/// The import job failed (its error), or the upload is not `c`'s.
+pub async fn import_and_wait(
+    app: &Arc<App>,
+    c: &crate::auth::Caller,
+    id: &str,
+) -> ApiResult<String> {
+    let spec = import_spec(app, c, id)?;
+    let (job, done) = app
+        .jobs
+        .submit(crate::jobs::Submit::manual(spec, c.actor()))?;
+    app.store.audit(
         &c.actor(),
-        JobSpec::Import {
-            upload: id.to_string(),
-        },
-    )
+        "import.start",
+        None,
+        Some(&format!("job {job}")),
+    );
+    let outcome = done
+        .await
+        .map_err(|_| ApiError::internal("the import job ended without an outcome"))?;
+    if outcome.state != "succeeded" {
+        return Err(ApiError::new(
+            Kind::Ops(tresor_ops::ErrorClass::Corrupt),
+            format!(
+                "the archive could not be imported ({}): {}",
+                outcome.state,
+                outcome.error.unwrap_or_default()
+            ),
+        )
+        .hint(format!("see GET /api/v1/jobs/{job}")));
+    }
+    let row = crate::actions::jobs::find_job(app, job)?;
+    row.figures
+        .as_ref()
+        .and_then(|f| f.get("snapshot"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::internal("the import job recorded no snapshot"))
 }

@@ -44,6 +44,13 @@ pub struct PreviewRequest {
     /// leave every table holding data alone (the deploy-safe restore).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_missing: bool,
+    /// The application version the target runs (else the source's
+    /// `app-version` in the config); a snapshot of another one is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Refuse a snapshot of another application version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_same_app_version: bool,
 }
 
 /// The row selection of a request, parsed.
@@ -102,6 +109,8 @@ pub struct PreviewView {
     /// With `only_missing`: the tables left alone because they hold data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<tresor_ops::SkippedTable>,
+    /// The snapshot's and the target's application versions.
+    app_version: tresor_ops::AppVersions,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -180,6 +189,8 @@ pub async fn make_preview(
         rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
         rows,
         only_missing: r.only_missing,
+        app_version: r.app_version.clone().or_else(|| sc.app_version.clone()),
+        require_same_app_version: r.require_same_app_version,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -226,6 +237,7 @@ pub async fn make_preview(
         selection: p.selection.clone(),
         extra_tables: p.extra_tables.clone(),
         skipped: p.skipped.clone(),
+        app_version: p.app_version.clone(),
         confirm: ConfirmHint {
             target: request.target.clone(),
             snapshot: snap.short_id().to_string(),
@@ -309,6 +321,8 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         filters: req.filters.clone(),
         with_related: req.with_related,
         only_missing: req.only_missing,
+        app_version: req.app_version.clone(),
+        require_same_app_version: req.require_same_app_version,
     };
     let (id, _) = app
         .jobs

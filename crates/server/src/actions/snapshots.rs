@@ -92,6 +92,10 @@ pub struct CreateRequest {
     /// Extra tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The application's version, recorded with the snapshot (else the
+    /// source's `app-version`).
+    #[serde(default)]
+    pub app_version: Option<String>,
 }
 
 /// Starts a backup job; shared by the API and the pages.
@@ -109,6 +113,7 @@ pub fn start_backup(app: &Arc<App>, who: &str, r: CreateRequest) -> ApiResult<i6
         group: r.group,
         reason: r.reason,
         tags: r.tags,
+        app_version: r.app_version,
     };
     let (id, _) = app.jobs.submit(Submit::manual(spec, who))?;
     app.store.audit(

@@ -31,24 +31,24 @@ pub(super) async fn execute(
             group,
             reason,
             tags,
+            app_version,
         } => {
-            let trigger = if who == super::SCHEDULER {
-                Trigger::Scheduled
-            } else {
-                Trigger::Manual
+            let request = BackupRequest {
+                group: group.clone(),
+                tables: tables.clone(),
+                tags: tags.clone(),
+                reason: reason.clone(),
+                app_version: app_version.clone(),
+                trigger: if who == super::SCHEDULER {
+                    Trigger::Scheduled
+                } else {
+                    Trigger::Manual
+                },
+                username: Some(who.to_string()),
+                labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
+                ..BackupRequest::default()
             };
-            run_backup(
-                env,
-                source,
-                tables,
-                group.as_deref(),
-                reason.clone(),
-                tags,
-                trigger,
-                who,
-                progress,
-            )
-            .await
+            run_backup(env, source, &request, progress).await
         }
         JobSpec::Restore {
             snapshot,
@@ -58,12 +58,16 @@ pub(super) async fn execute(
             filters,
             with_related,
             only_missing,
+            app_version,
+            require_same_app_version,
         } => {
             let rows = crate::actions::restore::row_selection(filters, *with_related)?;
             let choice = TableChoice {
                 tables,
                 rows,
                 only_missing: *only_missing,
+                app_version: app_version.clone(),
+                require_same_app_version: *require_same_app_version,
             };
             run_restore(env, snapshot, target, *mode, choice, who, progress).await
         }
@@ -126,11 +130,14 @@ struct TableRows {
     rows: u64,
 }
 
-/// Which tables and rows a restore job takes.
+/// Which tables and rows a restore job takes, and the application
+/// version it expects.
 struct TableChoice<'a> {
     tables: &'a [String],
     rows: Option<tresor_ops::RowSelection>,
     only_missing: bool,
+    app_version: Option<String>,
+    require_same_app_version: bool,
 }
 
 async fn run_restore(
@@ -146,6 +153,8 @@ async fn run_restore(
         tables,
         rows,
         only_missing,
+        app_version,
+        require_same_app_version,
     } = choice;
     let sc = source_config(&env.config, target)?;
     let url = sc.resolved_url()?;
@@ -162,6 +171,8 @@ async fn run_restore(
         rehearsal: None,
         rows,
         only_missing,
+        app_version: app_version.or_else(|| sc.app_version.clone()),
+        require_same_app_version,
     };
     progress.log(
         "info",
@@ -375,30 +386,14 @@ fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_backup(
     env: &JobEnv,
     name: &str,
-    tables: &[String],
-    group: Option<&str>,
-    reason: Option<String>,
-    tags: &[String],
-    trigger: Trigger,
-    who: &str,
+    request: &BackupRequest,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
     let sc = source_config(&env.config, name)?;
-    let options = BackupRequest {
-        group: group.map(str::to_string),
-        tables: tables.to_vec(),
-        tags: tags.to_vec(),
-        reason,
-        trigger,
-        username: Some(who.to_string()),
-        labels: BTreeMap::from([("server".to_string(), "tresor serve".to_string())]),
-        ..BackupRequest::default()
-    }
-    .options(SourceSpec::Named(name, sc), &env.engines)?;
+    let options = request.options(SourceSpec::Named(name, sc), &env.engines)?;
     let source = env.engines.source(&options.url)?;
     let snap = backup(
         env.catalog.repo(),

@@ -150,6 +150,8 @@ pub(super) async fn preview(
             with_related: f.with_related.is_some(),
             group: f.group.filter(|g| !g.is_empty()),
             only_missing: f.only_missing.is_some(),
+            app_version: None,
+            require_same_app_version: false,
         },
     )
     .await?;

@@ -39,6 +39,7 @@ pub(super) async fn backup_now(
             group: f.group.filter(|g| !g.is_empty()),
             reason: f.reason.filter(|r| !r.is_empty()).or(Some("web".into())),
             tags: Vec::new(),
+            app_version: None,
         },
     )?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())

@@ -46,16 +46,7 @@ pub(super) async fn upload(
                 csrf_ok = true;
             }
             Some("archive") if csrf_ok => {
-                let name = field.file_name().map(str::to_string);
-                let stream = futures::StreamExt::map(field, |r| r.map_err(|e| e.to_string()));
-                let preview = actions::archives::receive_upload(
-                    &app,
-                    c.user.id,
-                    &c.actor(),
-                    name.as_deref(),
-                    Box::pin(stream),
-                )
-                .await?;
+                let preview = actions::archives::receive_field(&app, &c, field).await?;
                 return Ok(render(
                     &app,
                     "upload.html",

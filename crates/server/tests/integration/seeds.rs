@@ -311,3 +311,153 @@ async fn every_job_of_a_source_has_its_timeout() {
     assert_eq!(snapshots(&s, "source=app&trigger=manual").await["total"], 1);
     s.stop().await;
 }
+
+/// curl, as Baby Buddy's users called its restore API.
+async fn curl(s: &TestServer, path: &str, fields: &[&str]) -> (u16, Value) {
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {}", s.admin));
+    for f in fields {
+        cmd.arg("-F").arg(f);
+    }
+    let out = cmd.arg(s.url(path)).output().await.expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    (
+        code.trim().parse().expect("status"),
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+    )
+}
+
+fn customers(dir: &Path) -> Vec<(i64, String)> {
+    let c = rusqlite::Connection::open(dir.join("app.db")).expect("db");
+    let mut st = c
+        .prepare("SELECT id, name FROM customers ORDER BY id")
+        .expect("query");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// Baby Buddy: `curl -F backup_file=@backup.zip -F clear_existing_data=false`
+/// uploads, checks and previews in one request; with the confirmation field
+/// it restores, merging or clearing; the archive's application version is
+/// compared with the one the source runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_preview_and_restore_in_one_request() {
+    let dir = workspace(30).await;
+    let s = TestServer::start(dir.path(), "app-version = \"2.0.1\"", "").await;
+    let job = s
+        .backup(json!({"source": "app", "reason": "backup", "app_version": "2.0.0"}))
+        .await;
+    let snap = job["figures"]["snapshot"].as_str().expect("id").to_string();
+    let zip = s
+        .http
+        .get(s.url(&format!("/api/v1/snapshots/{snap}/archive")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    let file = dir.path().join("backup.zip");
+    std::fs::write(&file, &zip).expect("write");
+    let before = customers(dir.path());
+    rusqlite::Connection::open(dir.path().join("app.db"))
+        .expect("db")
+        .execute_batch(
+            "DELETE FROM orders WHERE customer_id = 3; DELETE FROM customers WHERE id = 3;
+             UPDATE customers SET name = 'renamed' WHERE id = 4;
+             INSERT INTO customers VALUES (100, 'new since the backup', NULL);",
+        )
+        .expect("changes");
+    let backup_file = format!("backup_file=@{}", file.display());
+    let merge = [
+        backup_file.as_str(),
+        "clear_existing_data=false",
+        "tables=customers,orders",
+    ];
+
+    // preview only: nothing changes
+    let (st, v) = curl(&s, "/api/v1/restores/upload", &merge).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["upload"]["valid"], true, "{v}");
+    let p = &v["preview"];
+    assert_eq!(p["mode"], "merge", "{v}");
+    assert_eq!(p["app_version"]["snapshot"], "2.0.0", "{v}");
+    assert_eq!(p["app_version"]["target"], "2.0.1", "{v}");
+    assert_eq!(p["app_version"]["differs"], true, "{v}");
+    assert_eq!(p["totals"]["inserted"], 2, "customer 3 and its order: {v}");
+    assert_eq!(p["totals"]["updated"], 1, "{v}");
+    assert_eq!(p["rehearsal"]["outcome"], "passed", "{v}");
+    assert!(v.get("job").is_none());
+    assert_eq!(customers(dir.path()).len(), 30);
+
+    // a confirmation that names another target is refused
+    let (st, e) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[&merge[..], &["confirm=other"]].concat(),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+
+    // merge: what came after the backup stays
+    let (st, v) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[&merge[..], &["confirm=app"]].concat(),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let merged = customers(dir.path());
+    assert_eq!(merged.len(), 31);
+    assert!(merged.contains(&(100, "new since the backup".into())));
+    assert!(merged.contains(&(4, "Customer 4".into())));
+
+    // clear_existing_data=true: exactly the backup
+    let (st, v) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[&backup_file, "clear_existing_data=true", "confirm=app"],
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(customers(dir.path()), before);
+
+    // bad input: no file, a damaged file, an unknown field
+    let (st, e) = curl(&s, "/api/v1/restores/upload", &["confirm=app"]).await;
+    assert_eq!(st, 400, "{e}");
+    let mut damaged = zip.to_vec();
+    let mid = damaged.len() / 2;
+    damaged.truncate(mid);
+    let bad = dir.path().join("damaged.zip");
+    std::fs::write(&bad, damaged).expect("write");
+    let (st, e) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[&format!("backup_file=@{}", bad.display()), "confirm=app"],
+    )
+    .await;
+    assert_eq!(st, 422, "{e}");
+    let (st, e) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[&backup_file, "clear_everything=yes"],
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    assert_eq!(
+        customers(dir.path()),
+        before,
+        "bad requests changed nothing"
+    );
+    s.stop().await;
+}

@@ -50,6 +50,11 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             with_related: args.with_related,
         }),
         only_missing: args.only_missing,
+        app_version: args
+            .app_version
+            .clone()
+            .or_else(|| db.config.as_ref().and_then(|c| c.app_version.clone())),
+        require_same_app_version: args.require_same_app_version,
     };
     let target_label = db
         .name
@@ -284,6 +289,9 @@ fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
 }
 
 fn print_preview(p: &Preview) {
+    if let Some(w) = p.app_version.warning() {
+        println!("warning: {w}");
+    }
     print_skipped(&p.skipped);
     if p.tables.is_empty() {
         println!("no table to restore");

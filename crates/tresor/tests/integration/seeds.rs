@@ -101,7 +101,8 @@ fn wine_app_keeps_user_data_apart_and_deploys_never_overwrite_it() {
     std::fs::write(
         env.path("tresor.toml"),
         format!(
-            "[sources.wine]\nurl = {url:?}\n\n[sources.wine.groups]\nuser-data = {:?}\n\n\
+            "[sources.wine]\nurl = {url:?}\napp-version = \"2.4.0\"\n\n\
+             [sources.wine.groups]\nuser-data = {:?}\n\n\
              [sources.wine.retention]\nkeep-last = 2\n\n\
              [sources.wine.retention.groups.user-data]\nkeep-last = 5\n",
             USER_DATA
@@ -210,6 +211,34 @@ fn wine_app_keeps_user_data_apart_and_deploys_never_overwrite_it() {
     assert!(again.contains("0 tables, 0 rows"), "{again}");
     assert_eq!(count(&deployed, "users"), 13);
     assert_eq!(count(&deployed, "user_sessions"), 11);
+
+    // every backup recorded the app version; a deploy of another version
+    // is told, and a strict deploy script refuses
+    let shown = env.ok(&["show", "latest:wine"]);
+    assert!(shown.contains("2.4.0"), "{shown}");
+    let deploy_of_2_5 = [
+        "restore",
+        "latest:wine",
+        "--to",
+        &target,
+        "--only-missing",
+        "--app-version",
+        "2.5.0",
+    ];
+    let newer = env.ok(&[&deploy_of_2_5[..], &["--dry-run"]].concat());
+    assert!(
+        newer.contains(
+            "warning: the snapshot was taken by application version 2.4.0; the target runs 2.5.0"
+        ),
+        "{newer}"
+    );
+    let strict = env.tresor(&[&deploy_of_2_5[..], &["--require-same-app-version"]].concat());
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    assert!(
+        stderr(&strict).contains("application version 2.4.0"),
+        "{}",
+        stderr(&strict)
+    );
 
     // restore_from_backup(restore_user_data=True): the user-data group of
     // the newest user-data backup, over the deployed database

@@ -183,6 +183,35 @@ pub struct Config {
     /// Email and webhooks (server only).
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    /// How exported archives are named.
+    #[serde(default)]
+    pub export: ExportConfig,
+}
+
+/// `[export]`: how downloads, emailed attachments and `tresor export -o
+/// DIR/` name archives.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExportConfig {
+    /// The file name pattern, without extension (see
+    /// [`archive_file_name`](crate::archive_file_name)): `{source}`,
+    /// `{time}` / `{time:FORMAT}` (in `[server] timezone` on the server,
+    /// the local zone for the CLI), `{reason}`, `{id}`, `{group}`,
+    /// `{trigger}`.
+    #[serde(default = "default_file_name")]
+    pub file_name: String,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            file_name: default_file_name(),
+        }
+    }
+}
+
+fn default_file_name() -> String {
+    crate::naming::DEFAULT_ARCHIVE_NAME.to_string()
 }
 
 /// The environment variables [`Config::apply_env`] reads, and the setting
@@ -304,6 +333,9 @@ impl Config {
             {
                 problems.push(format!("{what}: timeout: {e}"));
             }
+        }
+        if let Err(e) = crate::naming::check_archive_name(&self.export.file_name) {
+            problems.push(format!("[export] file-name: {e}"));
         }
         self.repository.problems("[repository]", &mut problems);
         self.validate_server(&mut problems);

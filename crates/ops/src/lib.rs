@@ -30,6 +30,7 @@ mod engines;
 mod error;
 mod guard;
 mod maintenance;
+mod naming;
 mod open;
 mod progress;
 mod restore;
@@ -50,7 +51,7 @@ pub use backup::{
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
-    CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, LogFormat,
+    CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, ExportConfig, LogFormat,
     MaintenanceConfig, NotificationsConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
     ServerConfig, Size, SmtpTls, SourceConfig, WebhookConfig, WebhookFormat, parse_cron,
     parse_duration, parse_size, parse_timezone, read_secret_file,
@@ -67,6 +68,7 @@ pub use maintenance::{
     CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
     prune, retain_after_backup,
 };
+pub use naming::{DEFAULT_ARCHIVE_NAME, archive_file_name, check_archive_name};
 pub use open::{
     CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,
     discover_config_in, open_repository, repository_password, repository_storage,

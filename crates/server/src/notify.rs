@@ -147,6 +147,9 @@ struct Shared {
     store: Arc<Store>,
     events: Arc<Events>,
     catalog: Arc<Catalog>,
+    /// `[export] file-name`, and the zone its times are in.
+    file_name: String,
+    tz: chrono_tz::Tz,
 }
 
 fn matches_source(list: &[String], source: Option<&str>) -> bool {
@@ -229,6 +232,9 @@ impl Notifier {
                 store,
                 events,
                 catalog,
+                file_name: config.export.file_name.clone(),
+                tz: tresor_ops::parse_timezone(&config.server.timezone)
+                    .unwrap_or(chrono_tz::Tz::UTC),
             }),
         })
     }
@@ -398,11 +404,7 @@ async fn attachment(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let name = format!(
-        "tresor-{}-{}.zip",
-        snap.source.key().replace(['/', ':', ' '], "_"),
-        snap.short_id()
-    );
+    let name = tresor_ops::archive_file_name(&app.file_name, &snap, &app.tz, "zip");
     Ok((name, out.buf))
 }
 

@@ -491,11 +491,12 @@ pub enum ArchiveFormat {
     TarZst,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ExportArgs {
     /// Snapshot id prefix, `latest` or `latest:SOURCE`
     pub snapshot: String,
-    /// Output file (`-` for stdout)
+    /// Output file (`-` for stdout), or a directory: the file is then
+    /// named by `[export] file-name` in tresor.toml
     #[arg(short, long)]
     pub output: PathBuf,
     /// Archive format (default: from the file name, else zip)

@@ -120,12 +120,11 @@ pub async fn stream_archive(
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let name = format!(
-        "tresor-{}-{}-{}.{}",
-        snap.source.key().replace(['/', ':', ' ', '"'], "_"),
-        snap.time.format("%Y%m%d-%H%M%S"),
-        snap.short_id(),
-        format.extension()
+    let name = tresor_ops::archive_file_name(
+        &app.config.export.file_name,
+        &snap,
+        &app.tz_of(None),
+        format.extension(),
     );
     app.store
         .audit(who, "snapshot.download", Some(&snap.id), Some(&name));

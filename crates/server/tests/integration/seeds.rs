@@ -461,3 +461,103 @@ async fn upload_preview_and_restore_in_one_request() {
     );
     s.stop().await;
 }
+
+/// FixGSM's admin page: list the backups newest first, download one named
+/// `fixgsm_backup_YYYYMMDD_HHMMSS.zip` in the server's time zone, restore
+/// with a preview and a typed confirmation, delete with its full id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_download_restore_and_delete_as_the_admin_page_did() {
+    let dir = workspace(20).await;
+    let s = TestServer::start(
+        dir.path(),
+        "",
+        "timezone = \"Europe/Bucharest\"\n[export]\nfile-name = \"fixgsm_backup_{time:%Y%m%d_%H%M%S}\"\n",
+    )
+    .await;
+    for i in 0..3 {
+        s.backup(json!({"source": "app", "reason": format!("manual {i}")}))
+            .await;
+    }
+    let list = snapshots(&s, "source=app").await;
+    let listed = list["snapshots"].as_array().expect("list");
+    assert_eq!(listed.len(), 3);
+    let times: Vec<&str> = listed
+        .iter()
+        .map(|x| x["time"].as_str().expect("time"))
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    let newest = listed[0]["id"].as_str().expect("id").to_string();
+
+    let r = s
+        .http
+        .get(s.url(&format!("/api/v1/snapshots/{newest}/archive")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    let local = chrono::DateTime::parse_from_rfc3339(times[0])
+        .expect("time")
+        .with_timezone(&chrono_tz::Europe::Bucharest);
+    let expected = format!("fixgsm_backup_{}.zip", local.format("%Y%m%d_%H%M%S"));
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(
+        disposition.contains(&expected),
+        "{disposition} lacks {expected}"
+    );
+
+    // restore: the preview, then the confirmation typed again
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": newest, "target": "app"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let pid = p["preview_id"].as_str().expect("id");
+    let (st, _) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &newest[..4]}}),
+        )
+        .await;
+    assert_eq!(st, 400, "a short id is no confirmation");
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/restores",
+            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &newest[..8]}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // delete: only by its id
+    let oldest = listed[2]["id"].as_str().expect("id").to_string();
+    let r = s
+        .http
+        .delete(s.url(&format!("/api/v1/snapshots/{}", &oldest[..6])))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 400);
+    let r = s
+        .http
+        .delete(s.url(&format!("/api/v1/snapshots/{oldest}")))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 200);
+    assert_eq!(snapshots(&s, "source=app&trigger=manual").await["total"], 2);
+    s.stop().await;
+}

@@ -52,10 +52,27 @@ pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         &args.exclude,
         None,
     )?;
+    // a directory: the file is named by [export] file-name, in local time
+    let into_dir = args.output.is_dir() || args.output.as_os_str().to_string_lossy().ends_with('/');
     let format = match args.format {
         Some(ArchiveFormat::Zip) => Format::Zip,
         Some(ArchiveFormat::TarZst) => Format::TarZst,
+        None if into_dir => Format::Zip,
         None => format_for(&args.output),
+    };
+    let output = if into_dir {
+        args.output.join(tresor_ops::archive_file_name(
+            &ctx.config.export.file_name,
+            &snapshot,
+            &chrono::Local,
+            format.extension(),
+        ))
+    } else {
+        args.output.clone()
+    };
+    let args = &ExportArgs {
+        output,
+        ..args.clone()
     };
     let to_stdout = args.output.as_os_str() == "-";
     let summary = if to_stdout {

@@ -298,7 +298,8 @@ fn shop_keeps_fifteen_reasoned_backups_and_restores_latest_in_an_emergency() {
     std::fs::write(
         env.path("tresor.toml"),
         format!(
-            "[sources.shop]\nurl = {:?}\n\n[sources.shop.retention]\nkeep-last = 15\n",
+            "[sources.shop]\nurl = {:?}\n\n[sources.shop.retention]\nkeep-last = 15\n\n\
+             [export]\nfile-name = \"backup_{{time}}_{{reason}}\"\n",
             db.url()
         ),
     )
@@ -382,4 +383,17 @@ fn shop_keeps_fifteen_reasoned_backups_and_restores_latest_in_an_emergency() {
         .to_string();
     env.ok(&["restore", &target, "--to", "shop", "--yes"]);
     assert_eq!(db.query("SELECT count(*) FROM shop_product"), before);
+
+    // backups/backup_[timestamp]_[reason]: an export into a directory
+    std::fs::create_dir(env.path("backups")).unwrap();
+    env.ok(&["export", "latest:shop", "-o", "backups"]);
+    let names: Vec<String> = std::fs::read_dir(env.path("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        names[0].starts_with("backup_20") && names[0].ends_with("_after_cleanup.zip"),
+        "{names:?}"
+    );
 }

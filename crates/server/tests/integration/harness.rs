@@ -253,6 +253,17 @@ impl TestServer {
         panic!("job {id} did not finish");
     }
 
+    /// Confirms the restore previewed as `preview_id` into `app`, typing
+    /// `snapshot` as its id.
+    pub async fn confirm_restore(&self, preview_id: &str, snapshot: &str) -> (u16, Value) {
+        self.post(
+            &self.admin,
+            "/api/v1/restores",
+            json!({"preview_id": preview_id, "confirm": {"target": "app", "snapshot": snapshot}}),
+        )
+        .await
+    }
+
     /// Takes a backup through the API and returns the job.
     pub async fn backup(&self, body: Value) -> Value {
         let (s, v) = self.post(&self.admin, "/api/v1/snapshots", body).await;

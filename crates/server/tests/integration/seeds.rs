@@ -186,13 +186,7 @@ async fn retention_groups_and_the_deploy_safe_restore_through_the_api() {
         .collect();
     assert_eq!(skipped, ["customers", "orders"], "{p}");
     let pid = p["preview_id"].as_str().expect("id");
-    let (st, v) = s
-        .post(
-            &s.admin,
-            "/api/v1/restores",
-            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &full_snapshot[..8]}}),
-        )
-        .await;
+    let (st, v) = s.confirm_restore(pid, &full_snapshot[..8]).await;
     assert_eq!(st, 202, "{v}");
     let job = s.wait_job(v["job"].as_i64().expect("job")).await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -290,11 +284,7 @@ async fn every_job_of_a_source_has_its_timeout() {
         .await;
     assert_eq!(st, 200, "{p}");
     let (st, v) = s
-        .post(
-            &s.admin,
-            "/api/v1/restores",
-            json!({"preview_id": p["preview_id"], "confirm": {"target": "app", "snapshot": &before.id[..8]}}),
-        )
+        .confirm_restore(p["preview_id"].as_str().expect("id"), &before.id[..8])
         .await;
     assert_eq!(st, 202, "{v}");
     let job = s.wait_job(v["job"].as_i64().expect("job")).await;
@@ -521,21 +511,9 @@ async fn list_download_restore_and_delete_as_the_admin_page_did() {
         .await;
     assert_eq!(st, 200, "{p}");
     let pid = p["preview_id"].as_str().expect("id");
-    let (st, _) = s
-        .post(
-            &s.admin,
-            "/api/v1/restores",
-            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &newest[..4]}}),
-        )
-        .await;
+    let (st, _) = s.confirm_restore(pid, &newest[..4]).await;
     assert_eq!(st, 400, "a short id is no confirmation");
-    let (st, v) = s
-        .post(
-            &s.admin,
-            "/api/v1/restores",
-            json!({"preview_id": pid, "confirm": {"target": "app", "snapshot": &newest[..8]}}),
-        )
-        .await;
+    let (st, v) = s.confirm_restore(pid, &newest[..8]).await;
     assert_eq!(st, 202, "{v}");
     let job = s.wait_job(v["job"].as_i64().expect("job")).await;
     assert_eq!(job["state"], "succeeded", "{job}");

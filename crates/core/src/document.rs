@@ -42,3 +42,43 @@ fn fallback(id: RawBsonRef<'_>) -> Vec<u8> {
     d.append(cstr!("_id"), id);
     d.into_bytes()
 }
+
+/// The string at `path` (`email`, `contact.email`) of the BSON document
+/// `bson`, if there is one.
+pub fn document_text(bson: &[u8], path: &str) -> Option<String> {
+    let mut doc = RawDocument::from_bytes(bson).ok()?;
+    let mut parts = path.split('.').peekable();
+    while let Some(key) = parts.next() {
+        let value = doc.get(key).ok()??;
+        if parts.peek().is_none() {
+            return match value {
+                RawBsonRef::String(s) => Some(s.to_string()),
+                _ => None,
+            };
+        }
+        doc = match value {
+            RawBsonRef::Document(d) => d,
+            _ => return None,
+        };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    #[test]
+    fn text_at_a_path() {
+        let d = doc! {"_id": 1, "email": "a@x", "contact": {"email": "b@x", "n": 2}}
+            .to_vec()
+            .expect("bson");
+        assert_eq!(document_text(&d, "email").as_deref(), Some("a@x"));
+        assert_eq!(document_text(&d, "contact.email").as_deref(), Some("b@x"));
+        assert_eq!(document_text(&d, "contact.n"), None);
+        assert_eq!(document_text(&d, "nope"), None);
+        assert_eq!(document_key(&d), Ok(Value::Int(1)));
+    }
+}

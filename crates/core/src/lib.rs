@@ -34,7 +34,7 @@ mod source;
 mod value;
 
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
-pub use document::{document_key, id_value};
+pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};
 pub use plan::load_order;
 pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};

@@ -20,7 +20,7 @@ mod server;
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 pub use server::{
     EVENT_KINDS, EmailConfig, LogFormat, MaintenanceConfig, NotificationsConfig, RetentionConfig,
-    Schedule, ServerConfig, Size, SmtpTls, WebhookConfig, WebhookFormat, parse_cron,
+    Schedule, ServerConfig, Size, SmtpTls, SourceNotify, WebhookConfig, WebhookFormat, parse_cron,
     parse_duration, parse_size, parse_timezone,
 };
 
@@ -111,6 +111,10 @@ pub struct SourceConfig {
     /// with a snapshot's before a restore into it.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// Who is mailed about this source's jobs, besides
+    /// `[notifications.email] to`.
+    #[serde(default)]
+    pub notify: Option<SourceNotify>,
 }
 
 fn default_retries() -> u32 {
@@ -445,6 +449,35 @@ impl Config {
 
     fn validate_notifications(&self, problems: &mut Vec<String>) {
         let n = &self.notifications;
+        for (name, s) in &self.sources {
+            let Some(notify) = &s.notify else { continue };
+            let what = format!("[sources.{name}.notify]");
+            if n.email.is_none() {
+                problems.push(format!(
+                    "{what} needs [notifications.email] (the mail server) to send"
+                ));
+            }
+            for e in &notify.events {
+                if !server::validate_event(e) {
+                    problems.push(format!(
+                        "{what} events: unknown event {e:?} (use success, failure, *, or KIND-success / KIND-failure)"
+                    ));
+                }
+            }
+            for addr in &notify.to {
+                if !addr.contains('@') {
+                    problems.push(format!("{what} {addr:?} is not an email address"));
+                }
+            }
+            if notify.to.is_empty() && notify.recipients_from.is_none() {
+                problems.push(format!("{what} names no one: give to or recipients-from"));
+            }
+            if let Some(f) = &notify.recipients_from
+                && let Err(e) = tresor_core::RowFilter::parse(f)
+            {
+                problems.push(format!("{what} recipients-from: {e}"));
+            }
+        }
         if let Err(e) = parse_duration(&n.backoff) {
             problems.push(format!("[notifications] backoff: {e}"));
         }
@@ -462,8 +495,11 @@ impl Config {
             if e.host.trim().is_empty() {
                 problems.push("[notifications.email] host is empty".into());
             }
-            if e.to.is_empty() {
-                problems.push("[notifications.email] to lists no recipient".into());
+            if e.to.is_empty() && self.sources.values().all(|s| s.notify.is_none()) {
+                problems.push(
+                    "[notifications.email] to lists no recipient (and no source has [sources.NAME.notify])"
+                        .into(),
+                );
             }
             for addr in std::iter::once(&e.from).chain(&e.to) {
                 if !addr.contains('@') {

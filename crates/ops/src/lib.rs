@@ -33,6 +33,7 @@ mod maintenance;
 mod naming;
 mod open;
 mod progress;
+mod recipients;
 mod restore;
 mod retention;
 mod rows;
@@ -53,8 +54,8 @@ pub use chunker::Chunker;
 pub use config::{
     CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, ExportConfig, LogFormat,
     MaintenanceConfig, NotificationsConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
-    ServerConfig, Size, SmtpTls, SourceConfig, WebhookConfig, WebhookFormat, parse_cron,
-    parse_duration, parse_size, parse_timezone, read_secret_file,
+    ServerConfig, Size, SmtpTls, SourceConfig, SourceNotify, WebhookConfig, WebhookFormat,
+    parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
 };
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use drill::{DrillReport, DrillTable, drill, drill_failure, scratch_url};
@@ -74,6 +75,7 @@ pub use open::{
     discover_config_in, open_repository, repository_password, repository_storage,
 };
 pub use progress::{NoProgress, Progress};
+pub use recipients::{MAX_RECIPIENTS, read_recipients};
 pub use restore::{
     AppVersions, DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome,
     RestoreOptions, RestoreOutcome, SkippedTable, TablePreview, for_each_table, plan_restore,

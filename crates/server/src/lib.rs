@@ -182,7 +182,13 @@ impl Server {
         let catalog = Arc::new(catalog::Catalog::new(repo.clone()));
         let uploads = Arc::new(uploads::Uploads::default());
         let notifier =
-            notify::Notifier::new(&config, store.clone(), events.clone(), catalog.clone())?;
+            notify::Notifier::new(
+                &config,
+                engines.clone(),
+                store.clone(),
+                events.clone(),
+                catalog.clone(),
+            )?;
         let jobs = jobs::Jobs::new(jobs::JobEnv {
             config: config.clone(),
             engines: engines.clone(),

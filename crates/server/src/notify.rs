@@ -5,6 +5,7 @@
 //! with its last error, so a failing mail server is visible on the
 //! Settings page and never holds up a backup.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 use tresor_ops::{
-    Config, EmailConfig, Secret, SmtpTls, WebhookFormat, parse_duration, read_secret_file,
+    Config, EmailConfig, Engines, Secret, SmtpTls, SourceNotify, WebhookFormat, parse_duration,
+    read_secret_file,
 };
 
 use crate::catalog::Catalog;
@@ -150,6 +152,9 @@ struct Shared {
     /// `[export] file-name`, and the zone its times are in.
     file_name: String,
     tz: chrono_tz::Tz,
+    /// Each source's `[sources.NAME.notify]`, with its URL.
+    sources: BTreeMap<String, (String, SourceNotify)>,
+    engines: Engines,
 }
 
 fn matches_source(list: &[String], source: Option<&str>) -> bool {
@@ -163,6 +168,7 @@ impl Notifier {
     /// A secret file or variable that cannot be read.
     pub fn new(
         config: &Config,
+        engines: Engines,
         store: Arc<Store>,
         events: Arc<Events>,
         catalog: Arc<Catalog>,
@@ -233,6 +239,15 @@ impl Notifier {
                 events,
                 catalog,
                 file_name: config.export.file_name.clone(),
+                sources: config
+                    .sources
+                    .iter()
+                    .filter_map(|(name, sc)| {
+                        let notify = sc.notify.clone()?;
+                        Some((name.clone(), (sc.url.clone(), notify)))
+                    })
+                    .collect(),
+                engines,
                 tz: tresor_ops::parse_timezone(&config.server.timezone)
                     .unwrap_or(chrono_tz::Tz::UTC),
             }),
@@ -265,17 +280,30 @@ impl Notifier {
         };
         let source = job.source.as_deref();
         if let Some(e) = &shared.email {
-            let wanted = if success {
+            let everyone = if success {
                 job.kind == "backup" && matches_source(&e.cfg.on_success, source)
             } else {
                 matches_source(&e.cfg.on_failure, source)
             };
-            if wanted {
+            // the source's own recipients, for the events it names
+            let own = source
+                .and_then(|s| shared.sources.get(s))
+                .filter(|(_, n)| n.wants(&job.kind, success))
+                .cloned();
+            if everyone || own.is_some() {
                 let (app, event) = (shared.clone(), event.clone());
+                let to = if everyone { e.cfg.to.clone() } else { Vec::new() };
                 shared.tracker.spawn(async move {
+                    let to = match &own {
+                        Some((url, notify)) => with_source_recipients(&app, to, url, notify).await,
+                        None => to,
+                    };
+                    if to.is_empty() {
+                        return;
+                    }
                     deliver(&app, &event, "email", |attempt| {
-                        let (app, event) = (app.clone(), event.clone());
-                        async move { send_email(&app, &event, attempt).await }
+                        let (app, event, to) = (app.clone(), event.clone(), to.clone());
+                        async move { send_email(&app, &event, &to, attempt).await }
                     })
                     .await;
                 });
@@ -408,7 +436,54 @@ async fn attachment(
     Ok((name, out.buf))
 }
 
-async fn send_email(app: &Arc<Shared>, event: &Event, _attempt: u32) -> Result<(), String> {
+/// `to` plus a source's own recipients: its `to` and those its
+/// `recipients-from` reads from the application's database now. A lookup
+/// that fails is logged; the others still get the message.
+async fn with_source_recipients(
+    app: &Arc<Shared>,
+    mut to: Vec<String>,
+    url: &str,
+    notify: &SourceNotify,
+) -> Vec<String> {
+    let add = |addr: &str, to: &mut Vec<String>| {
+        if !to.iter().any(|t| t.eq_ignore_ascii_case(addr)) {
+            to.push(addr.to_string());
+        }
+    };
+    for a in &notify.to {
+        add(a, &mut to);
+    }
+    if let Some(from) = &notify.recipients_from {
+        let found = async {
+            let filter = tresor_core::RowFilter::parse(from).map_err(|e| e.to_string())?;
+            let source = app.engines.source(url).map_err(|e| e.to_string())?;
+            tresor_ops::read_recipients(source.as_ref(), &filter, &notify.recipients_column)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match found {
+            Ok(list) => {
+                for a in &list {
+                    add(a, &mut to);
+                }
+            }
+            Err(why) => app.events.log(
+                "warn",
+                "cannot read notification recipients from the database",
+                &[("recipients_from", from.as_str()), ("error", why.as_str())],
+            ),
+        }
+    }
+    to
+}
+
+async fn send_email(
+    app: &Arc<Shared>,
+    event: &Event,
+    to: &[String],
+    _attempt: u32,
+) -> Result<(), String> {
     let Some(e) = &app.email else {
         return Ok(());
     };
@@ -426,7 +501,7 @@ async fn send_email(app: &Arc<Shared>, event: &Event, _attempt: u32) -> Result<(
     }
     let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
     let mut b = Message::builder().from(from).subject(event.title());
-    for to in &cfg.to {
+    for to in to {
         b = b.to(to.parse().map_err(|e| format!("to address {to:?}: {e}"))?);
     }
     let body = SinglePart::plain(text);

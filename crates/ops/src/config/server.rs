@@ -484,6 +484,48 @@ pub const EVENT_KINDS: &[&str] = &[
     "backup", "restore", "forget", "prune", "check", "drill", "import",
 ];
 
+/// `[sources.NAME.notify]`: who hears about this source's jobs, by email
+/// through `[notifications.email]`'s server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SourceNotify {
+    /// Addresses mailed about this source.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Which jobs: `backup-success`, `restore-failure`, `success`,
+    /// `failure`, `*` (default: `failure`).
+    #[serde(default = "default_notify_events")]
+    pub events: Vec<String>,
+    /// Addresses read from the application's own database when a message
+    /// is sent: `TABLE: PREDICATE` (as `--where`), e.g.
+    /// `users: role = 'admin'`.
+    #[serde(default)]
+    pub recipients_from: Option<String>,
+    /// The column (or, in a MongoDB collection, the document field) of
+    /// `recipients-from`'s rows holding the address.
+    #[serde(default = "default_recipients_column")]
+    pub recipients_column: String,
+}
+
+fn default_notify_events() -> Vec<String> {
+    vec!["failure".into()]
+}
+
+fn default_recipients_column() -> String {
+    "email".into()
+}
+
+impl SourceNotify {
+    /// Whether a job of `kind` that ended with `success` is one of the
+    /// events.
+    pub fn wants(&self, kind: &str, success: bool) -> bool {
+        let outcome = if success { "success" } else { "failure" };
+        self.events
+            .iter()
+            .any(|e| e == "*" || e == outcome || *e == format!("{kind}-{outcome}"))
+    }
+}
+
 pub(crate) fn validate_event(e: &str) -> bool {
     match e {
         "success" | "failure" | "*" => true,

@@ -539,3 +539,45 @@ async fn list_download_restore_and_delete_as_the_admin_page_did() {
     assert_eq!(snapshots(&s, "source=app&trigger=manual").await["total"], 2);
     s.stop().await;
 }
+
+/// Scandy: after each backup the admin whose address the application
+/// stores in its own database gets a mail saying what happened, linking
+/// to the job, with the backup attached; the source's own recipients hear
+/// about its failures only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_the_application_stores_is_mailed_the_backup() {
+    let dir = workspace(5).await;
+    let smtp = super::harness::smtp_catcher(dir.path());
+    let s = TestServer::start(
+        dir.path(),
+        "[sources.app.notify]\nevents = [\"backup-success\", \"failure\"]\nrecipients-from = \"customers: name = 'Customer 2'\"\nrecipients-column = \"email\"",
+        &format!(
+            "public-url = \"https://backup.example.com\"\n\
+             [notifications]\nattempts = 2\nbackoff = \"100ms\"\n\
+             [notifications.email]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             from = \"tresor <tresor@example.com>\"\nto = []\nattach-archive-under = \"5 MiB\"\n",
+            smtp.port
+        ),
+    )
+    .await;
+    let job = s.backup(json!({"source": "app", "reason": "morning"})).await;
+    let id = job["id"].as_i64().expect("id");
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = super::harness::mails(&smtp.maildir);
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    let mail = &got[0];
+    assert!(mail.contains("To: c2@example.com"), "{mail}");
+    assert!(mail.contains("backup of app succeeded"), "{mail}");
+    assert!(
+        mail.contains(&format!("https://backup.example.com/jobs/{id}")),
+        "{mail}"
+    );
+    assert!(mail.contains("Content-Disposition: attachment"), "{mail}");
+    s.stop().await;
+}

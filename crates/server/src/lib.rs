@@ -181,14 +181,13 @@ impl Server {
         let events = Arc::new(events::Events::new(log_file, config.server.log_format, tz));
         let catalog = Arc::new(catalog::Catalog::new(repo.clone()));
         let uploads = Arc::new(uploads::Uploads::default());
-        let notifier =
-            notify::Notifier::new(
-                &config,
-                engines.clone(),
-                store.clone(),
-                events.clone(),
-                catalog.clone(),
-            )?;
+        let notifier = notify::Notifier::new(
+            &config,
+            engines.clone(),
+            store.clone(),
+            events.clone(),
+            catalog.clone(),
+        )?;
         let jobs = jobs::Jobs::new(jobs::JobEnv {
             config: config.clone(),
             engines: engines.clone(),

@@ -292,7 +292,11 @@ impl Notifier {
                 .cloned();
             if everyone || own.is_some() {
                 let (app, event) = (shared.clone(), event.clone());
-                let to = if everyone { e.cfg.to.clone() } else { Vec::new() };
+                let to = if everyone {
+                    e.cfg.to.clone()
+                } else {
+                    Vec::new()
+                };
                 shared.tracker.spawn(async move {
                     let to = match &own {
                         Some((url, notify)) => with_source_recipients(&app, to, url, notify).await,

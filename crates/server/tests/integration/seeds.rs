@@ -560,7 +560,9 @@ async fn the_admin_the_application_stores_is_mailed_the_backup() {
         ),
     )
     .await;
-    let job = s.backup(json!({"source": "app", "reason": "morning"})).await;
+    let job = s
+        .backup(json!({"source": "app", "reason": "morning"}))
+        .await;
     let id = job["id"].as_i64().expect("id");
     let mut got = Vec::new();
     for _ in 0..100 {

@@ -823,6 +823,25 @@ events = ["party"]
     }
 
     #[test]
+    fn source_notifications_are_checked() {
+        let err = Config::parse(
+            "[sources.a]\nurl = \"sqlite:///a.db\"\n[sources.a.notify]\nevents = [\"party\"]\nto = [\"ops\"]\nrecipients-from = \"users\"\n[export]\nfile-name = \"x_{nope}\"\n",
+            "t",
+        )
+        .expect_err("invalid")
+        .to_string();
+        for needle in [
+            "needs [notifications.email]",
+            "unknown event \"party\"",
+            "\"ops\" is not an email address",
+            "recipients-from",
+            "[export] file-name",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in {err}");
+        }
+    }
+
+    #[test]
     fn the_reference_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tresor.example.toml");
         let c = Config::load(&path).expect("tresor.example.toml is valid");

@@ -24,6 +24,7 @@
 
 mod compare;
 mod conformance;
+pub mod mongo;
 pub mod servers;
 pub mod shapes;
 mod suite;

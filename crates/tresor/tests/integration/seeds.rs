@@ -397,3 +397,128 @@ fn shop_keeps_fifteen_reasoned_backups_and_restores_latest_in_an_emergency() {
         "{names:?}"
     );
 }
+
+/// The wine app as it ran, on MongoDB (SecantusDB here): documents written
+/// by the driver into the seven user collections and the catalog; user-data
+/// backups kept five deep apart from the full ones; a deploy into a fresh
+/// database fills only what is missing; the current `users.json` is an
+/// export whose lines MongoDB's bson crate reads back to the very
+/// documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wine_app_on_mongodb() {
+    use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
+    let server = tresor_testing::mongo::MongoServer::secantus().await;
+    let client = server.client().await;
+    let db = client.database("wine");
+    for u in 0..6 {
+        let id = ObjectId::new();
+        db.collection::<Document>("users")
+            .insert_one(doc! {"_id": id, "email": format!("user{u}@example.com"), "subscription": {"plan": "premium", "since": DateTime::from_millis(1_700_000_000_000)}})
+            .await
+            .unwrap();
+        for c in USER_DATA.iter().filter(|c| **c != "users") {
+            db.collection::<Document>(c)
+                .insert_one(
+                    doc! {"user_id": id, "n": u, "note": "Käse & Riesling", "at": DateTime::now()},
+                )
+                .await
+                .unwrap();
+        }
+    }
+    db.collection::<Document>("grape_catalog")
+        .insert_one(doc! {"_id": "riesling", "color": "white"})
+        .await
+        .unwrap();
+
+    let env = Env::new();
+    std::fs::write(
+        env.path("tresor.toml"),
+        format!(
+            "[sources.wine]\nurl = {:?}\n\n[sources.wine.groups]\nuser-data = {:?}\n\n\
+             [sources.wine.retention]\nkeep-last = 3\n\n\
+             [sources.wine.retention.groups.user-data]\nkeep-last = 5\n",
+            server.url("wine"),
+            USER_DATA
+        ),
+    )
+    .unwrap();
+    env.ok(&["backup", "wine", "--reason", "full"]);
+    for _ in 0..7 {
+        env.ok(&["backup", "wine", "--group", "user-data"]);
+    }
+    env.ok(&["backup", "wine", "--reason", "nightly"]);
+    let s = series(&env);
+    assert_eq!(s["user-data"].len(), 5);
+    assert_eq!(s["full"].len(), 2);
+
+    // a deploy on a new machine: the app seeded its catalog, nothing else
+    let fresh = client.database("wine_deployed");
+    fresh
+        .collection::<Document>("grape_catalog")
+        .insert_many([
+            doc! {"_id": "riesling", "color": "white"},
+            doc! {"_id": "silvaner", "color": "white"},
+        ])
+        .await
+        .unwrap();
+    let target = server.url("wine_deployed");
+    let out = env.ok(&["restore", "latest:wine", "--to", &target, "--only-missing"]);
+    assert!(out.contains("grape_catalog (2 rows)"), "{out}");
+    for c in USER_DATA {
+        let n = fresh
+            .collection::<Document>(c)
+            .count_documents(doc! {})
+            .await
+            .unwrap();
+        assert_eq!(n, 6, "{c}");
+    }
+    assert_eq!(
+        fresh
+            .collection::<Document>("grape_catalog")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        2
+    );
+
+    // the current users.json: mongoexport's lines, the very documents
+    env.ok(&[
+        "export",
+        "latest:wine",
+        "-o",
+        "users.zip",
+        "--tables",
+        "users",
+    ]);
+    let lines = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read('tables/users.jsonl').decode())",
+        ])
+        .arg(env.path("users.zip"))
+        .output()
+        .unwrap();
+    assert!(lines.status.success(), "{}", stderr(&lines));
+    let text = String::from_utf8(lines.stdout).unwrap();
+    let mut exported = Vec::new();
+    for line in text.lines() {
+        let json: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Bson::Document(d) = Bson::try_from(json).unwrap() else {
+            panic!("{line}")
+        };
+        exported.push(d);
+    }
+    use futures::TryStreamExt;
+    let mut stored: Vec<Document> = db
+        .collection::<Document>("users")
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let key = |d: &Document| d.get_object_id("_id").unwrap();
+    stored.sort_by_key(key);
+    exported.sort_by_key(key);
+    assert_eq!(exported, stored);
+}

@@ -614,6 +614,13 @@ pub trait Connector: Send + Sync {
     fn identity(&self, url: &str) -> String {
         database_identity(url)
     }
+
+    /// The engine switches a backup accepts (`ReadOptions::options`), each
+    /// with the values it takes; any other one is refused, so a typo is
+    /// never ignored silently.
+    fn read_options(&self) -> &'static [(&'static str, &'static [&'static str])] {
+        &[]
+    }
 }
 
 /// `url` without its password (given or redacted) and trailing `/`.

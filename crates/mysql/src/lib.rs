@@ -71,6 +71,10 @@ impl Connector for MysqlConnector {
         1
     }
 
+    fn read_options(&self) -> &'static [(&'static str, &'static [&'static str])] {
+        &[("allow-global-lock", &["true", "false"])]
+    }
+
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(source::MysqlSource {
             endpoint: connect::Endpoint::parse(url)?,

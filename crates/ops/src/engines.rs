@@ -85,6 +85,47 @@ impl Engines {
         self.find(url)?.target(url)
     }
 
+    /// Checks engine switches for a backup of `url` against the ones its
+    /// engine accepts.
+    ///
+    /// # Errors
+    /// An unknown switch or value, naming the ones there are.
+    pub fn check_read_options<'a>(
+        &self,
+        url: &str,
+        options: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), SourceError> {
+        let c = self.find(url)?;
+        let known = c.read_options();
+        for (k, v) in options {
+            let Some((_, values)) = known.iter().find(|(name, _)| name == k) else {
+                return Err(SourceError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("{} backups take no option {k:?}", c.engine().name()),
+                )
+                .with_hint(if known.is_empty() {
+                    "this engine takes no -o options; leave them out".to_string()
+                } else {
+                    format!(
+                        "options of this engine: {}",
+                        known
+                            .iter()
+                            .map(|(n, vs)| format!("{n}={}", vs.join("|")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }));
+            };
+            if !values.contains(&v.as_str()) {
+                return Err(SourceError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("option {k}={v:?}: use {}", values.join(" or ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// What two URLs naming the same database have in common (see
     /// [`Connector::identity`]); the URL without its password when no
     /// engine accepts it.

@@ -75,6 +75,7 @@ impl BackupRequest {
         };
         let mut options = config.map(|c| c.options.clone()).unwrap_or_default();
         options.extend(self.options.iter().cloned());
+        engines.check_read_options(&url, &options)?;
         let mut tags = config.map(|c| c.tags.clone()).unwrap_or_default();
         tags.extend(self.tags.iter().cloned());
         if let Some(g) = &self.group {
@@ -158,6 +159,9 @@ mod tests {
         }
         fn default_jobs(&self) -> usize {
             self.1
+        }
+        fn read_options(&self) -> &'static [(&'static str, &'static [&'static str])] {
+            &[("a", &["source", "request"])]
         }
         fn source(&self, _: &str) -> Result<Box<dyn Source>, SourceError> {
             Err(SourceError::new(ErrorKind::Unsupported, "no sources here"))
@@ -267,6 +271,19 @@ mod tests {
             .expect("ok");
         assert_eq!(o.read.jobs, 1);
         assert_eq!(o.read.options["a"], "request");
+        // a switch the engine does not know, or a value it does not take,
+        // is refused rather than ignored
+        for bad in [("allow-global-lok", "true"), ("a", "yes")] {
+            let typo = BackupRequest {
+                options: vec![(bad.0.into(), bad.1.into())],
+                ..BackupRequest::default()
+            };
+            let err = typo
+                .options(SourceSpec::Named("shop", &c), &e)
+                .expect_err("refused")
+                .to_string();
+            assert!(err.contains(bad.0) || err.contains(bad.1), "{err}");
+        }
         assert!(
             req.options(SourceSpec::Url("oracle://x"), &e).is_err(),
             "an unknown engine has no default"

@@ -458,6 +458,21 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
         (&["forget"], 2, "no retention rule"),
         (&["backup", "x.db", "-j", "0"], 2, "from 1 to 64"),
         (
+            &["backup", "x.db", "-o", "allow-global-lock=true"],
+            2,
+            "sqlite backups take no option \"allow-global-lock\"",
+        ),
+        (
+            &[
+                "backup",
+                "mysql://root@127.0.0.1/nodb",
+                "-o",
+                "allow-global-lok=true",
+            ],
+            2,
+            "options of this engine: allow-global-lock=true|false",
+        ),
+        (
             &["forget", "--keep-within", "100000000000d"],
             2,
             "longer than 1000 years",

@@ -92,7 +92,36 @@ impl Default for KdfParams {
     }
 }
 
+/// The most a key file may ask of the machine that opens it: 4 GiB of
+/// memory, 64 passes, 64 lanes. A damaged or hostile key file beyond these
+/// is refused before any work, instead of exhausting memory or running for
+/// hours.
+pub const MAX_KDF: KdfParams = KdfParams {
+    m_cost_kib: 4 * 1024 * 1024,
+    t_cost: 64,
+    p_cost: 64,
+};
+
 impl KdfParams {
+    /// Whether the parameters are within [`MAX_KDF`] (and above zero).
+    ///
+    /// # Errors
+    /// [`KeyError::Invalid`] naming the parameter out of bounds.
+    pub fn check_bounds(&self) -> Result<(), KeyError> {
+        for (name, value, max) in [
+            ("memory (KiB)", self.m_cost_kib, MAX_KDF.m_cost_kib),
+            ("iterations", self.t_cost, MAX_KDF.t_cost),
+            ("parallelism", self.p_cost, MAX_KDF.p_cost),
+        ] {
+            if value == 0 || value > max {
+                return Err(KeyError::Invalid(format!(
+                    "argon2 {name} {value} is outside 1..={max} (a damaged or foreign key file)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Minimal parameters for tests: fast, and worthless against an attacker.
     pub fn insecure_for_tests() -> Self {
         KdfParams {
@@ -151,6 +180,7 @@ impl KeyFile {
         master: &MasterKey,
         params: KdfParams,
     ) -> Result<Self, KeyError> {
+        params.check_bounds()?;
         let mut salt = [0u8; 32];
         rand::fill(&mut salt[..]);
         let derived = params.derive(password, &salt)?;
@@ -178,8 +208,15 @@ impl KeyFile {
         if self.kdf != KDF_NAME {
             return Err(KeyError::UnknownKdf(self.kdf.clone()));
         }
+        self.params().check_bounds()?;
         let salt =
             hex::decode(&self.salt).map_err(|_| KeyError::Invalid("salt is not hex".into()))?;
+        if !(16..=64).contains(&salt.len()) {
+            return Err(KeyError::Invalid(format!(
+                "salt of {} bytes (expected 16 to 64)",
+                salt.len()
+            )));
+        }
         let data =
             hex::decode(&self.data).map_err(|_| KeyError::Invalid("data is not hex".into()))?;
         let derived = self.params().derive(password, &salt)?;
@@ -288,4 +325,36 @@ mod tests {
         kf.salt = "xyz".into();
         assert!(matches!(kf.open(&pw), Err(KeyError::Invalid(_))));
     }
+
+    /// A key file asking for 4 TiB of memory or a million passes is refused
+    /// at once, not obeyed.
+    #[test]
+    fn hostile_costs_are_refused_before_any_work() {
+        let master = MasterKey::generate();
+        let pw = Password::from("p");
+        let good = KeyFile::create(&pw, &master, KdfParams::insecure_for_tests()).unwrap();
+        for (m, t, p) in [
+            (u32::MAX, 1, 1),
+            (8, 1_000_000, 1),
+            (8, 1, 10_000),
+            (0, 1, 1),
+        ] {
+            let mut kf = good.clone();
+            (kf.m_cost_kib, kf.t_cost, kf.p_cost) = (m, t, p);
+            // refused by the bounds, not by running Argon2 with them
+            let err = kf.open(&pw).expect_err("refused");
+            assert!(matches!(err, KeyError::Invalid(_)), "{err}");
+            assert!(err.to_string().contains("outside"), "{err}");
+        }
+        let mut short = good;
+        short.salt = "00".into();
+        assert!(matches!(short.open(&pw), Err(KeyError::Invalid(_))));
+        assert!(KeyFile::create(&pw, &master, MAX_KDF_PLUS_ONE).is_err());
+    }
+
+    const MAX_KDF_PLUS_ONE: KdfParams = KdfParams {
+        m_cost_kib: MAX_KDF.m_cost_kib + 1,
+        t_cost: 1,
+        p_cost: 1,
+    };
 }

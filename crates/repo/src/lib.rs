@@ -55,7 +55,7 @@ pub use forget::{
     apply_policy_in,
 };
 pub use index::{BlobLocation, IndexError, IndexFile, IndexPack, MasterIndex};
-pub use key::{KdfParams, KeyError, KeyFile, KeyInfo, Password};
+pub use key::{KdfParams, KeyError, KeyFile, KeyInfo, MAX_KDF, Password};
 pub use lock::{LockError, LockGuard, LockInfo, LockKind, LockOptions};
 pub use pack::{BlobType, DEFAULT_PACK_SIZE, PackEntry, PackError};
 pub use prune::{PruneError, PruneOptions, PruneReport, prune};

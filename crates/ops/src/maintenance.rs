@@ -200,7 +200,27 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
     let mut removed = Vec::new();
     if !options.ids.is_empty() {
         for spec in &options.ids {
-            let s = resolve(&all, spec)?;
+            let s = match resolve(&all, spec) {
+                Ok(s) => s,
+                // a manifest list_snapshots skipped as damaged is still
+                // removable by its id
+                Err(e) => match damaged_manifest(repo, &all, spec).await? {
+                    Some(id) => {
+                        removed.push(id.clone());
+                        groups
+                            .entry("(damaged)".into())
+                            .or_default()
+                            .push(ForgetDecision {
+                                id,
+                                time: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                                keep: false,
+                                reasons: vec!["damaged manifest".into()],
+                            });
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
             removed.push(s.id.clone());
             groups
                 .entry(rules.series(s))
@@ -295,6 +315,30 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
         groups,
         removed,
         dry_run: options.dry_run,
+    })
+}
+
+/// The full id of the one manifest whose id starts with `spec` (8 or more
+/// hex digits) that is not among the readable snapshots `all`.
+async fn damaged_manifest(
+    repo: &Arc<Repository>,
+    all: &[Snapshot],
+    spec: &str,
+) -> Result<Option<String>> {
+    if spec.len() < 8 || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let spec = spec.to_ascii_lowercase();
+    let ids: Vec<String> = repo
+        .list_objects(tresor_repo::ObjectKind::Snapshot)
+        .await?
+        .iter()
+        .map(|id| id.to_hex())
+        .filter(|id| id.starts_with(&spec) && !all.iter().any(|s| &s.id == id))
+        .collect();
+    Ok(match ids.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
     })
 }
 

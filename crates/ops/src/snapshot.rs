@@ -400,7 +400,22 @@ pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<Snapshot> {
 pub async fn list_snapshots(repo: &Repository) -> Result<Vec<Snapshot>> {
     let ids = repo.list_objects(ObjectKind::Snapshot).await?;
     let loads = ids.iter().map(|id| load_snapshot_id(repo, *id));
-    let mut all = futures::future::try_join_all(loads).await?;
+    let mut all = Vec::with_capacity(ids.len());
+    for (id, loaded) in ids.iter().zip(futures::future::join_all(loads).await) {
+        match loaded {
+            Ok(s) => all.push(s),
+            // one damaged or foreign manifest must not hide every other
+            // snapshot; `check` names it
+            Err(e) if e.class() == crate::error::ErrorClass::Corrupt => {
+                tracing::warn!(
+                    snapshot = %id.short(),
+                    error = %e,
+                    "skipping a snapshot manifest that cannot be read (tresor check lists it)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
     all.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
     Ok(all)
 }

@@ -44,6 +44,48 @@ fn damaged_restore_is_refused(env: &Env, damage: impl FnOnce(&std::path::Path)) 
     );
 }
 
+/// One damaged or foreign manifest hides no other snapshot: listing and
+/// restoring go on (with a warning), `check` names it (exit 6), and
+/// `forget ID` removes it.
+#[test]
+fn a_damaged_manifest_hides_nothing_else() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 50);
+    env.ok(&["backup", "app.db"]);
+    sql(&db, "DELETE FROM big WHERE id % 2 = 0");
+    env.ok(&["backup", "app.db"]);
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 2);
+    let older = &ids[0];
+    let manifest = env.repo().join("snapshots").join(older);
+    std::fs::write(&manifest, b"not a manifest at all").unwrap();
+
+    let out = env.tresor(&["snapshots"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipping a snapshot manifest"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.snapshot_ids(), vec![ids[1].clone()]);
+    env.ok(&["restore", "latest", "--to", "copy.db"]);
+
+    let check = env.tresor(&["check"]);
+    assert_eq!(check.status.code(), Some(6), "{}", stderr(&check));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
+    assert!(report.contains(&older[..8]), "{report}");
+
+    env.ok(&["forget", &older[..12]]);
+    assert!(!manifest.exists());
+    let check = env.tresor(&["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
 #[test]
 fn a_flipped_byte_is_detected() {
     let env = Env::new();

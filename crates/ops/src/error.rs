@@ -72,6 +72,13 @@ impl OpsError {
         match self {
             OpsError::Source(e) => e.hint().map(str::to_string),
             OpsError::Repo(RepoError::Storage(e)) => e.hint(),
+            OpsError::Repo(RepoError::Index(
+                tresor_repo::IndexError::Crypto { .. } | tresor_repo::IndexError::Malformed { .. },
+            )) => Some(
+                "rebuild the index from the packs with `tresor repair index` (no data is lost: \
+                 every pack lists its own blobs)"
+                    .into(),
+            ),
             OpsError::Archive(e) => e.hint().map(str::to_string),
             OpsError::NotFound { hint, .. } | OpsError::InvalidInput { hint, .. } => hint.clone(),
             OpsError::Corrupt(_) => {
@@ -103,7 +110,11 @@ impl OpsError {
             OpsError::Repo(
                 RepoError::DamagedBlob { .. }
                 | RepoError::DamagedObject { .. }
-                | RepoError::BlobNotFound { .. },
+                | RepoError::BlobNotFound { .. }
+                | RepoError::Index(
+                    tresor_repo::IndexError::Crypto { .. }
+                    | tresor_repo::IndexError::Malformed { .. },
+                ),
             ) => ErrorClass::Corrupt,
             OpsError::Lock(_) => ErrorClass::Conflict,
             OpsError::Prune(tresor_repo::PruneError::Storage(_)) => ErrorClass::Repository,

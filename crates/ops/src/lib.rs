@@ -67,7 +67,7 @@ pub use guard::{
 };
 pub use maintenance::{
     CheckOutcome, DamagedSnapshot, ForgetDecision, ForgetOptions, ForgetOutcome, check, forget,
-    prune, retain_after_backup,
+    prune, repair_index, retain_after_backup,
 };
 pub use naming::{DEFAULT_ARCHIVE_NAME, archive_file_name, check_archive_name};
 pub use open::{

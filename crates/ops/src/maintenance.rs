@@ -368,6 +368,21 @@ pub async fn retain_after_backup(
     .map(Some)
 }
 
+/// Rebuilds the index from the packs' own headers under an exclusive lock
+/// (`tresor repair index`): a damaged, truncated or lost index file loses
+/// nothing. Open the repository with `Repository::open_without_index`.
+///
+/// # Errors
+/// A lock held by another process, storage failures.
+pub async fn repair_index(repo: &Arc<Repository>) -> Result<tresor_repo::RepairReport> {
+    let lock = repo.lock(LockKind::Exclusive).await?;
+    let result = repo.rebuild_index().await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "cannot release repository lock");
+    }
+    Ok(result?)
+}
+
 /// Removes data no snapshot references, under an exclusive lock taken
 /// before the references are computed.
 ///

@@ -43,6 +43,7 @@ mod key;
 mod lock;
 mod pack;
 mod prune;
+mod repair;
 mod repository;
 mod storage;
 
@@ -59,6 +60,7 @@ pub use key::{KdfParams, KeyError, KeyFile, KeyInfo, MAX_KDF, Password};
 pub use lock::{LockError, LockGuard, LockInfo, LockKind, LockOptions};
 pub use pack::{BlobType, DEFAULT_PACK_SIZE, PackEntry, PackError};
 pub use prune::{PruneError, PruneOptions, PruneReport, prune};
+pub use repair::RepairReport;
 pub use repository::{
     DEFAULT_ZSTD_LEVEL, InitOptions, ObjectKind, RepoError, Repository, SavedBlob,
 };

@@ -272,6 +272,48 @@ impl Repository {
         Ok(Repository::new(storage, key, key_id, config, index))
     }
 
+    /// Opens a repository whose index may be damaged, without reading the
+    /// index (for [`Repository::rebuild_index`]). Nothing else should be
+    /// done with it before the index is rebuilt.
+    ///
+    /// # Errors
+    /// As [`Repository::open`], minus the index.
+    pub async fn open_without_index(
+        storage: Storage,
+        password: &Password,
+    ) -> Result<Self, RepoError> {
+        let config_bytes = match storage.read(CONFIG_PATH).await {
+            Ok(b) => b,
+            Err(StorageError::NotFound { .. }) => {
+                return Err(RepoError::NotARepository {
+                    location: storage.location().to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (key, key_id) = find_key(&storage, password).await?;
+        let config = Config::decode(&key, &config_bytes)?;
+        Ok(Repository::new(
+            storage,
+            key,
+            key_id,
+            config,
+            MasterIndex::new(),
+        ))
+    }
+
+    /// Rebuilds the index from the headers of every pack, replacing the
+    /// index files (new ones first, then the old ones go); then loads it. Hold the
+    /// exclusive lock.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn rebuild_index(&self) -> Result<crate::RepairReport, RepoError> {
+        let report = crate::repair::rebuild_index(&self.storage, &self.key).await?;
+        self.reload_index().await?;
+        Ok(report)
+    }
+
     fn new(
         storage: Storage,
         key: MasterKey,

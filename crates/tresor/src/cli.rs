@@ -118,6 +118,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Remove stale locks left by crashed processes
     Unlock(UnlockArgs),
+    /// Repair the repository: `repair index` rebuilds the index from the
+    /// packs' own headers
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Try tresor on a generated sample database, with nothing to set up
     Demo(DemoArgs),
     /// Run the server: schedules, retention, HTTP API, web admin, notifications
@@ -162,6 +166,7 @@ impl Command {
             Command::Export(_) => "export",
             Command::Import(_) => "import",
             Command::Unlock(_) => "unlock",
+            Command::Repair(_) => "repair",
             Command::Demo(_) => "demo",
             Command::Serve(_) => "serve",
             Command::Generate(_) => "generate",
@@ -521,6 +526,13 @@ pub struct ImportArgs {
     /// Add a tag (repeatable)
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index from every pack's header (after `check` or an
+    /// error says an index file is damaged); nothing is lost
+    Index,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod key;
 mod prune;
+mod repair;
 mod restore;
 mod serve;
 mod show;
@@ -66,6 +67,7 @@ async fn run_command(ctx: &Context, command: Command) -> Result<ExitCode> {
         Command::Undo(a) => undo::run(ctx, &a).await,
         Command::Key(a) => key::run(ctx, &a).await,
         Command::Unlock(a) => unlock::run(ctx, &a).await,
+        Command::Repair(a) => repair::run(ctx, &a).await,
         Command::Drill(a) => drill::run(ctx, &a).await,
         Command::Check(a) => check::run(ctx, &a).await,
         Command::Forget(a) => forget::run(ctx, &a).await,

@@ -82,6 +82,15 @@ impl Context {
         Ok(Arc::new(repo))
     }
 
+    /// The repository without its index, for `repair index`.
+    pub async fn open_repo_without_index(&self) -> Result<Repository> {
+        let storage = self.storage()?;
+        let password = self.password(false)?;
+        Ok(Repository::open_without_index(storage, &password)
+            .await
+            .map_err(tresor_ops::OpsError::from)?)
+    }
+
     /// Resolves a source or target given on the command line: a name from
     /// the config file, or a URL/path.
     pub fn database(&self, spec: &str) -> Result<Database> {

@@ -86,6 +86,49 @@ fn a_damaged_manifest_hides_nothing_else() {
     assert!(check.status.success(), "{}", stderr(&check));
 }
 
+/// A truncated index file is damage (exit 6) with the way out named;
+/// `repair index` rebuilds the index from the packs and everything
+/// restores again; so it does after every index file is lost.
+#[test]
+fn a_damaged_or_lost_index_is_rebuilt_from_the_packs() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 200);
+    env.ok(&["backup", "app.db"]);
+    sql(&db, "DELETE FROM big WHERE id % 3 = 0");
+    env.ok(&["backup", "app.db"]);
+    let before = dump(&db);
+    let index_dir = env.repo().join("index");
+    let files: Vec<_> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let b = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &b[..b.len() / 3]).unwrap();
+
+    let out = env.tresor(&["snapshots"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tresor repair index"),
+        "{}",
+        stderr(&out)
+    );
+
+    let repaired = env.ok(&["repair", "index"]);
+    assert!(repaired.contains("index rebuilt from"), "{repaired}");
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["restore", "latest", "--to", "copy.db"]);
+    assert_eq!(dump(&env.path("copy.db")), before);
+
+    for f in std::fs::read_dir(&index_dir).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    env.ok(&["repair", "index"]);
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["restore", "latest", "--to", "again.db"]);
+    assert_eq!(dump(&env.path("again.db")), before);
+}
+
 #[test]
 fn a_flipped_byte_is_detected() {
     let env = Env::new();

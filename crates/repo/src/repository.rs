@@ -256,17 +256,7 @@ impl Repository {
     /// [`ConfigError::TooNew`] (through [`RepoError::Config`]) when the
     /// repository needs a newer tresor.
     pub async fn open(storage: Storage, password: &Password) -> Result<Self, RepoError> {
-        let config_bytes = match storage.read(CONFIG_PATH).await {
-            Ok(b) => b,
-            Err(StorageError::NotFound { .. }) => {
-                return Err(RepoError::NotARepository {
-                    location: storage.location().to_owned(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (key, key_id) = find_key(&storage, password).await?;
-        let config = Config::decode(&key, &config_bytes)?;
+        let (key, key_id, config) = open_key_and_config(&storage, password).await?;
         let files = read_all_index_files(&storage, &key).await?;
         let index = MasterIndex::from_files(files.iter().map(|(_, f)| f));
         Ok(Repository::new(storage, key, key_id, config, index))
@@ -282,17 +272,7 @@ impl Repository {
         storage: Storage,
         password: &Password,
     ) -> Result<Self, RepoError> {
-        let config_bytes = match storage.read(CONFIG_PATH).await {
-            Ok(b) => b,
-            Err(StorageError::NotFound { .. }) => {
-                return Err(RepoError::NotARepository {
-                    location: storage.location().to_owned(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (key, key_id) = find_key(&storage, password).await?;
-        let config = Config::decode(&key, &config_bytes)?;
+        let (key, key_id, config) = open_key_and_config(&storage, password).await?;
         Ok(Repository::new(
             storage,
             key,
@@ -768,6 +748,25 @@ async fn write_key(
     let id = ObjectId::of(&json);
     storage.write(&format!("{KEYS_DIR}/{id}"), json).await?;
     Ok(id)
+}
+
+/// The master key (the first key file `password` opens) and the config.
+async fn open_key_and_config(
+    storage: &Storage,
+    password: &Password,
+) -> Result<(MasterKey, ObjectId, Config), RepoError> {
+    let config_bytes = match storage.read(CONFIG_PATH).await {
+        Ok(b) => b,
+        Err(StorageError::NotFound { .. }) => {
+            return Err(RepoError::NotARepository {
+                location: storage.location().to_owned(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (key, key_id) = find_key(storage, password).await?;
+    let config = Config::decode(&key, &config_bytes)?;
+    Ok((key, key_id, config))
 }
 
 async fn find_key(

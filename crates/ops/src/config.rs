@@ -111,6 +111,11 @@ pub struct SourceConfig {
     /// with a snapshot's before a restore into it.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// When the server proves this source's newest backup restores: cron
+    /// expression(s) in the source's time zone; each run is a drill job
+    /// (restore into a scratch database, compare every row, drop it).
+    #[serde(default)]
+    pub drill_schedule: Schedule,
     /// Who is mailed about this source's jobs, besides
     /// `[notifications.email] to`.
     #[serde(default)]
@@ -303,6 +308,12 @@ impl Config {
             }
             let what = format!("source {name:?}");
             check_schedule(&what, &s.schedule, s.timezone.as_deref(), &mut problems);
+            check_schedule(
+                &format!("{what} drill-schedule"),
+                &s.drill_schedule,
+                s.timezone.as_deref(),
+                &mut problems,
+            );
             for (key, value) in [
                 ("jitter", &s.jitter),
                 ("timeout", &s.timeout),

@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics` (needs a token, like everything but
 //! `/healthz`): per source the last successful backup's time, duration
-//! and size, and failures; jobs running; snapshots; notification failures.
+//! and size, and failures; the last restore drill; jobs running; snapshots;
+//! notification failures.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     let mut last_failed = Vec::new();
+    let (mut drill_success, mut drill_failed, mut drill_restore) =
+        (Vec::new(), Vec::new(), Vec::new());
     for n in &names {
         let l = format!("{{source=\"{}\"}}", label(n));
         if let Some(j) = app.store.last_job("backup", n, Some("succeeded"))? {
@@ -67,6 +70,22 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
             .last_job("backup", n, None)?
             .is_some_and(|j| j.state == "failed");
         last_failed.push(format!("{l} {}", u8::from(failed_now)));
+        if let Some(j) = app.store.last_job("drill", n, None)? {
+            drill_failed.push(format!("{l} {}", u8::from(j.state == "failed")));
+        }
+        if let Some(j) = app.store.last_job("drill", n, Some("succeeded"))? {
+            if let Some(t) = j.finished_at.as_deref().and_then(parse_ts) {
+                drill_success.push(format!("{l} {}", t.timestamp()));
+            }
+            if let Some(secs) = j
+                .figures
+                .as_ref()
+                .and_then(|f| f.get("restore_seconds"))
+                .and_then(serde_json::Value::as_f64)
+            {
+                drill_restore.push(format!("{l} {secs}"));
+            }
+        }
     }
     family(
         "tresor_backup_last_success_timestamp_seconds",
@@ -109,6 +128,24 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
         "gauge",
         "1 when the newest backup job of the source failed.",
         last_failed,
+    );
+    family(
+        "tresor_drill_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last restore drill that passed.",
+        drill_success,
+    );
+    family(
+        "tresor_drill_last_restore_seconds",
+        "gauge",
+        "How long the last passing drill's restore took.",
+        drill_restore,
+    );
+    family(
+        "tresor_drill_last_failed",
+        "gauge",
+        "1 when the newest restore drill of the source failed.",
+        drill_failed,
     );
     family(
         "tresor_jobs_active",

@@ -227,6 +227,21 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
             tasks.push(tokio::spawn(async move { source_loop(&app, &name).await }));
         }
     }
+    for (name, sc) in &app.config.sources {
+        if let Some(plan) = Plan::new(&sc.drill_schedule.expressions(), app.tz_of(Some(name))) {
+            let app = app.clone();
+            let key = format!("{DRILL_PREFIX}{name}");
+            let spec = JobSpec::Drill {
+                source: name.clone(),
+                snapshot: None,
+            };
+            let timeout = sc.timeout.as_deref().and_then(|t| parse_duration(t).ok());
+            let expressions = sc.drill_schedule.clone();
+            tasks.push(tokio::spawn(async move {
+                periodic_loop(&app, &key, &expressions, plan, timeout, || spec.clone()).await;
+            }));
+        }
+    }
     for (key, m) in [
         ("[prune]", &app.config.prune),
         ("[check]", &app.config.check),
@@ -402,6 +417,9 @@ async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>
     }
 }
 
+/// The board key of a source's drill schedule: `drill:NAME`.
+pub const DRILL_PREFIX: &str = "drill:";
+
 async fn maintenance_loop(app: &Scheduler, key: &str, plan: Plan) {
     let m = if key == "[prune]" {
         &app.config.prune
@@ -409,7 +427,28 @@ async fn maintenance_loop(app: &Scheduler, key: &str, plan: Plan) {
         &app.config.check
     };
     let timeout = m.timeout.as_deref().and_then(|t| parse_duration(t).ok());
-    app.board.register(key, &m.schedule, &plan);
+    let read_data = m.read_data;
+    periodic_loop(app, key, &m.schedule, plan, timeout, || {
+        if key == "[prune]" {
+            JobSpec::Prune
+        } else {
+            JobSpec::Check { read_data }
+        }
+    })
+    .await;
+}
+
+/// Runs the job `spec` makes at every time of `plan` (skipped while
+/// paused), one at a time, until shutdown.
+async fn periodic_loop(
+    app: &Scheduler,
+    key: &str,
+    schedule: &Schedule,
+    plan: Plan,
+    timeout: Option<Duration>,
+    spec: impl Fn() -> JobSpec,
+) {
+    app.board.register(key, schedule, &plan);
     loop {
         let Some(next) = plan.next_after(app.clock.now()) else {
             return;
@@ -418,18 +457,13 @@ async fn maintenance_loop(app: &Scheduler, key: &str, plan: Plan) {
         if !sleep_until(app, next).await {
             return;
         }
-        if is_paused(app, key) {
+        // a drill pauses with its source's schedule
+        let paused_as = key.strip_prefix(DRILL_PREFIX).unwrap_or(key);
+        if is_paused(app, paused_as) {
             continue;
         }
-        let spec = if key == "[prune]" {
-            JobSpec::Prune
-        } else {
-            JobSpec::Check {
-                read_data: m.read_data,
-            }
-        };
         let submit = Submit {
-            spec,
+            spec: spec(),
             trigger: "scheduled".into(),
             started_by: SCHEDULER.into(),
             attempt: 1,

@@ -253,3 +253,77 @@ catch-up = true"#,
     assert_eq!(jobs[0]["trigger"], "catch-up");
     assert_eq!(jobs[0]["state"], "succeeded", "{:?}", jobs[0]);
 }
+
+/// A drill schedule proves the newest backup restores, every morning after
+/// the backup: a scheduled drill job, and its outcome in /metrics.
+#[tokio::test(start_paused = true)]
+async fn drills_run_on_their_own_schedule() {
+    let dir = workspace(20).await;
+    let text = config_text(
+        dir.path(),
+        r#"schedule = "0 6 * * *"
+drill-schedule = "30 6 * * *"
+timezone = "Europe/Berlin""#,
+        "",
+    );
+    let start: DateTime<Utc> = "2025-03-01T04:00:00Z".parse().expect("time");
+    let server = tresor_server::Server::new(
+        Config::parse(&text, "t").expect("config"),
+        engines(),
+        tresor_server::Options {
+            clock: tresor_server::Clock::starting_at(start),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            announce: false,
+            ..tresor_server::Options::default()
+        },
+    )
+    .await
+    .expect("server");
+    let router = server.router();
+    let login = call(
+        &router,
+        None,
+        "POST",
+        "/api/v1/auth/token",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let token = login["token"].as_str().expect("token").to_string();
+    // 05:00 Berlin now: the backup runs at 06:00, the drill at 06:30
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+    let drills = call(
+        &router,
+        Some(&token),
+        "GET",
+        "/api/v1/jobs?kind=drill",
+        Value::Null,
+    )
+    .await;
+    let drills = drills["jobs"].as_array().expect("jobs");
+    assert_eq!(drills.len(), 1, "{drills:?}");
+    assert_eq!(drills[0]["trigger"], "scheduled");
+    assert_eq!(drills[0]["state"], "succeeded", "{:?}", drills[0]);
+    assert_eq!(drills[0]["scheduled_for"], "2025-03-01T05:30:00.000000Z");
+
+    let req = Request::builder()
+        .uri("/metrics")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let resp = router.clone().oneshot(req).await.expect("response");
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf-8");
+    assert!(
+        text.contains("tresor_drill_last_success_timestamp_seconds{source=\"app\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tresor_drill_last_failed{source=\"app\"} 0"),
+        "{text}"
+    );
+}

@@ -35,21 +35,12 @@ async fn call(
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-#[tokio::test(start_paused = true)]
-async fn twice_a_day_in_berlin_across_the_dst_change() {
-    let dir = workspace(50).await;
-    let text = config_text(
-        dir.path(),
-        r#"schedule = ["0 6 * * *", "0 18 * * *"]
-timezone = "Europe/Berlin"
-timeout = "1h"
-[sources.app.retention]
-keep-last = 10"#,
-        "",
-    );
-    let config = Config::parse(&text, "test").expect("config");
-    // Friday 2025-10-24, 20:00 in Berlin.
-    let start: DateTime<Utc> = "2025-10-24T18:00:00Z".parse().expect("time");
+/// A server over `config` whose clock starts at `start`, its router, and
+/// an admin token.
+async fn start_at(
+    config: Config,
+    start: DateTime<Utc>,
+) -> (tresor_server::Server, axum::Router, String) {
     let server = tresor_server::Server::new(
         config,
         engines(),
@@ -72,6 +63,25 @@ keep-last = 10"#,
     )
     .await;
     let token = login["token"].as_str().expect("token").to_string();
+    (server, router, token)
+}
+
+#[tokio::test(start_paused = true)]
+async fn twice_a_day_in_berlin_across_the_dst_change() {
+    let dir = workspace(50).await;
+    let text = config_text(
+        dir.path(),
+        r#"schedule = ["0 6 * * *", "0 18 * * *"]
+timezone = "Europe/Berlin"
+timeout = "1h"
+[sources.app.retention]
+keep-last = 10"#,
+        "",
+    );
+    let config = Config::parse(&text, "test").expect("config");
+    // Friday 2025-10-24, 20:00 in Berlin.
+    let start: DateTime<Utc> = "2025-10-24T18:00:00Z".parse().expect("time");
+    let (_server, router, token) = start_at(config, start).await;
 
     let status = call(&router, Some(&token), "GET", "/api/v1/status", Value::Null).await;
     assert_eq!(
@@ -267,28 +277,8 @@ timezone = "Europe/Berlin""#,
         "",
     );
     let start: DateTime<Utc> = "2025-03-01T04:00:00Z".parse().expect("time");
-    let server = tresor_server::Server::new(
-        Config::parse(&text, "t").expect("config"),
-        engines(),
-        tresor_server::Options {
-            clock: tresor_server::Clock::starting_at(start),
-            admin_password: Some(ADMIN_PASSWORD.into()),
-            announce: false,
-            ..tresor_server::Options::default()
-        },
-    )
-    .await
-    .expect("server");
-    let router = server.router();
-    let login = call(
-        &router,
-        None,
-        "POST",
-        "/api/v1/auth/token",
-        json!({"username": "admin", "password": ADMIN_PASSWORD}),
-    )
-    .await;
-    let token = login["token"].as_str().expect("token").to_string();
+    let (_server, router, token) =
+        start_at(Config::parse(&text, "t").expect("config"), start).await;
     // 05:00 Berlin now: the backup runs at 06:00, the drill at 06:30
     tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
     let drills = call(

@@ -232,6 +232,10 @@ pub struct Preview {
     pub skipped: Vec<SkippedTable>,
     /// The snapshot's and the target's application versions.
     pub app_version: AppVersions,
+    /// Whether the target database does not exist yet (the restore
+    /// creates it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub creates_database: bool,
 }
 
 impl Preview {
@@ -441,6 +445,7 @@ pub async fn preview(
             rehearsal: None,
             skipped,
             app_version: AppVersions::check(snapshot, options)?,
+            creates_database: !state.exists,
         });
     }
     if let Some(sel) = selected.as_mut() {
@@ -597,6 +602,7 @@ pub async fn preview(
         rehearsal,
         skipped,
         app_version: AppVersions::check(snapshot, options)?,
+        creates_database: !state.exists,
     })
 }
 

@@ -111,6 +111,9 @@ pub struct PreviewView {
     skipped: Vec<tresor_ops::SkippedTable>,
     /// The snapshot's and the target's application versions.
     app_version: tresor_ops::AppVersions,
+    /// The target database does not exist yet; the restore creates it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    creates_database: bool,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -238,6 +241,7 @@ pub async fn make_preview(
         extra_tables: p.extra_tables.clone(),
         skipped: p.skipped.clone(),
         app_version: p.app_version.clone(),
+        creates_database: p.creates_database,
         confirm: ConfirmHint {
             target: request.target.clone(),
             snapshot: snap.short_id().to_string(),

@@ -289,6 +289,9 @@ fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
 }
 
 fn print_preview(p: &Preview) {
+    if p.creates_database {
+        println!("the target database does not exist yet: the restore creates it");
+    }
     if let Some(w) = p.app_version.warning() {
         println!("warning: {w}");
     }

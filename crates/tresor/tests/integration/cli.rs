@@ -611,3 +611,25 @@ fn a_dry_run_fails_when_the_restore_would_fail() {
 fn safety_id_prefix(snapshot: &serde_json::Value) -> String {
     snapshot["id"].as_str().unwrap_or_default()[..8].to_string()
 }
+
+/// A restore into a database that does not exist yet says it creates it,
+/// before anything happens.
+#[test]
+fn a_missing_target_database_is_named_in_the_dry_run() {
+    let env = Env::new();
+    super::support::sql(
+        &env.path("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    env.ok(&["backup", "app.db"]);
+    let out = env.ok(&["restore", "latest", "--to", "new.db", "--dry-run"]);
+    assert!(
+        out.contains("the target database does not exist yet: the restore creates it"),
+        "{out}"
+    );
+    assert!(!env.path("new.db").exists(), "a dry run creates nothing");
+    let json = env.json(&["restore", "latest", "--to", "new.db", "--dry-run"]);
+    assert_eq!(json["creates_database"], true, "{json}");
+    let json = env.json(&["restore", "latest", "--to", "app.db", "--dry-run"]);
+    assert!(json.get("creates_database").is_none(), "{json}");
+}

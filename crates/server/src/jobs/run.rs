@@ -413,9 +413,24 @@ async fn run_backup(
             snap.totals.added_bytes
         ),
     );
-    let rules = retention_rules(env)?;
-    let retention = retain_after_backup(env.catalog.repo(), &rules, &snap).await?;
-    let retention_removed = retention.map(|o| o.removed).unwrap_or_default();
+    // the snapshot is saved: a retention that fails is a warning in the
+    // job's log, not a failed backup
+    let retained = match retention_rules(env) {
+        Ok(rules) => retain_after_backup(env.catalog.repo(), &rules, &snap)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(_) => Err("the retention rules are invalid".to_string()),
+    };
+    let retention_removed = match retained {
+        Ok(out) => out.map(|o| o.removed).unwrap_or_default(),
+        Err(e) => {
+            progress.log(
+                "warn",
+                &format!("the backup is saved, but its retention rules could not run: {e}"),
+            );
+            Vec::new()
+        }
+    };
     if !retention_removed.is_empty() {
         progress.log(
             "info",

@@ -121,7 +121,18 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
     }
     if !args.no_retention {
         let rules = tresor_ops::RetentionRules::from_config(&ctx.config, &ctx.engines)?;
-        let out = tresor_ops::retain_after_backup(&repo, &rules, &snapshot).await?;
+        // the snapshot is saved: a retention that fails is a warning, not
+        // a failed backup
+        let out = match tresor_ops::retain_after_backup(&repo, &rules, &snapshot).await {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!(target: super::LOG_TARGET, "the backup is saved, but its retention rules could not run: {e}");
+                eprintln!(
+                    "warning: the backup is saved, but its retention rules could not run: {e} (try: tresor forget)"
+                );
+                None
+            }
+        };
         if let Some(out) = &out {
             tracing::info!(
                 target: super::LOG_TARGET,

@@ -24,7 +24,7 @@ use crate::index::{
 use crate::lock::LockGuard;
 use crate::pack::{DATA_DIR, PackEntry, PackWriter, pack_path};
 use crate::repository::{RepoError, Repository};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, TMP_DIR};
 
 /// Errors of prune.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +116,9 @@ pub struct PruneReport {
     pub index_files_written: usize,
     /// Bytes of deleted packs minus bytes of new packs.
     pub bytes_freed: u64,
+    /// Temporary files an interrupted write left in `.tmp/` (a killed
+    /// process, a full disk), removed.
+    pub temp_files_removed: usize,
 }
 
 enum Fate {
@@ -248,11 +251,30 @@ pub async fn prune(
     let index_changes = report.packs_deleted + report.packs_repacked + report.missing_packs_dropped
         > 0
         || old_index_ids.len() > indexed.len().div_ceil(MAX_PACKS_PER_INDEX);
+    // temporary files of interrupted writes (nothing writes while the
+    // exclusive lock is held; the grace spares a writer that ignores locks)
+    let mut temp_files = Vec::new();
+    for name in storage.list_recursive(TMP_DIR).await? {
+        let path = format!("{TMP_DIR}/{name}");
+        let modified = storage.stat(&path).await.ok().and_then(|m| m.modified);
+        let old_enough = match (grace_cutoff, modified) {
+            (None, _) => true,
+            (Some(cutoff), Some(m)) => m <= cutoff,
+            (Some(_), None) => false,
+        };
+        if old_enough {
+            temp_files.push(path);
+        }
+    }
+    report.temp_files_removed = temp_files.len();
     if options.dry_run {
         if index_changes {
             report.index_files_removed = old_index_ids.len();
         }
         return Ok(report);
+    }
+    for path in &temp_files {
+        storage.delete(path).await?;
     }
 
     // 2. Repack.

@@ -32,6 +32,17 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
             },
             bytes(report.bytes_freed)
         );
+        if report.temp_files_removed > 0 {
+            println!(
+                "{} {} temporary file(s) left by interrupted writes",
+                if report.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                report.temp_files_removed
+            );
+        }
     }
     super::ok()
 }

@@ -129,6 +129,29 @@ fn a_damaged_or_lost_index_is_rebuilt_from_the_packs() {
     assert_eq!(dump(&env.path("again.db")), before);
 }
 
+/// What a killed write or a full disk left in `.tmp/` goes at the next
+/// prune (which holds the exclusive lock, so no write is under way).
+#[test]
+fn prune_removes_temporary_files_of_interrupted_writes() {
+    let env = Env::new();
+    sql(
+        &env.path("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    env.ok(&["backup", "app.db"]);
+    let tmp = env.repo().join(".tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("new-0123456789abcdef"), vec![7u8; 4096]).unwrap();
+    let dry = env.ok(&["prune", "--dry-run"]);
+    assert!(dry.contains("would remove 1 temporary file(s)"), "{dry}");
+    assert!(tmp.join("new-0123456789abcdef").exists());
+    let out = env.ok(&["prune"]);
+    assert!(out.contains("removed 1 temporary file(s)"), "{out}");
+    assert!(!tmp.join("new-0123456789abcdef").exists());
+    env.ok(&["check"]);
+    env.ok(&["restore", "latest", "--to", "copy.db"]);
+}
+
 #[test]
 fn a_flipped_byte_is_detected() {
     let env = Env::new();

@@ -402,25 +402,6 @@ impl Config {
         })
     }
 
-    /// The configured source a snapshot of `name` / `url` belongs to: the
-    /// one it names, or else the one whose URL names the same database (a
-    /// backup taken by URL is one of the source's).
-    pub fn owner_of(
-        &self,
-        engines: &crate::Engines,
-        name: Option<&str>,
-        url: &str,
-    ) -> Option<&str> {
-        if let Some((n, _)) = name.and_then(|n| self.sources.get_key_value(n)) {
-            return Some(n);
-        }
-        let identity = engines.identity(url);
-        self.sources
-            .iter()
-            .find(|(_, s)| engines.identity(&s.url) == identity)
-            .map(|(n, _)| n.as_str())
-    }
-
     fn validate_server(&self, problems: &mut Vec<String>) {
         let s = &self.server;
         if s.listen.parse::<std::net::SocketAddr>().is_err()

@@ -32,6 +32,7 @@ mod guard;
 mod maintenance;
 mod naming;
 mod open;
+mod owners;
 mod progress;
 mod recipients;
 mod restore;
@@ -74,14 +75,15 @@ pub use open::{
     CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,
     discover_config_in, open_repository, repository_password, repository_storage,
 };
+pub use owners::SourceOwners;
 pub use progress::{NoProgress, Progress};
-pub use recipients::{MAX_RECIPIENTS, read_recipients};
+pub use recipients::read_recipients;
 pub use restore::{
     AppVersions, DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome,
     RestoreOptions, RestoreOutcome, SkippedTable, TablePreview, for_each_table, plan_restore,
     preview, restore, snapshot_schema,
 };
-pub use retention::{GROUP_TAG, RetentionRules, group_of, series_name};
+pub use retention::{GROUP_TAG, RetentionRules, group_of};
 pub use rows::stream_table;
 pub use select::{RowSelection, SelectedTable, SelectionReason};
 pub use snapshot::{

@@ -278,6 +278,7 @@ pub async fn plan_restore(
 struct Planned {
     plan: RestorePlan,
     selected: Option<Selected>,
+    app_version: AppVersions,
 }
 
 async fn plan(
@@ -285,7 +286,7 @@ async fn plan(
     snapshot: &Snapshot,
     options: &RestoreOptions,
 ) -> Result<Planned> {
-    AppVersions::check(snapshot, options)?;
+    let app_version = AppVersions::check(snapshot, options)?;
     let full = load_schema(repo, snapshot).await?;
     let names: Vec<TableName> = full.tables.iter().map(|t| t.name.clone()).collect();
     let missing = options.tables.unmatched_literals(names.iter());
@@ -366,6 +367,7 @@ async fn plan(
             tables,
         },
         selected,
+        app_version,
     })
 }
 
@@ -431,6 +433,7 @@ pub async fn preview(
     let Planned {
         mut plan,
         mut selected,
+        app_version,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
@@ -444,7 +447,7 @@ pub async fn preview(
             selection: Vec::new(),
             rehearsal: None,
             skipped,
-            app_version: AppVersions::check(snapshot, options)?,
+            app_version,
             creates_database: !state.exists,
         });
     }
@@ -601,7 +604,7 @@ pub async fn preview(
         extra_tables,
         rehearsal,
         skipped,
-        app_version: AppVersions::check(snapshot, options)?,
+        app_version,
         creates_database: !state.exists,
     })
 }
@@ -841,6 +844,7 @@ pub async fn restore(
     let Planned {
         mut plan,
         mut selected,
+        app_version,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
@@ -948,7 +952,7 @@ pub async fn restore(
         }
     };
     let mut summary = summary;
-    if let Some(w) = AppVersions::check(snapshot, options)?.warning() {
+    if let Some(w) = app_version.warning() {
         summary.warnings.push(w);
     }
     Ok(RestoreOutcome {

@@ -8,13 +8,13 @@
 //! URL belong to the configured source that names the same database.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use tresor_repo::RetentionPolicy;
 
 use crate::config::{Config, RetentionConfig};
 use crate::engines::Engines;
 use crate::error::{OpsError, Result};
+use crate::owners::SourceOwners;
 use crate::snapshot::Snapshot;
 
 /// The tag a backup of a table group carries, `group:NAME`.
@@ -26,11 +26,9 @@ pub fn group_of(snapshot: &Snapshot) -> Option<&str> {
 }
 
 /// Configured retention rules, and which source each snapshot belongs to.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RetentionRules {
-    engines: Engines,
-    /// Configured source name -> identity of its database.
-    owners: Vec<(String, String)>,
+    owners: SourceOwners,
     by_source: BTreeMap<String, SourceRules>,
 }
 
@@ -40,15 +38,6 @@ struct SourceRules {
     groups: BTreeMap<String, RetentionPolicy>,
 }
 
-impl fmt::Debug for RetentionRules {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetentionRules")
-            .field("owners", &self.owners)
-            .field("by_source", &self.by_source)
-            .finish_non_exhaustive()
-    }
-}
-
 impl RetentionRules {
     /// The rules every source of `config` sets.
     ///
@@ -56,12 +45,7 @@ impl RetentionRules {
     /// A rule that does not parse (the config's validation reports it too).
     pub fn from_config(config: &Config, engines: &Engines) -> Result<Self> {
         let mut rules = RetentionRules {
-            engines: engines.clone(),
-            owners: config
-                .sources
-                .iter()
-                .map(|(n, s)| (n.clone(), engines.identity(&s.url)))
-                .collect(),
+            owners: SourceOwners::new(config, engines),
             by_source: BTreeMap::new(),
         };
         for (name, s) in &config.sources {
@@ -98,28 +82,10 @@ impl RetentionRules {
         Ok(())
     }
 
-    /// Whether no source has a rule.
-    pub fn is_empty(&self) -> bool {
-        self.by_source
-            .values()
-            .all(|s| s.whole.is_empty() && s.groups.values().all(RetentionPolicy::is_empty))
-    }
-
     /// The configured source `snapshot` belongs to: the one it names, or
     /// the one whose URL names the same database.
     pub fn owner<'a>(&'a self, snapshot: &'a Snapshot) -> &'a str {
-        if let Some(n) = &snapshot.source.name
-            && self.owners.iter().any(|(o, _)| o == n)
-        {
-            return n;
-        }
-        if !self.owners.is_empty() {
-            let identity = self.engines.identity(&snapshot.source.url);
-            if let Some((n, _)) = self.owners.iter().find(|(_, i)| *i == identity) {
-                return n;
-            }
-        }
-        snapshot.source.key()
+        self.owners.owner(snapshot)
     }
 
     /// The series `snapshot` is counted in: its source, and its group.
@@ -138,7 +104,7 @@ impl RetentionRules {
 }
 
 /// How a series is named in listings: `shop`, `shop (group user-data)`.
-pub fn series_name(source: &str, group: Option<&str>) -> String {
+fn series_name(source: &str, group: Option<&str>) -> String {
     match group {
         Some(g) => format!("{source} (group {g})"),
         None => source.to_string(),
@@ -248,7 +214,6 @@ keep-last = 5
 
         let mut rules = rules;
         rules.set("wine", None).expect("cleared");
-        assert!(rules.is_empty());
         assert!(rules.policy_for(&full).is_none());
     }
 

@@ -26,6 +26,8 @@ use crate::uploads::Uploads;
 pub struct App {
     pub(crate) config: Arc<Config>,
     pub(crate) engines: Engines,
+    /// Which configured source each snapshot belongs to.
+    pub(crate) owners: tresor_ops::SourceOwners,
     pub(crate) repo: Arc<Repository>,
     pub(crate) store: Arc<Store>,
     pub(crate) catalog: Arc<Catalog>,
@@ -61,11 +63,9 @@ impl App {
     /// Whether `snapshot` is one of the configured source `name`'s: it
     /// names the source, or was taken by a URL naming the same database.
     pub(crate) fn belongs_to(&self, snapshot: &Snapshot, name: &str) -> bool {
-        self.config.owner_of(
-            &self.engines,
-            snapshot.source.name.as_deref(),
-            &snapshot.source.url,
-        ) == Some(name)
+        self.owners
+            .owner_of(snapshot.source.name.as_deref(), &snapshot.source.url)
+            == Some(name)
     }
 
     /// Every snapshot, oldest first (cached briefly).

@@ -210,6 +210,7 @@ impl Server {
             shutdown: shutdown.clone(),
         };
         let app = Arc::new(App {
+            owners: tresor_ops::SourceOwners::new(&config, &engines),
             config,
             engines,
             repo,

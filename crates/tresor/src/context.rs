@@ -82,6 +82,11 @@ impl Context {
         Ok(Arc::new(repo))
     }
 
+    /// Which configured source each snapshot belongs to.
+    pub fn owners(&self) -> tresor_ops::SourceOwners {
+        tresor_ops::SourceOwners::new(&self.config, &self.engines)
+    }
+
     /// The repository without its index, for `repair index`.
     pub async fn open_repo_without_index(&self) -> Result<Repository> {
         let storage = self.storage()?;
@@ -125,7 +130,7 @@ impl Context {
             )));
         }
         // a URL that names a configured source's database is that source
-        if let Some(name) = self.config.owner_of(&self.engines, None, spec)
+        if let Some(name) = self.owners().owner_of(None, spec)
             && let Some(s) = self.config.source(name)
         {
             return Ok(Database {

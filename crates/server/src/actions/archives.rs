@@ -86,9 +86,9 @@ pub async fn stream_archive(
     let snap = app.find_snapshot(id).await?;
     let mut tables = tables.to_vec();
     if let Some(g) = group {
-        let owner =
-            app.config
-                .owner_of(&app.engines, snap.source.name.as_deref(), &snap.source.url);
+        let owner = app
+            .owners
+            .owner_of(snap.source.name.as_deref(), &snap.source.url);
         tables.extend(app.config.group_tables(g, [owner])?);
     }
     let filter = tables_filter(&tables)?;

@@ -170,9 +170,9 @@ pub async fn make_preview(
     // a group becomes its tables, so the restore job runs what was previewed
     let mut r = r;
     if let Some(g) = r.group.take() {
-        let owner =
-            app.config
-                .owner_of(&app.engines, snap.source.name.as_deref(), &snap.source.url);
+        let owner = app
+            .owners
+            .owner_of(snap.source.name.as_deref(), &snap.source.url);
         let tables = app
             .config
             .group_tables(&g, [owner, Some(r.target.as_str())])?;

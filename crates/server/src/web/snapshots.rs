@@ -45,8 +45,8 @@ pub(super) async fn snapshot(
 ) -> PageResult {
     let s = app.find_snapshot(&id).await?;
     let default_target = app
-        .config
-        .owner_of(&app.engines, s.source.name.as_deref(), &s.source.url)
+        .owners
+        .owner_of(s.source.name.as_deref(), &s.source.url)
         .map(str::to_string);
     let groups: Vec<&String> = default_target
         .as_deref()

@@ -25,11 +25,8 @@ pub fn table_selection(
 ) -> Result<TableFilter> {
     let mut include = tables.to_vec();
     if let Some(g) = group {
-        let owner = ctx.config.owner_of(
-            &ctx.engines,
-            snapshot.source.name.as_deref(),
-            &snapshot.source.url,
-        );
+        let owners = ctx.owners();
+        let owner = owners.owner_of(snapshot.source.name.as_deref(), &snapshot.source.url);
         include.extend(ctx.config.group_tables(g, [owner, target])?);
     }
     Ok(TableFilter::new(&include, exclude).map_err(|e| {

@@ -12,16 +12,14 @@ use crate::output::{bytes, table};
 pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
+    let owners = ctx.owners();
     let shown: Vec<_> = all
         .iter()
         .filter(|s| {
             args.source.as_deref().is_none_or(|src| {
                 s.source.name.as_deref() == Some(src)
                     || s.source.url == src
-                    || ctx
-                        .config
-                        .owner_of(&ctx.engines, s.source.name.as_deref(), &s.source.url)
-                        == Some(src)
+                    || owners.owner_of(s.source.name.as_deref(), &s.source.url) == Some(src)
             })
         })
         .filter(|s| {

@@ -57,11 +57,16 @@ impl Backend {
     }
 
     /// Whether racing creates of one name have exactly one winner. S3
-    /// decides conditional writes atomically; s3s-fs checks and then
-    /// writes (a test server's shortcut), so there only the refusal of an
-    /// existing name is checked.
+    /// decides conditional writes atomically, but both S3 test servers
+    /// (s3s-fs and moto) check and then write, and so does wsgidav for a
+    /// `MOVE` with `Overwrite: F` (WebDAV servers differ here, which is why
+    /// the repository's locks never rely on it): on those only the refusal of an
+    /// existing name is checked, since a race can have two winners.
     pub fn atomic_create(&self) -> bool {
-        !matches!(self.kind(), Some(ServerKind::S3sFs))
+        !matches!(
+            self.kind(),
+            Some(ServerKind::S3sFs | ServerKind::Moto | ServerKind::WebDav)
+        )
     }
 
     /// Whether the server refuses a conditional write over an existing

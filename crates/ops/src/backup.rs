@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tresor_core::{
     DatabaseSchema, ReadOptions, Source, SourceSnapshot, TableName, TableSchema, redact_url,
 };
-use tresor_repo::{LockKind, Repository};
+use tresor_repo::{LockKind, RepoError, Repository};
 
 use crate::cache::CacheDir;
 use crate::chunker::Chunker;
@@ -135,6 +135,15 @@ pub async fn backup_opened(
         }
     };
     let result = run(repo, opened, options, progress).await;
+    if let Err(e) = &result
+        && !matches!(e, OpsError::Repo(RepoError::Storage(s)) if s.is_full())
+    {
+        // what reached the storage is indexed, so the next run reuses it
+        // instead of uploading it again
+        if let Err(e) = repo.flush_index().await {
+            tracing::warn!(error = %e, "cannot index what the failed backup stored");
+        }
+    }
     if let Err(e) = lock.release().await {
         tracing::warn!(error = %e, "cannot release repository lock");
     }

@@ -531,6 +531,16 @@ impl Repository {
         }
     }
 
+    /// Writes an index file for the packs already stored, leaving the pack
+    /// being filled alone: after a failed backup, so that running it again
+    /// reuses what reached the storage (prune removes it if nothing does).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn flush_index(&self) -> Result<(), RepoError> {
+        self.write_pending_index().await
+    }
+
     /// Stores the partly filled pack and writes an index file for every pack
     /// stored by completed [`Repository::save_blob`] calls.
     ///
@@ -851,6 +861,31 @@ mod tests {
         repo.flush().await.unwrap();
         assert_eq!(repo.load_blob(&a.id).await.unwrap(), b"abc");
         assert_eq!(repo.indexed_blob_count(), 1);
+    }
+
+    /// After a failed backup: the stored packs become reusable by another
+    /// handle, the half-filled one is not written.
+    #[tokio::test]
+    async fn flush_index_indexes_stored_packs_only() {
+        let s = Storage::memory();
+        let repo = Repository::init(s.clone(), &"pw".into(), opts())
+            .await
+            .unwrap()
+            .with_pack_size(1);
+        let stored = repo
+            .save_blob(BlobType::Data, b"stored".to_vec())
+            .await
+            .unwrap();
+        let repo = repo.with_pack_size(1 << 20);
+        let pending = repo
+            .save_blob(BlobType::Data, b"pending".to_vec())
+            .await
+            .unwrap();
+        repo.flush_index().await.unwrap();
+        let other = Repository::open(s, &"pw".into()).await.unwrap();
+        assert!(other.has_blob(&stored.id));
+        assert!(!other.has_blob(&pending.id));
+        assert_eq!(other.load_blob(&stored.id).await.unwrap(), b"stored");
     }
 
     #[tokio::test]

@@ -92,6 +92,17 @@ pub enum StorageError {
         /// What the user should check, for failures that retrying cannot fix.
         hint: Option<&'static str>,
     },
+    /// The storage has no room left (a full disk or quota): retrying
+    /// cannot help until space is freed.
+    #[error("the repository's storage is full: no space left to {op} {path:?} ({} more needed for this object)", human_bytes(*size))]
+    Full {
+        /// The operation that failed.
+        op: &'static str,
+        /// Path of the object inside the repository.
+        path: String,
+        /// Bytes of the object that did not fit.
+        size: u64,
+    },
     /// A transient failure that outlasted the retries.
     #[error("gave up after {tries} attempts in {}s: {last}", elapsed.as_secs())]
     GaveUp {
@@ -102,6 +113,42 @@ pub enum StorageError {
         /// The last failure.
         last: Box<StorageError>,
     },
+}
+
+fn human_bytes(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
+/// Whether a backend failure says the storage is out of space: a full
+/// disk or quota on a local directory or SFTP server (`ENOSPC`,
+/// `EDQUOT`), or HTTP 507 Insufficient Storage from a WebDAV server.
+fn is_out_of_space(e: &opendal::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    let text = e.to_string();
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "Insufficient Storage",
+        " 507 ",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 fn first_line(e: &opendal::Error) -> String {
@@ -127,6 +174,15 @@ impl StorageError {
         }
     }
 
+    /// True when the storage has no space left.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StorageError::Full { .. } => true,
+            StorageError::GaveUp { last, .. } => last.is_full(),
+            _ => false,
+        }
+    }
+
     /// True when the backend refused the credentials or the permission.
     pub fn is_denied(&self) -> bool {
         match self {
@@ -140,8 +196,13 @@ impl StorageError {
     pub fn hint(&self) -> Option<String> {
         match self {
             StorageError::Backend { hint, .. } => hint.map(str::to_owned),
+            StorageError::Full { .. } => Some(
+                "free space where the repository lives (or raise its quota), then run the command again: `tresor prune` removes what a failed backup wrote, `tresor forget` then `prune` older snapshots"
+                    .into(),
+            ),
+            StorageError::GaveUp { last, .. } if last.is_full() => last.hint(),
             StorageError::GaveUp { .. } => Some(
-                "the storage kept failing: check the network and the server's health, then run the command again (what was written is kept and reused)"
+                "the storage kept failing: check the network and the server's health, then run the command again (what was written and indexed is kept and reused)"
                     .into(),
             ),
             _ => None,
@@ -174,6 +235,7 @@ impl StorageError {
             ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
                 StorageError::AlreadyExists { path }
             }
+            _ if is_out_of_space(&source) => StorageError::Full { op, path, size: 0 },
             _ => {
                 let hint = hint_for(&source);
                 StorageError::Backend {
@@ -551,10 +613,9 @@ impl Storage {
             async move {
                 let written = match &self.inner.backend {
                     Backend::Dal(op) => dal_put(op, path, data.clone(), len, only_new).await,
-                    Backend::Local { root, .. } if only_new => {
-                        local::write_new(root, path, data.to_vec()).await
+                    Backend::Local { root, .. } => {
+                        local::write(root, path, data.to_vec(), only_new).await
                     }
-                    Backend::Local { op, .. } => dal_put(op, path, data.clone(), len, false).await,
                     Backend::WebDav { op, mover } => {
                         webdav_put(op, mover, path, data.clone(), only_new).await
                     }
@@ -571,6 +632,14 @@ impl Storage {
             }
         })
         .await
+        .map_err(|e| match e {
+            StorageError::Full { op, path, .. } => StorageError::Full {
+                op,
+                path,
+                size: len as u64,
+            },
+            other => other,
+        })
     }
 
     /// After a retried create-if-absent was refused: success when the

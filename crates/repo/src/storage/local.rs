@@ -1,11 +1,13 @@
 //! A local directory, and memory.
 //!
-//! The directory goes through OpenDAL's fs service with an
-//! `atomic_write_dir` (`<root>/.tmp`): a write goes to a temporary file,
-//! is synced and renamed over the final name, so a crash never leaves a
-//! partial object visible. A create-if-absent is done here instead: the
-//! synced temporary file is hard-linked to its final name, which fails
-//! when that name exists, so two writers can never both succeed.
+//! Reads, lists and deletes go through OpenDAL's fs service. Writes are
+//! done here: the data goes to a temporary file in `<root>/.tmp`, is
+//! synced, then renamed over the final name (so a crash never leaves a
+//! partial object visible) or, for a create-if-absent, hard-linked to it
+//! (which fails when that name exists, so two writers can never both
+//! succeed). A write that fails (a full disk) removes its temporary file
+//! on the way out; what a killed process left there goes at the next
+//! prune.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -43,11 +45,18 @@ fn unreachable_memory(e: &opendal::Error) -> Operator {
     panic!("opendal memory service failed to build: {e}")
 }
 
-/// Creates `root/path` holding `data` unless it exists, atomically.
-pub(crate) async fn write_new(root: &Path, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
+/// Writes `root/path` holding `data` atomically; with `only_new`, only
+/// when it does not exist yet.
+pub(crate) async fn write(
+    root: &Path,
+    path: &str,
+    data: Vec<u8>,
+    only_new: bool,
+) -> Result<(), StorageError> {
     let root = root.to_owned();
     let rel = path.to_owned();
-    let joined = tokio::task::spawn_blocking(move || create_new(&root, &rel, &data)).await;
+    let joined =
+        tokio::task::spawn_blocking(move || write_file(&root, &rel, &data, only_new)).await;
     match joined {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -60,7 +69,7 @@ pub(crate) async fn write_new(root: &Path, path: &str, data: Vec<u8>) -> Result<
     }
 }
 
-fn create_new(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
+fn write_file(root: &Path, rel: &str, data: &[u8], only_new: bool) -> std::io::Result<()> {
     let target = root.join(rel);
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)?;
@@ -74,9 +83,15 @@ fn create_new(root: &Path, rel: &str, data: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create_new(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        std::fs::hard_link(&tmp, &target)
+        if only_new {
+            std::fs::hard_link(&tmp, &target)
+        } else {
+            std::fs::rename(&tmp, &target)
+        }
     })();
-    let _ = std::fs::remove_file(&tmp);
+    if only_new || written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
     written
 }
 

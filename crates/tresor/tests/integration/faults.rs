@@ -493,3 +493,101 @@ fn kill_during_postgres_restore_leaves_the_target_unchanged() {
 fn kill_during_mysql_restore_leaves_the_target_unchanged() {
     kill_during_server_restore("mysql");
 }
+
+/// A small tmpfs, unmounted at the end: a disk that really fills up.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(mib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            stderr(&out)
+        );
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        if e.path().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// A backup that fills the disk fails with a message that says so, leaves
+/// no temporary file behind, and the repository goes on working: the
+/// snapshots before it restore, the next backup that fits succeeds.
+#[test]
+fn a_full_disk_fails_cleanly_and_the_repository_goes_on() {
+    let disk = SmallDisk::new(24);
+    let repo = disk.dir.path().join("repo");
+    let env = Env::at(Some(repo.to_str().unwrap().to_string()), Vec::new());
+    sql(
+        &env.path("small.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'kept');",
+    );
+    env.ok(&["backup", "small.db"]);
+    // 48 MiB that no compression shrinks, twice the disk
+    sql(
+        &env.path("big.db"),
+        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 48)
+         INSERT INTO blobs SELECT i, randomblob(1048576) FROM n;",
+    );
+    let out = env.tresor(&["backup", "big.db"]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "a backup larger than the disk succeeded"
+    );
+    assert!(err.contains("storage is full: no space left"), "{err}");
+    assert!(
+        !err.contains("gave up after"),
+        "a full disk was retried: {err}"
+    );
+    assert!(err.contains("free space"), "no hint: {err}");
+    assert!(err.contains("more needed"), "no size: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    let leftovers = files_under(&repo.join(".tmp"));
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(env.snapshot_ids().len(), 1);
+    env.ok(&["check"]);
+    // what the failed backup stored goes at the prune the hint names
+    let pruned = env.ok(&["prune"]);
+    assert!(
+        pruned.contains("remove 1 leftover packs of interrupted backups"),
+        "{pruned}"
+    );
+    sql(&env.path("small.db"), "INSERT INTO t VALUES (2, 'after');");
+    env.ok(&["backup", "small.db"]);
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["restore", "latest", "--to", "copy.db"]);
+    assert_eq!(dump(&env.path("copy.db")), dump(&env.path("small.db")));
+}

@@ -38,6 +38,9 @@ mod check;
 mod config;
 mod crypto;
 mod forget;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod key;
 mod lock;

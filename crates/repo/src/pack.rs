@@ -174,6 +174,20 @@ fn compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<
 /// Decompresses a zstd frame of at most `capacity` bytes with this
 /// thread's context, into `out` (replacing what it held).
 fn decompress_into(data: &[u8], capacity: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    // zstd cannot expand more than this (a 4-byte RLE block stands for at
+    // most 128 KiB): a larger stated length is a lie, and reserving it
+    // would let one damaged header allocate gigabytes
+    const MAX_RATIO: usize = 32 * 1024;
+    const BLOCK: usize = 128 * 1024;
+    if capacity > data.len().saturating_mul(MAX_RATIO).saturating_add(BLOCK) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a raw length of {capacity} bytes cannot come from {} compressed bytes",
+                data.len()
+            ),
+        ));
+    }
     out.clear();
     out.reserve(capacity);
     DECOMPRESSOR.with(|cell| {
@@ -637,6 +651,39 @@ mod tests {
             decode_blob(&key, &wrong, rec),
             Err(PackError::IdMismatch { .. })
         ));
+    }
+
+    /// Found by the `repo_files` fuzz target: a header stating a raw
+    /// length of 4 GiB for a few compressed bytes made the reader reserve
+    /// it before decompressing.
+    #[test]
+    fn an_impossible_raw_length_is_refused_before_allocating() {
+        let key = MasterKey::generate();
+        let packed = zstd::bulk::compress(b"row row row row", 3).unwrap();
+        let rec = key.encrypt(&packed);
+        let e = PackEntry {
+            blob_type: BlobType::Data,
+            id: key.blob_id(b"row row row row"),
+            compressed: true,
+            columns: false,
+            offset: 0,
+            length: rec.len() as u32,
+            raw_length: u32::MAX - 7,
+        };
+        match decode_blob(&key, &e, &rec) {
+            Err(PackError::Decompress { source, .. }) => {
+                assert!(source.to_string().contains("cannot come from"), "{source}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let honest = PackEntry {
+            raw_length: 15,
+            ..e
+        };
+        assert_eq!(
+            decode_blob(&key, &honest, &rec).unwrap(),
+            b"row row row row"
+        );
     }
 
     #[test]

@@ -180,6 +180,27 @@ async fn read_locks(
     Ok(out)
 }
 
+/// Deletes the locks of processes on this host that have ended (a killed
+/// backup or restore), so that they do not pile up until someone runs
+/// `tresor unlock`. Locks that are only old are left: their holder may
+/// live on another host with a wrong clock. Best effort: a lock that
+/// cannot be deleted stays ignored as stale.
+async fn remove_dead_locks(storage: &Storage, locks: &[LockInfo]) {
+    let host = hostname();
+    for l in locks {
+        if l.hostname == host && !pid_alive(l.pid) {
+            match storage.delete(&format!("{LOCKS_DIR}/{}", l.id)).await {
+                Ok(()) => tracing::info!(
+                    lock = %l.id.short(),
+                    pid = l.pid,
+                    "removed the lock of a process that ended without releasing it"
+                ),
+                Err(e) => tracing::debug!(error = %e, "cannot remove a dead process's lock"),
+            }
+        }
+    }
+}
+
 fn conflict(locks: &[LockInfo], kind: LockKind, own: Option<ObjectId>) -> Option<&LockInfo> {
     locks
         .iter()
@@ -274,6 +295,7 @@ impl Repository {
         if let Some(l) = conflict(&locks, kind, None) {
             return Err(locked(l));
         }
+        remove_dead_locks(&storage, &locks).await;
         let now = Utc::now();
         let mut file = LockFile {
             exclusive: kind == LockKind::Exclusive,
@@ -467,6 +489,32 @@ mod tests {
         let live = plant(&repo, &lock).await;
         let locks = repo.list_locks().await.unwrap();
         assert!(!locks.iter().find(|l| l.id == live).unwrap().stale);
+    }
+
+    /// A killed restore or backup on this host leaves its lock; the next
+    /// lock taken removes it, and leaves the merely old foreign one.
+    #[tokio::test]
+    async fn the_next_lock_removes_a_dead_process_lock() {
+        let repo = repo().await;
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let mut dead = foreign(false, chrono::Duration::seconds(5));
+        dead.hostname = hostname();
+        dead.pid = pid;
+        let dead = plant(&repo, &dead).await;
+        let old = plant(&repo, &foreign(false, chrono::Duration::minutes(40))).await;
+        let g = repo.lock(LockKind::Shared).await.unwrap();
+        let ids: Vec<_> = repo
+            .list_locks()
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.id)
+            .collect();
+        assert!(!ids.contains(&dead), "{ids:?}");
+        assert!(ids.contains(&old), "{ids:?}");
+        g.release().await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

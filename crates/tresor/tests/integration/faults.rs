@@ -313,6 +313,10 @@ fn kill_during_restore_leaves_the_target_unchanged() {
         interrupted,
         "the restore was never interrupted; make the database bigger"
     );
+    // the killed restores' locks go at the next command that locks
+    env.ok(&["check"]);
+    let locks = files_under(&env.repo().join("locks"));
+    assert!(locks.is_empty(), "locks left: {locks:?}");
 }
 
 /// A throwaway database on the local server, dropped at the end.

@@ -122,7 +122,14 @@ pub async fn check(
                     .read(&format!("{KEYS_DIR}/{name}"))
                     .await
                     .map_err(|e| e.to_string())
-                    .and_then(|b| KeyFile::from_json(&b).map_err(|e| e.to_string()));
+                    .and_then(|b| {
+                        if crate::ObjectId::of(&b).to_hex() != name {
+                            return Err("its name does not match its content (renamed, copied \
+                                 from elsewhere or planted); remove it with `tresor key remove`"
+                                .into());
+                        }
+                        KeyFile::from_json(&b).map_err(|e| e.to_string())
+                    });
                 if let Err(e) = parsed {
                     report.errors.push(format!("key file {name}: {e}"));
                 }

@@ -790,6 +790,12 @@ async fn find_key(
             continue;
         };
         match storage.read(&format!("{KEYS_DIR}/{name}")).await {
+            // a key file is named by the hash of its bytes: one renamed or
+            // copied over another is not what it claims to be
+            Ok(bytes) if ObjectId::of(&bytes) != id => tracing::warn!(
+                key = %id,
+                "skipping a key file whose name does not match its content (tresor check names it)"
+            ),
             Ok(bytes) => match KeyFile::from_json(&bytes) {
                 Ok(kf) => files.push((id, kf)),
                 Err(e) => tracing::warn!(key = %id, error = %e, "skipping malformed key file"),
@@ -798,6 +804,9 @@ async fn find_key(
             Err(e) => return Err(e.into()),
         }
     }
+    // the cheapest derivations first: a planted key file with the highest
+    // cost the bounds allow is tried only after the usual ones
+    files.sort_by_key(|(_, kf)| (u64::from(kf.m_cost_kib) * u64::from(kf.t_cost), kf.created));
     // Derivations run on the blocking pool, two at a time (Argon2 is memory hungry).
     let mut attempts = futures::stream::iter(files.into_iter().map(|(id, kf)| {
         let password = password.clone();
@@ -886,6 +895,36 @@ mod tests {
         assert!(other.has_blob(&stored.id));
         assert!(!other.has_blob(&pending.id));
         assert_eq!(other.load_blob(&stored.id).await.unwrap(), b"stored");
+    }
+
+    /// A key file copied under another name (here: over a name of its
+    /// own making) is skipped when opening and named by check.
+    #[tokio::test]
+    async fn a_key_file_under_a_wrong_name_is_skipped() {
+        let s = Storage::memory();
+        let repo = Repository::init(s.clone(), &"pw".into(), opts())
+            .await
+            .unwrap();
+        let good = format!("{KEYS_DIR}/{}", repo.key_id());
+        let bytes = s.read(&good).await.unwrap();
+        let forged = ObjectId::random();
+        s.write(&format!("{KEYS_DIR}/{forged}"), bytes)
+            .await
+            .unwrap();
+        s.delete(&good).await.unwrap();
+        assert!(matches!(
+            Repository::open(s.clone(), &"pw".into()).await,
+            Err(RepoError::WrongPassword)
+        ));
+        let report = crate::check(&repo, false, &HashSet::new()).await;
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.contains("does not match its content")),
+            "{:?}",
+            report.errors
+        );
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 //! prune.
 
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use opendal::{Operator, services};
@@ -80,7 +81,13 @@ fn write_file(root: &Path, rel: &str, data: &[u8], only_new: bool) -> std::io::R
     rand::fill(&mut name[..]);
     let tmp = tmp_dir.join(format!("new-{}", hex::encode(name)));
     let written = (|| {
-        let mut f = std::fs::File::create_new(&tmp)?;
+        // owner-only: key files hold the wrapped master key, and nothing
+        // in a repository is for other local users to read
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         if only_new {

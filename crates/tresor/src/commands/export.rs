@@ -121,5 +121,19 @@ fn tempfile_in(dir: &std::path::Path) -> Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(".tresor-export-")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))
+        .map_err(|e| {
+            let message = format!("cannot create a file in {}: {e}", dir.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                crate::exit::UserError::not_found(
+                    message,
+                    "the directory does not exist: create it, or give -o a path in one that does",
+                )
+            } else {
+                crate::exit::UserError::usage(
+                    message,
+                    "give -o a path in a directory you can write to (or -o - for stdout)",
+                )
+            }
+            .into()
+        })
 }

@@ -633,3 +633,60 @@ fn a_missing_target_database_is_named_in_the_dry_run() {
     let json = env.json(&["restore", "latest", "--to", "app.db", "--dry-run"]);
     assert!(json.get("creates_database").is_none(), "{json}");
 }
+
+/// An export to a place that cannot take it says which, with the exit
+/// code of its kind, and leaves nothing behind.
+#[test]
+fn export_to_an_unusable_path_fails_with_its_own_exit_code() {
+    let env = Env::new();
+    sql(
+        &env.path("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    env.ok(&["backup", "app.db"]);
+    let missing = env.tresor(&["export", "latest", "-o", "no/such/dir/out.zip"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    std::fs::write(env.path("a-file"), b"x").unwrap();
+    let not_dir = env.tresor(&["export", "latest", "-o", "a-file/out.zip"]);
+    assert_eq!(not_dir.status.code(), Some(2), "{}", stderr(&not_dir));
+    assert!(
+        stderr(&not_dir).contains("try: give -o"),
+        "{}",
+        stderr(&not_dir)
+    );
+}
+
+/// Repository files, key files first, are for their owner only.
+#[test]
+fn repository_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    sql(
+        &env.path("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    env.ok(&["backup", "app.db"]);
+    let mut seen = 0;
+    for dir in ["keys", "snapshots", "index", "data"] {
+        let mut stack = vec![env.repo().join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                    continue;
+                }
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}: {mode:o}", e.path().display());
+                seen += 1;
+            }
+        }
+    }
+    let config = std::fs::metadata(env.repo().join("config")).unwrap();
+    assert_eq!(config.permissions().mode() & 0o777, 0o600);
+    assert!(seen >= 4, "{seen} files");
+}

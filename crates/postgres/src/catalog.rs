@@ -5,6 +5,8 @@
 //! `format_type`, `format('%I')`), with `search_path` empty so that every
 //! name is schema-qualified, as `pg_dump` does.
 
+mod security;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::json;
@@ -153,6 +155,9 @@ pub(crate) async fn capture(
         o.extra.insert("schema".into(), json!(schema));
         objects.push(o);
     }
+
+    // collations, which types and columns may use
+    objects.extend(security::collations(client).await?);
 
     // types: enums, composites, ranges, domains, in creation order
     let type_sql = format!(
@@ -702,6 +707,20 @@ pub(crate) async fn capture(
         trigger_objects.push(o);
     }
 
+    // row-level security, policies and rules of the tables (and views)
+    // in the backup; publications of a whole-database backup
+    let relids: HashSet<u32> = selected
+        .iter()
+        .chain(&view_oids)
+        .chain(partition_names.keys())
+        .copied()
+        .collect();
+    let mut security_objects = security::row_security(client, &relids).await?;
+    security_objects.extend(security::rules(client, &relids).await?);
+    if whole {
+        security_objects.extend(security::publications(client, &mut warnings).await?);
+    }
+
     // comments
     let mut comment_objects = Vec::new();
     for r in q(format!(
@@ -865,6 +884,7 @@ pub(crate) async fn capture(
     all.extend(seq_objects);
     all.extend(post_objects);
     all.extend(trigger_objects);
+    all.extend(security_objects);
     all.extend(comment_objects);
     all.extend(role_objects);
     all.extend(grant_objects);

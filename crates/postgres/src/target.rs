@@ -727,6 +727,7 @@ impl PgSession {
             for o in self.schema.objects.clone() {
                 let exists = match o.kind.as_str() {
                     "type" | "domain" => self.exists("to_regtype", &o.name).await?,
+                    "collation" => self.collation_exists(&o.name).await?,
                     "function" | "procedure" if !o.extra.contains_key("after_tables") => {
                         self.function_exists(&o).await?
                     }
@@ -882,10 +883,18 @@ impl PgSession {
     /// Creates `o`; in a partial restore an object that depends on tables
     /// left out is skipped with a warning instead of failing the restore.
     async fn create_optional(&mut self, o: &SchemaObject) -> Result<(), SourceError> {
-        let what = || format!("cannot create {} {}", o.kind.replace('_', " "), o.name);
         if self.whole_database {
+            let what = || format!("cannot create {} {}", o.kind.replace('_', " "), o.name);
             return self.exec(&o.ddl, what).await;
         }
+        self.create_or_warn(o).await
+    }
+
+    /// Creates `o` under a savepoint; when the target refuses it (a role a
+    /// policy names does not exist here), the refusal becomes a warning
+    /// and the restore goes on.
+    async fn create_or_warn(&mut self, o: &SchemaObject) -> Result<(), SourceError> {
+        let what = || format!("cannot create {} {}", o.kind.replace('_', " "), o.name);
         self.exec("SAVEPOINT tresor_object", || {
             "cannot set a savepoint".into()
         })
@@ -909,6 +918,20 @@ impl PgSession {
                 Ok(())
             }
         }
+    }
+
+    async fn collation_exists(&self, name: &TableName) -> Result<bool, SourceError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_collation c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace \
+                 WHERE n.nspname = $1 AND c.collname = $2)",
+                &[&name.schema.as_deref().unwrap_or("public"), &name.name],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot look for collation {name}"), e))?;
+        Ok(row.get(0))
     }
 
     async fn exists(&self, func: &str, name: &TableName) -> Result<bool, SourceError> {
@@ -1252,6 +1275,77 @@ impl PgSession {
         }
         if self.info.restore_roles {
             self.restore_roles().await?;
+        }
+        self.restore_security(fresh_db).await?;
+        Ok(())
+    }
+
+    /// Row-level security, policies and rules of the tables this restore
+    /// created, after the data (a forced policy would filter the load) and
+    /// after the roles they name; publications into a new database. A
+    /// policy the target refuses (a role it lacks) is a warning: the table
+    /// keeps row-level security on, so it stays closed rather than open.
+    async fn restore_security(&mut self, fresh_db: bool) -> Result<(), SourceError> {
+        let objects = self.schema.objects.clone();
+        for kind in ["row_security", "rule", "policy"] {
+            for o in objects.iter().filter(|o| o.kind == kind) {
+                if !o.table.as_ref().is_some_and(|t| self.created.contains(t)) {
+                    continue;
+                }
+                if kind == "row_security" {
+                    self.exec(&o.ddl, || {
+                        format!("cannot enable row-level security on {}", o.name)
+                    })
+                    .await?;
+                } else {
+                    self.create_or_warn(o).await?;
+                }
+            }
+        }
+        for o in objects.iter().filter(|o| o.kind == "publication") {
+            let exists: bool = self
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1)",
+                    &[&o.name.name],
+                )
+                .await
+                .map_err(|e| pg_error("cannot list publications", e))?
+                .get(0);
+            if !exists {
+                if fresh_db {
+                    self.create_or_warn(o).await?;
+                }
+                continue;
+            }
+            // a table this restore recreated left the publication when it
+            // was dropped: it goes back in
+            let members = o
+                .extra
+                .get("tables")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for m in members {
+                let (Some(schema), Some(table)) = (m[0].as_str(), m[1].as_str()) else {
+                    continue;
+                };
+                let name = crate::types::rel_name(schema.to_string(), table.to_string());
+                if self.created.contains(&name) {
+                    let add = SchemaObject {
+                        kind: "publication".into(),
+                        name: o.name.clone(),
+                        ddl: format!(
+                            "ALTER PUBLICATION {} ADD TABLE {}",
+                            ident(&o.name.name),
+                            qualified(&name)
+                        ),
+                        table: Some(name),
+                        extra: Default::default(),
+                    };
+                    self.create_or_warn(&add).await?;
+                }
+            }
         }
         Ok(())
     }

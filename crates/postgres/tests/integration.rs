@@ -9,4 +9,5 @@ mod integration {
     mod predicate;
     mod restore;
     mod roundtrip;
+    mod security;
 }

@@ -146,8 +146,21 @@ pub async fn copy_database(
     mode: RestoreMode,
     options: ReadOptions,
 ) -> Result<RestoreSummary, SourceError> {
+    copy_database_after(src, dst, mode, options, async {}).await
+}
+
+/// [`copy_database`], running `between` after the snapshot is taken and
+/// before the restore begins (the server changes in between).
+pub async fn copy_database_after(
+    src: &str,
+    dst: &str,
+    mode: RestoreMode,
+    options: ReadOptions,
+    between: impl std::future::Future<Output = ()>,
+) -> Result<RestoreSummary, SourceError> {
     let source = PostgresConnector.source(src)?;
     let snapshot = source.open(&options).await?;
+    between.await;
     let schema = snapshot.schema().clone();
     let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     let plan = RestorePlan {

@@ -465,6 +465,10 @@ pub struct RestorePlan {
     /// migration added or dropped a column): the target makes them again
     /// as the snapshot had them, within the restore's atomicity.
     pub recreate: Vec<TableName>,
+    /// Also restore roles, owners, grants and default privileges, where
+    /// the engine records them (`--with-privileges`); without it the
+    /// restoring user owns what it creates.
+    pub privileges: bool,
 }
 
 /// A table as it exists in a target before a restore.

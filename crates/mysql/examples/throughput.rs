@@ -56,6 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mode: RestoreMode::Replace,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     };
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

@@ -55,6 +55,9 @@ pub struct RestoreOptions {
     pub app_version: Option<String>,
     /// Refuse a snapshot whose application version is not `app_version`.
     pub require_same_app_version: bool,
+    /// Also restore roles, owners, grants and default privileges
+    /// (`--with-privileges`; PostgreSQL).
+    pub with_privileges: bool,
 }
 
 /// The application versions of a snapshot and of the restore's target.
@@ -362,6 +365,7 @@ async fn plan(
         plan: RestorePlan {
             whole_database: options.tables.is_all() && !snapshot.partial && selected.is_none(),
             recreate: Vec::new(),
+            privileges: options.with_privileges,
             schema,
             mode: options.mode,
             tables,

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mode: RestoreMode::Replace,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     };
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {

@@ -835,6 +835,34 @@ pub(crate) async fn capture(
         }
         grant_objects.push(object("grant", None, String::new(), r.get(0)));
     }
+    // default privileges (grants only, as above), of a whole-database backup
+    if whole {
+        for r in q(format!(
+            "SELECT pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s GRANT %s ON %s TO %s%s', \
+                    pg_catalog.pg_get_userbyid(d.defaclrole), \
+                    CASE WHEN d.defaclnamespace = 0 THEN '' ELSE pg_catalog.format(' IN SCHEMA %I', n.nspname) END, \
+                    a.privilege_type, \
+                    CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS' \
+                      WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END, \
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, \
+                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END), \
+                    pg_catalog.pg_get_userbyid(d.defaclrole), \
+                    CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee) END \
+             FROM pg_catalog.pg_default_acl d \
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace, \
+             pg_catalog.aclexplode(d.defaclacl) a \
+             WHERE a.grantee <> d.defaclrole AND (d.defaclnamespace = 0 OR {USER_NS}) \
+             ORDER BY d.oid, a.grantee, a.privilege_type"
+        ))
+        .await?
+        {
+            roles.insert(r.get(1));
+            if let Some(role) = r.get::<_, Option<String>>(2) {
+                roles.insert(role);
+            }
+            grant_objects.push(object("grant", None, String::new(), r.get(0)));
+        }
+    }
     for t in &raw {
         roles.insert(t.owner.clone());
     }

@@ -147,6 +147,7 @@ impl Target for PostgresTarget {
             schema: plan.schema.clone(),
             mode: plan.mode,
             whole_database: plan.whole_database,
+            privileges: plan.privileges,
             plan_tables: plan.tables.clone(),
             recreate: plan.recreate.clone(),
             tables: HashMap::new(),
@@ -195,6 +196,8 @@ struct PgSession {
     schema: DatabaseSchema,
     mode: RestoreMode,
     whole_database: bool,
+    /// Roles, owners, grants and default privileges too (`--with-privileges`).
+    privileges: bool,
     plan_tables: Vec<TableName>,
     /// Tables to make again as the snapshot had them.
     recreate: Vec<TableName>,
@@ -1273,7 +1276,7 @@ impl PgSession {
         } else if !created.is_empty() {
             self.bring_back_lost_objects().await?;
         }
-        if self.info.restore_roles {
+        if self.info.restore_roles || self.privileges {
             self.restore_roles().await?;
         }
         self.restore_security(fresh_db).await?;

@@ -84,6 +84,9 @@ pub enum JobSpec {
         /// Refuse a snapshot of another application version.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         require_same_app_version: bool,
+        /// Also restore roles, owners, grants and default privileges.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_privileges: bool,
     },
     /// Apply retention rules, or remove named snapshots.
     Forget {

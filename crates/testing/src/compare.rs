@@ -106,6 +106,7 @@ pub async fn restore_snapshot(
         mode,
         whole_database,
         recreate: Vec::new(),
+        privileges: false,
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

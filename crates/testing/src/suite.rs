@@ -420,6 +420,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestoreP
         mode,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     }
 }
 

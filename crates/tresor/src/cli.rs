@@ -273,6 +273,10 @@ pub struct RestoreArgs {
     /// Refuse a snapshot whose application version is not the target's
     #[arg(long)]
     pub require_same_app_version: bool,
+    /// Also restore roles (created when missing, without passwords),
+    /// owners, grants and default privileges (PostgreSQL)
+    #[arg(long)]
+    pub with_privileges: bool,
     /// How restored rows meet existing ones: replace (empty each restored
     /// table, then load) or merge (upsert rows by primary key, leave other
     /// rows alone) [default: replace; merge with --where]

@@ -29,6 +29,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
         mode: RestoreMode::Replace,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     }
 }
 

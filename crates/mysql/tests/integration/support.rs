@@ -162,6 +162,7 @@ pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
         tables: load_order(&refs),
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     }
 }
 

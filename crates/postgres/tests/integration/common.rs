@@ -169,6 +169,7 @@ pub async fn copy_database_after(
         mode,
         whole_database: options.filter.is_all(),
         recreate: Vec::new(),
+        privileges: false,
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

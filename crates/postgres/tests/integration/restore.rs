@@ -30,6 +30,7 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         mode,
         whole_database: filter.is_all(),
         recreate: Vec::new(),
+        privileges: false,
     }
 }
 

@@ -51,6 +51,9 @@ pub struct PreviewRequest {
     /// Refuse a snapshot of another application version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_same_app_version: bool,
+    /// Also restore roles, owners, grants and default privileges.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_privileges: bool,
 }
 
 /// The row selection of a request, parsed.
@@ -194,6 +197,7 @@ pub async fn make_preview(
         only_missing: r.only_missing,
         app_version: r.app_version.clone().or_else(|| sc.app_version.clone()),
         require_same_app_version: r.require_same_app_version,
+        with_privileges: r.with_privileges,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -327,6 +331,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         only_missing: req.only_missing,
         app_version: req.app_version.clone(),
         require_same_app_version: req.require_same_app_version,
+        with_privileges: req.with_privileges,
     };
     let (id, _) = app
         .jobs

@@ -178,6 +178,7 @@ pub async fn upload_and_restore(
             only_missing: f.only_missing,
             app_version: None,
             require_same_app_version: false,
+            with_privileges: false,
         },
     )
     .await?;

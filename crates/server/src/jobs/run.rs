@@ -60,6 +60,7 @@ pub(super) async fn execute(
             only_missing,
             app_version,
             require_same_app_version,
+            with_privileges,
         } => {
             let rows = crate::actions::restore::row_selection(filters, *with_related)?;
             let choice = TableChoice {
@@ -68,6 +69,7 @@ pub(super) async fn execute(
                 only_missing: *only_missing,
                 app_version: app_version.clone(),
                 require_same_app_version: *require_same_app_version,
+                with_privileges: *with_privileges,
             };
             run_restore(env, snapshot, target, *mode, choice, who, progress).await
         }
@@ -138,6 +140,7 @@ struct TableChoice<'a> {
     only_missing: bool,
     app_version: Option<String>,
     require_same_app_version: bool,
+    with_privileges: bool,
 }
 
 async fn run_restore(
@@ -155,6 +158,7 @@ async fn run_restore(
         only_missing,
         app_version,
         require_same_app_version,
+        with_privileges,
     } = choice;
     let sc = source_config(&env.config, target)?;
     let url = sc.resolved_url()?;
@@ -173,6 +177,7 @@ async fn run_restore(
         only_missing,
         app_version: app_version.or_else(|| sc.app_version.clone()),
         require_same_app_version,
+        with_privileges,
     };
     progress.log(
         "info",

@@ -152,6 +152,7 @@ pub(super) async fn preview(
             only_missing: f.only_missing.is_some(),
             app_version: None,
             require_same_app_version: false,
+            with_privileges: false,
         },
     )
     .await?;

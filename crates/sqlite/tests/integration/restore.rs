@@ -155,6 +155,7 @@ async fn a_dropped_session_leaves_no_file() {
         mode: RestoreMode::Replace,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -275,6 +276,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         mode: RestoreMode::Replace,
         whole_database: true,
         recreate: Vec::new(),
+        privileges: false,
     };
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();

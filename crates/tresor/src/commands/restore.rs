@@ -55,6 +55,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             .clone()
             .or_else(|| db.config.as_ref().and_then(|c| c.app_version.clone())),
         require_same_app_version: args.require_same_app_version,
+        with_privileges: args.with_privileges,
     };
     let target_label = db
         .name

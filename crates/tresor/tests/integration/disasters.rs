@@ -459,3 +459,66 @@ fn mariadb_values_a_permissive_sql_mode_accepted_restore() {
         "name",
     );
 }
+
+/// Roles, grants and default privileges are restored on request only
+/// (`--with-privileges`), and then match the source.
+#[test]
+fn postgres_privileges_come_back_with_the_flag() {
+    let env = Env::new();
+    let role = unique("tresor_priv");
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.admin(&format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
+    ));
+    src.exec(&format!(
+        "CREATE TABLE t (id integer PRIMARY KEY, owner text);
+         INSERT INTO t VALUES (1, 'ann');
+         GRANT SELECT, UPDATE ON t TO {role};
+         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {role};
+         ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON t FOR SELECT TO {role} USING (owner = current_user);"
+    ));
+    env.ok(&["backup", &src.url()]);
+    let privileges = |db: &Db| -> Vec<String> {
+        let text = run(Command::new("pg_dump")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "--schema-only"])
+            .args(["--restrict-key=tresor", db.name()]));
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(&role))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let wanted = privileges(&src);
+    assert!(
+        wanted
+            .iter()
+            .any(|l| l.starts_with("GRANT SELECT,UPDATE ON TABLE public.t"))
+            && wanted.iter().any(|l| l.contains("DEFAULT PRIVILEGES")),
+        "{wanted:#?}"
+    );
+    let latest = format!("latest:{}", src.url());
+
+    let plain = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &plain.url(), "--yes"]);
+    let got = privileges(&plain);
+    assert!(
+        got.iter().all(|l| l.contains("CREATE POLICY")),
+        "privileges restored without --with-privileges: {got:#?}"
+    );
+
+    let with = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&[
+        "restore",
+        &latest,
+        "--to",
+        &with.url(),
+        "--yes",
+        "--with-privileges",
+    ]);
+    assert_eq!(privileges(&with), wanted);
+    drop((src, plain, with));
+    Db::create(Kind::Postgres, env.dir.path()).admin(&format!("DROP ROLE IF EXISTS {role}"));
+}

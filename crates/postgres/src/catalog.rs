@@ -158,6 +158,7 @@ pub(crate) async fn capture(
 
     // collations, which types and columns may use
     objects.extend(security::collations(client).await?);
+    objects.extend(security::text_search(client).await?);
 
     // types: enums, composites, ranges, domains, in creation order
     let type_sql = format!(

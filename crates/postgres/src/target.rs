@@ -730,7 +730,9 @@ impl PgSession {
             for o in self.schema.objects.clone() {
                 let exists = match o.kind.as_str() {
                     "type" | "domain" => self.exists("to_regtype", &o.name).await?,
-                    "collation" => self.collation_exists(&o.name).await?,
+                    "collation" | "ts_dictionary" | "ts_config" => {
+                        self.catalog_object_exists(&o.kind, &o.name).await?
+                    }
                     "function" | "procedure" if !o.extra.contains_key("after_tables") => {
                         self.function_exists(&o).await?
                     }
@@ -923,17 +925,35 @@ impl PgSession {
         }
     }
 
-    async fn collation_exists(&self, name: &TableName) -> Result<bool, SourceError> {
+    /// Whether a collation, text-search dictionary or configuration
+    /// exists, by schema and name.
+    async fn catalog_object_exists(
+        &self,
+        kind: &str,
+        name: &TableName,
+    ) -> Result<bool, SourceError> {
+        let (table, name_col, ns_col) = match kind {
+            "collation" => ("pg_collation", "collname", "collnamespace"),
+            "ts_dictionary" => ("pg_ts_dict", "dictname", "dictnamespace"),
+            _ => ("pg_ts_config", "cfgname", "cfgnamespace"),
+        };
         let row = self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_collation c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace \
-                 WHERE n.nspname = $1 AND c.collname = $2)",
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.{table} o \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = o.{ns_col} \
+                     WHERE n.nspname = $1 AND o.{name_col} = $2)"
+                ),
                 &[&name.schema.as_deref().unwrap_or("public"), &name.name],
             )
             .await
-            .map_err(|e| pg_error(format!("cannot look for collation {name}"), e))?;
+            .map_err(|e| {
+                pg_error(
+                    format!("cannot look for {} {name}", kind.replace('_', " ")),
+                    e,
+                )
+            })?;
         Ok(row.get(0))
     }
 

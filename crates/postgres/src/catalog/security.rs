@@ -1,7 +1,8 @@
 //! Objects around the tables that applications rely on without naming
 //! them in their data: row-level security (the switch on each table and
 //! its policies, which Supabase-style applications depend on), rewrite
-//! rules, publications, and user-defined collations.
+//! rules, publications, user-defined collations and text-search
+//! dictionaries and configurations.
 
 use std::collections::HashSet;
 
@@ -280,6 +281,56 @@ pub(super) async fn collations(client: &Client) -> Result<Vec<SchemaObject>, Sou
             opts.join(", ")
         );
         out.push(object("collation", Some(schema), name, ddl));
+    }
+    Ok(out)
+}
+
+/// `CREATE TEXT SEARCH DICTIONARY` (kind `ts_dictionary`) and `CREATE TEXT
+/// SEARCH CONFIGURATION` with every token mapping (kind `ts_config`), in
+/// that order: full-text columns and indexes name them.
+pub(super) async fn text_search(client: &Client) -> Result<Vec<SchemaObject>, SourceError> {
+    let mut out = Vec::new();
+    for r in rows(
+        client,
+        &format!(
+            "SELECT n.nspname, d.dictname, pg_catalog.format('CREATE TEXT SEARCH DICTIONARY %I.%I (TEMPLATE = %I.%I%s)', \
+                    n.nspname, d.dictname, tn.nspname, t.tmplname, \
+                    CASE WHEN d.dictinitoption IS NOT NULL THEN ', ' || d.dictinitoption ELSE '' END) \
+             FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace \
+             JOIN pg_catalog.pg_ts_template t ON t.oid = d.dicttemplate \
+             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.tmplnamespace \
+             WHERE {USER_NS} AND {} ORDER BY d.oid",
+            not_ext("pg_catalog.pg_ts_dict", "d.oid")
+        ),
+    )
+    .await?
+    {
+        out.push(object("ts_dictionary", Some(r.get(0)), r.get(1), r.get(2)));
+    }
+    for r in rows(
+        client,
+        &format!(
+            "SELECT n.nspname, c.cfgname, pg_catalog.format('CREATE TEXT SEARCH CONFIGURATION %I.%I (PARSER = %I.%I)', \
+                    n.nspname, c.cfgname, pn.nspname, p.prsname) || \
+                    COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(';\nALTER TEXT SEARCH CONFIGURATION %I.%I ADD MAPPING FOR %s WITH %s', \
+                        n.nspname, c.cfgname, m.alias, m.dicts), '' ORDER BY m.alias) \
+                      FROM (SELECT tt.alias, pg_catalog.string_agg(pg_catalog.format('%I.%I', dn.nspname, d.dictname), ', ' \
+                              ORDER BY cm.mapseqno) AS dicts \
+                            FROM pg_catalog.pg_ts_config_map cm \
+                            JOIN pg_catalog.ts_token_type(c.cfgparser) tt ON tt.tokid = cm.maptokentype \
+                            JOIN pg_catalog.pg_ts_dict d ON d.oid = cm.mapdict \
+                            JOIN pg_catalog.pg_namespace dn ON dn.oid = d.dictnamespace \
+                            WHERE cm.mapcfg = c.oid GROUP BY tt.alias) m), '') \
+             FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace \
+             JOIN pg_catalog.pg_ts_parser p ON p.oid = c.cfgparser \
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = p.prsnamespace \
+             WHERE {USER_NS} AND {} ORDER BY c.oid",
+            not_ext("pg_catalog.pg_ts_config", "c.oid")
+        ),
+    )
+    .await?
+    {
+        out.push(object("ts_config", Some(r.get(0)), r.get(1), r.get(2)));
     }
     Ok(out)
 }

@@ -1,7 +1,8 @@
-//! Row-level security, policies, rules, publications and collations: what
-//! applications built on PostgreSQL's own security (Supabase-style) rely
-//! on, through a restore into an empty database and after a dropped table,
-//! compared with pg_dump.
+//! Row-level security, policies, rules, publications, collations and
+//! text-search configurations: what applications built on PostgreSQL's
+//! own security and search (Supabase-style) rely on, through a restore
+//! into an empty database and after a dropped table, compared with
+//! pg_dump.
 
 use tresor_core::{ReadOptions, RestoreMode};
 
@@ -28,11 +29,18 @@ fn schema(role: &str) -> String {
     format!(
         r#"
 CREATE COLLATION public.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TEXT SEARCH DICTIONARY public.english_stem_nostop (TEMPLATE = pg_catalog.snowball, language = 'english');
+CREATE TEXT SEARCH CONFIGURATION public.notes_search (COPY = pg_catalog.english);
+ALTER TEXT SEARCH CONFIGURATION public.notes_search
+    ALTER MAPPING FOR asciiword, word WITH public.english_stem_nostop;
+ALTER TEXT SEARCH CONFIGURATION public.notes_search DROP MAPPING FOR email, url;
 CREATE TABLE public.notes (
     id integer PRIMARY KEY,
     owner text NOT NULL DEFAULT CURRENT_USER,
-    body text COLLATE public.nocase NOT NULL
+    body text COLLATE public.nocase NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('public.notes_search'::regconfig, body)) STORED
 );
+CREATE INDEX notes_search_idx ON public.notes USING gin (search);
 ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notes FORCE ROW LEVEL SECURITY;
 CREATE POLICY own_notes ON public.notes FOR SELECT TO "{role}" USING (owner = CURRENT_USER);

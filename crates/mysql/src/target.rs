@@ -645,9 +645,28 @@ async fn create_object(conn: &mut Conn, o: &SchemaObject) -> Result<(), SourceEr
             .await
             .ctx(|| "cannot set time_zone".to_string())?;
     }
-    conn.query_drop(o.ddl.as_str())
+    // the client character set the object was created under, as the
+    // server records it with the object, where the DDL text (UTF-8 here)
+    // reads the same in it: ASCII, or no character beyond utf8mb3
+    let client_charset = get("character_set_client").filter(|cs| {
+        o.ddl.is_ascii()
+            || (cs.starts_with("utf8") && o.ddl.chars().all(|c| u32::from(c) < 0x10000))
+    });
+    if let Some(cs) = &client_charset {
+        conn.exec_drop("SET SESSION character_set_client = ?", (cs,))
+            .await
+            .ctx(|| "cannot set character_set_client".to_string())?;
+    }
+    let created = conn
+        .query_drop(o.ddl.as_str())
         .await
-        .ctx(|| format!("cannot create {} {}", o.kind, o.name))
+        .ctx(|| format!("cannot create {} {}", o.kind, o.name));
+    if client_charset.is_some() {
+        conn.query_drop("SET SESSION character_set_client = utf8mb4")
+            .await
+            .ctx(|| "cannot set character_set_client".to_string())?;
+    }
+    created
 }
 
 /// Drops work tables (and a database this restore created), then the lock.

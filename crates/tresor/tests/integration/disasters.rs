@@ -460,6 +460,51 @@ fn mariadb_values_a_permissive_sql_mode_accepted_restore() {
     );
 }
 
+/// A database an application runs under `NO_BACKSLASH_ESCAPES` and
+/// `PAD_CHAR_TO_FULL_LENGTH`: backslashes in values and in the bodies of
+/// triggers and views (where `'\'` is a whole string) and padded `CHAR`
+/// values come back as the engine's dump shows them.
+#[test]
+fn mariadb_objects_written_under_another_sql_mode_restore() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        r"SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,PAD_CHAR_TO_FULL_LENGTH,STRICT_TRANS_TABLES';
+          CREATE TABLE files (id int PRIMARY KEY, code char(5), path varchar(100));
+          INSERT INTO files VALUES (1, 'ab', 'C:\temp\new'), (2, 'abcde', '\\server\share'), (3, '', '\');
+          CREATE TRIGGER files_slash BEFORE INSERT ON files FOR EACH ROW
+            SET NEW.path = CONCAT(NEW.path, '\');
+          CREATE VIEW windows_paths AS SELECT id, REPLACE(path, '/', '\') AS path FROM files;",
+    );
+    let url = src.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    let dst = Db::create(Kind::Mariadb, env.dir.path());
+    let latest = format!("latest:{url}");
+    let to = dst.url();
+    env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
+    env.ok(&["restore", &latest, "--to", &to, "--yes"]);
+    assert!(
+        dst.dump() == src.dump(),
+        "{}",
+        differences(&src.dump(), &dst.dump())
+    );
+    // and the trigger still behaves: one backslash appended
+    dst.exec("INSERT INTO files VALUES (4, 'x', 'D:')");
+    let path = run(Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "-N",
+            "-B",
+            "-r",
+            dst.name(),
+        ])
+        .args(["-e", "SELECT path FROM files WHERE id = 4"]));
+    assert_eq!(path.trim(), r"D:\");
+}
+
 /// Roles, grants and default privileges are restored on request only
 /// (`--with-privileges`), and then match the source.
 #[test]

@@ -8,6 +8,7 @@ mod integration {
     pub mod disasters;
     mod drill;
     pub mod faults;
+    mod generative;
     mod output;
     pub mod rows;
     mod seeds;

@@ -78,7 +78,7 @@ impl Db {
     }
 
     /// SQL outside the database (create and drop it).
-    fn admin(&self, sql: &str) {
+    pub(super) fn admin(&self, sql: &str) {
         match self.kind {
             Kind::Postgres => {
                 run(Command::new("psql")
@@ -97,7 +97,7 @@ impl Db {
         }
     }
 
-    fn exec(&self, sql: &str) {
+    pub(super) fn exec(&self, sql: &str) {
         match self.kind {
             Kind::Postgres => {
                 run(Command::new("psql")
@@ -126,14 +126,19 @@ impl Db {
 
     /// Schema and data as the engine's own dump tool prints them, lines
     /// sorted (row order and the order of definitions are not data).
-    fn dump(&self) -> Vec<String> {
+    pub(super) fn dump(&self) -> Vec<String> {
         let text = match self.kind {
             Kind::Postgres => run(Command::new("pg_dump")
                 .args(["-h", "127.0.0.1", "-U", "postgres", "--no-owner"])
                 .args(["--no-privileges", "--restrict-key=tresor", &self.name])),
             Kind::Mariadb => run(Command::new("mariadb-dump")
                 .args(["-h", "127.0.0.1", "-u", "root", "--skip-comments"])
-                .args(["--skip-extended-insert", "--order-by-primary", "--routines"])
+                .args([
+                    "--skip-extended-insert",
+                    "--order-by-primary",
+                    "--routines",
+                    "--hex-blob",
+                ])
                 .args(["--triggers", &self.name])),
             Kind::Sqlite => run(Command::new("sqlite3")
                 .arg(self.file.as_ref().expect("file"))
@@ -192,7 +197,7 @@ impl Drop for Db {
     }
 }
 
-fn differences(before: &[String], after: &[String]) -> String {
+pub(super) fn differences(before: &[String], after: &[String]) -> String {
     let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
     let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
     format!("missing after restore:\n{gone:#?}\nnot in the backup:\n{new:#?}")
@@ -200,7 +205,7 @@ fn differences(before: &[String], after: &[String]) -> String {
 
 /// Previews, then restores `latest` (with `extra` arguments); both must
 /// succeed and agree.
-fn restore_latest(env: &Env, db: &Db, extra: &[&str], disaster: &str) {
+pub(super) fn restore_latest(env: &Env, db: &Db, extra: &[&str], disaster: &str) {
     let url = db.url();
     let latest = format!("latest:{url}");
     let mut args = vec!["restore", latest.as_str(), "--to", url.as_str()];

@@ -111,6 +111,9 @@ impl OpsError {
                 RepoError::DamagedBlob { .. }
                 | RepoError::DamagedObject { .. }
                 | RepoError::BlobNotFound { .. }
+                | RepoError::Config(
+                    tresor_repo::ConfigError::Crypto(_) | tresor_repo::ConfigError::Malformed(_),
+                )
                 | RepoError::Index(
                     tresor_repo::IndexError::Crypto { .. }
                     | tresor_repo::IndexError::Malformed { .. },

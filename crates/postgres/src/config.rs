@@ -124,9 +124,14 @@ impl ConnInfo {
             .or_else(|| env("USER"))
             .unwrap_or_else(|| "postgres".to_string());
         let password = password.or_else(|| env("PGPASSWORD"));
-        let dbname = dbname
-            .or_else(|| env("PGDATABASE"))
-            .unwrap_or_else(|| user.clone());
+        // no default: libpq would take the user's name, and a backup of
+        // an empty `postgres` database by mistake looks like a success
+        let dbname = dbname.or_else(|| env("PGDATABASE")).ok_or_else(|| {
+            bad_url(
+                url,
+                "the URL names no database (put it after the host, or set PGDATABASE)",
+            )
+        })?;
         let sslmode = sslmode
             .or_else(|| env("PGSSLMODE"))
             .unwrap_or_else(|| "prefer".to_string());
@@ -283,6 +288,9 @@ mod tests {
         assert!(c.restore_roles);
         assert!(ConnInfo::parse_with_env("postgres://h/db?bogus=1", &|_| None).is_err());
         assert!(ConnInfo::parse_with_env("mysql://h/db", &|_| None).is_err());
+        let err = ConnInfo::parse_with_env("postgres://postgres@h:5432/", &|_| None)
+            .expect_err("no database");
+        assert!(err.to_string().contains("names no database"), "{err}");
         assert!(is_postgres_url("PostgreSQL://x"));
     }
 }

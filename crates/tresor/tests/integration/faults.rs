@@ -595,3 +595,33 @@ fn a_full_disk_fails_cleanly_and_the_repository_goes_on() {
     env.ok(&["restore", "latest", "--to", "copy.db"]);
     assert_eq!(dump(&env.path("copy.db")), dump(&env.path("small.db")));
 }
+
+/// A damaged config is damaged data (exit 6), not a storage failure.
+#[test]
+fn a_damaged_config_is_reported_as_damage() {
+    let env = Env::new();
+    std::fs::write(env.repo().join("config"), b"garbage").unwrap();
+    let out = env.tresor(&["snapshots"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("config"), "{}", stderr(&out));
+}
+
+/// A PostgreSQL URL without a database is refused, not a backup of the
+/// user's own (usually empty) database.
+#[test]
+fn a_postgres_url_without_a_database_is_refused() {
+    let env = Env::new();
+    let out = env
+        .command()
+        .env_remove("PGDATABASE")
+        .args(["backup", "postgres://postgres@127.0.0.1:5432/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("names no database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.snapshot_ids().is_empty());
+}

@@ -21,6 +21,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod approximate;
 pub mod codec;
 pub mod convert;
 mod diff;
@@ -33,6 +34,7 @@ mod schema;
 mod source;
 mod value;
 
+pub use approximate::{Approximation, approximations};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};

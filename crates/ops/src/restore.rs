@@ -8,9 +8,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tresor_core::{
-    DatabaseSchema, DiffCounts, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, Row,
-    RowBatch, RowKey, RowReceiver, Source, TableFilter, TableName, TableSchema, Target,
-    TargetState, diff_keyed, diff_unkeyed, load_order,
+    Approximation, DatabaseSchema, DiffCounts, ReadOptions, RestoreMode, RestorePlan,
+    RestoreSummary, Row, RowBatch, RowKey, RowReceiver, Source, TableFilter, TableName,
+    TableSchema, Target, TargetState, diff_keyed, diff_unkeyed, load_order,
 };
 use tresor_repo::Repository;
 
@@ -58,6 +58,10 @@ pub struct RestoreOptions {
     /// Also restore roles, owners, grants and default privileges
     /// (`--with-privileges`; PostgreSQL).
     pub with_privileges: bool,
+    /// Refuse a restore into another engine that would approximate
+    /// anything (`--strict`): a type the target cannot hold as it is, an
+    /// object that is not translated.
+    pub strict: bool,
 }
 
 /// The application versions of a snapshot and of the restore's target.
@@ -239,6 +243,11 @@ pub struct Preview {
     /// creates it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub creates_database: bool,
+    /// Into another engine: per table and column, what cannot be kept as
+    /// it was (the type it becomes, what changes), and the objects not
+    /// translated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approximations: Vec<Approximation>,
 }
 
 impl Preview {
@@ -453,8 +462,10 @@ pub async fn preview(
             skipped,
             app_version,
             creates_database: !state.exists,
+            approximations: Vec::new(),
         });
     }
+    let approximations = approximations_of(&plan, &state, target.engine(), options)?;
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan
             .tables
@@ -610,7 +621,43 @@ pub async fn preview(
         skipped,
         app_version,
         creates_database: !state.exists,
+        approximations,
     })
+}
+
+/// What restoring `plan` into a `engine` database approximates: the
+/// tables it will make there (the others keep their own types, and
+/// values are converted into them or fail) and, for a whole database, the
+/// objects it does not translate. With `strict`, any is a refusal.
+fn approximations_of(
+    plan: &RestorePlan,
+    state: &TargetState,
+    engine: tresor_core::Engine,
+    options: &RestoreOptions,
+) -> Result<Vec<Approximation>> {
+    let made: Vec<&TableSchema> = plan
+        .tables
+        .iter()
+        .filter(|t| state.table(t).is_none())
+        .filter_map(|t| plan.schema.table(t))
+        .collect();
+    let found = tresor_core::approximations(&plan.schema, &made, engine, plan.whole_database);
+    if options.strict && !found.is_empty() {
+        let shown: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
+        let more = found.len().saturating_sub(3);
+        return Err(OpsError::Unsupported(format!(
+            "--strict: this restore into {} would approximate {} thing(s): {}{}; the dry run without --strict lists them all, and a restore without --strict goes ahead with them",
+            engine.name(),
+            found.len(),
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    Ok(found)
 }
 
 /// Runs the restore of `plan` into `target` and rolls it back, for at most
@@ -852,6 +899,7 @@ pub async fn restore(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
+    approximations_of(&plan, &state, target.engine(), options)?;
     if plan.tables.is_empty() {
         // every table holds data: nothing to do, and nothing changed
         return Ok(RestoreOutcome {

@@ -87,6 +87,9 @@ pub enum JobSpec {
         /// Also restore roles, owners, grants and default privileges.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         with_privileges: bool,
+        /// Into another engine: refuse any approximation.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        strict: bool,
     },
     /// Apply retention rules, or remove named snapshots.
     Forget {

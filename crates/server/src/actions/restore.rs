@@ -54,6 +54,9 @@ pub struct PreviewRequest {
     /// Also restore roles, owners, grants and default privileges.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub with_privileges: bool,
+    /// Into another engine: refuse any approximation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 /// The row selection of a request, parsed.
@@ -198,6 +201,7 @@ pub async fn make_preview(
         app_version: r.app_version.clone().or_else(|| sc.app_version.clone()),
         require_same_app_version: r.require_same_app_version,
         with_privileges: r.with_privileges,
+        strict: r.strict,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -332,6 +336,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         app_version: req.app_version.clone(),
         require_same_app_version: req.require_same_app_version,
         with_privileges: req.with_privileges,
+        strict: req.strict,
     };
     let (id, _) = app
         .jobs

@@ -179,6 +179,7 @@ pub async fn upload_and_restore(
             app_version: None,
             require_same_app_version: false,
             with_privileges: false,
+            strict: false,
         },
     )
     .await?;

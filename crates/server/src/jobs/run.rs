@@ -61,6 +61,7 @@ pub(super) async fn execute(
             app_version,
             require_same_app_version,
             with_privileges,
+            strict,
         } => {
             let rows = crate::actions::restore::row_selection(filters, *with_related)?;
             let choice = TableChoice {
@@ -70,6 +71,7 @@ pub(super) async fn execute(
                 app_version: app_version.clone(),
                 require_same_app_version: *require_same_app_version,
                 with_privileges: *with_privileges,
+                strict: *strict,
             };
             run_restore(env, snapshot, target, *mode, choice, who, progress).await
         }
@@ -141,6 +143,7 @@ struct TableChoice<'a> {
     app_version: Option<String>,
     require_same_app_version: bool,
     with_privileges: bool,
+    strict: bool,
 }
 
 async fn run_restore(
@@ -159,6 +162,7 @@ async fn run_restore(
         app_version,
         require_same_app_version,
         with_privileges,
+        strict,
     } = choice;
     let sc = source_config(&env.config, target)?;
     let url = sc.resolved_url()?;
@@ -178,6 +182,7 @@ async fn run_restore(
         app_version: app_version.or_else(|| sc.app_version.clone()),
         require_same_app_version,
         with_privileges,
+        strict,
     };
     progress.log(
         "info",

@@ -153,6 +153,7 @@ pub(super) async fn preview(
             app_version: None,
             require_same_app_version: false,
             with_privileges: false,
+            strict: false,
         },
     )
     .await?;

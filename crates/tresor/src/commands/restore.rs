@@ -56,6 +56,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
             .or_else(|| db.config.as_ref().and_then(|c| c.app_version.clone())),
         require_same_app_version: args.require_same_app_version,
         with_privileges: args.with_privileges,
+        strict: args.strict,
     };
     let target_label = db
         .name
@@ -338,5 +339,14 @@ fn print_preview(p: &Preview) {
             "left alone (the snapshot does not have them): {}",
             p.extra_tables.join(", ")
         );
+    }
+    if !p.approximations.is_empty() {
+        println!(
+            "approximated in the other engine ({}; --strict refuses them):",
+            p.approximations.len()
+        );
+        for a in &p.approximations {
+            println!("  {a}");
+        }
     }
 }

@@ -220,3 +220,57 @@ fn sqlite_to_postgres_as_django_reads_it() {
         got[3]
     );
 }
+
+/// Into another engine the dry run lists every approximation, per table
+/// and column, and `--strict` refuses the restore (dry run and restore
+/// alike) without touching the target.
+#[test]
+fn approximations_are_listed_and_strict_refuses_them() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE TABLE events (id integer PRIMARY KEY, at timestamptz NOT NULL,
+           feeling mood, tags text[], amount numeric(30,2) CHECK (amount >= 0));
+         INSERT INTO events VALUES (1, '2024-05-01 10:00+02', 'ok', ARRAY['a','b'], 12.50);
+         CREATE VIEW recent AS SELECT id FROM events;",
+    );
+    env.ok(&["backup", &src.url(), "--quiet"]);
+    let latest = format!("latest:{}", src.url());
+    let dst = Db::create(Kind::Sqlite, env.dir.path());
+    let to = dst.url();
+
+    let dry = env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
+    for expected in [
+        "events.at: timestamp with time zone becomes DATETIME",
+        "events.feeling: public.mood becomes TEXT",
+        "events.tags: text[] becomes TEXT",
+        "events.amount: numeric(30,2) becomes TEXT",
+        "check constraint events",
+        "view recent: not created",
+    ] {
+        assert!(dry.contains(expected), "{expected:?} missing:\n{dry}");
+    }
+    let json = env.json(&["restore", &latest, "--to", &to, "--dry-run", "--json"]);
+    assert!(
+        json["approximations"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 6),
+        "{json}"
+    );
+
+    for extra in [&["--dry-run"][..], &["--yes"][..]] {
+        let mut args = vec!["restore", latest.as_str(), "--to", to.as_str(), "--strict"];
+        args.extend_from_slice(extra);
+        let out = env.tresor(&args);
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--strict"), "{}", stderr(&out));
+    }
+    let untouched = dst.dump();
+    assert!(
+        !untouched.iter().any(|l| l.contains("CREATE TABLE")),
+        "{untouched:?}"
+    );
+    env.ok(&["restore", &latest, "--to", &to, "--yes"]);
+    assert!(dst.dump().iter().any(|l| l.contains("CREATE TABLE")));
+}

@@ -120,6 +120,9 @@ pub struct PreviewView {
     /// The target database does not exist yet; the restore creates it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     creates_database: bool,
+    /// Into another engine: what the target cannot keep as it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    approximations: Vec<tresor_core::Approximation>,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -250,6 +253,7 @@ pub async fn make_preview(
         skipped: p.skipped.clone(),
         app_version: p.app_version.clone(),
         creates_database: p.creates_database,
+        approximations: p.approximations.clone(),
         confirm: ConfirmHint {
             target: request.target.clone(),
             snapshot: snap.short_id().to_string(),

@@ -533,3 +533,73 @@ async fn pages_need_a_login_and_work_with_one() {
     assert_eq!(r.status(), 403);
     s.stop().await;
 }
+
+fn psql(db: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-d", db, "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A preview into another engine lists what the target cannot keep, and
+/// `strict` refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_into_another_engine_lists_approximations_and_strict_refuses() {
+    let dir = workspace(3).await;
+    let db = format!("tresor_srv_approx_{}", std::process::id());
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"));
+    psql("postgres", &format!("CREATE DATABASE {db}"));
+    psql(
+        &db,
+        "CREATE TABLE stamps (id integer PRIMARY KEY, at timestamptz NOT NULL);
+         INSERT INTO stamps VALUES (1, '2024-05-01 10:00+02');",
+    );
+    let s = TestServer::start(
+        dir.path(),
+        "",
+        &format!("\n[sources.pg]\nurl = \"postgres://postgres@127.0.0.1:5432/{db}\"\n"),
+    )
+    .await;
+    s.backup(json!({"source": "pg"})).await;
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": "latest:pg", "target": "app"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let a = &p["approximations"][0];
+    assert_eq!(a["table"], "stamps", "{p}");
+    assert_eq!(a["column"], "at", "{p}");
+    assert_eq!(a["to"], "DATETIME", "{p}");
+    let (st, e) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": "latest:pg", "target": "app", "strict": true}),
+        )
+        .await;
+    assert_eq!(st, 409, "{e}");
+    assert!(e.to_string().contains("--strict"), "{e}");
+    s.stop().await;
+    psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    );
+}

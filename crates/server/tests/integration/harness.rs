@@ -104,7 +104,9 @@ upload-limit = "2 MiB"
 
 /// Every engine the tests use.
 pub fn engines() -> Engines {
-    Engines::new().with(Arc::new(tresor_sqlite::SqliteConnector))
+    Engines::new()
+        .with(Arc::new(tresor_sqlite::SqliteConnector))
+        .with(Arc::new(tresor_postgres::PostgresConnector))
 }
 
 /// A running server.

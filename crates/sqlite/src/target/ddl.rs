@@ -65,6 +65,40 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
             ident_list(table.primary_key.iter().map(String::as_str))
         ));
     }
+    let stored = |c: &String| table.column(c).is_some();
+    for k in table.constraints.iter().filter(|k| k.kind == "unique") {
+        if !k.columns.is_empty() && k.columns.iter().all(stored) {
+            parts.push(format!(
+                "UNIQUE ({})",
+                ident_list(k.columns.iter().map(String::as_str))
+            ));
+        }
+    }
+    // SQLite resolves a foreign key when it is used, so the referenced
+    // table may come later in the restore
+    for fk in &table.foreign_keys {
+        if fk.columns.is_empty()
+            || fk.columns.len() != fk.referenced_columns.len()
+            || !fk.columns.iter().all(stored)
+        {
+            continue;
+        }
+        let mut clause = format!(
+            "FOREIGN KEY ({}) REFERENCES {} ({})",
+            ident_list(fk.columns.iter().map(String::as_str)),
+            ident(&fk.references.name),
+            ident_list(fk.referenced_columns.iter().map(String::as_str))
+        );
+        for (when, action) in [("DELETE", &fk.on_delete), ("UPDATE", &fk.on_update)] {
+            if let Some(a) = action
+                .as_deref()
+                .filter(|a| matches!(*a, "CASCADE" | "SET NULL" | "SET DEFAULT" | "RESTRICT"))
+            {
+                clause.push_str(&format!(" ON {when} {a}"));
+            }
+        }
+        parts.push(clause);
+    }
     format!(
         "CREATE TABLE {} ({})",
         ident(&table.name.name),

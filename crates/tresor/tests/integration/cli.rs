@@ -1,6 +1,6 @@
 //! The main jobs through the command line.
 
-use super::support::{Env, dump, integrity_ok, rich_database, sql, stderr};
+use super::support::{Env, dump, files_under, integrity_ok, rich_database, sql, stderr};
 
 #[test]
 fn round_trip_of_a_million_rows_restores_identically() {
@@ -673,17 +673,10 @@ fn repository_files_are_owner_only() {
     env.ok(&["backup", "app.db"]);
     let mut seen = 0;
     for dir in ["keys", "snapshots", "index", "data"] {
-        let mut stack = vec![env.repo().join(dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                    continue;
-                }
-                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
-                assert_eq!(mode, 0o600, "{}: {mode:o}", e.path().display());
-                seen += 1;
-            }
+        for f in files_under(&env.repo().join(dir)) {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}: {mode:o}", f.display());
+            seen += 1;
         }
     }
     let config = std::fs::metadata(env.repo().join("config")).unwrap();

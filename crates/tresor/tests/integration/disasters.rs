@@ -569,8 +569,9 @@ fn postgres_privileges_come_back_with_the_flag() {
         "--with-privileges",
     ]);
     assert_eq!(privileges(&with), wanted);
-    drop((src, plain, with));
-    Db::create(Kind::Postgres, env.dir.path()).admin(&format!("DROP ROLE IF EXISTS {role}"));
+    drop((plain, with));
+    src.exec(&format!("DROP OWNED BY {role}"));
+    src.admin(&format!("DROP ROLE IF EXISTS {role}"));
 }
 
 /// What a MongoDB database holds, in a form to compare: each collection's

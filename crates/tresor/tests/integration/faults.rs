@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::support::{Env, dump, rich_database, sql, stderr};
+use super::support::{Env, dump, files_under, rich_database, sql, stderr};
 
 fn damaged_restore_is_refused(env: &Env, damage: impl FnOnce(&std::path::Path)) {
     let db = env.path("app.db");
@@ -526,22 +526,6 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
-}
-
-/// The files under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        if e.path().is_dir() {
-            out.extend(files_under(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 /// A backup that fills the disk fails with a message that says so, leaves

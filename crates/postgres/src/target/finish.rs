@@ -1,0 +1,605 @@
+//! After the load, before the commit: constraints, indexes and foreign
+//! keys of the tables this restore made, what was set aside put back,
+//! sequence values, late objects, roles and security.
+
+use std::collections::HashSet;
+
+use tresor_core::{RestoreMode, SchemaObject, SourceError, TableName, TableSchema};
+
+use super::session::PgSession;
+use super::target_name;
+use crate::error::pg_error;
+use crate::types::{ident, qualified};
+
+/// A SQL string literal.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl PgSession {
+    /// `DROP TABLE ... CASCADE` also drops the foreign keys of other tables
+    /// that pointed at it. Once the dropped table is restored, those keys
+    /// come back: every snapshot foreign key into a restored table that the
+    /// target no longer has, on a table that still exists, is added again
+    /// (and so checked).
+    async fn bring_back_lost_keys(&mut self, created: &[TableSchema]) -> Result<(), SourceError> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let planned: HashSet<TableName> = self.plan_tables.iter().cloned().collect();
+        let created_names: HashSet<TableName> = created.iter().map(|t| t.name.clone()).collect();
+        let mut add = Vec::new();
+        for t in &self.schema.tables {
+            if created_names.contains(&t.name) {
+                continue;
+            }
+            for fk in &t.foreign_keys {
+                let (Some(n), Some(d)) = (&fk.name, &fk.ddl) else {
+                    continue;
+                };
+                if !planned.contains(&fk.references) {
+                    continue;
+                }
+                let table = qualified(&target_name(&t.name));
+                let row = self
+                    .client
+                    .query_one(
+                        "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
+                           SELECT 1 FROM pg_catalog.pg_constraint c \
+                           WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
+                        &[&table, n],
+                    )
+                    .await
+                    .map_err(|e| pg_error("cannot read foreign keys", e))?;
+                if row.get::<_, bool>(0)
+                    && !self
+                        .readd
+                        .iter()
+                        .any(|r| r.contains(&format!("ADD CONSTRAINT {} ", ident(n))))
+                {
+                    add.push((
+                        format!("ALTER TABLE {table} ADD CONSTRAINT {} {d}", ident(n)),
+                        n.clone(),
+                        t.name.clone(),
+                    ));
+                }
+            }
+        }
+        for (sql, n, t) in add {
+            self.exec(&sql, || format!("cannot add back foreign key {n} of {t}"))
+                .await?;
+            self.warnings
+                .push(format!("foreign key {n} of {t} was missing and is back"));
+        }
+        Ok(())
+    }
+
+    /// Adds back the foreign keys and triggers set aside for the load (and
+    /// so checks the keys against the restored rows).
+    async fn put_back_set_aside(&mut self) -> Result<(), SourceError> {
+        let readd = std::mem::take(&mut self.readd);
+        for sql in &readd {
+            self.exec(sql, || {
+                "cannot restore a foreign key or trigger set aside for the restore".into()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// From another engine's snapshot: the unique constraints, indexes and
+    /// foreign keys of the tables this restore made (from the portable
+    /// model; an index whose definition PostgreSQL cannot read is skipped
+    /// and named), then every identity sequence of the restored tables set
+    /// past the restored ids, so the application can insert the next row.
+    async fn finish_foreign(&mut self) -> Result<(), SourceError> {
+        let created: Vec<TableSchema> = self
+            .schema
+            .tables
+            .iter()
+            .filter(|t| self.created.contains(&t.name))
+            .cloned()
+            .collect();
+        for t in &created {
+            let name = qualified(&target_name(&t.name));
+            for c in t.constraints.iter().filter(|c| c.kind == "unique") {
+                let cols: Vec<String> = c.columns.iter().map(|c| ident(c)).collect();
+                self.exec(
+                    &format!("ALTER TABLE {name} ADD UNIQUE ({})", cols.join(", ")),
+                    || format!("cannot add unique constraint {} of {}", c.name, t.name),
+                )
+                .await?;
+            }
+            for i in &t.indexes {
+                let cols: Vec<String> = i.columns.iter().map(|c| ident(c)).collect();
+                let sql = format!(
+                    "CREATE {}INDEX {} ON {name} ({})",
+                    if i.unique { "UNIQUE " } else { "" },
+                    ident(&tresor_core::convert::database_wide_index_name(
+                        &t.name.name,
+                        &i.name
+                    )),
+                    cols.join(", ")
+                );
+                self.try_exec(&sql, format!("index {} of {}", i.name, t.name))
+                    .await?;
+            }
+        }
+        for o in self.objects("index") {
+            if o.table.as_ref().is_some_and(|t| self.created.contains(t)) {
+                self.try_exec(&o.ddl, format!("index {}", o.name.name))
+                    .await?;
+            }
+        }
+        for t in &created {
+            let name = qualified(&target_name(&t.name));
+            for fk in &t.foreign_keys {
+                let cols: Vec<String> = fk.columns.iter().map(|c| ident(c)).collect();
+                let refs: Vec<String> = fk.referenced_columns.iter().map(|c| ident(c)).collect();
+                let mut sql = format!(
+                    "ALTER TABLE {name} ADD FOREIGN KEY ({}) REFERENCES {} ({})",
+                    cols.join(", "),
+                    qualified(&target_name(&fk.references)),
+                    refs.join(", ")
+                );
+                for (clause, action) in [("DELETE", &fk.on_delete), ("UPDATE", &fk.on_update)] {
+                    if let Some(a) = action.as_deref().map(str::to_ascii_uppercase).filter(|a| {
+                        matches!(
+                            a.as_str(),
+                            "CASCADE" | "SET NULL" | "SET DEFAULT" | "RESTRICT"
+                        )
+                    }) {
+                        sql.push_str(&format!(" ON {clause} {a}"));
+                    }
+                }
+                self.exec(&sql, || {
+                    format!(
+                        "cannot add the foreign key of {} ({}) to {}",
+                        t.name,
+                        fk.columns.join(", "),
+                        fk.references
+                    )
+                })
+                .await?;
+            }
+        }
+        for n in self.plan_tables.clone() {
+            let table = qualified(&target_name(&n));
+            let rows = self
+                .client
+                .query(
+                    "SELECT a.attname::text, pg_catalog.pg_get_serial_sequence($1, a.attname::text) \
+                     FROM pg_catalog.pg_attribute a \
+                     WHERE a.attrelid = $1::text::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                    &[&table],
+                )
+                .await
+                .map_err(|e| pg_error(format!("cannot read the columns of {n}"), e))?;
+            for r in rows {
+                let (col, seq): (String, Option<String>) = (r.get(0), r.get(1));
+                let Some(seq) = seq else { continue };
+                self.exec(
+                    &format!(
+                        "SELECT pg_catalog.setval({}, m, true) FROM (SELECT max({}) AS m FROM {table}) x WHERE m IS NOT NULL",
+                        quote_literal(&seq),
+                        ident(&col)
+                    ),
+                    || format!("cannot move sequence {seq} past the restored rows"),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Post-data for the tables this restore created, and sequence values.
+    pub(super) async fn finish(&mut self) -> Result<(), SourceError> {
+        if !self.is_postgres() {
+            self.finish_foreign().await?;
+            return self.put_back_set_aside().await;
+        }
+        let created: Vec<TableSchema> = self
+            .schema
+            .tables
+            .iter()
+            .filter(|t| self.created.contains(&t.name) && self.is_postgres())
+            .cloned()
+            .collect();
+        let mut stmts: Vec<(String, String)> = Vec::new();
+        for t in &created {
+            let name = qualified(&t.name);
+            if let Some(pk) = t.extra.get("primary_key_constraint") {
+                let (Some(n), Some(d)) = (
+                    pk.get("name").and_then(|v| v.as_str()),
+                    pk.get("definition").and_then(|v| v.as_str()),
+                ) else {
+                    continue;
+                };
+                stmts.push((
+                    format!("ALTER TABLE {name} ADD CONSTRAINT {} {d}", ident(n)),
+                    format!("primary key of {}", t.name),
+                ));
+            }
+        }
+        for t in &created {
+            let name = qualified(&t.name);
+            for c in &t.constraints {
+                stmts.push((
+                    format!(
+                        "ALTER TABLE {name} ADD CONSTRAINT {} {}",
+                        ident(&c.name),
+                        c.definition
+                    ),
+                    format!("constraint {} of {}", c.name, t.name),
+                ));
+            }
+            for i in &t.indexes {
+                if let Some(ddl) = &i.ddl {
+                    stmts.push((ddl.clone(), format!("index {}", i.name)));
+                    if i.extra.contains_key("clustered") {
+                        stmts.push((
+                            format!("ALTER TABLE {name} CLUSTER ON {}", ident(&i.name)),
+                            format!("index {}", i.name),
+                        ));
+                    }
+                }
+            }
+        }
+        let created_set = self.created.clone();
+        let in_created =
+            |o: &SchemaObject| o.table.as_ref().is_some_and(|t| created_set.contains(t));
+        for o in self.objects("constraint") {
+            if in_created(&o) && o.extra.get("foreign_key") != Some(&serde_json::json!(true)) {
+                stmts.push((o.ddl.clone(), format!("constraint {}", o.name.name)));
+            }
+        }
+        for o in self.objects("index") {
+            if in_created(&o) {
+                stmts.push((o.ddl.clone(), format!("index {}", o.name.name)));
+            }
+        }
+        for t in &created {
+            for fk in &t.foreign_keys {
+                if let (Some(n), Some(d)) = (&fk.name, &fk.ddl) {
+                    stmts.push((
+                        format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} {d}",
+                            qualified(&t.name),
+                            ident(n)
+                        ),
+                        format!("foreign key {n} of {}", t.name),
+                    ));
+                }
+            }
+        }
+        for o in self.objects("constraint") {
+            if in_created(&o) && o.extra.get("foreign_key") == Some(&serde_json::json!(true)) {
+                stmts.push((o.ddl.clone(), format!("constraint {}", o.name.name)));
+            }
+        }
+        for (sql, what) in &stmts {
+            self.exec(sql, || format!("cannot add {what}")).await?;
+        }
+        self.bring_back_lost_keys(&created).await?;
+        self.put_back_set_aside().await?;
+        self.restore_sequences().await?;
+        let fresh_db =
+            self.whole_database && !created.is_empty() && created.len() == self.plan_tables.len();
+        if fresh_db {
+            self.restore_late_objects().await?;
+        } else if !created.is_empty() {
+            self.bring_back_lost_objects().await?;
+        }
+        if self.info.restore_roles || self.privileges {
+            self.restore_roles().await?;
+        }
+        self.restore_security(fresh_db).await?;
+        Ok(())
+    }
+
+    /// Row-level security, policies and rules of the tables this restore
+    /// created, after the data (a forced policy would filter the load) and
+    /// after the roles they name; publications into a new database. A
+    /// policy the target refuses (a role it lacks) is a warning: the table
+    /// keeps row-level security on, so it stays closed rather than open.
+    async fn restore_security(&mut self, fresh_db: bool) -> Result<(), SourceError> {
+        let objects = self.schema.objects.clone();
+        for kind in ["row_security", "rule", "policy"] {
+            for o in objects.iter().filter(|o| o.kind == kind) {
+                if !o.table.as_ref().is_some_and(|t| self.created.contains(t)) {
+                    continue;
+                }
+                if kind == "row_security" {
+                    self.exec(&o.ddl, || {
+                        format!("cannot enable row-level security on {}", o.name)
+                    })
+                    .await?;
+                } else {
+                    self.create_or_warn(o).await?;
+                }
+            }
+        }
+        for o in objects.iter().filter(|o| o.kind == "publication") {
+            let exists: bool = self
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1)",
+                    &[&o.name.name],
+                )
+                .await
+                .map_err(|e| pg_error("cannot list publications", e))?
+                .get(0);
+            if !exists {
+                if fresh_db {
+                    self.create_or_warn(o).await?;
+                }
+                continue;
+            }
+            // a table this restore recreated left the publication when it
+            // was dropped: it goes back in
+            let members = o
+                .extra
+                .get("tables")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for m in members {
+                let (Some(schema), Some(table)) = (m[0].as_str(), m[1].as_str()) else {
+                    continue;
+                };
+                let name = crate::types::rel_name(schema.to_string(), table.to_string());
+                if self.created.contains(&name) {
+                    let add = SchemaObject {
+                        kind: "publication".into(),
+                        name: o.name.clone(),
+                        ddl: format!(
+                            "ALTER PUBLICATION {} ADD TABLE {}",
+                            ident(&o.name.name),
+                            qualified(&name)
+                        ),
+                        table: Some(name),
+                        extra: Default::default(),
+                    };
+                    self.create_or_warn(&add).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn restore_sequences(&mut self) -> Result<(), SourceError> {
+        let planned: HashSet<TableName> = self.plan_tables.iter().cloned().collect();
+        let seqs: Vec<SchemaObject> = self
+            .schema
+            .objects
+            .iter()
+            .filter(|o| o.kind == "sequence" || o.kind == "identity_sequence")
+            .filter(|o| {
+                o.table
+                    .as_ref()
+                    .map_or(self.whole_database, |t| planned.contains(t))
+            })
+            .cloned()
+            .collect();
+        for o in seqs {
+            let Some(last) = o.extra.get("last_value").and_then(|v| v.as_i64()) else {
+                continue;
+            };
+            let called = o
+                .extra
+                .get("is_called")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
+            let column = o.extra.get("column").and_then(|v| v.as_str());
+            let seq: Option<String> = if o.kind == "identity_sequence" {
+                let (Some(t), Some(col)) = (&o.table, column) else {
+                    continue;
+                };
+                self.client
+                    .query_one(
+                        "SELECT pg_catalog.pg_get_serial_sequence($1, $2)",
+                        &[&qualified(t), &col],
+                    )
+                    .await
+                    .map_err(|e| pg_error(format!("cannot find the identity sequence of {t}"), e))?
+                    .get(0)
+            } else if self.exists("to_regclass", &o.name).await? {
+                Some(qualified(&o.name))
+            } else {
+                None
+            };
+            let Some(seq) = seq else { continue };
+            if o.kind == "sequence"
+                && let (Some(t), Some(col)) = (&o.table, column)
+                && self.created.contains(t)
+            {
+                self.exec(
+                    &format!(
+                        "ALTER SEQUENCE {seq} OWNED BY {}.{}",
+                        qualified(t),
+                        ident(col)
+                    ),
+                    || format!("cannot attach sequence {} to {t}", o.name),
+                )
+                .await?;
+            }
+            let (mut last, mut called) = (last, called);
+            if self.mode == RestoreMode::Merge {
+                // never move a sequence backwards over rows that stay
+                let row = self
+                    .client
+                    .query_one(&format!("SELECT last_value, is_called FROM {seq}"), &[])
+                    .await
+                    .map_err(|e| pg_error(format!("cannot read sequence {seq}"), e))?;
+                let (cur, cur_called): (i64, bool) = (row.get(0), row.get(1));
+                if cur_called && (cur > last || (cur == last && !called)) {
+                    last = cur;
+                    called = true;
+                }
+            }
+            self.client
+                .query_one(
+                    "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2, $3)",
+                    &[&seq, &last, &called],
+                )
+                .await
+                .map_err(|e| pg_error(format!("cannot set sequence {seq}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Into a database that still had some tables: the triggers and
+    /// comments of the tables this restore made (a dropped or recreated
+    /// table took them along), and in a whole-database restore the views a
+    /// `DROP ... CASCADE` took.
+    async fn bring_back_lost_objects(&mut self) -> Result<(), SourceError> {
+        let objects = self.schema.objects.clone();
+        if self.whole_database {
+            for o in &objects {
+                if matches!(o.kind.as_str(), "view" | "materialized_view")
+                    && !self.exists("to_regclass", &o.name).await?
+                {
+                    self.create_optional(o).await?;
+                    self.warnings.push(format!(
+                        "{} {} was missing and is back",
+                        o.kind.replace('_', " "),
+                        o.name
+                    ));
+                }
+            }
+        }
+        for o in &objects {
+            let of_created = o.table.as_ref().is_some_and(|t| self.created.contains(t));
+            if of_created && (o.kind == "trigger" || o.kind == "comment") {
+                self.create_optional(o).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Views, materialized views, triggers and comments of a whole-database
+    /// restore into an empty database.
+    async fn restore_late_objects(&mut self) -> Result<(), SourceError> {
+        let objects = self.schema.objects.clone();
+        for o in &objects {
+            if matches!(o.kind.as_str(), "view" | "materialized_view") {
+                self.exec(&o.ddl, || {
+                    format!("cannot create {} {}", o.kind.replace('_', " "), o.name)
+                })
+                .await?;
+                self.created.insert(o.name.clone());
+            }
+        }
+        for o in &objects {
+            if o.kind == "index"
+                && o.table.as_ref().is_some_and(|t| {
+                    objects
+                        .iter()
+                        .any(|v| v.kind == "materialized_view" && &v.name == t)
+                })
+            {
+                self.exec(&o.ddl, || format!("cannot create index {}", o.name.name))
+                    .await?;
+            }
+        }
+        for o in &objects {
+            if o.kind == "trigger" && o.table.as_ref().is_some_and(|t| self.created.contains(t)) {
+                self.exec(&o.ddl, || format!("cannot create trigger {}", o.name.name))
+                    .await?;
+            }
+        }
+        for o in &objects {
+            if o.kind == "comment" && o.table.as_ref().is_none_or(|t| self.created.contains(t)) {
+                self.exec(&o.ddl, || "cannot restore a comment".into())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Roles (created when missing, never altered), owners and grants.
+    async fn restore_roles(&mut self) -> Result<(), SourceError> {
+        for o in self.objects("role") {
+            let exists: bool = self
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                    &[&o.name.name],
+                )
+                .await
+                .map_err(|e| pg_error("cannot list roles", e))?
+                .get(0);
+            if !exists {
+                self.exec(&o.ddl, || format!("cannot create role {}", o.name.name))
+                    .await?;
+            }
+        }
+        let mut owners = Vec::new();
+        for t in &self.schema.tables {
+            if let (true, Some(owner)) = (
+                self.created.contains(&t.name),
+                t.extra.get("owner").and_then(|v| v.as_str()),
+            ) {
+                owners.push(format!(
+                    "ALTER TABLE {} OWNER TO {}",
+                    qualified(&t.name),
+                    ident(owner)
+                ));
+            }
+        }
+        for o in &self.schema.objects {
+            let Some(owner) = o.extra.get("owner").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let stmt = match o.kind.as_str() {
+                "schema" => format!(
+                    "ALTER SCHEMA {} OWNER TO {}",
+                    ident(&o.name.name),
+                    ident(owner)
+                ),
+                "view" | "materialized_view" | "sequence"
+                    if self.created.contains(&o.name) || o.kind == "sequence" =>
+                {
+                    let kw = match o.kind.as_str() {
+                        "view" => "VIEW",
+                        "materialized_view" => "MATERIALIZED VIEW",
+                        _ => "SEQUENCE",
+                    };
+                    format!(
+                        "ALTER {kw} {} OWNER TO {}",
+                        qualified(&o.name),
+                        ident(owner)
+                    )
+                }
+                "type" => format!(
+                    "ALTER TYPE {} OWNER TO {}",
+                    qualified(&o.name),
+                    ident(owner)
+                ),
+                "domain" => format!(
+                    "ALTER DOMAIN {} OWNER TO {}",
+                    qualified(&o.name),
+                    ident(owner)
+                ),
+                "function" | "procedure" => format!(
+                    "ALTER {} {}({}) OWNER TO {}",
+                    o.kind.to_uppercase(),
+                    qualified(&o.name),
+                    o.extra
+                        .get("arguments")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or(""),
+                    ident(owner)
+                ),
+                _ => continue,
+            };
+            owners.push(stmt);
+        }
+        owners.extend(self.objects("grant").into_iter().map(|o| o.ddl));
+        for sql in &owners {
+            self.exec(sql, || "cannot restore owners and grants".into())
+                .await?;
+        }
+        Ok(())
+    }
+}

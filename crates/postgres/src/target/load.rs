@@ -1,0 +1,234 @@
+//! Loading rows with binary `COPY`, straight into the table or through a
+//! staging table (text casts, upserts for merge).
+
+use bytes::BytesMut;
+use futures::SinkExt;
+use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema};
+
+use super::session::{PgSession, TargetTable};
+use super::target_name;
+use crate::encode::{ColumnEncoder, write_header, write_row, write_trailer};
+use crate::error::pg_error;
+use crate::types::{Codec, ident, qualified};
+
+/// Bytes of COPY data sent to the server at once.
+const SEND_BYTES: usize = 1 << 20;
+
+impl PgSession {
+    /// Loads the rows of `table`; answers how many.
+    pub(super) async fn load(
+        &mut self,
+        table: &TableSchema,
+        rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
+        let info = self.tables.get(&table.name).cloned().ok_or_else(|| {
+            SourceError::new(
+                ErrorKind::NotFound,
+                format!("table {} is not part of this restore", table.name),
+            )
+        })?;
+        let name = qualified(&target_name(&table.name));
+        // SQLite's implicit rowid is no column in another engine
+        let foreign = !self.is_postgres();
+        let keep: Vec<usize> = table
+            .stored_columns()
+            .enumerate()
+            .filter(|(_, c)| !(foreign && c.hidden))
+            .map(|(i, _)| i)
+            .collect();
+        let (encoders, stage_types) = self.encoders(table, &info)?;
+        let merge = self.mode == RestoreMode::Merge && !info.fresh;
+        let upsert = merge && !info.primary_key.is_empty();
+        let stage = upsert || encoders.iter().any(|e| e.codec.is_fallback());
+        let copy_into = if stage {
+            self.create_stage(table, &encoders, &stage_types).await?
+        } else {
+            name.clone()
+        };
+        let count = self
+            .copy_rows(table, &copy_into, &encoders, &keep, rows)
+            .await?;
+        if stage {
+            let info = upsert.then_some(&info);
+            self.insert_from_stage(table, &name, &copy_into, &encoders, info)
+                .await?;
+        }
+        *self.rows.entry(table.name.to_string()).or_default() += count;
+        Ok(count)
+    }
+
+    /// One encoder per column written, and the column's type in a staging
+    /// table (text where the encoder falls back to text).
+    fn encoders(
+        &self,
+        table: &TableSchema,
+        info: &TargetTable,
+    ) -> Result<(Vec<ColumnEncoder>, Vec<String>), SourceError> {
+        let mut encoders = Vec::new();
+        let mut stage_types = Vec::new();
+        let foreign = !self.is_postgres();
+        for c in table.stored_columns().filter(|c| !(foreign && c.hidden)) {
+            let tc = info
+                .columns
+                .iter()
+                .find(|x| x.name == c.name)
+                .ok_or_else(|| {
+                    SourceError::new(
+                        ErrorKind::SchemaMismatch,
+                        format!(
+                            "table {}: column {} is missing in the target",
+                            table.name, c.name
+                        ),
+                    )
+                })?;
+            // a PostgreSQL snapshot's inet and cidr values are the
+            // server's own text: written in binary, they need no staging
+            let codec = if self.is_postgres() {
+                Codec::for_restore(&self.types, tc.typid)
+            } else {
+                Codec::for_type(&self.types, tc.typid)
+            };
+            stage_types.push(if codec.is_fallback() {
+                "text".to_string()
+            } else {
+                tc.type_text.clone()
+            });
+            encoders.push(ColumnEncoder {
+                name: c.name.clone(),
+                codec,
+                type_name: tc.type_text.clone(),
+            });
+        }
+        Ok((encoders, stage_types))
+    }
+
+    /// Creates a temporary staging table dropped on commit; answers its name.
+    async fn create_stage(
+        &mut self,
+        table: &TableSchema,
+        encoders: &[ColumnEncoder],
+        stage_types: &[String],
+    ) -> Result<String, SourceError> {
+        self.stage_counter += 1;
+        let s = format!(
+            "pg_temp.{}",
+            ident(&format!("tresor_stage_{}", self.stage_counter))
+        );
+        let defs: Vec<String> = encoders
+            .iter()
+            .zip(stage_types)
+            .map(|(e, t)| format!("{} {t}", ident(&e.name)))
+            .collect();
+        self.exec(
+            &format!(
+                "CREATE TEMPORARY TABLE {s} ({}) ON COMMIT DROP",
+                defs.join(", ")
+            ),
+            || format!("cannot create a staging table for {}", table.name),
+        )
+        .await?;
+        Ok(s)
+    }
+
+    /// Streams the rows into `copy_into` with binary `COPY`, keeping the
+    /// values at positions `keep`; answers how many rows.
+    async fn copy_rows(
+        &self,
+        table: &TableSchema,
+        copy_into: &str,
+        encoders: &[ColumnEncoder],
+        keep: &[usize],
+        mut rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
+        let cols: Vec<String> = encoders.iter().map(|e| ident(&e.name)).collect();
+        let width = table.stored_columns().count();
+        let sink = self
+            .client
+            .copy_in::<_, bytes::Bytes>(&format!(
+                "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
+                cols.join(", ")
+            ))
+            .await
+            .map_err(|e| pg_error(format!("cannot load table {}", table.name), e))?;
+        let mut sink = std::pin::pin!(sink);
+        let mut buf = BytesMut::with_capacity(SEND_BYTES + 64 * 1024);
+        write_header(&mut buf);
+        let mut count = 0u64;
+        while let Some(batch) = rows.recv().await {
+            for row in &batch {
+                let written = if keep.len() == width {
+                    write_row(encoders, row, &mut buf)
+                } else {
+                    let kept: Vec<tresor_core::Value> =
+                        keep.iter().filter_map(|i| row.get(*i).cloned()).collect();
+                    write_row(encoders, &kept, &mut buf)
+                };
+                written.map_err(|e| SourceError::data(format!("table {}: {e}", table.name)))?;
+            }
+            count += batch.len() as u64;
+            if buf.len() >= SEND_BYTES {
+                sink.send(buf.split().freeze())
+                    .await
+                    .map_err(|e| pg_error(format!("cannot load table {}", table.name), e))?;
+            }
+        }
+        write_trailer(&mut buf);
+        sink.send(buf.split().freeze())
+            .await
+            .map_err(|e| pg_error(format!("cannot load table {}", table.name), e))?;
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| pg_error(format!("cannot load table {}", table.name), e))?;
+        Ok(count)
+    }
+
+    /// Moves the staged rows into table `name`, casting text back to the
+    /// column types; with `upsert` (the target table, which has a primary
+    /// key) rows with a key already there update them.
+    async fn insert_from_stage(
+        &self,
+        table: &TableSchema,
+        name: &str,
+        copy_into: &str,
+        encoders: &[ColumnEncoder],
+        upsert: Option<&TargetTable>,
+    ) -> Result<(), SourceError> {
+        let cols: Vec<String> = encoders.iter().map(|e| ident(&e.name)).collect();
+        let select: Vec<String> = encoders
+            .iter()
+            .map(|e| {
+                if e.codec.is_fallback() {
+                    format!("{}::{}", ident(&e.name), e.type_name)
+                } else {
+                    ident(&e.name)
+                }
+            })
+            .collect();
+        let mut sql = format!(
+            "INSERT INTO {name} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {copy_into}",
+            cols.join(", "),
+            select.join(", ")
+        );
+        if let Some(info) = upsert {
+            let pk: Vec<String> = info.primary_key.iter().map(|k| ident(k)).collect();
+            let set: Vec<String> = encoders
+                .iter()
+                .filter(|e| !info.primary_key.contains(&e.name))
+                .map(|e| format!("{0} = EXCLUDED.{0}", ident(&e.name)))
+                .collect();
+            if set.is_empty() {
+                sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", pk.join(", ")));
+            } else {
+                sql.push_str(&format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    pk.join(", "),
+                    set.join(", ")
+                ));
+            }
+        }
+        sql.push_str(&format!("; DROP TABLE {copy_into}"));
+        self.exec(&sql, || format!("cannot load table {}", table.name))
+            .await
+    }
+}

@@ -1,0 +1,158 @@
+//! The commit: foreign keys of the new tables, the transaction's commit,
+//! the one `RENAME TABLE` that swaps the new tables in, and what follows
+//! (`AUTO_INCREMENT` values, the database's other objects).
+
+use std::collections::HashMap;
+
+use mysql_async::prelude::Queryable;
+use tresor_core::{RestoreSummary, SourceError};
+
+use crate::connect::{Context, quote};
+
+use super::session::{MysqlSession, Route};
+
+impl MysqlSession {
+    /// Everything before the point of no return that can fail: the keys
+    /// and foreign keys of the new tables (still under their work names).
+    pub(super) async fn prepare_swap(&mut self) -> Result<(), SourceError> {
+        let fresh = self.fresh_order.clone();
+        for name in &fresh {
+            self.add_keys(name).await?;
+        }
+        // foreign keys of new tables point at work names until the swap;
+        // InnoDB follows the rename
+        let works = self.work_names();
+        for name in &fresh {
+            let Some(Route::Fresh { work, fks, .. }) = self.tables.get(name) else {
+                continue;
+            };
+            // a replaced table's key names are still taken by the old
+            // table: its keys are added after the swap
+            if fks.is_empty() || self.replaced.contains(&name.name) {
+                continue;
+            }
+            let adds: Vec<String> = fks
+                .iter()
+                .map(|fk| {
+                    let mut fk = fk.clone();
+                    for (real, w) in &works {
+                        fk = fk.replace(
+                            &format!("REFERENCES {} (", quote(real)),
+                            &format!("REFERENCES {} (", quote(w)),
+                        );
+                    }
+                    format!("ADD {fk}")
+                })
+                .collect();
+            let sql = format!("ALTER TABLE {} {}", quote(work), adds.join(", "));
+            self.ddl()?
+                .query_drop(sql)
+                .await
+                .ctx(|| format!("cannot add the foreign keys of table {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Real name -> work name of every new table.
+    fn work_names(&self) -> HashMap<String, String> {
+        self.fresh_order
+            .iter()
+            .filter_map(|n| match self.tables.get(n) {
+                Some(Route::Fresh { work, .. }) => Some((n.name.clone(), work.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) async fn finish(&mut self) -> Result<RestoreSummary, SourceError> {
+        self.prepare_swap().await?;
+        let fresh = self.fresh_order.clone();
+        let works = self.work_names();
+        let mut methods = Vec::new();
+        if let Some(mut txn) = self.txn.take() {
+            txn.query_drop("COMMIT")
+                .await
+                .ctx(|| "cannot commit the restore".to_string())?;
+            let _ = txn.disconnect().await;
+            methods.push("existing tables loaded in one transaction");
+        }
+        if !fresh.is_empty() {
+            let pairs: Vec<String> = fresh
+                .iter()
+                .filter_map(|n| {
+                    works
+                        .get(&n.name)
+                        .map(|w| format!("{} TO {}", quote(w), quote(&n.name)))
+                })
+                .collect();
+            if !self.replaced.is_empty() {
+                // foreign key checks are off on this connection: the keys
+                // other tables hold on these names attach to the new tables
+                // (a RENAME of the old ones would take the keys along)
+                let old: Vec<String> = self.replaced.iter().map(|n| quote(n)).collect();
+                self.ddl()?
+                    .query_drop(format!("DROP TABLE {}", old.join(", ")))
+                    .await
+                    .ctx(|| "cannot drop the tables whose definition changed".to_string())?;
+            }
+            self.ddl()?
+                .query_drop(format!("RENAME TABLE {}", pairs.join(", ")))
+                .await
+                .ctx(|| "cannot swap the restored tables in".to_string())?;
+            for name in &fresh {
+                let Some(Route::Fresh { fks, .. }) = self.tables.get(name) else {
+                    continue;
+                };
+                if fks.is_empty() || !self.replaced.contains(&name.name) {
+                    continue;
+                }
+                let adds: Vec<String> = fks.iter().map(|fk| format!("ADD {fk}")).collect();
+                let sql = format!("ALTER TABLE {} {}", quote(&name.name), adds.join(", "));
+                if let Err(e) = self.ddl()?.query_drop(sql).await {
+                    self.warnings.push(format!(
+                        "could not add the foreign keys of table {name} again: {e}"
+                    ));
+                }
+            }
+            methods.push("new tables swapped in with one RENAME TABLE");
+        }
+        // from here on the data is in place; what follows cannot undo it
+        self.finished = true;
+        let mut warnings = std::mem::take(&mut self.warnings);
+        let autos: Vec<(String, i64)> = self
+            .tables
+            .iter()
+            .filter_map(|(n, r)| match r {
+                Route::Existing {
+                    auto_increment: Some(a),
+                } => Some((n.name.clone(), *a)),
+                _ => None,
+            })
+            .collect();
+        for (table, next) in autos {
+            let sql = format!("ALTER TABLE {} AUTO_INCREMENT = {next}", quote(&table));
+            if let Err(e) = self.ddl()?.query_drop(sql).await {
+                warnings.push(format!("could not set AUTO_INCREMENT of {table}: {e}"));
+            }
+        }
+        if self.whole_database
+            && let Err(e) = self.restore_objects().await
+        {
+            warnings.push(format!("{e}"));
+        }
+        let lock = self.lock.clone();
+        if let Some(mut conn) = self.ddl.take() {
+            let _ = conn.exec_drop("SELECT RELEASE_LOCK(?)", (lock,)).await;
+            let _ = conn.disconnect().await;
+        }
+        Ok(RestoreSummary {
+            rows: std::mem::take(&mut self.rows),
+            warnings,
+            method: if methods.is_empty() {
+                "nothing to load".to_string()
+            } else {
+                methods.join("; ")
+            },
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! Loading rows: multi-row `INSERT`s with bound parameters, into a work
+//! table in its own transaction or into an existing table in the
+//! restore's transaction.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Statement, Value as My};
+use tresor_core::{ErrorKind, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema, Value};
+
+use crate::connect::{Context, SQL_MODE, quote};
+use crate::convert::{self};
+
+use super::session::{MysqlSession, Route};
+
+/// Most placeholders MySQL accepts in one statement.
+const MAX_PLACEHOLDERS: usize = 65_535;
+/// Rows per `INSERT` statement at most.
+const MAX_ROWS_PER_INSERT: usize = 512;
+/// Bytes of parameters per `INSERT` statement (below the 16 MiB default
+/// `max_allowed_packet` of MariaDB).
+const MAX_INSERT_BYTES: usize = 8 << 20;
+
+/// Builds and runs multi-row `INSERT`s with bound parameters.
+///
+/// Full batches reuse one prepared statement per table; a shorter batch (the
+/// last one, or one cut early by [`MAX_INSERT_BYTES`]) gets a statement of its
+/// own that is closed right after it ran. Nothing is left in the connection's
+/// statement cache, so memory does not grow with the number of tables.
+struct Inserter {
+    table: String,
+    columns: Vec<String>,
+    suffix: String,
+    params: Vec<My>,
+    rows: usize,
+    bytes: usize,
+    max_rows: usize,
+    full: Option<Statement>,
+    /// Positions of `ENUM` columns that have no `''` member.
+    enums: Vec<usize>,
+    /// Empty strings for those columns in the rows not yet sent.
+    error_values: usize,
+}
+
+/// The members of an `enum('a','it''s')` column type, unquoted.
+fn enum_members(engine_type: &str) -> Option<Vec<String>> {
+    let t = engine_type.trim();
+    let inner = t
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("enum("))
+        .and_then(|_| t[5..].strip_suffix(')'))?;
+    let mut members = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next()? != '\'' {
+            return None;
+        }
+        let mut m = String::new();
+        loop {
+            match chars.next()? {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    m.push('\'');
+                }
+                '\'' => break,
+                '\\' => m.push(chars.next()?),
+                c => m.push(c),
+            }
+        }
+        members.push(m);
+        if chars.peek().is_none() {
+            return Some(members);
+        }
+    }
+}
+
+/// The session mode for rows holding an `ENUM` column's error value (the
+/// empty string MariaDB and MySQL store for an invalid value under a
+/// permissive `sql_mode`): [`SQL_MODE`] without strictness, which the
+/// server refuses to store it under.
+const LENIENT_SQL_MODE: &str = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
+
+impl Inserter {
+    fn new(table: &str, schema: &TableSchema, merge: bool) -> Inserter {
+        let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
+        let keys: Vec<String> = match &schema.row_key {
+            RowKey::Columns { columns } => columns.iter().map(|c| quote(c)).collect(),
+            RowKey::None => Vec::new(),
+        };
+        let suffix = if merge {
+            let updates: Vec<String> = columns
+                .iter()
+                .filter(|c| !keys.contains(c))
+                .map(|c| format!("{c} = VALUES({c})"))
+                .collect();
+            match (updates.is_empty(), columns.first()) {
+                (false, _) => format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
+                (true, Some(c)) => format!(" ON DUPLICATE KEY UPDATE {c} = {c}"),
+                (true, None) => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        let max_rows = if columns.is_empty() {
+            1
+        } else {
+            (MAX_PLACEHOLDERS / columns.len()).clamp(1, MAX_ROWS_PER_INSERT)
+        };
+        let enums = schema
+            .stored_columns()
+            .enumerate()
+            .filter(|(_, c)| {
+                enum_members(&c.engine_type).is_some_and(|m| !m.iter().any(String::is_empty))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        Inserter {
+            table: quote(table),
+            columns,
+            suffix,
+            params: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            max_rows,
+            full: None,
+            enums,
+            error_values: 0,
+        }
+    }
+
+    fn sql(&self, rows: usize) -> String {
+        let (table, columns, suffix) = (&self.table, &self.columns, &self.suffix);
+        if columns.is_empty() {
+            return format!("INSERT INTO {table} () VALUES (){suffix}");
+        }
+        let one = format!("({})", vec!["?"; columns.len()].join(","));
+        let mut sql = String::with_capacity(64 + rows * (one.len() + 1));
+        sql.push_str(&format!(
+            "INSERT INTO {table} ({}) VALUES ",
+            columns.join(",")
+        ));
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&one);
+        }
+        sql.push_str(suffix);
+        sql
+    }
+
+    async fn push(&mut self, conn: &mut Conn, row: tresor_core::Row) -> Result<(), SourceError> {
+        if row.len() != self.columns.len() {
+            return Err(SourceError::data(format!(
+                "a row of table {} has {} values, expected {}",
+                self.table,
+                row.len(),
+                self.columns.len()
+            )));
+        }
+        for (i, v) in row.into_iter().enumerate() {
+            if matches!(&v, Value::Text(t) | Value::Enum(t) if t.is_empty())
+                && self.enums.contains(&i)
+            {
+                self.error_values += 1;
+            }
+            self.bytes += convert::approx_size(&v);
+            self.params.push(convert::to_mysql(v)?);
+        }
+        self.rows += 1;
+        if self.rows >= self.max_rows || self.bytes >= MAX_INSERT_BYTES {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), SourceError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let error_values = std::mem::take(&mut self.error_values);
+        if error_values == 0 {
+            return self.send(conn).await;
+        }
+        // The server stores an ENUM's error value only when not strict; it
+        // then warns once per such value, and any other warning would be a
+        // value changed on the way in: that fails the restore as strictness
+        // would have.
+        let table = self.table.clone();
+        let what = || format!("cannot insert into {table}");
+        conn.query_drop(format!("SET SESSION sql_mode = '{LENIENT_SQL_MODE}'"))
+            .await
+            .ctx(what)?;
+        let sent = self.send(conn).await;
+        let warnings = conn.get_warnings();
+        conn.query_drop(format!("SET SESSION sql_mode = '{SQL_MODE}'"))
+            .await
+            .ctx(what)?;
+        sent?;
+        if usize::from(warnings) > error_values {
+            return Err(SourceError::data(format!(
+                "a value of table {} does not fit its column: the server changed {} value(s), \
+                 of which only {error_values} are the enum error value (the empty string)",
+                self.table, warnings
+            ))
+            .with_hint(
+                "try: compare the target table's definition with the snapshot's (tresor show)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends the rows gathered so far as one statement.
+    async fn send(&mut self, conn: &mut Conn) -> Result<(), SourceError> {
+        let what = || format!("cannot insert into {}", self.table);
+        let params = std::mem::replace(
+            &mut self.params,
+            Vec::with_capacity(self.max_rows * self.columns.len()),
+        );
+        if params.is_empty() {
+            conn.query_drop(self.sql(self.rows)).await.ctx(what)?;
+        } else if self.rows == self.max_rows {
+            let stmt = match self.full.take() {
+                Some(stmt) => stmt,
+                None => conn.prep(self.sql(self.rows)).await.ctx(what)?,
+            };
+            let result = conn.exec_drop(&stmt, params).await;
+            self.full = Some(stmt);
+            result.ctx(what)?;
+        } else {
+            let stmt = conn.prep(self.sql(self.rows)).await.ctx(what)?;
+            let result = conn.exec_drop(&stmt, params).await;
+            conn.close(stmt).await.ctx(what)?;
+            result.ctx(what)?;
+        }
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Sends the last rows and closes the table's prepared statement.
+    async fn finish(mut self, conn: &mut Conn) -> Result<(), SourceError> {
+        self.flush(conn).await?;
+        if let Some(stmt) = self.full.take() {
+            conn.close(stmt)
+                .await
+                .ctx(|| format!("cannot insert into {}", self.table))?;
+        }
+        Ok(())
+    }
+}
+
+impl MysqlSession {
+    /// Loads the rows of `table`; answers how many.
+    pub(super) async fn load(
+        &mut self,
+        table: &TableSchema,
+        mut rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
+        let name = table.name.clone();
+        let (work, existing) = match self.tables.get(&name) {
+            Some(Route::Fresh { work, .. }) => (work.clone(), false),
+            Some(Route::Existing { .. }) => (name.name.clone(), true),
+            None => {
+                return Err(SourceError::new(
+                    ErrorKind::NotFound,
+                    format!("table {name} is not part of this restore"),
+                ));
+            }
+        };
+        let merge = existing && self.mode == RestoreMode::Merge;
+        let conn = if existing {
+            self.txn.as_mut()
+        } else {
+            self.ddl.as_mut()
+        }
+        .ok_or_else(|| SourceError::new(ErrorKind::Engine, "restore session already closed"))?;
+        if !existing {
+            conn.query_drop("START TRANSACTION")
+                .await
+                .ctx(|| format!("cannot start loading {name}"))?;
+        }
+        // SQLite's implicit rowid is no column in another engine
+        let foreign = self.foreign;
+        let keep: Vec<usize> = table
+            .stored_columns()
+            .enumerate()
+            .filter(|(_, c)| !(foreign && c.hidden))
+            .map(|(i, _)| i)
+            .collect();
+        let width = table.stored_columns().count();
+        let visible;
+        let schema = if keep.len() == width {
+            table
+        } else {
+            let mut t = table.clone();
+            t.columns.retain(|c| !c.hidden);
+            visible = t;
+            &visible
+        };
+        let mut inserter = Inserter::new(&work, schema, merge);
+        let mut count = 0u64;
+        while let Some(batch) = rows.recv().await {
+            for row in batch {
+                let row = if keep.len() == width {
+                    row
+                } else {
+                    keep.iter().filter_map(|i| row.get(*i).cloned()).collect()
+                };
+                inserter.push(conn, row).await?;
+                count += 1;
+            }
+        }
+        inserter.finish(conn).await?;
+        if !existing {
+            conn.query_drop("COMMIT")
+                .await
+                .ctx(|| format!("cannot finish loading {name}"))?;
+            self.add_keys(&name).await?;
+        }
+        *self.rows.entry(name.to_string()).or_default() += count;
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_members_are_unquoted() {
+        assert_eq!(
+            enum_members("enum('a','b')"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(
+            enum_members("ENUM('it''s','', 'c,d')"),
+            Some(vec!["it's".to_string(), String::new(), "c,d".to_string()])
+        );
+        assert_eq!(enum_members("varchar(3)"), None);
+        assert_eq!(enum_members("set('a')"), None);
+    }
+}

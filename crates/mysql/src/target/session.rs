@@ -1,0 +1,347 @@
+//! One restore in progress: its two connections, the route of every
+//! planned table, and what is dropped when it does not commit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+use tresor_core::{
+    Engine, ErrorKind, RestoreMode, RestorePlan, RestoreSummary, RowKey, RowReceiver, SchemaObject,
+    SourceError, TableName, TableSchema, TargetSession,
+};
+
+use super::check::{check_compatible, target_columns};
+use super::ddl::{split_ddl, work_name};
+use super::table_names;
+use crate::capture::{WORK_PREFIX, text_col};
+use crate::connect::{Context, Endpoint, Role, quote};
+
+/// What happens to one planned table.
+#[derive(Debug)]
+pub(super) enum Route {
+    /// Created under `work`, swapped in at commit.
+    Fresh {
+        work: String,
+        keys: Vec<String>,
+        fks: Vec<String>,
+        keys_added: bool,
+    },
+    /// Already in the target: loaded in the transaction.
+    Existing { auto_increment: Option<i64> },
+}
+
+/// One restore in progress.
+pub(super) struct MysqlSession {
+    pub(super) db: String,
+    /// DDL and work-table loads (autocommit between per-table transactions).
+    pub(super) ddl: Option<Conn>,
+    /// The transaction over existing tables, if any.
+    pub(super) txn: Option<Conn>,
+    pub(super) lock: String,
+    pub(super) mode: RestoreMode,
+    pub(super) whole_database: bool,
+    pub(super) objects: Vec<SchemaObject>,
+    pub(super) tables: HashMap<TableName, Route>,
+    /// Real names of the fresh tables, in plan order.
+    pub(super) fresh_order: Vec<TableName>,
+    /// Tables whose definition changed since the backup: made again
+    /// under work names like new ones, and dropped just before the swap.
+    pub(super) replaced: Vec<String>,
+    /// Whether the snapshot is of another engine.
+    pub(super) foreign: bool,
+    pub(super) created_db: bool,
+    pub(super) rows: BTreeMap<String, u64>,
+    pub(super) warnings: Vec<String>,
+    pub(super) finished: bool,
+}
+
+impl MysqlSession {
+    pub(super) fn ddl(&mut self) -> Result<&mut Conn, SourceError> {
+        self.ddl
+            .as_mut()
+            .ok_or_else(|| SourceError::new(ErrorKind::Engine, "restore session already closed"))
+    }
+
+    /// Checks existing tables, creates work tables, opens the transaction.
+    pub(super) async fn prepare(
+        &mut self,
+        plan: &RestorePlan,
+        endpoint: &Endpoint,
+    ) -> Result<(), SourceError> {
+        let db = self.db.clone();
+        self.drop_orphans().await?;
+        let existing = target_columns(self.ddl()?, &db).await?;
+        let run = self.lock.trim_start_matches("tresor_restore_").to_string();
+        if self.mode == RestoreMode::Merge {
+            refuse_keyless_merge(plan)?;
+        }
+        let mut mismatches = Vec::new();
+        let mut creates = Vec::new();
+        for (n, name) in plan.tables.iter().enumerate() {
+            let table = plan.schema.table(name).ok_or_else(|| {
+                SourceError::new(
+                    ErrorKind::NotFound,
+                    format!("table {name} is not in the snapshot"),
+                )
+            })?;
+            if existing.contains_key(&name.name) && plan.recreate.contains(name) {
+                self.replaced.push(name.name.clone());
+            } else if let Some(cols) = existing.get(&name.name) {
+                check_compatible(table, cols, self.foreign, &mut mismatches);
+                self.tables.insert(
+                    name.clone(),
+                    Route::Existing {
+                        auto_increment: table.auto_increment,
+                    },
+                );
+                continue;
+            }
+            // another engine's table is made from the portable model
+            let portable;
+            let ddl = if plan.schema.engine == Engine::Mysql {
+                table.ddl.as_deref().ok_or_else(|| {
+                    SourceError::new(
+                        ErrorKind::Unsupported,
+                        format!("table {name} has no mysql definition in the snapshot"),
+                    )
+                    .with_hint("create the table in the target first, then restore into it")
+                })?
+            } else {
+                portable = crate::portable::create_table(table);
+                portable.as_str()
+            };
+            let work = work_name(&run, n, &name.name);
+            let ai = table
+                .columns
+                .iter()
+                .find(|c| c.identity)
+                .map(|c| c.name.as_str());
+            let (create, keys, fks) = split_ddl(ddl, &name.name, &work, ai)?;
+            creates.push(create);
+            self.fresh_order.push(name.clone());
+            self.tables.insert(
+                name.clone(),
+                Route::Fresh {
+                    work,
+                    keys,
+                    fks,
+                    keys_added: false,
+                },
+            );
+        }
+        if !mismatches.is_empty() {
+            return Err(SourceError::new(
+                ErrorKind::SchemaMismatch,
+                format!(
+                    "the target's tables do not fit the snapshot:\n  {}",
+                    mismatches.join("\n  ")
+                ),
+            )
+            .with_hint("restore into an empty database, or migrate the target's schema first"));
+        }
+        for create in creates {
+            self.ddl()?
+                .query_drop(create)
+                .await
+                .ctx(|| "cannot create a work table".to_string())?;
+        }
+        let existing_planned: Vec<TableName> = self
+            .tables
+            .iter()
+            .filter(|(_, r)| matches!(r, Route::Existing { .. }))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !existing_planned.is_empty() {
+            let txn = self
+                .open_transaction(plan, endpoint, &existing_planned)
+                .await?;
+            self.txn = Some(txn);
+        }
+        Ok(())
+    }
+
+    /// The transaction over the existing tables: opened, the tables
+    /// emptied in replace mode, and a warning for those with triggers.
+    async fn open_transaction(
+        &mut self,
+        plan: &RestorePlan,
+        endpoint: &Endpoint,
+        existing: &[TableName],
+    ) -> Result<Conn, SourceError> {
+        let mut txn = endpoint.connect_db(Role::Target).await?;
+        txn.query_drop("SET SESSION foreign_key_checks = 0")
+            .await
+            .ctx(|| "cannot set up the restore transaction".to_string())?;
+        txn.query_drop("START TRANSACTION")
+            .await
+            .ctx(|| "cannot start the restore transaction".to_string())?;
+        if self.mode == RestoreMode::Replace {
+            for name in plan.tables.iter().filter(|n| existing.contains(n)) {
+                txn.query_drop(format!("DELETE FROM {}", quote(&name.name)))
+                    .await
+                    .ctx(|| format!("cannot empty table {name}"))?;
+            }
+        }
+        let triggers: Vec<Row> = txn
+            .exec(
+                "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+                 WHERE TRIGGER_SCHEMA = ?",
+                (self.db.as_str(),),
+            )
+            .await
+            .ctx(|| "cannot list triggers".to_string())?;
+        for mut r in triggers {
+            let t = text_col(&mut r, 0).unwrap_or_default();
+            if existing.iter().any(|n| n.name == t) {
+                self.warnings.push(format!(
+                    "table {t} already existed with triggers; they fired for the restored rows"
+                ));
+            }
+        }
+        Ok(txn)
+    }
+
+    /// Drops work tables whose restore is gone (its advisory lock free).
+    async fn drop_orphans(&mut self) -> Result<(), SourceError> {
+        let db = self.db.clone();
+        let conn = self.ddl()?;
+        for name in table_names(conn, &db).await? {
+            let Some(rest) = name.strip_prefix(WORK_PREFIX) else {
+                continue;
+            };
+            let Some(run) = rest.get(..8) else { continue };
+            let free: Option<i64> = conn
+                .exec_first("SELECT IS_FREE_LOCK(?)", (format!("tresor_restore_{run}"),))
+                .await
+                .ctx(|| "cannot check a work table's lock".to_string())?;
+            if free == Some(1) {
+                conn.query_drop(format!("DROP TABLE IF EXISTS {}", quote(&name)))
+                    .await
+                    .ctx(|| format!("cannot drop the orphaned work table {name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops work tables, rolls back, forgets the lock. Best effort.
+    pub(super) async fn cleanup(&mut self) {
+        if let Some(mut txn) = self.txn.take() {
+            let _ = txn.query_drop("ROLLBACK").await;
+            let _ = txn.disconnect().await;
+        }
+        let works: Vec<String> = self.work_tables();
+        let db = self.db.clone();
+        let created_db = self.created_db;
+        let lock = self.lock.clone();
+        if let Some(conn) = self.ddl.take() {
+            drop_work(conn, db, works, created_db, lock).await;
+        }
+        self.finished = true;
+    }
+
+    fn work_tables(&self) -> Vec<String> {
+        self.fresh_order
+            .iter()
+            .filter_map(|n| match self.tables.get(n) {
+                Some(Route::Fresh { work, .. }) => Some(work.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Merge matches rows on a key: refuses tables without one.
+fn refuse_keyless_merge(plan: &RestorePlan) -> Result<(), SourceError> {
+    let keyless: Vec<String> = plan
+        .tables
+        .iter()
+        .filter_map(|n| plan.schema.table(n))
+        .filter(|t| matches!(t.row_key, RowKey::None))
+        .map(|t| t.name.to_string())
+        .collect();
+    if !keyless.is_empty() {
+        return Err(SourceError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "cannot merge table(s) {}: no primary or unique key to match rows on",
+                keyless.join(", ")
+            ),
+        )
+        .with_hint("restore those tables in replace mode, or leave them out"));
+    }
+    Ok(())
+}
+
+/// Drops work tables (and a database this restore created), then the lock.
+pub(super) async fn drop_work(
+    mut conn: Conn,
+    db: String,
+    works: Vec<String>,
+    created_db: bool,
+    lock: String,
+) {
+    if created_db {
+        // only our work tables can be in it
+        let _ = conn
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", quote(&db)))
+            .await;
+    } else if !works.is_empty() {
+        let list: Vec<String> = works.iter().map(|w| quote(w)).collect();
+        let _ = conn
+            .query_drop(format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+            .await;
+    }
+    let _ = conn.exec_drop("SELECT RELEASE_LOCK(?)", (lock,)).await;
+    let _ = conn.disconnect().await;
+}
+
+impl Drop for MysqlSession {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // the transaction's connection closes: the server rolls it back
+        drop(self.txn.take());
+        let works = self.work_tables();
+        if let (Some(conn), Ok(handle)) = (self.ddl.take(), tokio::runtime::Handle::try_current()) {
+            let (db, created_db, lock) = (self.db.clone(), self.created_db, self.lock.clone());
+            handle.spawn(drop_work(conn, db, works, created_db, lock));
+        }
+    }
+}
+
+#[async_trait]
+impl TargetSession for MysqlSession {
+    async fn load_table(
+        &mut self,
+        table: &TableSchema,
+        rows: RowReceiver,
+    ) -> Result<u64, SourceError> {
+        self.load(table, rows).await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let result = self.finish().await;
+        if result.is_err() {
+            self.cleanup().await;
+        }
+        result
+    }
+
+    async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
+        let result = self.prepare_swap().await;
+        self.cleanup().await;
+        result?;
+        Ok(RestoreSummary {
+            rows: std::mem::take(&mut self.rows),
+            warnings: std::mem::take(&mut self.warnings),
+            method: "loaded, checked and rolled back".into(),
+        })
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), SourceError> {
+        self.cleanup().await;
+        Ok(())
+    }
+}

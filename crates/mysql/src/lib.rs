@@ -39,12 +39,14 @@
 //! [`Target`]: tresor_core::Target
 #![forbid(unsafe_code)]
 
-mod capture;
-mod connect;
+mod catalog;
 mod convert;
+mod error;
 mod portable;
 mod source;
+mod sql;
 mod target;
+mod url;
 
 use tresor_core::{Connector, Engine, Source, SourceError, Target};
 
@@ -77,13 +79,13 @@ impl Connector for MysqlConnector {
 
     fn source(&self, url: &str) -> Result<Box<dyn Source>, SourceError> {
         Ok(Box::new(source::MysqlSource {
-            endpoint: connect::Endpoint::parse(url)?,
+            endpoint: url::Endpoint::parse(url)?,
         }))
     }
 
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(target::MysqlTarget {
-            endpoint: connect::Endpoint::parse(url)?,
+            endpoint: url::Endpoint::parse(url)?,
         }))
     }
 }

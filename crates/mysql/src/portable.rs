@@ -8,7 +8,7 @@
 use tresor_core::convert::portable_of;
 use tresor_core::{Column, PortableType, TableSchema};
 
-use crate::connect::quote;
+use crate::sql::quote;
 
 /// Longest `VARCHAR` a key can hold in utf8mb4 (3072 key bytes / 4).
 const KEY_VARCHAR: u64 = 768;

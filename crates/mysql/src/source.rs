@@ -18,9 +18,11 @@ use tresor_core::{
     ReadOptions, RowKey, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
 };
 
-use crate::capture;
-use crate::connect::{Context, Endpoint, Role, quote};
+use crate::catalog;
 use crate::convert::{self, Kind};
+use crate::error::Context;
+use crate::sql::quote;
+use crate::url::{Endpoint, Role};
 
 /// A MySQL or MariaDB database to back up.
 pub(crate) struct MysqlSource {
@@ -104,7 +106,7 @@ impl Source for MysqlSource {
                 ));
             }
         }
-        let captured = capture::capture(
+        let captured = catalog::capture(
             &mut conns[0],
             &self.endpoint.database,
             &options.filter,

@@ -52,8 +52,10 @@ use tresor_core::{
     TargetState,
 };
 
-use crate::capture::{WORK_PREFIX, text_col};
-use crate::connect::{Context, Endpoint, Role, quote};
+use crate::catalog::{WORK_PREFIX, text_col};
+use crate::error::Context;
+use crate::sql::quote;
+use crate::url::{Endpoint, Role};
 use session::MysqlSession;
 
 /// A MySQL or MariaDB database to restore into.

@@ -7,9 +7,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tresor_core::{SourceError, TableSchema};
 
-use crate::capture::{WORK_PREFIX, text_col};
-use crate::connect::Context;
+use crate::catalog::{WORK_PREFIX, text_col};
 use crate::convert::base_type;
+use crate::error::Context;
 
 /// A target column, as far as compatibility goes.
 pub(super) struct TargetColumn {

@@ -6,8 +6,10 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use tresor_core::{ErrorKind, SchemaObject, SourceError, TableName};
 
-use crate::capture::WORK_PREFIX;
-use crate::connect::{Context, SQL_MODE, quote};
+use crate::catalog::WORK_PREFIX;
+use crate::error::Context;
+use crate::sql::quote;
+use crate::url::SQL_MODE;
 
 use super::session::{MysqlSession, Route};
 

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use tresor_core::{RestoreSummary, SourceError};
 
-use crate::connect::{Context, quote};
+use crate::error::Context;
+use crate::sql::quote;
 
 use super::session::{MysqlSession, Route};
 

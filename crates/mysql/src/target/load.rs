@@ -6,8 +6,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Statement, Value as My};
 use tresor_core::{ErrorKind, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema, Value};
 
-use crate::connect::{Context, SQL_MODE, quote};
-use crate::convert::{self};
+use crate::convert;
+use crate::error::Context;
+use crate::sql::quote;
+use crate::url::SQL_MODE;
 
 use super::session::{MysqlSession, Route};
 

@@ -14,8 +14,10 @@ use tresor_core::{
 use super::check::{check_compatible, target_columns};
 use super::ddl::{split_ddl, work_name};
 use super::table_names;
-use crate::capture::{WORK_PREFIX, text_col};
-use crate::connect::{Context, Endpoint, Role, quote};
+use crate::catalog::{WORK_PREFIX, text_col};
+use crate::error::Context;
+use crate::sql::quote;
+use crate::url::{Endpoint, Role};
 
 /// What happens to one planned table.
 #[derive(Debug)]

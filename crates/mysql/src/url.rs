@@ -1,4 +1,4 @@
-//! Connection URLs, session setup, and error translation.
+//! Connection URLs, and opening sessions with tresor's settings.
 //!
 //! Accepted URLs: `mysql://user:pass@host:port/db` and `mariadb://...`
 //! with the query options `socket=/path/to/mysqld.sock` (connect through a
@@ -10,6 +10,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use tresor_core::{ErrorKind, SourceError, percent_decode, redact_url};
 use url::Url;
+
+use crate::error::{engine_error, error_kind};
+use crate::sql::quote;
 
 /// Where and how to connect, parsed from a URL.
 #[derive(Clone, Debug)]
@@ -199,54 +202,6 @@ mod tls {
     }
 }
 
-/// Quotes an identifier with backticks (doubling any backtick inside).
-pub(crate) fn quote(ident: &str) -> String {
-    let mut s = String::with_capacity(ident.len() + 2);
-    s.push('`');
-    for c in ident.chars() {
-        if c == '`' {
-            s.push('`');
-        }
-        s.push(c);
-    }
-    s.push('`');
-    s
-}
-
-/// Sorts a driver error into an [`ErrorKind`].
-pub(crate) fn error_kind(e: &mysql_async::Error) -> ErrorKind {
-    match e {
-        mysql_async::Error::Server(s) => match s.code {
-            1044 | 1045 | 1142 | 1143 | 1227 | 1370 | 1698 => ErrorKind::Permission,
-            1049 | 1146 | 1054 | 1051 => ErrorKind::NotFound,
-            1205 | 1213 | 1412 => ErrorKind::Conflict,
-            1040 | 1053 | 2006 | 2013 => ErrorKind::Connection,
-            1062 | 1264 | 1366 | 1406 | 1452 | 1451 | 1292 | 3140 | 4025 => ErrorKind::Data,
-            _ => ErrorKind::Engine,
-        },
-        mysql_async::Error::Io(_) => ErrorKind::Connection,
-        mysql_async::Error::Url(_) => ErrorKind::InvalidUrl,
-        mysql_async::Error::Driver(_) | mysql_async::Error::Other(_) => ErrorKind::Engine,
-    }
-}
-
-/// Wraps a driver error with what we were doing.
-pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
-    SourceError::new(error_kind(&e), doing.to_string()).with_source(e)
-}
-
-/// Extension to attach context to driver results.
-pub(crate) trait Context<T> {
-    /// Maps the error with `doing` as the message.
-    fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, SourceError>;
-}
-
-impl<T> Context<T> for Result<T, mysql_async::Error> {
-    fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, SourceError> {
-        self.map_err(|e| engine_error(e, &doing()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,10 +228,5 @@ mod tests {
             let err = Endpoint::parse(bad).expect_err(bad);
             assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{bad}");
         }
-    }
-
-    #[test]
-    fn quotes_identifiers() {
-        assert_eq!(quote("a`b"), "`a``b`");
     }
 }

@@ -16,7 +16,8 @@ use tresor_core::{
     PortableType, RowKey, SchemaObject, SourceError, TableFilter, TableName, TableSchema,
 };
 
-use crate::connect::{Context, quote};
+use crate::error::Context;
+use crate::sql::quote;
 
 /// Table name prefix of a restore's work tables; never captured or
 /// reported.

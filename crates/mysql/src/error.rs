@@ -1,0 +1,37 @@
+//! Turning driver errors into [`SourceError`]s with the right kind.
+
+use tresor_core::{ErrorKind, SourceError};
+
+/// Sorts a driver error into an [`ErrorKind`].
+pub(crate) fn error_kind(e: &mysql_async::Error) -> ErrorKind {
+    match e {
+        mysql_async::Error::Server(s) => match s.code {
+            1044 | 1045 | 1142 | 1143 | 1227 | 1370 | 1698 => ErrorKind::Permission,
+            1049 | 1146 | 1054 | 1051 => ErrorKind::NotFound,
+            1205 | 1213 | 1412 => ErrorKind::Conflict,
+            1040 | 1053 | 2006 | 2013 => ErrorKind::Connection,
+            1062 | 1264 | 1366 | 1406 | 1452 | 1451 | 1292 | 3140 | 4025 => ErrorKind::Data,
+            _ => ErrorKind::Engine,
+        },
+        mysql_async::Error::Io(_) => ErrorKind::Connection,
+        mysql_async::Error::Url(_) => ErrorKind::InvalidUrl,
+        mysql_async::Error::Driver(_) | mysql_async::Error::Other(_) => ErrorKind::Engine,
+    }
+}
+
+/// Wraps a driver error with what we were doing.
+pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
+    SourceError::new(error_kind(&e), doing.to_string()).with_source(e)
+}
+
+/// Extension to attach context to driver results.
+pub(crate) trait Context<T> {
+    /// Maps the error with `doing` as the message.
+    fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, SourceError>;
+}
+
+impl<T> Context<T> for Result<T, mysql_async::Error> {
+    fn ctx(self, doing: impl FnOnce() -> String) -> Result<T, SourceError> {
+        self.map_err(|e| engine_error(e, &doing()))
+    }
+}

@@ -9,16 +9,8 @@ use std::collections::HashSet;
 use tokio_postgres::Client;
 use tresor_core::{SchemaObject, SourceError};
 
-use super::{USER_NS, not_ext, object};
-use crate::error::pg_error;
+use super::{USER_NS, not_ext, object, rows};
 use crate::types::{ident, qualified, rel_name};
-
-async fn rows(client: &Client, sql: &str) -> Result<Vec<tokio_postgres::Row>, SourceError> {
-    client
-        .query(sql, &[])
-        .await
-        .map_err(|e| pg_error("cannot read the catalog", e))
-}
 
 /// `ALTER TABLE ... ENABLE [FORCE] ROW LEVEL SECURITY` (kind
 /// `row_security`) and `CREATE POLICY` (kind `policy`, with the roles it

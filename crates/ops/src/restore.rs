@@ -1,25 +1,32 @@
 //! Restore: snapshot rows -> target, atomically, after an optional preview
 //! and an automatic safety snapshot of whatever the restore overwrites.
 
+mod load;
+mod preview;
+mod rehearsal;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tresor_core::{
-    Approximation, DatabaseSchema, DiffCounts, ReadOptions, RestoreMode, RestorePlan,
-    RestoreSummary, Row, RowBatch, RowKey, RowReceiver, Source, TableFilter, TableName,
-    TableSchema, Target, TargetState, diff_keyed, diff_unkeyed, load_order,
+    Approximation, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowKey,
+    RowReceiver, Source, TableFilter, TableName, TableSchema, Target, TargetState, load_order,
 };
 use tresor_repo::Repository;
 
 use crate::backup::{BackupOptions, backup, restrict_schema};
 use crate::error::{OpsError, Result};
-use crate::progress::{NoProgress, Progress, forward_counting};
+use crate::progress::{NoProgress, Progress};
 use crate::rows::stream_table;
-use crate::select::{RowSelection, Selected, SelectedTable, TableRows, drop_present, select};
+use crate::select::{RowSelection, Selected, drop_present, select};
 use crate::snapshot::{Snapshot, Trigger, load_schema};
+
+use load::{Finish, Loaded, load};
+pub use preview::{Preview, TablePreview, preview};
+pub use rehearsal::{DEFAULT_REHEARSAL, Rehearsal, RehearsalError, RehearsalOutcome};
 
 /// How to restore.
 #[derive(Clone, Debug, Default)]
@@ -129,133 +136,6 @@ pub struct SkippedTable {
     pub name: TableName,
     /// Rows it holds in the target.
     pub target_rows: u64,
-}
-
-/// How long previews rehearse a restore unless told otherwise.
-pub const DEFAULT_REHEARSAL: Duration = Duration::from_secs(300);
-
-/// How a rehearsal ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RehearsalOutcome {
-    /// Every row was loaded and every check of the commit passed; the
-    /// restore will succeed unless the target changes meanwhile.
-    Passed,
-    /// The restore would fail; nothing was changed.
-    Failed,
-    /// The time bound ran out before every table was loaded: the tables
-    /// loaded passed, the rest and the final checks were not run.
-    Stopped,
-}
-
-/// Why a rehearsal failed, as the restore would have reported it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RehearsalError {
-    /// The error message.
-    pub message: String,
-    /// What to do about it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// The class of failure (for exit codes and HTTP statuses).
-    #[serde(skip)]
-    pub class: Option<crate::ErrorClass>,
-}
-
-/// What rehearsing the restore found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Rehearsal {
-    /// Passed, failed or stopped.
-    pub outcome: RehearsalOutcome,
-    /// Seconds it took.
-    pub seconds: f64,
-    /// The time bound it ran under.
-    pub limit_seconds: f64,
-    /// Tables loaded completely, in load order (as shown to users).
-    pub tables_loaded: Vec<String>,
-    /// Tables of the plan not loaded (stopped, or after a failure).
-    pub tables_not_loaded: Vec<String>,
-    /// The error, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<RehearsalError>,
-    /// What the target reported (approximations, skipped objects).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// How the target held the rehearsal (and dropped it).
-    pub method: String,
-}
-
-/// What a restore would do to one table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TablePreview {
-    /// The table.
-    pub name: TableName,
-    /// `create` (the table is new), `replace`, `merge`, or `recreate` (a
-    /// replace of a table whose definition changed since the backup: it is
-    /// created again as the snapshot had it, with its rows).
-    pub action: String,
-    /// How the table's definition in the target differs from the
-    /// snapshot's, when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// Rows in the snapshot.
-    pub snapshot_rows: u64,
-    /// Rows in the target now, if the table exists.
-    pub target_rows: Option<u64>,
-    /// Rows that would be inserted.
-    pub inserted: u64,
-    /// Rows that would be changed.
-    pub updated: u64,
-    /// Rows that would be deleted (replace mode only).
-    pub deleted: u64,
-    /// Rows that stay as they are.
-    pub unchanged: u64,
-}
-
-/// What a restore would do.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Preview {
-    /// The snapshot.
-    pub snapshot: String,
-    /// Replace or merge.
-    pub mode: RestoreMode,
-    /// Whether the target holds data in a table the restore touches (the
-    /// restore then needs confirmation and takes a safety snapshot).
-    pub overwrites_data: bool,
-    /// Per table, in load order.
-    pub tables: Vec<TablePreview>,
-    /// For a whole-database restore: tables the target holds that the
-    /// snapshot does not (created after the backup, or renamed). A restore
-    /// leaves them as they are.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extra_tables: Vec<String>,
-    /// For a row selection: per table, how many rows come and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub selection: Vec<SelectedTable>,
-    /// The restore executed and rolled back, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rehearsal: Option<Rehearsal>,
-    /// With `only_missing`: tables left alone because they hold data.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<SkippedTable>,
-    /// The snapshot's and the target's application versions.
-    pub app_version: AppVersions,
-    /// Whether the target database does not exist yet (the restore
-    /// creates it).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub creates_database: bool,
-    /// Into another engine: per table and column, what cannot be kept as
-    /// it was (the type it becomes, what changes), and the objects not
-    /// translated.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub approximations: Vec<Approximation>,
-}
-
-impl Preview {
-    /// The rehearsal's error, when the rehearsal found that the restore
-    /// would fail.
-    pub fn failure(&self) -> Option<&RehearsalError> {
-        self.rehearsal.as_ref().and_then(|r| r.error.as_ref())
-    }
 }
 
 /// What a restore did.
@@ -431,200 +311,6 @@ fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
         .collect()
 }
 
-/// Computes what a restore would insert, update and delete, without
-/// changing anything. `target_source` reads the target's current rows.
-///
-/// # Errors
-/// Repository and database failures.
-pub async fn preview(
-    repo: &Arc<Repository>,
-    snapshot: &Snapshot,
-    target: &dyn Target,
-    target_source: &dyn Source,
-    options: &RestoreOptions,
-) -> Result<Preview> {
-    let Planned {
-        mut plan,
-        mut selected,
-        app_version,
-    } = plan(repo, snapshot, options).await?;
-    let state = target.inspect().await?;
-    let skipped = keep_only_missing(&mut plan, &state, options)?;
-    if plan.tables.is_empty() {
-        return Ok(Preview {
-            snapshot: snapshot.id.clone(),
-            mode: options.mode,
-            overwrites_data: false,
-            tables: Vec::new(),
-            extra_tables: Vec::new(),
-            selection: Vec::new(),
-            rehearsal: None,
-            skipped,
-            app_version,
-            creates_database: !state.exists,
-            approximations: Vec::new(),
-        });
-    }
-    let approximations = approximations_of(&plan, &state, target.engine(), options)?;
-    if let Some(sel) = selected.as_mut() {
-        let existing: Vec<TableName> = plan
-            .tables
-            .iter()
-            .filter(|t| state.table(t).is_some())
-            .cloned()
-            .collect();
-        drop_present(sel, target_source, &existing).await?;
-    }
-    let existing: Vec<TableName> = plan
-        .tables
-        .iter()
-        .filter(|t| state.table(t).is_some())
-        .cloned()
-        .collect();
-    let live = if existing.is_empty() {
-        None
-    } else {
-        let read = ReadOptions {
-            filter: TableFilter::exact(existing.clone()),
-            ..ReadOptions::default()
-        };
-        Some(target_source.open(&read).await?)
-    };
-    if let Some(live) = &live {
-        plan.recreate = to_recreate(
-            &plan,
-            snapshot,
-            target.engine(),
-            live.schema(),
-            selected.is_some(),
-        );
-    }
-    let mut tables = Vec::with_capacity(plan.tables.len());
-    for name in &plan.tables {
-        let (Some(entry), Some(schema)) = (snapshot.table(name), plan.schema.table(name)) else {
-            continue;
-        };
-        let target_rows = state.table(name).map(|e| e.rows);
-        let live_schema = live.as_ref().and_then(|l| l.schema().table(name).cloned());
-        let chosen = selected.as_ref().and_then(|s| s.tables.get(name));
-        let differs = live_schema
-            .as_ref()
-            .filter(|_| plan.recreate.contains(name))
-            .and_then(|l| definition_change(schema, l));
-        if let Some(change) = differs {
-            // the table is made again as the snapshot had it
-            tables.push(TablePreview {
-                name: name.clone(),
-                action: "recreate".into(),
-                note: Some(change),
-                snapshot_rows: entry.rows,
-                target_rows,
-                inserted: entry.rows,
-                updated: 0,
-                deleted: target_rows.unwrap_or(0),
-                unchanged: 0,
-            });
-            continue;
-        }
-        let mut counts = match (&live, live_schema) {
-            (Some(live), Some(live_schema)) => {
-                // SQLite's implicit rowid is no column in another engine:
-                // the comparison leaves it out on both sides
-                let (compared, own) = without_absent_rowid(schema, &live_schema);
-                let projection = projection(&compared, &live_schema)?;
-                let (stx, srx) = mpsc::channel(4);
-                let (ftx, frx) = mpsc::channel(4);
-                let (otx, orx) = mpsc::channel(4);
-                let (ltx, lrx) = mpsc::channel(4);
-                let (ptx, prx) = mpsc::channel(4);
-                let diff = async {
-                    match compared.key_positions() {
-                        Some(keys) => diff_keyed(prx, orx, &keys).await,
-                        None => diff_unkeyed(prx, orx).await,
-                    }
-                };
-                let (a, _, _, b, _, d) = tokio::join!(
-                    stream_table(repo, entry, stx),
-                    keep_chosen(srx, ftx, chosen),
-                    project(frx, otx, &own),
-                    live.read_table(&live_schema, ltx),
-                    project(lrx, ptx, &projection),
-                    diff
-                );
-                a?;
-                b?;
-                d?
-            }
-            _ => DiffCounts {
-                inserted: chosen.map_or(entry.rows, |c| c.len()),
-                ..DiffCounts::default()
-            },
-        };
-        if let Some(c) = chosen {
-            // the target's other rows are not part of a row selection
-            counts.deleted = 0;
-            counts.unchanged = c.len().saturating_sub(counts.inserted + counts.updated);
-        }
-        let action = match (target_rows, options.mode) {
-            (None, _) => "create",
-            (Some(_), RestoreMode::Replace) => "replace",
-            (Some(_), RestoreMode::Merge) => "merge",
-        };
-        tables.push(TablePreview {
-            name: name.clone(),
-            action: action.into(),
-            note: None,
-            snapshot_rows: entry.rows,
-            target_rows,
-            inserted: counts.inserted,
-            updated: counts.updated,
-            deleted: if options.mode == RestoreMode::Merge {
-                0
-            } else {
-                counts.deleted
-            },
-            unchanged: counts.unchanged
-                + if options.mode == RestoreMode::Merge {
-                    counts.deleted
-                } else {
-                    0
-                },
-        });
-    }
-    if let Some(live) = live {
-        live.close().await?;
-    }
-    let rehearsal = match options.rehearsal {
-        Some(limit) => {
-            Some(rehearse(repo, snapshot, target, &plan, selected.as_ref(), limit).await?)
-        }
-        None => None,
-    };
-    let extra_tables = if plan.whole_database {
-        state
-            .tables
-            .iter()
-            .filter(|t| !plan.tables.contains(&t.name))
-            .map(|t| t.name.to_string())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(Preview {
-        selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
-        snapshot: snapshot.id.clone(),
-        mode: options.mode,
-        overwrites_data: !overwritten(&plan, &state).is_empty(),
-        tables,
-        extra_tables,
-        rehearsal,
-        skipped,
-        app_version,
-        creates_database: !state.exists,
-        approximations,
-    })
-}
-
 /// What restoring `plan` into a `engine` database approximates: the
 /// tables it will make there (the others keep their own types, and
 /// values are converted into them or fail) and, for a whole database, the
@@ -660,78 +346,6 @@ fn approximations_of(
     Ok(found)
 }
 
-/// Runs the restore of `plan` into `target` and rolls it back, for at most
-/// `limit`. A failure of the restore itself is the rehearsal's outcome;
-/// only a failure to read the snapshot is an error.
-async fn rehearse(
-    repo: &Arc<Repository>,
-    snapshot: &Snapshot,
-    target: &dyn Target,
-    plan: &RestorePlan,
-    selected: Option<&Selected>,
-    limit: Duration,
-) -> Result<Rehearsal> {
-    let started = Instant::now();
-    let deadline = started + limit;
-    let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
-    let result = load(
-        repo,
-        snapshot,
-        target,
-        plan,
-        selected,
-        Finish::Rehearse(deadline),
-        &NoProgress,
-    )
-    .await;
-    if let Err(e) = lock.release().await {
-        tracing::warn!(error = %e, "cannot release repository lock");
-    }
-    let loaded: Vec<&TableName> = match &result {
-        Ok(Loaded::Done { tables, .. } | Loaded::Stopped { tables }) => {
-            tables.iter().map(|(t, _)| t).collect()
-        }
-        Err(_) => Vec::new(),
-    };
-    let not_loaded = plan
-        .tables
-        .iter()
-        .filter(|t| !loaded.contains(t))
-        .map(ToString::to_string)
-        .collect();
-    let loaded = loaded.iter().map(ToString::to_string).collect();
-    let mut rehearsal = Rehearsal {
-        outcome: RehearsalOutcome::Passed,
-        seconds: started.elapsed().as_secs_f64(),
-        limit_seconds: limit.as_secs_f64(),
-        tables_loaded: loaded,
-        tables_not_loaded: not_loaded,
-        error: None,
-        warnings: Vec::new(),
-        method: String::new(),
-    };
-    match result {
-        Ok(Loaded::Done { summary, .. }) => {
-            rehearsal.warnings = summary.warnings;
-            rehearsal.method = summary.method;
-        }
-        Ok(Loaded::Stopped { .. }) => rehearsal.outcome = RehearsalOutcome::Stopped,
-        // the snapshot itself is unreadable: that is not the target's verdict
-        Err(e @ (OpsError::Repo(_) | OpsError::Corrupt(_))) => return Err(e),
-        Err(e) => {
-            rehearsal.outcome = RehearsalOutcome::Failed;
-            rehearsal.error = Some(RehearsalError {
-                message: e.to_string(),
-                hint: e.hint(),
-                class: Some(e.class()),
-            });
-        }
-    }
-    Ok(rehearsal)
-}
-
-/// How `live`'s stored columns differ from `snapshot`'s (names, order and
-/// declared types), in words; `None` when they are the same.
 /// Tables of `plan` that the target has with another definition than the
 /// snapshot's. A whole-table restore in replace mode into the same engine
 /// makes them again as the snapshot had them (a migration that added or
@@ -759,6 +373,8 @@ fn to_recreate(
         .collect()
 }
 
+/// How `live`'s stored columns differ from `snapshot`'s (names, order and
+/// declared types), in words; `None` when they are the same.
 fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
     let a: Vec<(&str, &str)> = snapshot
         .stored_columns()
@@ -793,89 +409,6 @@ fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<Strin
         "definition changed since the backup: {}",
         parts.join(", ")
     ))
-}
-
-/// The snapshot's table as compared with a live table of another engine:
-/// without hidden columns (SQLite's implicit rowid) the live table lacks,
-/// keyed by its primary key instead; and the positions of the columns
-/// kept in the snapshot's rows.
-fn without_absent_rowid(snapshot: &TableSchema, live: &TableSchema) -> (TableSchema, Vec<usize>) {
-    let absent = |c: &tresor_core::Column| c.hidden && live.column(&c.name).is_none();
-    let all: Vec<usize> = (0..snapshot.stored_columns().count()).collect();
-    if !snapshot.stored_columns().any(absent) {
-        return (snapshot.clone(), all);
-    }
-    let keep: Vec<usize> = snapshot
-        .stored_columns()
-        .enumerate()
-        .filter(|(_, c)| !absent(c))
-        .map(|(i, _)| i)
-        .collect();
-    let mut t = snapshot.clone();
-    let dropped: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|c| absent(c))
-        .map(|c| c.name.clone())
-        .collect();
-    t.columns.retain(|c| !dropped.contains(&c.name));
-    t.row_key = if t.primary_key.is_empty() || t.primary_key.iter().any(|k| dropped.contains(k)) {
-        RowKey::None
-    } else {
-        RowKey::Columns {
-            columns: t.primary_key.clone(),
-        }
-    };
-    (t, keep)
-}
-
-/// For each column of the snapshot's table, its position in the live
-/// table's rows.
-fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> {
-    let live_cols: Vec<&str> = live.stored_columns().map(|c| c.name.as_str()).collect();
-    let mut missing = Vec::new();
-    let positions: Vec<usize> = snapshot
-        .stored_columns()
-        .filter_map(|c| {
-            let p = live_cols.iter().position(|l| *l == c.name);
-            if p.is_none() {
-                missing.push(c.name.clone());
-            }
-            p
-        })
-        .collect();
-    if !missing.is_empty() {
-        return Err(OpsError::Source(
-            tresor_core::SourceError::new(
-                tresor_core::ErrorKind::SchemaMismatch,
-                format!(
-                    "table {} in the target lacks columns {}",
-                    snapshot.name,
-                    missing.join(", ")
-                ),
-            )
-            .with_hint("restore into a new database, or migrate the target first"),
-        ));
-    }
-    Ok(positions)
-}
-
-async fn project(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, positions: &[usize]) {
-    let identity = positions.iter().enumerate().all(|(i, p)| i == *p);
-    while let Some(batch) = rx.recv().await {
-        let whole = identity && batch.first().is_none_or(|r| r.len() == positions.len());
-        let batch = if whole {
-            batch
-        } else {
-            batch
-                .into_iter()
-                .map(|row| positions.iter().map(|&p| row[p].clone()).collect::<Row>())
-                .collect()
-        };
-        if tx.send(batch).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Restores `snapshot` into `target`. When the target holds rows in a
@@ -1013,140 +546,6 @@ pub async fn restore(
         summary,
         tables,
         skipped,
-    })
-}
-
-/// Whether [`load`] ends in a commit or in a rehearsal's rollback.
-#[derive(Clone, Copy)]
-enum Finish {
-    Commit,
-    /// Roll back at the end, and stop loading at the deadline.
-    Rehearse(Instant),
-}
-
-/// What [`load`] got to.
-enum Loaded {
-    /// Every table loaded; committed or rehearsed.
-    Done {
-        summary: RestoreSummary,
-        tables: Vec<(TableName, u64)>,
-    },
-    /// A rehearsal's deadline passed; `tables` were loaded completely,
-    /// and everything was rolled back.
-    Stopped { tables: Vec<(TableName, u64)> },
-}
-
-/// Forwards batches until `deadline` (if any); false when it cut the
-/// stream short.
-async fn forward_until(
-    mut rx: mpsc::Receiver<RowBatch>,
-    tx: mpsc::Sender<RowBatch>,
-    deadline: Option<Instant>,
-) -> bool {
-    while let Some(batch) = rx.recv().await {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        if tx.send(batch).await.is_err() {
-            return true;
-        }
-    }
-    true
-}
-
-/// Forwards the rows a row selection restores (all rows without one);
-/// returns how many it forwarded.
-async fn keep_chosen(
-    mut rx: mpsc::Receiver<RowBatch>,
-    tx: mpsc::Sender<RowBatch>,
-    chosen: Option<&TableRows>,
-) -> u64 {
-    let mut n = 0u64;
-    while let Some(batch) = rx.recv().await {
-        let batch: RowBatch = match chosen {
-            Some(c) => batch.into_iter().filter(|r| c.admits(r)).collect(),
-            None => batch,
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        n += batch.len() as u64;
-        if tx.send(batch).await.is_err() {
-            break;
-        }
-    }
-    n
-}
-
-async fn load(
-    repo: &Arc<Repository>,
-    snapshot: &Snapshot,
-    target: &dyn Target,
-    plan: &RestorePlan,
-    selected: Option<&Selected>,
-    finish: Finish,
-    progress: &dyn Progress,
-) -> Result<Loaded> {
-    let deadline = match finish {
-        Finish::Commit => None,
-        Finish::Rehearse(d) => Some(d),
-    };
-    let mut session = target.begin(plan).await?;
-    let mut done = Vec::with_capacity(plan.tables.len());
-    for name in &plan.tables {
-        let (Some(entry), Some(schema)) = (snapshot.table(name), plan.schema.table(name)) else {
-            let _ = session.rollback().await;
-            return Err(OpsError::Corrupt(format!(
-                "table {name} is in the schema but not in the manifest"
-            )));
-        };
-        let chosen = selected.and_then(|s| s.tables.get(name));
-        progress.table_started(name, Some(chosen.map_or(entry.rows, |c| c.len())));
-        let (tx, rx) = mpsc::channel(4);
-        let (ctx, crx) = mpsc::channel(4);
-        let (ktx, krx) = mpsc::channel(4);
-        let (dtx, drx) = mpsc::channel(1);
-        let (streamed, kept, complete, (), loaded) = tokio::join!(
-            stream_table(repo, entry, ctx),
-            keep_chosen(crx, ktx, chosen),
-            forward_until(krx, dtx, deadline),
-            forward_counting(drx, tx, name, progress),
-            session.load_table(schema, rx)
-        );
-        if !complete {
-            session.rollback().await?;
-            return Ok(Loaded::Stopped { tables: done });
-        }
-        let rows = match (streamed, loaded) {
-            (Err(e), _) => {
-                let _ = session.rollback().await;
-                return Err(e);
-            }
-            (_, Err(e)) => {
-                let _ = session.rollback().await;
-                return Err(e.into());
-            }
-            (Ok(_), Ok(written)) if kept != written => {
-                let _ = session.rollback().await;
-                return Err(OpsError::Internal(format!(
-                    "table {name}: {kept} rows sent but the target wrote {written}"
-                )));
-            }
-            (Ok(_), Ok(n)) => n,
-        };
-        progress.table_finished(name, rows);
-        done.push((name.clone(), rows));
-    }
-    let summary = match finish {
-        Finish::Commit => {
-            progress.step("committing");
-            session.commit().await?
-        }
-        Finish::Rehearse(_) => session.rehearse().await?,
-    };
-    Ok(Loaded::Done {
-        summary,
-        tables: done,
     })
 }
 

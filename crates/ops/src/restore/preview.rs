@@ -1,0 +1,413 @@
+//! The dry run: what a restore would insert, update and delete, per
+//! table, and optionally a rehearsal of it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tresor_core::{
+    Approximation, DiffCounts, ReadOptions, RestoreMode, RestorePlan, Row, RowBatch, RowKey,
+    RowReceiver, Source, SourceSnapshot, TableFilter, TableName, TableSchema, Target, TargetState,
+    diff_keyed, diff_unkeyed,
+};
+use tresor_repo::Repository;
+
+use super::load::keep_chosen;
+use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
+use super::{
+    AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
+    keep_only_missing, overwritten, plan, to_recreate,
+};
+use crate::error::{OpsError, Result};
+use crate::rows::stream_table;
+use crate::select::{Selected, SelectedTable, TableRows, drop_present};
+use crate::snapshot::{Snapshot, TableEntry};
+
+/// What a restore would do to one table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TablePreview {
+    /// The table.
+    pub name: TableName,
+    /// `create` (the table is new), `replace`, `merge`, or `recreate` (a
+    /// replace of a table whose definition changed since the backup: it is
+    /// created again as the snapshot had it, with its rows).
+    pub action: String,
+    /// How the table's definition in the target differs from the
+    /// snapshot's, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Rows in the snapshot.
+    pub snapshot_rows: u64,
+    /// Rows in the target now, if the table exists.
+    pub target_rows: Option<u64>,
+    /// Rows that would be inserted.
+    pub inserted: u64,
+    /// Rows that would be changed.
+    pub updated: u64,
+    /// Rows that would be deleted (replace mode only).
+    pub deleted: u64,
+    /// Rows that stay as they are.
+    pub unchanged: u64,
+}
+
+/// What a restore would do.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Preview {
+    /// The snapshot.
+    pub snapshot: String,
+    /// Replace or merge.
+    pub mode: RestoreMode,
+    /// Whether the target holds data in a table the restore touches (the
+    /// restore then needs confirmation and takes a safety snapshot).
+    pub overwrites_data: bool,
+    /// Per table, in load order.
+    pub tables: Vec<TablePreview>,
+    /// For a whole-database restore: tables the target holds that the
+    /// snapshot does not (created after the backup, or renamed). A restore
+    /// leaves them as they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_tables: Vec<String>,
+    /// For a row selection: per table, how many rows come and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub selection: Vec<SelectedTable>,
+    /// The restore executed and rolled back, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+    /// With `only_missing`: tables left alone because they hold data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedTable>,
+    /// The snapshot's and the target's application versions.
+    pub app_version: AppVersions,
+    /// Whether the target database does not exist yet (the restore
+    /// creates it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub creates_database: bool,
+    /// Into another engine: per table and column, what cannot be kept as
+    /// it was (the type it becomes, what changes), and the objects not
+    /// translated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approximations: Vec<Approximation>,
+}
+
+impl Preview {
+    /// The rehearsal's error, when the rehearsal found that the restore
+    /// would fail.
+    pub fn failure(&self) -> Option<&RehearsalError> {
+        self.rehearsal.as_ref().and_then(|r| r.error.as_ref())
+    }
+}
+
+/// Computes what a restore would insert, update and delete, without
+/// changing anything. `target_source` reads the target's current rows.
+///
+/// # Errors
+/// Repository and database failures.
+pub async fn preview(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    target: &dyn Target,
+    target_source: &dyn Source,
+    options: &RestoreOptions,
+) -> Result<Preview> {
+    let Planned {
+        mut plan,
+        mut selected,
+        app_version,
+    } = plan(repo, snapshot, options).await?;
+    let state = target.inspect().await?;
+    let skipped = keep_only_missing(&mut plan, &state, options)?;
+    if plan.tables.is_empty() {
+        return Ok(Preview {
+            snapshot: snapshot.id.clone(),
+            mode: options.mode,
+            overwrites_data: false,
+            tables: Vec::new(),
+            extra_tables: Vec::new(),
+            selection: Vec::new(),
+            rehearsal: None,
+            skipped,
+            app_version,
+            creates_database: !state.exists,
+            approximations: Vec::new(),
+        });
+    }
+    let approximations = approximations_of(&plan, &state, target.engine(), options)?;
+    if let Some(sel) = selected.as_mut() {
+        let existing: Vec<TableName> = plan
+            .tables
+            .iter()
+            .filter(|t| state.table(t).is_some())
+            .cloned()
+            .collect();
+        drop_present(sel, target_source, &existing).await?;
+    }
+    let existing: Vec<TableName> = plan
+        .tables
+        .iter()
+        .filter(|t| state.table(t).is_some())
+        .cloned()
+        .collect();
+    let live = if existing.is_empty() {
+        None
+    } else {
+        let read = ReadOptions {
+            filter: TableFilter::exact(existing.clone()),
+            ..ReadOptions::default()
+        };
+        Some(target_source.open(&read).await?)
+    };
+    if let Some(live) = &live {
+        plan.recreate = to_recreate(
+            &plan,
+            snapshot,
+            target.engine(),
+            live.schema(),
+            selected.is_some(),
+        );
+    }
+    let tables = table_previews(
+        repo,
+        snapshot,
+        &plan,
+        &state,
+        live.as_deref(),
+        selected.as_ref(),
+        options.mode,
+    )
+    .await?;
+    if let Some(live) = live {
+        live.close().await?;
+    }
+    let rehearsal = match options.rehearsal {
+        Some(limit) => {
+            Some(rehearse(repo, snapshot, target, &plan, selected.as_ref(), limit).await?)
+        }
+        None => None,
+    };
+    let extra_tables = if plan.whole_database {
+        state
+            .tables
+            .iter()
+            .filter(|t| !plan.tables.contains(&t.name))
+            .map(|t| t.name.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Preview {
+        selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
+        snapshot: snapshot.id.clone(),
+        mode: options.mode,
+        overwrites_data: !overwritten(&plan, &state).is_empty(),
+        tables,
+        extra_tables,
+        rehearsal,
+        skipped,
+        app_version,
+        creates_database: !state.exists,
+        approximations,
+    })
+}
+
+/// Per table of `plan`, in load order, what the restore would do to it;
+/// `live` reads the target's tables that exist.
+async fn table_previews(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    plan: &RestorePlan,
+    state: &TargetState,
+    live: Option<&dyn SourceSnapshot>,
+    selected: Option<&Selected>,
+    mode: RestoreMode,
+) -> Result<Vec<TablePreview>> {
+    let mut tables = Vec::with_capacity(plan.tables.len());
+    for name in &plan.tables {
+        let (Some(entry), Some(schema)) = (snapshot.table(name), plan.schema.table(name)) else {
+            continue;
+        };
+        let target_rows = state.table(name).map(|e| e.rows);
+        let live_schema = live.and_then(|l| l.schema().table(name).cloned());
+        let chosen = selected.and_then(|s| s.tables.get(name));
+        let differs = live_schema
+            .as_ref()
+            .filter(|_| plan.recreate.contains(name))
+            .and_then(|l| definition_change(schema, l));
+        if let Some(change) = differs {
+            // the table is made again as the snapshot had it
+            tables.push(TablePreview {
+                name: name.clone(),
+                action: "recreate".into(),
+                note: Some(change),
+                snapshot_rows: entry.rows,
+                target_rows,
+                inserted: entry.rows,
+                updated: 0,
+                deleted: target_rows.unwrap_or(0),
+                unchanged: 0,
+            });
+            continue;
+        }
+        let mut counts = match (live, live_schema) {
+            (Some(live), Some(live_schema)) => {
+                live_counts(repo, entry, schema, live, &live_schema, chosen).await?
+            }
+            _ => DiffCounts {
+                inserted: chosen.map_or(entry.rows, |c| c.len()),
+                ..DiffCounts::default()
+            },
+        };
+        if let Some(c) = chosen {
+            // the target's other rows are not part of a row selection
+            counts.deleted = 0;
+            counts.unchanged = c.len().saturating_sub(counts.inserted + counts.updated);
+        }
+        let action = match (target_rows, mode) {
+            (None, _) => "create",
+            (Some(_), RestoreMode::Replace) => "replace",
+            (Some(_), RestoreMode::Merge) => "merge",
+        };
+        tables.push(TablePreview {
+            name: name.clone(),
+            action: action.into(),
+            note: None,
+            snapshot_rows: entry.rows,
+            target_rows,
+            inserted: counts.inserted,
+            updated: counts.updated,
+            deleted: if mode == RestoreMode::Merge {
+                0
+            } else {
+                counts.deleted
+            },
+            unchanged: counts.unchanged
+                + if mode == RestoreMode::Merge {
+                    counts.deleted
+                } else {
+                    0
+                },
+        });
+    }
+    Ok(tables)
+}
+
+/// Inserted, updated, deleted and unchanged rows of one table: the
+/// snapshot's rows (those `chosen`, for a row selection) compared with the
+/// target's rows now.
+async fn live_counts(
+    repo: &Arc<Repository>,
+    entry: &TableEntry,
+    schema: &TableSchema,
+    live: &dyn SourceSnapshot,
+    live_schema: &TableSchema,
+    chosen: Option<&TableRows>,
+) -> Result<DiffCounts> {
+    // SQLite's implicit rowid is no column in another engine:
+    // the comparison leaves it out on both sides
+    let (compared, own) = without_absent_rowid(schema, live_schema);
+    let projection = projection(&compared, live_schema)?;
+    let (stx, srx) = mpsc::channel(4);
+    let (ftx, frx) = mpsc::channel(4);
+    let (otx, orx) = mpsc::channel(4);
+    let (ltx, lrx) = mpsc::channel(4);
+    let (ptx, prx) = mpsc::channel(4);
+    let diff = async {
+        match compared.key_positions() {
+            Some(keys) => diff_keyed(prx, orx, &keys).await,
+            None => diff_unkeyed(prx, orx).await,
+        }
+    };
+    let (a, _, _, b, _, d) = tokio::join!(
+        stream_table(repo, entry, stx),
+        keep_chosen(srx, ftx, chosen),
+        project(frx, otx, &own),
+        live.read_table(live_schema, ltx),
+        project(lrx, ptx, &projection),
+        diff
+    );
+    a?;
+    b?;
+    Ok(d?)
+}
+
+/// The snapshot's table as compared with a live table of another engine:
+/// without hidden columns (SQLite's implicit rowid) the live table lacks,
+/// keyed by its primary key instead; and the positions of the columns
+/// kept in the snapshot's rows.
+fn without_absent_rowid(snapshot: &TableSchema, live: &TableSchema) -> (TableSchema, Vec<usize>) {
+    let absent = |c: &tresor_core::Column| c.hidden && live.column(&c.name).is_none();
+    let all: Vec<usize> = (0..snapshot.stored_columns().count()).collect();
+    if !snapshot.stored_columns().any(absent) {
+        return (snapshot.clone(), all);
+    }
+    let keep: Vec<usize> = snapshot
+        .stored_columns()
+        .enumerate()
+        .filter(|(_, c)| !absent(c))
+        .map(|(i, _)| i)
+        .collect();
+    let mut t = snapshot.clone();
+    let dropped: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| absent(c))
+        .map(|c| c.name.clone())
+        .collect();
+    t.columns.retain(|c| !dropped.contains(&c.name));
+    t.row_key = if t.primary_key.is_empty() || t.primary_key.iter().any(|k| dropped.contains(k)) {
+        RowKey::None
+    } else {
+        RowKey::Columns {
+            columns: t.primary_key.clone(),
+        }
+    };
+    (t, keep)
+}
+
+/// For each column of the snapshot's table, its position in the live
+/// table's rows.
+fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> {
+    let live_cols: Vec<&str> = live.stored_columns().map(|c| c.name.as_str()).collect();
+    let mut missing = Vec::new();
+    let positions: Vec<usize> = snapshot
+        .stored_columns()
+        .filter_map(|c| {
+            let p = live_cols.iter().position(|l| *l == c.name);
+            if p.is_none() {
+                missing.push(c.name.clone());
+            }
+            p
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(OpsError::Source(
+            tresor_core::SourceError::new(
+                tresor_core::ErrorKind::SchemaMismatch,
+                format!(
+                    "table {} in the target lacks columns {}",
+                    snapshot.name,
+                    missing.join(", ")
+                ),
+            )
+            .with_hint("restore into a new database, or migrate the target first"),
+        ));
+    }
+    Ok(positions)
+}
+
+async fn project(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, positions: &[usize]) {
+    let identity = positions.iter().enumerate().all(|(i, p)| i == *p);
+    while let Some(batch) = rx.recv().await {
+        let whole = identity && batch.first().is_none_or(|r| r.len() == positions.len());
+        let batch = if whole {
+            batch
+        } else {
+            batch
+                .into_iter()
+                .map(|row| positions.iter().map(|&p| row[p].clone()).collect::<Row>())
+                .collect()
+        };
+        if tx.send(batch).await.is_err() {
+            return;
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod integration {
     mod drill;
     pub mod faults;
     mod generative;
+    mod golden;
     mod output;
     pub mod rows;
     mod seeds;

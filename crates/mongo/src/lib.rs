@@ -36,11 +36,11 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
-mod config;
 mod error;
 mod key;
 mod source;
 mod target;
+mod url;
 
 use tresor_core::{Connector, Engine, Source, SourceError, Target};
 
@@ -63,7 +63,7 @@ impl Connector for MongoConnector {
     }
 
     fn accepts(&self, url: &str) -> bool {
-        config::is_mongo_url(url)
+        url::is_mongo_url(url)
     }
 
     fn example_url(&self) -> &'static str {

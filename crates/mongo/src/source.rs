@@ -12,7 +12,7 @@ use tresor_core::{
 };
 
 use crate::catalog::{self, CollectionInfo};
-use crate::config::{Connection, MongoUrl};
+use crate::url::{Connection, MongoUrl};
 
 /// A MongoDB database to back up, named by a `mongodb://` or
 /// `mongodb+srv://` URL whose path is the database.

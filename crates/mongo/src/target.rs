@@ -37,8 +37,8 @@ use tresor_core::{
 };
 
 use crate::catalog::{self, DOCUMENT, ID};
-use crate::config::MongoUrl;
 use crate::error::mongo_error;
+use crate::url::MongoUrl;
 
 /// A MongoDB database to restore into, named by a `mongodb://` or
 /// `mongodb+srv://` URL whose path is the database (created on first

@@ -37,7 +37,6 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
-mod config;
 mod decode;
 mod encode;
 mod error;
@@ -45,6 +44,7 @@ mod source;
 mod target;
 mod tls;
 mod types;
+mod url;
 
 use tresor_core::{Connector, Engine, Source, SourceError, Target};
 
@@ -70,7 +70,7 @@ impl Connector for PostgresConnector {
     }
 
     fn accepts(&self, url: &str) -> bool {
-        config::is_postgres_url(url)
+        url::is_postgres_url(url)
     }
 
     fn example_url(&self) -> &'static str {

@@ -14,10 +14,10 @@ use tresor_core::{
 };
 
 use crate::catalog::{ReadPlan, capture};
-use crate::config::ConnInfo;
 use crate::decode::{CopyParser, EncodedRows, Gather, ValueRows};
 use crate::error::pg_error;
 use crate::types::{full_name, qualified};
+use crate::url::ConnInfo;
 
 /// A PostgreSQL database to back up.
 #[derive(Clone, Debug)]

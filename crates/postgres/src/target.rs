@@ -24,9 +24,9 @@ use tresor_core::{
     TargetState,
 };
 
-use crate::config::ConnInfo;
 use crate::error::pg_error;
 use crate::types::{TypeMap, ident, qualified, rel_name};
+use crate::url::ConnInfo;
 use session::PgSession;
 
 /// A PostgreSQL database to restore into.

@@ -42,9 +42,9 @@
 //! [`PortableType::Dynamic`]: tresor_core::PortableType::Dynamic
 #![forbid(unsafe_code)]
 
+mod catalog;
 mod connector;
 mod error;
-mod schema;
 mod source;
 mod sql;
 mod target;

@@ -11,8 +11,8 @@ use tresor_core::{
     Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
 };
 
+use crate::catalog::{self, WITHOUT_ROWID};
 use crate::error::{SqlResultExt, io_error, join_error};
-use crate::schema::{self, WITHOUT_ROWID};
 use crate::sql::ident;
 use crate::value::{approx_size, from_sqlite};
 
@@ -93,7 +93,7 @@ fn open_snapshot(
         .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         .and_then(|()| conn.pragma_query_value(None, "journal_mode", |r| r.get(0)))
         .ctx(|| format!("cannot read sqlite database {display}"))?;
-    let captured = schema::read_schema(&conn, filter)?;
+    let captured = catalog::read_schema(&conn, filter)?;
     let version: String = conn
         .query_row("SELECT sqlite_version()", [], |r| r.get(0))
         .ctx(|| "cannot read sqlite version".into())?;

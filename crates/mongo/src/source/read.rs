@@ -11,9 +11,9 @@ use tresor_core::{
     BATCH_BYTES, BATCH_ROWS, Row, RowBatch, RowSender, SourceError, Value, compare_values,
 };
 
-use crate::config::Connection;
 use crate::error::{bson_error, mongo_error};
 use crate::key::{Bucket, document_key, id_value};
+use crate::url::Connection;
 
 /// Documents per fetch of the client-side ordered bucket.
 const FETCH_KEYS: usize = 1024;

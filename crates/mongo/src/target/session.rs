@@ -15,8 +15,8 @@ use tresor_core::{
 
 use super::{Counts, run_id, swap_in};
 use crate::catalog::{self, CollectionInfo, TMP_PREFIX};
-use crate::config::Connection;
 use crate::error::{bson_error, mongo_error};
+use crate::url::Connection;
 
 /// Bytes of documents one transaction may write before the restore moves
 /// to temporary collections. Far below MongoDB's limits (16 MiB per

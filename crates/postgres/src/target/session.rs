@@ -12,9 +12,9 @@ use tresor_core::{
 };
 
 use super::{exec, target_name};
-use crate::config::ConnInfo;
 use crate::error::pg_error;
 use crate::types::{TypeMap, ident, load_types, qualified};
+use crate::url::ConnInfo;
 
 /// A column of a table in the target.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 
 use tresor_core::{RestoreMode, TableSchema};
 
-use crate::schema::WITHOUT_ROWID;
+use crate::catalog::WITHOUT_ROWID;
 use crate::sql::{ident, ident_list};
 
 /// How rows of one snapshot table are written into the target.

@@ -15,8 +15,8 @@ use tresor_core::{
 
 use super::check::{self, LoadPlan};
 use super::ddl;
+use crate::catalog::{self, SQLITE_SEQUENCE, SQLITE_STAT1_ORDER, SQLITE_STATS, schema_order};
 use crate::error::{SqlResultExt, io_error, join_error, sql_error};
-use crate::schema::{self, SQLITE_SEQUENCE, SQLITE_STAT1_ORDER, SQLITE_STATS, schema_order};
 use crate::source::BUSY_TIMEOUT;
 use crate::sql::ident;
 use crate::value::{Bind, is_native};
@@ -363,7 +363,7 @@ fn begin_in_place(
         let Some(actual) = actual_name(&conn, "table", &t.name.name)? else {
             continue;
         };
-        let (target, _) = schema::read_table(&conn, &actual, None, 0)?;
+        let (target, _) = catalog::read_table(&conn, &actual, None, 0)?;
         let load = check::fit(t, &target, mode, &mut problems);
         inner.loads.insert(t.name.name.clone(), load);
         existing.push((i, actual));

@@ -10,6 +10,8 @@
 
 mod check;
 mod ddl;
+mod finish;
+mod load;
 mod session;
 
 use std::path::{Path, PathBuf};

@@ -25,6 +25,9 @@
 //! Views are (re)created after the data is visible, when the restore
 //! covers the whole database.
 
+mod ddl;
+mod finish;
+mod load;
 mod session;
 
 use std::collections::BTreeMap;

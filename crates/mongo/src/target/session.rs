@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mongodb::bson::raw::{RawArrayBuf, RawDocumentBuf, cstr};
+use mongodb::bson::raw::RawDocumentBuf;
 use mongodb::bson::{Document, doc};
 use mongodb::{ClientSession, Database};
 use tresor_core::{
     ErrorKind, RestoreMode, RestorePlan, RestoreSummary, RowReceiver, SourceError, TableSchema,
-    TargetSession, Value,
+    TargetSession,
 };
 
-use super::{Counts, run_id, swap_in};
+use super::{Counts, run_id};
 use crate::catalog::{self, CollectionInfo, TMP_PREFIX};
-use crate::error::{bson_error, mongo_error};
+use crate::error::mongo_error;
 use crate::url::Connection;
 
 /// Bytes of documents one transaction may write before the restore moves
@@ -33,13 +33,6 @@ pub(crate) const TXN_MAX_DOCS: u64 = 50_000;
 /// half of MongoDB's default `transactionLifetimeLimitSeconds` (60 s).
 pub(crate) const TXN_MAX_AGE: Duration = Duration::from_secs(30);
 
-/// Documents per write command (`insert` batches are split further by
-/// the driver at the server's message size).
-const WRITE_BATCH_DOCS: usize = 4096;
-
-/// Bytes per write command; an `update` command must stay within 16 MiB.
-const WRITE_BATCH_BYTES: usize = 8 << 20;
-
 /// The `method` of a restore that ran in one transaction.
 const METHOD_TXN: &str = "one multi-document transaction";
 
@@ -47,20 +40,20 @@ const METHOD_TXN: &str = "one multi-document transaction";
 const METHOD_SWAP: &str = "temporary collections swapped in with renameCollection (dropTarget)";
 
 /// A planned collection and what the target holds under its name.
-struct Planned {
-    table: TableSchema,
-    name: String,
-    tmp: String,
-    existing: Option<Existing>,
+pub(super) struct Planned {
+    pub(super) table: TableSchema,
+    pub(super) name: String,
+    pub(super) tmp: String,
+    pub(super) existing: Option<Existing>,
 }
 
 /// A collection already in the target.
-struct Existing {
-    info: CollectionInfo,
-    indexes: Vec<Document>,
+pub(super) struct Existing {
+    pub(super) info: CollectionInfo,
+    pub(super) indexes: Vec<Document>,
 }
 
-enum Path {
+pub(super) enum Path {
     /// Everything happens in one transaction; the documents written so far
     /// are kept for a move to temporary collections.
     Txn {
@@ -76,18 +69,18 @@ enum Path {
 
 /// A restore into MongoDB.
 pub(crate) struct MongoSession {
-    conn: Connection,
-    mode: RestoreMode,
-    whole_database: bool,
-    views: Vec<tresor_core::SchemaObject>,
-    planned: Vec<Planned>,
-    path: Path,
-    counts: Counts,
-    warnings: Vec<String>,
+    pub(super) conn: Connection,
+    pub(super) mode: RestoreMode,
+    pub(super) whole_database: bool,
+    pub(super) views: Vec<tresor_core::SchemaObject>,
+    pub(super) planned: Vec<Planned>,
+    pub(super) path: Path,
+    pub(super) counts: Counts,
+    pub(super) warnings: Vec<String>,
     /// Why the transaction was given up, if it was.
-    fell_back: Option<String>,
+    pub(super) fell_back: Option<String>,
     /// Committed or rolled back: nothing left to clean up.
-    done: bool,
+    pub(super) done: bool,
 }
 
 impl MongoSession {
@@ -298,7 +291,7 @@ impl MongoSession {
 
     /// Creates every temporary collection: the snapshot's options, or in
     /// `merge` a copy of the existing collection (options and documents).
-    async fn begin_swap(&mut self) -> Result<(), SourceError> {
+    pub(super) async fn begin_swap(&mut self) -> Result<(), SourceError> {
         self.path = Path::Swap;
         for i in 0..self.planned.len() {
             if let Err(e) = self.prepare_tmp(i).await {
@@ -309,225 +302,22 @@ impl MongoSession {
         Ok(())
     }
 
-    async fn prepare_tmp(&self, i: usize) -> Result<(), SourceError> {
-        let p = &self.planned[i];
-        let db = &self.conn.db;
-        match (&p.existing, self.mode) {
-            (Some(e), RestoreMode::Merge) => {
-                let opts = RawDocumentBuf::try_from(&e.info.options)
-                    .map_err(|err| bson_error("collection options", err))?;
-                run(db, catalog::create_command(&p.tmp, &opts)?, None)
-                    .await
-                    .map_err(|e| e.context(format!("cannot create a copy of {}", p.name)))?;
-                copy_documents(db, &p.name, &p.tmp).await?;
-            }
-            _ => {
-                let opts = catalog::options_of(&p.table)?;
-                run(db, catalog::create_command(&p.tmp, &opts)?, None)
-                    .await
-                    .map_err(|e| {
-                        e.context(format!(
-                            "cannot create a temporary collection for {}",
-                            p.name
-                        ))
-                    })?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes one collection's documents (the body of `load_table`).
-    async fn load_rows(
-        &mut self,
-        table: &TableSchema,
-        mut rows: RowReceiver,
-    ) -> Result<u64, SourceError> {
-        let Some(i) = self.planned.iter().position(|p| p.table.name == table.name) else {
-            return Err(SourceError::new(
-                ErrorKind::SchemaMismatch,
-                format!("collection {} is not in the restore plan", table.name),
-            ));
-        };
-        let width = table.stored_columns().count();
-        let doc_pos = table
-            .stored_columns()
-            .position(|c| c.name == catalog::DOCUMENT)
-            .ok_or_else(|| {
-                SourceError::new(
-                    ErrorKind::SchemaMismatch,
-                    format!("collection {} has no document column", table.name),
-                )
-            })?;
-        let mut written = 0u64;
-        let mut batch: Vec<RawDocumentBuf> = Vec::with_capacity(WRITE_BATCH_DOCS);
-        let mut bytes = 0usize;
-        while let Some(chunk) = rows.recv().await {
-            for row in chunk {
-                if row.len() != width {
-                    return Err(SourceError::data(format!(
-                        "collection {}: a row has {} values, expected {width} (_id, document)",
-                        table.name,
-                        row.len()
-                    )));
-                }
-                let Some(Value::Document(bytes_of_doc)) = row.into_iter().nth(doc_pos) else {
-                    return Err(SourceError::data(format!(
-                        "collection {}: a row holds no bson document",
-                        table.name
-                    )));
-                };
-                let doc = RawDocumentBuf::from_bytes(bytes_of_doc)
-                    .map_err(|e| bson_error(format!("collection {}", table.name), e))?;
-                bytes += doc.as_bytes().len();
-                batch.push(doc);
-                if batch.len() >= WRITE_BATCH_DOCS || bytes >= WRITE_BATCH_BYTES {
-                    written += batch.len() as u64;
-                    self.write(i, std::mem::take(&mut batch)).await?;
-                    bytes = 0;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            written += batch.len() as u64;
-            self.write(i, batch).await?;
-        }
-        *self.counts.entry(table.name.to_string()).or_default() += written;
-        Ok(written)
-    }
-
     /// Drops every temporary collection (best effort: used on failure).
-    async fn drop_temporaries(&self) {
+    pub(super) async fn drop_temporaries(&self) {
         for p in &self.planned {
             let _ = self.conn.db.collection::<Document>(&p.tmp).drop().await;
         }
     }
 
     /// Aborts the transaction, if one runs.
-    async fn abort(&mut self) {
+    pub(super) async fn abort(&mut self) {
         if let Path::Txn { session, .. } = &mut self.path {
             let _ = session.abort_transaction().await;
         }
         self.path = Path::Swap;
     }
 
-    /// Gives up the transaction for temporary collections and writes the
-    /// documents the transaction had written into them.
-    async fn fall_back(&mut self, reason: String) -> Result<(), SourceError> {
-        let written = match std::mem::replace(&mut self.path, Path::Swap) {
-            Path::Txn {
-                mut session,
-                written,
-                ..
-            } => {
-                let _ = session.abort_transaction().await;
-                written
-            }
-            Path::Swap => BTreeMap::new(),
-        };
-        tracing::info!("mongodb restore leaves its transaction: {reason}");
-        self.fell_back = Some(reason);
-        self.begin_swap().await?;
-        for p in &self.planned {
-            if let Some(docs) = written.get(&p.name) {
-                for chunk in docs.chunks(WRITE_BATCH_DOCS) {
-                    write_docs(&self.conn.db, &p.tmp, chunk, self.mode, None).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes one batch of documents of planned collection `i`.
-    async fn write(&mut self, i: usize, docs: Vec<RawDocumentBuf>) -> Result<(), SourceError> {
-        let bytes: usize = docs.iter().map(|d| d.as_bytes().len()).sum();
-        if let Path::Txn {
-            started,
-            bytes: b,
-            docs: n,
-            ..
-        } = &self.path
-        {
-            let over = if *b + bytes > TXN_MAX_BYTES {
-                Some(format!("the data outgrew {} MiB", TXN_MAX_BYTES >> 20))
-            } else if *n + docs.len() as u64 > TXN_MAX_DOCS {
-                Some(format!("the data outgrew {TXN_MAX_DOCS} documents"))
-            } else if started.elapsed() > TXN_MAX_AGE {
-                Some(format!(
-                    "the transaction ran longer than {} s",
-                    TXN_MAX_AGE.as_secs()
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = over {
-                self.fall_back(reason).await?;
-            }
-        }
-        let p = &self.planned[i];
-        match &mut self.path {
-            Path::Txn {
-                session,
-                bytes: b,
-                docs: n,
-                written,
-                ..
-            } => {
-                *b += bytes;
-                *n += docs.len() as u64;
-                let kept = written.entry(p.name.clone()).or_default();
-                let start = kept.len();
-                kept.extend(docs);
-                write_docs(
-                    &self.conn.db,
-                    &p.name,
-                    &kept[start..],
-                    self.mode,
-                    Some(&mut **session),
-                )
-                .await
-            }
-            Path::Swap => write_docs(&self.conn.db, &p.tmp, &docs, self.mode, None).await,
-        }
-    }
-
-    /// Creates the views of a whole-database restore.
-    async fn restore_views(&mut self) -> Result<(), SourceError> {
-        if !self.whole_database || self.views.is_empty() {
-            return Ok(());
-        }
-        let current = catalog::list_collections(&self.conn.db).await?;
-        for v in &self.views {
-            let name = &v.name.name;
-            match current.iter().find(|c| &c.name == name) {
-                Some(c) if !c.is_view() => {
-                    self.warnings.push(format!(
-                        "view {name} not restored: a collection of that name exists"
-                    ));
-                    continue;
-                }
-                Some(_) if self.mode == RestoreMode::Merge => continue,
-                Some(_) => {
-                    self.conn
-                        .db
-                        .collection::<Document>(name)
-                        .drop()
-                        .await
-                        .map_err(|e| mongo_error(format!("cannot replace view {name}"), e))?;
-                }
-                None => {}
-            }
-            let json: serde_json::Value = serde_json::from_str(&v.ddl).map_err(|e| {
-                SourceError::data(format!("view {name}: its definition is not json: {e}"))
-            })?;
-            let cmd = catalog::from_json(&json, &format!("view {name}"))?;
-            run(&self.conn.db, cmd, None)
-                .await
-                .map_err(|e| e.context(format!("cannot create view {name}")))?;
-        }
-        Ok(())
-    }
-
-    fn summary(&mut self, method: &str) -> RestoreSummary {
+    pub(super) fn summary(&mut self, method: &str) -> RestoreSummary {
         let method = match &self.fell_back {
             Some(why) => format!("{method} ({why})"),
             None => method.to_string(),
@@ -537,98 +327,6 @@ impl MongoSession {
             warnings: std::mem::take(&mut self.warnings),
             method,
         }
-    }
-
-    async fn commit_swap(&mut self) -> Result<(), SourceError> {
-        self.build_indexes().await?;
-        for p in &self.planned {
-            swap_in(&self.conn.client, self.conn.db.name(), &p.tmp, &p.name).await?;
-        }
-        self.check_swapped_options().await
-    }
-
-    /// Builds every planned collection's indexes on its temporary (what
-    /// can fail before the swap: a unique index over duplicate values).
-    async fn build_indexes(&mut self) -> Result<(), SourceError> {
-        let db = &self.conn.db;
-        for p in &self.planned {
-            let specs = match (&p.existing, self.mode) {
-                (Some(e), RestoreMode::Merge) => e
-                    .indexes
-                    .iter()
-                    .map(|d| RawDocumentBuf::try_from(d).map_err(|e| bson_error("index", e)))
-                    .collect::<Result<Vec<_>, _>>()?,
-                _ => catalog::index_specs(&p.table)?,
-            };
-            if let Some(cmd) = catalog::create_indexes_command(&p.tmp, &specs) {
-                run(db, cmd, None)
-                    .await
-                    .map_err(|e| e.context(format!("cannot build the indexes of {}", p.name)))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A collection keeps its options when renamed on mongod; on a server
-    /// that loses them (SecantusDB does), the validation options are set
-    /// again with `collMod`, and whatever still differs gets a warning per
-    /// collection.
-    async fn check_swapped_options(&mut self) -> Result<(), SourceError> {
-        let now = catalog::list_collections(&self.conn.db).await?;
-        let mut modded = false;
-        for p in &self.planned {
-            let expected = match (&p.existing, self.mode) {
-                (Some(e), RestoreMode::Merge) => e.info.options.clone(),
-                _ => Document::try_from(catalog::options_of(&p.table)?.as_ref())
-                    .map_err(|e| bson_error("collection options", e))?,
-            };
-            let actual = now.iter().find(|c| c.name == p.name).map(|c| &c.options);
-            if actual == Some(&expected) {
-                continue;
-            }
-            let mut cmd = doc! { "collMod": p.name.as_str() };
-            for key in ["validator", "validationLevel", "validationAction"] {
-                if let Some(v) = expected.get(key) {
-                    cmd.insert(key, v.clone());
-                }
-            }
-            if cmd.len() > 1 {
-                let raw =
-                    RawDocumentBuf::try_from(&cmd).map_err(|e| bson_error("collMod command", e))?;
-                // a server that refuses is reported below, with the rest
-                if run(&self.conn.db, raw, None).await.is_ok() {
-                    modded = true;
-                }
-            }
-        }
-        let now = if modded {
-            catalog::list_collections(&self.conn.db).await?
-        } else {
-            now
-        };
-        for p in &self.planned {
-            let expected = match (&p.existing, self.mode) {
-                (Some(e), RestoreMode::Merge) => catalog::to_json(&e.info.options)?,
-                _ => p
-                    .table
-                    .extra
-                    .get("options")
-                    .cloned()
-                    .unwrap_or_else(|| serde_json::json!({})),
-            };
-            let actual = match now.iter().find(|c| c.name == p.name) {
-                Some(c) => catalog::to_json(&c.options)?,
-                None => serde_json::Value::Null,
-            };
-            if actual != expected {
-                self.warnings.push(format!(
-                    "collection {}: the server reports options {actual} after the swap, not \
-                     {expected}",
-                    p.name
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -655,16 +353,16 @@ async fn clear_leftovers(db: &Database, names: &[String]) -> Result<usize, Sourc
 
 /// A driver error with context, as a [`SourceError`] (built lazily so the
 /// context names the operation).
-struct RunError(mongodb::error::Error);
+pub(super) struct RunError(pub(super) mongodb::error::Error);
 
 impl RunError {
-    fn context(self, what: String) -> SourceError {
+    pub(super) fn context(self, what: String) -> SourceError {
         mongo_error(what, self.0)
     }
 }
 
 /// Runs a raw command, in `session` when given.
-async fn run(
+pub(super) async fn run(
     db: &Database,
     cmd: RawDocumentBuf,
     session: Option<&mut ClientSession>,
@@ -675,135 +373,6 @@ async fn run(
         None => action.await,
     }
     .map_err(RunError)
-}
-
-/// Copies every document of `from` into `to` (natural order, so capped
-/// collections keep theirs).
-async fn copy_documents(db: &Database, from: &str, to: &str) -> Result<(), SourceError> {
-    use futures::TryStreamExt;
-    let context = || format!("cannot copy collection {from}");
-    let mut cursor = db
-        .collection::<RawDocumentBuf>(from)
-        .find(doc! {})
-        .await
-        .map_err(|e| mongo_error(context(), e))?;
-    let mut batch = Vec::with_capacity(WRITE_BATCH_DOCS);
-    let mut bytes = 0;
-    while let Some(d) = cursor
-        .try_next()
-        .await
-        .map_err(|e| mongo_error(context(), e))?
-    {
-        bytes += d.as_bytes().len();
-        batch.push(d);
-        if batch.len() >= WRITE_BATCH_DOCS || bytes >= WRITE_BATCH_BYTES {
-            write_docs(db, to, &batch, RestoreMode::Replace, None).await?;
-            batch.clear();
-            bytes = 0;
-        }
-    }
-    if !batch.is_empty() {
-        write_docs(db, to, &batch, RestoreMode::Replace, None).await?;
-    }
-    Ok(())
-}
-
-/// Inserts (`replace`) or upserts by `_id` (`merge`) `docs` into `coll`.
-async fn write_docs(
-    db: &Database,
-    coll: &str,
-    docs: &[RawDocumentBuf],
-    mode: RestoreMode,
-    mut session: Option<&mut ClientSession>,
-) -> Result<(), SourceError> {
-    if docs.is_empty() {
-        return Ok(());
-    }
-    let context = || format!("cannot write documents into collection {}", shown(coll));
-    match mode {
-        RestoreMode::Replace => {
-            let c = db.collection::<RawDocumentBuf>(coll);
-            let action = c.insert_many(docs).ordered(true);
-            match session {
-                Some(s) => action.session(s).await,
-                None => action.await,
-            }
-            .map(|_| ())
-            .map_err(|e| mongo_error(context(), e))
-        }
-        RestoreMode::Merge => {
-            let mut start = 0;
-            while start < docs.len() {
-                let mut end = start;
-                let mut bytes = 0;
-                let mut updates = RawArrayBuf::new();
-                while end < docs.len()
-                    && (end == start || bytes + docs[end].as_bytes().len() < WRITE_BATCH_BYTES)
-                {
-                    let d = &docs[end];
-                    bytes += d.as_bytes().len();
-                    let id = d
-                        .get("_id")
-                        .map_err(|e| bson_error(coll, e))?
-                        .ok_or_else(|| {
-                            SourceError::data(format!("{}: a document has no _id", shown(coll)))
-                        })?;
-                    let mut q = RawDocumentBuf::new();
-                    q.append(cstr!("_id"), id);
-                    let mut stmt = RawDocumentBuf::new();
-                    stmt.append(cstr!("q"), q);
-                    stmt.append(cstr!("u"), d.clone());
-                    stmt.append(cstr!("upsert"), true);
-                    updates.push(stmt);
-                    end += 1;
-                }
-                let mut cmd = RawDocumentBuf::new();
-                cmd.append(cstr!("update"), coll);
-                cmd.append(cstr!("updates"), updates);
-                cmd.append(cstr!("ordered"), true);
-                let reply = run(db, cmd, session.as_deref_mut())
-                    .await
-                    .map_err(|e| e.context(context()))?;
-                check_write_reply(&reply, start)
-                    .map_err(|m| SourceError::data(format!("{}: {m}", context())))?;
-                start = end;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The first write error of a write command's reply, as text.
-fn check_write_reply(reply: &Document, offset: usize) -> Result<(), String> {
-    if let Ok(errors) = reply.get_array("writeErrors")
-        && let Some(mongodb::bson::Bson::Document(e)) = errors.first()
-    {
-        {
-            let index = e.get_i32("index").unwrap_or(0) as usize + offset;
-            return Err(format!(
-                "document {}: {} ({})",
-                index + 1,
-                e.get_str("errmsg").unwrap_or("write error"),
-                e.get_i32("code").unwrap_or(0)
-            ));
-        }
-    }
-    if let Ok(e) = reply.get_document("writeConcernError") {
-        return Err(format!(
-            "write concern error: {} ({})",
-            e.get_str("errmsg").unwrap_or(""),
-            e.get_i32("code").unwrap_or(0)
-        ));
-    }
-    Ok(())
-}
-
-/// A collection name for messages: temporaries by their real name.
-fn shown(coll: &str) -> &str {
-    match coll.strip_prefix(TMP_PREFIX) {
-        Some(rest) => rest.splitn(3, '_').nth(2).unwrap_or(coll),
-        None => coll,
-    }
 }
 
 #[async_trait]
@@ -890,24 +459,5 @@ impl Drop for MongoSession {
                 let _ = db.collection::<Document>(&t).drop().await;
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporaries_are_shown_by_their_collection() {
-        assert_eq!(shown("__tresor_tmp_1a2b_3_user_sessions"), "user_sessions");
-        assert_eq!(shown("orders"), "orders");
-    }
-
-    #[test]
-    fn write_errors_name_the_document() {
-        let reply = doc! { "n": 1, "writeErrors": [ { "index": 2, "code": 121, "errmsg": "Document failed validation" } ] };
-        let e = check_write_reply(&reply, 10).expect_err("error");
-        assert!(e.contains("document 13"), "{e}");
-        assert!(check_write_reply(&doc! { "n": 3, "ok": 1 }, 0).is_ok());
     }
 }

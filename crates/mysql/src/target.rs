@@ -35,7 +35,9 @@
 //! work tables orphaned by a killed process are recognised by their run's
 //! advisory lock (`GET_LOCK`) being free and dropped by the next restore.
 
-use std::collections::{BTreeMap, HashMap};
+mod references;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 
 use async_trait::async_trait;
@@ -456,9 +458,14 @@ impl MysqlSession {
             .collect();
         if !existing_planned.is_empty() {
             let mut txn = endpoint.connect_db(Role::Target).await?;
-            txn.query_drop("SET SESSION foreign_key_checks = 0")
-                .await
-                .ctx(|| "cannot set up the restore transaction".to_string())?;
+            // read committed: the check of the keys across the restore's
+            // edge sees the work tables loaded on the other connection
+            txn.query_drop(
+                "SET SESSION foreign_key_checks = 0; \
+                 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            )
+            .await
+            .ctx(|| "cannot set up the restore transaction".to_string())?;
             txn.query_drop("START TRANSACTION")
                 .await
                 .ctx(|| "cannot start the restore transaction".to_string())?;
@@ -1166,7 +1173,15 @@ impl MysqlSession {
                 .await
                 .ctx(|| format!("cannot add the foreign keys of table {name}"))?;
         }
-        Ok(())
+        let restored: HashSet<String> = self.tables.keys().map(|n| n.name.clone()).collect();
+        let db = self.db.clone();
+        let replaced = self.replaced.clone();
+        if let Some(txn) = self.txn.as_mut() {
+            references::check(txn, &db, &restored, &replaced, &works).await
+        } else {
+            let conn = self.ddl()?;
+            references::check(conn, &db, &restored, &replaced, &works).await
+        }
     }
 
     /// Real name -> work name of every new table.

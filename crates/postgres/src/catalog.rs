@@ -5,6 +5,7 @@
 //! `format_type`, `format('%I')`), with `search_path` empty so that every
 //! name is schema-qualified, as `pg_dump` does.
 
+pub(crate) mod large_objects;
 mod security;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -921,15 +922,9 @@ pub(crate) async fn capture(
     let mut settings = BTreeMap::new();
     settings.insert("extensions".into(), json!(extensions));
     settings.insert("encoding".into(), json!(encoding));
-    let large_objects: i64 = q("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata".into())
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    if large_objects > 0 {
-        warnings.push(format!(
-            "{large_objects} large object(s) (pg_largeobject) are not backed up"
-        ));
+    if let Some((table, plan)) = large_objects::capture(client, filter, &types).await? {
+        plans.insert(table.name.clone(), plan);
+        tables.push(table);
     }
     Ok(Captured {
         schema: DatabaseSchema {

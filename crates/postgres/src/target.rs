@@ -19,6 +19,8 @@ use tresor_core::{
     TargetSession, TargetState,
 };
 
+mod large_objects;
+
 use crate::config::ConnInfo;
 use crate::encode::{ColumnEncoder, write_header, write_row, write_trailer};
 use crate::error::pg_error;
@@ -106,6 +108,12 @@ impl Target for PostgresTarget {
                 rows: count as u64,
             });
         }
+        if let Some(parts) = crate::catalog::large_objects::count_parts(&client).await? {
+            tables.push(ExistingTable {
+                name: crate::catalog::large_objects::table_name(),
+                rows: parts,
+            });
+        }
         Ok(TargetState {
             exists: true,
             tables,
@@ -140,6 +148,19 @@ impl Target for PostgresTarget {
             }
             Err(e) => return Err(e),
         };
+        // the large objects are loaded apart (see `large_objects`)
+        let tables_only = |names: &[TableName]| -> Vec<TableName> {
+            names
+                .iter()
+                .filter(|n| {
+                    !plan
+                        .schema
+                        .table(n)
+                        .is_some_and(TableSchema::is_large_objects)
+                })
+                .cloned()
+                .collect()
+        };
         let mut session = PgSession {
             client,
             info: self.info.clone(),
@@ -148,8 +169,14 @@ impl Target for PostgresTarget {
             mode: plan.mode,
             whole_database: plan.whole_database,
             privileges: plan.privileges,
-            plan_tables: plan.tables.clone(),
-            recreate: plan.recreate.clone(),
+            plan_tables: tables_only(&plan.tables),
+            recreate: tables_only(&plan.recreate),
+            large_objects: plan
+                .schema
+                .tables
+                .iter()
+                .find(|t| t.is_large_objects() && plan.tables.contains(&t.name))
+                .cloned(),
             tables: HashMap::new(),
             types: TypeMap::new(),
             created: HashSet::new(),
@@ -201,6 +228,9 @@ struct PgSession {
     plan_tables: Vec<TableName>,
     /// Tables to make again as the snapshot had them.
     recreate: Vec<TableName>,
+    /// The large objects, when the restore covers them (they are loaded
+    /// apart from the tables, see `large_objects`).
+    large_objects: Option<TableSchema>,
     tables: HashMap<TableName, TargetTable>,
     types: TypeMap,
     /// Relations this restore created.
@@ -768,8 +798,19 @@ impl PgSession {
                 })
                 .await?;
             }
-            self.exec(&ddl, || format!("cannot create table {}", t.name))
-                .await?;
+            self.client.batch_execute(&ddl).await.map_err(|e| {
+                let taken = e.code() == Some(&SqlState::DUPLICATE_TABLE);
+                let err = pg_error(format!("cannot create table {}", t.name), e);
+                if taken {
+                    err.with_hint(
+                        "try: a table renamed since the backup keeps the names of its sequences, \
+                         indexes and constraints; drop it or rename it back (the dry run lists it \
+                         under \"left alone\"), then restore",
+                    )
+                } else {
+                    err
+                }
+            })?;
             self.created.insert(t.name.clone());
             for p in self.objects("partition") {
                 if p.table.as_ref() == Some(&t.name) {
@@ -1299,6 +1340,11 @@ impl PgSession {
         if self.info.restore_roles || self.privileges {
             self.restore_roles().await?;
         }
+        if let (true, Some(t)) = (self.privileges, self.large_objects.clone()) {
+            for sql in large_objects::privileges(&t) {
+                self.try_exec(&sql, format!("cannot run {sql}")).await?;
+            }
+        }
         self.restore_security(fresh_db).await?;
         Ok(())
     }
@@ -1636,6 +1682,12 @@ impl TargetSession for PgSession {
         table: &TableSchema,
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
+        if table.is_large_objects() {
+            let count =
+                large_objects::load(&self.client, &self.types, table, self.mode, rows).await?;
+            *self.rows.entry(table.name.to_string()).or_default() += count;
+            return Ok(count);
+        }
         let info = self.tables.get(&table.name).cloned().ok_or_else(|| {
             SourceError::new(
                 ErrorKind::NotFound,

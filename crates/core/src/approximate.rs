@@ -60,6 +60,19 @@ pub fn approximations(
     }
     let mut out = Vec::new();
     for t in tables {
+        if t.is_large_objects() {
+            out.push(Approximation {
+                table: t.name.to_string(),
+                column: None,
+                from: "large objects".into(),
+                to: "not restored".into(),
+                note: format!(
+                    "only PostgreSQL holds large objects; the {} target gets none of them",
+                    target.name()
+                ),
+            });
+            continue;
+        }
         for c in t.stored_columns().filter(|c| !c.hidden) {
             if let Some((to, note)) = column_rule(&portable_of(c), target) {
                 out.push(Approximation {

@@ -328,7 +328,7 @@ pub enum RowKey {
 pub struct TableSchema {
     /// The table's name.
     pub name: TableName,
-    /// `table`, `partitioned_table`, `collection`, `view`...
+    /// `table`, `partitioned_table`, `collection`, [`large_objects`](Self::LARGE_OBJECTS)...
     #[serde(default = "default_kind")]
     pub kind: String,
     /// All columns in declaration order (generated ones included).
@@ -368,6 +368,17 @@ fn default_kind() -> String {
 }
 
 impl TableSchema {
+    /// The [`kind`](Self::kind) of PostgreSQL's large objects, kept as one
+    /// table-like stream (`pg_catalog.pg_largeobject`: object id, part
+    /// number, bytes) so that backups, diffs, drills and exports treat
+    /// them as rows. Only PostgreSQL can hold them.
+    pub const LARGE_OBJECTS: &'static str = "large_objects";
+
+    /// Whether this is PostgreSQL's large objects rather than a table.
+    pub fn is_large_objects(&self) -> bool {
+        self.kind == Self::LARGE_OBJECTS
+    }
+
     /// The columns whose values the row data carries, in row order.
     pub fn stored_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.is_stored_in_rows())

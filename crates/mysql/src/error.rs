@@ -21,7 +21,19 @@ pub(crate) fn error_kind(e: &mysql_async::Error) -> ErrorKind {
 
 /// Wraps a driver error with what we were doing.
 pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
-    SourceError::new(error_kind(&e), doing.to_string()).with_source(e)
+    // 1823, 1826: a foreign key name another table already holds
+    let taken_name =
+        matches!(&e, mysql_async::Error::Server(s) if s.code == 1823 || s.code == 1826);
+    let err = SourceError::new(error_kind(&e), doing.to_string()).with_source(e);
+    if taken_name {
+        err.with_hint(
+            "try: foreign key names are database-wide, and a table renamed since the backup keeps \
+             its keys' names; drop it or rename it back (the dry run lists it under \"left alone\"), \
+             then restore",
+        )
+    } else {
+        err
+    }
 }
 
 /// Extension to attach context to driver results.

@@ -39,6 +39,7 @@ mod check;
 mod ddl;
 mod finish;
 mod load;
+mod references;
 mod session;
 
 use std::collections::{BTreeMap, HashMap};

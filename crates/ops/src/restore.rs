@@ -315,6 +315,24 @@ fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
 /// tables it will make there (the others keep their own types, and
 /// values are converted into them or fail) and, for a whole database, the
 /// objects it does not translate. With `strict`, any is a refusal.
+/// Leaves out of a restore into another engine what only the snapshot's
+/// engine can hold (PostgreSQL's large objects); the approximations name
+/// it, and `--strict` refuses it.
+fn leave_out_unheld(plan: &mut RestorePlan, engine: tresor_core::Engine) {
+    if plan.schema.engine == engine {
+        return;
+    }
+    let unheld: Vec<TableName> = plan
+        .schema
+        .tables
+        .iter()
+        .filter(|t| t.is_large_objects())
+        .map(|t| t.name.clone())
+        .collect();
+    plan.tables.retain(|n| !unheld.contains(n));
+    plan.schema.tables.retain(|t| !t.is_large_objects());
+}
+
 fn approximations_of(
     plan: &RestorePlan,
     state: &TargetState,
@@ -373,6 +391,34 @@ fn to_recreate(
         .collect()
 }
 
+/// Foreign keys that point at another table than the snapshot's did (the
+/// table they referenced was renamed, and the keys followed it): the table
+/// is made again so that its keys point where the snapshot's did.
+fn reference_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
+    let target = |f: &tresor_core::ForeignKey| {
+        format!("{}({})", f.references, f.referenced_columns.join(", "))
+    };
+    let mut parts = Vec::new();
+    for f in &live.foreign_keys {
+        let was = snapshot
+            .foreign_keys
+            .iter()
+            .find(|s| s.columns == f.columns)
+            .map(target);
+        if let Some(was) = was
+            && was != target(f)
+        {
+            parts.push(format!(
+                "foreign key ({}) references {}, was {was}",
+                f.columns.join(", "),
+                target(f)
+            ));
+        }
+    }
+    (!parts.is_empty())
+        .then(|| format!("definition changed since the backup: {}", parts.join(", ")))
+}
+
 /// How `live`'s stored columns differ from `snapshot`'s (names, order and
 /// declared types), in words; `None` when they are the same.
 fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
@@ -385,7 +431,7 @@ fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<Strin
         .map(|c| (c.name.as_str(), c.engine_type.as_str()))
         .collect();
     if a == b {
-        return None;
+        return reference_change(snapshot, live);
     }
     let mut parts = Vec::new();
     for (n, t) in &b {
@@ -433,6 +479,7 @@ pub async fn restore(
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
     approximations_of(&plan, &state, target.engine(), options)?;
+    leave_out_unheld(&mut plan, target.engine());
     if plan.tables.is_empty() {
         // every table holds data: nothing to do, and nothing changed
         return Ok(RestoreOutcome {

@@ -10,6 +10,7 @@ mod comments;
 mod constraints;
 mod functions;
 mod indexes;
+pub(crate) mod large_objects;
 mod privileges;
 mod schemas;
 mod security;
@@ -197,18 +198,9 @@ pub(crate) async fn capture(
     let mut settings = BTreeMap::new();
     settings.insert("extensions".into(), json!(extensions));
     settings.insert("encoding".into(), json!(encoding));
-    let large_objects: i64 = rows(
-        client,
-        "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata",
-    )
-    .await?
-    .first()
-    .map(|r| r.get(0))
-    .unwrap_or(0);
-    if large_objects > 0 {
-        warnings.push(format!(
-            "{large_objects} large object(s) (pg_largeobject) are not backed up"
-        ));
+    if let Some((table, plan)) = large_objects::capture(client, filter, &types).await? {
+        plans.insert(table.name.clone(), plan);
+        tables.push(table);
     }
     Ok(Captured {
         schema: DatabaseSchema {

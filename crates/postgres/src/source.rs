@@ -92,13 +92,15 @@ impl Source for PostgresSource {
             .with_hint("try: list the tables with psql's \\dt *.*"));
         }
         // keep concurrent DDL away from what we read, as pg_dump does
-        if !captured.schema.tables.is_empty() {
-            let names: Vec<String> = captured
-                .schema
-                .tables
-                .iter()
-                .map(|t| qualified(&t.name))
-                .collect();
+        // (large objects are no relation to lock: the snapshot keeps them)
+        let names: Vec<String> = captured
+            .schema
+            .tables
+            .iter()
+            .filter(|t| !t.is_large_objects())
+            .map(|t| qualified(&t.name))
+            .collect();
+        if !names.is_empty() {
             main.batch_execute(&format!(
                 "LOCK TABLE {} IN ACCESS SHARE MODE",
                 names.join(", ")

@@ -12,6 +12,7 @@
 
 mod ddl;
 mod finish;
+mod large_objects;
 mod load;
 mod session;
 
@@ -20,8 +21,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use tokio_postgres::Client;
 use tresor_core::{
-    Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName, Target, TargetSession,
-    TargetState,
+    Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName, TableSchema, Target,
+    TargetSession, TargetState,
 };
 
 use crate::error::pg_error;
@@ -103,6 +104,12 @@ impl Target for PostgresTarget {
                 rows: count as u64,
             });
         }
+        if let Some(parts) = crate::catalog::large_objects::count_parts(&client).await? {
+            tables.push(ExistingTable {
+                name: crate::catalog::large_objects::table_name(),
+                rows: parts,
+            });
+        }
         Ok(TargetState {
             exists: true,
             tables,
@@ -137,6 +144,19 @@ impl Target for PostgresTarget {
             }
             Err(e) => return Err(e),
         };
+        // the large objects are loaded apart (see `large_objects`)
+        let tables_only = |names: &[TableName]| -> Vec<TableName> {
+            names
+                .iter()
+                .filter(|n| {
+                    !plan
+                        .schema
+                        .table(n)
+                        .is_some_and(TableSchema::is_large_objects)
+                })
+                .cloned()
+                .collect()
+        };
         let mut session = PgSession {
             client,
             info: self.info.clone(),
@@ -145,8 +165,14 @@ impl Target for PostgresTarget {
             mode: plan.mode,
             whole_database: plan.whole_database,
             privileges: plan.privileges,
-            plan_tables: plan.tables.clone(),
-            recreate: plan.recreate.clone(),
+            plan_tables: tables_only(&plan.tables),
+            recreate: tables_only(&plan.recreate),
+            large_objects: plan
+                .schema
+                .tables
+                .iter()
+                .find(|t| t.is_large_objects() && plan.tables.contains(&t.name))
+                .cloned(),
             tables: HashMap::new(),
             types: TypeMap::new(),
             created: HashSet::new(),

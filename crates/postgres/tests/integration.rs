@@ -6,6 +6,7 @@ mod integration {
     mod common;
     mod conformance;
     mod consistency;
+    mod large_objects;
     mod predicate;
     mod restore;
     mod roundtrip;

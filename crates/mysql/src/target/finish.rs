@@ -2,7 +2,7 @@
 //! the one `RENAME TABLE` that swaps the new tables in, and what follows
 //! (`AUTO_INCREMENT` values, the database's other objects).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mysql_async::prelude::Queryable;
 use tresor_core::{RestoreSummary, SourceError};
@@ -51,7 +51,15 @@ impl MysqlSession {
                 .await
                 .ctx(|| format!("cannot add the foreign keys of table {name}"))?;
         }
-        Ok(())
+        let restored: HashSet<String> = self.tables.keys().map(|n| n.name.clone()).collect();
+        let db = self.db.clone();
+        let replaced = self.replaced.clone();
+        if let Some(txn) = self.txn.as_mut() {
+            super::references::check(txn, &db, &restored, &replaced, &works).await
+        } else {
+            let conn = self.ddl()?;
+            super::references::check(conn, &db, &restored, &replaced, &works).await
+        }
     }
 
     /// Real name -> work name of every new table.

@@ -172,9 +172,14 @@ impl MysqlSession {
         existing: &[TableName],
     ) -> Result<Conn, SourceError> {
         let mut txn = endpoint.connect_db(Role::Target).await?;
-        txn.query_drop("SET SESSION foreign_key_checks = 0")
-            .await
-            .ctx(|| "cannot set up the restore transaction".to_string())?;
+        // read committed: the check of the keys across the restore's edge
+        // (`references`) sees the work tables loaded on the other connection
+        txn.query_drop(
+            "SET SESSION foreign_key_checks = 0; \
+             SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        )
+        .await
+        .ctx(|| "cannot set up the restore transaction".to_string())?;
         txn.query_drop("START TRANSACTION")
             .await
             .ctx(|| "cannot start the restore transaction".to_string())?;

@@ -16,7 +16,7 @@ use super::load::keep_chosen;
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
-    keep_only_missing, overwritten, plan, to_recreate,
+    keep_only_missing, leave_out_unheld, overwritten, plan, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::rows::stream_table;
@@ -132,6 +132,7 @@ pub async fn preview(
         });
     }
     let approximations = approximations_of(&plan, &state, target.engine(), options)?;
+    leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan
             .tables

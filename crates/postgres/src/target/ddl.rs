@@ -5,6 +5,8 @@
 use tresor_core::convert::portable_of;
 use tresor_core::{ErrorKind, PortableType, SchemaObject, SourceError, TableName, TableSchema};
 
+use tokio_postgres::error::SqlState;
+
 use super::session::PgSession;
 use super::target_name;
 use crate::error::pg_error;
@@ -129,8 +131,19 @@ impl PgSession {
                 })
                 .await?;
             }
-            self.exec(&ddl, || format!("cannot create table {}", t.name))
-                .await?;
+            self.client.batch_execute(&ddl).await.map_err(|e| {
+                let taken = e.code() == Some(&SqlState::DUPLICATE_TABLE);
+                let err = pg_error(format!("cannot create table {}", t.name), e);
+                if taken {
+                    err.with_hint(
+                        "try: a table renamed since the backup keeps the names of its sequences, \
+                         indexes and constraints; drop it or rename it back (the dry run lists it \
+                         under \"left alone\"), then restore",
+                    )
+                } else {
+                    err
+                }
+            })?;
             self.created.insert(t.name.clone());
             for p in self.objects("partition") {
                 if p.table.as_ref() == Some(&t.name) {

@@ -12,7 +12,7 @@ use crate::error::pg_error;
 use crate::types::{ident, qualified};
 
 /// A SQL string literal.
-fn quote_literal(s: &str) -> String {
+pub(super) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -292,6 +292,11 @@ impl PgSession {
         }
         if self.info.restore_roles || self.privileges {
             self.restore_roles().await?;
+        }
+        if let (true, Some(t)) = (self.privileges, self.large_objects.clone()) {
+            for sql in super::large_objects::privileges(&t) {
+                self.try_exec(&sql, format!("cannot run {sql}")).await?;
+            }
         }
         self.restore_security(fresh_db).await?;
         Ok(())

@@ -21,6 +21,13 @@ impl PgSession {
         table: &TableSchema,
         rows: RowReceiver,
     ) -> Result<u64, SourceError> {
+        if table.is_large_objects() {
+            let count =
+                super::large_objects::load(&self.client, &self.types, table, self.mode, rows)
+                    .await?;
+            *self.rows.entry(table.name.to_string()).or_default() += count;
+            return Ok(count);
+        }
         let info = self.tables.get(&table.name).cloned().ok_or_else(|| {
             SourceError::new(
                 ErrorKind::NotFound,

@@ -48,6 +48,9 @@ pub(super) struct PgSession {
     pub(super) plan_tables: Vec<TableName>,
     /// Tables to make again as the snapshot had them.
     pub(super) recreate: Vec<TableName>,
+    /// The large objects, when the restore covers them (they are loaded
+    /// apart from the tables, see `large_objects`).
+    pub(super) large_objects: Option<TableSchema>,
     pub(super) tables: HashMap<TableName, TargetTable>,
     pub(super) types: TypeMap,
     /// Relations this restore created.

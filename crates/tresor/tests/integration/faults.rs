@@ -276,6 +276,7 @@ fn kill_during_restore_leaves_the_target_unchanged() {
     let db = env.path("app.db");
     rich_database(&db, 400_000);
     env.ok(&["backup", db.to_str().unwrap()]);
+    let backed_up = dump(&db);
     sql(
         &db,
         "DELETE FROM big WHERE id % 3 = 0; UPDATE kv SET v = 'local';",
@@ -317,6 +318,12 @@ fn kill_during_restore_leaves_the_target_unchanged() {
     env.ok(&["check"]);
     let locks = files_under(&env.repo().join("locks"));
     assert!(locks.is_empty(), "locks left: {locks:?}");
+    // and the same restore run again completes
+    env.ok(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
+    assert!(
+        dump(&db) == backed_up,
+        "the restore run again after a kill differs"
+    );
 }
 
 /// A throwaway database on the local server, dropped at the end.

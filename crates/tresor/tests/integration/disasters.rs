@@ -948,6 +948,7 @@ fn postgres_large_objects_come_back() {
 fn restore_while_the_application_writes(kind: Kind) {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
 
     let env = Env::new();
     let db = Db::create(kind, env.dir.path());
@@ -965,12 +966,12 @@ fn restore_while_the_application_writes(kind: Kind) {
     db.exec("DELETE FROM pair_a WHERE id > 100; DELETE FROM pair_b WHERE id > 100;");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU32::new(0));
     let name = db.name().to_string();
     let file = db.file.clone().unwrap_or_default();
     let writer = {
-        let stop = stop.clone();
+        let (stop, committed) = (stop.clone(), committed.clone());
         std::thread::spawn(move || {
-            let mut committed = 0u32;
             let mut id = 100_000;
             while !stop.load(Ordering::SeqCst) {
                 id += 1;
@@ -993,18 +994,25 @@ fn restore_while_the_application_writes(kind: Kind) {
                         .output(),
                 };
                 if out.is_ok_and(|o| o.status.success()) {
-                    committed += 1;
+                    committed.fetch_add(1, Ordering::SeqCst);
                 }
             }
-            committed
         })
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     restore_latest(&env, &db, &[], "a restore while the application writes");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // the application goes on: a few more of its transactions commit
+    let done = committed.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed.load(Ordering::SeqCst) < done + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop.store(true, Ordering::SeqCst);
-    let committed = writer.join().expect("writer");
-    assert!(committed > 0, "the application could not write at all");
+    writer.join().expect("writer");
+    assert!(
+        committed.load(Ordering::SeqCst) >= done + 3,
+        "the application could not write after the restore"
+    );
 
     let half = db.query_any(
         kind,

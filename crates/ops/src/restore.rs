@@ -102,7 +102,7 @@ impl AppVersions {
                     name(&v.target)
                 ),
                 hint: Some(
-                    "restore a snapshot of the version the target runs, or leave out                      --require-same-app-version"
+                    "restore a snapshot of the version the target runs, or leave out --require-same-app-version"
                         .into(),
                 ),
             });

@@ -255,6 +255,24 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A web session of the admin: the `Cookie` header's value.
+    pub async fn session(&self) -> String {
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .expect("login");
+        r.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string()
+    }
+
     /// Waits until job `id` ends; returns it.
     pub async fn wait_job(&self, id: i64) -> Value {
         for _ in 0..600 {

@@ -380,6 +380,80 @@ async fn upload_preview_and_restore_in_one_request() {
         "tables=customers,orders",
     ];
 
+    // the snapshot shows the version it was taken by, in the API and on
+    // its page
+    let (_, one) = s.get(&s.admin, &format!("/api/v1/snapshots/{snap}")).await;
+    assert_eq!(one["app_version"], "2.0.0", "{one}");
+    let listed = snapshots(&s, "source=app").await;
+    assert_eq!(listed["snapshots"][0]["app_version"], "2.0.0", "{listed}");
+    let page = s
+        .http
+        .get(s.url(&format!("/snapshots/{snap}")))
+        .header("cookie", s.session().await)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("<dd id=\"app-version\">2.0.0</dd>"), "{page}");
+
+    // the same version required: the archive (2.0.0) is refused for the
+    // source running 2.0.1 before anything is imported or restored
+    let strict = [
+        &merge[..],
+        &["require_same_app_version=true", "confirm=app"],
+    ]
+    .concat();
+    let (st, e) = curl(&s, "/api/v1/restores/upload", &strict).await;
+    assert_eq!(st, 400, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("application version 2.0.0") && message.contains("runs 2.0.1"),
+        "{e}"
+    );
+    assert_eq!(snapshots(&s, "").await["total"], 1, "nothing imported");
+    assert_eq!(customers(dir.path()).len(), 30);
+    // the target says it runs the archive's version: accepted
+    let (st, v) = curl(
+        &s,
+        "/api/v1/restores/upload",
+        &[
+            &merge[..],
+            &["app_version=2.0.0", "require_same_app_version=true"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["preview"]["app_version"]["target"], "2.0.0", "{v}");
+    assert_eq!(v["preview"]["app_version"]["differs"], false, "{v}");
+    // the two-step preview refuses the same way (400), and accepts the
+    // version passed in
+    let (st, e) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": snap, "target": "app", "require_same_app_version": true}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("application version 2.0.0")),
+        "{e}"
+    );
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": snap, "target": "app", "app_version": "2.0.0", "require_same_app_version": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["app_version"]["differs"], false, "{p}");
+
     // preview only: nothing changes
     let (st, v) = curl(&s, "/api/v1/restores/upload", &merge).await;
     assert_eq!(st, 200, "{v}");

@@ -311,12 +311,18 @@ async fn every_job_of_a_source_has_its_timeout() {
     s.stop().await;
 }
 
-/// curl, as Baby Buddy's users called its restore API.
+/// curl, as Baby Buddy's users called its restore API: the token sent
+/// as `Authorization: Token ...`, the way Baby Buddy's API took it.
 async fn curl(s: &TestServer, path: &str, fields: &[&str]) -> (u16, Value) {
+    curl_as(s, &format!("Token {}", s.admin), path, fields).await
+}
+
+/// [`curl`] with another `Authorization` header.
+async fn curl_as(s: &TestServer, auth: &str, path: &str, fields: &[&str]) -> (u16, Value) {
     let mut cmd = tokio::process::Command::new("curl");
     cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
         .arg("-H")
-        .arg(format!("Authorization: Bearer {}", s.admin));
+        .arg(format!("Authorization: {auth}"));
     for f in fields {
         cmd.arg("-F").arg(f);
     }
@@ -504,6 +510,15 @@ async fn upload_preview_and_restore_in_one_request() {
     let job = s.wait_job(v["job"].as_i64().expect("job")).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(customers(dir.path()), before);
+
+    // another word than Bearer or Token, or a wrong token: refused
+    for auth in [
+        format!("Basic {}", s.admin),
+        "Token not-a-token".to_string(),
+    ] {
+        let (st, e) = curl_as(&s, &auth, "/api/v1/restores/upload", &["confirm=app"]).await;
+        assert_eq!(st, 401, "{auth}: {e}");
+    }
 
     // bad input: no file, a damaged file, an unknown field
     let (st, e) = curl(&s, "/api/v1/restores/upload", &["confirm=app"]).await;

@@ -250,6 +250,64 @@ async fn a_backup_by_url_is_the_sources() {
     s.stop().await;
 }
 
+/// The same on MongoDB (Scandy's database): the configured source's URL
+/// carries options of the connection (`authSource`, `appName`) that the
+/// URL given to the CLI leaves out, and still they name one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_by_url_is_the_sources_on_mongodb() {
+    use mongodb::bson::{Document, doc};
+    let mongo = tresor_testing::mongo::MongoServer::secantus().await;
+    mongo
+        .client()
+        .await
+        .database("scandy")
+        .collection::<Document>("tools")
+        .insert_one(doc! {"_id": 1, "name": "Hammer"})
+        .await
+        .expect("insert");
+    let dir = workspace(1).await;
+    let by_hand = mongo.url("scandy");
+    let configured = format!("{by_hand}&authSource=admin&appName=scandy");
+    let repo = open_repo(dir.path()).await;
+    let source = tresor_mongo::MongoConnector
+        .source(&by_hand)
+        .expect("source");
+    let snap = tresor_ops::backup(
+        &repo,
+        source.as_ref(),
+        &BackupOptions {
+            url: by_hand.clone(),
+            ..BackupOptions::default()
+        },
+        &NoProgress,
+    )
+    .await
+    .expect("backup");
+    drop(repo);
+    let text = super::harness::server_config(
+        dir.path(),
+        &format!("[sources.scandy]\nurl = \"{configured}\"\n"),
+        "",
+    );
+    let s = TestServer::start_with(
+        tresor_ops::Config::parse(&text, "test").expect("config"),
+        tresor_ops::Engines::new().with(std::sync::Arc::new(tresor_mongo::MongoConnector)),
+        dir.path(),
+    )
+    .await;
+    let (_, status) = s.get(&s.admin, "/api/v1/status").await;
+    let scandy = &status["sources"][0];
+    assert_eq!(scandy["name"], "scandy");
+    assert_eq!(scandy["snapshots"], 1, "{status}");
+    assert_eq!(
+        scandy["last_backup"]["snapshot"],
+        snap.id.as_str(),
+        "{status}"
+    );
+    assert_eq!(snapshots(&s, "source=scandy").await["total"], 1);
+    s.stop().await;
+}
+
 /// FixGSM's 300 s limit: a source's timeout holds for every job of it,
 /// also one an admin starts by hand, and a job that runs out leaves
 /// nothing behind (no snapshot; the restore's target as it was).

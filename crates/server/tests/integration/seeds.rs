@@ -845,10 +845,11 @@ async fn fixgsm_list_download_restore_and_delete_as_the_admin_page_did() {
     s.stop().await;
 }
 
-/// Scandy: after each backup the admin whose address the application
-/// stores in its own database gets a mail saying what happened, linking
-/// to the job, with the backup attached; the source's own recipients hear
-/// about its failures only.
+/// Scandy on SQLite: after each backup the admin whose address the
+/// application stores in its own database gets a mail saying what
+/// happened, linking to the job, with the backup attached; the operators
+/// of `[notifications.email] to` hear about the source's failures only
+/// (the admin hears about those too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_the_application_stores_is_mailed_the_backup() {
     let dir = workspace(5).await;
@@ -860,32 +861,68 @@ async fn the_admin_the_application_stores_is_mailed_the_backup() {
             "public-url = \"https://backup.example.com\"\n\
              [notifications]\nattempts = 2\nbackoff = \"100ms\"\n\
              [notifications.email]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-             from = \"tresor <tresor@example.com>\"\nto = []\nattach-archive-under = \"5 MiB\"\n",
+             from = \"tresor <tresor@example.com>\"\nto = [\"ops@example.com\"]\n\
+             on-failure = [\"app\"]\nattach-archive-under = \"5 MiB\"\n",
             smtp.port
         ),
     )
     .await;
+    let wait_for = |n: usize| {
+        let maildir = smtp.maildir.clone();
+        async move {
+            let mut got = Vec::new();
+            for _ in 0..100 {
+                got = super::harness::mails(&maildir);
+                if got.len() >= n {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            got
+        }
+    };
     let job = s
         .backup(json!({"source": "app", "reason": "morning"}))
         .await;
     let id = job["id"].as_i64().expect("id");
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = super::harness::mails(&smtp.maildir);
-        if !got.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let got = wait_for(1).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let mail = &got[0];
     assert!(mail.contains("To: c2@example.com"), "{mail}");
+    assert!(
+        !mail.contains("ops@example.com"),
+        "a success is not theirs: {mail}"
+    );
     assert!(mail.contains("backup of app succeeded"), "{mail}");
     assert!(
         mail.contains(&format!("https://backup.example.com/jobs/{id}")),
         "{mail}"
     );
     assert!(mail.contains("Content-Disposition: attachment"), "{mail}");
+
+    // a backup that fails: both hear of it, without an attachment
+    let (st, v) = s
+        .post(
+            &s.admin,
+            "/api/v1/snapshots",
+            json!({"source": "app", "tables": ["no_such_table"]}),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let failed = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let got = wait_for(2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let failure = got
+        .iter()
+        .find(|m| m.contains("backup of app failed"))
+        .unwrap_or_else(|| panic!("no failure mail in {got:?}"));
+    assert!(failure.contains("ops@example.com"), "{failure}");
+    assert!(failure.contains("c2@example.com"), "{failure}");
+    assert!(
+        !failure.contains("Content-Disposition: attachment"),
+        "{failure}"
+    );
     s.stop().await;
 }
 

@@ -290,6 +290,79 @@ fn wine_app_keeps_user_data_apart_and_deploys_never_overwrite_it() {
     assert_eq!(got, expected);
 }
 
+/// Ids per series, oldest first.
+fn series_ids(env: &Env) -> BTreeMap<String, Vec<String>> {
+    series(env)
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+            let ids = v
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect();
+            (k, ids)
+        })
+        .collect()
+}
+
+/// Backups taken with `--no-retention` pile up; `tresor forget` without a
+/// rule then applies the configured ones series by series, removing
+/// exactly the oldest snapshots past each series' count and no other.
+#[test]
+fn forget_without_rules_removes_the_excess_of_each_series() {
+    let env = Env::new();
+    let live = env.path("wine.db");
+    wine_schema(&live, true);
+    wine_data(&live, 3);
+    std::fs::write(
+        env.path("tresor.toml"),
+        format!(
+            "[sources.wine]\nurl = {:?}\n\n\
+             [sources.wine.groups]\nuser-data = {:?}\n\n\
+             [sources.wine.retention]\nkeep-last = 2\n\n\
+             [sources.wine.retention.groups.user-data]\nkeep-last = 3\n",
+            format!("sqlite://{}", live.display()),
+            USER_DATA
+        ),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        env.ok(&["backup", "wine", "--no-retention"]);
+    }
+    for _ in 0..4 {
+        env.ok(&["backup", "wine", "--group", "user-data", "--no-retention"]);
+    }
+    let before = series_ids(&env);
+    assert_eq!(before["full"].len(), 5, "{before:#?}");
+    assert_eq!(before["user-data"].len(), 4, "{before:#?}");
+
+    let f = env.json(&["forget"]);
+    let mut removed: Vec<String> = f["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    removed.sort();
+    let mut expected: Vec<String> = before["full"][..3]
+        .iter()
+        .chain(&before["user-data"][..1])
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(removed, expected, "the oldest 3 full and 1 user-data: {f}");
+    let after = series_ids(&env);
+    assert_eq!(after["full"], before["full"][3..], "{after:#?}");
+    assert_eq!(after["user-data"], before["user-data"][1..], "{after:#?}");
+    // nothing more to do
+    let again = env.json(&["forget"]);
+    assert_eq!(
+        again["removed"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+}
+
 #[test]
 fn shop_keeps_fifteen_reasoned_backups_and_restores_latest_in_an_emergency() {
     let env = Env::new();

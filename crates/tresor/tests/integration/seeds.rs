@@ -71,7 +71,8 @@ fn count(db: &std::path::Path, table: &str) -> i64 {
         .unwrap()
 }
 
-/// Snapshots per series (`full` or the group), from `tresor snapshots`.
+/// Snapshots per series (`full`, the group, or `tables a, b` for another
+/// selection of tables), from `tresor snapshots`.
 fn series(env: &Env) -> BTreeMap<String, Vec<Value>> {
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for s in env.json(&["snapshots"]).as_array().unwrap() {
@@ -83,10 +84,22 @@ fn series(env: &Env) -> BTreeMap<String, Vec<Value>> {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .find_map(|t| t.strip_prefix("group:"))
-            .unwrap_or("full")
-            .to_string();
-        out.entry(group).or_default().push(s.clone());
+            .find_map(|t| t.strip_prefix("group:"));
+        let key = match group {
+            Some(g) => g.to_string(),
+            None if s["partial"] == true => {
+                let mut tables: Vec<&str> = s["tables"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["name"]["name"].as_str().unwrap())
+                    .collect();
+                tables.sort_unstable();
+                format!("tables {}", tables.join(", "))
+            }
+            None => "full".to_string(),
+        };
+        out.entry(key).or_default().push(s.clone());
     }
     out
 }
@@ -307,7 +320,8 @@ fn series_ids(env: &Env) -> BTreeMap<String, Vec<String>> {
 
 /// Backups taken with `--no-retention` pile up; `tresor forget` without a
 /// rule then applies the configured ones series by series, removing
-/// exactly the oldest snapshots past each series' count and no other.
+/// exactly the oldest snapshots past each series' count and no other. A
+/// selection of tables that is no group is a series of its own.
 #[test]
 fn forget_without_rules_removes_the_excess_of_each_series() {
     let env = Env::new();
@@ -361,6 +375,18 @@ fn forget_without_rules_removes_the_excess_of_each_series() {
         Some(0),
         "{again}"
     );
+
+    // backups of one table, which is no group, are a series of their own:
+    // three of them under keep-last 2 leave the full backups alone
+    for _ in 0..3 {
+        env.ok(&["backup", "wine", "--tables", "regions"]);
+    }
+    let s = series_ids(&env);
+    assert_eq!(s["full"], after["full"], "{s:#?}");
+    assert_eq!(s["tables regions"].len(), 2, "{s:#?}");
+    assert_eq!(s["user-data"], after["user-data"], "{s:#?}");
+    let f = env.json(&["forget", "--dry-run"]);
+    assert!(f["groups"]["wine (tables regions)"].is_array(), "{f}");
 }
 
 #[test]

@@ -469,6 +469,27 @@ pub struct RestorePlan {
     /// the engine records them (`--with-privileges`); without it the
     /// restoring user owns what it creates.
     pub privileges: bool,
+    /// The deploy-safe restore (`--only-missing`): every planned table
+    /// must be missing or empty in the target. It was when the restore was
+    /// planned; the session checks it again inside its transaction (or
+    /// under its lock) before it changes anything, and fails with
+    /// [`tables_hold_rows`] when the application wrote rows meanwhile.
+    pub only_missing: bool,
+}
+
+/// The error of a session whose [`RestorePlan::only_missing`] check found
+/// rows in planned `tables`: nothing was changed.
+pub fn tables_hold_rows(tables: &[String]) -> SourceError {
+    SourceError::new(
+        ErrorKind::Conflict,
+        format!(
+            "{} {} rows now, written after the restore was planned; the deploy-safe restore \
+             leaves tables that hold data alone, so nothing was restored",
+            tables.join(", "),
+            if tables.len() == 1 { "holds" } else { "hold" },
+        ),
+    )
+    .with_hint("run the restore again: it will leave them alone")
 }
 
 /// A table as it exists in a target before a restore.

@@ -378,6 +378,7 @@ async fn plan(
             schema,
             mode: options.mode,
             tables,
+            only_missing: false,
         },
         selected,
         app_version,
@@ -419,6 +420,9 @@ fn keep_only_missing(
     plan.schema = restrict_schema(&plan.schema, |t| plan.tables.contains(&t.name));
     // the target's other tables and objects are not this restore's
     plan.whole_database = false;
+    // the target checks again, inside its transaction, that no table
+    // gained rows since it was inspected
+    plan.only_missing = true;
     Ok(skipped)
 }
 

@@ -148,6 +148,7 @@ impl Target for PostgresTarget {
             mode: plan.mode,
             whole_database: plan.whole_database,
             privileges: plan.privileges,
+            only_missing: plan.only_missing,
             plan_tables: plan.tables.clone(),
             recreate: plan.recreate.clone(),
             tables: HashMap::new(),
@@ -198,6 +199,8 @@ struct PgSession {
     whole_database: bool,
     /// Roles, owners, grants and default privileges too (`--with-privileges`).
     privileges: bool,
+    /// Every planned table must be missing or empty (`--only-missing`).
+    only_missing: bool,
     plan_tables: Vec<TableName>,
     /// Tables to make again as the snapshot had them.
     recreate: Vec<TableName>,
@@ -335,6 +338,42 @@ impl PgSession {
                     ErrorKind::NotFound,
                     format!("table {} is not in the snapshot", t.name),
                 ));
+            }
+        }
+        // the deploy-safe restore: the tables were empty when it was
+        // planned; locked against inserts now, until the commit
+        if self.only_missing {
+            let names: Vec<(String, String)> = self
+                .planned()
+                .iter()
+                .map(|t| (qualified(&target_name(&t.name)), t.name.to_string()))
+                .collect();
+            let mut holding = Vec::new();
+            for (name, shown) in names {
+                let row = self
+                    .client
+                    .query_one("SELECT pg_catalog.to_regclass($1)::oid", &[&name])
+                    .await
+                    .map_err(|e| pg_error("cannot look at the target", e))?;
+                if row.get::<_, Option<u32>>(0).is_none() {
+                    continue;
+                }
+                self.exec(
+                    &format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"),
+                    || format!("cannot lock table {shown}"),
+                )
+                .await?;
+                let row = self
+                    .client
+                    .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
+                    .await
+                    .map_err(|e| pg_error(format!("cannot look into table {shown}"), e))?;
+                if row.get::<_, bool>(0) {
+                    holding.push(shown);
+                }
+            }
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
             }
         }
         // tables whose definition changed since the backup go, inside the

@@ -86,8 +86,31 @@ pub(crate) struct MongoSession {
     warnings: Vec<String>,
     /// Why the transaction was given up, if it was.
     fell_back: Option<String>,
+    /// Every planned collection must be missing or empty
+    /// (`--only-missing`): checked when the restore begins and again just
+    /// before temporaries replace collections.
+    only_missing: bool,
     /// Committed or rolled back: nothing left to clean up.
     done: bool,
+}
+
+/// The collections among `names` that hold a document now.
+async fn holding_documents(
+    db: &Database,
+    names: impl Iterator<Item = &str>,
+) -> Result<Vec<String>, SourceError> {
+    let mut out = Vec::new();
+    for name in names {
+        let any = db
+            .collection::<Document>(name)
+            .find_one(doc! {})
+            .await
+            .map_err(|e| mongo_error(format!("cannot look into collection {name}"), e))?;
+        if any.is_some() {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 impl MongoSession {
@@ -134,6 +157,19 @@ impl MongoSession {
                     .with_hint("try: leave these collections out with --exclude"),
             );
         }
+        if plan.only_missing {
+            let holding = holding_documents(
+                &conn.db,
+                planned
+                    .iter()
+                    .filter(|p| p.existing.is_some())
+                    .map(|p| p.name.as_str()),
+            )
+            .await?;
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         let leftovers = clear_leftovers(&conn.db, &existing_all(&conn.db).await?).await?;
         let views = plan
             .schema
@@ -152,6 +188,7 @@ impl MongoSession {
             counts: Counts::new(),
             warnings: Vec::new(),
             fell_back: None,
+            only_missing: plan.only_missing,
             done: false,
         };
         if leftovers > 0 {
@@ -541,6 +578,16 @@ impl MongoSession {
 
     async fn commit_swap(&mut self) -> Result<(), SourceError> {
         self.build_indexes().await?;
+        // renaming over a collection drops what it holds: the deploy-safe
+        // restore looks once more
+        if self.only_missing {
+            let holding =
+                holding_documents(&self.conn.db, self.planned.iter().map(|p| p.name.as_str()))
+                    .await?;
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         for p in &self.planned {
             swap_in(&self.conn.client, self.conn.db.name(), &p.tmp, &p.name).await?;
         }

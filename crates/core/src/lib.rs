@@ -49,6 +49,7 @@ pub use source::{
     ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch,
     RowReceiver, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession,
     TargetState, UnknownRestoreMode, database_identity, percent_decode, redact_url,
+    server_identity, tables_hold_rows,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

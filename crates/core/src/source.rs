@@ -469,6 +469,27 @@ pub struct RestorePlan {
     /// the engine records them (`--with-privileges`); without it the
     /// restoring user owns what it creates.
     pub privileges: bool,
+    /// The deploy-safe restore (`--only-missing`): every planned table
+    /// must be missing or empty in the target. It was when the restore was
+    /// planned; the session checks it again inside its transaction (or
+    /// under its lock) before it changes anything, and fails with
+    /// [`tables_hold_rows`] when the application wrote rows meanwhile.
+    pub only_missing: bool,
+}
+
+/// The error of a session whose [`RestorePlan::only_missing`] check found
+/// rows in planned `tables`: nothing was changed.
+pub fn tables_hold_rows(tables: &[String]) -> SourceError {
+    SourceError::new(
+        ErrorKind::Conflict,
+        format!(
+            "{} {} rows now, written after the restore was planned; the deploy-safe restore \
+             leaves tables that hold data alone, so nothing was restored",
+            tables.join(", "),
+            if tables.len() == 1 { "holds" } else { "hold" },
+        ),
+    )
+    .with_hint("run the restore again: it will leave them alone")
 }
 
 /// A table as it exists in a target before a restore.
@@ -614,7 +635,10 @@ pub trait Connector: Send + Sync {
     /// What makes two URLs of this engine name the same database: by
     /// default the URL without its password and without a trailing `/`,
     /// so a snapshot (stored with a redacted URL) is matched with the
-    /// configured source it came from.
+    /// configured source it came from. Engines reached over the network
+    /// use [`server_identity`], so that a default port written out or
+    /// left out, and options of the connection (TLS, timeouts, the
+    /// authentication database), do not make another database of it.
     fn identity(&self, url: &str) -> String {
         database_identity(url)
     }
@@ -631,6 +655,73 @@ pub trait Connector: Send + Sync {
 pub fn database_identity(url: &str) -> String {
     let redacted = redact_url(url).replacen(":***@", "@", 1);
     redacted.trim_end_matches('/').to_string()
+}
+
+/// The identity of a database on a server reached over the network, as
+/// [`Connector::identity`] wants it: `scheme://user@host:port/database`,
+/// with the hosts lower-cased, `default_port` added to a host that names
+/// none, and sorted (a replica set's seed list in any order); without the
+/// password, and of the query only the options in `keep` (those that say
+/// which database is meant, such as PostgreSQL's `dbname`), sorted: the
+/// others set up the connection (`sslmode`, `authSource`,
+/// `directConnection`, ...) and name no other database. `None` when `url`
+/// has no host.
+pub fn server_identity(
+    url: &str,
+    scheme: &str,
+    default_port: Option<u16>,
+    keep: &[&str],
+) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let (user, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (userinfo.split_once(':').map_or(userinfo, |(u, _)| u), hosts),
+        None => ("", authority),
+    };
+    let mut list: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let h = h.to_ascii_lowercase();
+            let has_port = match h.strip_prefix('[') {
+                Some(v6) => v6.contains("]:"),
+                None => h.contains(':'),
+            };
+            match default_port {
+                Some(p) if !has_port => format!("{h}:{p}"),
+                _ => h,
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        return None;
+    }
+    list.sort();
+    list.dedup();
+    let mut kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| keep.contains(&kv.split_once('=').map_or(*kv, |(k, _)| k)))
+        .collect();
+    kept.sort_unstable();
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    let mut out = format!(
+        "{scheme}://{user}{}/{}",
+        list.join(","),
+        path.trim_matches('/')
+    );
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -652,6 +743,49 @@ mod tests {
             database_identity("postgres://app@db/shop"),
             database_identity("postgres://app@db/shop2")
         );
+    }
+
+    #[test]
+    fn server_identity_ignores_default_ports_and_connection_options() {
+        let mongo = |u: &str| server_identity(u, "mongodb", Some(27017), &[]);
+        let one = mongo("mongodb://h/scandy");
+        assert_eq!(one.as_deref(), Some("mongodb://h:27017/scandy"));
+        for same in [
+            "mongodb://h:27017/scandy",
+            "mongodb://H:27017/scandy/",
+            "mongodb://h/scandy?authSource=admin&directConnection=true",
+        ] {
+            assert_eq!(mongo(same), one, "{same}");
+        }
+        // the user counts, the password does not; another port, host or
+        // database is another database
+        assert_eq!(
+            mongo("mongodb://app:s3cret@b,a:27018/shop?replicaSet=rs0"),
+            mongo("mongodb://app:***@a:27018,b:27017/shop")
+        );
+        for other in [
+            "mongodb://h:27018/scandy",
+            "mongodb://g/scandy",
+            "mongodb://h/scandy2",
+            "mongodb://app@h/scandy",
+        ] {
+            assert_ne!(mongo(other), one, "{other}");
+        }
+        // the options that name the database are kept
+        let pg = |u: &str| server_identity(u, "postgres", Some(5432), &["dbname", "host"]);
+        assert_eq!(
+            pg("postgres://u@db/x?sslmode=require&dbname=shop"),
+            pg("postgres://u@db:5432/x?dbname=shop")
+        );
+        assert_ne!(
+            pg("postgres://u@db/x?dbname=a"),
+            pg("postgres://u@db/x?dbname=b")
+        );
+        assert_eq!(
+            server_identity("mysql://[::1]/db", "mysql", Some(3306), &[]).as_deref(),
+            Some("mysql://[::1]:3306/db")
+        );
+        assert_eq!(mongo("mongodb:///scandy"), None);
     }
 
     #[test]

@@ -82,4 +82,43 @@ impl Connector for MongoConnector {
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(MongoTarget::new(url)?))
     }
+
+    /// The hosts (27017 when none is given, in any order), the user and
+    /// the database: `mongodb://h/scandy`, `mongodb://h:27017/scandy` and
+    /// `mongodb://h/scandy?authSource=admin` are one database, since
+    /// every query option is one of the connection.
+    fn identity(&self, url: &str) -> String {
+        let srv = url
+            .get(..14)
+            .is_some_and(|s| s.eq_ignore_ascii_case("mongodb+srv://"));
+        let (scheme, port) = if srv {
+            ("mongodb+srv", None)
+        } else {
+            ("mongodb", Some(27017))
+        };
+        tresor_core::server_identity(url, scheme, port, &[])
+            .unwrap_or_else(|| tresor_core::database_identity(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_database_whatever_the_port_and_options_say() {
+        let id = |u: &str| MongoConnector.identity(u);
+        let scandy = id("mongodb://db.example/scandy");
+        assert_eq!(scandy, id("mongodb://db.example:27017/scandy"));
+        assert_eq!(
+            scandy,
+            id("mongodb://db.example/scandy?authSource=admin&tls=false")
+        );
+        assert_ne!(scandy, id("mongodb://db.example:27018/scandy"));
+        assert_ne!(scandy, id("mongodb+srv://db.example/scandy"));
+        assert_eq!(
+            id("mongodb+srv://cluster0.example.net/scandy?retryWrites=true"),
+            id("MONGODB+SRV://cluster0.example.net/scandy")
+        );
+    }
 }

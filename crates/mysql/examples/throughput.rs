@@ -57,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

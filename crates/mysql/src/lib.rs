@@ -88,4 +88,29 @@ impl Connector for MysqlConnector {
             endpoint: url::Endpoint::parse(url)?,
         }))
     }
+
+    /// The host and port (3306 when none is given), the user, the
+    /// database and the `socket`; `mysql://` and `mariadb://` alike, and
+    /// the TLS settings left out.
+    fn identity(&self, url: &str) -> String {
+        tresor_core::server_identity(url, "mysql", Some(3306), &["socket"])
+            .unwrap_or_else(|| tresor_core::database_identity(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_database_whatever_the_port_and_options_say() {
+        let id = |u: &str| MysqlConnector.identity(u);
+        let shop = id("mysql://root@db/shop");
+        assert_eq!(shop, id("mariadb://root:pw@db:3306/shop?ssl-mode=required"));
+        assert_ne!(shop, id("mysql://root@db:3307/shop"));
+        assert_ne!(
+            shop,
+            id("mysql://root@db/shop?socket=/run/mysqld/other.sock")
+        );
+    }
 }

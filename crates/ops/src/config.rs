@@ -100,7 +100,9 @@ pub struct SourceConfig {
     /// Wait before the first retry (`1m`), doubled for each further one.
     #[serde(default)]
     pub retry_backoff: Option<String>,
-    /// What to keep after each scheduled backup.
+    /// What to keep: applied after every backup of the source, whoever
+    /// started it (CLI, API, web page, schedule), and by `forget` without
+    /// rules.
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
     /// Start with the schedule paused (it can be resumed from the UI/API).

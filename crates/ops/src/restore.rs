@@ -109,7 +109,7 @@ impl AppVersions {
                     name(&v.target)
                 ),
                 hint: Some(
-                    "restore a snapshot of the version the target runs, or leave out                      --require-same-app-version"
+                    "restore a snapshot of the version the target runs, or leave out --require-same-app-version"
                         .into(),
                 ),
             });
@@ -258,6 +258,7 @@ async fn plan(
             schema,
             mode: options.mode,
             tables,
+            only_missing: false,
         },
         selected,
         app_version,
@@ -299,6 +300,9 @@ fn keep_only_missing(
     plan.schema = restrict_schema(&plan.schema, |t| plan.tables.contains(&t.name));
     // the target's other tables and objects are not this restore's
     plan.whole_database = false;
+    // the target checks again, inside its transaction, that no table
+    // gained rows since it was inspected
+    plan.only_missing = true;
     Ok(skipped)
 }
 

@@ -2,10 +2,14 @@
 //!
 //! Snapshots are counted per *series*: the full snapshots of a source, and
 //! apart from them the snapshots of each of its table groups (tagged
-//! `group:NAME` by the backup). A group follows its own rules
-//! (`[sources.S.retention.groups.G]`) or else the source's, so keeping 5
-//! user-data backups can never remove the only full one. Snapshots taken by
-//! URL belong to the configured source that names the same database.
+//! `group:NAME` by the backup), and those of each other selection of
+//! tables (`--tables a,b`, which is no group: counted by the tables it
+//! holds). A group follows its own rules
+//! (`[sources.S.retention.groups.G]`) or else the source's, and another
+//! selection the source's, so keeping 5 user-data backups, or a few
+//! backups of one table, can never remove the only full one. Snapshots
+//! taken by URL belong to the configured source that names the same
+//! database.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +19,7 @@ use crate::config::{Config, RetentionConfig};
 use crate::engines::Engines;
 use crate::error::{OpsError, Result};
 use crate::owners::SourceOwners;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Trigger};
 
 /// The tag a backup of a table group carries, `group:NAME`.
 pub const GROUP_TAG: &str = "group:";
@@ -88,9 +92,23 @@ impl RetentionRules {
         self.owners.owner(snapshot)
     }
 
-    /// The series `snapshot` is counted in: its source, and its group.
+    /// The series `snapshot` is counted in: its source, and its group or
+    /// else, when a backup holds some tables only, those tables. Safety
+    /// snapshots and guards stay in their source's series, where the
+    /// rules count them apart from its backups.
     pub fn series(&self, snapshot: &Snapshot) -> String {
-        series_name(self.owner(snapshot), group_of(snapshot))
+        let owner = self.owner(snapshot);
+        let safety = matches!(snapshot.trigger, Trigger::PreRestore | Trigger::Guard);
+        match group_of(snapshot) {
+            Some(g) => format!("{owner} (group {g})"),
+            None if snapshot.partial && !safety => {
+                let mut tables: Vec<String> =
+                    snapshot.tables.iter().map(|t| t.name.to_string()).collect();
+                tables.sort();
+                format!("{owner} (tables {})", tables.join(", "))
+            }
+            None => owner.to_string(),
+        }
     }
 
     /// The rules for `snapshot`'s series, if any are set.
@@ -103,24 +121,16 @@ impl RetentionRules {
     }
 }
 
-/// How a series is named in listings: `shop`, `shop (group user-data)`.
-fn series_name(source: &str, group: Option<&str>) -> String {
-    match group {
-        Some(g) => format!("{source} (group {g})"),
-        None => source.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use chrono::{TimeZone, Utc};
-    use tresor_core::{Connector, Engine, Source, SourceError, Target};
+    use tresor_core::{Connector, Engine, Source, SourceError, TableName, Target};
 
     use super::*;
-    use crate::snapshot::{SourceRef, Totals, Trigger};
+    use crate::snapshot::{SourceRef, Totals};
 
     struct Plain;
 
@@ -215,6 +225,36 @@ keep-last = 5
         let mut rules = rules;
         rules.set("wine", None).expect("cleared");
         assert!(rules.policy_for(&full).is_none());
+    }
+
+    #[test]
+    fn a_selection_of_tables_that_is_no_group_counts_apart() {
+        let config = Config::parse(
+            "[sources.s]\nurl = \"postgres://db/s\"\n[sources.s.retention]\nkeep-last = 2\n",
+            "t",
+        )
+        .expect("valid");
+        let rules = RetentionRules::from_config(&config, &Engines::new().with(Arc::new(Plain)))
+            .expect("ok");
+        let entry = |name: &str| crate::snapshot::TableEntry {
+            name: TableName::new(name),
+            rows: 0,
+            bytes: 0,
+            digest: String::new(),
+            data: tresor_repo::BlobId([0; 32]),
+            added_bytes: 0,
+            changes: None,
+        };
+        let mut some = snapshot(Some("s"), "postgres://db/s", &[]);
+        some.partial = true;
+        some.tables = vec![entry("orders"), entry("customers")];
+        let full = snapshot(Some("s"), "postgres://db/s", &[]);
+        assert_eq!(rules.series(&full), "s");
+        assert_eq!(rules.series(&some), "s (tables customers, orders)");
+        // a safety snapshot of those tables stays with the source's
+        some.trigger = Trigger::PreRestore;
+        assert_eq!(rules.series(&some), "s");
+        assert_eq!(rules.policy_for(&some).and_then(|p| p.keep_last), Some(2));
     }
 
     #[test]

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {

@@ -89,4 +89,35 @@ impl Connector for PostgresConnector {
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(PostgresTarget::new(url)?))
     }
+
+    /// The host and port (5432 when none is given), the user and the
+    /// database, and the query parameters that change them (`host`,
+    /// `port`, `user`, `dbname`); `postgres://` and `postgresql://` alike,
+    /// and `sslmode` and the other settings of the connection left out.
+    fn identity(&self, url: &str) -> String {
+        tresor_core::server_identity(
+            url,
+            "postgres",
+            Some(5432),
+            &["host", "port", "user", "dbname"],
+        )
+        .unwrap_or_else(|| tresor_core::database_identity(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_database_whatever_the_port_and_options_say() {
+        let id = |u: &str| PostgresConnector.identity(u);
+        let shop = id("postgres://app@db/shop");
+        assert_eq!(
+            shop,
+            id("postgresql://app:s3cret@db:5432/shop?sslmode=require")
+        );
+        assert_ne!(shop, id("postgres://app@db:5433/shop"));
+        assert_ne!(shop, id("postgres://app@db/shop?dbname=other"));
+    }
 }

@@ -165,6 +165,7 @@ impl Target for PostgresTarget {
             mode: plan.mode,
             whole_database: plan.whole_database,
             privileges: plan.privileges,
+            only_missing: plan.only_missing,
             plan_tables: tables_only(&plan.tables),
             recreate: tables_only(&plan.recreate),
             large_objects: plan

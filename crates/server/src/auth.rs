@@ -236,7 +236,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub fn authenticate(app: &App, parts: &Parts) -> Result<Option<Caller>, ApiError> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
         let value = auth.to_str().unwrap_or("");
-        let Some(token) = value.strip_prefix("Bearer ").map(str::trim) else {
+        // `Token` is Django REST framework's word for the same thing
+        let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("Token "))
+            .map(str::trim)
+        else {
             return Err(ApiError::unauthorized());
         };
         // One answer for unknown, revoked and expired tokens: the caller

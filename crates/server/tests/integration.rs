@@ -1,6 +1,7 @@
 //! Integration tests of `tresor serve`: a real server on an ephemeral port
-//! over a SQLite source, a local repository, a real SMTP catcher
-//! (aiosmtpd) and a webhook receiver.
+//! over a SQLite source (MongoDB on SecantusDB for the seed systems that
+//! ran on it), a local repository, a real SMTP catcher (aiosmtpd) and a
+//! webhook receiver.
 
 mod integration {
     mod api;
@@ -8,6 +9,7 @@ mod integration {
     mod browser;
     pub mod harness;
     mod notifications;
+    mod offclock;
     mod rows;
     mod scheduler;
     mod security;

@@ -107,6 +107,7 @@ pub async fn restore_snapshot(
         whole_database,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

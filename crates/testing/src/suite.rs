@@ -421,6 +421,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestoreP
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     }
 }
 
@@ -696,6 +697,56 @@ pub async fn schema_mismatch_reported_before_writes(h: &dyn Harness) -> anyhow::
         );
         let after = read_database(c.as_ref(), &dst, &all()).await?;
         same_contents(&before, &after).context("a refused restore changed the target")
+    }
+    .await;
+    dbs.finish(r).await
+}
+
+/// The deploy-safe restore's last check: with
+/// [`RestorePlan::only_missing`], `begin` refuses planned tables that hold
+/// rows (written after the restore was planned) with
+/// [`ErrorKind::Conflict`] naming them, and changes nothing; into the same
+/// tables empty it begins.
+///
+/// # Errors
+/// A restore that began anyway, a vague error, or a changed target.
+pub async fn only_missing_refuses_tables_holding_rows(h: &dyn Harness) -> anyhow::Result<()> {
+    let mut dbs = Dbs::new(h);
+    let r = async {
+        let c = h.connector();
+        let src = dbs.shop(&[fill(5)]).await?;
+        let dst = dbs.shop(&[fill(8)]).await?;
+        let snapshot = read_database(c.as_ref(), &src, &only(&["customers", "orders"])).await?;
+        for mode in RestoreMode::ALL {
+            let mut plan = plan_for(&snapshot.schema, mode);
+            plan.whole_database = false;
+            plan.only_missing = true;
+            let before = read_database(c.as_ref(), &dst, &all()).await?;
+            let Err(err) = c.target(&dst)?.begin(&plan).await else {
+                bail!("{mode}: begin accepted tables that hold rows")
+            };
+            ensure!(
+                err.kind() == ErrorKind::Conflict,
+                "{mode}: expected a conflict, got {:?}: {err}",
+                err.kind()
+            );
+            let msg = err.to_string();
+            ensure!(
+                msg.contains("customers") && msg.contains("orders"),
+                "{mode}: the error does not name both tables: {msg}"
+            );
+            let after = read_database(c.as_ref(), &dst, &all()).await?;
+            same_contents(&before, &after)
+                .with_context(|| format!("{mode}: a refused restore changed the target"))?;
+            let empty = dbs.shop(&[]).await?;
+            let session = c
+                .target(&empty)?
+                .begin(&plan)
+                .await
+                .with_context(|| format!("{mode}: refused empty tables"))?;
+            session.rollback().await?;
+        }
+        Ok(())
     }
     .await;
     dbs.finish(r).await

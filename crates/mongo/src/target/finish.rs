@@ -50,6 +50,18 @@ impl MongoSession {
 
     pub(super) async fn commit_swap(&mut self) -> Result<(), SourceError> {
         self.build_indexes().await?;
+        // renaming over a collection drops what it holds: the deploy-safe
+        // restore looks once more
+        if self.only_missing {
+            let holding = super::session::holding_documents(
+                &self.conn.db,
+                self.planned.iter().map(|p| p.name.as_str()),
+            )
+            .await?;
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         for p in &self.planned {
             swap_in(&self.conn.client, self.conn.db.name(), &p.tmp, &p.name).await?;
         }

@@ -79,8 +79,31 @@ pub(crate) struct MongoSession {
     pub(super) warnings: Vec<String>,
     /// Why the transaction was given up, if it was.
     pub(super) fell_back: Option<String>,
+    /// Every planned collection must be missing or empty
+    /// (`--only-missing`): checked when the restore begins and again just
+    /// before temporaries replace collections.
+    pub(super) only_missing: bool,
     /// Committed or rolled back: nothing left to clean up.
     pub(super) done: bool,
+}
+
+/// The collections among `names` that hold a document now.
+pub(super) async fn holding_documents(
+    db: &Database,
+    names: impl Iterator<Item = &str>,
+) -> Result<Vec<String>, SourceError> {
+    let mut out = Vec::new();
+    for name in names {
+        let any = db
+            .collection::<Document>(name)
+            .find_one(doc! {})
+            .await
+            .map_err(|e| mongo_error(format!("cannot look into collection {name}"), e))?;
+        if any.is_some() {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 impl MongoSession {
@@ -127,6 +150,19 @@ impl MongoSession {
                     .with_hint("try: leave these collections out with --exclude"),
             );
         }
+        if plan.only_missing {
+            let holding = holding_documents(
+                &conn.db,
+                planned
+                    .iter()
+                    .filter(|p| p.existing.is_some())
+                    .map(|p| p.name.as_str()),
+            )
+            .await?;
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         let leftovers = clear_leftovers(&conn.db, &existing_all(&conn.db).await?).await?;
         let views = plan
             .schema
@@ -145,6 +181,7 @@ impl MongoSession {
             counts: Counts::new(),
             warnings: Vec::new(),
             fell_back: None,
+            only_missing: plan.only_missing,
             done: false,
         };
         if leftovers > 0 {

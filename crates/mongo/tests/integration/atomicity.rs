@@ -30,6 +30,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     }
 }
 

@@ -30,8 +30,11 @@ struct Key {
 /// it would be left pointing at nothing. `works` maps a restored table to
 /// the work table its rows are in until the swap; `replaced` are the
 /// restored tables made again because their definition changed (their
-/// keys today are not the snapshot's, and go with the old table); `conn`
-/// must see the rows loaded in the restore's transaction.
+/// keys today are not the snapshot's, and go with the old table). `conn`
+/// is the restore's transaction when there is one: its reads so far were
+/// all locking ones (`DELETE`, inserts, `FOR UPDATE`), so these queries
+/// are its first consistent read and see the work tables the other
+/// connection committed.
 pub(super) async fn check(
     conn: &mut Conn,
     db: &str,

@@ -19,6 +19,20 @@ use crate::error::Context;
 use crate::sql::quote;
 use crate::url::{Endpoint, Role};
 
+/// Whether table `name` holds a row; `lock` reads it with `FOR UPDATE`.
+async fn has_rows(conn: &mut Conn, name: &str, lock: bool) -> Result<bool, SourceError> {
+    let sql = format!(
+        "SELECT 1 FROM {} LIMIT 1{}",
+        quote(name),
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<i64> = conn
+        .query_first(sql)
+        .await
+        .ctx(|| format!("cannot look into table {name}"))?;
+    Ok(row.is_some())
+}
+
 /// What happens to one planned table.
 #[derive(Debug)]
 pub(super) enum Route {
@@ -142,6 +156,20 @@ impl MysqlSession {
             )
             .with_hint("restore into an empty database, or migrate the target's schema first"));
         }
+        // the deploy-safe restore: a table made anew (its definition
+        // changed) must still be empty; the existing ones are checked in
+        // the restore's transaction, locked
+        if plan.only_missing {
+            let mut holding = Vec::new();
+            for name in self.replaced.clone() {
+                if has_rows(self.ddl()?, &name, false).await? {
+                    holding.push(name);
+                }
+            }
+            if !holding.is_empty() {
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         for create in creates {
             self.ddl()?
                 .query_drop(create)
@@ -172,17 +200,27 @@ impl MysqlSession {
         existing: &[TableName],
     ) -> Result<Conn, SourceError> {
         let mut txn = endpoint.connect_db(Role::Target).await?;
-        // read committed: the check of the keys across the restore's edge
-        // (`references`) sees the work tables loaded on the other connection
-        txn.query_drop(
-            "SET SESSION foreign_key_checks = 0; \
-             SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-        )
-        .await
-        .ctx(|| "cannot set up the restore transaction".to_string())?;
+        txn.query_drop("SET SESSION foreign_key_checks = 0")
+            .await
+            .ctx(|| "cannot set up the restore transaction".to_string())?;
         txn.query_drop("START TRANSACTION")
             .await
             .ctx(|| "cannot start the restore transaction".to_string())?;
+        if plan.only_missing {
+            // a locking read: on an empty table it keeps inserts out until
+            // the commit
+            let mut holding = Vec::new();
+            for name in plan.tables.iter().filter(|n| existing.contains(n)) {
+                if has_rows(&mut txn, &name.name, true).await? {
+                    holding.push(name.name.clone());
+                }
+            }
+            if !holding.is_empty() {
+                let _ = txn.query_drop("ROLLBACK").await;
+                let _ = txn.disconnect().await;
+                return Err(tresor_core::tables_hold_rows(&holding));
+            }
+        }
         if self.mode == RestoreMode::Replace {
             for name in plan.tables.iter().filter(|n| existing.contains(n)) {
                 txn.query_drop(format!("DELETE FROM {}", quote(&name.name)))

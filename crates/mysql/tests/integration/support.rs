@@ -163,6 +163,7 @@ pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     }
 }
 

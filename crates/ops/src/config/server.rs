@@ -132,7 +132,7 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
 }
 
-/// Which snapshots to keep after each scheduled backup (the `forget`
+/// Which snapshots to keep after every backup of the source (the `forget`
 /// rules; data goes at the next `prune`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -45,6 +45,8 @@ pub(super) struct PgSession {
     pub(super) whole_database: bool,
     /// Roles, owners, grants and default privileges too (`--with-privileges`).
     pub(super) privileges: bool,
+    /// Every planned table must be missing or empty (`--only-missing`).
+    pub(super) only_missing: bool,
     pub(super) plan_tables: Vec<TableName>,
     /// Tables to make again as the snapshot had them.
     pub(super) recreate: Vec<TableName>,
@@ -133,6 +135,7 @@ impl PgSession {
                 ));
             }
         }
+        self.lock_only_missing().await?;
         self.drop_recreated().await?;
         let (existing, missing) = self.existing_and_missing().await?;
         // check every existing table before touching anything
@@ -151,6 +154,48 @@ impl PgSession {
             self.make_room(&existing).await?;
         }
         Ok(())
+    }
+
+    /// The deploy-safe restore: the tables were empty when it was planned;
+    /// locked against inserts now, until the commit, and checked again.
+    async fn lock_only_missing(&mut self) -> Result<(), SourceError> {
+        if !self.only_missing {
+            return Ok(());
+        }
+        let names: Vec<(String, String)> = self
+            .planned()
+            .iter()
+            .map(|t| (qualified(&target_name(&t.name)), t.name.to_string()))
+            .collect();
+        let mut holding = Vec::new();
+        for (name, shown) in names {
+            let row = self
+                .client
+                .query_one("SELECT pg_catalog.to_regclass($1)::oid", &[&name])
+                .await
+                .map_err(|e| pg_error("cannot look at the target", e))?;
+            if row.get::<_, Option<u32>>(0).is_none() {
+                continue;
+            }
+            self.exec(
+                &format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"),
+                || format!("cannot lock table {shown}"),
+            )
+            .await?;
+            let row = self
+                .client
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
+                .await
+                .map_err(|e| pg_error(format!("cannot look into table {shown}"), e))?;
+            if row.get::<_, bool>(0) {
+                holding.push(shown);
+            }
+        }
+        if holding.is_empty() {
+            Ok(())
+        } else {
+            Err(tresor_core::tables_hold_rows(&holding))
+        }
     }
 
     /// Tables whose definition changed since the backup go, inside the

@@ -170,6 +170,7 @@ pub async fn copy_database_after(
         whole_database: options.filter.is_all(),
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

@@ -31,6 +31,7 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         whole_database: filter.is_all(),
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     }
 }
 

@@ -159,6 +159,8 @@ pub struct SnapshotView<'a> {
     trigger: &'a str,
     reason: Option<&'a str>,
     tags: &'a [String],
+    /// The application version recorded with the snapshot.
+    app_version: Option<&'a str>,
     hostname: &'a str,
     username: &'a str,
     tables: u64,
@@ -209,6 +211,7 @@ pub fn snapshot_view(s: &Snapshot, detail: bool) -> SnapshotView<'_> {
         trigger: s.trigger.as_str(),
         reason: s.reason.as_deref(),
         tags: &s.tags,
+        app_version: s.app_version.as_deref(),
         hostname: &s.hostname,
         username: &s.username,
         tables: s.totals.tables,

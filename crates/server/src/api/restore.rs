@@ -44,6 +44,8 @@ struct UploadForm {
     tables: Vec<String>,
     group: Option<String>,
     only_missing: bool,
+    app_version: Option<String>,
+    require_same_app_version: bool,
     confirm: Option<String>,
 }
 
@@ -130,10 +132,17 @@ pub async fn upload_and_restore(
             }
             "group" => f.group = Some(text(field).await?.trim().to_string()),
             "only_missing" => f.only_missing = yes(&text(field).await?)?,
+            "app_version" => {
+                f.app_version =
+                    Some(text(field).await?.trim().to_string()).filter(|v| !v.is_empty());
+            }
+            "require_same_app_version" => {
+                f.require_same_app_version = yes(&text(field).await?)?;
+            }
             "confirm" => f.confirm = Some(text(field).await?.trim().to_string()),
             other => {
                 return Err(ApiError::bad_request(format!("unknown field {other:?}")).hint(
-                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, confirm",
+                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, app_version, require_same_app_version, confirm",
                 ));
             }
         }
@@ -161,8 +170,22 @@ pub async fn upload_and_restore(
             }
         },
     };
-    app.source_config(&target)?;
+    let sc = app.source_config(&target)?;
     let upload_id = upload["upload"].as_str().unwrap_or_default().to_string();
+    // another application version is refused before anything is imported
+    let running = f.app_version.clone().or_else(|| sc.app_version.clone());
+    let taken = upload["snapshot"]["app_version"].as_str();
+    if f.require_same_app_version && (taken.is_none() || taken != running.as_deref()) {
+        app.uploads.remove(&upload_id);
+        return Err(ApiError::bad_request(format!(
+            "the archive was taken by application version {}, and {target} runs {}",
+            taken.unwrap_or("unknown"),
+            running.as_deref().unwrap_or("unknown")
+        ))
+        .hint(
+            "upload an archive of the version the target runs, or leave out require_same_app_version",
+        ));
+    }
     let snapshot = crate::actions::archives::import_and_wait(&app, &c, &upload_id).await?;
     let preview = make_preview(
         &app,
@@ -176,8 +199,8 @@ pub async fn upload_and_restore(
             with_related: false,
             group: f.group,
             only_missing: f.only_missing,
-            app_version: None,
-            require_same_app_version: false,
+            app_version: f.app_version,
+            require_same_app_version: f.require_same_app_version,
             with_privileges: false,
             strict: false,
         },

@@ -312,6 +312,7 @@ async fn backup_download_upload_and_restore() {
     // the log file got one text line per event, without colour codes
     let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
     let finished: Vec<&str> = log.lines().filter(|l| l.contains("job finished")).collect();
+    assert!(!finished.is_empty(), "no job finished line: {log}");
     assert!(
         finished
             .iter()

@@ -74,18 +74,32 @@ pub async fn open_repo(dir: &Path) -> Arc<Repository> {
 
 /// The base config for `dir`; `extra` is appended (more sections).
 pub fn config_text(dir: &Path, source_extra: &str, extra: &str) -> String {
+    server_config(
+        dir,
+        &format!(
+            r#"[sources.app]
+url = "sqlite://{db}"
+{source_extra}
+
+[sources.app.groups]
+user-data = ["customers"]
+"#,
+            db = dir.join("app.db").display(),
+        ),
+        extra,
+    )
+}
+
+/// A config over the [`workspace`] `dir`'s repository with `sources` (the
+/// `[sources.*]` sections) and `extra` appended to `[server]`.
+pub fn server_config(dir: &Path, sources: &str, extra: &str) -> String {
     format!(
         r#"
 [repository]
 url = "{repo}"
 password-file = "{pw}"
 
-[sources.app]
-url = "sqlite://{db}"
-{source_extra}
-
-[sources.app.groups]
-user-data = ["customers"]
+{sources}
 
 [server]
 listen = "127.0.0.1:0"
@@ -96,7 +110,6 @@ upload-limit = "2 MiB"
 "#,
         repo = dir.join("repo").display(),
         pw = dir.join("repo-password").display(),
-        db = dir.join("app.db").display(),
         state = dir.join("state.db").display(),
         log = dir.join("server.log").display(),
     )
@@ -242,6 +255,24 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A web session of the admin: the `Cookie` header's value.
+    pub async fn session(&self) -> String {
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .expect("login");
+        r.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string()
+    }
+
     /// Waits until job `id` ends; returns it.
     pub async fn wait_job(&self, id: i64) -> Value {
         for _ in 0..600 {
@@ -375,4 +406,81 @@ pub fn mails(maildir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// The API of a server on paused time, called in process: no socket, so
+/// no timer of an HTTP client runs on the paused clock.
+pub struct InProcess {
+    pub router: axum::Router,
+    pub token: String,
+}
+
+impl InProcess {
+    /// Signs in as the admin.
+    pub async fn login(router: axum::Router) -> InProcess {
+        let mut api = InProcess {
+            router,
+            token: String::new(),
+        };
+        let (st, v) = api
+            .post(
+                "/api/v1/auth/token",
+                json!({"username": "admin", "password": ADMIN_PASSWORD}),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        api.token = v["token"].as_str().expect("token").to_string();
+        api
+    }
+
+    /// Sends a request; the status, headers and body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, axum::http::HeaderMap, bytes::Bytes) {
+        use tower::ServiceExt as _;
+        let mut req = axum::http::Request::builder().method(method).uri(path);
+        if !self.token.is_empty() {
+            req = req.header("authorization", format!("Bearer {}", self.token));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(b.to_string())),
+            None => req.body(axum::body::Body::empty()),
+        }
+        .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("response");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+            .await
+            .expect("body");
+        (status, headers, bytes)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (st, _, b) = self.send("GET", path, None).await;
+        (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (st, _, b) = self.send("POST", path, Some(body)).await;
+        (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    /// Waits until job `id` ends; returns it.
+    pub async fn wait_job(&self, id: i64) -> Value {
+        for _ in 0..2000 {
+            let (s, j) = self.get(&format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(s, 200, "{j}");
+            if !matches!(j["state"].as_str(), Some("queued" | "running")) {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not finish");
+    }
 }

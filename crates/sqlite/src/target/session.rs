@@ -350,6 +350,30 @@ fn begin_in_place(
     let sqlite = inner.plan.schema.engine == Engine::Sqlite;
     let mode = inner.plan.mode;
 
+    // the deploy-safe restore: the tables were empty when it was planned;
+    // under the write lock now, no one else can add a row until commit
+    if inner.plan.only_missing {
+        let mut holding = Vec::new();
+        for t in &inner.restored {
+            if let Some(actual) = actual_name(&conn, "table", &t.name.name)? {
+                let any: bool = conn
+                    .query_row(
+                        &format!("SELECT EXISTS (SELECT 1 FROM main.{})", ident(&actual)),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .ctx(|| format!("cannot look into table {actual}"))?;
+                if any {
+                    holding.push(actual);
+                }
+            }
+        }
+        if !holding.is_empty() {
+            inner.conn = Some(conn);
+            return Err(tresor_core::tables_hold_rows(&holding));
+        }
+    }
+
     // tables whose definition changed since the backup go (inside the
     // transaction) and are made again below as the snapshot had them
     for n in inner.plan.recreate.clone() {

@@ -156,6 +156,7 @@ async fn a_dropped_session_leaves_no_file() {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -277,6 +278,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         whole_database: true,
         recreate: Vec::new(),
         privileges: false,
+        only_missing: false,
     };
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();

@@ -71,7 +71,8 @@ fn count(db: &std::path::Path, table: &str) -> i64 {
         .unwrap()
 }
 
-/// Snapshots per series (`full` or the group), from `tresor snapshots`.
+/// Snapshots per series (`full`, the group, or `tables a, b` for another
+/// selection of tables), from `tresor snapshots`.
 fn series(env: &Env) -> BTreeMap<String, Vec<Value>> {
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for s in env.json(&["snapshots"]).as_array().unwrap() {
@@ -83,10 +84,22 @@ fn series(env: &Env) -> BTreeMap<String, Vec<Value>> {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .find_map(|t| t.strip_prefix("group:"))
-            .unwrap_or("full")
-            .to_string();
-        out.entry(group).or_default().push(s.clone());
+            .find_map(|t| t.strip_prefix("group:"));
+        let key = match group {
+            Some(g) => g.to_string(),
+            None if s["partial"] == true => {
+                let mut tables: Vec<&str> = s["tables"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["name"]["name"].as_str().unwrap())
+                    .collect();
+                tables.sort_unstable();
+                format!("tables {}", tables.join(", "))
+            }
+            None => "full".to_string(),
+        };
+        out.entry(key).or_default().push(s.clone());
     }
     out
 }
@@ -288,6 +301,92 @@ fn wine_app_keeps_user_data_apart_and_deploys_never_overwrite_it() {
     let mut got = exported.clone();
     got.sort_unstable();
     assert_eq!(got, expected);
+}
+
+/// Ids per series, oldest first.
+fn series_ids(env: &Env) -> BTreeMap<String, Vec<String>> {
+    series(env)
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+            let ids = v
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect();
+            (k, ids)
+        })
+        .collect()
+}
+
+/// Backups taken with `--no-retention` pile up; `tresor forget` without a
+/// rule then applies the configured ones series by series, removing
+/// exactly the oldest snapshots past each series' count and no other. A
+/// selection of tables that is no group is a series of its own.
+#[test]
+fn forget_without_rules_removes_the_excess_of_each_series() {
+    let env = Env::new();
+    let live = env.path("wine.db");
+    wine_schema(&live, true);
+    wine_data(&live, 3);
+    std::fs::write(
+        env.path("tresor.toml"),
+        format!(
+            "[sources.wine]\nurl = {:?}\n\n\
+             [sources.wine.groups]\nuser-data = {:?}\n\n\
+             [sources.wine.retention]\nkeep-last = 2\n\n\
+             [sources.wine.retention.groups.user-data]\nkeep-last = 3\n",
+            format!("sqlite://{}", live.display()),
+            USER_DATA
+        ),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        env.ok(&["backup", "wine", "--no-retention"]);
+    }
+    for _ in 0..4 {
+        env.ok(&["backup", "wine", "--group", "user-data", "--no-retention"]);
+    }
+    let before = series_ids(&env);
+    assert_eq!(before["full"].len(), 5, "{before:#?}");
+    assert_eq!(before["user-data"].len(), 4, "{before:#?}");
+
+    let f = env.json(&["forget"]);
+    let mut removed: Vec<String> = f["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    removed.sort();
+    let mut expected: Vec<String> = before["full"][..3]
+        .iter()
+        .chain(&before["user-data"][..1])
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(removed, expected, "the oldest 3 full and 1 user-data: {f}");
+    let after = series_ids(&env);
+    assert_eq!(after["full"], before["full"][3..], "{after:#?}");
+    assert_eq!(after["user-data"], before["user-data"][1..], "{after:#?}");
+    // nothing more to do
+    let again = env.json(&["forget"]);
+    assert_eq!(
+        again["removed"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+
+    // backups of one table, which is no group, are a series of their own:
+    // three of them under keep-last 2 leave the full backups alone
+    for _ in 0..3 {
+        env.ok(&["backup", "wine", "--tables", "regions"]);
+    }
+    let s = series_ids(&env);
+    assert_eq!(s["full"], after["full"], "{s:#?}");
+    assert_eq!(s["tables regions"].len(), 2, "{s:#?}");
+    assert_eq!(s["user-data"], after["user-data"], "{s:#?}");
+    let f = env.json(&["forget", "--dry-run"]);
+    assert!(f["groups"]["wine (tables regions)"].is_array(), "{f}");
 }
 
 #[test]

@@ -22,6 +22,8 @@
 //! URL forms and credentials per backend: `docs/storage.md`.
 
 mod azure;
+mod dal;
+mod error;
 mod gcs;
 mod local;
 mod location;
@@ -32,14 +34,16 @@ mod webdav;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use opendal::{Buffer, EntryMode, ErrorKind, Operator};
+use opendal::{Buffer, EntryMode, Operator};
 use tokio::sync::Semaphore;
 
+pub use error::StorageError;
 pub use resilience::RetryPolicy;
 
+use dal::{dal_list, dal_put, webdav_put, with_http};
 use location::{Location, Scheme};
 use resilience::Throttle;
 
@@ -52,233 +56,6 @@ pub const MULTIPART_CHUNK: usize = 8 * 1024 * 1024;
 
 /// Requests in flight at once on a remote backend unless configured.
 pub const DEFAULT_CONNECTIONS: usize = 8;
-
-/// Errors of the storage layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The object does not exist.
-    #[error("object {path} not found")]
-    NotFound {
-        /// Path of the object inside the repository.
-        path: String,
-    },
-    /// A conditional write found the object already present.
-    #[error("object {path} already exists")]
-    AlreadyExists {
-        /// Path of the object inside the repository.
-        path: String,
-    },
-    /// The repository location could not be understood.
-    #[error(
-        "invalid repository location {location:?}: {reason} (try: a path, file:///path, memory:, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix, webdav://host/path or sftp://user@host/path; see docs/storage.md)"
-    )]
-    InvalidUrl {
-        /// The location as given.
-        location: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Any other backend failure.
-    #[error("storage {op} of {path:?} failed: {}", first_line(source))]
-    Backend {
-        /// The operation that failed (`read`, `write`, ...).
-        op: &'static str,
-        /// Path of the object inside the repository.
-        path: String,
-        /// The backend error.
-        #[source]
-        source: Box<opendal::Error>,
-        /// What the user should check, for failures that retrying cannot fix.
-        hint: Option<&'static str>,
-    },
-    /// The storage has no room left (a full disk or quota): retrying
-    /// cannot help until space is freed.
-    #[error("the repository's storage is full: no space left to {op} {path:?} ({} more needed for this object)", human_bytes(*size))]
-    Full {
-        /// The operation that failed.
-        op: &'static str,
-        /// Path of the object inside the repository.
-        path: String,
-        /// Bytes of the object that did not fit.
-        size: u64,
-    },
-    /// A transient failure that outlasted the retries.
-    #[error("gave up after {tries} attempts in {}s: {last}", elapsed.as_secs())]
-    GaveUp {
-        /// Attempts made.
-        tries: u32,
-        /// Time spent.
-        elapsed: Duration,
-        /// The last failure.
-        last: Box<StorageError>,
-    },
-}
-
-fn human_bytes(n: u64) -> String {
-    const MIB: u64 = 1 << 20;
-    if n >= MIB {
-        format!("{:.1} MiB", n as f64 / MIB as f64)
-    } else {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    }
-}
-
-/// Whether a backend failure says the storage is out of space: a full
-/// disk or quota on a local directory or SFTP server (`ENOSPC`,
-/// `EDQUOT`), or HTTP 507 Insufficient Storage from a WebDAV server.
-fn is_out_of_space(e: &opendal::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-            )
-        {
-            return true;
-        }
-        cause = c.source();
-    }
-    let text = e.to_string();
-    [
-        "No space left on device",
-        "Disk quota exceeded",
-        "Insufficient Storage",
-        " 507 ",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
-}
-
-fn first_line(e: &opendal::Error) -> String {
-    let text = e.to_string();
-    let line = text.lines().next().unwrap_or_default();
-    line.chars().take(300).collect()
-}
-
-impl StorageError {
-    /// True when the object does not exist.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, StorageError::NotFound { .. })
-    }
-
-    /// True when retrying the same operation later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            StorageError::Backend { source, .. } => {
-                source.is_temporary() || source.kind() == ErrorKind::RateLimited
-            }
-            StorageError::GaveUp { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// True when the storage has no space left.
-    pub fn is_full(&self) -> bool {
-        match self {
-            StorageError::Full { .. } => true,
-            StorageError::GaveUp { last, .. } => last.is_full(),
-            _ => false,
-        }
-    }
-
-    /// True when the backend refused the credentials or the permission.
-    pub fn is_denied(&self) -> bool {
-        match self {
-            StorageError::Backend { source, .. } => source.kind() == ErrorKind::PermissionDenied,
-            StorageError::GaveUp { last, .. } => last.is_denied(),
-            _ => false,
-        }
-    }
-
-    /// What the user should check, when the failure says.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            StorageError::Backend { hint, .. } => hint.map(str::to_owned),
-            StorageError::Full { .. } => Some(
-                "free space where the repository lives (or raise its quota), then run the command again: `tresor prune` removes what a failed backup wrote, `tresor forget` then `prune` older snapshots"
-                    .into(),
-            ),
-            StorageError::GaveUp { last, .. } if last.is_full() => last.hint(),
-            StorageError::GaveUp { .. } => Some(
-                "the storage kept failing: check the network and the server's health, then run the command again (what was written and indexed is kept and reused)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-
-    /// The whole error with its backend detail, for logs.
-    pub fn detail(&self) -> String {
-        match self {
-            StorageError::Backend { source, .. } => format!("{self} ({source})"),
-            _ => self.to_string(),
-        }
-    }
-
-    fn gave_up(self, tries: u32, elapsed: Duration) -> Self {
-        if tries <= 1 {
-            return self;
-        }
-        StorageError::GaveUp {
-            tries,
-            elapsed,
-            last: Box::new(self),
-        }
-    }
-
-    pub(crate) fn from_opendal(op: &'static str, path: &str, source: opendal::Error) -> Self {
-        let path = path.to_owned();
-        match source.kind() {
-            ErrorKind::NotFound => StorageError::NotFound { path },
-            ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
-                StorageError::AlreadyExists { path }
-            }
-            _ if is_out_of_space(&source) => StorageError::Full { op, path, size: 0 },
-            _ => {
-                let hint = hint_for(&source);
-                StorageError::Backend {
-                    op,
-                    path,
-                    source: Box::new(source),
-                    hint,
-                }
-            }
-        }
-    }
-}
-
-/// The hint for a permanent failure, from its kind and the server's words.
-fn hint_for(e: &opendal::Error) -> Option<&'static str> {
-    let text = e.to_string();
-    let says = |w: &str| text.contains(w);
-    if says("NoSuchBucket") || says("ContainerNotFound") || says("bucket does not exist") {
-        return Some(
-            "the bucket (or container) does not exist: check its name, or create it first (tresor does not create buckets)",
-        );
-    }
-    if says("AuthorizationHeaderMalformed")
-        || says("PermanentRedirect")
-        || says("IncorrectEndpoint")
-        || says("region")
-    {
-        return Some("the bucket lives in another region: check ?region= (or AWS_REGION)");
-    }
-    match e.kind() {
-        ErrorKind::PermissionDenied => Some(
-            "the server refused the credentials or the permission: check the access key and secret (or key file, password, token), and that they may read and write this bucket and path; an append-only credential cannot delete (run forget and prune with the full one)",
-        ),
-        ErrorKind::ConfigInvalid => {
-            Some("check the repository location and its settings (docs/storage.md)")
-        }
-        _ if e.is_temporary() => None,
-        ErrorKind::Unexpected if says("dns error") || says("Connection refused") => {
-            Some("the server cannot be reached: check the endpoint and that the server is running")
-        }
-        _ => None,
-    }
-}
 
 /// Size and modification time of a stored object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -768,127 +545,6 @@ impl Storage {
             }
         })
         .await
-    }
-}
-
-async fn dal_put(
-    op: &Operator,
-    path: &str,
-    data: Buffer,
-    len: usize,
-    only_new: bool,
-) -> Result<(), StorageError> {
-    let remote = op.info().scheme() != "fs" && op.info().scheme() != "memory";
-    if only_new && !op.info().capability().write_with_if_not_exists {
-        match op.stat(path).await {
-            Ok(_) => {
-                return Err(StorageError::AlreadyExists {
-                    path: path.to_owned(),
-                });
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(StorageError::from_opendal("stat", path, e)),
-        }
-    }
-    let mut w = op.write_with(path, data);
-    if only_new && op.info().capability().write_with_if_not_exists {
-        w = w.if_not_exists(true);
-    }
-    // GCS takes objects of any size tresor writes in one request (up to
-    // 5 TiB), and its emulator has no resumable uploads
-    if remote && len > MULTIPART_CHUNK && op.info().scheme() != "gcs" {
-        w = w.chunk(MULTIPART_CHUNK).concurrent(2);
-    }
-    w.await
-        .map(|_| ())
-        .map_err(|e| StorageError::from_opendal("write", path, e))
-}
-
-async fn webdav_put(
-    op: &Operator,
-    mover: &webdav::Mover,
-    path: &str,
-    data: Buffer,
-    only_new: bool,
-) -> Result<(), StorageError> {
-    let mut name = [0u8; 12];
-    rand::fill(&mut name[..]);
-    let tmp = format!("{TMP_DIR}/{}", hex::encode(name));
-    op.write(&tmp, data)
-        .await
-        .map_err(|e| StorageError::from_opendal("write", path, e))?;
-    if let Some((dir, _)) = path.rsplit_once('/') {
-        op.create_dir(&format!("{dir}/"))
-            .await
-            .map_err(|e| StorageError::from_opendal("write", path, e))?;
-    }
-    let client = http_client().ok_or_else(|| {
-        StorageError::from_opendal(
-            "write",
-            path,
-            opendal::Error::new(ErrorKind::Unexpected, "no HTTP client"),
-        )
-    })?;
-    let moved = mover.rename(client, &tmp, path, !only_new).await;
-    if !matches!(moved, Ok(true)) {
-        let _ = op.delete(&tmp).await;
-    }
-    match moved {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(StorageError::AlreadyExists {
-            path: path.to_owned(),
-        }),
-        Err(e) => Err(StorageError::from_opendal("write", path, e)),
-    }
-}
-
-async fn dal_list(op: &Operator, dir: &str, recursive: bool) -> Result<Vec<String>, StorageError> {
-    let entries = match op.list_with(dir).recursive(recursive).await {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StorageError::from_opendal("list", dir, e)),
-    };
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.metadata().mode() == EntryMode::FILE)
-        .filter_map(|e| e.path().strip_prefix(dir).map(str::to_owned))
-        .collect())
-}
-
-/// The HTTP client every remote backend shares: rustls with ring,
-/// connect and read timeouts (a stalled server fails the request, which is
-/// then retried), pooled connections.
-fn http_client() -> Option<&'static reqwest::Client> {
-    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .read_timeout(Duration::from_secs(60))
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client"))
-                .ok()
-        })
-        .as_ref()
-}
-
-/// An OpenDAL HTTP service on the shared client, with a time limit on
-/// every request and on every body transfer step.
-fn with_http(op: Operator) -> Operator {
-    let op = op.layer(
-        opendal::layers::TimeoutLayer::new()
-            .with_timeout(Duration::from_secs(120))
-            .with_io_timeout(Duration::from_secs(60)),
-    );
-    match http_client() {
-        Some(c) => op.with_context(opendal::OperationContext::new().with_http_transport(
-            opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(
-                c.clone(),
-            )),
-        )),
-        None => op,
     }
 }
 

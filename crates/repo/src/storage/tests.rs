@@ -1,3 +1,5 @@
+use opendal::ErrorKind;
+
 use super::*;
 
 #[tokio::test]

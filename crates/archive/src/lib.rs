@@ -30,7 +30,7 @@
 //!     constraints: vec![], indexes: vec![], foreign_keys: vec![],
 //!     ddl: None, auto_increment: None, comment: None, extra: Default::default(),
 //! };
-//! let schema = DatabaseSchema { engine: Engine::Sqlite, tables: vec![table], objects: vec![], settings: Default::default() };
+//! let schema = DatabaseSchema { engine: Engine::SQLITE, tables: vec![table], objects: vec![], settings: Default::default() };
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("export.zip");
 //! let mut w = ArchiveWriter::new(std::fs::File::create(&path)?, ArchiveFormat::Zip, serde_json::json!({"id": "abc"}), &schema)?;

@@ -408,7 +408,7 @@ impl<W: Write> ArchiveWriter<W> {
             schema: std::mem::replace(
                 &mut self.schema,
                 DatabaseSchema {
-                    engine: tresor_core::Engine::Sqlite,
+                    engine: tresor_core::Engine::SQLITE,
                     tables: Vec::new(),
                     objects: Vec::new(),
                     settings: Default::default(),

@@ -45,14 +45,22 @@ impl std::fmt::Display for Approximation {
     }
 }
 
+/// The type a target engine gives a column it cannot make as the
+/// snapshot had it, and what changes (both shown to the user).
+pub type TypeChange = (&'static str, &'static str);
+
 /// The approximations of making `tables` (which the target does not have)
-/// from `schema` in a `target` database, and, for a whole-database
-/// restore, the objects that are not translated. Nothing for a restore
-/// into the same engine.
+/// from `schema` in a `target` database, whose engine answers
+/// `type_change` for each column (its [`Target::approximate_type`]), and,
+/// for a whole-database restore, the objects that are not translated.
+/// Nothing for a restore into the same engine.
+///
+/// [`Target::approximate_type`]: crate::Target::approximate_type
 pub fn approximations(
     schema: &DatabaseSchema,
     tables: &[&TableSchema],
     target: Engine,
+    type_change: &dyn Fn(&PortableType) -> Option<TypeChange>,
     whole_database: bool,
 ) -> Vec<Approximation> {
     if schema.engine == target {
@@ -74,7 +82,7 @@ pub fn approximations(
             continue;
         }
         for c in t.stored_columns().filter(|c| !c.hidden) {
-            if let Some((to, note)) = column_rule(&portable_of(c), target) {
+            if let Some((to, note)) = type_change(&portable_of(c)) {
                 out.push(Approximation {
                     table: t.name.to_string(),
                     column: Some(c.name.clone()),
@@ -134,82 +142,13 @@ pub fn approximations(
     out
 }
 
-/// The target type and what changes, for a portable type that the
-/// target cannot hold as it is.
-fn column_rule(p: &PortableType, target: Engine) -> Option<(&'static str, &'static str)> {
-    use PortableType as P;
-    let dynamic = (
-        "text",
-        "SQLite's untyped column: every value is stored as its text",
-    );
-    match target {
-        Engine::Postgres => match p {
-            P::Enum { .. } => Some(("text", "the labels are kept, but no longer enforced")),
-            P::Interval | P::Other { .. } => {
-                Some(("text", "stored as the source engine's text form"))
-            }
-            P::Dynamic => Some(dynamic),
-            P::Document => Some(("bytea", "a BSON document, stored as its bytes")),
-            _ => None,
-        },
-        Engine::Mysql => match p {
-            P::TimestampTz => Some((
-                "datetime(6)",
-                "the instant is kept in UTC; the column no longer has a time zone",
-            )),
-            P::TimeTz => Some(("time(6)", "the offset is dropped")),
-            P::Uuid => Some(("char(36)", "stored as text in its dashed form")),
-            P::Array { .. } => Some(("json", "the array is stored as a JSON array")),
-            P::Document => Some(("json", "the document is stored as JSON")),
-            P::Interval | P::Other { .. } => {
-                Some(("longtext", "stored as the source engine's text form"))
-            }
-            P::Dynamic => Some(("longtext", dynamic.1)),
-            P::Decimal {
-                precision: Some(p), ..
-            } if *p > 65 => Some((
-                "decimal(65,30)",
-                "MySQL holds at most 65 digits: larger values fail the restore",
-            )),
-            P::Decimal {
-                precision: None, ..
-            } => Some((
-                "decimal(65,30)",
-                "an unbounded decimal gets 30 digits after the point",
-            )),
-            _ => None,
-        },
-        Engine::Sqlite => match p {
-            P::Decimal {
-                precision: Some(p), ..
-            } if *p <= 15 => Some((
-                "DECIMAL",
-                "stored as a number: trailing zeros after the point are dropped",
-            )),
-            P::Decimal { .. } => Some(("TEXT", "stored as exact decimal text")),
-            P::TimestampTz | P::TimeTz => Some((
-                "DATETIME",
-                "stored as text in UTC; SQLite has no time zones",
-            )),
-            P::Enum { .. } => Some(("TEXT", "the labels are kept, but no longer enforced")),
-            P::Uuid => Some(("CHAR(36)", "stored as text in its dashed form")),
-            P::Array { .. } => Some(("TEXT", "the array is stored as JSON text")),
-            P::Interval | P::Other { .. } => {
-                Some(("TEXT", "stored as the source engine's text form"))
-            }
-            _ => None,
-        },
-        Engine::Mongodb => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schema::{Column, RowKey, TableName};
 
     #[test]
-    fn each_target_names_what_it_cannot_keep() {
+    fn the_target_engine_names_what_it_cannot_keep() {
         let t = TableSchema {
             name: TableName::new("events"),
             kind: "table".into(),
@@ -242,21 +181,23 @@ mod tests {
             extra: Default::default(),
         };
         let schema = DatabaseSchema {
-            engine: Engine::Postgres,
+            engine: Engine::POSTGRES,
             tables: vec![t.clone()],
             objects: vec![],
             settings: Default::default(),
         };
-        let into_mysql = approximations(&schema, &[&t], Engine::Mysql, false);
-        assert_eq!(into_mysql.len(), 1, "{into_mysql:?}");
-        assert_eq!(into_mysql[0].column.as_deref(), Some("at"));
-        assert_eq!(into_mysql[0].to, "datetime(6)");
-        let into_sqlite = approximations(&schema, &[&t], Engine::Sqlite, false);
-        let cols: Vec<_> = into_sqlite
-            .iter()
-            .filter_map(|a| a.column.clone())
-            .collect();
-        assert_eq!(cols, ["at", "mood"]);
-        assert!(approximations(&schema, &[&t], Engine::Postgres, true).is_empty());
+        let no_zones = |p: &PortableType| {
+            matches!(p, PortableType::TimestampTz).then_some(("datetime", "no time zone"))
+        };
+        let into = approximations(&schema, &[&t], Engine::MYSQL, &no_zones, false);
+        assert_eq!(into.len(), 1, "{into:?}");
+        assert_eq!(into[0].column.as_deref(), Some("at"));
+        assert_eq!(into[0].from, "timestamptz");
+        assert_eq!(into[0].to, "datetime");
+        assert_eq!(
+            into[0].to_string(),
+            "events.at: timestamptz becomes datetime: no time zone"
+        );
+        assert!(approximations(&schema, &[&t], Engine::POSTGRES, &no_zones, true).is_empty());
     }
 }

@@ -34,7 +34,7 @@ mod schema;
 mod source;
 mod value;
 
-pub use approximate::{Approximation, approximations};
+pub use approximate::{Approximation, TypeChange, approximations};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};
@@ -48,7 +48,7 @@ pub use source::{
     BATCH_BYTES, BATCH_ROWS, Connector, ENCODED_BATCH_BYTES, EncodedBatch, EncodedSender,
     ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch,
     RowReceiver, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession,
-    TargetState, UnknownRestoreMode, database_identity, percent_decode, redact_url,
+    TargetState, UnknownRestoreMode, database_identity, percent_decode, redact_url, scratch_beside,
     server_identity, tables_hold_rows,
 };
 pub use value::{

@@ -11,29 +11,87 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The database engines tresor knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// SQLite 3.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL and MariaDB.
-    Mysql,
-    /// MongoDB.
-    Mongodb,
-}
+/// A database engine, by the lowercase name that URLs, manifests and
+/// archives use. The engines tresor ships are the constants below; an
+/// engine crate may name its own with [`Engine::named`], so adding an
+/// engine touches no crate but its own and the one line that registers
+/// its connector.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Engine(&'static str);
 
 impl Engine {
+    /// SQLite 3.
+    pub const SQLITE: Engine = Engine("sqlite");
+    /// PostgreSQL.
+    pub const POSTGRES: Engine = Engine("postgres");
+    /// MySQL and MariaDB.
+    pub const MYSQL: Engine = Engine("mysql");
+    /// MongoDB.
+    pub const MONGODB: Engine = Engine("mongodb");
+
+    /// An engine called `name` (lowercase ASCII letters and digits).
+    pub const fn named(name: &'static str) -> Engine {
+        Engine(name)
+    }
+
     /// The engine's lowercase name, as used in URLs and manifests.
     pub fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-            Engine::Mongodb => "mongodb",
+        self.0
+    }
+
+    /// The engine a manifest names: one of the constants, or a name seen
+    /// before, or a new one kept for the rest of the process (a handful
+    /// at most: names are checked and their number bounded).
+    fn intern(name: &str) -> Result<Engine, String> {
+        const KNOWN: [Engine; 4] = [
+            Engine::SQLITE,
+            Engine::POSTGRES,
+            Engine::MYSQL,
+            Engine::MONGODB,
+        ];
+        if let Some(e) = KNOWN.iter().find(|e| e.0 == name) {
+            return Ok(*e);
         }
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid {
+            return Err(format!("{name:?} is not an engine name"));
+        }
+        static OTHERS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut others = OTHERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = others.iter().find(|n| **n == name) {
+            return Ok(Engine(n));
+        }
+        if others.len() >= 64 {
+            return Err(format!("unknown engine {name:?}"));
+        }
+        let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+        others.push(leaked);
+        Ok(Engine(leaked))
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Engine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Engine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(d)?;
+        Engine::intern(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -450,6 +508,31 @@ impl DatabaseSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_are_named_in_manifests_as_before() {
+        for (e, name) in [
+            (Engine::SQLITE, "sqlite"),
+            (Engine::POSTGRES, "postgres"),
+            (Engine::MYSQL, "mysql"),
+            (Engine::MONGODB, "mongodb"),
+        ] {
+            let json = serde_json::to_string(&e).expect("serializes");
+            assert_eq!(json, format!("\"{name}\""));
+            let back: Engine = serde_json::from_str(&json).expect("parses");
+            assert_eq!(back, e);
+            assert_eq!(e.to_string(), name);
+        }
+        let duck: Engine = serde_json::from_str("\"duckdb\"").expect("another engine");
+        assert_eq!(duck, Engine::named("duckdb"));
+        assert_eq!(
+            serde_json::from_str::<Engine>("\"duckdb\"").ok(),
+            Some(duck)
+        );
+        for bad in ["\"\"", "\"Postgres\"", "\"pg sql\"", "7"] {
+            assert!(serde_json::from_str::<Engine>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn key_positions_skip_generated_columns() {

@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::approximate::TypeChange;
 use crate::filter::TableFilter;
-use crate::schema::{DatabaseSchema, Engine, TableName, TableSchema};
+use crate::schema::{DatabaseSchema, Engine, PortableType, TableName, TableSchema};
 use crate::value::Row;
 
 /// A batch of rows on its way between a database and the repository.
@@ -542,6 +544,16 @@ pub trait Target: Send + Sync {
     /// The engine.
     fn engine(&self) -> Engine;
 
+    /// For a column of portable type `p` in a table this target makes
+    /// from another engine's snapshot: the type it gets and what changes,
+    /// when the engine cannot hold `p` as it is (see
+    /// [`approximations`](crate::approximations)); `None` when nothing is
+    /// lost.
+    fn approximate_type(&self, p: &PortableType) -> Option<TypeChange> {
+        let _ = p;
+        None
+    }
+
     /// Looks at what the target holds now (to ask for confirmation and
     /// decide whether a safety snapshot is needed).
     async fn inspect(&self) -> Result<TargetState, SourceError>;
@@ -643,12 +655,51 @@ pub trait Connector: Send + Sync {
         database_identity(url)
     }
 
+    /// A database named `name` beside `url`, for a restore drill that
+    /// must not touch the database itself: by default the same server
+    /// and credentials with another database name (the URL's path
+    /// replaced, its query kept). Engines whose databases are files answer
+    /// a file in `dir`, which the caller removes afterwards.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidUrl`] for a URL whose database name cannot be
+    /// replaced.
+    fn scratch_url(&self, url: &str, name: &str, dir: &Path) -> Result<String, SourceError> {
+        let _ = dir;
+        scratch_beside(url, name)
+    }
+
     /// The engine switches a backup accepts (`ReadOptions::options`), each
     /// with the values it takes; any other one is refused, so a typo is
     /// never ignored silently.
     fn read_options(&self) -> &'static [(&'static str, &'static [&'static str])] {
         &[]
     }
+}
+
+/// `url` naming the database `name` instead of its own, as
+/// [`Connector::scratch_url`] answers by default: the path replaced, the
+/// authority (user, password, hosts) and the query kept.
+///
+/// # Errors
+/// [`ErrorKind::InvalidUrl`] for a URL without `scheme://`.
+pub fn scratch_beside(url: &str, name: &str) -> Result<String, SourceError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(SourceError::new(
+            ErrorKind::InvalidUrl,
+            "cannot derive a scratch database from the source URL",
+        )
+        .with_hint("give one with --target"));
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Ok(format!("{scheme}://{authority}/{name}{query}"))
 }
 
 /// `url` without its password (given or redacted) and trailing `/`.
@@ -728,6 +779,21 @@ pub fn server_identity(
 mod tests {
     use super::*;
     use crate::Value;
+
+    #[test]
+    fn a_scratch_database_is_beside_the_source() {
+        let s = |u: &str| scratch_beside(u, "tresor_drill_1").expect("a scratch URL");
+        assert_eq!(
+            s("postgres://app:pw@db:5433/shop?sslmode=require"),
+            "postgres://app:pw@db:5433/tresor_drill_1?sslmode=require"
+        );
+        assert_eq!(s("mysql://root@db"), "mysql://root@db/tresor_drill_1");
+        assert_eq!(
+            s("mongodb://a:1,b:2/app?replicaSet=rs"),
+            "mongodb://a:1,b:2/tresor_drill_1?replicaSet=rs"
+        );
+        assert!(scratch_beside("app.db", "x").is_err());
+    }
 
     #[test]
     fn identity_ignores_the_password() {

@@ -59,7 +59,7 @@ pub struct MongoConnector;
 
 impl Connector for MongoConnector {
     fn engine(&self) -> Engine {
-        Engine::Mongodb
+        Engine::MONGODB
     }
 
     fn accepts(&self, url: &str) -> bool {

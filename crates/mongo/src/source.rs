@@ -39,7 +39,7 @@ impl MongoSource {
 #[async_trait]
 impl Source for MongoSource {
     fn engine(&self) -> Engine {
-        Engine::Mongodb
+        Engine::MONGODB
     }
 
     /// Captures the selected collections and views, then fixes the read
@@ -89,7 +89,7 @@ impl Source for MongoSource {
             conn,
             info,
             schema: DatabaseSchema {
-                engine: Engine::Mongodb,
+                engine: Engine::MONGODB,
                 tables,
                 objects,
                 settings: Default::default(),

@@ -67,7 +67,7 @@ impl MongoTarget {
 #[async_trait]
 impl Target for MongoTarget {
     fn engine(&self) -> Engine {
-        Engine::Mongodb
+        Engine::MONGODB
     }
 
     /// The collections (not views) and their estimated document counts;

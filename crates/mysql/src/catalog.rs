@@ -148,7 +148,7 @@ pub(crate) async fn capture(
 
     Ok(Captured {
         schema: DatabaseSchema {
-            engine: Engine::Mysql,
+            engine: Engine::MYSQL,
             tables,
             objects,
             settings,

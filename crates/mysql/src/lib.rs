@@ -57,7 +57,7 @@ pub struct MysqlConnector;
 
 impl Connector for MysqlConnector {
     fn engine(&self) -> Engine {
-        Engine::Mysql
+        Engine::MYSQL
     }
 
     fn accepts(&self, url: &str) -> bool {

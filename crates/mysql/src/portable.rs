@@ -6,7 +6,7 @@
 //! the engine's own.
 
 use tresor_core::convert::portable_of;
-use tresor_core::{Column, PortableType, TableSchema};
+use tresor_core::{Column, PortableType, TableSchema, TypeChange};
 
 use crate::sql::quote;
 
@@ -105,6 +105,42 @@ pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
 }
 
 /// A MySQL identifier of at most 64 characters.
+/// What a column of portable type `p` loses in a table made here from
+/// another engine's snapshot (`Target::approximate_type`): the type
+/// [`mysql_type`] gives it, and what changes.
+pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
+    use PortableType as P;
+    let as_text = "stored as the source engine's text form";
+    match p {
+        P::TimestampTz => Some((
+            "datetime(6)",
+            "the instant is kept in UTC; the column no longer has a time zone",
+        )),
+        P::TimeTz => Some(("time(6)", "the offset is dropped")),
+        P::Uuid => Some(("char(36)", "stored as text in its dashed form")),
+        P::Array { .. } => Some(("json", "the array is stored as a JSON array")),
+        P::Document => Some(("json", "the document is stored as JSON")),
+        P::Interval | P::Other { .. } => Some(("longtext", as_text)),
+        P::Dynamic => Some((
+            "longtext",
+            "SQLite's untyped column: every value is stored as its text",
+        )),
+        P::Decimal {
+            precision: Some(p), ..
+        } if *p > 65 => Some((
+            "decimal(65,30)",
+            "MySQL holds at most 65 digits: larger values fail the restore",
+        )),
+        P::Decimal {
+            precision: None, ..
+        } => Some((
+            "decimal(65,30)",
+            "an unbounded decimal gets 30 digits after the point",
+        )),
+        _ => None,
+    }
+}
+
 fn short(name: &str) -> String {
     name.chars().take(64).collect()
 }
@@ -192,6 +228,34 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
 mod tests {
     use super::*;
     use tresor_core::{Constraint, ForeignKey, RowKey, TableName};
+
+    #[test]
+    fn what_a_made_column_loses_matches_the_type_it_gets() {
+        let tz = type_change(&PortableType::TimestampTz).expect("a change");
+        assert_eq!(tz.0, mysql_type(&PortableType::TimestampTz, false));
+        let arr = PortableType::Array {
+            element: Box::new(PortableType::Int {
+                bits: 32,
+                unsigned: false,
+            }),
+        };
+        assert_eq!(type_change(&arr).map(|c| c.0), Some("json"));
+        let wide = PortableType::Decimal {
+            precision: Some(80),
+            scale: Some(2),
+        };
+        assert_eq!(
+            type_change(&wide).map(|c| c.0),
+            Some(mysql_type(&wide, false).as_str())
+        );
+        assert!(
+            type_change(&PortableType::Enum {
+                labels: vec!["a".into()]
+            })
+            .is_none()
+        );
+        assert!(type_change(&PortableType::Json).is_none());
+    }
 
     #[test]
     fn a_sqlite_table_reads_as_mysql() {

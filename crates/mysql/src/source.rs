@@ -46,7 +46,7 @@ async fn start_snapshot(conn: &mut Conn) -> Result<(), SourceError> {
 #[async_trait]
 impl Source for MysqlSource {
     fn engine(&self) -> Engine {
-        Engine::Mysql
+        Engine::MYSQL
     }
 
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {

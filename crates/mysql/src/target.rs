@@ -93,7 +93,11 @@ async fn table_names(conn: &mut Conn, db: &str) -> Result<Vec<String>, SourceErr
 #[async_trait]
 impl Target for MysqlTarget {
     fn engine(&self) -> Engine {
-        Engine::Mysql
+        Engine::MYSQL
+    }
+
+    fn approximate_type(&self, p: &tresor_core::PortableType) -> Option<tresor_core::TypeChange> {
+        crate::portable::type_change(p)
     }
 
     async fn inspect(&self) -> Result<TargetState, SourceError> {
@@ -185,7 +189,7 @@ impl Target for MysqlTarget {
             tables: HashMap::new(),
             fresh_order: Vec::new(),
             replaced: Vec::new(),
-            foreign: plan.schema.engine != Engine::Mysql,
+            foreign: plan.schema.engine != Engine::MYSQL,
             created_db,
             rows: BTreeMap::new(),
             warnings: Vec::new(),

@@ -57,30 +57,6 @@ pub struct DrillReport {
     pub warnings: Vec<String>,
 }
 
-/// A scratch database next to `url` on the same server: the same URL with
-/// another database name (`tresor_drill_<random>`), or a temporary SQLite
-/// file in `dir`.
-///
-/// # Errors
-/// A URL whose database name cannot be replaced.
-pub fn scratch_url(url: &str, dir: &std::path::Path) -> Result<String> {
-    let mut tag = [0u8; 4];
-    rand::fill(&mut tag[..]);
-    let name = format!("tresor_drill_{}", hex::encode(tag));
-    if url.starts_with("sqlite:") || !url.contains("://") {
-        return Ok(format!(
-            "sqlite://{}",
-            dir.join(format!("{name}.db")).display()
-        ));
-    }
-    let mut u = url::Url::parse(url).map_err(|e| OpsError::InvalidInput {
-        what: format!("cannot derive a scratch database from the source URL: {e}"),
-        hint: Some("give one with --target".into()),
-    })?;
-    u.set_path(&format!("/{name}"));
-    Ok(u.to_string())
-}
-
 /// Drills `snapshot` into the scratch database `scratch` (which must not
 /// exist: a drill never overwrites anything), then drops it.
 ///

@@ -85,6 +85,18 @@ impl Engines {
         self.find(url)?.target(url)
     }
 
+    /// A scratch database for a drill beside `url`, named
+    /// `tresor_drill_<random>` (see [`Connector::scratch_url`]).
+    ///
+    /// # Errors
+    /// Unknown URL, or one whose database name cannot be replaced.
+    pub fn scratch_url(&self, url: &str, dir: &std::path::Path) -> Result<String, SourceError> {
+        let mut tag = [0u8; 4];
+        rand::fill(&mut tag[..]);
+        let name = format!("tresor_drill_{}", hex::encode(tag));
+        self.find(url)?.scratch_url(url, &name, dir)
+    }
+
     /// Checks engine switches for a backup of `url` against the ones its
     /// engine accepts.
     ///

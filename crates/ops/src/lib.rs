@@ -59,7 +59,7 @@ pub use config::{
     parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
 };
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
-pub use drill::{DrillReport, DrillTable, drill, drill_failure, scratch_url};
+pub use drill::{DrillReport, DrillTable, drill, drill_failure};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
 pub use guard::{

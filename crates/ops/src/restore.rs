@@ -340,16 +340,23 @@ fn leave_out_unheld(plan: &mut RestorePlan, engine: tresor_core::Engine) {
 fn approximations_of(
     plan: &RestorePlan,
     state: &TargetState,
-    engine: tresor_core::Engine,
+    target: &dyn Target,
     options: &RestoreOptions,
 ) -> Result<Vec<Approximation>> {
+    let engine = target.engine();
     let made: Vec<&TableSchema> = plan
         .tables
         .iter()
         .filter(|t| state.table(t).is_none())
         .filter_map(|t| plan.schema.table(t))
         .collect();
-    let found = tresor_core::approximations(&plan.schema, &made, engine, plan.whole_database);
+    let found = tresor_core::approximations(
+        &plan.schema,
+        &made,
+        engine,
+        &|p| target.approximate_type(p),
+        plan.whole_database,
+    );
     if options.strict && !found.is_empty() {
         let shown: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
         let more = found.len().saturating_sub(3);
@@ -482,7 +489,7 @@ pub async fn restore(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
-    approximations_of(&plan, &state, target.engine(), options)?;
+    approximations_of(&plan, &state, target, options)?;
     leave_out_unheld(&mut plan, target.engine());
     if plan.tables.is_empty() {
         // every table holds data: nothing to do, and nothing changed

@@ -136,7 +136,7 @@ mod tests {
 
     impl Connector for Plain {
         fn engine(&self) -> Engine {
-            Engine::Postgres
+            Engine::POSTGRES
         }
         fn accepts(&self, url: &str) -> bool {
             url.starts_with("postgres://")
@@ -165,7 +165,7 @@ mod tests {
             source: SourceRef {
                 name: name.map(str::to_string),
                 url: url.into(),
-                engine: Engine::Postgres,
+                engine: Engine::POSTGRES,
                 server_version: String::new(),
                 database: String::new(),
             },

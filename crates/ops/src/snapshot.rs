@@ -592,7 +592,7 @@ mod tests {
             source: SourceRef {
                 name: Some(source.into()),
                 url: format!("sqlite:///{source}.db"),
-                engine: Engine::Sqlite,
+                engine: Engine::SQLITE,
                 server_version: "3".into(),
                 database: source.into(),
             },

@@ -204,7 +204,7 @@ pub(crate) async fn capture(
     }
     Ok(Captured {
         schema: DatabaseSchema {
-            engine: Engine::Postgres,
+            engine: Engine::POSTGRES,
             tables,
             objects: all,
             settings,

@@ -66,7 +66,7 @@ pub struct PostgresConnector;
 
 impl Connector for PostgresConnector {
     fn engine(&self) -> Engine {
-        Engine::Postgres
+        Engine::POSTGRES
     }
 
     fn accepts(&self, url: &str) -> bool {
@@ -88,6 +88,27 @@ impl Connector for PostgresConnector {
 
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(PostgresTarget::new(url)?))
+    }
+
+    /// The same server with another database; a `dbname` in the query
+    /// would name the source again, so it is left out.
+    fn scratch_url(
+        &self,
+        url: &str,
+        name: &str,
+        _dir: &std::path::Path,
+    ) -> Result<String, SourceError> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("dbname="))
+            .collect();
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        tresor_core::scratch_beside(&url, name)
     }
 
     /// The host and port (5432 when none is given), the user and the
@@ -119,5 +140,18 @@ mod tests {
         );
         assert_ne!(shop, id("postgres://app@db:5433/shop"));
         assert_ne!(shop, id("postgres://app@db/shop?dbname=other"));
+        let scratch = |u: &str| {
+            PostgresConnector
+                .scratch_url(u, "drill", std::path::Path::new("/tmp"))
+                .expect("a scratch URL")
+        };
+        assert_eq!(
+            scratch("postgres://app@db/shop?dbname=shop&sslmode=require"),
+            "postgres://app@db/drill?sslmode=require"
+        );
+        assert_eq!(
+            scratch("postgres://app@db?dbname=shop"),
+            "postgres://app@db/drill"
+        );
     }
 }

@@ -41,7 +41,7 @@ impl PostgresSource {
 #[async_trait]
 impl Source for PostgresSource {
     fn engine(&self) -> Engine {
-        Engine::Postgres
+        Engine::POSTGRES
     }
 
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {

@@ -70,7 +70,11 @@ async fn exec(
 #[async_trait]
 impl Target for PostgresTarget {
     fn engine(&self) -> Engine {
-        Engine::Postgres
+        Engine::POSTGRES
+    }
+
+    fn approximate_type(&self, p: &tresor_core::PortableType) -> Option<tresor_core::TypeChange> {
+        ddl::type_change(p)
     }
 
     async fn inspect(&self) -> Result<TargetState, SourceError> {

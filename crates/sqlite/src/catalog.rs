@@ -160,7 +160,7 @@ pub(crate) fn read_schema(
 
     Ok(Captured {
         schema: DatabaseSchema {
-            engine: Engine::Sqlite,
+            engine: Engine::SQLITE,
             tables,
             objects,
             settings,

@@ -15,7 +15,7 @@ pub struct SqliteConnector;
 
 impl Connector for SqliteConnector {
     fn engine(&self) -> Engine {
-        Engine::Sqlite
+        Engine::SQLITE
     }
 
     fn accepts(&self, url: &str) -> bool {
@@ -37,6 +37,19 @@ impl Connector for SqliteConnector {
 
     fn target(&self, url: &str) -> Result<Box<dyn Target>, SourceError> {
         Ok(Box::new(SqliteTarget::new(url::database_path(url)?)))
+    }
+
+    /// A new file in `dir`: a drill never writes beside the database.
+    fn scratch_url(
+        &self,
+        _url: &str,
+        name: &str,
+        dir: &std::path::Path,
+    ) -> Result<String, SourceError> {
+        Ok(format!(
+            "sqlite://{}",
+            dir.join(format!("{name}.db")).display()
+        ))
     }
 
     /// The file's canonical path, so `app.db`, `./app.db` and

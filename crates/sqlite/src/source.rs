@@ -47,7 +47,7 @@ impl SqliteSource {
 #[async_trait]
 impl Source for SqliteSource {
     fn engine(&self) -> Engine {
-        Engine::Sqlite
+        Engine::SQLITE
     }
 
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {

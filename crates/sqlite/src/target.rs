@@ -47,7 +47,11 @@ impl SqliteTarget {
 #[async_trait]
 impl Target for SqliteTarget {
     fn engine(&self) -> Engine {
-        Engine::Sqlite
+        Engine::SQLITE
+    }
+
+    fn approximate_type(&self, p: &tresor_core::PortableType) -> Option<tresor_core::TypeChange> {
+        ddl::type_change(p)
     }
 
     async fn inspect(&self) -> Result<TargetState, SourceError> {

@@ -156,7 +156,7 @@ fn writer_misuse_is_an_error() {
 #[test]
 fn options_are_recorded() {
     let s = DatabaseSchema {
-        engine: Engine::Sqlite,
+        engine: Engine::SQLITE,
         tables: vec![],
         objects: vec![],
         settings: Default::default(),
@@ -196,7 +196,7 @@ proptest! {
             "table",
             vec![col("a", PortableType::Dynamic), col("b", PortableType::Dynamic), col("c", PortableType::Dynamic)],
         );
-        let s = DatabaseSchema { engine: Engine::Sqlite, tables: vec![t.clone()], objects: vec![], settings: Default::default() };
+        let s = DatabaseSchema { engine: Engine::SQLITE, tables: vec![t.clone()], objects: vec![], settings: Default::default() };
         let format = if tar { ArchiveFormat::TarZst } else { ArchiveFormat::Zip };
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p");
@@ -272,7 +272,7 @@ fn collections_export_as_mongoexport_lines_and_come_back_whole() {
         })
         .collect();
     let s = DatabaseSchema {
-        engine: Engine::Mongodb,
+        engine: Engine::MONGODB,
         tables: vec![t.clone()],
         objects: vec![],
         settings: Default::default(),

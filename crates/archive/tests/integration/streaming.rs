@@ -42,7 +42,7 @@ fn large_table_streams() {
         ],
     );
     let s = DatabaseSchema {
-        engine: Engine::Sqlite,
+        engine: Engine::SQLITE,
         tables: vec![t.clone()],
         objects: vec![],
         settings: Default::default(),

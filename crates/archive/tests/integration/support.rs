@@ -174,7 +174,7 @@ pub fn schema() -> DatabaseSchema {
         fixed: false,
     };
     DatabaseSchema {
-        engine: Engine::Postgres,
+        engine: Engine::POSTGRES,
         tables: vec![
             every_kind_table(),
             table(

@@ -115,7 +115,7 @@ impl MysqlSession {
             }
             // another engine's table is made from the portable model
             let portable;
-            let ddl = if plan.schema.engine == Engine::Mysql {
+            let ddl = if plan.schema.engine == Engine::MYSQL {
                 table.ddl.as_deref().ok_or_else(|| {
                     SourceError::new(
                         ErrorKind::Unsupported,

@@ -173,8 +173,8 @@ mod tests {
 
     fn engines() -> Engines {
         Engines::new()
-            .with(Arc::new(Answers(Engine::Postgres, 2)))
-            .with(Arc::new(Answers(Engine::Sqlite, 1)))
+            .with(Arc::new(Answers(Engine::POSTGRES, 2)))
+            .with(Arc::new(Answers(Engine::SQLITE, 1)))
     }
 
     fn shop(url: &str) -> SourceConfig {

@@ -131,7 +131,7 @@ pub async fn preview(
             approximations: Vec::new(),
         });
     }
-    let approximations = approximations_of(&plan, &state, target.engine(), options)?;
+    let approximations = approximations_of(&plan, &state, target, options)?;
     leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan

@@ -3,7 +3,9 @@
 //! DDL or, for another engine's snapshot, from the portable model.
 
 use tresor_core::convert::portable_of;
-use tresor_core::{ErrorKind, PortableType, SchemaObject, SourceError, TableName, TableSchema};
+use tresor_core::{
+    ErrorKind, PortableType, SchemaObject, SourceError, TableName, TableSchema, TypeChange,
+};
 
 use tokio_postgres::error::SqlState;
 
@@ -67,6 +69,24 @@ fn pg_type_for(p: &PortableType) -> String {
         PortableType::Json => "jsonb".into(),
         PortableType::Array { element } => format!("{}[]", pg_type_for(element)),
         PortableType::Other { .. } => "text".into(),
+    }
+}
+
+/// What a column of portable type `p` loses in a table made here from
+/// another engine's snapshot (`Target::approximate_type`): the type
+/// [`pg_type_for`] gives it, and what changes.
+pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
+    match p {
+        PortableType::Enum { .. } => Some(("text", "the labels are kept, but no longer enforced")),
+        PortableType::Interval | PortableType::Other { .. } => {
+            Some(("text", "stored as the source engine's text form"))
+        }
+        PortableType::Dynamic => Some((
+            "text",
+            "SQLite's untyped column: every value is stored as its text",
+        )),
+        PortableType::Document => Some(("bytea", "a BSON document, stored as its bytes")),
+        _ => None,
     }
 }
 

@@ -99,7 +99,7 @@ impl PgSession {
     }
 
     pub(super) fn is_postgres(&self) -> bool {
-        self.schema.engine == Engine::Postgres
+        self.schema.engine == Engine::POSTGRES
     }
 
     pub(super) fn planned(&self) -> Vec<&TableSchema> {

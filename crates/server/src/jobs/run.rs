@@ -498,7 +498,7 @@ async fn drill(
     let sc = source_config(&env.config, source)?;
     let dir = tempfile::tempdir()
         .map_err(|e| ApiError::internal(format!("cannot create a scratch directory: {e}")))?;
-    let scratch = tresor_ops::scratch_url(&sc.resolved_url()?, dir.path())?;
+    let scratch = env.engines.scratch_url(&sc.resolved_url()?, dir.path())?;
     progress.log(
         "info",
         &format!(

@@ -35,7 +35,7 @@ struct FlakySource {
 #[async_trait]
 impl Source for FlakySource {
     fn engine(&self) -> Engine {
-        Engine::Sqlite
+        Engine::SQLITE
     }
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {
         if self.opens.fetch_add(1, Ordering::SeqCst) < self.fail {
@@ -50,7 +50,7 @@ impl Source for FlakySource {
 
 impl Connector for Flaky {
     fn engine(&self) -> Engine {
-        Engine::Sqlite
+        Engine::SQLITE
     }
     fn accepts(&self, url: &str) -> bool {
         url.starts_with("flaky://")

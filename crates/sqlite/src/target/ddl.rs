@@ -1,7 +1,7 @@
 //! DDL for tables and indexes of snapshots taken from other engines, where
 //! the snapshot's own DDL is not SQLite's.
 
-use tresor_core::{Index, PortableType, TableSchema};
+use tresor_core::{Index, PortableType, TableSchema, TypeChange};
 
 use crate::sql::{ident, ident_list};
 
@@ -36,6 +36,31 @@ fn declared_type(t: &PortableType) -> String {
         }
         PortableType::Dynamic => String::new(),
         _ => "TEXT".into(),
+    }
+}
+
+/// What a column of portable type `p` loses in a table made here from
+/// another engine's snapshot (`Target::approximate_type`): the type
+/// [`declared_type`] gives it, and what changes.
+pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
+    use PortableType as P;
+    match p {
+        P::Decimal {
+            precision: Some(p), ..
+        } if *p <= 15 => Some((
+            "DECIMAL",
+            "stored as a number: trailing zeros after the point are dropped",
+        )),
+        P::Decimal { .. } => Some(("TEXT", "stored as exact decimal text")),
+        P::TimestampTz | P::TimeTz => Some((
+            "DATETIME",
+            "stored as text in UTC; SQLite has no time zones",
+        )),
+        P::Enum { .. } => Some(("TEXT", "the labels are kept, but no longer enforced")),
+        P::Uuid => Some(("CHAR(36)", "stored as text in its dashed form")),
+        P::Array { .. } => Some(("TEXT", "the array is stored as JSON text")),
+        P::Interval | P::Other { .. } => Some(("TEXT", "stored as the source engine's text form")),
+        _ => None,
     }
 }
 
@@ -129,6 +154,24 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index) -> Option<String>
 mod tests {
     use super::*;
     use tresor_core::{Column, RowKey, TableName};
+
+    #[test]
+    fn what_a_made_column_loses_matches_the_type_it_gets() {
+        let enums = PortableType::Enum {
+            labels: vec!["sad".into(), "ok".into()],
+        };
+        for p in [PortableType::TimestampTz, enums, PortableType::Uuid] {
+            let (to, _) = type_change(&p).expect("a change");
+            assert!(declared_type(&p).starts_with(to), "{p:?}");
+        }
+        for p in [
+            PortableType::Timestamp,
+            PortableType::Json,
+            PortableType::Dynamic,
+        ] {
+            assert!(type_change(&p).is_none(), "{p:?}");
+        }
+    }
 
     #[test]
     fn foreign_tables_get_sqlite_ddl() {

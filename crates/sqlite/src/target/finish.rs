@@ -20,7 +20,7 @@ impl Inner {
     /// Indexes, triggers and views to create on commit, in
     /// `sqlite_master` order.
     fn finishing_ddl(&self, conn: &Connection) -> Result<Vec<(i64, String, String)>, SourceError> {
-        let sqlite = self.plan.schema.engine == Engine::Sqlite;
+        let sqlite = self.plan.schema.engine == Engine::SQLITE;
         let fresh = matches!(self.placement, Placement::Fresh { .. });
         let restored: BTreeSet<String> = self
             .restored
@@ -95,7 +95,7 @@ impl Inner {
                 Err(e) => return Err(sql_error(format!("cannot create {what}"), e)),
             }
         }
-        if self.plan.schema.engine == Engine::Sqlite {
+        if self.plan.schema.engine == Engine::SQLITE {
             self.restore_sequences(conn)?;
             if matches!(self.placement, Placement::Fresh { .. }) {
                 self.restore_fresh_settings(conn)?;

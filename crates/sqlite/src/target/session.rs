@@ -213,7 +213,7 @@ fn begin_fresh(
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .ctx(|| format!("cannot open {}", temp.display()))?;
-    let sqlite = inner.plan.schema.engine == Engine::Sqlite;
+    let sqlite = inner.plan.schema.engine == Engine::SQLITE;
     let settings = &inner.plan.schema.settings;
     if sqlite {
         // must precede the first table
@@ -347,7 +347,7 @@ fn begin_in_place(
         warnings: Vec::new(),
         done: false,
     };
-    let sqlite = inner.plan.schema.engine == Engine::Sqlite;
+    let sqlite = inner.plan.schema.engine == Engine::SQLITE;
     let mode = inner.plan.mode;
 
     // the deploy-safe restore: the tables were empty when it was planned;

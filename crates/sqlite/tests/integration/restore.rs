@@ -269,7 +269,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
     let plan = RestorePlan {
         tables: vec![table.name.clone()],
         schema: DatabaseSchema {
-            engine: Engine::Postgres,
+            engine: Engine::POSTGRES,
             tables: vec![table.clone()],
             objects: vec![],
             settings: BTreeMap::new(),

@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let scratch = match (&args.target, &args.source) {
         (Some(t), _) => ctx.database(t)?.url,
-        (None, Some(s)) => tresor_ops::scratch_url(&ctx.database(s)?.url, dir.path())?,
+        (None, Some(s)) => ctx.engines.scratch_url(&ctx.database(s)?.url, dir.path())?,
         (None, None) => {
             // the configured source with credentials, else the URL the
             // snapshot recorded
@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
                 Some(db) => db.url,
                 None => snapshot.source.url.clone(),
             };
-            tresor_ops::scratch_url(&url, dir.path())?
+            ctx.engines.scratch_url(&url, dir.path())?
         }
     };
     let bars = ctx.progress_enabled().then(Bars::new);

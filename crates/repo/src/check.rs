@@ -103,76 +103,11 @@ pub async fn check(
 ) -> CheckReport {
     let mut report = CheckReport::default();
     let storage = repo.storage();
-    let key = repo.key();
 
-    match storage.read(CONFIG_PATH).await {
-        Ok(bytes) => {
-            if let Err(e) = Config::decode(key, &bytes) {
-                report.errors.push(format!("config: {e}"));
-            }
-        }
-        Err(e) => report.errors.push(format!("config: {e}")),
-    }
-
-    match storage.list(KEYS_DIR).await {
-        Ok(names) if names.is_empty() => report.errors.push("no key file found".into()),
-        Ok(names) => {
-            for name in names {
-                let parsed = storage
-                    .read(&format!("{KEYS_DIR}/{name}"))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        if crate::ObjectId::of(&b).to_hex() != name {
-                            return Err("its name does not match its content (renamed, copied \
-                                 from elsewhere or planted); remove it with `tresor key remove`"
-                                .into());
-                        }
-                        KeyFile::from_json(&b).map_err(|e| e.to_string())
-                    });
-                if let Err(e) = parsed {
-                    report.errors.push(format!("key file {name}: {e}"));
-                }
-            }
-        }
-        Err(e) => report.errors.push(format!("cannot list keys: {e}")),
-    }
+    check_config_and_keys(repo, &mut report).await;
 
     // Index files.
-    let mut indexed: BTreeMap<PackId, IndexedPack> = BTreeMap::new();
-    let mut blob_ids: HashSet<BlobId> = HashSet::new();
-    match list_index_files(storage).await {
-        Ok(ids) => {
-            report.index_files = ids.len();
-            for id in ids {
-                match read_index_file(storage, key, id).await {
-                    Ok(file) => {
-                        for p in file.packs {
-                            blob_ids.extend(p.blobs.iter().map(|e| e.id));
-                            if let Some(prev) = indexed.get(&p.id) {
-                                if prev.size != p.size {
-                                    report.errors.push(format!(
-                                        "pack {}: index files disagree on its size ({} vs {})",
-                                        p.id, prev.size, p.size
-                                    ));
-                                }
-                                continue;
-                            }
-                            indexed.insert(
-                                p.id,
-                                IndexedPack {
-                                    size: p.size,
-                                    blobs: p.blobs,
-                                },
-                            );
-                        }
-                    }
-                    Err(e) => report.errors.push(e.to_string()),
-                }
-            }
-        }
-        Err(e) => report.errors.push(format!("cannot list index files: {e}")),
-    }
+    let (indexed, blob_ids) = read_indexes(repo, &mut report).await;
     report.packs = indexed.len();
     report.blobs = blob_ids.len();
 
@@ -250,49 +185,142 @@ pub async fn check(
     report.missing_blobs = missing;
 
     if read_data {
-        let damaged: HashSet<PackId> = report.damaged_packs.iter().map(|d| d.pack).collect();
-        let to_read: Vec<(PackId, &IndexedPack)> = indexed
-            .iter()
-            .filter(|(id, _)| stored.contains(id) && !damaged.contains(id))
-            .map(|(id, p)| (*id, p))
-            .collect();
-        let mut results = futures::stream::iter(to_read)
-            .map(|(id, p)| async move {
-                let outcome = match storage.read(&pack_path(&id)).await {
-                    Ok(bytes) => {
-                        let key = key.clone();
-                        let blobs = p.blobs.clone();
-                        let len = bytes.len() as u64;
-                        tokio::task::spawn_blocking(move || verify_pack(&key, id, &bytes, &blobs))
-                            .await
-                            .map_err(|e| format!("verification task failed: {e}"))
-                            .map(|r| (len, r))
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                (id, p, outcome)
-            })
-            .buffer_unordered(2);
-        while let Some((id, p, outcome)) = results.next().await {
-            match outcome {
-                Ok((len, Ok(()))) => {
-                    report.packs_read += 1;
-                    report.bytes_read += len;
-                }
-                Ok((len, Err((reason, bad)))) => {
-                    report.packs_read += 1;
-                    report.bytes_read += len;
-                    report.damaged(id, reason, &p.blobs, bad);
-                }
-                Err(reason) => {
-                    let all = p.blobs.iter().map(|e| e.id).collect();
-                    report.damaged(id, reason, &p.blobs, all);
+        read_packs(repo, &indexed, &stored, &mut report).await;
+    }
+    report
+}
+
+/// The config decrypts with the key, and every key file parses and is
+/// named after its content.
+async fn check_config_and_keys(repo: &Repository, report: &mut CheckReport) {
+    let storage = repo.storage();
+    match storage.read(CONFIG_PATH).await {
+        Ok(bytes) => {
+            if let Err(e) = Config::decode(repo.key(), &bytes) {
+                report.errors.push(format!("config: {e}"));
+            }
+        }
+        Err(e) => report.errors.push(format!("config: {e}")),
+    }
+
+    match storage.list(KEYS_DIR).await {
+        Ok(names) if names.is_empty() => report.errors.push("no key file found".into()),
+        Ok(names) => {
+            for name in names {
+                let parsed = storage
+                    .read(&format!("{KEYS_DIR}/{name}"))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        if crate::ObjectId::of(&b).to_hex() != name {
+                            return Err("its name does not match its content (renamed, copied \
+                                 from elsewhere or planted); remove it with `tresor key remove`"
+                                .into());
+                        }
+                        KeyFile::from_json(&b).map_err(|e| e.to_string())
+                    });
+                if let Err(e) = parsed {
+                    report.errors.push(format!("key file {name}: {e}"));
                 }
             }
         }
-        report.damaged_packs.sort_by_key(|d| d.pack);
+        Err(e) => report.errors.push(format!("cannot list keys: {e}")),
     }
-    report
+}
+
+/// Every index file's packs (the first listing of a pack wins; a size
+/// that disagrees is an error), and every blob they index.
+async fn read_indexes(
+    repo: &Repository,
+    report: &mut CheckReport,
+) -> (BTreeMap<PackId, IndexedPack>, HashSet<BlobId>) {
+    let mut indexed: BTreeMap<PackId, IndexedPack> = BTreeMap::new();
+    let mut blob_ids: HashSet<BlobId> = HashSet::new();
+    match list_index_files(repo.storage()).await {
+        Ok(ids) => {
+            report.index_files = ids.len();
+            for id in ids {
+                match read_index_file(repo.storage(), repo.key(), id).await {
+                    Ok(file) => {
+                        for p in file.packs {
+                            blob_ids.extend(p.blobs.iter().map(|e| e.id));
+                            if let Some(prev) = indexed.get(&p.id) {
+                                if prev.size != p.size {
+                                    report.errors.push(format!(
+                                        "pack {}: index files disagree on its size ({} vs {})",
+                                        p.id, prev.size, p.size
+                                    ));
+                                }
+                                continue;
+                            }
+                            indexed.insert(
+                                p.id,
+                                IndexedPack {
+                                    size: p.size,
+                                    blobs: p.blobs,
+                                },
+                            );
+                        }
+                    }
+                    Err(e) => report.errors.push(e.to_string()),
+                }
+            }
+        }
+        Err(e) => report.errors.push(format!("cannot list index files: {e}")),
+    }
+    (indexed, blob_ids)
+}
+
+/// Downloads every indexed pack that storage holds and is not already
+/// known damaged, and verifies each record, two packs at a time.
+async fn read_packs(
+    repo: &Repository,
+    indexed: &BTreeMap<PackId, IndexedPack>,
+    stored: &HashSet<PackId>,
+    report: &mut CheckReport,
+) {
+    let (storage, key) = (repo.storage(), repo.key());
+    let damaged: HashSet<PackId> = report.damaged_packs.iter().map(|d| d.pack).collect();
+    let to_read: Vec<(PackId, &IndexedPack)> = indexed
+        .iter()
+        .filter(|(id, _)| stored.contains(id) && !damaged.contains(id))
+        .map(|(id, p)| (*id, p))
+        .collect();
+    let mut results = futures::stream::iter(to_read)
+        .map(|(id, p)| async move {
+            let outcome = match storage.read(&pack_path(&id)).await {
+                Ok(bytes) => {
+                    let key = key.clone();
+                    let blobs = p.blobs.clone();
+                    let len = bytes.len() as u64;
+                    tokio::task::spawn_blocking(move || verify_pack(&key, id, &bytes, &blobs))
+                        .await
+                        .map_err(|e| format!("verification task failed: {e}"))
+                        .map(|r| (len, r))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            (id, p, outcome)
+        })
+        .buffer_unordered(2);
+    while let Some((id, p, outcome)) = results.next().await {
+        match outcome {
+            Ok((len, Ok(()))) => {
+                report.packs_read += 1;
+                report.bytes_read += len;
+            }
+            Ok((len, Err((reason, bad)))) => {
+                report.packs_read += 1;
+                report.bytes_read += len;
+                report.damaged(id, reason, &p.blobs, bad);
+            }
+            Err(reason) => {
+                let all = p.blobs.iter().map(|e| e.id).collect();
+                report.damaged(id, reason, &p.blobs, all);
+            }
+        }
+    }
+    report.damaged_packs.sort_by_key(|d| d.pack);
 }
 
 fn parse_pack_name(name: &str) -> Option<PackId> {

@@ -164,15 +164,99 @@ pub async fn prune(
         }
     }
     report.packs_before = indexed.len();
-
     let mut stored: HashSet<PackId> = HashSet::new();
     for name in storage.list_recursive(DATA_DIR).await? {
         if let Some(id) = name.split_once('/').and_then(|(_, f)| f.parse().ok()) {
             stored.insert(id);
         }
     }
+    let chosen = choose_copies(&indexed, &stored, referenced)?;
+    let fates = decide_fates(&indexed, &stored, &chosen, options, &mut report);
+    let grace_cutoff = options
+        .unreferenced_grace
+        .and_then(|g| SystemTime::now().checked_sub(g));
+    let mut unreferenced: Vec<PackId> = Vec::new();
+    let mut leftovers: Vec<PackId> = stored
+        .iter()
+        .filter(|id| !indexed.contains_key(id))
+        .copied()
+        .collect();
+    leftovers.sort();
+    for id in leftovers {
+        let meta = storage.stat(&pack_path(&id)).await?;
+        if unused_long_enough(grace_cutoff, meta.modified) {
+            report.unreferenced_packs_deleted += 1;
+            report.bytes_freed += meta.size;
+            unreferenced.push(id);
+        }
+    }
+    let index_changes = report.packs_deleted + report.packs_repacked + report.missing_packs_dropped
+        > 0
+        || old_index_ids.len() > indexed.len().div_ceil(MAX_PACKS_PER_INDEX);
+    // temporary files of interrupted writes (nothing writes while the
+    // exclusive lock is held; the grace spares a writer that ignores locks)
+    let mut temp_files = Vec::new();
+    for name in storage.list_recursive(TMP_DIR).await? {
+        let path = format!("{TMP_DIR}/{name}");
+        let modified = storage.stat(&path).await.ok().and_then(|m| m.modified);
+        if unused_long_enough(grace_cutoff, modified) {
+            temp_files.push(path);
+        }
+    }
+    report.temp_files_removed = temp_files.len();
+    if options.dry_run {
+        if index_changes {
+            report.index_files_removed = old_index_ids.len();
+        }
+        return Ok(report);
+    }
+    for path in &temp_files {
+        storage.delete(path).await?;
+    }
 
-    // Choose one live copy of every referenced blob, in a stored pack.
+    // 2. Repack.
+    let (new_packs, written_bytes) = repack(repo, &fates).await?;
+    report.packs_written = new_packs.len();
+    report.bytes_freed = report.bytes_freed.saturating_sub(written_bytes);
+
+    // 3. New index files, only when the index changes; then the old ones.
+    if index_changes {
+        let mut all: Vec<IndexPack> = fates
+            .iter()
+            .filter(|(_, f)| matches!(f, Fate::Keep))
+            .filter_map(|(id, _)| indexed.remove(id))
+            .collect();
+        all.extend(new_packs);
+        report.index_files_written += write_index(repo, all).await?;
+        for id in &old_index_ids {
+            storage.delete(&format!("{INDEX_DIR}/{id}")).await?;
+        }
+        report.index_files_removed = old_index_ids.len();
+    } else if !new_packs.is_empty() {
+        // Unreachable in practice (repacking changes the index), kept for safety.
+        report.index_files_written += write_index(repo, new_packs).await?;
+    }
+
+    // 4. Packs, once no index names them.
+    for (pid, fate) in &fates {
+        if matches!(fate, Fate::Delete | Fate::Repack(_)) {
+            storage.delete(&pack_path(pid)).await?;
+        }
+    }
+    for pid in &unreferenced {
+        storage.delete(&pack_path(pid)).await?;
+    }
+
+    repo.reload_index().await?;
+    Ok(report)
+}
+
+/// One live copy of every referenced blob, in a pack that storage holds.
+fn choose_copies(
+    indexed: &BTreeMap<PackId, IndexPack>,
+    stored: &HashSet<PackId>,
+    referenced: &HashSet<BlobId>,
+) -> Result<HashMap<BlobId, PackId>, PruneError> {
     let mut chosen: HashMap<BlobId, PackId> = HashMap::new();
     for (pid, p) in indexed.iter().filter(|(id, _)| stored.contains(id)) {
         for e in &p.blobs {
@@ -193,9 +277,20 @@ pub async fn prune(
             example: missing[0],
         });
     }
+    Ok(chosen)
+}
 
+/// Per stored, indexed pack: kept, deleted (nothing live) or repacked
+/// (less live than the threshold); counted into `report`.
+fn decide_fates(
+    indexed: &BTreeMap<PackId, IndexPack>,
+    stored: &HashSet<PackId>,
+    chosen: &HashMap<BlobId, PackId>,
+    options: &PruneOptions,
+    report: &mut PruneReport,
+) -> BTreeMap<PackId, Fate> {
     let mut fates: BTreeMap<PackId, Fate> = BTreeMap::new();
-    for (pid, p) in &indexed {
+    for (pid, p) in indexed {
         if !stored.contains(pid) {
             report.missing_packs_dropped += 1;
             continue;
@@ -223,65 +318,30 @@ pub async fn prune(
         };
         fates.insert(*pid, fate);
     }
+    fates
+}
 
-    let grace_cutoff = options
-        .unreferenced_grace
-        .and_then(|g| SystemTime::now().checked_sub(g));
-    let mut unreferenced: Vec<PackId> = Vec::new();
-    let mut leftovers: Vec<PackId> = stored
-        .iter()
-        .filter(|id| !indexed.contains_key(id))
-        .copied()
-        .collect();
-    leftovers.sort();
-    for id in leftovers {
-        let meta = storage.stat(&pack_path(&id)).await?;
-        let old_enough = match (grace_cutoff, meta.modified) {
-            (None, _) => true,
-            (Some(cutoff), Some(modified)) => modified <= cutoff,
-            (Some(_), None) => false,
-        };
-        if old_enough {
-            report.unreferenced_packs_deleted += 1;
-            report.bytes_freed += meta.size;
-            unreferenced.push(id);
-        }
+/// Whether a file modified at `modified` may go: always without a grace
+/// period, else only when known to be older than `cutoff`.
+fn unused_long_enough(cutoff: Option<SystemTime>, modified: Option<SystemTime>) -> bool {
+    match (cutoff, modified) {
+        (None, _) => true,
+        (Some(cutoff), Some(m)) => m <= cutoff,
+        (Some(_), None) => false,
     }
+}
 
-    let index_changes = report.packs_deleted + report.packs_repacked + report.missing_packs_dropped
-        > 0
-        || old_index_ids.len() > indexed.len().div_ceil(MAX_PACKS_PER_INDEX);
-    // temporary files of interrupted writes (nothing writes while the
-    // exclusive lock is held; the grace spares a writer that ignores locks)
-    let mut temp_files = Vec::new();
-    for name in storage.list_recursive(TMP_DIR).await? {
-        let path = format!("{TMP_DIR}/{name}");
-        let modified = storage.stat(&path).await.ok().and_then(|m| m.modified);
-        let old_enough = match (grace_cutoff, modified) {
-            (None, _) => true,
-            (Some(cutoff), Some(m)) => m <= cutoff,
-            (Some(_), None) => false,
-        };
-        if old_enough {
-            temp_files.push(path);
-        }
-    }
-    report.temp_files_removed = temp_files.len();
-    if options.dry_run {
-        if index_changes {
-            report.index_files_removed = old_index_ids.len();
-        }
-        return Ok(report);
-    }
-    for path in &temp_files {
-        storage.delete(path).await?;
-    }
-
-    // 2. Repack.
+/// Copies the live blobs of the packs to repack into new packs, each
+/// record checked (decrypted) on the way; the new packs and their bytes.
+async fn repack(
+    repo: &Repository,
+    fates: &BTreeMap<PackId, Fate>,
+) -> Result<(Vec<IndexPack>, u64), PruneError> {
+    let (storage, key) = (repo.storage(), repo.key());
     let mut new_packs: Vec<IndexPack> = Vec::new();
     let mut writer = PackWriter::default();
     let mut written_bytes = 0u64;
-    for (pid, fate) in &fates {
+    for (pid, fate) in fates {
         let Fate::Repack(live) = fate else { continue };
         let bytes = storage.read(&pack_path(pid)).await?;
         for e in live {
@@ -306,52 +366,21 @@ pub async fn prune(
         let fin = writer.finish(key).map_err(RepoError::from)?;
         written_bytes += store(repo, fin, &mut new_packs).await?;
     }
-    report.packs_written = new_packs.len();
-    report.bytes_freed = report.bytes_freed.saturating_sub(written_bytes);
+    Ok((new_packs, written_bytes))
+}
 
-    // 3. New index files, only when the index changes.
-    if index_changes {
-        let mut all: Vec<IndexPack> = fates
-            .iter()
-            .filter(|(_, f)| matches!(f, Fate::Keep))
-            .filter_map(|(id, _)| indexed.remove(id))
-            .collect();
-        all.extend(new_packs);
-        for chunk in all.chunks(MAX_PACKS_PER_INDEX) {
-            let file = IndexFile {
-                packs: chunk.to_vec(),
-                ..IndexFile::new()
-            };
-            write_index_file(storage, key, &file).await?;
-            report.index_files_written += 1;
-        }
-        // 4. Old index files.
-        for id in &old_index_ids {
-            storage.delete(&format!("{INDEX_DIR}/{id}")).await?;
-        }
-        report.index_files_removed = old_index_ids.len();
-    } else if !new_packs.is_empty() {
-        // Unreachable in practice (repacking changes the index), kept for safety.
+/// Writes `packs` into new index files; how many.
+async fn write_index(repo: &Repository, packs: Vec<IndexPack>) -> Result<usize, PruneError> {
+    let mut written = 0;
+    for chunk in packs.chunks(MAX_PACKS_PER_INDEX) {
         let file = IndexFile {
-            packs: new_packs,
+            packs: chunk.to_vec(),
             ..IndexFile::new()
         };
-        write_index_file(storage, key, &file).await?;
-        report.index_files_written += 1;
+        write_index_file(repo.storage(), repo.key(), &file).await?;
+        written += 1;
     }
-
-    // 5. Packs.
-    for (pid, fate) in &fates {
-        if matches!(fate, Fate::Delete | Fate::Repack(_)) {
-            storage.delete(&pack_path(pid)).await?;
-        }
-    }
-    for pid in &unreferenced {
-        storage.delete(&pack_path(pid)).await?;
-    }
-
-    repo.reload_index().await?;
-    Ok(report)
+    Ok(written)
 }
 
 async fn store(

@@ -22,6 +22,10 @@ fn label(s: &str) -> String {
 }
 
 /// Renders the metrics text.
+///
+/// Longer than the house limit on purpose: it reads top to bottom as the
+/// exposition it writes, one metric family after another in the order a
+/// scraper shows them; split up, the order would live in no one place.
 pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Response> {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {

@@ -88,69 +88,7 @@ pub async fn upload_and_restore(
     Admin(c): Admin,
     mut form: axum::extract::Multipart,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let mut f = UploadForm::default();
-    let mut upload = None;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?
-    {
-        match field.name().unwrap_or_default() {
-            "backup_file" | "file" | "archive" => {
-                if upload.is_some() {
-                    return Err(ApiError::bad_request("send one backup_file"));
-                }
-                upload = Some(crate::actions::archives::receive_field(&app, &c, field).await?);
-            }
-            "target" => f.target = Some(text(field).await?.trim().to_string()),
-            "mode" => {
-                let m = text(field).await?;
-                f.mode = Some(
-                    m.trim()
-                        .parse()
-                        .map_err(|e: tresor_core::UnknownRestoreMode| {
-                            ApiError::bad_request(e.to_string())
-                        })?,
-                );
-            }
-            "clear_existing_data" => {
-                let clear = yes(&text(field).await?)?;
-                f.mode = Some(if clear {
-                    RestoreMode::Replace
-                } else {
-                    RestoreMode::Merge
-                });
-            }
-            "tables" => {
-                f.tables = text(field)
-                    .await?
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect();
-            }
-            "group" => f.group = Some(text(field).await?.trim().to_string()),
-            "only_missing" => f.only_missing = yes(&text(field).await?)?,
-            "app_version" => {
-                f.app_version =
-                    Some(text(field).await?.trim().to_string()).filter(|v| !v.is_empty());
-            }
-            "require_same_app_version" => {
-                f.require_same_app_version = yes(&text(field).await?)?;
-            }
-            "confirm" => f.confirm = Some(text(field).await?.trim().to_string()),
-            other => {
-                return Err(ApiError::bad_request(format!("unknown field {other:?}")).hint(
-                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, app_version, require_same_app_version, confirm",
-                ));
-            }
-        }
-    }
-    let Some(upload) = upload else {
-        return Err(ApiError::bad_request("the form has no backup_file")
-            .hint("send the archive as the multipart field backup_file"));
-    };
+    let (f, upload) = read_upload_form(&app, &c, &mut form).await?;
     // the target: named, or the archive's own source, or the only one
     let source_of_archive = upload["snapshot"]["source"].as_str().map(str::to_string);
     let target = match f.target.filter(|t| !t.is_empty()) {
@@ -244,4 +182,77 @@ pub async fn upload_and_restore(
     )?;
     answer["job"] = job.into();
     Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// The fields of an upload-and-restore form, and the received archive
+/// (stored as an upload, not yet imported).
+async fn read_upload_form(
+    app: &Arc<App>,
+    c: &crate::auth::Caller,
+    form: &mut axum::extract::Multipart,
+) -> ApiResult<(UploadForm, serde_json::Value)> {
+    let mut f = UploadForm::default();
+    let mut upload = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?
+    {
+        match field.name().unwrap_or_default() {
+            "backup_file" | "file" | "archive" => {
+                if upload.is_some() {
+                    return Err(ApiError::bad_request("send one backup_file"));
+                }
+                upload = Some(crate::actions::archives::receive_field(app, c, field).await?);
+            }
+            "target" => f.target = Some(text(field).await?.trim().to_string()),
+            "mode" => {
+                let m = text(field).await?;
+                f.mode = Some(
+                    m.trim()
+                        .parse()
+                        .map_err(|e: tresor_core::UnknownRestoreMode| {
+                            ApiError::bad_request(e.to_string())
+                        })?,
+                );
+            }
+            "clear_existing_data" => {
+                let clear = yes(&text(field).await?)?;
+                f.mode = Some(if clear {
+                    RestoreMode::Replace
+                } else {
+                    RestoreMode::Merge
+                });
+            }
+            "tables" => {
+                f.tables = text(field)
+                    .await?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            "group" => f.group = Some(text(field).await?.trim().to_string()),
+            "only_missing" => f.only_missing = yes(&text(field).await?)?,
+            "app_version" => {
+                f.app_version =
+                    Some(text(field).await?.trim().to_string()).filter(|v| !v.is_empty());
+            }
+            "require_same_app_version" => {
+                f.require_same_app_version = yes(&text(field).await?)?;
+            }
+            "confirm" => f.confirm = Some(text(field).await?.trim().to_string()),
+            other => {
+                return Err(ApiError::bad_request(format!("unknown field {other:?}")).hint(
+                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, app_version, require_same_app_version, confirm",
+                ));
+            }
+        }
+    }
+    let Some(upload) = upload else {
+        return Err(ApiError::bad_request("the form has no backup_file")
+            .hint("send the archive as the multipart field backup_file"));
+    };
+    Ok((f, upload))
 }

@@ -31,48 +31,7 @@ pub async fn run(ctx: &Context, args: &GuardArgs) -> Result<ExitCode> {
         .into());
     };
     let db = ctx.database(source_spec)?;
-    let group_tables = |g: &str| -> Result<Vec<String>> {
-        let Some(cfg) = &db.config else {
-            return Err(UserError::usage(
-                format!("--group/--protect {g} needs a source defined in tresor.toml"),
-                "name the source by its name in the config file",
-            )
-            .into());
-        };
-        cfg.groups.get(g).cloned().ok_or_else(|| {
-            UserError::not_found(
-                format!("no table group named {g:?}"),
-                format!(
-                    "groups of this source: {}",
-                    cfg.groups.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )
-            .into()
-        })
-    };
-    let protected = match &args.protect {
-        Some(g) => group_tables(g)?,
-        None => Vec::new(),
-    };
-    let mut include = args.tables.clone();
-    if let Some(g) = &args.group {
-        include.extend(group_tables(g)?);
-    }
-    if !include.is_empty() {
-        include.extend(protected.iter().cloned());
-    }
-    let tables = TableFilter::new(&include, &args.exclude).map_err(|e| {
-        UserError::usage(
-            e.to_string(),
-            "table patterns are globs such as users, user_*",
-        )
-    })?;
-    let protect_filter = TableFilter::new(&protected, &[]).map_err(|e| {
-        UserError::usage(
-            e.to_string(),
-            "table patterns are globs such as users, user_*",
-        )
-    })?;
+    let (tables, protected, protect_filter) = guarded_tables(&db, args)?;
     let repo = ctx.open_repo().await?;
     let source = ctx.engines.source(&db.url)?;
     let command_line = args.command.join(" ");
@@ -173,53 +132,126 @@ pub async fn run(ctx: &Context, args: &GuardArgs) -> Result<ExitCode> {
             "undone": undone,
         }))?;
     } else if !ctx.global.quiet {
-        if changed.is_empty() {
-            println!("the command changed no row of the guarded tables");
-        } else {
-            let mut rows = vec![vec![
-                "Table".to_string(),
-                "Inserted".into(),
-                "Updated".into(),
-                "Deleted".into(),
-            ]];
-            for t in &changed {
-                rows.push(vec![
-                    t.table.clone(),
-                    t.inserted.to_string(),
-                    t.updated.to_string(),
-                    t.deleted.to_string(),
-                ]);
-            }
-            println!("the command changed:");
-            table(&rows);
-            for (protected_row, line) in &shown {
-                println!("{}{line}", if *protected_row { "! " } else { "" });
-            }
-        }
-        if violations > 0 {
-            println!(
-                "the command deleted or changed {violations} protected row(s) ({})",
-                args.protect.as_deref().unwrap_or_default()
-            );
-            match &undone {
-                Some(r) => println!(
-                    "put back at once: {} row(s) reverted (safety snapshot {})",
-                    r.tables.iter().map(|t| t.reverted).sum::<u64>(),
-                    r.safety_snapshot
-                        .as_deref()
-                        .map_or("-", |s| &s[..8.min(s.len())])
-                ),
-                None => println!(
-                    "undo with: tresor undo {} --tables {}",
-                    guard.short_id(),
-                    protected.join(",")
-                ),
-            }
-        } else if !changed.is_empty() {
-            println!("undo with: tresor undo {}", guard.short_id());
-        }
+        let outcome = Outcome {
+            changed: &changed,
+            shown: &shown,
+            violations,
+            protected: &protected,
+            undone: undone.as_ref(),
+        };
+        print_outcome(&outcome, &guard, args.protect.as_deref());
     }
     Ok(ExitCode::from(exit))
+}
+
+/// The tables to guard (`--tables`, `--group`, and the protected ones
+/// when a selection is given), the protected group's tables, and a filter
+/// of those.
+fn guarded_tables(
+    db: &crate::context::Database,
+    args: &GuardArgs,
+) -> Result<(TableFilter, Vec<String>, TableFilter)> {
+    let group_tables = |g: &str| -> Result<Vec<String>> {
+        let Some(cfg) = &db.config else {
+            return Err(UserError::usage(
+                format!("--group/--protect {g} needs a source defined in tresor.toml"),
+                "name the source by its name in the config file",
+            )
+            .into());
+        };
+        cfg.groups.get(g).cloned().ok_or_else(|| {
+            UserError::not_found(
+                format!("no table group named {g:?}"),
+                format!(
+                    "groups of this source: {}",
+                    cfg.groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .into()
+        })
+    };
+    let protected = match &args.protect {
+        Some(g) => group_tables(g)?,
+        None => Vec::new(),
+    };
+    let mut include = args.tables.clone();
+    if let Some(g) = &args.group {
+        include.extend(group_tables(g)?);
+    }
+    if !include.is_empty() {
+        include.extend(protected.iter().cloned());
+    }
+    let tables = TableFilter::new(&include, &args.exclude).map_err(|e| {
+        UserError::usage(
+            e.to_string(),
+            "table patterns are globs such as users, user_*",
+        )
+    })?;
+    let protect_filter = TableFilter::new(&protected, &[]).map_err(|e| {
+        UserError::usage(
+            e.to_string(),
+            "table patterns are globs such as users, user_*",
+        )
+    })?;
+    Ok((tables, protected, protect_filter))
+}
+
+/// What the guarded command did, for the text output.
+struct Outcome<'a> {
+    changed: &'a [&'a tresor_ops::TableDiff],
+    shown: &'a [(bool, String)],
+    violations: u64,
+    protected: &'a [String],
+    undone: Option<&'a tresor_ops::UndoReport>,
+}
+
+fn print_outcome(o: &Outcome<'_>, guard: &tresor_ops::Snapshot, protect: Option<&str>) {
+    if o.changed.is_empty() {
+        println!("the command changed no row of the guarded tables");
+    } else {
+        let mut rows = vec![vec![
+            "Table".to_string(),
+            "Inserted".into(),
+            "Updated".into(),
+            "Deleted".into(),
+        ]];
+        for t in o.changed {
+            rows.push(vec![
+                t.table.clone(),
+                t.inserted.to_string(),
+                t.updated.to_string(),
+                t.deleted.to_string(),
+            ]);
+        }
+        println!("the command changed:");
+        table(&rows);
+        for (protected_row, line) in o.shown {
+            println!("{}{line}", if *protected_row { "! " } else { "" });
+        }
+    }
+    if o.violations > 0 {
+        println!(
+            "the command deleted or changed {} protected row(s) ({})",
+            o.violations,
+            protect.unwrap_or_default()
+        );
+        match &o.undone {
+            Some(r) => println!(
+                "put back at once: {} row(s) reverted (safety snapshot {})",
+                r.tables.iter().map(|t| t.reverted).sum::<u64>(),
+                r.safety_snapshot
+                    .as_deref()
+                    .map_or("-", |s| &s[..8.min(s.len())])
+            ),
+            None => println!(
+                "undo with: tresor undo {} --tables {}",
+                guard.short_id(),
+                o.protected.join(",")
+            ),
+        }
+    } else if !o.changed.is_empty() {
+        println!("undo with: tresor undo {}", guard.short_id());
+    }
 }
 
 async fn release(ctx: &Context, spec: &str) -> Result<ExitCode> {

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_core::RestoreMode;
+use tresor_core::{RestoreMode, RowFilter, TableFilter};
 use tresor_ops::{
     NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, RowSelection, list_snapshots,
     preview, resolve, restore,
@@ -32,32 +32,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     )?;
     let target = ctx.engines.target(&db.url)?;
     let target_source = ctx.engines.source(&db.url)?;
-    let options = RestoreOptions {
-        tables,
-        // a row selection merges: nothing outside it is touched
-        mode: args.mode.unwrap_or(if args.filters.is_empty() {
-            RestoreMode::Replace
-        } else {
-            RestoreMode::Merge
-        }),
-        safety_snapshot: !args.no_safety_snapshot,
-        target_url: db.url.clone(),
-        target_name: db.name.clone(),
-        username: None,
-        rehearsal: None,
-        rows: (!args.filters.is_empty()).then_some(RowSelection {
-            filters,
-            with_related: args.with_related,
-        }),
-        only_missing: args.only_missing,
-        app_version: args
-            .app_version
-            .clone()
-            .or_else(|| db.config.as_ref().and_then(|c| c.app_version.clone())),
-        require_same_app_version: args.require_same_app_version,
-        with_privileges: args.with_privileges,
-        strict: args.strict,
-    };
+    let options = restore_options(args, &db, tables, filters);
     let target_label = db
         .name
         .clone()
@@ -172,6 +147,41 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     );
     report(ctx, args, &snapshot, &target_label, &outcome)?;
     super::ok()
+}
+
+/// The restore the arguments ask for.
+fn restore_options(
+    args: &RestoreArgs,
+    db: &crate::context::Database,
+    tables: TableFilter,
+    filters: Vec<RowFilter>,
+) -> RestoreOptions {
+    RestoreOptions {
+        tables,
+        // a row selection merges: nothing outside it is touched
+        mode: args.mode.unwrap_or(if args.filters.is_empty() {
+            RestoreMode::Replace
+        } else {
+            RestoreMode::Merge
+        }),
+        safety_snapshot: !args.no_safety_snapshot,
+        target_url: db.url.clone(),
+        target_name: db.name.clone(),
+        username: None,
+        rehearsal: None,
+        rows: (!args.filters.is_empty()).then_some(RowSelection {
+            filters,
+            with_related: args.with_related,
+        }),
+        only_missing: args.only_missing,
+        app_version: args
+            .app_version
+            .clone()
+            .or_else(|| db.config.as_ref().and_then(|c| c.app_version.clone())),
+        require_same_app_version: args.require_same_app_version,
+        with_privileges: args.with_privileges,
+        strict: args.strict,
+    }
 }
 
 /// Prints what a restore did.

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::approximate::Approximation;
 use crate::filter::TableFilter;
 use crate::schema::{DatabaseSchema, Engine, TableName, TableSchema};
 use crate::value::Row;
@@ -551,6 +552,28 @@ pub trait Target: Send + Sync {
     /// every planned table, reporting every mismatch at once, before any
     /// row is written.
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError>;
+
+    /// What restoring `plan` changes because of the target server's
+    /// version or build rather than its engine (a snapshot of a newer
+    /// PostgreSQL restored into an older one), for the tables `state`
+    /// says the target lacks and, into a database without any planned
+    /// table, for the objects around them. The dry run lists these with
+    /// the cross-engine approximations, and `--strict` refuses them.
+    /// [`begin`] makes exactly these changes. Nothing by default.
+    ///
+    /// [`begin`]: Target::begin
+    ///
+    /// # Errors
+    /// The target cannot be reached, or cannot hold part of the snapshot
+    /// at all (the restore would fail the same way).
+    async fn version_approximations(
+        &self,
+        plan: &RestorePlan,
+        state: &TargetState,
+    ) -> Result<Vec<Approximation>, SourceError> {
+        let _ = (plan, state);
+        Ok(Vec::new())
+    }
 
     /// Removes the whole database (file) this target names: what a restore
     /// drill does with its scratch database. Only called on databases

@@ -94,6 +94,8 @@ pub(crate) enum Feature {
     SecurityInvoker,
     /// The `MAINTAIN` privilege.
     Maintain,
+    /// Infinite intervals.
+    InfiniteInterval,
     /// Virtual generated columns.
     VirtualGenerated,
     /// `NOT ENFORCED` constraints.
@@ -114,7 +116,7 @@ impl Feature {
             | Feature::Compression
             | Feature::DatabaseOwnerRole => 14,
             Feature::NullsNotDistinct | Feature::SecurityInvoker => 15,
-            Feature::Maintain => 17,
+            Feature::Maintain | Feature::InfiniteInterval => 17,
             Feature::VirtualGenerated | Feature::NotEnforced | Feature::TemporalKeys => 18,
         }
     }
@@ -132,6 +134,7 @@ impl Feature {
             Feature::NullsNotDistinct => "NULLS NOT DISTINCT",
             Feature::SecurityInvoker => "security_invoker views",
             Feature::Maintain => "MAINTAIN privilege",
+            Feature::InfiniteInterval => "infinite intervals",
             Feature::VirtualGenerated => "virtual generated columns",
             Feature::NotEnforced => "NOT ENFORCED constraints",
             Feature::TemporalKeys => "temporal keys (WITHOUT OVERLAPS, PERIOD)",
@@ -186,6 +189,12 @@ pub(crate) enum Conversion {
     MultirangeToArray,
     /// A number kept as text (`xid8`) becomes a decimal.
     ToDecimal,
+    /// An infinite interval fails the load: an older server would take
+    /// its binary form for the largest finite interval.
+    FiniteInterval {
+        /// The target's major version.
+        target: u32,
+    },
 }
 
 impl Conversion {
@@ -199,6 +208,15 @@ impl Conversion {
             }),
             (Conversion::ToDecimal, Value::Other { text, .. } | Value::Text(text)) => {
                 Ok(Value::Decimal(text))
+            }
+            (Conversion::FiniteInterval { target }, Value::Interval(i))
+                if (i.months, i.days) == (i32::MAX, i32::MAX)
+                    || (i.months, i.days) == (i32::MIN, i32::MIN) =>
+            {
+                Err(format!(
+                    "an infinite interval: PostgreSQL {target} has none ({}+)",
+                    Feature::InfiniteInterval.since()
+                ))
             }
             (_, v) => Ok(v),
         }
@@ -320,4 +338,32 @@ pub(crate) async fn drop_database(admin: &Client, name: &str) -> Result<(), Sour
         .batch_execute(&format!("DROP DATABASE IF EXISTS {}", ident(name)))
         .await
         .map_err(|e| pg_error(what(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinite_intervals_are_refused_and_finite_ones_kept() {
+        let convert = Conversion::FiniteInterval { target: 16 };
+        let finite = Value::Interval(tresor_core::Interval {
+            months: 1,
+            days: 2,
+            micros: 3,
+        });
+        assert_eq!(convert.apply(finite.clone()), Ok(finite));
+        for (months, days, micros) in [
+            (i32::MAX, i32::MAX, i64::MAX),
+            (i32::MIN, i32::MIN, i64::MIN),
+        ] {
+            let infinite = Value::Interval(tresor_core::Interval {
+                months,
+                days,
+                micros,
+            });
+            assert!(convert.apply(infinite).is_err());
+        }
+        assert_eq!(convert.apply(Value::Null), Ok(Value::Null));
+    }
 }

@@ -167,6 +167,20 @@ impl Adapter<'_> {
                 self.refuse(table, c, Feature::Xid8);
             }
         }
+        if self.rewrites(Feature::InfiniteInterval)
+            && c.engine_type.starts_with("interval")
+            && !c.engine_type.ends_with("[]")
+        {
+            // no rewrite: an infinite value fails the load, named
+            let check = Conversion::FiniteInterval {
+                target: self.target.version.major(),
+            };
+            self.fit
+                .conversions
+                .entry(table.clone())
+                .or_default()
+                .push((c.name.clone(), check));
+        }
         if self.rewrites(Feature::VirtualGenerated)
             && let Some(g) = c.generated.as_mut().filter(|g| !g.stored)
         {

@@ -658,6 +658,64 @@ async fn sequences_moved(to: &Pg, dst: &Db) {
     assert_eq!(everything, 4);
 }
 
+/// An infinite interval (17+) has a binary form an older server would
+/// take for the largest finite interval: the dry run's rehearsal names
+/// it, and the restore fails, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infinite_interval_is_refused_by_an_older_server() {
+    let (from, to) = (pg(18).await, pg(16).await);
+    let src = Db::create(from).await;
+    from.exec(
+        &src.name,
+        "CREATE TABLE public.waits (id integer PRIMARY KEY, d interval);
+         INSERT INTO public.waits VALUES (1, '1 day'), (2, 'infinity');",
+    )
+    .await;
+    let repo = new_repo().await;
+    let source = PostgresConnector.source(&src.url()).expect("source");
+    let backup_options = BackupOptions {
+        url: src.url(),
+        cache: CacheDir::Off,
+        ..BackupOptions::default()
+    };
+    let snap = backup(&repo, source.as_ref(), &backup_options, &NoProgress)
+        .await
+        .expect("backup");
+    let dst = Db::unborn(to);
+    let target = PostgresConnector.target(&dst.url()).expect("target");
+    let target_source = PostgresConnector.source(&dst.url()).expect("target source");
+    let options = restore_options(&dst.url());
+    let dry = preview(
+        &repo,
+        &snap,
+        target.as_ref(),
+        target_source.as_ref(),
+        &options,
+    )
+    .await
+    .expect("dry run");
+    let failure = dry.failure().map(|f| f.message.clone()).unwrap_or_default();
+    assert!(
+        failure.contains("an infinite interval: PostgreSQL 16 has none (17+)"),
+        "{failure:?}"
+    );
+    let err = restore(&repo, &snap, target.as_ref(), None, &options, &NoProgress)
+        .await
+        .expect_err("the restore fails");
+    assert!(err.to_string().contains("infinite interval"), "{err}");
+    let left: i64 = to
+        .client("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&dst.name],
+        )
+        .await
+        .expect("databases")
+        .get(0);
+    assert_eq!(left, 0, "the failed restore left its database behind");
+}
+
 macro_rules! across {
     ($($name:ident: $from:literal => $to:literal, $privileges:literal;)*) => {
         $(

@@ -287,7 +287,9 @@ impl Fit {
                 self.refusals.join("; ")
             ),
         )
-        .with_hint("try: restore into a newer PostgreSQL, or leave these tables out with --table/--exclude"))
+        .with_hint(
+            "try: restore into a newer PostgreSQL, or leave these tables out with --exclude",
+        ))
     }
 
     /// The approximations of a restore that makes the tables `made`

@@ -333,11 +333,12 @@ impl Adapter<'_> {
         (what, name): (&str, &str),
         def: &mut String,
     ) -> bool {
-        let lacking = if self.rewrites(Feature::NotEnforced) && def.contains(" NOT ENFORCED") {
+        // the server prints these clauses last, or inside the key's columns
+        let temporal = def.contains(" WITHOUT OVERLAPS)")
+            || (def.contains("FOREIGN KEY (") && def.contains(", PERIOD "));
+        let lacking = if self.rewrites(Feature::NotEnforced) && def.ends_with(" NOT ENFORCED") {
             Some(Feature::NotEnforced)
-        } else if self.rewrites(Feature::TemporalKeys)
-            && (def.contains(" WITHOUT OVERLAPS)") || def.contains("PERIOD "))
-        {
+        } else if self.rewrites(Feature::TemporalKeys) && temporal {
             Some(Feature::TemporalKeys)
         } else {
             None

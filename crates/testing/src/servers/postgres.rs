@@ -267,3 +267,20 @@ fn user_command(as_user: bool, program: &Path) -> Command {
         .arg(program);
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_major_names_the_script_that_installs_it() {
+        let err = PostgresServer::start(99)
+            .await
+            .expect_err("there is no PostgreSQL 99");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("PostgreSQL 99") && text.contains("bash .ci/services"),
+            "{text}"
+        );
+    }
+}

@@ -7,7 +7,9 @@ use tresor_core::{SchemaObject, SourceError};
 use super::{USER_NS, not_ext, object, rows};
 use crate::versions::{Feature, ServerVersion};
 
-/// Enums, composites, ranges and domains, in creation order.
+/// Enums, composites, ranges and domains, in creation order. A domain's
+/// `NOT NULL` is a named constraint from PostgreSQL 17 and comes with
+/// the others (older servers take the name and ignore it).
 pub(super) async fn user_types(
     client: &Client,
     version: ServerVersion,
@@ -52,7 +54,8 @@ pub(super) async fn user_types(
                pg_catalog.format_type(t.typbasetype, t.typtypmod), \
                CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN (SELECT pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) ELSE '' END, \
                CASE WHEN t.typdefault IS NOT NULL THEN ' DEFAULT ' || t.typdefault ELSE '' END, \
-               CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END, \
+               CASE WHEN t.typnotnull AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
+                    WHERE c.contypid = t.oid AND c.contype = 'n') THEN ' NOT NULL' ELSE '' END, \
                COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(' CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), '' ORDER BY c.conname) \
                   FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid), '')) \
          END \

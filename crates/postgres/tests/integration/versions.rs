@@ -447,6 +447,7 @@ async fn across(from: u32, to: u32, privileges: bool) {
 
     compare(from, &src, to, &dst).await;
     sequences_moved(to, &dst).await;
+    domain_not_null_once(to, &dst).await;
     if let Some(role) = &role {
         granted(from, to, &dst, &role.0).await;
     }
@@ -635,6 +636,33 @@ fn objects(schema: &DatabaseSchema) -> BTreeSet<String> {
         );
     }
     out
+}
+
+/// A domain's NOT NULL, a constraint of its own from 17, is made once.
+async fn domain_not_null_once(to: &Pg, dst: &Db) {
+    let row = to
+        .client(&dst.name)
+        .await
+        .query_one(
+            "SELECT t.typnotnull, (SELECT count(*) FROM pg_constraint c \
+                                   WHERE c.contypid = t.oid AND c.contype = 'n') \
+             FROM pg_type t WHERE t.oid = 'public.code'::regtype",
+            &[],
+        )
+        .await
+        .expect("domain code");
+    let (not_null, constraints): (bool, i64) = (row.get(0), row.get(1));
+    assert!(
+        not_null,
+        "domain code lost its NOT NULL on PostgreSQL {}",
+        to.major
+    );
+    let want = i64::from(to.major >= 17);
+    assert_eq!(
+        constraints, want,
+        "NOT NULL constraints of domain code on PostgreSQL {}",
+        to.major
+    );
 }
 
 /// The restored identity columns go on after the restored rows.

@@ -10,6 +10,7 @@ CREATE TYPE "Odd Schema".pair AS (a integer, b text);
 CREATE TYPE public.floatrange AS RANGE (subtype = float8, subtype_diff = float8mi);
 CREATE DOMAIN public.posint AS integer CHECK (VALUE > 0);
 CREATE DOMAIN public.email AS public.citext CONSTRAINT has_at CHECK (VALUE OPERATOR(public.~~) '%@%');
+CREATE DOMAIN public.code AS text NOT NULL CHECK (VALUE <> '');
 COMMENT ON TYPE public.mood IS 'how it feels';
 CREATE SEQUENCE public.counter START 100 INCREMENT 5;
 

@@ -23,6 +23,7 @@
 
 mod approximate;
 pub mod codec;
+mod connector;
 pub mod convert;
 mod diff;
 mod document;
@@ -35,6 +36,9 @@ mod source;
 mod value;
 
 pub use approximate::{Approximation, TypeChange, approximations};
+pub use connector::{
+    Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,
+};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};
@@ -45,11 +49,10 @@ pub use schema::{
     SchemaObject, TableName, TableSchema,
 };
 pub use source::{
-    BATCH_BYTES, BATCH_ROWS, Connector, ENCODED_BATCH_BYTES, EncodedBatch, EncodedSender,
-    ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch,
-    RowReceiver, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession,
-    TargetState, UnknownRestoreMode, database_identity, percent_decode, redact_url, scratch_beside,
-    server_identity, tables_hold_rows,
+    BATCH_BYTES, BATCH_ROWS, ENCODED_BATCH_BYTES, EncodedBatch, EncodedSender, ErrorKind,
+    ExistingTable, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowBatch, RowReceiver,
+    RowSender, Source, SourceError, SourceInfo, SourceSnapshot, Target, TargetSession, TargetState,
+    UnknownRestoreMode, tables_hold_rows,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

@@ -65,9 +65,10 @@ pub struct RestoreOptions {
     /// Also restore roles, owners, grants and default privileges
     /// (`--with-privileges`; PostgreSQL).
     pub with_privileges: bool,
-    /// Refuse a restore into another engine that would approximate
-    /// anything (`--strict`): a type the target cannot hold as it is, an
-    /// object that is not translated.
+    /// Refuse a restore into another engine, or into an older PostgreSQL,
+    /// that would approximate anything (`--strict`): a type the target
+    /// cannot hold as it is, an object that is not translated or
+    /// rewritten.
     pub strict: bool,
 }
 
@@ -315,10 +316,6 @@ fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
         .collect()
 }
 
-/// What restoring `plan` into a `engine` database approximates: the
-/// tables it will make there (the others keep their own types, and
-/// values are converted into them or fail) and, for a whole database, the
-/// objects it does not translate. With `strict`, any is a refusal.
 /// Leaves out of a restore into another engine what only the snapshot's
 /// engine can hold (PostgreSQL's large objects); the approximations name
 /// it, and `--strict` refuses it.
@@ -337,7 +334,13 @@ fn leave_out_unheld(plan: &mut RestorePlan, engine: tresor_core::Engine) {
     plan.schema.tables.retain(|t| !t.is_large_objects());
 }
 
-fn approximations_of(
+/// What restoring `plan` into `target` approximates: into another engine,
+/// the tables it will make there (the others keep their own types, and
+/// values are converted into them or fail) and, for a whole database, the
+/// objects it does not translate; into a server of an older version (or
+/// another build) of the same engine, what the target rewrites for it.
+/// With `strict`, any is a refusal.
+async fn approximations_of(
     plan: &RestorePlan,
     state: &TargetState,
     target: &dyn Target,
@@ -350,13 +353,14 @@ fn approximations_of(
         .filter(|t| state.table(t).is_none())
         .filter_map(|t| plan.schema.table(t))
         .collect();
-    let found = tresor_core::approximations(
+    let mut found = tresor_core::approximations(
         &plan.schema,
         &made,
         engine,
         &|p| target.approximate_type(p),
         plan.whole_database,
     );
+    found.extend(target.version_approximations(plan, state).await?);
     if options.strict && !found.is_empty() {
         let shown: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
         let more = found.len().saturating_sub(3);
@@ -489,7 +493,7 @@ pub async fn restore(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
-    approximations_of(&plan, &state, target, options)?;
+    approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if plan.tables.is_empty() {
         // every table holds data: nothing to do, and nothing changed

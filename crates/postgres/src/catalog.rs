@@ -29,6 +29,9 @@ use tresor_core::{DatabaseSchema, Engine, SchemaObject, SourceError, TableFilter
 use crate::decode::ColumnDecoder;
 use crate::error::pg_error;
 use crate::types::load_types;
+use crate::versions::{ServerVersion, VERSION_SETTING};
+
+pub(crate) use tables::column_sql;
 
 /// Schemas that hold user objects.
 const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -74,11 +77,12 @@ async fn rows(client: &Client, sql: &str) -> Result<Vec<Row>, SourceError> {
         .map_err(|e| pg_error("cannot read the catalog", e))
 }
 
-/// Reads the catalogs. `encoding` is the server encoding, which decides how
-/// text keys are ordered. Objects come in the order a restore creates
-/// them.
+/// Reads the catalogs of a server of `version`. `encoding` is the server
+/// encoding, which decides how text keys are ordered. Objects come in the
+/// order a restore creates them.
 pub(crate) async fn capture(
     client: &Client,
+    version: ServerVersion,
     filter: &TableFilter,
     encoding: &str,
 ) -> Result<Captured, SourceError> {
@@ -93,8 +97,8 @@ pub(crate) async fn capture(
     // collations, which types and columns may use
     objects.extend(security::collations(client).await?);
     objects.extend(security::text_search(client).await?);
-    objects.extend(user_types::user_types(client).await?);
-    let (functions, late_functions) = functions::functions(client, &mut warnings).await?;
+    objects.extend(user_types::user_types(client, version).await?);
+    let (functions, late_functions) = functions::functions(client, version, &mut warnings).await?;
     objects.extend(functions);
 
     let raw = tables::tables(client, filter, &mut warnings).await?;
@@ -102,7 +106,7 @@ pub(crate) async fn capture(
     let (partitions, partition_oids) = tables::partitions(client, &raw, &selected).await?;
     objects.extend(partitions);
     let table_oids: Vec<u32> = raw.iter().map(|t| t.oid).collect();
-    let mut columns = columns::columns(client, &table_oids, &types).await?;
+    let mut columns = columns::columns(client, version, &table_oids, &types).await?;
     // constraints (tables and partitions)
     let mut rel_oids = table_oids.clone();
     rel_oids.extend(&partition_oids);
@@ -139,7 +143,7 @@ pub(crate) async fn capture(
         .chain(partition_names.keys())
         .copied()
         .collect();
-    let trigger_objects = triggers::triggers(client, &relids).await?;
+    let trigger_objects = triggers::triggers(client, version, &relids).await?;
 
     // row-level security, policies and rules of the tables (and views)
     // in the backup; publications of a whole-database backup
@@ -198,6 +202,7 @@ pub(crate) async fn capture(
     let mut settings = BTreeMap::new();
     settings.insert("extensions".into(), json!(extensions));
     settings.insert("encoding".into(), json!(encoding));
+    settings.insert(VERSION_SETTING.into(), json!(version.num()));
     if let Some((table, plan)) = large_objects::capture(client, filter, &types).await? {
         plans.insert(table.name.clone(), plan);
         tables.push(table);

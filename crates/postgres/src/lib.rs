@@ -45,6 +45,7 @@ mod target;
 mod tls;
 mod types;
 mod url;
+mod versions;
 
 use tresor_core::{Connector, Engine, Source, SourceError, Target};
 

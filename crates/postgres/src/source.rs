@@ -18,6 +18,7 @@ use crate::decode::{CopyParser, EncodedRows, Gather, ValueRows};
 use crate::error::pg_error;
 use crate::types::{full_name, qualified};
 use crate::url::ConnInfo;
+use crate::versions::ServerVersion;
 
 /// A PostgreSQL database to back up.
 #[derive(Clone, Debug)]
@@ -70,7 +71,8 @@ impl Source for PostgresSource {
         } else {
             None
         };
-        let captured = capture(&main, &options.filter, &encoding).await?;
+        let server = ServerVersion::read(&main).await?;
+        let captured = capture(&main, server, &options.filter, &encoding).await?;
         // `users` and `public.users` both name a table of the public schema
         let mut names: Vec<TableName> = captured
             .schema

@@ -21,13 +21,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use tokio_postgres::Client;
 use tresor_core::{
-    Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName, TableSchema, Target,
-    TargetSession, TargetState,
+    Approximation, Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName,
+    TableSchema, Target, TargetSession, TargetState,
 };
 
 use crate::error::pg_error;
 use crate::types::{TypeMap, ident, qualified, rel_name};
 use crate::url::ConnInfo;
+use crate::versions::{Fit, ServerVersion, TargetServer};
 use session::PgSession;
 
 /// A PostgreSQL database to restore into.
@@ -122,15 +123,36 @@ impl Target for PostgresTarget {
 
     async fn drop_database(&self) -> Result<(), SourceError> {
         let admin = self.info.with_dbname("postgres").connect().await?;
-        exec(
-            &admin,
-            &format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                ident(&self.info.dbname)
-            ),
-            || format!("cannot drop database {}", self.info.dbname),
-        )
-        .await
+        crate::versions::drop_database(&admin, &self.info.dbname).await
+    }
+
+    /// A snapshot of another PostgreSQL major, fitted to this server (see
+    /// `versions`): what the restore rewrites, for the tables it makes.
+    async fn version_approximations(
+        &self,
+        plan: &RestorePlan,
+        state: &TargetState,
+    ) -> Result<Vec<Approximation>, SourceError> {
+        if plan.schema.engine != Engine::POSTGRES {
+            return Ok(Vec::new());
+        }
+        let client = match self.info.connect().await {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.info.with_dbname("postgres").connect().await?
+            }
+            Err(e) => return Err(e),
+        };
+        let fit = Fit::new(
+            &plan.schema,
+            ServerVersion::of_snapshot(&plan.schema),
+            TargetServer::read(&client).await?,
+            plan.privileges || self.info.restore_roles,
+        );
+        fit.check()?;
+        let made = |t: &TableName| state.table(t).is_none() || plan.recreate.contains(t);
+        let all_made = plan.tables.iter().all(made);
+        Ok(fit.approximations(made, all_made))
     }
 
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
@@ -180,6 +202,8 @@ impl Target for PostgresTarget {
                 .cloned(),
             tables: HashMap::new(),
             types: TypeMap::new(),
+            conversions: HashMap::new(),
+            pgcrypto: None,
             created: HashSet::new(),
             readd: Vec::new(),
             rows: BTreeMap::new(),

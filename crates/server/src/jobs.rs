@@ -87,7 +87,7 @@ pub enum JobSpec {
         /// Also restore roles, owners, grants and default privileges.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         with_privileges: bool,
-        /// Into another engine: refuse any approximation.
+        /// Into another engine or an older PostgreSQL: refuse any approximation.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         strict: bool,
     },

@@ -2,12 +2,14 @@
 //! its own temporary directory and stopped (with the directory removed)
 //! when dropped: S3 (s3s-fs, moto), Azure Blob (Azurite), Google Cloud
 //! Storage (fake-gcs-server), WebDAV (wsgidav) and SFTP (a private
-//! OpenSSH `sshd`).
+//! OpenSSH `sshd`); and PostgreSQL servers of other majors than the
+//! machine's ([`PostgresServer`]).
 //!
 //! A server that is not installed is an error naming what to install
 //! (`bash .ci/services` installs them all), never a skip.
 
 mod azure;
+mod postgres;
 mod sshd;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use anyhow::{Context as _, Result, bail};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+pub use postgres::{POSTGRES_USER, PostgresServer, postgres_binaries};
 pub use sshd::SftpLogin;
 
 /// The storage servers the tests can start.

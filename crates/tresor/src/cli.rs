@@ -277,9 +277,9 @@ pub struct RestoreArgs {
     /// owners, grants and default privileges (PostgreSQL)
     #[arg(long)]
     pub with_privileges: bool,
-    /// Into another engine: refuse when anything would be approximated
-    /// (a type the target cannot hold as it is, an object not translated);
-    /// the dry run lists them
+    /// Into another engine or an older PostgreSQL: refuse when anything
+    /// would be approximated (a type the target cannot hold as it is, an
+    /// object not translated or rewritten); the dry run lists them
     #[arg(long)]
     pub strict: bool,
     /// How restored rows meet existing ones: replace (empty each restored

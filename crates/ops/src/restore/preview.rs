@@ -84,7 +84,7 @@ pub struct Preview {
     pub creates_database: bool,
     /// Into another engine: per table and column, what cannot be kept as
     /// it was (the type it becomes, what changes), and the objects not
-    /// translated.
+    /// translated; into an older PostgreSQL, what the target rewrites.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approximations: Vec<Approximation>,
 }
@@ -131,7 +131,7 @@ pub async fn preview(
             approximations: Vec::new(),
         });
     }
-    let approximations = approximations_of(&plan, &state, target, options)?;
+    let approximations = approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan

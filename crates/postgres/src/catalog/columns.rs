@@ -8,18 +8,28 @@ use tresor_core::{Column, Generated, SourceError};
 
 use crate::error::pg_error;
 use crate::types::{TypeMap, portable_type};
+use crate::versions::{Feature, ServerVersion};
 
 /// The columns of the relations `table_oids`, by relation, each with its
 /// type's oid.
 pub(super) async fn columns(
     client: &Client,
+    version: ServerVersion,
     table_oids: &[u32],
     types: &TypeMap,
 ) -> Result<HashMap<u32, Vec<(Column, u32)>>, SourceError> {
     let mut columns: HashMap<u32, Vec<(Column, u32)>> = HashMap::new();
+    // compression methods and multiranges came with PostgreSQL 14
+    let since14 = if version.has(Feature::Compression) {
+        "a.attcompression::text, \
+         (SELECT pg_catalog.format_type(r.rngtypid, NULL) FROM pg_catalog.pg_range r \
+          WHERE r.rngmultitypid = a.atttypid)"
+    } else {
+        "'', NULL::text"
+    };
     let col_rows = client
         .query(
-            "SELECT a.attrelid, a.attname, a.atttypid, a.atttypmod, \
+            &format!("SELECT a.attrelid, a.attname, a.atttypid, a.atttypmod, \
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, \
                     pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text, \
                     CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 \
@@ -33,13 +43,13 @@ pub(super) async fn columns(
                       JOIN pg_catalog.pg_class sc ON sc.oid = s.seqrelid JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace \
                       WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum \
                         AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.deptype = 'i' LIMIT 1) END, \
-                    pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL) \
+                    pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL), {since14} \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
              LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attrelid, a.attnum",
+             ORDER BY a.attrelid, a.attnum"),
             &[&table_oids],
         )
         .await
@@ -57,10 +67,10 @@ pub(super) async fn columns(
         let default: Option<String> = r.get(6);
         let identity: String = r.get(7);
         let generated: String = r.get(8);
-        if generated == "s" {
+        if generated == "s" || generated == "v" {
             c.generated = Some(Generated {
                 expression: default.unwrap_or_default(),
-                stored: true,
+                stored: generated == "s",
             });
         } else {
             c.default = default;
@@ -83,6 +93,20 @@ pub(super) async fn columns(
         c.comment = r.get(10);
         c.extra
             .insert("base_type".into(), json!(r.get::<_, String>(12)));
+        let compression: String = r.get(13);
+        match compression.as_str() {
+            "p" => {
+                c.extra.insert("compression".into(), json!("pglz"));
+            }
+            "l" => {
+                c.extra.insert("compression".into(), json!("lz4"));
+            }
+            _ => {}
+        }
+        // what an older server without multiranges turns the column into
+        if let Some(range) = r.get::<_, Option<String>>(14) {
+            c.extra.insert("multirange_of".into(), json!(range));
+        }
         columns.entry(relid).or_default().push((c, typid));
     }
     Ok(columns)

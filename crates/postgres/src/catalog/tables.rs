@@ -257,38 +257,10 @@ pub(super) fn build_table(
 
 /// `CREATE TABLE` without constraints or indexes.
 fn create_table_sql(t: &RawTable, cols: &[(Column, u32)]) -> String {
-    let mut lines = Vec::with_capacity(cols.len());
-    for (c, _) in cols {
-        let mut line = format!("    {} {}", ident(&c.name), c.engine_type);
-        if let Some(coll) = &c.collation {
-            line.push_str(&format!(" COLLATE {coll}"));
-        }
-        if let Some(g) = &c.generated {
-            line.push_str(&format!(" GENERATED ALWAYS AS ({}) STORED", g.expression));
-        } else if let Some(d) = &c.default {
-            line.push_str(&format!(" DEFAULT {d}"));
-        }
-        if let Some(kind) = c.extra.get("identity").and_then(|v| v.as_str()) {
-            let opts = c
-                .extra
-                .get("identity_options")
-                .and_then(|v| v.as_str())
-                .map(|o| format!(" ({o})"))
-                .unwrap_or_default();
-            line.push_str(&format!(
-                " GENERATED {} AS IDENTITY{opts}",
-                if kind == "always" {
-                    "ALWAYS"
-                } else {
-                    "BY DEFAULT"
-                }
-            ));
-        }
-        if !c.nullable {
-            line.push_str(" NOT NULL");
-        }
-        lines.push(line);
-    }
+    let lines: Vec<String> = cols
+        .iter()
+        .map(|(c, _)| format!("    {}", column_sql(c)))
+        .collect();
     let mut ddl = format!(
         "CREATE {}TABLE {} (\n{}\n)",
         if t.unlogged { "UNLOGGED " } else { "" },
@@ -305,6 +277,44 @@ fn create_table_sql(t: &RawTable, cols: &[(Column, u32)]) -> String {
         ddl.push_str(&format!(" WITH ({})", t.reloptions.join(", ")));
     }
     ddl
+}
+
+/// One column's definition in `CREATE TABLE`: name, type, compression
+/// method, collation, generation or default, identity and `NOT NULL`.
+pub(crate) fn column_sql(c: &Column) -> String {
+    let mut line = format!("{} {}", ident(&c.name), c.engine_type);
+    if let Some(method) = c.extra.get("compression").and_then(|v| v.as_str()) {
+        line.push_str(&format!(" COMPRESSION {method}"));
+    }
+    if let Some(coll) = &c.collation {
+        line.push_str(&format!(" COLLATE {coll}"));
+    }
+    if let Some(g) = &c.generated {
+        let kind = if g.stored { "STORED" } else { "VIRTUAL" };
+        line.push_str(&format!(" GENERATED ALWAYS AS ({}) {kind}", g.expression));
+    } else if let Some(d) = &c.default {
+        line.push_str(&format!(" DEFAULT {d}"));
+    }
+    if let Some(kind) = c.extra.get("identity").and_then(|v| v.as_str()) {
+        let opts = c
+            .extra
+            .get("identity_options")
+            .and_then(|v| v.as_str())
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        line.push_str(&format!(
+            " GENERATED {} AS IDENTITY{opts}",
+            if kind == "always" {
+                "ALWAYS"
+            } else {
+                "BY DEFAULT"
+            }
+        ));
+    }
+    if !c.nullable {
+        line.push_str(" NOT NULL");
+    }
+    line
 }
 
 /// How to read the rows of `t`: a binary `COPY` of the stored columns,

@@ -7,18 +7,26 @@ use tresor_core::{SchemaObject, SourceError};
 
 use super::{USER_NS, object, rows};
 use crate::types::{ident, qualified, rel_name};
+use crate::versions::{Feature, ServerVersion};
 
 /// The triggers of the relations `relids`, with their enabled state.
 pub(super) async fn triggers(
     client: &Client,
+    version: ServerVersion,
     relids: &HashSet<u32>,
 ) -> Result<Vec<SchemaObject>, SourceError> {
     let mut trigger_objects = Vec::new();
+    // before 13 the clones on partitions were internal triggers
+    let own = if version.has(Feature::TriggerParent) {
+        "AND t.tgparentid = 0"
+    } else {
+        ""
+    };
     for r in rows(client, &format!(
         "SELECT n.nspname, c.relname, t.tgname, pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled::text, t.tgrelid \
          FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND {USER_NS} ORDER BY t.oid"
+         WHERE NOT t.tgisinternal {own} AND {USER_NS} ORDER BY t.oid"
     ))
     .await?
     {

@@ -138,6 +138,17 @@ impl PgSession {
         if !fresh_db {
             self.create_missing_sequences(&tables).await?;
         }
+        if let Some(schema) = self.pgcrypto.clone() {
+            // gen_random_uuid() of a newer server's defaults, on 12
+            self.exec(
+                &format!(
+                    "CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA {}",
+                    ident(&schema)
+                ),
+                || "cannot create extension pgcrypto for gen_random_uuid()".into(),
+            )
+            .await?;
+        }
         for t in &tables {
             let ddl = t.ddl.clone().ok_or_else(|| {
                 SourceError::new(

@@ -3,13 +3,14 @@
 
 use bytes::BytesMut;
 use futures::SinkExt;
-use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema};
+use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema, Value};
 
 use super::session::{PgSession, TargetTable};
 use super::target_name;
 use crate::encode::{ColumnEncoder, write_header, write_row, write_trailer};
 use crate::error::pg_error;
 use crate::types::{Codec, ident, qualified};
+use crate::versions::Conversion;
 
 /// Bytes of COPY data sent to the server at once.
 const SEND_BYTES: usize = 1 << 20;
@@ -52,8 +53,19 @@ impl PgSession {
         } else {
             name.clone()
         };
+        // values of types the target lacks, in the type they became
+        let convert: Vec<(usize, Conversion)> = self
+            .conversions
+            .get(&table.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|(col, conv)| {
+                let at = table.stored_columns().position(|c| &c.name == col)?;
+                Some((at, *conv))
+            })
+            .collect();
         let count = self
-            .copy_rows(table, &copy_into, &encoders, &keep, rows)
+            .copy_rows(table, &copy_into, &encoders, (&keep, &convert), rows)
             .await?;
         if stage {
             let info = upsert.then_some(&info);
@@ -137,14 +149,15 @@ impl PgSession {
         Ok(s)
     }
 
-    /// Streams the rows into `copy_into` with binary `COPY`, keeping the
-    /// values at positions `keep`; answers how many rows.
+    /// Streams the rows into `copy_into` with binary `COPY`, converting
+    /// the values at the positions `convert` names and keeping those at
+    /// positions `keep`; answers how many rows.
     async fn copy_rows(
         &self,
         table: &TableSchema,
         copy_into: &str,
         encoders: &[ColumnEncoder],
-        keep: &[usize],
+        (keep, convert): (&[usize], &[(usize, Conversion)]),
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
         let cols: Vec<String> = encoders.iter().map(|e| ident(&e.name)).collect();
@@ -161,7 +174,17 @@ impl PgSession {
         let mut buf = BytesMut::with_capacity(SEND_BYTES + 64 * 1024);
         write_header(&mut buf);
         let mut count = 0u64;
-        while let Some(batch) = rows.recv().await {
+        while let Some(mut batch) = rows.recv().await {
+            for row in &mut batch {
+                for (at, conversion) in convert {
+                    if let Some(v) = row.get_mut(*at) {
+                        let value = std::mem::replace(v, Value::Null);
+                        *v = conversion
+                            .apply(value)
+                            .map_err(|e| SourceError::data(format!("table {}: {e}", table.name)))?;
+                    }
+                }
+            }
             for row in &batch {
                 let written = if keep.len() == width {
                     write_row(encoders, row, &mut buf)

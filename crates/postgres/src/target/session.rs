@@ -15,6 +15,7 @@ use super::{exec, target_name};
 use crate::error::pg_error;
 use crate::types::{TypeMap, ident, load_types, qualified};
 use crate::url::ConnInfo;
+use crate::versions::{Conversion, Fit, ServerVersion, TargetServer};
 
 /// A column of a table in the target.
 #[derive(Clone, Debug)]
@@ -55,6 +56,11 @@ pub(super) struct PgSession {
     pub(super) large_objects: Option<TableSchema>,
     pub(super) tables: HashMap<TableName, TargetTable>,
     pub(super) types: TypeMap,
+    /// Per table, the columns whose values the load converts for the
+    /// target's version.
+    pub(super) conversions: HashMap<TableName, Vec<(String, Conversion)>>,
+    /// The schema to create pgcrypto in (`gen_random_uuid()` on 12).
+    pub(super) pgcrypto: Option<String>,
     /// Relations this restore created.
     pub(super) created: HashSet<TableName>,
     /// Statements that put back what the restore set aside (foreign keys,
@@ -127,6 +133,7 @@ impl PgSession {
             || "cannot start the restore transaction".into(),
         )
         .await?;
+        self.fit_to_server().await?;
         for t in self.planned() {
             if self.schema.table(&t.name).is_none() {
                 return Err(SourceError::new(
@@ -153,6 +160,31 @@ impl PgSession {
         if !existing.is_empty() {
             self.make_room(&existing).await?;
         }
+        Ok(())
+    }
+
+    /// Rewrites the snapshot's definitions for the target server's
+    /// version and build, before anything is created (see `versions`:
+    /// the dry run lists the same changes).
+    async fn fit_to_server(&mut self) -> Result<(), SourceError> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let fit = Fit::new(
+            &self.schema,
+            ServerVersion::of_snapshot(&self.schema),
+            TargetServer::read(&self.client).await?,
+            self.privileges || self.info.restore_roles,
+        );
+        fit.check()?;
+        self.conversions = self
+            .planned()
+            .iter()
+            .map(|t| (t.name.clone(), fit.conversions(&t.name).to_vec()))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        self.pgcrypto = fit.pgcrypto;
+        self.schema = fit.schema;
         Ok(())
     }
 
@@ -527,12 +559,7 @@ impl PgSession {
         if self.created_db
             && let Ok(admin) = self.info.with_dbname("postgres").connect().await
         {
-            let _ = admin
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    ident(&self.info.dbname)
-                ))
-                .await;
+            let _ = crate::versions::drop_database(&admin, &self.info.dbname).await;
         }
     }
 }

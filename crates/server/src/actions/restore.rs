@@ -54,7 +54,7 @@ pub struct PreviewRequest {
     /// Also restore roles, owners, grants and default privileges.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub with_privileges: bool,
-    /// Into another engine: refuse any approximation.
+    /// Into another engine or an older PostgreSQL: refuse any approximation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
 }
@@ -120,7 +120,8 @@ pub struct PreviewView {
     /// The target database does not exist yet; the restore creates it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     creates_database: bool,
-    /// Into another engine: what the target cannot keep as it was.
+    /// Into another engine or an older PostgreSQL: what the target cannot
+    /// keep as it was.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     approximations: Vec<tresor_core::Approximation>,
     confirm: ConfirmHint,

@@ -352,7 +352,7 @@ fn print_preview(p: &Preview) {
     }
     if !p.approximations.is_empty() {
         println!(
-            "approximated in the other engine ({}; --strict refuses them):",
+            "approximated in the target ({}; --strict refuses them):",
             p.approximations.len()
         );
         for a in &p.approximations {

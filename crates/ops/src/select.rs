@@ -168,6 +168,11 @@ struct Link {
     /// Encoded referencing values of selected child rows: parent rows
     /// holding them are required (up).
     children_need: HashSet<Vec<u8>>,
+    /// How many `parents_selected` the child's last scan started with,
+    /// and how many `children_need` the parent's: a table is read again
+    /// only when a set it joins on grew since (the sets only grow).
+    child_saw: usize,
+    parent_saw: usize,
 }
 
 fn positions(table: &TableSchema, columns: &[String]) -> Option<Vec<usize>> {
@@ -215,6 +220,8 @@ fn links(schema: &DatabaseSchema, allowed: &TableFilter) -> Vec<Link> {
                 belongs,
                 parents_selected: HashSet::new(),
                 children_need: HashSet::new(),
+                child_saw: 0,
+                parent_saw: 0,
             });
         }
     }
@@ -293,7 +300,15 @@ pub(crate) async fn select(
                     "table {name} is in the schema but not in the manifest"
                 ))
             })?;
-            let grew = scan(
+            for l in links.iter_mut() {
+                if l.child == name {
+                    l.child_saw = l.parents_selected.len();
+                }
+                if l.parent == name {
+                    l.parent_saw = l.children_need.len();
+                }
+            }
+            scan(
                 repo,
                 entry,
                 &name,
@@ -303,16 +318,14 @@ pub(crate) async fn select(
                 out.tables.entry(name.clone()).or_default(),
             )
             .await?;
-            if grew {
-                // tables whose rows may now join: children of restored rows,
-                // parents of selected rows
-                for l in &links {
-                    if l.parent == name && l.belongs && !l.parents_selected.is_empty() {
-                        dirty.insert(l.child.clone());
-                    }
-                    if l.child == name && !l.children_need.is_empty() {
-                        dirty.insert(l.parent.clone());
-                    }
+            // tables whose rows may now join: children of rows restored
+            // since they were read, parents of rows selected since
+            for l in &links {
+                if l.belongs && l.parents_selected.len() > l.child_saw {
+                    dirty.insert(l.child.clone());
+                }
+                if l.children_need.len() > l.parent_saw {
+                    dirty.insert(l.parent.clone());
                 }
             }
         }
@@ -322,7 +335,7 @@ pub(crate) async fn select(
 }
 
 /// Reads one table of the snapshot and adds the rows that now belong to
-/// the selection; true when any did.
+/// the selection.
 async fn scan(
     repo: &Arc<Repository>,
     entry: &crate::snapshot::TableEntry,
@@ -331,22 +344,20 @@ async fn scan(
     seeds: &[BoundPredicate],
     links: &mut [Link],
     rows: &mut TableRows,
-) -> Result<bool> {
+) -> Result<()> {
     rows.key = key;
     let (tx, mut rx) = mpsc::channel(4);
     let read = stream_table(repo, entry, tx);
     let consume = async {
-        let mut grew = false;
         while let Some(batch) = rx.recv().await {
             for row in batch {
-                grew |= consider(name, &row, seeds, links, rows);
+                consider(name, &row, seeds, links, rows);
             }
         }
-        grew
     };
-    let (read, grew) = tokio::join!(read, consume);
+    let (read, ()) = tokio::join!(read, consume);
     read?;
-    Ok(grew)
+    Ok(())
 }
 
 fn reason(rows: &mut TableRows, why: String) -> usize {
@@ -359,18 +370,18 @@ fn reason(rows: &mut TableRows, why: String) -> usize {
     }
 }
 
-/// Whether `row` joins (or is promoted within) the selection.
+/// Adds `row` to the selection (or promotes it within) when it joins.
 fn consider(
     name: &TableName,
     row: &Row,
     seeds: &[BoundPredicate],
     links: &mut [Link],
     rows: &mut TableRows,
-) -> bool {
+) {
     let k = encode(row, &rows.key);
     let had = rows.keys.get(&k).map(|(n, _)| *n);
     if had == Some(Need::Restore) {
-        return false;
+        return;
     }
     let mut found: Option<(Need, String)> = None;
     if seeds.iter().any(|p| p.matches(row)) {
@@ -399,7 +410,7 @@ fn consider(
         }
     }
     let Some((need, why)) = found else {
-        return false;
+        return;
     };
     let i = reason(rows, why);
     rows.keys.insert(k, (need, i));
@@ -417,7 +428,6 @@ fn consider(
             l.parents_selected.insert(v);
         }
     }
-    true
 }
 
 /// Drops required rows the target already holds (they stay as they are).

@@ -135,6 +135,60 @@ async fn broken_foreign_keys_abort_the_restore() {
     );
 }
 
+/// The check reads what the restore can have broken: the restored tables
+/// and those referencing them (however the reference spells the name),
+/// not a table elsewhere whose references were broken before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_foreign_key_check_covers_what_the_restore_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.db"), dir.path().join("dst.db"));
+    let schema = "CREATE TABLE Parent (id INTEGER PRIMARY KEY);
+                  CREATE TABLE child (id INTEGER PRIMARY KEY,
+                      parent_id INTEGER NOT NULL REFERENCES PARENT(id));
+                  CREATE TABLE lonely (id INTEGER PRIMARY KEY);
+                  CREATE TABLE stray (id INTEGER PRIMARY KEY,
+                      lonely_id INTEGER REFERENCES lonely(id));";
+    exec(
+        &src,
+        &format!("{schema} INSERT INTO Parent VALUES (1), (2);"),
+    );
+    // stray's reference was broken before any restore (foreign keys off)
+    exec(
+        &dst,
+        &format!(
+            "PRAGMA foreign_keys = OFF; {schema} INSERT INTO Parent VALUES (1), (2), (3); INSERT INTO child VALUES (1, 1), (2, 2);
+             INSERT INTO stray VALUES (1, 42);"
+        ),
+    );
+    let filter = TableFilter::new(&["Parent"], &[]).unwrap();
+    copy_database(
+        &SqliteConnector,
+        &url_of(&src),
+        &url_of(&dst),
+        RestoreMode::Replace,
+        &filter,
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&dst, "SELECT count(*) FROM Parent"), 2);
+    // a child of a row the snapshot lacks is caught through PARENT
+    exec(
+        &dst,
+        "INSERT INTO Parent VALUES (3); INSERT INTO child VALUES (3, 3);",
+    );
+    let err = copy_database(
+        &SqliteConnector,
+        &url_of(&src),
+        &url_of(&dst),
+        RestoreMode::Replace,
+        &filter,
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("child row 3"), "{err:#}");
+    assert_eq!(count(&dst, "SELECT count(*) FROM Parent"), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_session_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();

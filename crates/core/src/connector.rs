@@ -137,22 +137,31 @@ pub trait Connector: Send + Sync {
 /// # Errors
 /// [`ErrorKind::InvalidUrl`] for a URL without `scheme://`.
 pub fn scratch_beside(url: &str, name: &str) -> Result<String, SourceError> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, authority, _, query)) = url_parts(url) else {
         return Err(SourceError::new(
             ErrorKind::InvalidUrl,
             "cannot derive a scratch database from the source URL",
         )
         .with_hint("give one with --target"));
     };
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    Ok(format!("{scheme}://{authority}/{name}{query}"))
+}
+
+/// `scheme://authority/path?query` in its four parts (path with its
+/// leading `/`, each part empty when absent); `None` without `://`.
+fn url_parts(url: &str) -> Option<(&str, &str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
     let (authority, tail) = match rest.find(['/', '?']) {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    let query = tail
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    Ok(format!("{scheme}://{authority}/{name}{query}"))
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    Some((scheme, authority, path, query))
 }
 
 /// `url` without its password (given or redacted) and trailing `/`.
@@ -176,12 +185,7 @@ pub fn server_identity(
     default_port: Option<u16>,
     keep: &[&str],
 ) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let (_, authority, path, query) = url_parts(url)?;
     let (user, hosts) = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => (userinfo.split_once(':').map_or(userinfo, |(u, _)| u), hosts),
         None => ("", authority),

@@ -96,6 +96,11 @@ impl Adapter<'_> {
         });
     }
 
+    /// [`Self::note`] for a column of `table`.
+    fn note_column(&mut self, table: &TableName, column: &str, from: &str, to: &str, note: String) {
+        self.note(Some(table), table.to_string(), Some(column), from, to, note);
+    }
+
     fn table(&mut self, t: &mut TableSchema) {
         let mut rewritten = Vec::new();
         let name = t.name.clone();
@@ -189,10 +194,9 @@ impl Adapter<'_> {
                 "{}: the values are computed on write and stored",
                 self.target.lacks(Feature::VirtualGenerated)
             );
-            self.note(
-                Some(table),
-                table.to_string(),
-                Some(&c.name),
+            self.note_column(
+                table,
+                &c.name,
                 "virtual generated column",
                 "stored generated column",
                 note,
@@ -212,10 +216,9 @@ impl Adapter<'_> {
                 } else {
                     "the target server is built without lz4".to_string()
                 };
-                self.note(
-                    Some(table),
-                    table.to_string(),
-                    Some(&c.name),
+                self.note_column(
+                    table,
+                    &c.name,
                     "COMPRESSION lz4",
                     "the server's default compression",
                     why,
@@ -236,10 +239,9 @@ impl Adapter<'_> {
                 "{}: the extension pgcrypto (in schema public) provides it",
                 self.target.lacks(Feature::BuiltinUuid)
             );
-            self.note(
-                Some(table),
-                table.to_string(),
-                Some(&c.name),
+            self.note_column(
+                table,
+                &c.name,
                 "default gen_random_uuid()",
                 "public.gen_random_uuid()",
                 note,
@@ -297,14 +299,7 @@ impl Adapter<'_> {
         kept: &str,
     ) {
         let note = format!("{}: {kept}", self.target.lacks(feature));
-        self.note(
-            Some(table),
-            table.to_string(),
-            Some(&c.name),
-            &c.engine_type,
-            to,
-            note,
-        );
+        self.note_column(table, &c.name, &c.engine_type, to, note);
         c.engine_type = to.to_string();
         c.extra.insert("base_type".into(), json!(to));
         self.fit

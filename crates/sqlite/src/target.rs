@@ -4,14 +4,16 @@
 //! restore builds a temporary file next to it (`.NAME.tresor-tmp-...`)
 //! and renames it over the final path on commit, after syncing the file
 //! and its directory. Into an existing database it runs one
-//! `BEGIN IMMEDIATE` transaction with foreign keys off and checks them
-//! with `PRAGMA foreign_key_check` before `COMMIT`. Either way, dropping
+//! `BEGIN IMMEDIATE` transaction with foreign keys off and checks, before
+//! `COMMIT`, every reference the restore can have broken (`references`:
+//! for a merge of a few rows, just their references). Either way, dropping
 //! the session before commit leaves the target as it was.
 
 mod check;
 mod ddl;
 mod finish;
 mod load;
+mod references;
 mod session;
 
 use std::path::{Path, PathBuf};

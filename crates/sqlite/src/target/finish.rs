@@ -202,68 +202,6 @@ impl Inner {
         Ok(())
     }
 
-    /// The foreign keys the restore can have broken: those of the
-    /// restored tables, and those of every table that references one.
-    /// Tables neither restored nor referencing a restored one are not
-    /// read: a row selection into a large database checks what it touched.
-    fn check_foreign_keys(&self, conn: &Connection) -> Result<(), SourceError> {
-        let ctx = || "cannot check foreign keys".to_string();
-        let restored: Vec<String> = self
-            .restored
-            .iter()
-            .map(|t| t.name.name.to_lowercase())
-            .collect();
-        let restored_json = serde_json::to_string(&restored).unwrap_or_default();
-        let mut stmt = conn
-            .prepare(
-                "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' \
-                 AND (lower(m.name) IN (SELECT value FROM json_each(?1)) \
-                   OR EXISTS (SELECT 1 FROM pragma_foreign_key_list(m.name) f \
-                              WHERE lower(f.\"table\") IN (SELECT value FROM json_each(?1)))) \
-                 ORDER BY m.name",
-            )
-            .ctx(ctx)?;
-        let checked: Vec<String> = stmt
-            .query_map([&restored_json], |r| r.get(0))
-            .ctx(ctx)?
-            .collect::<Result<_, _>>()
-            .ctx(ctx)?;
-        let mut check = conn
-            .prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check(?1)")
-            .ctx(ctx)?;
-        let mut found = Vec::new();
-        let mut total = 0usize;
-        for table in &checked {
-            let mut rows = check.query([table]).ctx(ctx)?;
-            while let Some(r) = rows.next().ctx(ctx)? {
-                total += 1;
-                if found.len() < 5 {
-                    let table: String = r.get(0).ctx(ctx)?;
-                    let rowid: Option<i64> = r.get(1).ctx(ctx)?;
-                    let parent: String = r.get(2).ctx(ctx)?;
-                    found.push(match rowid {
-                        Some(id) => {
-                            format!("{table} row {id} references a missing row of {parent}")
-                        }
-                        None => format!("a row of {table} references a missing row of {parent}"),
-                    });
-                }
-            }
-        }
-        if total == 0 {
-            return Ok(());
-        }
-        Err(SourceError::new(
-            ErrorKind::Data,
-            format!(
-                "restore would break {total} foreign key reference(s), nothing was changed: {}{}",
-                found.join("; "),
-                if total > found.len() { "; ..." } else { "" }
-            ),
-        )
-        .with_hint("try: restore the referenced tables as well, or restore into a new file"))
-    }
-
     /// What [`Inner::commit`] checks, then a rollback (dropping `self`
     /// rolls back and removes a temporary file).
     pub(super) fn rehearse(mut self) -> Result<RestoreSummary, SourceError> {

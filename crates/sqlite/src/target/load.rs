@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use tresor_core::{ErrorKind, RowReceiver, SourceError, TableSchema};
+use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema};
 
+use super::references::Written;
 use super::session::Inner;
 use crate::error::SqlResultExt;
 use crate::value::{Bind, is_native};
@@ -28,6 +29,12 @@ impl Inner {
             .ctx(|| format!("cannot prepare insert into {name}"))?;
         let mut n = 0u64;
         let mut foreign: BTreeSet<&'static str> = BTreeSet::new();
+        // a merge notes the keys it wrote, so the foreign key check can
+        // look at those rows rather than the whole table
+        let mut written = match self.plan.mode {
+            RestoreMode::Merge => Written::of(table),
+            RestoreMode::Replace => None,
+        };
         while let Some(batch) = rx.blocking_recv() {
             for row in batch {
                 if row.len() != load.width {
@@ -48,6 +55,9 @@ impl Inner {
                 }
                 stmt.raw_execute()
                     .ctx(|| format!("cannot write row {} of table {name}", n + 1))?;
+                if let Some(w) = written.as_mut() {
+                    w.push(&row);
+                }
                 n += 1;
             }
         }
@@ -57,6 +67,13 @@ impl Inner {
                 "table {name}: {} values stored as sqlite's nearest storage class",
                 foreign.into_iter().collect::<Vec<_>>().join(", ")
             ));
+        }
+        if let Some(w) = written {
+            // a table loaded twice is checked whole
+            self.written
+                .entry(name.clone())
+                .and_modify(Written::forget)
+                .or_insert(w);
         }
         *self.rows.entry(name).or_default() += n;
         Ok(n)

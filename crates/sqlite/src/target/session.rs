@@ -15,6 +15,7 @@ use tresor_core::{
 
 use super::check::{self, LoadPlan};
 use super::ddl;
+use super::references::Written;
 use crate::catalog::{self, SQLITE_STAT1_ORDER, schema_order};
 use crate::error::{SqlResultExt, io_error, join_error};
 use crate::source::BUSY_TIMEOUT;
@@ -37,6 +38,8 @@ pub(crate) struct Inner {
     /// Snapshot tables being restored, in `sqlite_master` order.
     pub(super) restored: Vec<TableSchema>,
     pub(super) loads: HashMap<String, LoadPlan>,
+    /// Keys a merge wrote, per table, for the foreign key check.
+    pub(super) written: HashMap<String, Written>,
     /// Tables this restore created (their indexes are created on commit).
     pub(super) created: BTreeSet<String>,
     /// `CREATE TRIGGER` text of target triggers dropped for the load.
@@ -202,6 +205,7 @@ fn begin_fresh(
         plan,
         restored,
         loads: HashMap::new(),
+        written: HashMap::new(),
         created: BTreeSet::new(),
         dropped_triggers: Vec::new(),
         rows: BTreeMap::new(),
@@ -341,6 +345,7 @@ fn begin_in_place(
         plan,
         restored,
         loads: HashMap::new(),
+        written: HashMap::new(),
         created: BTreeSet::new(),
         dropped_triggers: Vec::new(),
         rows: BTreeMap::new(),

@@ -8,6 +8,8 @@
 //! share them) are skipped without being read, so a diff costs what
 //! changed, not what is there.
 
+mod live;
+
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,10 +19,11 @@ use tokio::sync::mpsc;
 use tresor_core::codec::Reader;
 use tresor_core::{
     BoundPredicate, DiffCounts, ReadOptions, Row, RowChange, RowFilter, Source, TableFilter,
-    TableName, TableSchema, compare_keys, diff_keyed_rows, diff_unkeyed,
+    TableName, TableSchema, compare_keys, diff_unkeyed,
 };
 use tresor_repo::{BlobId, Repository};
 
+use crate::cache::CacheDir;
 use crate::error::{OpsError, Result};
 use crate::rows::{ChunkCache, stream_table};
 use crate::snapshot::{Snapshot, TableEntry, load_schema, load_table_data};
@@ -34,6 +37,10 @@ pub struct DiffOptions {
     /// the rows that match one of them (on either side); tables without
     /// one compare every row.
     pub filters: Vec<RowFilter>,
+    /// Where the local row cache lives: a diff against the live database
+    /// reads the snapshot's keys and row digests from it when it holds
+    /// the snapshot.
+    pub cache: CacheDir,
 }
 
 /// The newer side of a diff.
@@ -317,6 +324,53 @@ impl Selection {
     }
 }
 
+/// Hands the changes of one keyed table on: those the row predicates
+/// admit are counted and passed to the caller.
+struct Emit<'a, 'f> {
+    table: &'a TableName,
+    layout: &'a Layout,
+    key: &'a [usize],
+    selection: Option<&'a Selection>,
+    on_row: &'a mut (dyn FnMut(ChangedRow<'_>) + Send + 'f),
+    counts: DiffCounts,
+}
+
+impl<'a, 'f> Emit<'a, 'f> {
+    fn new(
+        table: &'a TableName,
+        layout: &'a Layout,
+        key: &'a [usize],
+        selection: Option<&'a Selection>,
+        on_row: &'a mut (dyn FnMut(ChangedRow<'_>) + Send + 'f),
+    ) -> Self {
+        Emit {
+            table,
+            layout,
+            key,
+            selection,
+            on_row,
+            counts: DiffCounts::default(),
+        }
+    }
+
+    fn change(&mut self, change: &RowChange) {
+        if self.selection.is_some_and(|s| !s.admits(change)) {
+            return;
+        }
+        match change {
+            RowChange::Inserted(_) => self.counts.inserted += 1,
+            RowChange::Deleted(_) => self.counts.deleted += 1,
+            RowChange::Updated { .. } => self.counts.updated += 1,
+        }
+        (self.on_row)(ChangedRow {
+            table: self.table,
+            columns: &self.layout.columns,
+            key: self.key,
+            change,
+        });
+    }
+}
+
 /// Compares `from` with `to`, table by table, handing every changed row of
 /// a keyed table to `on_row` as it is found (in key order). Tables come
 /// out sorted by name.
@@ -388,12 +442,8 @@ pub async fn diff(
                         (Some(_), None) => removed(&name, from.table(&name)),
                         (None, Some(_)) => added(&name, None),
                         (Some(o), Some(n)) => {
-                            let entry = from.table(&name).ok_or_else(|| {
-                                OpsError::Corrupt(format!(
-                                    "table {name} is in the schema but not in the manifest"
-                                ))
-                            })?;
-                            diff_live(repo, o, n, entry, live.as_ref(), options, on_row).await?
+                            live::diff_live(repo, from, o, n, live.as_ref(), options, on_row)
+                                .await?
                         }
                         (None, None) => continue,
                     };
@@ -485,7 +535,8 @@ async fn diff_stored(
         return Ok(d);
     }
     let Some(key) = layout.key.clone() else {
-        return diff_unkeyed_tables(repo, old_entry, new_entry, &layout, d).await;
+        let read_new = |tx| stream_table(repo, new_entry, tx);
+        return diff_unkeyed_tables(repo, old_entry, read_new, &layout, d).await;
     };
     d.keyed = true;
     let old_data = load_table_data(repo, &old_entry.data).await?;
@@ -493,23 +544,7 @@ async fn diff_stored(
     let mut a = Side::new(old_data.resolved_runs()?, true);
     let mut b = Side::new(new_data.resolved_runs()?, false);
     let mut cache = ChunkCache::new(repo);
-    let mut counts = DiffCounts::default();
-    let mut emit = |change: RowChange, counts: &mut DiffCounts| {
-        if selection.as_ref().is_some_and(|s| !s.admits(&change)) {
-            return;
-        }
-        match &change {
-            RowChange::Inserted(_) => counts.inserted += 1,
-            RowChange::Deleted(_) => counts.deleted += 1,
-            RowChange::Updated { .. } => counts.updated += 1,
-        }
-        on_row(ChangedRow {
-            table: &old.name,
-            columns: &layout.columns,
-            key: &key,
-            change: &change,
-        });
-    };
+    let mut emit = Emit::new(&old.name, &layout, &key, selection.as_ref(), on_row);
     loop {
         match (a.at(), b.at()) {
             (None, None) => break,
@@ -517,18 +552,18 @@ async fn diff_stored(
                 let n = a.left().min(b.left());
                 a.advance(n);
                 b.advance(n);
-                counts.unchanged += n;
+                emit.counts.unchanged += n;
                 d.rows_skipped += n;
             }
             (Some(_), None) => {
                 let row = a.take(&mut cache, &layout).await?;
                 d.rows_compared += 1;
-                emit(RowChange::Deleted(row), &mut counts);
+                emit.change(&RowChange::Deleted(row));
             }
             (None, Some(_)) => {
                 let row = b.take(&mut cache, &layout).await?;
                 d.rows_compared += 1;
-                emit(RowChange::Inserted(row), &mut counts);
+                emit.change(&RowChange::Inserted(row));
             }
             (Some(_), Some(_)) => {
                 let ka = key_of(a.peek(&mut cache, &layout).await?, &key);
@@ -537,27 +572,28 @@ async fn diff_stored(
                     Ordering::Less => {
                         let row = a.take(&mut cache, &layout).await?;
                         d.rows_compared += 1;
-                        emit(RowChange::Deleted(row), &mut counts);
+                        emit.change(&RowChange::Deleted(row));
                     }
                     Ordering::Greater => {
                         let row = b.take(&mut cache, &layout).await?;
                         d.rows_compared += 1;
-                        emit(RowChange::Inserted(row), &mut counts);
+                        emit.change(&RowChange::Inserted(row));
                     }
                     Ordering::Equal => {
                         let ra = a.take(&mut cache, &layout).await?;
                         let rb = b.take(&mut cache, &layout).await?;
                         d.rows_compared += 2;
                         if tresor_core::rows_same(&ra, &rb) {
-                            counts.unchanged += 1;
+                            emit.counts.unchanged += 1;
                         } else {
-                            emit(RowChange::Updated { old: ra, new: rb }, &mut counts);
+                            emit.change(&RowChange::Updated { old: ra, new: rb });
                         }
                     }
                 }
             }
         }
     }
+    let counts = emit.counts;
     d.inserted = counts.inserted;
     d.updated = counts.updated;
     d.deleted = counts.deleted;
@@ -650,32 +686,37 @@ impl Side {
     }
 }
 
-/// Tables without a key: compared as multisets of rows.
-async fn diff_unkeyed_tables(
+/// Tables without a key: compared as multisets of rows. `read_new`
+/// streams the newer side (another snapshot, or the live table) and
+/// answers how many rows it sent.
+async fn diff_unkeyed_tables<F>(
     repo: &Arc<Repository>,
     old_entry: &TableEntry,
-    new_entry: &TableEntry,
+    read_new: impl FnOnce(tresor_core::RowSender) -> F,
     layout: &Layout,
     mut d: TableDiff,
-) -> Result<TableDiff> {
+) -> Result<TableDiff>
+where
+    F: std::future::Future<Output = Result<u64>>,
+{
     let (ta, ra) = mpsc::channel(4);
     let (tb, rb) = mpsc::channel(4);
     let (pa, qa) = mpsc::channel(4);
     let (pb, qb) = mpsc::channel(4);
     let (x, y, (), (), counts) = tokio::join!(
         stream_table(repo, old_entry, ta),
-        stream_table(repo, new_entry, tb),
+        read_new(tb),
         project(ra, pa, layout, true),
         project(rb, pb, layout, false),
         diff_unkeyed(qa, qb)
     );
     x?;
-    y?;
+    let new_rows = y?;
     let counts = counts?;
     d.inserted = counts.inserted;
     d.deleted = counts.deleted;
     d.unchanged = Some(counts.unchanged);
-    d.rows_compared = old_entry.rows + new_entry.rows;
+    d.rows_compared = old_entry.rows + new_rows;
     d.settle();
     Ok(d)
 }
@@ -695,77 +736,4 @@ async fn project(
             return;
         }
     }
-}
-
-/// A stored table against the same table in the live database.
-async fn diff_live(
-    repo: &Arc<Repository>,
-    old: &TableSchema,
-    new: &TableSchema,
-    entry: &TableEntry,
-    live: &dyn tresor_core::SourceSnapshot,
-    options: &DiffOptions,
-    on_row: &mut (dyn FnMut(ChangedRow<'_>) + Send),
-) -> Result<TableDiff> {
-    let mut d = TableDiff::new(&old.name, TableStatus::Unchanged);
-    let layout = Layout::of(old, new, &mut d);
-    let compared = layout.schema(old);
-    let selection = Selection::of(&options.filters, &compared)?;
-    let (ta, ra) = mpsc::channel(4);
-    let (tb, rb) = mpsc::channel(4);
-    let (pa, qa) = mpsc::channel(4);
-    let (pb, qb) = mpsc::channel(4);
-    let Some(key) = layout.key.clone() else {
-        let (x, y, (), (), counts) = tokio::join!(
-            stream_table(repo, entry, ta),
-            live.read_table(new, tb),
-            project(ra, pa, &layout, true),
-            project(rb, pb, &layout, false),
-            diff_unkeyed(qa, qb)
-        );
-        x?;
-        let live_rows = y?;
-        let counts = counts?;
-        d.inserted = counts.inserted;
-        d.deleted = counts.deleted;
-        d.unchanged = Some(counts.unchanged);
-        d.rows_compared = entry.rows + live_rows;
-        d.settle();
-        return Ok(d);
-    };
-    d.keyed = true;
-    let mut counts = DiffCounts::default();
-    let each = |change: RowChange| {
-        if selection.as_ref().is_some_and(|s| !s.admits(&change)) {
-            return;
-        }
-        match &change {
-            RowChange::Inserted(_) => counts.inserted += 1,
-            RowChange::Deleted(_) => counts.deleted += 1,
-            RowChange::Updated { .. } => counts.updated += 1,
-        }
-        on_row(ChangedRow {
-            table: &old.name,
-            columns: &layout.columns,
-            key: &key,
-            change: &change,
-        });
-    };
-    let (x, y, (), (), all) = tokio::join!(
-        stream_table(repo, entry, ta),
-        live.read_table(new, tb),
-        project(ra, pa, &layout, true),
-        project(rb, pb, &layout, false),
-        diff_keyed_rows(qa, qb, &key, each)
-    );
-    x?;
-    let live_rows = y?;
-    let all = all?;
-    d.inserted = counts.inserted;
-    d.updated = counts.updated;
-    d.deleted = counts.deleted;
-    d.unchanged = selection.is_none().then_some(all.unchanged);
-    d.rows_compared = entry.rows + live_rows;
-    d.settle();
-    Ok(d)
 }

@@ -345,3 +345,29 @@ async fn send(tx: &RowSender, batch: &mut Vec<tresor_core::Row>) -> Result<()> {
     let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
     tx.send(full).await.map_err(|_| OpsError::Cancelled)
 }
+
+/// Streams the rows stored at `at` (chunk, row index), in that order,
+/// decoded: for a restore of a few chosen rows, which reads the chunks
+/// holding them and no others. Chunks are checked against their ids as
+/// they load.
+pub(crate) async fn stream_rows_at(
+    repo: &Arc<Repository>,
+    at: impl IntoIterator<Item = (tresor_repo::BlobId, u64)>,
+    tx: RowSender,
+) -> Result<u64> {
+    let mut chunks = ChunkCache::new(repo);
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    for (chunk, index) in at {
+        let enc = chunks.row(&chunk, index).await?;
+        batch.push(Reader::new(&enc).row().map_err(|e| damaged(&e))?);
+        rows += 1;
+        if batch.len() >= BATCH_ROWS {
+            send(&tx, &mut batch).await?;
+        }
+    }
+    if !batch.is_empty() {
+        send(&tx, &mut batch).await?;
+    }
+    Ok(rows)
+}

@@ -24,16 +24,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tresor_core::codec::encode_value;
+use tresor_core::codec::{Reader, TableDigest, decode_values_at, encode_value};
 use tresor_core::{
     BoundPredicate, DatabaseSchema, ForeignKey, ReadOptions, Row, RowFilter, Source, TableFilter,
     TableName, TableSchema, Value,
 };
-use tresor_repo::Repository;
+use tresor_repo::{BlobId, Repository};
 
 use crate::error::{OpsError, Result};
-use crate::rows::stream_table;
-use crate::snapshot::Snapshot;
+use crate::rows::RunReader;
+use crate::snapshot::{Snapshot, load_table_data};
 
 /// Which rows of a snapshot to restore.
 #[derive(Clone, Debug, Default)]
@@ -79,11 +79,29 @@ enum Need {
     IfMissing,
 }
 
+/// Where a row is stored in the snapshot: its position in the table's
+/// row order, and its chunk and index there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowAt {
+    ordinal: u64,
+    pub chunk: BlobId,
+    pub row: u64,
+}
+
+/// A selected row.
+#[derive(Debug)]
+struct Chosen {
+    need: Need,
+    /// Index of the reason in [`TableRows::reasons`].
+    why: usize,
+    at: RowAt,
+}
+
 /// The selected keys of one table.
 #[derive(Debug, Default)]
 pub(crate) struct TableRows {
     key: Vec<usize>,
-    keys: HashMap<Vec<u8>, (Need, usize)>,
+    keys: HashMap<Vec<u8>, Chosen>,
     reasons: Vec<String>,
     already_present: u64,
 }
@@ -97,6 +115,14 @@ impl TableRows {
     /// Whether the restore writes `row`.
     pub(crate) fn admits(&self, row: &Row) -> bool {
         self.keys.contains_key(&encode(row, &self.key))
+    }
+
+    /// Where the rows the restore writes are stored, in the table's row
+    /// order: a restore reads these rows and no others.
+    pub(crate) fn locations(&self) -> Vec<RowAt> {
+        let mut at: Vec<RowAt> = self.keys.values().map(|c| c.at).collect();
+        at.sort_unstable_by_key(|a| a.ordinal);
+        at
     }
 }
 
@@ -113,8 +139,8 @@ impl Selected {
             .iter()
             .map(|(name, t)| {
                 let mut per: BTreeMap<usize, u64> = BTreeMap::new();
-                for (_, why) in t.keys.values() {
-                    *per.entry(*why).or_default() += 1;
+                for c in t.keys.values() {
+                    *per.entry(c.why).or_default() += 1;
                 }
                 SelectedTable {
                     table: name.to_string(),
@@ -335,7 +361,9 @@ pub(crate) async fn select(
 }
 
 /// Reads one table of the snapshot and adds the rows that now belong to
-/// the selection.
+/// the selection. Rows are decoded only as far as the selection looks at
+/// them: whole where a `--where` applies, else just the key and the
+/// columns of the foreign keys followed.
 async fn scan(
     repo: &Arc<Repository>,
     entry: &crate::snapshot::TableEntry,
@@ -345,18 +373,59 @@ async fn scan(
     links: &mut [Link],
     rows: &mut TableRows,
 ) -> Result<()> {
-    rows.key = key;
-    let (tx, mut rx) = mpsc::channel(4);
-    let read = stream_table(repo, entry, tx);
-    let consume = async {
-        while let Some(batch) = rx.recv().await {
-            for row in batch {
-                consider(name, &row, seeds, links, rows);
-            }
+    let mut needed: Vec<usize> = key.clone();
+    for l in links.iter() {
+        if &l.child == name {
+            needed.extend(&l.child_cols);
         }
+        if &l.parent == name {
+            needed.extend(&l.parent_cols);
+        }
+    }
+    needed.sort_unstable();
+    needed.dedup();
+    let width = needed.last().map_or(0, |p| p + 1);
+    let mut scan = Scan::new(name, seeds, links);
+    rows.key = key;
+    let data = load_table_data(repo, &entry.data).await?;
+    let chunks = data.chunks.clone();
+    let mut reader = RunReader::new(repo, data)?;
+    let mut digest = TableDigest::new();
+    let mut ordinal = 0u64;
+    let mut values = Vec::new();
+    let mut row: Row = Vec::new();
+    let damaged = |e: tresor_core::codec::CodecError| {
+        OpsError::Corrupt(format!("table {name}: damaged row data: {e}"))
     };
-    let (read, ()) = tokio::join!(read, consume);
-    read?;
+    while let Some(run) = reader.next_run().await {
+        let run = run?;
+        let chunk = chunks[run.chunk];
+        for (index, enc) in run.rows()? {
+            digest.update(enc);
+            if seeds.is_empty() {
+                decode_values_at(enc, &needed, &mut values).map_err(damaged)?;
+                row.clear();
+                row.resize(width, Value::Null);
+                for (&p, v) in needed.iter().zip(values.drain(..)) {
+                    row[p] = v;
+                }
+            } else {
+                row = Reader::new(enc).row().map_err(damaged)?;
+            }
+            let at = RowAt {
+                ordinal,
+                chunk,
+                row: index,
+            };
+            consider(&mut scan, &row, at, links, rows);
+            ordinal += 1;
+        }
+    }
+    if ordinal != entry.rows || digest.finish() != entry.digest {
+        return Err(OpsError::Corrupt(format!(
+            "table {name} does not match its snapshot's digest: the repository is damaged or was tampered with"
+        )));
+    }
     Ok(())
 }
 
@@ -370,62 +439,112 @@ fn reason(rows: &mut TableRows, why: String) -> usize {
     }
 }
 
+/// What the scan of one table looks at, worked out once per scan.
+struct Scan<'a> {
+    seeds: &'a [BoundPredicate],
+    /// Links whose child is this table and whose rows belong to the parent.
+    belongs: Vec<usize>,
+    /// Links whose parent is this table.
+    parent_of: Vec<usize>,
+    /// Links whose child is this table.
+    child_of: Vec<usize>,
+    /// Encoded values being looked up.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(name: &TableName, seeds: &'a [BoundPredicate], links: &[Link]) -> Self {
+        let of = |f: &dyn Fn(&Link) -> bool| -> Vec<usize> {
+            links
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| f(l))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        Scan {
+            seeds,
+            belongs: of(&|l| &l.child == name && l.belongs),
+            parent_of: of(&|l| &l.parent == name),
+            child_of: of(&|l| &l.child == name),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// Encodes the values at `positions` of `row` into `out`; false when one
+/// is NULL (a NULL reference references nothing).
+fn encode_into(row: &Row, positions: &[usize], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for &p in positions {
+        match row.get(p) {
+            Some(v) if !v.is_null() => encode_value(v, out),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Why a row joins the selection.
+enum Why {
+    Seed,
+    Belongs(usize),
+    Required(usize),
+}
+
 /// Adds `row` to the selection (or promotes it within) when it joins.
-fn consider(
-    name: &TableName,
-    row: &Row,
-    seeds: &[BoundPredicate],
-    links: &mut [Link],
-    rows: &mut TableRows,
-) {
-    let k = encode(row, &rows.key);
-    let had = rows.keys.get(&k).map(|(n, _)| *n);
-    if had == Some(Need::Restore) {
-        return;
+/// A row that joins nothing costs one lookup per foreign key followed and
+/// allocates nothing.
+fn consider(scan: &mut Scan<'_>, row: &Row, at: RowAt, links: &mut [Link], rows: &mut TableRows) {
+    let mut why = None;
+    if scan.seeds.iter().any(|p| p.matches(row)) {
+        why = Some(Why::Seed);
+    } else if let Some(&i) = scan.belongs.iter().find(|&&i| {
+        let l = &links[i];
+        encode_into(row, &l.child_cols, &mut scan.scratch)
+            && l.parents_selected.contains(scan.scratch.as_slice())
+    }) {
+        why = Some(Why::Belongs(i));
+    } else if let Some(&i) = scan.parent_of.iter().find(|&&i| {
+        let l = &links[i];
+        encode_into(row, &l.parent_cols, &mut scan.scratch)
+            && l.children_need.contains(scan.scratch.as_slice())
+    }) {
+        why = Some(Why::Required(i));
     }
-    let mut found: Option<(Need, String)> = None;
-    if seeds.iter().any(|p| p.matches(row)) {
-        found = Some((Need::Restore, "matches --where".to_string()));
-    }
-    if found.is_none() {
-        for l in links.iter().filter(|l| &l.child == name && l.belongs) {
-            if encode_columns(row, &l.child_cols).is_some_and(|v| l.parents_selected.contains(&v)) {
-                found = Some((
-                    Need::Restore,
-                    format!("belongs to {} ({})", l.parent, l.label),
-                ));
-                break;
-            }
-        }
-    }
-    if found.is_none() && had.is_none() {
-        for l in links.iter().filter(|l| &l.parent == name) {
-            if encode_columns(row, &l.parent_cols).is_some_and(|v| l.children_need.contains(&v)) {
-                found = Some((
-                    Need::IfMissing,
-                    format!("required by {} ({})", l.child, l.label),
-                ));
-                break;
-            }
-        }
-    }
-    let Some((need, why)) = found else {
+    let Some(why) = why else {
         return;
     };
-    let i = reason(rows, why);
-    rows.keys.insert(k, (need, i));
-    for l in links.iter_mut() {
-        if &l.child == name
-            && let Some(v) = encode_columns(row, &l.child_cols)
-        {
-            l.children_need.insert(v);
+    let need = match why {
+        Why::Seed | Why::Belongs(_) => Need::Restore,
+        Why::Required(_) => Need::IfMissing,
+    };
+    let k = encode(row, &rows.key);
+    match rows.keys.get(&k).map(|c| c.need) {
+        Some(Need::Restore) => return,
+        Some(Need::IfMissing) if need == Need::IfMissing => return,
+        _ => {}
+    }
+    let text = match why {
+        Why::Seed => "matches --where".to_string(),
+        Why::Belongs(i) => format!("belongs to {} ({})", links[i].parent, links[i].label),
+        Why::Required(i) => format!("required by {} ({})", links[i].child, links[i].label),
+    };
+    let why = reason(rows, text);
+    rows.keys.insert(k, Chosen { need, why, at });
+    for &i in &scan.child_of {
+        if let Some(v) = encode_columns(row, &links[i].child_cols) {
+            links[i].children_need.insert(v);
         }
-        if need == Need::Restore
-            && l.belongs
-            && &l.parent == name
-            && let Some(v) = encode_columns(row, &l.parent_cols)
-        {
-            l.parents_selected.insert(v);
+    }
+    if need == Need::Restore {
+        for &i in &scan.parent_of {
+            let l = &mut links[i];
+            if l.belongs
+                && let Some(v) = encode_columns(row, &l.parent_cols)
+            {
+                l.parents_selected.insert(v);
+            }
         }
     }
 }
@@ -442,9 +561,7 @@ pub(crate) async fn drop_present(
     let wanted: Vec<TableName> = selected
         .tables
         .iter()
-        .filter(|(n, t)| {
-            existing.contains(n) && t.keys.values().any(|(n, _)| *n == Need::IfMissing)
-        })
+        .filter(|(n, t)| existing.contains(n) && t.keys.values().any(|c| c.need == Need::IfMissing))
         .map(|(n, _)| n.clone())
         .collect();
     if wanted.is_empty() {
@@ -472,11 +589,7 @@ pub(crate) async fn drop_present(
                 while let Some(batch) = rx.recv().await {
                     for row in batch {
                         let k = encode(&row, &key);
-                        if rows
-                            .keys
-                            .get(&k)
-                            .is_some_and(|(n, _)| *n == Need::IfMissing)
-                        {
+                        if rows.keys.get(&k).is_some_and(|c| c.need == Need::IfMissing) {
                             rows.keys.remove(&k);
                             rows.already_present += 1;
                         }

@@ -217,17 +217,17 @@ impl TableWriter {
 
 /// Where a parent row lives, and whether it may be referenced.
 #[derive(Clone, Copy)]
-struct Location {
-    chunk: BlobId,
-    row: u64,
-    chunk_rows: u64,
+pub(crate) struct Location {
+    pub chunk: BlobId,
+    pub row: u64,
+    pub chunk_rows: u64,
 }
 
 /// A row of the parent, as the merge sees it.
-struct ParentRow {
-    key: Vec<Value>,
-    digest: [u8; 16],
-    location: Location,
+pub(crate) struct ParentRow {
+    pub key: Vec<Value>,
+    pub digest: [u8; 16],
+    pub location: Location,
     /// Write it fresh even if unchanged: its chunk is mostly dead, or it
     /// lies in a fragmented window being compacted.
     rewrite: bool,
@@ -380,15 +380,28 @@ fn spawn_parent_reader(
     rx
 }
 
-/// Pulls parent rows one at a time.
-struct ParentCursor {
+/// Pulls parent rows one at a time, in key order: the key and digest of
+/// each, read from the local row cache when it holds the parent, from the
+/// repository otherwise.
+pub(crate) struct ParentCursor {
     rx: mpsc::Receiver<Result<Vec<ParentRow>>>,
     batch: std::vec::IntoIter<ParentRow>,
-    current: Option<ParentRow>,
+    pub current: Option<ParentRow>,
 }
 
 impl ParentCursor {
-    async fn advance(&mut self) -> Result<()> {
+    /// A cursor at the parent's first row.
+    pub(crate) async fn open(repo: &Arc<Repository>, parent: Parent) -> Result<Self> {
+        let mut cursor = ParentCursor {
+            rx: spawn_parent_reader(repo, parent),
+            batch: Vec::new().into_iter(),
+            current: None,
+        };
+        cursor.advance().await?;
+        Ok(cursor)
+    }
+
+    pub(crate) async fn advance(&mut self) -> Result<()> {
         loop {
             if let Some(r) = self.batch.next() {
                 self.current = Some(r);
@@ -428,14 +441,10 @@ pub(crate) async fn write_table(
         .map(|p| p.key_positions.clone())
         .or_else(|| cache.as_ref().map(|c| c.key_positions.clone()));
     let mut cache_writer = cache.as_ref().and_then(|c| CacheWriter::create(&c.dir));
-    let mut cursor = parent.map(|p| ParentCursor {
-        rx: spawn_parent_reader(&repo, p),
-        batch: Vec::new().into_iter(),
-        current: None,
-    });
-    if let Some(c) = cursor.as_mut() {
-        c.advance().await?;
-    }
+    let mut cursor = match parent {
+        Some(p) => Some(ParentCursor::open(&repo, p).await?),
+        None => None,
+    };
     let mut changes = TableChanges::default();
     let positions = key_positions.as_deref().unwrap_or(&[]);
     let merging = cursor.is_some();

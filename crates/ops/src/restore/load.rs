@@ -10,9 +10,9 @@ use tresor_repo::Repository;
 
 use crate::error::{OpsError, Result};
 use crate::progress::{Progress, forward_counting};
-use crate::rows::stream_table;
+use crate::rows::{stream_rows_at, stream_table};
 use crate::select::{Selected, TableRows};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, TableEntry};
 
 /// Whether [`load`] ends in a commit or in a rehearsal's rollback.
 #[derive(Clone, Copy)]
@@ -50,6 +50,23 @@ async fn forward_until(
         }
     }
     true
+}
+
+/// Streams a table's rows for a restore: every row, or for a row selection
+/// only the chosen rows, read where the selection found them.
+pub(super) async fn stream_restored(
+    repo: &Arc<Repository>,
+    entry: &TableEntry,
+    chosen: Option<&TableRows>,
+    tx: mpsc::Sender<RowBatch>,
+) -> Result<u64> {
+    match chosen {
+        None => stream_table(repo, entry, tx).await,
+        Some(c) => {
+            let at = c.locations().into_iter().map(|a| (a.chunk, a.row));
+            stream_rows_at(repo, at, tx).await
+        }
+    }
 }
 
 /// Forwards the rows a row selection restores (all rows without one);
@@ -105,7 +122,7 @@ pub(super) async fn load(
         let (ktx, krx) = mpsc::channel(4);
         let (dtx, drx) = mpsc::channel(1);
         let (streamed, kept, complete, (), loaded) = tokio::join!(
-            stream_table(repo, entry, ctx),
+            stream_restored(repo, entry, chosen, ctx),
             keep_chosen(crx, ktx, chosen),
             forward_until(krx, dtx, deadline),
             forward_counting(drx, tx, name, progress),

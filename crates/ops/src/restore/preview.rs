@@ -12,14 +12,13 @@ use tresor_core::{
 };
 use tresor_repo::Repository;
 
-use super::load::keep_chosen;
+use super::load::{keep_chosen, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
     keep_only_missing, leave_out_unheld, overwritten, plan, to_recreate,
 };
 use crate::error::{OpsError, Result};
-use crate::rows::stream_table;
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
 use crate::snapshot::{Snapshot, TableEntry};
 
@@ -318,7 +317,7 @@ async fn live_counts(
         }
     };
     let (a, _, _, b, _, d) = tokio::join!(
-        stream_table(repo, entry, stx),
+        stream_restored(repo, entry, chosen, stx),
         keep_chosen(srx, ftx, chosen),
         project(frx, otx, &own),
         live.read_table(live_schema, ltx),

@@ -206,14 +206,37 @@ async fn run_history(ops: Vec<Op>, pairs: Vec<(usize, usize)>) {
         assert_eq!(got, expected(ia, ib, pick_cheap), "filtered {i} -> {j}");
         assert_eq!(t.unchanged, None);
     }
+    // against the live database: the snapshot's keys and digests from the
+    // local row cache, and from the repository without one
     let live = items(&url).await;
-    for (k, (s, content)) in history.iter().enumerate() {
-        let (got, _) = diffed(&repo, s, DiffTarget::Live(source.as_ref()), &all).await;
-        assert_eq!(
-            got,
-            expected(content, &live, |_| true),
-            "snapshot {k} -> live"
-        );
+    for cache in [CacheDir::At(dir.path().join("cache")), CacheDir::Off] {
+        let all = DiffOptions {
+            cache: cache.clone(),
+            ..DiffOptions::default()
+        };
+        let cheap = DiffOptions {
+            cache: cache.clone(),
+            ..cheap.clone()
+        };
+        for (k, (s, content)) in history.iter().enumerate() {
+            let (got, t) = diffed(&repo, s, DiffTarget::Live(source.as_ref()), &all).await;
+            assert_eq!(
+                got,
+                expected(content, &live, |_| true),
+                "snapshot {k} -> live ({cache:?})"
+            );
+            assert_eq!(
+                t.unchanged,
+                Some(live.len() as u64 - t.inserted - t.updated),
+                "{t:?}"
+            );
+            let (got, _) = diffed(&repo, s, DiffTarget::Live(source.as_ref()), &cheap).await;
+            assert_eq!(
+                got,
+                expected(content, &live, pick_cheap),
+                "filtered snapshot {k} -> live ({cache:?})"
+            );
+        }
     }
 }
 

@@ -93,7 +93,11 @@ pub async fn diff_view(app: &Arc<App>, caller: &Caller, q: &DiffQuery) -> ApiRes
         None => Vec::new(),
     };
     let from = app.find_snapshot(&q.from).await?;
-    let options = DiffOptions { tables, filters };
+    let options = DiffOptions {
+        tables,
+        filters,
+        ..DiffOptions::default()
+    };
     let limit = q.limit.unwrap_or(100).min(MAX_ROWS);
     let mut rows = Vec::new();
     let mut total = 0u64;

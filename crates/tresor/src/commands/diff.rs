@@ -25,7 +25,11 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
     let from = resolve(&all, &args.from)?.clone();
-    let options = DiffOptions { tables, filters };
+    let options = DiffOptions {
+        tables,
+        filters,
+        ..DiffOptions::default()
+    };
     let mut rows = RowPrinter::new(args, ctx.global.json);
     let to_label;
     let result = match (&args.to, &args.live) {

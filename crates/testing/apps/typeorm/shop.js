@@ -151,8 +151,9 @@ function entities(protocol) {
       total: { type: "decimal", precision: 10, scale: 2 },
       paid: { type: "boolean" },
       note: { type: "text", nullable: true },
-      createdAt: { type: "timestamp", createDate: true, name: "created_at" },
-      updatedAt: { type: "timestamp", updateDate: true, name: "updated_at" },
+      // the driver's own type: timestamp, datetime(6), datetime
+      createdAt: { createDate: true, name: "created_at" },
+      updatedAt: { updateDate: true, name: "updated_at" },
       version: { type: "int", version: true },
     },
     relations: {
@@ -190,10 +191,6 @@ function entities(protocol) {
       },
     },
   });
-  // createDate/updateDate take the driver's own type when none is given
-  for (const column of ["createdAt", "updatedAt"]) {
-    delete Order.options.columns[column].type;
-  }
   return [Customer, Category, Tag, Product, Order, OrderLine];
 }
 

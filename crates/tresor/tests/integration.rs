@@ -16,4 +16,5 @@ mod integration {
     mod seeds;
     mod storage;
     pub mod support;
+    mod typeorm;
 }

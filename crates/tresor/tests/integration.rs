@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod integration {
+    mod apps;
     pub mod cli;
     mod cross_engine;
     pub mod disasters;
@@ -15,4 +16,5 @@ mod integration {
     mod seeds;
     mod storage;
     pub mod support;
+    mod typeorm;
 }

@@ -5,31 +5,29 @@
 
 use std::process::Command;
 
-use super::disasters::{Db, Kind, shop_script};
+use super::apps::App;
+use super::disasters::{Db, Kind};
 use super::support::{Env, stderr};
 
-/// Every object of the database at `url`, through Django's serializer.
-fn django_dump(url: &str) -> String {
-    let out = Command::new("python3")
-        .arg(shop_script())
-        .args(["dump", url])
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "dump of {url}: {}", stderr(&out));
+/// Every object of the database at `url`, as `app`'s ORM reads it (Django
+/// through its serializer, TypeORM through its repositories).
+pub(super) fn app_dump(app: App, url: &str) -> String {
+    let out = app.shop(&["dump", url]);
+    assert!(
+        out.status.success(),
+        "{app:?} dump of {url}: {}",
+        stderr(&out)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
 /// The application inserts and updates rows (ids from the sequences,
 /// every constraint checked).
-fn django_writes(url: &str) {
-    let out = Command::new("python3")
-        .arg(shop_script())
-        .args(["write", url])
-        .output()
-        .expect("python3");
+pub(super) fn app_writes(app: App, url: &str) {
+    let out = app.shop(&["write", url]);
     assert!(
         out.status.success(),
-        "the application cannot write to {url} after the move:\n{}",
+        "the {app:?} application cannot write to {url} after the move:\n{}",
         stderr(&out)
     );
 }
@@ -37,7 +35,7 @@ fn django_writes(url: &str) {
 /// A dump with the documented approximations of a move into an empty
 /// database applied: instants without their zone, decimals without
 /// trailing zeros, UUIDs without dashes.
-fn approximated(dump: &str) -> String {
+pub(super) fn approximated(dump: &str) -> String {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::String(s) => {
@@ -67,7 +65,7 @@ fn approximated(dump: &str) -> String {
     serde_json::to_string_pretty(&v).expect("json")
 }
 
-fn first_difference(a: &str, b: &str) -> String {
+pub(super) fn first_difference(a: &str, b: &str) -> String {
     let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     let at = a
         .iter()
@@ -84,43 +82,44 @@ fn first_difference(a: &str, b: &str) -> String {
 }
 
 /// The six directions between SQLite, PostgreSQL and MariaDB, each into
-/// the schema Django's `migrate` made on the target (the usual way to move
+/// the schema `app`'s migrations made on the target (the usual way to move
 /// an app: the ORM must read back exactly the same objects and go on
 /// writing) and into an empty database (tresor makes the tables from the
-/// portable model; the documented approximations apply).
-fn moves_from(kind: Kind) {
+/// portable model; the documented approximations apply, as `approximate`
+/// writes them into a dump).
+pub(super) fn moves_from(app: App, kind: Kind, approximate: fn(&str) -> String) {
     let env = Env::new();
     let src = Db::create(kind, env.dir.path());
-    src.fill();
+    src.make(app, "25");
     let from = src.url();
     env.ok(&["backup", &from, "--quiet"]);
-    let expected = django_dump(&from);
+    let expected = app_dump(app, &from);
     let latest = format!("latest:{from}");
     for target in [Kind::Sqlite, Kind::Postgres, Kind::Mariadb] {
         if target == kind {
             continue;
         }
         let migrated = Db::create(target, env.dir.path());
-        migrated.migrate();
+        migrated.make(app, "0");
         let to = migrated.url();
         env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
         env.ok(&["restore", &latest, "--to", &to, "--yes"]);
-        let got = django_dump(&to);
+        let got = app_dump(app, &to);
         assert!(
             got == expected,
-            "{from} into the migrated {to}: {}",
+            "{app:?}: {from} into the migrated {to}: {}",
             first_difference(&expected, &got)
         );
-        django_writes(&to);
+        app_writes(app, &to);
 
         let empty = Db::create(target, env.dir.path());
         let to = empty.url();
         env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
         env.ok(&["restore", &latest, "--to", &to, "--yes"]);
-        let (got, want) = (approximated(&django_dump(&to)), approximated(&expected));
+        let (got, want) = (approximate(&app_dump(app, &to)), approximate(&expected));
         assert!(
             got == want,
-            "{from} into the empty {to}: {}",
+            "{app:?}: {from} into the empty {to}: {}",
             first_difference(&want, &got)
         );
     }
@@ -128,17 +127,17 @@ fn moves_from(kind: Kind) {
 
 #[test]
 fn from_sqlite_into_postgres_and_mariadb() {
-    moves_from(Kind::Sqlite);
+    moves_from(App::Django, Kind::Sqlite, approximated);
 }
 
 #[test]
 fn from_postgres_into_sqlite_and_mariadb() {
-    moves_from(Kind::Postgres);
+    moves_from(App::Django, Kind::Postgres, approximated);
 }
 
 #[test]
 fn from_mariadb_into_sqlite_and_postgres() {
-    moves_from(Kind::Mariadb);
+    moves_from(App::Django, Kind::Mariadb, approximated);
 }
 
 /// SQLite to PostgreSQL, the move people make when they grow: into the
@@ -153,7 +152,7 @@ fn sqlite_to_postgres_as_django_reads_it() {
     src.fill();
     let from = src.url();
     env.ok(&["backup", &from, "--quiet"]);
-    let expected = django_dump(&from);
+    let expected = app_dump(App::Django, &from);
     let latest = format!("latest:{from}");
 
     // into the schema the application's migrations made
@@ -162,9 +161,9 @@ fn sqlite_to_postgres_as_django_reads_it() {
     let to = migrated.url();
     env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
     env.ok(&["restore", &latest, "--to", &to, "--yes"]);
-    let got = django_dump(&to);
+    let got = app_dump(App::Django, &to);
     assert!(got == expected, "{}", first_difference(&expected, &got));
-    django_writes(&to);
+    app_writes(App::Django, &to);
 
     // into an empty database
     let empty = Db::create(Kind::Postgres, env.dir.path());
@@ -176,7 +175,7 @@ fn sqlite_to_postgres_as_django_reads_it() {
     // read back without one) and Django declares `decimal` without a scale
     // there (568.60 reads back as 568.6), and its UUIDs as `char(32)`
     // (read back without dashes); docs/cross-engine.md
-    let got = approximated(&django_dump(&to));
+    let got = approximated(&app_dump(App::Django, &to));
     let want = approximated(&expected);
     assert!(got == want, "{}", first_difference(&want, &got));
     // every key, unique constraint, index and foreign key SQLite had

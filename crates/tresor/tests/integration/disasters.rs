@@ -11,12 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::apps::App;
 use super::support::{Env, stderr};
-
-/// The Django project that makes the databases.
-pub fn shop_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testing/apps/django/shop.py")
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -153,14 +149,27 @@ impl Db {
         lines
     }
 
-    /// The application's migrations only: its schema, no rows of its own.
+    /// The Django application's migrations only: its schema, no rows of
+    /// its own.
     pub fn migrate(&self) {
-        self.run_shop("0");
+        self.make(App::Django, "0");
     }
 
-    /// The application's migrations, then rows made through its ORM.
+    /// The Django application's migrations, then rows made through its ORM.
     pub fn fill(&self) {
-        self.run_shop("25");
+        self.make(App::Django, "25");
+    }
+
+    /// `app`'s migrations, then `rows` rows made through its ORM (none for
+    /// "0").
+    pub fn make(&self, app: App, rows: &str) {
+        let out = app.shop(&[&self.url(), rows]);
+        assert!(
+            out.status.success(),
+            "the {app:?} shop could not be made ({}):\n{}",
+            app.installed_by(),
+            stderr(&out)
+        );
     }
 
     /// One value out of the database.
@@ -195,20 +204,6 @@ impl Db {
             .args(["-d", &self.name, "-c", sql]))
         .trim()
         .to_string()
-    }
-
-    fn run_shop(&self, rows: &str) {
-        let out = Command::new("python3")
-            .arg(shop_script())
-            .arg(self.url())
-            .arg(rows)
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "the Django shop could not be made (.ci/services installs django, psycopg and pymysql):\n{}",
-            stderr(&out)
-        );
     }
 }
 

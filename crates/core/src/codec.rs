@@ -16,7 +16,7 @@ mod chunk;
 mod columns;
 
 pub use chunk::{ChunkBuilder, ChunkRows, TableDigest};
-pub use columns::{columns_to_rows, rows_to_columns};
+pub use columns::{columns_to_rows, columns_to_rows_into, rows_to_columns};
 
 /// Why bytes could not be decoded as rows.
 #[derive(Debug, Error, PartialEq, Eq)]

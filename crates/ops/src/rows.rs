@@ -38,6 +38,14 @@ struct Loaded {
     rows: Vec<(u32, u32)>,
 }
 
+/// The chunk's buffer goes back to the repository's pool, to hold the next
+/// chunk read.
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        tresor_repo::give_buffer(std::mem::take(&mut self.bytes));
+    }
+}
+
 impl Loaded {
     fn index(bytes: Vec<u8>) -> Result<Loaded> {
         let mut rows = Vec::new();

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::aead::{Aead, AeadInOut};
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 /// Length of the random nonce that starts every encrypted object.
@@ -84,15 +84,32 @@ pub(crate) fn seal_into(
 
 /// Decrypts and authenticates an envelope produced by [`seal`].
 pub(crate) fn open(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::new();
+    open_into(key, data, &mut out)?;
+    Ok(out)
+}
+
+/// [`open`] into `out` (replacing what it held): the ciphertext is
+/// decrypted straight into it, so a reader can hand the same buffer from
+/// one blob to the next.
+pub(crate) fn open_into(key: &[u8; 32], data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
     if data.len() < OVERHEAD {
         return Err(CryptoError::TooShort { len: data.len() });
     }
-    let (nonce, ct) = data.split_at(NONCE_LEN);
+    let (nonce, rest) = data.split_at(NONCE_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Damaged)?;
+    let tag = tag.try_into().map_err(|_| CryptoError::Damaged)?;
+    out.clear();
+    out.resize(ct.len(), 0);
+    let buf = InOutBuf::new(ct, &mut out[..]).map_err(|_| CryptoError::Damaged)?;
     let cipher = XChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt(&XNonce::from(nonce), ct)
-        .map_err(|_| CryptoError::Damaged)
+        .decrypt_inout_detached(&XNonce::from(nonce), b"", buf, tag)
+        .map_err(|_| {
+            out.clear();
+            CryptoError::Damaged
+        })
 }
 
 /// The repository master key: a 32-byte encryption key and a 32-byte id key.
@@ -171,6 +188,15 @@ impl MasterKey {
     /// changed, truncated or encrypted under another key.
     pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open(&self.encrypt, data)
+    }
+
+    /// [`MasterKey::decrypt`] into `out`, replacing what it held, so a
+    /// caller can reuse one buffer; `out` is empty after a failure.
+    ///
+    /// # Errors
+    /// As [`MasterKey::decrypt`].
+    pub fn decrypt_into(&self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        open_into(&self.encrypt, data, out)
     }
 
     /// The id of a blob: BLAKE3 keyed with the id key, over the uncompressed
@@ -368,6 +394,29 @@ mod tests {
             k.encrypt_into(&data, &mut buf);
             prop_assert_eq!(buf.len(), data.len() + OVERHEAD);
             prop_assert_eq!(k.decrypt(&buf).unwrap(), data);
+        }
+
+        #[test]
+        fn decrypt_into_replaces_what_the_buffer_held(
+            data in proptest::collection::vec(any::<u8>(), 0..4096),
+            stale in proptest::collection::vec(any::<u8>(), 0..8192),
+            flip in any::<Option<(usize, u8)>>(),
+        ) {
+            let k = MasterKey::generate();
+            let mut ct = k.encrypt(&data);
+            let mut buf = stale;
+            match flip {
+                None => {
+                    k.decrypt_into(&ct, &mut buf).unwrap();
+                    prop_assert_eq!(&buf, &data);
+                }
+                Some((pos, bit)) => {
+                    let i = pos % ct.len();
+                    ct[i] ^= 1 << (bit % 8);
+                    prop_assert!(k.decrypt_into(&ct, &mut buf).is_err());
+                    prop_assert!(buf.is_empty(), "no unauthenticated plaintext is left behind");
+                }
+            }
         }
 
         #[test]

@@ -259,7 +259,12 @@ pub(crate) fn decode_blob(
     entry: &PackEntry,
     record: &[u8],
 ) -> Result<Vec<u8>, PackError> {
-    let plain = key.decrypt(record).map_err(PackError::Crypto)?;
+    // the plaintext and the blob come from the buffer pool: a reader gives
+    // the blob back when done with it, so buffers travel from one chunk to
+    // the next instead of being mapped and faulted in anew
+    let mut plain = crate::buffers::take_buffer(record.len());
+    key.decrypt_into(record, &mut plain)
+        .map_err(PackError::Crypto)?;
     let raw_length = entry.raw_length as usize;
     let decompress_err = |source| PackError::Decompress {
         id: entry.id,
@@ -268,19 +273,27 @@ pub(crate) fn decode_blob(
     let data = match (entry.compressed, entry.columns) {
         (false, _) => plain,
         (true, false) => {
-            let mut out = Vec::new();
-            decompress_into(&plain, raw_length, &mut out).map_err(decompress_err)?;
+            let mut out = crate::buffers::take_buffer(raw_length);
+            let done = decompress_into(&plain, raw_length, &mut out);
+            crate::buffers::give_buffer(plain);
+            done.map_err(decompress_err)?;
             out
         }
-        (true, true) => with_scratch(|cols, _| {
-            decompress_into(&plain, raw_length, cols).map_err(decompress_err)?;
-            tresor_core::codec::columns_to_rows(cols, raw_length).map_err(|source| {
-                PackError::Columns {
-                    id: entry.id,
-                    source,
-                }
-            })
-        })?,
+        (true, true) => {
+            let mut out = crate::buffers::take_buffer(raw_length);
+            let done = with_scratch(|cols, _| {
+                decompress_into(&plain, raw_length, cols).map_err(decompress_err)?;
+                tresor_core::codec::columns_to_rows_into(cols, raw_length, &mut out).map_err(
+                    |source| PackError::Columns {
+                        id: entry.id,
+                        source,
+                    },
+                )
+            });
+            crate::buffers::give_buffer(plain);
+            done?;
+            out
+        }
     };
     let actual = key.blob_id(&data);
     if actual != entry.id {

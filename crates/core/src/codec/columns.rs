@@ -139,6 +139,22 @@ fn columns_of(chunk: &[u8], out: &mut Vec<u8>) -> Option<()> {
 /// A [`CodecError`] when `data` is not a column-major chunk of that size;
 /// it never panics and never allocates more than `raw_len`.
 pub fn columns_to_rows(data: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(raw_len);
+    columns_to_rows_into(data, raw_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`columns_to_rows`] into `out`, replacing what it held, so a reader can
+/// hand the same buffer from one chunk to the next.
+///
+/// # Errors
+/// As [`columns_to_rows`].
+pub fn columns_to_rows_into(
+    data: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    out.clear();
     let mut r = Reader::new(data);
     let rows = r.varint()?;
     let cols = r.len()?;
@@ -164,7 +180,7 @@ pub fn columns_to_rows(data: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecErro
         return Err(CodecError::BadLength);
     }
     let width_len = varint_len(cols as u64);
-    let mut out = Vec::with_capacity(raw_len);
+    out.reserve(raw_len);
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(cols);
     for _ in 0..rows {
         spans.clear();
@@ -178,8 +194,8 @@ pub fn columns_to_rows(data: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecErro
         if out.len() + varint_len(body as u64) + body > raw_len {
             return Err(CodecError::BadLength);
         }
-        put_varint(&mut out, body as u64);
-        put_varint(&mut out, cols as u64);
+        put_varint(out, body as u64);
+        put_varint(out, cols as u64);
         for (col, &(start, end)) in columns.iter().zip(&spans) {
             out.extend_from_slice(&col.buf[start..end]);
         }
@@ -187,7 +203,7 @@ pub fn columns_to_rows(data: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecErro
     if out.len() != raw_len || columns.iter().any(|c| !c.is_empty()) {
         return Err(CodecError::BadLength);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

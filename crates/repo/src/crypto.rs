@@ -8,8 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::AeadInOut;
+use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 /// Length of the random nonce that starts every encrypted object.

@@ -338,7 +338,18 @@ impl Storage {
         let data = self
             .call("read", path, || async {
                 match &self.inner.backend {
-                    Backend::Dal(op) | Backend::Local { op, .. } | Backend::WebDav { op, .. } => op
+                    Backend::Local { root, .. } => match usize::try_from(length) {
+                        Ok(n) => local::read_range(root, path, offset, n).await,
+                        Err(_) => Err(StorageError::from_opendal(
+                            "read",
+                            path,
+                            opendal::Error::new(
+                                opendal::ErrorKind::Unexpected,
+                                "the range is larger than memory can hold",
+                            ),
+                        )),
+                    },
+                    Backend::Dal(op) | Backend::WebDav { op, .. } => op
                         .read_with(path)
                         .range(offset..offset + length)
                         .await

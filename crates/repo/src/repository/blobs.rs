@@ -259,12 +259,16 @@ impl Repository {
         }
         let key = self.key.clone();
         let entry = loc.entry(*id);
-        tokio::task::spawn_blocking(move || pack::decode_blob(&key, &entry, &record))
-            .await?
-            .map_err(|source| RepoError::DamagedBlob {
-                id: *id,
-                pack: loc.pack,
-                source: Box::new(source),
-            })
+        tokio::task::spawn_blocking(move || {
+            let blob = pack::decode_blob(&key, &entry, &record);
+            crate::buffers::give_buffer(record);
+            blob
+        })
+        .await?
+        .map_err(|source| RepoError::DamagedBlob {
+            id: *id,
+            pack: loc.pack,
+            source: Box::new(source),
+        })
     }
 }

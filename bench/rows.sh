@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 17: working with rows on the shop database after one day of ~1% churn.
 # A full backup, one day of churn (bench/gen_shop.py churn), an incremental backup;
-# then, timed side by side in one run: `diff` of the two snapshots, `diff --live` of the
-# first snapshot against the database, and a one-customer restore (`--where "users:
+# then, timed side by side in one run: `diff` of the two snapshots, `diff --live` of each
+# snapshot against the database, and a one-customer restore (`--where "users:
 # id = N" --with-related`, merge) after that customer's orders were deleted.
 #
 #   bash bench/rows.sh        (SCALE=0.65: ~400 MiB SQLite file)
@@ -41,6 +41,9 @@ bench diff_snapshots_rows "" "$TRESOR" --repo "$D/repo" diff "$A" "$B" --json-li
 DR_W=$WALL DR_RSS=$RSS_MB
 bench diff_live "" "$TRESOR" --repo "$D/repo" --json diff "$A" --live "sqlite://$DB"
 DL_W=$WALL DL_RSS=$RSS_MB
+# the newest snapshot's keys and row digests are in the local row cache
+bench diff_live_latest "" "$TRESOR" --repo "$D/repo" --json diff "$B" --live "sqlite://$DB"
+DLL_W=$WALL DLL_RSS=$RSS_MB
 
 # the customer with the most orders loses them, and the restore brings them back
 U=$(sqlite3 "$DB" "SELECT user_id FROM orders GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1")
@@ -67,6 +70,7 @@ OUT="$OUT_DIR/rows.md"
   echo "| \`diff A B\` (counts; $CHANGED rows changed) | $DS_W | $DS_RSS | $(ratio "$DS_W" "$FULL_W")x |"
   echo "| \`diff A B --json-lines\` (every changed row) | $DR_W | $DR_RSS | $(ratio "$DR_W" "$FULL_W")x |"
   echo "| \`diff A --live\` (snapshot against the database) | $DL_W | $DL_RSS | $(ratio "$DL_W" "$FULL_W")x |"
+  echo "| \`diff B --live\` (the newest snapshot, its digests in the local cache) | $DLL_W | $DLL_RSS | $(ratio "$DLL_W" "$FULL_W")x |"
   echo "| one customer back: \`restore B --where \"users: id = $U\" --with-related\` ($ROWS_BACK rows) | $WR_W (CPU $WR_C s) | $WR_RSS | $(ratio "$WR_W" "$FULL_W")x |"
   echo
   echo "Check: $CHECK."

@@ -171,15 +171,20 @@ fn compress_into(data: &[u8], level: i32, out: &mut Vec<u8>) -> std::io::Result<
     })
 }
 
+/// The most bytes `compressed` bytes of zstd can stand for. zstd cannot
+/// expand more than this (a 4-byte RLE block stands for at most 128 KiB):
+/// a larger stated length is a lie, and reserving it would let one damaged
+/// header allocate gigabytes.
+fn most_from(compressed: usize) -> usize {
+    const MAX_RATIO: usize = 32 * 1024;
+    const BLOCK: usize = 128 * 1024;
+    compressed.saturating_mul(MAX_RATIO).saturating_add(BLOCK)
+}
+
 /// Decompresses a zstd frame of at most `capacity` bytes with this
 /// thread's context, into `out` (replacing what it held).
 fn decompress_into(data: &[u8], capacity: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
-    // zstd cannot expand more than this (a 4-byte RLE block stands for at
-    // most 128 KiB): a larger stated length is a lie, and reserving it
-    // would let one damaged header allocate gigabytes
-    const MAX_RATIO: usize = 32 * 1024;
-    const BLOCK: usize = 128 * 1024;
-    if capacity > data.len().saturating_mul(MAX_RATIO).saturating_add(BLOCK) {
+    if capacity > most_from(data.len()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -270,17 +275,20 @@ pub(crate) fn decode_blob(
         id: entry.id,
         source,
     };
+    // a pooled buffer near the blob's size; the stated length is trusted
+    // only as far as the compressed bytes can stand for it
+    let room = raw_length.min(most_from(plain.len()));
     let data = match (entry.compressed, entry.columns) {
         (false, _) => plain,
         (true, false) => {
-            let mut out = crate::buffers::take_buffer(raw_length);
+            let mut out = crate::buffers::take_buffer(room);
             let done = decompress_into(&plain, raw_length, &mut out);
             crate::buffers::give_buffer(plain);
             done.map_err(decompress_err)?;
             out
         }
         (true, true) => {
-            let mut out = crate::buffers::take_buffer(raw_length);
+            let mut out = crate::buffers::take_buffer(room);
             let done = with_scratch(|cols, _| {
                 decompress_into(&plain, raw_length, cols).map_err(decompress_err)?;
                 tresor_core::codec::columns_to_rows_into(cols, raw_length, &mut out).map_err(

@@ -139,7 +139,8 @@ fn columns_of(chunk: &[u8], out: &mut Vec<u8>) -> Option<()> {
 /// A [`CodecError`] when `data` is not a column-major chunk of that size;
 /// it never panics and never allocates more than `raw_len`.
 pub fn columns_to_rows(data: &[u8], raw_len: usize) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(raw_len);
+    // room is made once the column lengths have been checked
+    let mut out = Vec::new();
     columns_to_rows_into(data, raw_len, &mut out)?;
     Ok(out)
 }

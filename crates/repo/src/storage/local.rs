@@ -116,6 +116,15 @@ pub(crate) async fn read_range(
     let joined = tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::FileExt as _;
         let f = std::fs::File::open(&file)?;
+        // a damaged index can state any range: check it against the file
+        // before making room for it
+        let size = f.metadata()?.len();
+        if offset.saturating_add(length as u64) > size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the range ends past the end of the file ({size} bytes)"),
+            ));
+        }
         let mut buf = crate::buffers::take_buffer(length);
         buf.resize(length, 0);
         match f.read_exact_at(&mut buf, offset) {

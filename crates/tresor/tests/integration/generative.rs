@@ -23,7 +23,7 @@ pub(super) struct ColumnType {
     pub(super) values: fn() -> BoxedStrategy<String>,
 }
 
-fn quoted(s: &str, backslashes: bool) -> String {
+pub(super) fn quoted(s: &str, backslashes: bool) -> String {
     let s = s.replace('\'', "''");
     if backslashes {
         format!("'{}'", s.replace('\\', "\\\\"))
@@ -34,7 +34,7 @@ fn quoted(s: &str, backslashes: bool) -> String {
 
 /// Text with what breaks quoting and encodings: quotes, backslashes,
 /// newlines, tabs, accents, CJK, emoji, the empty string.
-fn awkward_text(max: usize) -> impl Strategy<Value = String> {
+pub(super) fn awkward_text(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
             4 => "[a-zA-Z0-9 ]",
@@ -58,7 +58,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn date() -> impl Strategy<Value = (u16, u8, u8)> {
+pub(super) fn date() -> impl Strategy<Value = (u16, u8, u8)> {
     prop_oneof![
         3 => (1000u16..=9999, 1u8..=12, 1u8..=28),
         1 => Just((1000, 1, 1)),
@@ -85,7 +85,7 @@ fn decimal() -> impl Strategy<Value = String> {
     ]
 }
 
-fn float() -> impl Strategy<Value = f64> {
+pub(super) fn float() -> impl Strategy<Value = f64> {
     prop_oneof![
         3 => -1e12f64..1e12,
         1 => Just(f64::MAX),

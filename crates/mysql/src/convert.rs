@@ -304,12 +304,62 @@ pub(crate) fn to_mysql(v: Value) -> Result<My, SourceError> {
                 My::Bytes(text.into_bytes())
             }
         }
-        other @ (Value::TimeTz { .. } | Value::Interval(_) | Value::Array(_)) => {
+        // another engine's array, into the `json` column a table made from
+        // the portable model gives it (docs/cross-engine.md: "arrays |
+        // json")
+        Value::Array(a) => My::Bytes(array_json(&a)?.to_string().into_bytes()),
+        other @ (Value::TimeTz { .. } | Value::Interval(_)) => {
             return Err(SourceError::data(format!(
                 "mysql has no type for a {} value",
                 other.kind()
             )));
         }
+    })
+}
+
+/// The JSON array of an array of another engine (PostgreSQL's `text[]`,
+/// `int[]`, ...): one level of nesting per dimension, numbers, booleans
+/// and JSON as themselves, bytes as hex, anything else as its text.
+fn array_json(a: &tresor_core::Array) -> Result<serde_json::Value, SourceError> {
+    fn nest(dims: &[u32], elements: &[Value]) -> Result<serde_json::Value, SourceError> {
+        let items = match dims {
+            [_, rest @ ..] if !rest.is_empty() => {
+                let inner = rest.iter().map(|d| *d as usize).product::<usize>().max(1);
+                elements
+                    .chunks(inner)
+                    .map(|c| nest(rest, c))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => elements
+                .iter()
+                .map(element_json)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(serde_json::Value::Array(items))
+    }
+    let dims: Vec<u32> = a.dims.iter().map(|d| d.len).collect();
+    nest(&dims, &a.elements)
+}
+
+fn element_json(v: &Value) -> Result<serde_json::Value, SourceError> {
+    use serde_json::Value as J;
+    let float = |f: f64| serde_json::Number::from_f64(f).map_or(J::Null, J::Number);
+    Ok(match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::UInt(u) => J::from(*u),
+        Value::F64(f) => float(*f),
+        Value::F32(f) => float(f64::from(*f)),
+        Value::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone())),
+        Value::Array(a) => array_json(a)?,
+        Value::Bytes(b) | Value::RawText(b) => J::String(to_hex(b)),
+        other => J::String(tresor_core::convert::to_text(other).ok_or_else(|| {
+            SourceError::data(format!(
+                "mysql has no json form for a {} value in an array",
+                other.kind()
+            ))
+        })?),
     })
 }
 
@@ -365,6 +415,35 @@ pub(crate) fn approx_size(v: &Value) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_of_another_engine_become_json() {
+        let list = Value::Array(Box::new(tresor_core::Array::list(vec![
+            Value::Text("a \"b\"".into()),
+            Value::Null,
+            Value::Text(String::new()),
+        ])));
+        let My::Bytes(json) = to_mysql(list).expect("an array") else {
+            panic!("not bytes")
+        };
+        assert_eq!(
+            String::from_utf8(json).expect("utf-8"),
+            r#"["a \"b\"",null,""]"#
+        );
+        let empty = Value::Array(Box::new(tresor_core::Array::list(Vec::new())));
+        assert_eq!(to_mysql(empty).expect("empty"), My::Bytes(b"[]".to_vec()));
+        let grid = Value::Array(Box::new(tresor_core::Array {
+            dims: vec![
+                tresor_core::ArrayDim { len: 2, lower: 1 },
+                tresor_core::ArrayDim { len: 2, lower: 1 },
+            ],
+            elements: (1..=4).map(Value::Int).collect(),
+        }));
+        assert_eq!(
+            to_mysql(grid).expect("grid"),
+            My::Bytes(b"[[1,2],[3,4]]".to_vec())
+        );
+    }
 
     #[test]
     fn bits_round_trip() {

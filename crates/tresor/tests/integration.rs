@@ -10,6 +10,7 @@ mod integration {
     mod drill;
     pub mod faults;
     mod generative;
+    mod generative_cross;
     mod golden;
     mod output;
     pub mod rows;

@@ -18,12 +18,12 @@ use super::disasters::{Db, Kind, differences, restore_latest};
 use super::support::Env;
 
 /// A column type of one engine and how to write its values.
-struct ColumnType {
-    sql: &'static str,
-    values: fn() -> BoxedStrategy<String>,
+pub(super) struct ColumnType {
+    pub(super) sql: &'static str,
+    pub(super) values: fn() -> BoxedStrategy<String>,
 }
 
-fn quoted(s: &str, backslashes: bool) -> String {
+pub(super) fn quoted(s: &str, backslashes: bool) -> String {
     let s = s.replace('\'', "''");
     if backslashes {
         format!("'{}'", s.replace('\\', "\\\\"))
@@ -34,7 +34,7 @@ fn quoted(s: &str, backslashes: bool) -> String {
 
 /// Text with what breaks quoting and encodings: quotes, backslashes,
 /// newlines, tabs, accents, CJK, emoji, the empty string.
-fn awkward_text(max: usize) -> impl Strategy<Value = String> {
+pub(super) fn awkward_text(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
             4 => "[a-zA-Z0-9 ]",
@@ -58,7 +58,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn date() -> impl Strategy<Value = (u16, u8, u8)> {
+pub(super) fn date() -> impl Strategy<Value = (u16, u8, u8)> {
     prop_oneof![
         3 => (1000u16..=9999, 1u8..=12, 1u8..=28),
         1 => Just((1000, 1, 1)),
@@ -85,7 +85,7 @@ fn decimal() -> impl Strategy<Value = String> {
     ]
 }
 
-fn float() -> impl Strategy<Value = f64> {
+pub(super) fn float() -> impl Strategy<Value = f64> {
     prop_oneof![
         3 => -1e12f64..1e12,
         1 => Just(f64::MAX),
@@ -102,7 +102,7 @@ fn json() -> impl Strategy<Value = String> {
     })
 }
 
-fn postgres_types() -> Vec<ColumnType> {
+pub(super) fn postgres_types() -> Vec<ColumnType> {
     vec![
         ColumnType {
             sql: "integer",
@@ -205,7 +205,7 @@ fn postgres_types() -> Vec<ColumnType> {
     ]
 }
 
-fn mariadb_types() -> Vec<ColumnType> {
+pub(super) fn mariadb_types() -> Vec<ColumnType> {
     vec![
         ColumnType {
             sql: "int",
@@ -304,7 +304,7 @@ fn mariadb_types() -> Vec<ColumnType> {
     ]
 }
 
-fn sqlite_types() -> Vec<ColumnType> {
+pub(super) fn sqlite_types() -> Vec<ColumnType> {
     vec![
         ColumnType {
             sql: "INTEGER",
@@ -375,13 +375,13 @@ struct Table {
 }
 
 #[derive(Clone, Debug)]
-struct Case {
+pub(super) struct Case {
     tables: Vec<Table>,
     disaster: u8,
     victim: usize,
 }
 
-fn case(types: &'static [ColumnType]) -> impl Strategy<Value = Case> {
+pub(super) fn case(types: &'static [ColumnType]) -> impl Strategy<Value = Case> {
     let table = move |name: &'static str| {
         prop::collection::vec(0..types.len(), 1..5).prop_flat_map(move |tys| {
             let row: Vec<BoxedStrategy<Option<String>>> = tys
@@ -425,7 +425,7 @@ fn ident(kind: Kind, name: &str) -> String {
 }
 
 /// The SQL that makes the case's database.
-fn build_sql(kind: Kind, types: &[ColumnType], case: &Case) -> String {
+pub(super) fn build_sql(kind: Kind, types: &[ColumnType], case: &Case) -> String {
     let id = |s: &str| ident(kind, s);
     // the mariadb client speaks utf8mb3 unless told otherwise
     let mut sql = if kind == Kind::Mariadb {
@@ -536,10 +536,7 @@ fn disaster_sql(kind: Kind, case: &Case) -> (String, Option<String>) {
 }
 
 fn run_engine(kind: Kind, types: &'static [ColumnType], default_cases: u32) {
-    let cases = std::env::var("TRESOR_GENERATIVE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = cases_to_run(default_cases);
     let env = Env::new();
     let mut runner = TestRunner::new(Config {
         cases,
@@ -594,7 +591,16 @@ fn run_engine(kind: Kind, types: &'static [ColumnType], default_cases: u32) {
     }
 }
 
-fn leak<T>(v: Vec<T>) -> &'static [T] {
+/// The number of cases to run: `TRESOR_GENERATIVE_CASES`, or `default`
+/// (CI's few).
+pub(super) fn cases_to_run(default: u32) -> u32 {
+    std::env::var("TRESOR_GENERATIVE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub(super) fn leak<T>(v: Vec<T>) -> &'static [T] {
     Box::leak(v.into_boxed_slice())
 }
 

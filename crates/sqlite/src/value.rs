@@ -37,15 +37,21 @@ pub(crate) fn approx_size(v: &Value) -> usize {
 
 /// Whether SQLite stores `v` natively, without any conversion.
 pub(crate) fn is_native(v: &Value) -> bool {
-    matches!(
-        v,
-        Value::Null
-            | Value::Int(_)
-            | Value::F64(_)
-            | Value::Text(_)
-            | Value::RawText(_)
-            | Value::Bytes(_)
-    )
+    match v {
+        Value::F64(f) => !f.is_nan(),
+        Value::Null | Value::Int(_) | Value::Text(_) | Value::RawText(_) | Value::Bytes(_) => true,
+        _ => false,
+    }
+}
+
+/// A floating-point NaN, which SQLite cannot store as a number: bound as
+/// one, it would become NULL.
+pub(crate) fn is_nan(v: &Value) -> bool {
+    match v {
+        Value::F64(f) => f.is_nan(),
+        Value::F32(f) => f.is_nan(),
+        _ => false,
+    }
 }
 
 /// A [`Value`] bound as a statement parameter.
@@ -63,6 +69,9 @@ impl ToSql for Bind<'_> {
         Ok(match self.0 {
             Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Int(i) => ToSqlOutput::Owned(Owned::Integer(*i)),
+            // SQLite turns a NaN into NULL: kept as the text `NaN` instead
+            Value::F64(f) if f.is_nan() => ToSqlOutput::Borrowed(ValueRef::Text(b"NaN")),
+            Value::F32(f) if f.is_nan() => ToSqlOutput::Borrowed(ValueRef::Text(b"NaN")),
             Value::F64(f) => ToSqlOutput::Owned(Owned::Real(*f)),
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Value::RawText(b) => ToSqlOutput::Borrowed(ValueRef::Text(b)),
@@ -151,6 +160,29 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_is_kept_as_text_not_turned_into_null() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x REAL)").unwrap();
+        for v in [Value::F64(f64::NAN), Value::F32(f32::NAN)] {
+            assert!(!is_native(&v), "{v:?}");
+            assert!(is_nan(&v));
+            conn.execute("INSERT INTO t VALUES (?1)", [Bind(&v)])
+                .unwrap();
+        }
+        let kept: Vec<(String, String)> = conn
+            .prepare("SELECT typeof(x), x FROM t")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let text = ("text".to_string(), "NaN".to_string());
+        assert_eq!(kept, vec![text.clone(), text]);
+        assert!(!is_nan(&Value::F64(f64::INFINITY)));
+        assert!(is_native(&Value::F64(-0.0)));
+    }
+
+    #[test]
     fn native_values_round_trip_exactly() {
         for v in [
             Value::Null,
@@ -170,11 +202,6 @@ mod tests {
             let back = round_trip(&v);
             assert!(back.same(&v), "{v:?} came back as {back:?}");
         }
-    }
-
-    #[test]
-    fn nan_becomes_null_in_sqlite() {
-        assert_eq!(round_trip(&Value::F64(f64::NAN)), Value::Null);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema}
 use super::references::Written;
 use super::session::Inner;
 use crate::error::SqlResultExt;
-use crate::value::{Bind, is_native};
+use crate::value::{Bind, is_nan, is_native};
 
 impl Inner {
     /// Loads the rows of `table`; answers how many.
@@ -47,7 +47,9 @@ impl Inner {
                 }
                 for (i, &pos) in load.positions.iter().enumerate() {
                     let v = &row[pos];
-                    if !is_native(v) {
+                    if is_nan(v) {
+                        foreign.insert("NaN (kept as the text 'NaN')");
+                    } else if !is_native(v) {
                         foreign.insert(v.kind());
                     }
                     stmt.raw_bind_parameter(i + 1, Bind(v))

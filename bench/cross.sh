@@ -23,11 +23,7 @@ rm -rf "$D"; mkdir -p "$D"
 TABLES="users products orders order_items events"
 
 # the sources: the SQLite file of rows.sh, and the same data set in PostgreSQL
-LITE="$BENCH_DIR/data/shop-$SCALE.db"
-if [ ! -f "$LITE" ]; then
-  python3 "$BENCH_ROOT/gen_shop.py" load --engine sqlite --db "$LITE.tmp" --scale "$SCALE" >&2
-  mv "$LITE.tmp" "$LITE"
-fi
+LITE=$(shop_sqlite "$SCALE")
 PGSRC="bench_cross_src_${SCALE/./_}"
 if [ "$(pg_sql "SELECT count(*) FROM pg_database WHERE datname = '$PGSRC'")" != 1 ] || [ -z "${KEEP_DATA:-}" ]; then
   pg_sql "DROP DATABASE IF EXISTS $PGSRC WITH (FORCE)"

@@ -23,11 +23,7 @@ restic_init "$D/restic-repo"
 case "$ENGINE" in
   sqlite)
     SCALE="${SCALE:-1.0}"
-    ORIG="$BENCH_DIR/data/shop-$SCALE.db"
-    if [ ! -f "$ORIG" ]; then
-      python3 "$BENCH_ROOT/gen_shop.py" load --engine sqlite --db "$ORIG.tmp" --scale "$SCALE" >&2
-      mv "$ORIG.tmp" "$ORIG"
-    fi
+    ORIG=$(shop_sqlite "$SCALE")
     DB="$D/shop.db"
     cp "$ORIG" "$DB"
     SOURCE="sqlite://$DB"

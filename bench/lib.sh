@@ -114,6 +114,18 @@ machine_info() {
   load_note
 }
 
+# shop_sqlite SCALE: the path of the generated SQLite shop of that scale, made once
+# (kept in $BENCH_DIR/data).
+shop_sqlite() {
+  local db="$BENCH_DIR/data/shop-$1.db"
+  if [ ! -f "$db" ]; then
+    mkdir -p "$BENCH_DIR/data"
+    python3 "$BENCH_ROOT/gen_shop.py" load --engine sqlite --db "$db.tmp" --scale "$1" >&2
+    mv "$db.tmp" "$db"
+  fi
+  echo "$db"
+}
+
 tresor_init() { # tresor_init REPO
   rm -rf "$1"
   "$TRESOR" --repo "$1" --quiet init >/dev/null

@@ -15,11 +15,7 @@ SCALE="${SCALE:-0.65}"
 D="$BENCH_DIR/rows"
 rm -rf "$D" "$TRESOR_CACHE_DIR"; mkdir -p "$D"
 tresor_init "$D/repo"
-ORIG="$BENCH_DIR/data/shop-$SCALE.db"
-if [ ! -f "$ORIG" ]; then
-  python3 "$BENCH_ROOT/gen_shop.py" load --engine sqlite --db "$ORIG.tmp" --scale "$SCALE" >&2
-  mv "$ORIG.tmp" "$ORIG"
-fi
+ORIG=$(shop_sqlite "$SCALE")
 DB="$D/shop.db"
 cp "$ORIG" "$DB"
 T() { "$TRESOR" --repo "$D/repo" "$@"; }

@@ -367,11 +367,26 @@ pub(crate) async fn parent_for(
     let Some((snapshot, schema)) = parent else {
         return Ok(None);
     };
-    let (Some(entry), Some(old), Some(key_positions)) = (
-        snapshot.table(&table.name),
-        schema.table(&table.name),
-        table.key_positions(),
-    ) else {
+    let Some(old) = schema.table(&table.name) else {
+        return Ok(None);
+    };
+    stored_as(repo, snapshot, old, table, cache_dir).await
+}
+
+/// Table `old` of `snapshot` as a [`Parent`] for rows of `table` (the
+/// same table, read again): when both store the same columns, of the same
+/// types, under the same key, a row unchanged since is encoded to the very
+/// same bytes, so rows match by key and row digest. The digests come from
+/// the local row cache under `cache_dir` when it holds the snapshot.
+pub(crate) async fn stored_as(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    old: &TableSchema,
+    table: &TableSchema,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Option<Parent>> {
+    let (Some(entry), Some(key_positions)) = (snapshot.table(&table.name), table.key_positions())
+    else {
         return Ok(None);
     };
     let layout = |t: &TableSchema| -> Vec<(String, String)> {

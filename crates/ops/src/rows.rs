@@ -310,20 +310,18 @@ pub async fn stream_table(
 ) -> Result<u64> {
     let data = load_table_data(repo, &table.data).await?;
     let mut reader = RunReader::new(repo, data)?;
-    let mut digest = TableDigest::new();
-    let mut rows = 0u64;
+    let mut check = TableCheck::default();
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut batch_bytes = 0usize;
     while let Some(run) = reader.next_run().await {
         let run = run.map_err(|e| in_table(table, e))?;
         for (_, enc) in run.rows().map_err(|e| in_table(table, e))? {
-            digest.update(enc);
+            check.update(enc);
             let row = Reader::new(enc)
                 .row()
                 .map_err(|e| in_table(table, damaged(&e)))?;
             batch_bytes += enc.len();
             batch.push(row);
-            rows += 1;
             if batch.len() >= BATCH_ROWS || batch_bytes >= BATCH_BYTES {
                 send(&tx, &mut batch).await?;
                 batch_bytes = 0;
@@ -333,13 +331,35 @@ pub async fn stream_table(
     if !batch.is_empty() {
         send(&tx, &mut batch).await?;
     }
-    if rows != table.rows || digest.finish() != table.digest {
-        return Err(OpsError::Corrupt(format!(
-            "table {} does not match its snapshot's digest: the repository is damaged or was tampered with",
-            table.name
-        )));
+    check.finish(table)
+}
+
+/// The row count and digest of a table read from a snapshot, checked
+/// against its manifest entry at the end, so a damaged or forged snapshot
+/// is never read silently.
+#[derive(Default)]
+pub(crate) struct TableCheck {
+    digest: TableDigest,
+    rows: u64,
+}
+
+impl TableCheck {
+    /// Counts the encoded row `enc`, read in stream order.
+    pub fn update(&mut self, enc: &[u8]) {
+        self.digest.update(enc);
+        self.rows += 1;
     }
-    Ok(rows)
+
+    /// The rows read, when they are the table's; an error otherwise.
+    pub fn finish(self, table: &TableEntry) -> Result<u64> {
+        if self.rows != table.rows || self.digest.finish() != table.digest {
+            return Err(OpsError::Corrupt(format!(
+                "table {} does not match its snapshot's digest: the repository is damaged or was tampered with",
+                table.name
+            )));
+        }
+        Ok(self.rows)
+    }
 }
 
 fn in_table(table: &TableEntry, e: OpsError) -> OpsError {

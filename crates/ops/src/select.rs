@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tresor_core::codec::{Reader, TableDigest, decode_values_at, encode_value};
+use tresor_core::codec::{Reader, decode_values_at, encode_value};
 use tresor_core::{
     BoundPredicate, DatabaseSchema, ForeignKey, ReadOptions, Row, RowFilter, Source, TableFilter,
     TableName, TableSchema, Value,
@@ -32,7 +32,7 @@ use tresor_core::{
 use tresor_repo::{BlobId, Repository};
 
 use crate::error::{OpsError, Result};
-use crate::rows::RunReader;
+use crate::rows::{RunReader, TableCheck};
 use crate::snapshot::{Snapshot, load_table_data};
 
 /// Which rows of a snapshot to restore.
@@ -373,24 +373,22 @@ async fn scan(
     links: &mut [Link],
     rows: &mut TableRows,
 ) -> Result<()> {
+    let mut scan = Scan::new(name, seeds, links);
     let mut needed: Vec<usize> = key.clone();
-    for l in links.iter() {
-        if &l.child == name {
-            needed.extend(&l.child_cols);
-        }
-        if &l.parent == name {
-            needed.extend(&l.parent_cols);
-        }
+    for &i in &scan.child_of {
+        needed.extend(&links[i].child_cols);
+    }
+    for &i in &scan.parent_of {
+        needed.extend(&links[i].parent_cols);
     }
     needed.sort_unstable();
     needed.dedup();
     let width = needed.last().map_or(0, |p| p + 1);
-    let mut scan = Scan::new(name, seeds, links);
     rows.key = key;
     let data = load_table_data(repo, &entry.data).await?;
     let chunks = data.chunks.clone();
     let mut reader = RunReader::new(repo, data)?;
-    let mut digest = TableDigest::new();
+    let mut check = TableCheck::default();
     let mut ordinal = 0u64;
     let mut values = Vec::new();
     let mut row: Row = Vec::new();
@@ -401,7 +399,7 @@ async fn scan(
         let run = run?;
         let chunk = chunks[run.chunk];
         for (index, enc) in run.rows()? {
-            digest.update(enc);
+            check.update(enc);
             if seeds.is_empty() {
                 decode_values_at(enc, &needed, &mut values).map_err(damaged)?;
                 row.clear();
@@ -421,11 +419,7 @@ async fn scan(
             ordinal += 1;
         }
     }
-    if ordinal != entry.rows || digest.finish() != entry.digest {
-        return Err(OpsError::Corrupt(format!(
-            "table {name} does not match its snapshot's digest: the repository is damaged or was tampered with"
-        )));
-    }
+    check.finish(entry)?;
     Ok(())
 }
 

@@ -22,11 +22,12 @@ use super::{
     ChangedRow, DiffOptions, Emit, Layout, Selection, TableDiff, TableStatus, diff_unkeyed_tables,
     project,
 };
+use crate::backup::stored_as;
 use crate::cache::row_digest;
 use crate::error::{OpsError, Result};
 use crate::rows::{ChunkCache, stream_table};
-use crate::snapshot::{Snapshot, load_table_data};
-use crate::writer::{Parent, ParentCursor, ParentRow};
+use crate::snapshot::Snapshot;
+use crate::writer::{ParentCursor, ParentRow};
 
 /// Compares table `old` of snapshot `from` with the live table `new`.
 pub(super) async fn diff_live(
@@ -54,20 +55,11 @@ pub(super) async fn diff_live(
     };
     d.keyed = true;
     let mut emit = Emit::new(&old.name, &layout, &key, selection.as_ref(), on_row);
-    let same_bytes = layout.identity
-        && d.columns_retyped.is_empty()
-        && old.row_key == new.row_key
-        && old
-            .stored_columns()
-            .map(|c| &c.engine_type)
-            .eq(new.stored_columns().map(|c| &c.engine_type));
-    let (unchanged, live_rows) = if same_bytes {
-        let parent = Parent {
-            data: load_table_data(repo, &entry.data).await?,
-            key_positions: key.clone(),
-            cache: crate::cache::repo_dir(&options.cache, &repo.config().id.to_hex())
-                .map(|dir| (dir, from.id.clone(), old.name.clone(), entry.data)),
-        };
+    let cache_dir = crate::cache::repo_dir(&options.cache, &repo.config().id.to_hex());
+    // the same stored columns and key on both sides (so the compared
+    // layout is the stored one): rows match by key and row digest
+    let stored = stored_as(repo, from, old, new, cache_dir.as_deref()).await?;
+    let (unchanged, live_rows) = if let Some(parent) = stored {
         let cursor = ParentCursor::open(repo, parent).await?;
         let (tx, rx) = mpsc::channel(4);
         let (read, merged) = tokio::join!(

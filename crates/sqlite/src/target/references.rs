@@ -180,9 +180,9 @@ impl Inner {
                 }
                 None => {
                     for r in references(conn, table)? {
-                        let Some(_) = restored.get(&r.parent.to_lowercase()) else {
+                        if !restored.contains_key(&r.parent.to_lowercase()) {
                             continue;
-                        };
+                        }
                         let names_key =
                             r.to.is_empty() || same_columns(&r.to, &primary_key(conn, &r.parent)?);
                         if !(merge && names_key) {

@@ -26,17 +26,31 @@ pub struct Approximation {
     pub to: String,
     /// What is lost or changed.
     pub note: String,
+    /// For values the target writes in another form (see
+    /// [`ValueChanges`](crate::ValueChanges)): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<u64>,
 }
 
 impl std::fmt::Display for Approximation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.column {
-            Some(c) => write!(
+        match (&self.column, self.values) {
+            (Some(c), Some(n)) => write!(
+                f,
+                "{}.{c}: {n} {} {} {} {}: {}",
+                self.table,
+                if n == 1 { "value" } else { "values" },
+                self.from,
+                if n == 1 { "becomes" } else { "become" },
+                self.to,
+                self.note
+            ),
+            (Some(c), None) => write!(
                 f,
                 "{}.{c}: {} becomes {}: {}",
                 self.table, self.from, self.to, self.note
             ),
-            None => write!(
+            (None, _) => write!(
                 f,
                 "{} {}: {}: {}",
                 self.from, self.table, self.to, self.note
@@ -78,6 +92,7 @@ pub fn approximations(
                     "only PostgreSQL holds large objects; the {} target gets none of them",
                     target.name()
                 ),
+                values: None,
             });
             continue;
         }
@@ -89,6 +104,7 @@ pub fn approximations(
                     from: c.engine_type.clone(),
                     to: to.to_string(),
                     note: note.to_string(),
+                    values: None,
                 });
             }
             if c.default.is_some() && c.generated.is_none() && !c.identity {
@@ -99,6 +115,7 @@ pub fn approximations(
                     to: "no default".into(),
                     note: "defaults are written in the source engine's SQL and not translated"
                         .into(),
+                    values: None,
                 });
             }
         }
@@ -109,6 +126,7 @@ pub fn approximations(
                 from: "check constraint".into(),
                 to: "not created".into(),
                 note: format!("{} is written in the source engine's SQL", k.name),
+                values: None,
             });
         }
     }
@@ -135,6 +153,7 @@ pub fn approximations(
                     to: "not created".into(),
                     note: "written in the source engine's SQL, which tresor does not translate"
                         .into(),
+                    values: None,
                 });
             }
         }

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod approximate;
+mod changes;
 pub mod codec;
 mod connector;
 pub mod convert;
@@ -36,6 +37,7 @@ mod source;
 mod value;
 
 pub use approximate::{Approximation, TypeChange, approximations};
+pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
 pub use connector::{
     Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,
 };

@@ -417,6 +417,10 @@ pub struct RestorePlan {
     /// under its lock) before it changes anything, and fails with
     /// [`tables_hold_rows`] when the application wrote rows meanwhile.
     pub only_missing: bool,
+    /// `--strict`: a value the target would have to write in another form
+    /// (see [`ValueChanges`](crate::ValueChanges)) fails the restore
+    /// instead.
+    pub strict: bool,
 }
 
 /// The error of a session whose [`RestorePlan::only_missing`] check found
@@ -473,6 +477,10 @@ pub struct RestoreSummary {
     /// object the target engine lacks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Values the target wrote in another form, per table and column (a
+    /// NaN as NULL into MySQL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_values: Vec<crate::Approximation>,
     /// How atomicity was achieved (`one transaction`, `temporary file
     /// renamed into place`, `tables swapped with RENAME TABLE`).
     pub method: String,

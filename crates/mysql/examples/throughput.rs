@@ -58,6 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

@@ -227,7 +227,14 @@ fn ymd(d: Date) -> Result<(u16, u8, u8), SourceError> {
             let y = u16::try_from(year)
                 .ok()
                 .filter(|y| *y <= 9999)
-                .ok_or_else(|| SourceError::data(format!("year {year} is outside 0..=9999")))?;
+                .ok_or_else(|| {
+                    SourceError::data(format!(
+                        "the year {year} is outside the years 0 to 9999 that mysql and mariadb hold"
+                    ))
+                    .with_hint(
+                        "a timestamptz is stored as its UTC time: change the value in the source, or restore into postgresql or sqlite",
+                    )
+                })?;
             Ok((y, month, day))
         }
         other => Err(SourceError::data(format!(

@@ -193,6 +193,7 @@ impl Target for MysqlTarget {
             created_db,
             rows: BTreeMap::new(),
             warnings: Vec::new(),
+            changes: tresor_core::ValueChanges::new(plan.strict),
             finished: false,
         };
         match session.prepare(plan, &self.endpoint).await {

@@ -260,6 +260,7 @@ async fn plan(
             mode: options.mode,
             tables,
             only_missing: false,
+            strict: options.strict,
         },
         selected,
         app_version,

@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {

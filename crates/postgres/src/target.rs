@@ -14,6 +14,7 @@ mod ddl;
 mod finish;
 mod large_objects;
 mod load;
+mod lossy;
 mod session;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -134,7 +135,7 @@ impl Target for PostgresTarget {
         state: &TargetState,
     ) -> Result<Vec<Approximation>, SourceError> {
         if plan.schema.engine != Engine::POSTGRES {
-            return Ok(Vec::new());
+            return Ok(lossy::zero_date_defaults(plan, state));
         }
         let client = match self.info.connect().await {
             Ok(c) => c,
@@ -208,6 +209,7 @@ impl Target for PostgresTarget {
             readd: Vec::new(),
             rows: BTreeMap::new(),
             warnings: Vec::new(),
+            changes: tresor_core::ValueChanges::new(plan.strict),
             stage_counter: 0,
             done: false,
         };

@@ -108,6 +108,7 @@ pub async fn restore_snapshot(
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

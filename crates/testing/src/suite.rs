@@ -159,5 +159,6 @@ fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestoreP
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     }
 }

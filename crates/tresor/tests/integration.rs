@@ -6,12 +6,14 @@ mod integration {
     mod apps;
     pub mod cli;
     mod cross_engine;
+    mod cross_values;
     pub mod disasters;
     mod drill;
     pub mod faults;
     mod generative;
     mod generative_cross;
     mod golden;
+    mod majors;
     mod output;
     pub mod rows;
     mod seeds;

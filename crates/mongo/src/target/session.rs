@@ -362,6 +362,7 @@ impl MongoSession {
         RestoreSummary {
             rows: std::mem::take(&mut self.counts),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: Vec::new(),
             method,
         }
     }

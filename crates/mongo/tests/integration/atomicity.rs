@@ -31,6 +31,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     }
 }
 

@@ -157,6 +157,7 @@ impl MysqlSession {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings,
+            changed_values: self.changes.take(),
             method: if methods.is_empty() {
                 "nothing to load".to_string()
             } else {

@@ -4,7 +4,10 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Statement, Value as My};
-use tresor_core::{ErrorKind, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema, Value};
+use tresor_core::{
+    ErrorKind, PortableType, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema, Value,
+    ValueChange, ValueChanges, convert::portable_of, hex_text, is_negative_zero,
+};
 
 use crate::convert;
 use crate::error::Context;
@@ -29,7 +32,19 @@ const MAX_INSERT_BYTES: usize = 8 << 20;
 /// statement cache, so memory does not grow with the number of tables.
 struct Inserter {
     table: String,
+    /// The table as the user knows it (not its work name), for messages.
+    label: String,
     columns: Vec<String>,
+    /// The columns' names and whether they take NULL, for the values
+    /// written in another form.
+    names: Vec<(String, bool)>,
+    /// Positions of floating-point columns (where MariaDB stores `-0` as
+    /// `0`).
+    floats: Vec<usize>,
+    /// Positions of SQLite's untyped columns in a table this restore
+    /// made (their type is `longtext`): a blob there is written as its
+    /// hex text.
+    untyped: Vec<usize>,
     suffix: String,
     params: Vec<My>,
     rows: usize,
@@ -40,6 +55,24 @@ struct Inserter {
     enums: Vec<usize>,
     /// Empty strings for those columns in the rows not yet sent.
     error_values: usize,
+}
+
+/// MySQL and MariaDB hold no NaN or infinity, in floats or decimals.
+const NON_FINITE: ValueChange = ValueChange {
+    from: "NaN or infinity",
+    to: "NULL",
+    why: "mysql and mariadb have no NaN or infinity",
+};
+
+/// Whether `v` is a NaN or an infinity (a float, or a PostgreSQL
+/// `numeric`).
+fn non_finite(v: &Value) -> bool {
+    match v {
+        Value::F64(f) => !f.is_finite(),
+        Value::F32(f) => !f.is_finite(),
+        Value::Decimal(s) => matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity" | "+Infinity"),
+        _ => false,
+    }
 }
 
 /// The members of an `enum('a','it''s')` column type, unquoted.
@@ -84,7 +117,7 @@ fn enum_members(engine_type: &str) -> Option<Vec<String>> {
 const LENIENT_SQL_MODE: &str = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
 
 impl Inserter {
-    fn new(table: &str, schema: &TableSchema, merge: bool) -> Inserter {
+    fn new(table: &str, schema: &TableSchema, merge: bool, fresh: bool) -> Inserter {
         let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
         let keys: Vec<String> = match &schema.row_key {
             RowKey::Columns { columns } => columns.iter().map(|c| quote(c)).collect(),
@@ -119,6 +152,23 @@ impl Inserter {
             .collect();
         Inserter {
             table: quote(table),
+            label: schema.name.to_string(),
+            names: schema
+                .stored_columns()
+                .map(|c| (c.name.clone(), c.nullable))
+                .collect(),
+            floats: schema
+                .stored_columns()
+                .enumerate()
+                .filter(|(_, c)| matches!(portable_of(c), PortableType::Float { .. }))
+                .map(|(i, _)| i)
+                .collect(),
+            untyped: schema
+                .stored_columns()
+                .enumerate()
+                .filter(|(_, c)| fresh && portable_of(c) == PortableType::Dynamic)
+                .map(|(i, _)| i)
+                .collect(),
             columns,
             suffix,
             params: Vec::new(),
@@ -152,7 +202,12 @@ impl Inserter {
         sql
     }
 
-    async fn push(&mut self, conn: &mut Conn, row: tresor_core::Row) -> Result<(), SourceError> {
+    async fn push(
+        &mut self,
+        conn: &mut Conn,
+        row: tresor_core::Row,
+        changes: &mut ValueChanges,
+    ) -> Result<(), SourceError> {
         if row.len() != self.columns.len() {
             return Err(SourceError::data(format!(
                 "a row of table {} has {} values, expected {}",
@@ -161,14 +216,42 @@ impl Inserter {
                 self.columns.len()
             )));
         }
-        for (i, v) in row.into_iter().enumerate() {
+        for (i, mut v) in row.into_iter().enumerate() {
+            if non_finite(&v) {
+                let (column, nullable) = &self.names[i];
+                if !nullable {
+                    return Err(ValueChanges::not_null(&self.label, column, NON_FINITE));
+                }
+                changes.note(&self.label, column, NON_FINITE)?;
+                v = Value::Null;
+            }
+            if is_negative_zero(&v) && self.floats.contains(&i) {
+                changes.note(&self.label, &self.names[i].0, ValueChange::NEGATIVE_ZERO)?;
+            }
+            if let Value::Bytes(b) = &v
+                && self.untyped.contains(&i)
+            {
+                changes.note(&self.label, &self.names[i].0, ValueChange::BLOB_AS_HEX_TEXT)?;
+                v = Value::Text(hex_text(b));
+            }
             if matches!(&v, Value::Text(t) | Value::Enum(t) if t.is_empty())
                 && self.enums.contains(&i)
             {
                 self.error_values += 1;
             }
             self.bytes += convert::approx_size(&v);
-            self.params.push(convert::to_mysql(v)?);
+            let param = convert::to_mysql(v).map_err(|e| {
+                let hint = e.hint().map(str::to_string);
+                let e = SourceError::data(format!(
+                    "table {}, column {}: {e}",
+                    self.label, self.names[i].0
+                ));
+                match hint {
+                    Some(h) => e.with_hint(h),
+                    None => e,
+                }
+            })?;
+            self.params.push(param);
         }
         self.rows += 1;
         if self.rows >= self.max_rows || self.bytes >= MAX_INSERT_BYTES {
@@ -301,7 +384,7 @@ impl MysqlSession {
             visible = t;
             &visible
         };
-        let mut inserter = Inserter::new(&work, schema, merge);
+        let mut inserter = Inserter::new(&work, schema, merge, !existing);
         let mut count = 0u64;
         while let Some(batch) = rows.recv().await {
             for row in batch {
@@ -310,7 +393,7 @@ impl MysqlSession {
                 } else {
                     keep.iter().filter_map(|i| row.get(*i).cloned()).collect()
                 };
-                inserter.push(conn, row).await?;
+                inserter.push(conn, row, &mut self.changes).await?;
                 count += 1;
             }
         }

@@ -69,6 +69,8 @@ pub(super) struct MysqlSession {
     pub(super) created_db: bool,
     pub(super) rows: BTreeMap<String, u64>,
     pub(super) warnings: Vec<String>,
+    /// Values written in another form (a NaN as NULL).
+    pub(super) changes: tresor_core::ValueChanges,
     pub(super) finished: bool,
 }
 
@@ -381,6 +383,7 @@ impl TargetSession for MysqlSession {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: self.changes.take(),
             method: "loaded, checked and rolled back".into(),
         })
     }

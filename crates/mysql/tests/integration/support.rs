@@ -164,6 +164,7 @@ pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     }
 }
 

@@ -130,7 +130,7 @@ pub async fn preview(
             approximations: Vec::new(),
         });
     }
-    let approximations = approximations_of(&plan, &state, target, options).await?;
+    let mut approximations = approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
         let existing: Vec<TableName> = plan
@@ -184,6 +184,10 @@ pub async fn preview(
         }
         None => None,
     };
+    // the values the rehearsal's load wrote in another form
+    if let Some(r) = &rehearsal {
+        approximations.extend(r.changed_values.iter().cloned());
+    }
     let extra_tables = if plan.whole_database {
         state
             .tables

@@ -63,6 +63,10 @@ pub struct Rehearsal {
     /// What the target reported (approximations, skipped objects).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Values the target wrote in another form; the preview lists them
+    /// with its approximations.
+    #[serde(skip)]
+    pub changed_values: Vec<tresor_core::Approximation>,
     /// How the target held the rehearsal (and dropped it).
     pub method: String,
 }
@@ -115,11 +119,13 @@ pub(super) async fn rehearse(
         tables_not_loaded: not_loaded,
         error: None,
         warnings: Vec::new(),
+        changed_values: Vec::new(),
         method: String::new(),
     };
     match result {
         Ok(Loaded::Done { summary, .. }) => {
             rehearsal.warnings = summary.warnings;
+            rehearsal.changed_values = summary.changed_values;
             rehearsal.method = summary.method;
         }
         Ok(Loaded::Stopped { .. }) => rehearsal.outcome = RehearsalOutcome::Stopped,

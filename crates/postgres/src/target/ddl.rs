@@ -264,7 +264,11 @@ impl PgSession {
                         } else {
                             ""
                         },
-                        if c.nullable { "" } else { " NOT NULL" }
+                        if c.nullable || super::lossy::zero_date_default(c) {
+                            ""
+                        } else {
+                            " NOT NULL"
+                        }
                     )
                 })
                 .collect();

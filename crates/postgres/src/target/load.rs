@@ -5,6 +5,7 @@ use bytes::BytesMut;
 use futures::SinkExt;
 use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema, Value};
 
+use super::lossy::Lossy;
 use super::session::{PgSession, TargetTable};
 use super::target_name;
 use crate::encode::{ColumnEncoder, write_header, write_row, write_trailer};
@@ -64,9 +65,20 @@ impl PgSession {
                 Some((at, *conv))
             })
             .collect();
+        let lossy = Lossy::of(table, &encoders, &keep, (foreign, info.fresh));
+        let mut changes = std::mem::take(&mut self.changes);
         let count = self
-            .copy_rows(table, &copy_into, &encoders, (&keep, &convert), rows)
-            .await?;
+            .copy_rows(
+                table,
+                &copy_into,
+                &encoders,
+                (&keep, &convert),
+                (&lossy, &mut changes),
+                rows,
+            )
+            .await;
+        self.changes = changes;
+        let count = count?;
         if stage {
             let info = upsert.then_some(&info);
             self.insert_from_stage(table, &name, &copy_into, &encoders, info)
@@ -150,14 +162,17 @@ impl PgSession {
     }
 
     /// Streams the rows into `copy_into` with binary `COPY`, converting
-    /// the values at the positions `convert` names and keeping those at
-    /// positions `keep`; answers how many rows.
+    /// the values at the positions `convert` names, writing those
+    /// PostgreSQL cannot hold in another form (`lossy`, noted in
+    /// `changes`) and keeping those at positions `keep`; answers how many
+    /// rows.
     async fn copy_rows(
         &self,
         table: &TableSchema,
         copy_into: &str,
         encoders: &[ColumnEncoder],
         (keep, convert): (&[usize], &[(usize, Conversion)]),
+        (lossy, changes): (&Lossy, &mut tresor_core::ValueChanges),
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
         let cols: Vec<String> = encoders.iter().map(|e| ident(&e.name)).collect();
@@ -183,6 +198,9 @@ impl PgSession {
                             .apply(value)
                             .map_err(|e| SourceError::data(format!("table {}: {e}", table.name)))?;
                     }
+                }
+                if !lossy.is_empty() {
+                    lossy.apply(row, changes)?;
                 }
             }
             for row in &batch {

@@ -68,6 +68,8 @@ pub(super) struct PgSession {
     pub(super) readd: Vec<String>,
     pub(super) rows: BTreeMap<String, u64>,
     pub(super) warnings: Vec<String>,
+    /// Values written in another form (a zero date as NULL).
+    pub(super) changes: tresor_core::ValueChanges,
     pub(super) stage_counter: u32,
     pub(super) done: bool,
 }
@@ -589,6 +591,7 @@ impl TargetSession for PgSession {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: self.changes.take(),
             method: "one transaction".into(),
         })
     }
@@ -600,6 +603,7 @@ impl TargetSession for PgSession {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: self.changes.take(),
             method: "one transaction, rolled back".into(),
         })
     }

@@ -92,6 +92,7 @@ impl Adapter<'_> {
                 from: from.to_string(),
                 to: to.to_string(),
                 note,
+                values: None,
             },
         });
     }

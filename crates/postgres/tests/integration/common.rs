@@ -171,6 +171,7 @@ pub async fn copy_database_after(
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

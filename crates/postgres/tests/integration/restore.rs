@@ -32,6 +32,7 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     }
 }
 

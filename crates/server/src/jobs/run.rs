@@ -206,6 +206,9 @@ async fn run_restore(
     for w in &out.summary.warnings {
         progress.log("warn", w);
     }
+    for a in &out.summary.changed_values {
+        progress.log("warn", &format!("approximated: {a}"));
+    }
     for t in &out.skipped {
         progress.log(
             "info",

@@ -212,6 +212,7 @@ impl Inner {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: self.changes.take(),
             method: match self.placement {
                 Placement::InPlace => "one transaction, rolled back",
                 Placement::Fresh { .. } => "temporary file, removed",
@@ -282,6 +283,7 @@ impl Inner {
         Ok(RestoreSummary {
             rows: std::mem::take(&mut self.rows),
             warnings: std::mem::take(&mut self.warnings),
+            changed_values: self.changes.take(),
             method,
         })
     }

@@ -2,12 +2,30 @@
 
 use std::collections::BTreeSet;
 
-use tresor_core::{ErrorKind, RestoreMode, RowReceiver, SourceError, TableSchema};
+use tresor_core::{
+    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, ValueChange,
+    convert::portable_of, is_negative_zero,
+};
 
 use super::references::Written;
 use super::session::Inner;
 use crate::error::SqlResultExt;
 use crate::value::{Bind, is_nan, is_native};
+
+/// SQLite turns a NaN into NULL: it is kept as text instead.
+const NAN_AS_TEXT: ValueChange = ValueChange {
+    from: "NaN",
+    to: "the text 'NaN'",
+    why: "sqlite has no NaN and would store NULL",
+};
+
+/// The name of the stored column at `pos`.
+fn column(table: &TableSchema, pos: usize) -> &str {
+    table
+        .stored_columns()
+        .nth(pos)
+        .map_or("?", |c| c.name.as_str())
+}
 
 impl Inner {
     /// Loads the rows of `table`; answers how many.
@@ -23,10 +41,18 @@ impl Inner {
                 format!("table {name} is not part of this restore"),
             )
         })?;
+        // taken while the statement borrows the connection; put back below
+        let mut changes = std::mem::take(&mut self.changes);
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare(&load.sql)
             .ctx(|| format!("cannot prepare insert into {name}"))?;
+        // SQLite stores a float `-0` as `0` (in a column of another type,
+        // such as text, the value goes in some other form)
+        let floats: Vec<bool> = table
+            .stored_columns()
+            .map(|c| matches!(portable_of(c), PortableType::Float { .. }))
+            .collect();
         let mut n = 0u64;
         let mut foreign: BTreeSet<&'static str> = BTreeSet::new();
         // a merge notes the keys it wrote, so the foreign key check can
@@ -48,7 +74,9 @@ impl Inner {
                 for (i, &pos) in load.positions.iter().enumerate() {
                     let v = &row[pos];
                     if is_nan(v) {
-                        foreign.insert("NaN (kept as the text 'NaN')");
+                        changes.note(&name, column(table, pos), NAN_AS_TEXT)?;
+                    } else if is_negative_zero(v) && floats.get(pos) == Some(&true) {
+                        changes.note(&name, column(table, pos), ValueChange::NEGATIVE_ZERO)?;
                     } else if !is_native(v) {
                         foreign.insert(v.kind());
                     }
@@ -64,6 +92,7 @@ impl Inner {
             }
         }
         drop(stmt);
+        self.changes = changes;
         if !foreign.is_empty() {
             self.warnings.push(format!(
                 "table {name}: {} values stored as sqlite's nearest storage class",

@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(super) dropped_triggers: Vec<String>,
     pub(super) rows: BTreeMap<String, u64>,
     pub(super) warnings: Vec<String>,
+    /// Values written in another form (a NaN as the text `NaN`).
+    pub(super) changes: tresor_core::ValueChanges,
     pub(super) done: bool,
 }
 
@@ -196,6 +198,7 @@ fn begin_fresh(
             io_error("cannot create temporary file", &temp, e)
                 .with_hint("try: check that the target's directory exists and is writable")
         })?;
+    let plan_strict = plan.strict;
     let mut inner = Inner {
         conn: None,
         placement: Placement::Fresh {
@@ -210,6 +213,7 @@ fn begin_fresh(
         dropped_triggers: Vec::new(),
         rows: BTreeMap::new(),
         warnings: Vec::new(),
+        changes: tresor_core::ValueChanges::new(plan_strict),
         done: false,
     };
     let conn = Connection::open_with_flags(
@@ -339,6 +343,7 @@ fn begin_in_place(
         "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON",
     )
     .ctx(|| format!("cannot start a write transaction on {display}"))?;
+    let plan_strict = plan.strict;
     let mut inner = Inner {
         conn: None,
         placement: Placement::InPlace,
@@ -350,6 +355,7 @@ fn begin_in_place(
         dropped_triggers: Vec::new(),
         rows: BTreeMap::new(),
         warnings: Vec::new(),
+        changes: tresor_core::ValueChanges::new(plan_strict),
         done: false,
     };
     let sqlite = inner.plan.schema.engine == Engine::SQLITE;

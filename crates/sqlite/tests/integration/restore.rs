@@ -283,6 +283,7 @@ async fn a_dropped_session_leaves_no_file() {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -405,6 +406,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         recreate: Vec::new(),
         privileges: false,
         only_missing: false,
+        strict: false,
     };
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();

@@ -212,6 +212,9 @@ fn report(
         for w in &outcome.summary.warnings {
             println!("warning: {w}");
         }
+        for a in &outcome.summary.changed_values {
+            println!("approximated: {a}");
+        }
         if let Some(s) = &outcome.safety_snapshot {
             println!(
                 "undo with: tresor restore {} --to {} --yes",

@@ -173,7 +173,7 @@ impl Db {
     }
 
     /// One value out of the database.
-    fn query_any(&self, kind: Kind, sql: &str) -> String {
+    pub(super) fn query_any(&self, kind: Kind, sql: &str) -> String {
         match kind {
             Kind::Postgres => self.query(sql),
             Kind::Sqlite => run(Command::new("sqlite3")

@@ -1,0 +1,237 @@
+//! Values another engine cannot hold as they are (docs/cross-engine.md,
+//! "What is approximated" and "Refused"): the dry run names each, per
+//! table and column, with how many values and what they become; `--strict`
+//! refuses them; the restore writes exactly what the dry run said; and a
+//! value that cannot be written in any form is refused before anything is
+//! written, with the table, the column and the reason.
+
+use super::disasters::{Db, Kind};
+use super::support::{Env, stderr};
+
+/// Backs `src` up and answers the `latest:` name of the snapshot.
+fn backed_up(env: &Env, src: &Db) -> String {
+    env.ok(&["backup", &src.url(), "--quiet"]);
+    format!("latest:{}", src.url())
+}
+
+/// The dry run lists `expected` and `made` among its approximations;
+/// `--strict` refuses, dry run and restore alike, and writes nothing; the
+/// restore goes ahead and says which values it wrote in another form
+/// (`expected`; `made` are how it makes the tables).
+fn listed_refused_then_restored(
+    env: &Env,
+    latest: &str,
+    to: &str,
+    (expected, made): (&[&str], &[&str]),
+) {
+    let dry = env.ok(&["restore", latest, "--to", to, "--dry-run"]);
+    for e in expected.iter().chain(made) {
+        assert!(dry.contains(e), "{e:?} missing from the dry run:\n{dry}");
+    }
+    for extra in ["--dry-run", "--yes"] {
+        let out = env.tresor(&["restore", latest, "--to", to, "--strict", extra]);
+        assert_eq!(out.status.code(), Some(5), "{extra}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--strict"), "{}", stderr(&out));
+    }
+    let done = env.ok(&["restore", latest, "--to", to, "--yes"]);
+    for e in expected {
+        assert!(
+            done.contains(e),
+            "{e:?} missing from the restore's output:\n{done}"
+        );
+    }
+}
+
+/// The dry run and the restore into an empty MariaDB database both fail
+/// with a message holding every one of `needles`, and nothing is created.
+fn refused_into_empty_mariadb(env: &Env, latest: &str, needles: &[&str]) {
+    let dst = Db::create(Kind::Mariadb, env.dir.path());
+    let to = dst.url();
+    for extra in ["--dry-run", "--yes"] {
+        let out = env.tresor(&["restore", latest, "--to", &to, extra]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!out.status.success(), "{extra}: {text}");
+        for n in needles {
+            assert!(text.contains(n), "{extra}: {n:?} missing: {text}");
+        }
+    }
+    assert_eq!(
+        dst.query_any(
+            Kind::Mariadb,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = database()"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn nan_and_infinity_become_null_in_mariadb() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE readings (id integer PRIMARY KEY, value double precision,
+           exact numeric, kept real NOT NULL);
+         INSERT INTO readings VALUES (1, 'NaN', 'NaN', 1.5), (2, 'Infinity', 2.5, 2),
+           (3, '-Infinity', 'Infinity', 3), (4, 0.25, 1, 4);",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Mariadb, env.dir.path());
+    listed_refused_then_restored(
+        &env,
+        &latest,
+        &dst.url(),
+        (
+            &[
+                "readings.value: 3 values NaN or infinity become NULL",
+                "readings.exact: 2 values NaN or infinity become NULL",
+            ],
+            &[],
+        ),
+    );
+    let rows = dst.query_any(
+        Kind::Mariadb,
+        "SELECT group_concat(concat_ws(':', id, ifnull(value, 'null'), ifnull(CAST(exact AS DOUBLE), 'null'), kept) \
+         ORDER BY id SEPARATOR ' ') FROM readings",
+    );
+    assert_eq!(
+        rows,
+        "1:null:null:1.5 2:null:2.5:2 3:null:null:3 4:0.25:1:4"
+    );
+
+    // a column that takes no NULL: refused, naming it, before anything
+    // is written
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE readings (id integer PRIMARY KEY, value double precision NOT NULL);
+         INSERT INTO readings VALUES (1, 2.5), (2, 'NaN');",
+    );
+    let latest = backed_up(&env, &src);
+    refused_into_empty_mariadb(
+        &env,
+        &latest,
+        &[
+            "table readings, column value",
+            "NaN or infinity",
+            "NOT NULL",
+        ],
+    );
+}
+
+#[test]
+fn mariadb_zero_dates_become_null_in_postgresql() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    // a permissive sql_mode, as legacy applications run with
+    src.exec(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE members (id int PRIMARY KEY, born date, seen datetime,
+           paid timestamp NULL, name varchar(20) NOT NULL,
+           created datetime NOT NULL DEFAULT '0000-00-00 00:00:00');
+         INSERT INTO members (id, born, seen, paid, name, created) VALUES
+           (1, '0000-00-00', '0000-00-00 00:00:00', NULL, 'a', '2024-01-02 03:04:05'),
+           (2, '1990-05-17', '2024-00-10 10:00:00', '2024-01-01 00:00:00', 'b',
+            '0000-00-00 00:00:00');
+         INSERT INTO members (id, born, seen, name) VALUES (3, '2024-02-30', '2024-03-01 12:30:00', 'c');",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    listed_refused_then_restored(
+        &env,
+        &latest,
+        &dst.url(),
+        (
+            &[
+                "members.born: 2 values zero or invalid date (0000-00-00) become NULL",
+                "members.seen: 2 values zero or invalid date (0000-00-00) become NULL",
+                "members.created: 2 values zero or invalid date (0000-00-00) become NULL",
+            ],
+            // a legacy application's `NOT NULL DEFAULT '0000-00-00 ...'`
+            &["members.created: NOT NULL becomes NULL allowed"],
+        ),
+    );
+    assert_eq!(
+        dst.query(
+            "SELECT string_agg(concat_ws(':', id, coalesce(born::text, 'null'), \
+             coalesce(seen::text, 'null'), coalesce(created::text, 'null')), ' ' ORDER BY id) \
+             FROM members"
+        ),
+        "1:null:null:2024-01-02 03:04:05 2:1990-05-17:null:null 3:null:2024-03-01 12:30:00:null"
+    );
+
+    // NOT NULL: refused, naming the column, nothing written
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE members (id int PRIMARY KEY, born date NOT NULL);
+         INSERT INTO members VALUES (1, '1990-05-17'), (2, '0000-00-00');",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    let out = env.tresor(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("table members, column born") && text.contains("NOT NULL"),
+        "{text}"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+        "0"
+    );
+}
+
+#[test]
+fn blobs_in_sqlite_untyped_columns_become_hex_text() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE kv (id integer PRIMARY KEY, v);
+         INSERT INTO kv VALUES (1, X'00ff10'), (2, 'text'), (3, 42), (4, 1.5), (5, NULL);",
+    );
+    let latest = backed_up(&env, &src);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    listed_refused_then_restored(
+        &env,
+        &latest,
+        &pg.url(),
+        (&["kv.v: 1 value blob becomes its hex text \\x..."], &[]),
+    );
+    assert_eq!(
+        pg.query("SELECT string_agg(coalesce(v, 'null'), ' ' ORDER BY id) FROM kv"),
+        "\\x00ff10 text 42 1.5 null"
+    );
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    listed_refused_then_restored(
+        &env,
+        &latest,
+        &my.url(),
+        (&["kv.v: 1 value blob becomes its hex text \\x..."], &[]),
+    );
+    assert_eq!(
+        my.query_any(
+            Kind::Mariadb,
+            "SELECT group_concat(ifnull(v, 'null') ORDER BY id SEPARATOR ' ') FROM kv"
+        ),
+        "\\\\x00ff10 text 42 1.5 null"
+    );
+}
+
+#[test]
+fn an_instant_past_the_year_9999_in_utc_is_refused_into_mariadb() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE deadlines (id integer PRIMARY KEY, due timestamptz);
+         INSERT INTO deadlines VALUES (1, '2030-01-01 00:00+00'), (2, '9999-12-31 20:00-06');",
+    );
+    let latest = backed_up(&env, &src);
+    refused_into_empty_mariadb(
+        &env,
+        &latest,
+        &[
+            "table deadlines, column due",
+            "the year 10000 is outside the years 0 to 9999",
+            "UTC",
+        ],
+    );
+}

@@ -16,11 +16,13 @@ mod chart;
 mod dashboard;
 mod form;
 mod jobs;
+mod oidc;
 mod render;
 mod session;
 mod settings;
 mod snapshots;
 mod sources;
+mod totp;
 mod uploads;
 mod users;
 
@@ -54,6 +56,14 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(dashboard::dashboard))
         .route("/login", get(session::login_page).post(session::login))
+        .route("/login/code", post(session::login_code))
+        .route("/login/oidc", get(oidc::begin))
+        .route("/login/oidc/callback", get(oidc::callback))
+        .route("/account/totp", get(totp::page))
+        .route("/account/totp/start", post(totp::start))
+        .route("/account/totp/confirm", post(totp::confirm))
+        .route("/account/totp/remove", post(totp::remove))
+        .route("/users/{id}/totp/reset", post(totp::reset))
         .route("/logout", post(session::logout))
         .route("/static/style.css", get(render::style))
         .route("/static/app.js", get(render::script))

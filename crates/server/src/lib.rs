@@ -344,9 +344,10 @@ async fn security_headers(
     let path = req.uri().path();
     let cacheable = path.starts_with("/static/");
     // answers that can carry a secret (API answers: new tokens, downloads;
-    // the page that shows a new token) are never stored; other pages are
+    // the pages that show a new token or a new one-time code key) are never stored; other pages are
     // private and revalidated, and stay in the history so Back works
-    let secret = path.starts_with("/api/") || path == "/tokens" || path == "/metrics";
+    let secret =
+        path.starts_with("/api/") || matches!(path, "/tokens" | "/metrics" | "/account/totp/start");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(

@@ -8,28 +8,32 @@
 //! The claims then name the user and, through `roles-claim` and `roles`,
 //! the role.
 //!
-//! The discovery document is read at every sign-in, so a provider that
-//! rotates its keys or moves an endpoint needs no restart. HTTP goes
+//! The discovery document (with the provider's keys) is read again for
+//! every code traded, so a provider that rotates its keys or moves an
+//! endpoint needs no restart; starting a sign-in reuses a copy up to a
+//! minute old, so a flood of started sign-ins does not become a flood of
+//! requests to the provider. HTTP goes
 //! through the server's reqwest client and never follows redirects (the
 //! crate's advice against request forgery). Neither codes nor tokens nor
 //! the client secret are ever logged.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
-    CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
     CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret,
-    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse,
-    TokenResponse,
+    AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthType, AuthorizationCode, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    HttpRequest, HttpResponse, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,7 +157,12 @@ pub struct Provider {
     secret: Option<String>,
     redirect: RedirectUrl,
     http: Http,
+    /// The discovery document last read, and when.
+    discovered: Mutex<Option<(Instant, CoreProviderMetadata)>>,
 }
+
+/// How long [`Provider::begin`] reuses a discovery document.
+const DISCOVERY_REUSE: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +207,7 @@ impl Provider {
             secret,
             redirect,
             http: Http(http),
+            discovered: Mutex::new(None),
         }))
     }
 
@@ -217,22 +227,56 @@ impl Provider {
         &self.config
     }
 
-    async fn client(&self) -> Result<Client, OidcError> {
-        let unreachable = |reason: String| OidcError::Unreachable {
-            issuer: self.config.issuer.clone(),
-            reason,
+    /// The client over the provider's discovery document: read now, or
+    /// with `reuse` one read less than a minute ago.
+    async fn client(&self, reuse: bool) -> Result<Client, OidcError> {
+        let cached = || {
+            let guard = self
+                .discovered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            guard
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < DISCOVERY_REUSE)
+                .map(|(_, m)| m.clone())
         };
-        let issuer = IssuerUrl::new(self.config.issuer.clone())
-            .map_err(|e| OidcError::Config(format!("issuer: {e}")))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| unreachable(error_chain(&e)))?;
-        Ok(Client::from_provider_metadata(
+        let metadata = match cached().filter(|_| reuse) {
+            Some(m) => m,
+            None => {
+                let issuer = IssuerUrl::new(self.config.issuer.clone())
+                    .map_err(|e| OidcError::Config(format!("issuer: {e}")))?;
+                let m = CoreProviderMetadata::discover_async(issuer, &self.http)
+                    .await
+                    .map_err(|e| OidcError::Unreachable {
+                        issuer: self.config.issuer.clone(),
+                        reason: error_chain(&e),
+                    })?;
+                *self
+                    .discovered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), m.clone()));
+                m
+            }
+        };
+        // client_secret_basic unless the provider only takes the secret
+        // in the request body
+        let post_only = metadata
+            .token_endpoint_auth_methods_supported()
+            .is_some_and(|m| {
+                !m.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                    && m.contains(&CoreClientAuthMethod::ClientSecretPost)
+            });
+        let client = Client::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
             self.secret.clone().map(ClientSecret::new),
         )
-        .set_redirect_uri(self.redirect.clone()))
+        .set_redirect_uri(self.redirect.clone());
+        Ok(if post_only {
+            client.set_auth_type(AuthType::RequestBody)
+        } else {
+            client
+        })
     }
 
     /// Starts a sign-in: the provider's URL to send the browser to, the
@@ -241,7 +285,7 @@ impl Provider {
     /// # Errors
     /// The provider cannot be reached.
     pub async fn begin(&self, next: String) -> Result<(String, String, Flow), OidcError> {
-        let client = self.client().await?;
+        let client = self.client(true).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -269,7 +313,7 @@ impl Provider {
     /// The provider cannot be reached, refuses the code, or sends an ID
     /// token that does not verify.
     pub async fn finish(&self, flow: Flow, code: String) -> Result<Identity, OidcError> {
-        let client = self.client().await?;
+        let client = self.client(false).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| OidcError::Exchange(e.to_string()))?

@@ -15,6 +15,7 @@
 //   TRESOR_URL       the tresor server's base URL
 //   TRESOR_SNAPSHOT  a snapshot id of the source `app`
 //   CHROMIUM         the browser (default /usr/bin/chromium)
+//   TRESOR_OUT       optional: a directory for screenshots
 // Prints one line `RESULT {json}` at the end and exits 0 when every check
 // passed; any failure exits 1 with the reason.
 
@@ -29,6 +30,10 @@ const base = env("TRESOR_URL").replace(/\/$/, "");
 const snapshot = env("TRESOR_SNAPSHOT");
 const executablePath = env("CHROMIUM", "/usr/bin/chromium");
 const tresor = new URL(base).origin;
+const out = process.env.TRESOR_OUT;
+const shot = async (page, name) => {
+  if (out) await page.screenshot({ path: `${out}/sso-${name}.png`, fullPage: true });
+};
 
 const started = Date.now();
 const step = (msg) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
@@ -71,6 +76,7 @@ async function toProvider() {
   check(new URL(page.url()).pathname === "/login", `the snapshot page sends to the login page (${page.url()})`);
   const button = page.locator("#sso");
   check((await button.textContent()).trim() === "Sign in with Test ID", "the login page offers the provider");
+  await shot(page, "login");
   await Promise.all([page.waitForSelector("input[name=login]"), button.click()]);
   check(new URL(page.url()).origin !== tresor, `the browser is at the provider (${page.url()})`);
   return { context, page };
@@ -138,6 +144,7 @@ try {
     const text = await page.textContent("main");
     check(text.includes("none of your groups (sales) has access to tresor"), `eve is told why (${text})`);
     check(text.includes("tresor-admins"), "the refusal names the groups that have access");
+    await shot(page, "refused");
     step("eve was refused");
     await context.close();
   }

@@ -109,11 +109,16 @@ async fn people_sign_in_through_a_real_provider_with_the_roles_their_groups_map_
         .expect("snapshot")
         .to_string();
 
-    let env = vec![
+    let mut env = vec![
         ("TRESOR_URL", s.base.clone()),
         ("TRESOR_SNAPSHOT", snapshot),
         ("CHROMIUM", chromium.display().to_string()),
     ];
+    // `TRESOR_BROWSER_OUT=DIR` keeps the screenshots
+    if let Some(out) = std::env::var_os("TRESOR_BROWSER_OUT") {
+        std::fs::create_dir_all(&out).expect("out dir");
+        env.push(("TRESOR_OUT", out.to_string_lossy().into_owned()));
+    }
     let (ok, stdout, stderr) =
         tokio::task::spawn_blocking(move || run_node("sso.mjs", &env, Duration::from_secs(90)))
             .await
@@ -163,8 +168,14 @@ async fn people_sign_in_through_a_real_provider_with_the_roles_their_groups_map_
     assert!(log.contains("single sign-on refused"), "{log}");
     assert!(log.contains("access_denied"), "{log}");
     let (_, settings) = s.get(&s.admin, "/api/v1/settings").await;
-    assert_eq!(settings["server"]["oidc"]["client_secret"], true, "{settings}");
-    assert_eq!(settings["server"]["oidc"]["issuer"], provider.issuer.as_str());
+    assert_eq!(
+        settings["server"]["oidc"]["client_secret"], true,
+        "{settings}"
+    );
+    assert_eq!(
+        settings["server"]["oidc"]["issuer"],
+        provider.issuer.as_str()
+    );
     let settings = settings.to_string();
     for text in [&audit, &log, &settings] {
         assert!(!text.contains(secret), "the client secret leaked: {text}");

@@ -40,6 +40,7 @@ struct Page {
     status: u16,
     cookies: Vec<String>,
     location: String,
+    cache_control: String,
     body: String,
 }
 
@@ -92,11 +93,18 @@ async fn send(s: &TestServer, path: &str, cookie: &str, form: Option<&[(&str, &s
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let cache_control = r
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = r.text().await.expect("body");
     Page {
         status,
         cookies,
         location,
+        cache_control,
         body,
     }
 }
@@ -122,6 +130,7 @@ async fn enroll(s: &TestServer, cookie: &str) -> String {
     let csrf = send(s, "/account/totp", cookie, None).await.csrf();
     let started = send(s, "/account/totp/start", cookie, Some(&[("csrf", &csrf)])).await;
     assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.cache_control, "no-store", "the key is never stored");
     let secret = between(&started.body, "id=\"totp-secret\" readonly value=\"", "\"");
     let uri = between(&started.body, "id=\"totp-uri\" readonly value=\"", "\"")
         .replace("&#x2f;", "/")

@@ -73,6 +73,9 @@ pub(super) struct Callback {
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
+    /// The issuer that answers (RFC 9207), when the provider says.
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 pub(super) async fn callback(
@@ -94,6 +97,15 @@ pub(super) async fn callback(
     let Some(flow) = flow else {
         return failed(&app, OidcError::State);
     };
+    // an answer naming another issuer is not our provider's (a mix-up)
+    if let Some(iss) = q.iss.as_deref()
+        && iss != provider.config().issuer
+    {
+        return failed(
+            &app,
+            OidcError::Refused(format!("the answer names another issuer ({iss})")),
+        );
+    }
     if let Some(error) = q.error {
         let what = match q.error_description {
             Some(d) if !d.is_empty() => format!("{error} ({d})"),

@@ -1,6 +1,14 @@
 //! One-time codes (TOTP) of local users: setting one up (a new secret,
 //! shown once, confirmed with a code), checking a code at login, and
 //! removing one (the user with a code, or an admin for anyone).
+//!
+//! The secrets are kept in the state file sealed under a key derived
+//! from the repository's master key (`Repository::seal_secret`): a copy
+//! of the state file alone does not give them away, and the server's own
+//! state backup, restored next to the same repository, still reads them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::app::App;
 use crate::auth::Caller;
@@ -16,6 +24,35 @@ pub struct Enrollment {
     pub uri: String,
     /// The URI as a QR code (SVG).
     pub qr_svg: Option<String>,
+}
+
+/// The context the secrets are sealed for.
+const SEAL_CONTEXT: &str = "tresor-server 2026 one-time code keys";
+
+fn seal(app: &App, secret: &str) -> ApiResult<String> {
+    let sealed = app
+        .repo
+        .seal_secret(SEAL_CONTEXT, secret.as_bytes())
+        .map_err(ApiError::internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(sealed))
+}
+
+fn unseal(app: &App, stored: &str, user: &User) -> ApiResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(stored)
+        .ok()
+        .and_then(|b| app.repo.open_secret(SEAL_CONTEXT, &b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                Kind::Conflict,
+                format!(
+                    "the one-time code key of {} cannot be read (the state file belongs to another repository, or is damaged)",
+                    user.name
+                ),
+            )
+            .hint("an admin can reset the one-time code on the Users page; then set it up again")
+        })
 }
 
 fn local_only(user: &User) -> ApiResult<()> {
@@ -36,7 +73,7 @@ fn local_only(user: &User) -> ApiResult<()> {
 pub fn enroll(app: &App, c: &Caller) -> ApiResult<Enrollment> {
     local_only(&c.user)?;
     let secret = totp::new_secret();
-    if !app.store.start_totp(c.user.id, &secret)? {
+    if !app.store.start_totp(c.user.id, &seal(app, &secret)?)? {
         return Err(ApiError::new(
             Kind::Conflict,
             "a one-time code is already set up for this account",
@@ -65,7 +102,8 @@ pub fn confirm(app: &App, c: &Caller, code: &str) -> ApiResult<()> {
             ApiError::bad_request("no one-time code is being set up")
                 .hint("start again on the account page")
         })?;
-    let Some(step) = totp::check(&row.secret, code, totp::now()) else {
+    let secret = unseal(app, &row.secret, &c.user)?;
+    let Some(step) = totp::check(&secret, code, totp::now()) else {
         return Err(ApiError::bad_request("that code is not right").hint(
             "type the 6 digits the app shows now; check the phone's clock if it keeps failing",
         ));
@@ -107,7 +145,8 @@ pub fn check_login_code(
         Err(ApiError::new(Kind::Unauthorized, message.to_string())
             .hint("type the 6 digits your authenticator app shows now"))
     };
-    let Some(step) = totp::check(&row.secret, code, totp::now()) else {
+    let secret = unseal(app, &row.secret, user)?;
+    let Some(step) = totp::check(&secret, code, totp::now()) else {
         return refuse("wrong", "wrong one-time code");
     };
     if step <= row.last_step || !app.store.use_totp_step(user.id, step)? {
@@ -144,7 +183,12 @@ pub fn remove(app: &App, c: &Caller, user_id: i64, code: Option<&str>) -> ApiRes
     // (a session left open is not enough); one being set up just goes
     if own
         && let Some(row) = app.store.totp(user.id)?.filter(|r| r.confirmed)
-        && totp::check(&row.secret, code.unwrap_or(""), totp::now()).is_none()
+        && totp::check(
+            &unseal(app, &row.secret, &user)?,
+            code.unwrap_or(""),
+            totp::now(),
+        )
+        .is_none()
     {
         return Err(ApiError::bad_request("that code is not right")
             .hint("type the 6 digits the app shows now, or ask an admin to reset it"));

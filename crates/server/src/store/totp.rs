@@ -11,7 +11,8 @@ use super::{Store, ts};
 /// A user's TOTP secret.
 #[derive(Clone)]
 pub struct TotpRow {
-    /// The secret, base32 as authenticator apps take it.
+    /// The secret as stored: sealed by the caller (the store never sees
+    /// it in the clear).
     pub secret: String,
     /// Whether a code confirmed it (only then is it asked for at login).
     pub confirmed: bool,

@@ -130,8 +130,15 @@ pub fn check_login_code(
 ) -> ApiResult<()> {
     let where_from = from.map(|a| format!("from {a}"));
     app.throttle.check(&user.name, from)?;
+    let signed_in = |how: &str| {
+        app.throttle.succeeded(&user.name);
+        app.store
+            .audit(&user.name, "login", Some(how), where_from.as_deref());
+    };
     let row = app.store.totp(user.id)?.filter(|r| r.confirmed);
     let Some(row) = row else {
+        // removed by an admin since the password was accepted
+        signed_in("one-time code reset meanwhile");
         return Ok(());
     };
     let refuse = |why: &str, message: &str| {
@@ -155,13 +162,7 @@ pub fn check_login_code(
             "this one-time code was used already; wait for the next one",
         );
     }
-    app.throttle.succeeded(&user.name);
-    app.store.audit(
-        &user.name,
-        "login",
-        Some("with one-time code"),
-        where_from.as_deref(),
-    );
+    signed_in("with one-time code");
     Ok(())
 }
 

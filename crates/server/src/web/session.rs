@@ -79,12 +79,16 @@ pub(super) async fn login_page(
     if c.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    render(
-        &app,
-        "login.html",
-        None,
-        json!({"next": safe_next(q.next.as_deref()), "oidc": app.oidc.as_ref().map(|o| o.name())}),
-    )
+    login_form(&app, json!({"next": safe_next(q.next.as_deref())}))
+}
+
+/// The login page with `ctx` (the error, `next`, the name typed), and the
+/// provider's button when single sign-on is configured.
+fn login_form(app: &App, mut ctx: serde_json::Value) -> Response {
+    if let Some(m) = ctx.as_object_mut() {
+        m.insert("oidc".into(), json!(app.oidc.as_ref().map(|o| o.name())));
+    }
+    render(app, "login.html", None, ctx)
 }
 
 #[derive(Deserialize)]
@@ -120,12 +124,9 @@ pub(super) async fn login(
         Err(e) => {
             return (
                 e.status(),
-                render(
+                login_form(
                     &app,
-                    "login.html",
-                    None,
-                    json!({"error": e.message, "next": next, "username": f.username,
-                           "oidc": app.oidc.as_ref().map(|o| o.name())}),
+                    json!({"error": e.message, "next": next, "username": f.username}),
                 ),
             )
                 .into_response();
@@ -187,13 +188,7 @@ pub(super) async fn login_code(
         .hint("sign in again with your password");
         return (
             e.status(),
-            render(
-                &app,
-                "login.html",
-                None,
-                json!({"error": e.message, "next": "/",
-                "oidc": app.oidc.as_ref().map(|o| o.name())}),
-            ),
+            login_form(&app, json!({"error": e.message, "next": "/"})),
         )
             .into_response();
     };
@@ -217,22 +212,13 @@ pub(super) async fn login_code(
             if again {
                 app.pending_logins.put_back(&ticket, age, p);
             }
+            let ctx = json!({"error": e.message, "next": next});
             let page = if again {
-                "login_code.html"
+                render(&app, "login_code.html", None, ctx)
             } else {
-                "login.html"
+                login_form(&app, ctx)
             };
-            (
-                e.status(),
-                render(
-                    &app,
-                    page,
-                    None,
-                    json!({"error": e.message, "next": next,
-                    "oidc": app.oidc.as_ref().map(|o| o.name())}),
-                ),
-            )
-                .into_response()
+            (e.status(), page).into_response()
         }
     }
 }

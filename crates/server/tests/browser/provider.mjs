@@ -7,7 +7,9 @@
 //   eve  groups ["sales"]
 // Signing in uses the provider's own login page (devInteractions: any
 // password), whose "[ Cancel ]" link denies the sign-in. Consent is given
-// by the provider itself (the client is first-party).
+// by the provider itself (the client is first-party). After
+// `POST /test/wrong-keys`, the published key set holds another public key
+// under the signing key's id, so ID tokens no longer verify.
 //
 // Run by crates/server/tests/integration/sso.rs, which passes:
 //   OIDC_REDIRECT       the tresor server's callback URL
@@ -37,7 +39,10 @@ const server = createServer();
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
+const kid = randomUUID();
 const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
+const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+let wrongKeys = false;
 
 const provider = new Provider(issuer, {
   clients: [
@@ -51,7 +56,7 @@ const provider = new Provider(issuer, {
     },
   ],
   pkce: { required: () => true },
-  jwks: { keys: [{ ...key, kid: randomUUID(), use: "sig", alg: "RS256" }] },
+  jwks: { keys: [{ ...key, kid, use: "sig", alg: "RS256" }] },
   cookies: { keys: [randomUUID()] },
   scopes: ["openid", "profile", "email", "groups"],
   claims: {
@@ -87,6 +92,20 @@ const provider = new Provider(issuer, {
   },
 });
 provider.on("server_error", (_ctx, err) => console.error(`provider error: ${err.stack ?? err}`));
+
+provider.use(async (ctx, next) => {
+  if (ctx.path === "/test/wrong-keys" && ctx.method === "POST") {
+    wrongKeys = true;
+    ctx.status = 204;
+    return;
+  }
+  if (ctx.path === "/jwks" && wrongKeys) {
+    ctx.type = "application/jwk-set+json";
+    ctx.body = { keys: [{ ...otherKey, kid, use: "sig", alg: "RS256" }] };
+    return;
+  }
+  await next();
+});
 
 server.on("request", provider.callback());
 console.log(`READY ${issuer}`);

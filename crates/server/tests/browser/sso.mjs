@@ -8,12 +8,14 @@
 //   bob (group staff -> viewer) sees no restore form, and the restore form's
 //       POST and the admin-only upload page answer 403;
 //   eve (group sales, mapped to nothing) is refused with a page that says why;
-//   a person who cancels at the provider gets a page that says so.
+//   a person who cancels at the provider gets a page that says so;
+//   once the provider publishes a wrong key, ada's ID token is refused.
 // The browser reaches only loopback addresses (everything else is aborted).
 //
 // Run by crates/server/tests/integration/sso.rs, which passes:
 //   TRESOR_URL       the tresor server's base URL
 //   TRESOR_SNAPSHOT  a snapshot id of the source `app`
+//   OIDC_ISSUER      the provider (provider.mjs)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 //   TRESOR_OUT       optional: a directory for screenshots
 // Prints one line `RESULT {json}` at the end and exits 0 when every check
@@ -28,6 +30,7 @@ const env = (name, fallback) => {
 };
 const base = env("TRESOR_URL").replace(/\/$/, "");
 const snapshot = env("TRESOR_SNAPSHOT");
+const issuer = env("OIDC_ISSUER");
 const executablePath = env("CHROMIUM", "/usr/bin/chromium");
 const tresor = new URL(base).origin;
 const out = process.env.TRESOR_OUT;
@@ -159,6 +162,16 @@ try {
     const text = await page.textContent("main");
     check(text.includes("refused the sign-in: access_denied"), `a cancelled sign-in says so (${text})`);
     step("a cancelled sign-in was refused");
+    await context.close();
+  }
+  // an ID token whose signature does not verify against the published keys
+  {
+    const r = await fetch(`${issuer}/test/wrong-keys`, { method: "POST" });
+    check(r.status === 204, "the provider now publishes a wrong key");
+    const { context, page } = await signIn("ada", "/login/oidc/callback");
+    const text = await page.textContent("main");
+    check(text.includes("ID token is not valid"), `a token with a bad signature is refused (${text})`);
+    step("an ID token with a bad signature was refused");
     await context.close();
   }
   console.log(`RESULT ${JSON.stringify(result)}`);

@@ -3,8 +3,9 @@
 //! loopback port, with a confidential client that must use PKCE and
 //! users whose `groups` claim maps to admin, to viewer, or to nothing.
 //! Headless Chromium (`tests/browser/sso.mjs`) signs them in through the
-//! provider's own login page; this test then checks what the server
-//! recorded. A second test covers the failures that need no browser: the
+//! provider's own login page, cancels there once, and signs in once more
+//! after the provider publishes a wrong key; this test then checks what
+//! the server recorded. A second test covers the failures that need no browser: the
 //! provider down, a callback this browser did not start.
 //!
 //! Node, npm and Chromium are required: a missing one fails the test.
@@ -113,6 +114,7 @@ async fn people_sign_in_through_a_real_provider_with_the_roles_their_groups_map_
         ("TRESOR_URL", s.base.clone()),
         ("TRESOR_SNAPSHOT", snapshot),
         ("CHROMIUM", chromium.display().to_string()),
+        ("OIDC_ISSUER", provider.issuer.clone()),
     ];
     // `TRESOR_BROWSER_OUT=DIR` keeps the screenshots
     if let Some(out) = std::env::var_os("TRESOR_BROWSER_OUT") {
@@ -167,6 +169,7 @@ async fn people_sign_in_through_a_real_provider_with_the_roles_their_groups_map_
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert!(log.contains("single sign-on refused"), "{log}");
     assert!(log.contains("access_denied"), "{log}");
+    assert!(log.contains("ID token is not valid"), "{log}");
     let (_, settings) = s.get(&s.admin, "/api/v1/settings").await;
     assert_eq!(
         settings["server"]["oidc"]["client_secret"], true,

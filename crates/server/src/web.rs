@@ -1,6 +1,8 @@
 //! The web admin: server-rendered pages (minijinja templates embedded in
 //! the binary), plain forms with CSRF tokens, and a little vanilla
-//! JavaScript that polls a running job's progress and log.
+//! JavaScript that polls a running job's progress and log. People sign
+//! in with a password and, when they set one up, a one-time code
+//! (`session`, `totp`), or through the OpenID Connect provider (`oidc`).
 
 use std::sync::Arc;
 

@@ -14,9 +14,11 @@ use tresor_core::TableFilter;
 
 use crate::error::{OpsError, Result};
 
+mod oidc;
 mod repository;
 mod server;
 
+pub use oidc::{OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig};
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 pub use server::{
     EVENT_KINDS, EmailConfig, LogFormat, MaintenanceConfig, NotificationsConfig, RetentionConfig,
@@ -439,6 +441,9 @@ impl Config {
         {
             problems.push(format!("[server] state-backup: {e} (or \"off\")"));
         }
+        if let Some(o) = &s.oidc {
+            o.validate(s.public_url.as_deref(), problems);
+        }
     }
 
     fn validate_notifications(&self, problems: &mut Vec<String>) {
@@ -845,6 +850,7 @@ events = ["party"]
         }
         assert!(c.notifications.email.is_some());
         assert!(!c.notifications.webhooks.is_empty());
+        assert!(c.server.oidc.is_some());
     }
 
     #[test]

@@ -199,6 +199,13 @@ impl MasterKey {
         open_into(&self.encrypt, data, out)
     }
 
+    /// A key of its own for `context` (BLAKE3 key derivation from the
+    /// encryption key): data sealed for one use never opens as another's,
+    /// nor as a repository object.
+    pub(crate) fn subkey(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.encrypt)
+    }
+
     /// The id of a blob: BLAKE3 keyed with the id key, over the uncompressed
     /// plaintext.
     pub fn blob_id(&self, plaintext: &[u8]) -> BlobId {

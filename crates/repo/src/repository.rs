@@ -7,7 +7,7 @@ mod keys;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::{CONFIG_PATH, ChunkerParams, Config};
-use crate::crypto::{BlobId, MasterKey, ObjectId};
+use crate::crypto::{BlobId, CryptoError, MasterKey, ObjectId};
 use crate::index::{BlobLocation, MasterIndex, read_all_index_files};
 use crate::key::{KEYS_DIR, KdfParams, Password};
 use crate::pack::DEFAULT_PACK_SIZE;
@@ -230,6 +230,26 @@ impl Repository {
         self.key_id
     }
 
+    /// Seals a small secret that a program keeps outside the repository
+    /// (the server's one-time code keys, in its state file) under a key
+    /// derived from the master key for `context`: only someone who can
+    /// open this repository can read it back.
+    ///
+    /// # Errors
+    /// Never for secrets that fit in memory.
+    pub fn seal_secret(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        crate::crypto::seal(&self.key.subkey(context), plaintext)
+    }
+
+    /// Opens what [`Repository::seal_secret`] sealed for `context`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Damaged`] when the data was changed, or sealed by
+    /// another repository or for another context.
+    pub fn open_secret(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        crate::crypto::open(&self.key.subkey(context), sealed)
+    }
+
     pub(crate) fn key(&self) -> &MasterKey {
         &self.key
     }
@@ -375,6 +395,22 @@ mod tests {
         let opened = Repository::open(s.clone(), &pw).await.unwrap();
         assert_eq!(opened.config(), repo.config());
         assert_eq!(opened.key_id(), repo.key_id());
+    }
+
+    #[tokio::test]
+    async fn secrets_open_only_in_their_repository_and_context() {
+        let s = Storage::memory();
+        let pw = Password::from("pw");
+        let repo = Repository::init(s.clone(), &pw, opts()).await.unwrap();
+        let sealed = repo.seal_secret("totp", b"hunter2").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        let reopened = Repository::open(s, &pw).await.unwrap();
+        assert_eq!(reopened.open_secret("totp", &sealed).unwrap(), b"hunter2");
+        assert!(repo.open_secret("other", &sealed).is_err());
+        let other = Repository::init(Storage::memory(), &pw, opts())
+            .await
+            .unwrap();
+        assert!(other.open_secret("totp", &sealed).is_err());
     }
 
     #[tokio::test]

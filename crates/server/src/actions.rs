@@ -10,3 +10,5 @@ pub(crate) mod restore;
 pub(crate) mod rows;
 pub(crate) mod snapshots;
 pub(crate) mod sources;
+pub(crate) mod sso;
+pub(crate) mod totp;

@@ -44,6 +44,12 @@ pub struct App {
     pub(crate) shutdown: CancellationToken,
     pub(crate) started: chrono::DateTime<Utc>,
     pub(crate) throttle: crate::throttle::Throttle,
+    /// The OpenID Connect provider, when `[server.oidc]` is set.
+    pub(crate) oidc: Option<crate::oidc::Provider>,
+    /// Sign-ins sent to the provider, by their state.
+    pub(crate) oidc_flows: crate::tickets::Tickets<crate::oidc::Flow>,
+    /// Passwords accepted, waiting for the one-time code.
+    pub(crate) pending_logins: crate::tickets::Tickets<crate::tickets::PendingLogin>,
 }
 
 impl App {

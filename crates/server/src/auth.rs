@@ -218,7 +218,8 @@ pub fn is_api(parts: &Parts) -> bool {
     p.starts_with("/api/") || p == "/metrics"
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A cookie's value.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -331,11 +332,41 @@ async fn require(
     what: &str,
 ) -> Result<Caller, Response> {
     match authenticate(app, parts) {
+        Ok(Some(c)) if must_enroll(app, &c) && !enrollment_path(parts.uri.path()) => {
+            if is_api(parts) {
+                return Err(reject(
+                    parts,
+                    ApiError::new(
+                        crate::error::Kind::Forbidden,
+                        "this server requires admins to set up a one-time code first",
+                    )
+                    .hint("set it up on the page /account/totp"),
+                ));
+            }
+            Err(Redirect::to("/account/totp").into_response())
+        }
         Ok(Some(c)) if c.level >= level => Ok(c),
         Ok(Some(_)) => Err(reject(parts, ApiError::forbidden(what))),
         Ok(None) => Err(reject(parts, ApiError::unauthorized())),
         Err(e) => Err(reject(parts, e)),
     }
+}
+
+/// Whether the caller is a local admin signed in on the pages who must
+/// set up a one-time code before anything else
+/// (`[server] require-totp-for-admins`). Tokens are not affected.
+pub fn must_enroll(app: &App, c: &Caller) -> bool {
+    app.config.server.require_totp_for_admins
+        && matches!(c.via, Via::Session { .. })
+        && c.user.role == "admin"
+        && c.user.origin == "local"
+        && !c.user.totp
+}
+
+/// The pages such an admin may still reach: setting up the code, and
+/// logging out.
+fn enrollment_path(path: &str) -> bool {
+    path == "/account/totp" || path.starts_with("/account/totp/") || path == "/logout"
 }
 
 /// Any authenticated caller.

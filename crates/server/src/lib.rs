@@ -9,9 +9,13 @@
 //!   the job runner runs backups, restores, forget, prune, check, drills
 //!   and imports one per source at a time, with live progress, logs and
 //!   cancellation; notifications go out by email and webhooks.
-//! - The server's own state (users, hashed tokens, sessions, jobs, audit
-//!   log) lives in one SQLite file; snapshots are always read from the
-//!   repository.
+//! - The server's own state (users, hashed tokens, sessions, one-time code
+//!   secrets, jobs, audit log) lives in one SQLite file; snapshots are
+//!   always read from the repository.
+//! - People sign in with a password (and a one-time code, `totp`, when
+//!   they set one up) or through an OpenID Connect provider (`oidc`);
+//!   half-done sign-ins wait in `tickets`; either way ends in the same
+//!   session.
 //!
 //! Modules depend only downwards: `store` (one module per table, numbered
 //! migrations), `catalog` (sources by name, the cached snapshot list),
@@ -45,11 +49,14 @@ mod events;
 mod jobs;
 mod metrics;
 mod notify;
+mod oidc;
 mod openapi;
 mod scheduler;
 mod state_backup;
 mod store;
 mod throttle;
+mod tickets;
+mod totp;
 mod uploads;
 mod web;
 
@@ -176,6 +183,7 @@ impl Server {
             .map_err(anyhow::Error::msg)?;
         let session_lifetime = tresor_ops::parse_duration(&config.server.session_lifetime)
             .map_err(anyhow::Error::msg)?;
+        let oidc = oidc::Provider::from_config(&config)?;
         let config = Arc::new(config);
         let store = Arc::new(store);
         let events = Arc::new(events::Events::new(log_file, config.server.log_format, tz));
@@ -229,6 +237,9 @@ impl Server {
             shutdown,
             started: chrono::Utc::now(),
             throttle: throttle::Throttle::default(),
+            oidc,
+            oidc_flows: tickets::Tickets::new(Duration::from_secs(600), 1000),
+            pending_logins: tickets::Tickets::new(Duration::from_secs(300), 1000),
         });
         bootstrap_admin(&app, &options)?;
         let server = Server { app };
@@ -333,9 +344,10 @@ async fn security_headers(
     let path = req.uri().path();
     let cacheable = path.starts_with("/static/");
     // answers that can carry a secret (API answers: new tokens, downloads;
-    // the page that shows a new token) are never stored; other pages are
+    // the pages that show a new token or a new one-time code key) are never stored; other pages are
     // private and revalidated, and stay in the history so Back works
-    let secret = path.starts_with("/api/") || path == "/tokens" || path == "/metrics";
+    let secret =
+        path.starts_with("/api/") || matches!(path, "/tokens" | "/metrics" | "/account/totp/start");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(

@@ -653,7 +653,7 @@ fn schemas() -> Value {
         "CreateUser": obj(json!({"username": {"type": "string", "description": "the login name (as at login; name is accepted too)"}, "role": {"type": "string", "enum": ["admin", "viewer"]}, "password": {"type": "string", "minLength": 10}}), &["username", "role"]),
         "SetPassword": obj(json!({"password": {"type": "string", "minLength": 10}}), &["password"]),
         "CreateToken": obj(json!({"name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "backup", "admin"]}, "expires_in": {"type": "string", "description": "a duration such as 30d"}}), &["name"]),
-        "LoginToken": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "name": {"type": "string"}, "scope": {"type": "string"}, "expires_in": {"type": "string"}}), &["username", "password"]),
+        "LoginToken": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "code": {"type": "string", "description": "the current one-time code, for users who set one up"}, "name": {"type": "string"}, "scope": {"type": "string"}, "expires_in": {"type": "string"}}), &["username", "password"]),
         "NewToken": obj(json!({"id": {"type": "integer"}, "token": {"type": "string", "description": "shown once"}, "scope": {"type": "string"}, "expires_at": {"type": ["string", "null"]}}), &["id", "token"]),
     })
 }

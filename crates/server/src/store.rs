@@ -1,5 +1,5 @@
 //! The server's own state in one SQLite file: users, hashed tokens,
-//! sessions, jobs and their logs, the audit log, schedule state,
+//! sessions, one-time code (TOTP) secrets, jobs and their logs, the audit log, schedule state,
 //! notification deliveries, restore previews and repository statistics.
 //! Snapshots are never stored here: they are always read from the
 //! repository.
@@ -26,6 +26,7 @@ mod schedule;
 mod sessions;
 mod stats;
 mod tokens;
+mod totp;
 mod users;
 
 pub use audit::AuditRow;

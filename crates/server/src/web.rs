@@ -1,6 +1,8 @@
 //! The web admin: server-rendered pages (minijinja templates embedded in
 //! the binary), plain forms with CSRF tokens, and a little vanilla
-//! JavaScript that polls a running job's progress and log.
+//! JavaScript that polls a running job's progress and log. People sign
+//! in with a password and, when they set one up, a one-time code
+//! (`session`, `totp`), or through the OpenID Connect provider (`oidc`).
 
 use std::sync::Arc;
 
@@ -16,11 +18,13 @@ mod chart;
 mod dashboard;
 mod form;
 mod jobs;
+mod oidc;
 mod render;
 mod session;
 mod settings;
 mod snapshots;
 mod sources;
+mod totp;
 mod uploads;
 mod users;
 
@@ -54,6 +58,14 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(dashboard::dashboard))
         .route("/login", get(session::login_page).post(session::login))
+        .route("/login/code", post(session::login_code))
+        .route("/login/oidc", get(oidc::begin))
+        .route("/login/oidc/callback", get(oidc::callback))
+        .route("/account/totp", get(totp::page))
+        .route("/account/totp/start", post(totp::start))
+        .route("/account/totp/confirm", post(totp::confirm))
+        .route("/account/totp/remove", post(totp::remove))
+        .route("/users/{id}/totp/reset", post(totp::reset))
         .route("/logout", post(session::logout))
         .route("/static/style.css", get(render::style))
         .route("/static/app.js", get(render::script))

@@ -1,7 +1,7 @@
 //! Integration tests of `tresor serve`: a real server on an ephemeral port
 //! over a SQLite source (MongoDB on SecantusDB for the seed systems that
 //! ran on it), a local repository, a real SMTP catcher (aiosmtpd) and a
-//! webhook receiver.
+//! webhook receiver, and a real OpenID Connect provider (oidc-provider).
 
 mod integration {
     mod api;
@@ -15,5 +15,7 @@ mod integration {
     mod security;
     mod seeds;
     mod shapes;
+    mod sso;
     mod state;
+    mod totp;
 }

@@ -295,6 +295,13 @@ pub struct ServerConfig {
     /// --restore-state` can bring a lost server back.
     #[serde(default = "default_state_backup")]
     pub state_backup: String,
+    /// Local admins must set up a one-time code (TOTP) before they can do
+    /// anything else on the pages.
+    #[serde(default)]
+    pub require_totp_for_admins: bool,
+    /// Signing in through an OpenID Connect provider (`[server.oidc]`).
+    #[serde(default)]
+    pub oidc: Option<super::oidc::OidcConfig>,
 }
 
 impl Default for ServerConfig {
@@ -312,6 +319,8 @@ impl Default for ServerConfig {
             shutdown_grace: default_shutdown_grace(),
             history_days: default_history_days(),
             state_backup: default_state_backup(),
+            require_totp_for_admins: false,
+            oidc: None,
         }
     }
 }

@@ -127,6 +127,12 @@ pub async fn change_password(
         .store
         .user(id)?
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
+    if user.origin != "local" {
+        return Err(ApiError::bad_request(format!(
+            "{} signs in through the sign-in provider and has no password here",
+            user.name
+        )));
+    }
     if own {
         let Some(current) = current.filter(|p| !p.is_empty()) else {
             return Err(ApiError::bad_request(
@@ -310,6 +316,13 @@ pub async fn check_login(
     };
     drop(turn);
     match (user, ok) {
+        (Some(u), true) if u.totp => {
+            // the one-time code is still to come (`totp::check_login_code`
+            // records the login and clears the failures)
+            app.store
+                .audit(&u.name, "login.password", None, where_from.as_deref());
+            Ok(u)
+        }
         (Some(u), true) => {
             app.throttle.succeeded(username);
             app.store
@@ -382,6 +395,17 @@ pub fn settings_json(app: &App) -> Value {
             "timezone": c.server.timezone, "public_url": c.server.public_url,
             "secure_cookies": c.server.secure_cookies, "session_lifetime": c.server.session_lifetime,
             "shutdown_grace": c.server.shutdown_grace, "history_days": c.server.history_days,
+            "require_totp_for_admins": c.server.require_totp_for_admins,
+            "oidc": app.oidc.as_ref().map(|p| {
+                let o = p.config();
+                json!({
+                    "name": o.name, "issuer": o.issuer, "client_id": o.client_id,
+                    "client_secret": p.has_secret(),
+                    "redirect_url": o.redirect_url(c.server.public_url.as_deref()),
+                    "scopes": o.scopes, "roles_claim": o.roles_claim, "roles": o.roles,
+                    "username_claim": o.username_claim,
+                })
+            }),
         },
         "notifications": {"email": email, "webhooks": hooks, "attempts": c.notifications.attempts, "backoff": c.notifications.backoff},
     })

@@ -129,6 +129,9 @@ pub async fn revoke_token(
 pub struct LoginToken {
     pub username: String,
     pub password: String,
+    /// The current one-time code, for users who set one up.
+    #[serde(default)]
+    pub code: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -143,6 +146,16 @@ pub async fn login_token(
     Json(r): Json<LoginToken>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let user = check_login(&app, &r.username, &r.password, from).await?;
+    if user.totp {
+        let Some(code) = r.code.as_deref().filter(|c| !c.is_empty()) else {
+            return Err(ApiError::new(
+                crate::error::Kind::Unauthorized,
+                "this account also needs its one-time code",
+            )
+            .hint("send \"code\" with the 6 digits the authenticator app shows"));
+        };
+        crate::actions::totp::check_login_code(&app, &user, code, from)?;
+    }
     let req = CreateToken {
         name: r.name.unwrap_or_else(|| "api".into()),
         scope: r.scope,

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::ts;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One step of the schema.
 struct Migration {
@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         what: "indexes for expiring old jobs, audit entries and deliveries",
         sql: V2,
+    },
+    Migration {
+        version: 3,
+        what: "users signed in through OpenID Connect, and one-time code (TOTP) secrets",
+        sql: V3,
     },
 ];
 
@@ -136,6 +141,19 @@ const V2: &str = r"
 CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs(finished_at);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at);
 CREATE INDEX IF NOT EXISTS deliveries_by_update ON deliveries(updated_at);
+";
+
+const V3: &str = r"
+ALTER TABLE users ADD COLUMN origin TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE users ADD COLUMN subject TEXT;
+CREATE UNIQUE INDEX users_by_subject ON users(subject) WHERE subject IS NOT NULL;
+CREATE TABLE totp (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    confirmed_at TEXT,
+    last_step INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
 ";
 
 /// Why the state file cannot be used.

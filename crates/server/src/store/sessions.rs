@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::users::{User, user_row};
+use super::users::{USER_COLUMNS, User, user_row};
 use super::{Store, ts};
 
 impl Store {
@@ -26,10 +26,12 @@ impl Store {
     pub fn session(&self, hash: &str) -> rusqlite::Result<Option<(User, String)>> {
         self.conn()
             .query_row(
-                "SELECT u.id, u.name, u.role, u.created_at, s.csrf FROM sessions s
-                 JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2",
+                &format!(
+                    "SELECT {USER_COLUMNS}, s.csrf FROM sessions s
+                     JOIN users u ON u.id = s.user_id WHERE s.hash = ?1 AND s.expires_at > ?2"
+                ),
                 params![hash, ts(Utc::now())],
-                |r| Ok((user_row(r)?, r.get(4)?)),
+                |r| Ok((user_row(r)?, r.get(6)?)),
             )
             .optional()
     }

@@ -87,10 +87,12 @@ impl Store {
                     token_row(r)?,
                     r.get::<_, String>(11)?,
                     r.get::<_, String>(12)?,
+                    r.get::<_, String>(13)?,
+                    r.get::<_, bool>(14)?,
                 ))
             })
             .optional()?;
-        let Some((t, role, created)) = found else {
+        let Some((t, role, created, origin, totp)) = found else {
             return Ok(None);
         };
         let user = User {
@@ -98,6 +100,8 @@ impl Store {
             name: t.user.clone(),
             role,
             created_at: created,
+            origin,
+            totp,
         };
         Ok(Some((t, user)))
     }
@@ -129,7 +133,8 @@ impl Store {
 
 const TOKEN_SELECT: &str =
     "SELECT t.id, t.user_id, u.name, t.name, t.prefix, t.scope, t.created_at,
-    t.expires_at, t.revoked_at, t.last_used_at, t.hash, u.role, u.created_at
+    t.expires_at, t.revoked_at, t.last_used_at, t.hash, u.role, u.created_at, u.origin,
+    EXISTS (SELECT 1 FROM totp x WHERE x.user_id = u.id AND x.confirmed_at IS NOT NULL)
     FROM tokens t JOIN users u ON u.id = t.user_id";
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {

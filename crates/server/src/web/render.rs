@@ -16,6 +16,9 @@ use crate::store::parse_ts;
 pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
+    ("login_code.html", include_str!("templates/login_code.html")),
+    ("signed_in.html", include_str!("templates/signed_in.html")),
+    ("totp.html", include_str!("templates/totp.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("snapshots.html", include_str!("templates/snapshots.html")),
     ("snapshot.html", include_str!("templates/snapshot.html")),
@@ -92,6 +95,9 @@ pub fn templates(tz: Tz) -> anyhow::Result<Environment<'static>> {
         } else {
             format!("in {} {unit}", -n)
         }
+    });
+    env.add_filter("urlencode", |v: J| -> String {
+        crate::auth::url_encode(v.as_str().unwrap_or_default())
     });
     env.add_filter("short", |v: J| -> String {
         v.as_str()

@@ -29,7 +29,7 @@ pub(super) async fn users(State(app): State<Arc<App>>, Viewer(c): Viewer) -> Pag
         &app,
         "users.html",
         Some(&c),
-        json!({"users": users, "tokens": tokens, "me": c.user.id}),
+        json!({"users": users, "tokens": tokens, "me": c.user.id, "local": c.user.origin == "local"}),
     ))
 }
 

@@ -22,11 +22,11 @@ use super::harness::{
     ADMIN_PASSWORD, TestServer, config_text, engines, mails, smtp_catcher, workspace,
 };
 
-fn browser_dir() -> PathBuf {
+pub(super) fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-fn chromium() -> PathBuf {
+pub(super) fn chromium() -> PathBuf {
     let path =
         std::env::var_os("CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
     assert!(
@@ -37,7 +37,7 @@ fn chromium() -> PathBuf {
     path
 }
 
-fn require(tool: &str, install: &str) {
+pub(super) fn require(tool: &str, install: &str) {
     let ok = Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
@@ -47,13 +47,14 @@ fn require(tool: &str, install: &str) {
     assert!(ok, "{tool} is required for the browser test: {install}");
 }
 
-/// Installs playwright-core into `tests/browser/node_modules` when it is
-/// not there yet (`npm ci` from the lock file).
-fn node_modules() {
+/// Installs playwright-core and oidc-provider into
+/// `tests/browser/node_modules` when they are not there yet (`npm ci` from
+/// the lock file).
+pub(super) fn node_modules() {
     let dir = browser_dir();
-    if dir
-        .join("node_modules/playwright-core/package.json")
-        .exists()
+    if ["playwright-core", "oidc-provider"]
+        .iter()
+        .all(|p| dir.join(format!("node_modules/{p}/package.json")).exists())
     {
         return;
     }
@@ -72,11 +73,15 @@ fn node_modules() {
     );
 }
 
-/// Runs `node flow.mjs` with `env`, killed after `limit`; returns (success,
-/// stdout, stderr).
-fn run_node(env: &[(&str, String)], limit: Duration) -> (bool, String, String) {
+/// Runs `node SCRIPT` (in `tests/browser`) with `env`, killed after
+/// `limit`; returns (success, stdout, stderr).
+pub(super) fn run_node(
+    script: &str,
+    env: &[(&str, String)],
+    limit: Duration,
+) -> (bool, String, String) {
     let mut cmd = Command::new("node");
-    cmd.arg("flow.mjs")
+    cmd.arg(script)
         .current_dir(browser_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -169,7 +174,7 @@ on-failure = ["*"]
         ("CHROMIUM", chromium.display().to_string()),
     ];
     let (ok, stdout, stderr) =
-        tokio::task::spawn_blocking(move || run_node(&env, Duration::from_secs(90)))
+        tokio::task::spawn_blocking(move || run_node("flow.mjs", &env, Duration::from_secs(90)))
             .await
             .expect("node");
     println!("{stdout}");

@@ -134,6 +134,19 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server over `config` with `engines`.
     pub async fn start_with(config: Config, engines: Engines, _dir: &Path) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_on(config, engines, listener).await
+    }
+
+    /// Starts a server on a listener bound before (its address already
+    /// given to another server, such as an OpenID Connect provider).
+    pub async fn start_on(
+        config: Config,
+        engines: Engines,
+        listener: tokio::net::TcpListener,
+    ) -> TestServer {
         let options = tresor_server::Options {
             admin_password: Some(ADMIN_PASSWORD.into()),
             announce: false,
@@ -142,9 +155,6 @@ impl TestServer {
         let server = tresor_server::Server::new(config, engines, options)
             .await
             .expect("server starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.serve(listener, async {

@@ -10,7 +10,7 @@
 //! decimal numbers as text.
 
 use crate::schema::PortableType;
-use crate::value::{Date, Time, Timestamp, Value};
+use crate::value::{Date, Interval, Time, Timestamp, Value};
 
 /// A boolean from `0`/`1` or the usual words.
 pub fn to_bool(v: &Value) -> Option<bool> {
@@ -153,6 +153,29 @@ pub fn to_timestamp(v: &Value) -> Option<Timestamp> {
         Value::Text(s) => parse_timestamp(s.trim()),
         _ => None,
     }
+}
+
+/// An interval from how applications store durations where the engine
+/// has no interval type: microseconds in an integer (Django's
+/// `DurationField` on SQLite and MySQL) or the instant that long after
+/// 1970-01-01 00:00:00 (SQLAlchemy's `Interval`), as a timestamp or its
+/// text.
+pub fn to_interval(v: &Value) -> Option<Interval> {
+    let micros = match v {
+        Value::Interval(i) => return Some(*i),
+        Value::Int(_) | Value::UInt(_) | Value::Decimal(_) => to_int(v)?,
+        Value::Timestamp(_) => to_timestamp(v)?.to_unix_micros()?,
+        Value::Text(s) => match to_int(v) {
+            Some(i) => i,
+            None => parse_timestamp(s.trim())?.to_unix_micros()?,
+        },
+        _ => return None,
+    };
+    Some(Interval {
+        months: 0,
+        days: 0,
+        micros,
+    })
 }
 
 /// 16 UUID bytes from dashed or plain hex text (or 16 bytes).
@@ -355,6 +378,31 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_applications_store_them() {
+        let us = |micros| {
+            Some(Interval {
+                months: 0,
+                days: 0,
+                micros,
+            })
+        };
+        // Django's DurationField: microseconds
+        assert_eq!(to_interval(&Value::Int(90_000_000)), us(90_000_000));
+        assert_eq!(to_interval(&Value::Text("-5".into())), us(-5));
+        // SQLAlchemy's Interval: 1970-01-01 plus the duration
+        assert_eq!(
+            to_interval(&Value::Text("1970-01-02 00:00:01.500000".into())),
+            us(86_401_500_000)
+        );
+        assert_eq!(
+            to_interval(&Value::Timestamp(Timestamp::from_unix_micros(-1))),
+            us(-1)
+        );
+        assert_eq!(to_interval(&Value::Text("one day".into())), None);
+        assert_eq!(to_interval(&Value::Bool(true)), None);
+    }
 
     fn text(s: &str) -> Value {
         Value::Text(s.into())

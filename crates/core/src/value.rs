@@ -587,6 +587,48 @@ pub struct Interval {
     pub micros: i64,
 }
 
+/// The ISO 8601 duration, as PostgreSQL writes it with `IntervalStyle =
+/// iso_8601` and reads it back: `P1Y2M3DT4H5M6.5S`, each part with its
+/// own sign (`P-1D`, `PT-0.25S`), `PT0S` for nothing. This is the text an
+/// interval becomes in an engine without intervals.
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.months == 0 && self.days == 0 && self.micros == 0 {
+            return f.write_str("PT0S");
+        }
+        f.write_str("P")?;
+        let (years, months) = (self.months / 12, self.months % 12);
+        for (n, unit) in [(years, 'Y'), (months, 'M'), (self.days, 'D')] {
+            if n != 0 {
+                write!(f, "{n}{unit}")?;
+            }
+        }
+        if self.micros == 0 {
+            return Ok(());
+        }
+        f.write_str("T")?;
+        let hours = self.micros / 3_600_000_000;
+        let minutes = (self.micros / 60_000_000) % 60;
+        let micros = self.micros % 60_000_000;
+        for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
+            if n != 0 {
+                write!(f, "{n}{unit}")?;
+            }
+        }
+        if micros != 0 {
+            let sign = if micros < 0 { "-" } else { "" };
+            let (s, us) = (micros.abs() / 1_000_000, micros.abs() % 1_000_000);
+            if us == 0 {
+                write!(f, "{sign}{s}S")?;
+            } else {
+                let frac = format!("{us:06}");
+                write!(f, "{sign}{s}.{}S", frac.trim_end_matches('0'))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One dimension of an array: its length and lower bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ArrayDim {
@@ -640,6 +682,29 @@ impl Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PostgreSQL's own text for these intervals under `IntervalStyle =
+    /// iso_8601`.
+    #[test]
+    fn intervals_print_as_postgresql_writes_iso_8601() {
+        let i = |months, days, micros| Interval {
+            months,
+            days,
+            micros,
+        };
+        for (interval, text) in [
+            (i(14, 3, 14_706_500_000), "P1Y2M3DT4H5M6.5S"),
+            (i(0, -1, 0), "P-1D"),
+            (i(0, 0, -250_000), "PT-0.25S"),
+            (i(0, 1, -3_600_000_000), "P1DT-1H"),
+            (i(0, 0, 0), "PT0S"),
+            (i(-13, 0, 0), "P-1Y-1M"),
+            (i(0, 0, -5_400_000_001), "PT-1H-30M-0.000001S"),
+            (i(0, 0, 90_000_000_000), "PT25H"),
+        ] {
+            assert_eq!(interval.to_string(), text);
+        }
+    }
 
     #[test]
     fn epoch_days_round_trip() {

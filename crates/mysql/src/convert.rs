@@ -315,12 +315,10 @@ pub(crate) fn to_mysql(v: Value) -> Result<My, SourceError> {
         // the portable model gives it (docs/cross-engine.md: "arrays |
         // json")
         Value::Array(a) => My::Bytes(array_json(&a)?.to_string().into_bytes()),
-        other @ (Value::TimeTz { .. } | Value::Interval(_)) => {
-            return Err(SourceError::data(format!(
-                "mysql has no type for a {} value",
-                other.kind()
-            )));
-        }
+        // docs/cross-engine.md: "interval ... | longtext", as its ISO 8601
+        // text, and "timetz becomes time(6): the offset is dropped"
+        Value::Interval(i) => My::Bytes(i.to_string().into_bytes()),
+        Value::TimeTz { time, .. } => return to_mysql(Value::Time(time)),
     })
 }
 

@@ -98,6 +98,8 @@ fn converted(codec: &Codec, v: &Value) -> Option<Value> {
         Codec::Timestamp => Value::Timestamp(convert::to_timestamp(v)?),
         Codec::TimestampTz => Value::TimestampTz(convert::to_timestamp(v)?),
         Codec::Uuid => Value::Uuid(convert::to_uuid(v)?),
+        // durations as SQLite and MySQL applications store them
+        Codec::Interval => Value::Interval(convert::to_interval(v)?),
         _ => return None,
     })
 }

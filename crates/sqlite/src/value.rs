@@ -103,7 +103,7 @@ fn as_text(v: &Value) -> String {
         Value::TimestampTz(t) => format!("{}Z", t.to_string().replacen('T', " ", 1)),
         Value::Uuid(u) => uuid_text(u),
         Value::Array(a) => json_of(&Value::Array(a.clone())).to_string(),
-        Value::Interval(i) => format!("{i:?}"),
+        Value::Interval(i) => i.to_string(),
         other => json_of(other).to_string(),
     }
 }

@@ -235,3 +235,30 @@ fn an_instant_past_the_year_9999_in_utc_is_refused_into_mariadb() {
         ],
     );
 }
+
+/// Durations as applications store them on SQLite (Django's
+/// `DurationField`: microseconds; SQLAlchemy's `Interval`: 1970-01-01 plus
+/// the duration) restore into the `interval` columns the same
+/// applications' migrations make on PostgreSQL.
+#[test]
+fn durations_stored_as_numbers_or_instants_become_postgresql_intervals() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE trials (id integer PRIMARY KEY, django bigint, alchemy DATETIME);
+         INSERT INTO trials VALUES (1, 90061000001, '1970-01-02 01:01:01.000001'),
+           (2, -1500000, '1969-12-31 23:59:58.500000'), (3, NULL, NULL);",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    dst.exec("CREATE TABLE trials (id integer PRIMARY KEY, django interval, alchemy interval);");
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    assert_eq!(
+        dst.query(
+            "SELECT string_agg(concat_ws('/', id, coalesce(django::text, 'null'), \
+             coalesce(alchemy::text, 'null')), ' ' ORDER BY id) FROM trials"
+        ),
+        "1/25:01:01.000001/25:01:01.000001 2/-00:00:01.5/-00:00:01.5 3/null/null"
+    );
+}

@@ -184,6 +184,21 @@ pub(super) fn postgres_types() -> Vec<ColumnType> {
             values: || json().prop_map(|j| quoted(&j, false)).boxed(),
         },
         ColumnType {
+            sql: "interval",
+            values: || {
+                (
+                    -30i32..30,
+                    -40i32..40,
+                    -100_000i64..100_000,
+                    0u32..1_000_000,
+                )
+                    .prop_map(|(mo, d, s, us)| {
+                        format!("'{mo} mons {d} days {s} seconds {us} microseconds'")
+                    })
+                    .boxed()
+            },
+        },
+        ColumnType {
             sql: "uuid",
             values: || {
                 any::<[u8; 16]>()

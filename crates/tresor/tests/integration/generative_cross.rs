@@ -284,6 +284,9 @@ fn canonical(v: &Value, ty: &PortableType, from: Kind, to: Kind) -> String {
         (P::Array { .. }, Value::Array(_) | Value::Json(_) | Value::Text(_)) => {
             json_of(v).to_string()
         }
+        // "interval ... | text | longtext | TEXT", as its ISO 8601 text
+        (P::Interval, Value::Interval(i)) => i.to_string(),
+        (P::Interval, Value::Text(s)) => s.clone(),
         // "enum | text | enum(...) | TEXT": the label
         (P::Enum { .. }, Value::Enum(s) | Value::Text(s)) => s.clone(),
         // "an empty or unknown declaration is kept as text": SQLite's

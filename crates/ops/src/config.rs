@@ -14,8 +14,11 @@ use tresor_core::TableFilter;
 
 use crate::error::{OpsError, Result};
 
+mod drill;
 mod repository;
 mod server;
+
+pub use drill::{Comparison, DrillAssertion, DrillConfig, Expectation};
 
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 pub use server::{
@@ -115,9 +118,17 @@ pub struct SourceConfig {
     pub app_version: Option<String>,
     /// When the server proves this source's newest backup restores: cron
     /// expression(s) in the source's time zone; each run is a drill job
-    /// (restore into a scratch database, compare every row, drop it).
+    /// (restore into a scratch database, verify every table, drop it).
+    /// `[sources.NAME.drill] schedule` says the same.
     #[serde(default)]
     pub drill_schedule: Schedule,
+    /// How old the last passing drill may be (`8d`) before the server
+    /// reports it overdue; `[sources.NAME.drill] max-age` says the same.
+    #[serde(default)]
+    pub drill_max_age: Option<String>,
+    /// `[sources.NAME.drill]`: schedule, maximum age and assertions.
+    #[serde(default)]
+    pub drill: DrillConfig,
     /// Who is mailed about this source's jobs, besides
     /// `[notifications.email] to`.
     #[serde(default)]
@@ -129,6 +140,26 @@ fn default_retries() -> u32 {
 }
 
 impl SourceConfig {
+    /// When drills run: `drill.schedule`, or else `drill-schedule`.
+    pub fn drill_times(&self) -> &Schedule {
+        if self.drill.schedule.is_empty() {
+            &self.drill_schedule
+        } else {
+            &self.drill.schedule
+        }
+    }
+
+    /// How old the last passing drill may be: `drill.max-age`, or else
+    /// `drill-max-age` (checked by `Config::validate`).
+    pub fn drill_age_limit(&self) -> Option<std::time::Duration> {
+        let age = self
+            .drill
+            .max_age
+            .as_deref()
+            .or(self.drill_max_age.as_deref())?;
+        parse_duration(age).ok()
+    }
+
     /// The URL with the password from `password_file` put in, if set.
     ///
     /// # Errors
@@ -312,9 +343,13 @@ impl Config {
             check_schedule(&what, &s.schedule, s.timezone.as_deref(), &mut problems);
             check_schedule(
                 &format!("{what} drill-schedule"),
-                &s.drill_schedule,
+                s.drill_times(),
                 s.timezone.as_deref(),
                 &mut problems,
+            );
+            problems.extend(
+                s.drill
+                    .problems(&what, &s.drill_schedule, s.drill_max_age.as_deref()),
             );
             for (key, value) in [
                 ("jitter", &s.jitter),

@@ -228,7 +228,7 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
         }
     }
     for (name, sc) in &app.config.sources {
-        if let Some(plan) = Plan::new(&sc.drill_schedule.expressions(), app.tz_of(Some(name))) {
+        if let Some(plan) = Plan::new(&sc.drill_times().expressions(), app.tz_of(Some(name))) {
             let app = app.clone();
             let key = format!("{DRILL_PREFIX}{name}");
             let spec = JobSpec::Drill {
@@ -236,7 +236,7 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
                 snapshot: None,
             };
             let timeout = sc.timeout.as_deref().and_then(|t| parse_duration(t).ok());
-            let expressions = sc.drill_schedule.clone();
+            let expressions = sc.drill_times().clone();
             tasks.push(tokio::spawn(async move {
                 periodic_loop(&app, &key, &expressions, plan, timeout, || spec.clone()).await;
             }));

@@ -234,6 +234,41 @@ impl DrillConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn drill_settings_are_said_once() {
+        let text = |extra: &str| {
+            format!(
+                "[sources.a]\nurl = \"sqlite:///a.db\"\ndrill-schedule = \"0 6 * * *\"\n\
+                 drill-max-age = \"2d\"\n{extra}"
+            )
+        };
+        let c = Config::parse(&text(""), "t").expect("the old keys still work");
+        assert_eq!(c.sources["a"].drill_times().expressions(), ["0 6 * * *"]);
+        assert_eq!(
+            c.sources["a"].drill_age_limit(),
+            Some(std::time::Duration::from_secs(2 * 86400))
+        );
+        let e = Config::parse(
+            &text("[sources.a.drill]\nschedule = \"0 7 * * *\"\nmax-age = \"soon\"\n"),
+            "t",
+        )
+        .expect_err("said twice");
+        let e = e.to_string();
+        assert!(
+            e.contains("drill-schedule and drill.schedule both set"),
+            "{e}"
+        );
+        assert!(
+            e.contains("drill-max-age and drill.max-age both set"),
+            "{e}"
+        );
+        assert!(
+            e.contains("drill-max-age: \"soon\" is not a duration"),
+            "{e}"
+        );
+    }
 
     fn holds(expect: &str, seen: Option<&str>) -> bool {
         expect

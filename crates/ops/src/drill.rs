@@ -49,6 +49,9 @@ pub struct DrillTable {
     /// What differed, when something did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Why a table was compared row by row rather than by its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a drill found.
@@ -241,6 +244,7 @@ fn unrestored(snapshot: &Snapshot, at: &TableName, e: &OpsError) -> Vec<DrillTab
                 rows: entry.rows,
                 ok: false,
                 check: None,
+                note: None,
                 problem: here.then(|| {
                     let prefix = format!("table {}: ", entry.name);
                     format!(

@@ -81,6 +81,11 @@ fn print_report(ctx: &Context, report: &DrillReport, snapshot: &Snapshot) {
             (None, _) => {}
             (Some(p), _) => println!("  FAILED  {}: {p}", t.name),
         }
+        if let Some(n) = &t.note
+            && (!ctx.global.quiet || t.problem.is_some())
+        {
+            println!("          ({n})");
+        }
     }
     for a in &report.assertions {
         let seen = a.seen.as_deref().unwrap_or("NULL");

@@ -81,6 +81,12 @@ impl EncodedBatch {
         self.rows == 0
     }
 
+    /// The rows as framed in a chunk (`varint(len) || row` each), for
+    /// [`crate::codec::TableDigest::update_framed`].
+    pub fn framed(&self) -> &[u8] {
+        &self.framed
+    }
+
     /// The encoded rows, in order.
     pub fn iter(&self) -> crate::codec::ChunkRows<'_> {
         crate::codec::ChunkRows::new(&self.framed)

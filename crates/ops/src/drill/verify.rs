@@ -58,15 +58,23 @@ pub(super) async fn verify(
         })
         .await?;
     let scratch = snap.schema().clone();
+    // each table on a task of its own, so that up to `jobs` tables (and
+    // their hashing) use as many threads
+    let snap = Arc::new(snap);
     let reads = futures::stream::iter(snapshot.tables.iter().map(|entry| {
         let (old, new) = (stored.table(&entry.name), scratch.table(&entry.name));
-        let snap = snap.as_ref();
+        let snap = snap.clone();
         async move {
             let read = match (old, new) {
                 (_, None) => Ok(Read::Missing),
                 (Some(old), Some(new)) if comparable(old, new) => {
                     progress.step(&format!("verifying {}", entry.name));
-                    digest_table(snap, new, entry).await
+                    let (table, entry) = (new.clone(), entry.clone());
+                    tokio::spawn(async move {
+                        digest_table(snap.as_ref().as_ref(), &table, &entry).await
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(task_failed(&e)))
                 }
                 _ => Ok(Read::Incomparable),
             };
@@ -76,7 +84,9 @@ pub(super) async fn verify(
     .buffer_unordered(jobs.max(1))
     .collect::<Vec<_>>()
     .await;
-    let _ = snap.close().await;
+    if let Ok(snap) = Arc::try_unwrap(snap) {
+        let _ = snap.close().await;
+    }
     let mut tables = Vec::with_capacity(reads.len());
     let mut again = Vec::new();
     for (entry, read) in reads {
@@ -133,20 +143,22 @@ async fn digest_table(
     entry: &TableEntry,
 ) -> std::result::Result<Read, SourceError> {
     let (tx, mut rx) = mpsc::channel::<EncodedBatch>(4);
-    let hash = async move {
+    // hashed on a task of its own, beside the read
+    let hash = tokio::spawn(async move {
         let mut digest = TableDigest::new();
         let mut rows = 0u64;
+        // a batch is framed as a chunk is: hashed whole, as a backup
+        // hashes its chunks
         while let Some(batch) = rx.recv().await {
-            for row in batch.iter() {
-                digest.update(row?);
-                rows += 1;
-            }
+            digest.update_framed(batch.framed());
+            rows += batch.rows();
         }
-        Ok::<_, SourceError>((rows, digest.finish()))
-    };
-    let (read, hashed) = tokio::join!(snap.read_table_encoded(table, tx), hash);
+        (rows, digest.finish())
+    });
+    let read = snap.read_table_encoded(table, tx).await;
+    let hashed = hash.await;
     read?;
-    let (rows, digest) = hashed?;
+    let (rows, digest) = hashed.map_err(|e| task_failed(&e))?;
     Ok(if rows != entry.rows {
         Read::Differs(format!(
             "{rows} rows restored, the snapshot holds {}",
@@ -157,6 +169,13 @@ async fn digest_table(
     } else {
         Read::Same
     })
+}
+
+fn task_failed(e: &tokio::task::JoinError) -> SourceError {
+    SourceError::new(
+        tresor_core::ErrorKind::Engine,
+        format!("a verification task failed: {e}"),
+    )
 }
 
 /// Compares `tables` with the snapshot row by row (a restore preview of

@@ -293,3 +293,52 @@ pub fn drill_failure(report: &DrillReport) -> OpsError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(problem: Option<&str>, assertion_ok: bool) -> DrillReport {
+        DrillReport {
+            snapshot: "0123456789abcdef".into(),
+            scratch: "sqlite:///tmp/tresor_drill_1.db".into(),
+            tables: vec![DrillTable {
+                name: "users".into(),
+                rows: 3,
+                ok: problem.is_none(),
+                check: Some(CHECK_DIGEST.into()),
+                problem: problem.map(str::to_string),
+                note: None,
+            }],
+            assertions: vec![AssertionOutcome {
+                name: "admins".into(),
+                query: "SELECT count(*) FROM users WHERE admin".into(),
+                expect: ">= 1".into(),
+                seen: Some("0".into()),
+                ok: assertion_ok,
+                error: None,
+            }],
+            restore_seconds: 1.0,
+            verify_seconds: 0.1,
+            bytes: 10,
+            rows: 3,
+            ok: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_drill_names_its_tables_and_assertions() {
+        let e = drill_failure(&report(Some("2 rows missing, 0 differ, 0 extra"), false));
+        assert_eq!(e.class(), ErrorClass::Corrupt);
+        assert_eq!(
+            e.to_string(),
+            "restore drill of snapshot 01234567 failed: table users: 2 rows missing, 0 differ, \
+             0 extra; assertion \"admins\" failed: expected >= 1, got 0"
+        );
+        // the data restored as it was taken: not damage, and no such hint
+        let e = drill_failure(&report(None, false));
+        assert_ne!(e.class(), ErrorClass::Corrupt);
+        assert!(e.hint().is_some_and(|h| h.contains("assertion")), "{e:?}");
+    }
+}

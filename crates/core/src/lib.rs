@@ -32,6 +32,7 @@ mod filter;
 pub mod json;
 mod plan;
 mod predicate;
+mod probe;
 mod schema;
 mod source;
 mod value;
@@ -46,6 +47,7 @@ pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};
 pub use plan::load_order;
 pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};
+pub use probe::Probe;
 pub use schema::{
     Column, Constraint, DatabaseSchema, Engine, ForeignKey, Generated, Index, PortableType, RowKey,
     SchemaObject, TableName, TableSchema,

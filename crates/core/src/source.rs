@@ -81,6 +81,12 @@ impl EncodedBatch {
         self.rows == 0
     }
 
+    /// The rows as framed in a chunk (`varint(len) || row` each), for
+    /// [`crate::codec::TableDigest::update_framed`].
+    pub fn framed(&self) -> &[u8] {
+        &self.framed
+    }
+
     /// The encoded rows, in order.
     pub fn iter(&self) -> crate::codec::ChunkRows<'_> {
         crate::codec::ChunkRows::new(&self.framed)
@@ -269,6 +275,21 @@ pub trait Source: Send + Sync {
     /// Connection and permission errors; [`ErrorKind::NotFound`] when the
     /// database does not exist.
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError>;
+
+    /// Asks the database one read-only question and returns the answer as
+    /// text: the first column of the first row of a [`Probe::Sql`] query
+    /// (`None` for no row or NULL), or the count of a [`Probe::Count`].
+    /// The query runs in a read-only transaction (SQLite: a read-only
+    /// connection), so it cannot change anything. What a restore drill's
+    /// assertions run.
+    ///
+    /// # Errors
+    /// The database's own message for a query it refused, and
+    /// [`ErrorKind::Unsupported`] for a probe of another engine's kind
+    /// (the default, for engines that run none).
+    async fn probe(&self, probe: &crate::Probe) -> Result<Option<String>, SourceError> {
+        Err(probe.unsupported(self.engine()))
+    }
 }
 
 /// One consistent read view of a database, open until [`close`].

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use mongodb::bson::raw::RawDocumentBuf;
 use mongodb::bson::{Timestamp, doc};
 use tresor_core::{
-    DatabaseSchema, Engine, ErrorKind, ReadOptions, RowSender, Source, SourceError, SourceInfo,
-    SourceSnapshot, TableName, TableSchema,
+    DatabaseSchema, Engine, ErrorKind, Probe, ReadOptions, RowSender, Source, SourceError,
+    SourceInfo, SourceSnapshot, TableName, TableSchema,
 };
 
 use crate::catalog::{self, CollectionInfo};
@@ -40,6 +40,31 @@ impl MongoSource {
 impl Source for MongoSource {
     fn engine(&self) -> Engine {
         Engine::MONGODB
+    }
+
+    /// Counts the documents of the collection that match the filter (a
+    /// query document as Extended JSON).
+    async fn probe(&self, probe: &Probe) -> Result<Option<String>, SourceError> {
+        let Probe::Count { collection, filter } = probe else {
+            return Err(probe.unsupported(Engine::MONGODB));
+        };
+        let json: serde_json::Value = serde_json::from_str(filter).map_err(|e| {
+            SourceError::new(
+                ErrorKind::InvalidUrl,
+                format!("filter {filter:?} is not JSON: {e}"),
+            )
+        })?;
+        let raw = catalog::from_json(&json, "the filter")?;
+        let filter = mongodb::bson::Document::try_from(raw.as_ref())
+            .map_err(|e| SourceError::data(format!("the filter is no query document: {e}")))?;
+        let conn = self.url.connect().await?;
+        let n = conn
+            .db
+            .collection::<mongodb::bson::Document>(collection)
+            .count_documents(filter)
+            .await
+            .map_err(|e| crate::error::mongo_error("the count failed", e))?;
+        Ok(Some(n.to_string()))
     }
 
     /// Captures the selected collections and views, then fixes the read

@@ -14,7 +14,7 @@ use mysql_async::{Conn, Row};
 use tokio::sync::{Semaphore, mpsc};
 use tresor_core::codec::{encode_value, put_varint};
 use tresor_core::{
-    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, EncodedBatch, EncodedSender, Engine, ErrorKind,
+    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, EncodedBatch, EncodedSender, Engine, ErrorKind, Probe,
     ReadOptions, RowKey, RowSender, Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
 };
 
@@ -47,6 +47,36 @@ async fn start_snapshot(conn: &mut Conn) -> Result<(), SourceError> {
 impl Source for MysqlSource {
     fn engine(&self) -> Engine {
         Engine::MYSQL
+    }
+
+    /// Prepares the query first, so that it is one statement, then runs
+    /// it in a read-only transaction over the text protocol.
+    async fn probe(&self, probe: &Probe) -> Result<Option<String>, SourceError> {
+        let Probe::Sql(sql) = probe else {
+            return Err(probe.unsupported(Engine::MYSQL));
+        };
+        let mut conn = self.endpoint.connect_db(Role::Source).await?;
+        let statement = conn
+            .prep(sql.as_str())
+            .await
+            .ctx(|| "the query failed".to_string())?;
+        conn.close(statement)
+            .await
+            .ctx(|| "the query failed".to_string())?;
+        conn.query_drop("START TRANSACTION READ ONLY")
+            .await
+            .ctx(|| "cannot start a read-only transaction".to_string())?;
+        let row: Option<Row> = conn
+            .query_first(sql.as_str())
+            .await
+            .ctx(|| "the query failed".to_string())?;
+        let _ = conn.query_drop("ROLLBACK").await;
+        let _ = conn.disconnect().await;
+        Ok(match row.as_ref().and_then(|r| r.as_ref(0)) {
+            None | Some(mysql_async::Value::NULL) => None,
+            Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
+        })
     }
 
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {

@@ -6,7 +6,6 @@
 //! [`Config::validate`] reports every problem at once.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,40 +13,23 @@ use tresor_core::TableFilter;
 
 use crate::error::{OpsError, Result};
 
+mod drill;
 mod oidc;
 mod repository;
+mod secret;
 mod server;
 
+pub use drill::{Comparison, DrillAssertion, DrillConfig, Expectation};
 pub use oidc::{OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig};
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
+use secret::insert_password;
+pub use secret::{Secret, read_secret_file};
 pub use server::{
     EVENT_KINDS, EmailConfig, LogFormat, MaintenanceConfig, NotificationsConfig, RetentionConfig,
     Schedule, ServerConfig, Size, SmtpTls, SourceNotify, WebhookConfig, WebhookFormat, parse_cron,
     parse_duration, parse_size, parse_timezone,
 };
-
-/// A secret string (a password) that never shows in `Debug` output or logs.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+use server::{check_retention, check_schedule};
 
 /// One database to protect.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -117,9 +99,17 @@ pub struct SourceConfig {
     pub app_version: Option<String>,
     /// When the server proves this source's newest backup restores: cron
     /// expression(s) in the source's time zone; each run is a drill job
-    /// (restore into a scratch database, compare every row, drop it).
+    /// (restore into a scratch database, verify every table, drop it).
+    /// `[sources.NAME.drill] schedule` says the same.
     #[serde(default)]
     pub drill_schedule: Schedule,
+    /// How old the last passing drill may be (`8d`) before the server
+    /// reports it overdue; `[sources.NAME.drill] max-age` says the same.
+    #[serde(default)]
+    pub drill_max_age: Option<String>,
+    /// `[sources.NAME.drill]`: schedule, maximum age and assertions.
+    #[serde(default)]
+    pub drill: DrillConfig,
     /// Who is mailed about this source's jobs, besides
     /// `[notifications.email] to`.
     #[serde(default)]
@@ -131,6 +121,26 @@ fn default_retries() -> u32 {
 }
 
 impl SourceConfig {
+    /// When drills run: `drill.schedule`, or else `drill-schedule`.
+    pub fn drill_times(&self) -> &Schedule {
+        if self.drill.schedule.is_empty() {
+            &self.drill_schedule
+        } else {
+            &self.drill.schedule
+        }
+    }
+
+    /// How old the last passing drill may be: `drill.max-age`, or else
+    /// `drill-max-age` (checked by `Config::validate`).
+    pub fn drill_age_limit(&self) -> Option<std::time::Duration> {
+        let age = self
+            .drill
+            .max_age
+            .as_deref()
+            .or(self.drill_max_age.as_deref())?;
+        parse_duration(age).ok()
+    }
+
     /// The URL with the password from `password_file` put in, if set.
     ///
     /// # Errors
@@ -314,9 +324,13 @@ impl Config {
             check_schedule(&what, &s.schedule, s.timezone.as_deref(), &mut problems);
             check_schedule(
                 &format!("{what} drill-schedule"),
-                &s.drill_schedule,
+                s.drill_times(),
                 s.timezone.as_deref(),
                 &mut problems,
+            );
+            problems.extend(
+                s.drill
+                    .problems(&what, &s.drill_schedule, s.drill_max_age.as_deref()),
             );
             for (key, value) in [
                 ("jitter", &s.jitter),
@@ -627,83 +641,9 @@ impl Config {
     }
 }
 
-fn check_schedule(what: &str, schedule: &Schedule, tz: Option<&str>, problems: &mut Vec<String>) {
-    for expr in schedule.expressions() {
-        if let Err(e) = parse_cron(expr) {
-            problems.push(format!("{what}: {e}"));
-        }
-    }
-    if let Some(tz) = tz
-        && let Err(e) = parse_timezone(tz)
-    {
-        problems.push(format!("{what}: {e}"));
-    }
-}
-
-/// Reads the first line of a secret file.
-///
-/// # Errors
-/// The file cannot be read or is empty.
-pub fn read_secret_file(path: &Path) -> Result<Secret> {
-    let text = std::fs::read_to_string(path).map_err(|e| OpsError::InvalidInput {
-        what: format!("cannot read password file {}: {e}", path.display()),
-        hint: None,
-    })?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(OpsError::InvalidInput {
-            what: format!("password file {} is empty", path.display()),
-            hint: None,
-        });
-    }
-    Ok(Secret::new(line))
-}
-
-/// Puts `password` into the user-info part of a URL (percent-encoded).
-fn check_retention(what: &str, at: &str, r: &RetentionConfig, problems: &mut Vec<String>) {
-    if let Err(e) = r.policy() {
-        problems.push(format!("{what}: {at}: {e}"));
-    }
-    if r.keep_last == Some(0) {
-        problems.push(format!(
-            "{what}: {at} keep-last = 0 would remove every snapshot"
-        ));
-    }
-}
-
-fn insert_password(url: &str, password: &str) -> String {
-    let encoded: String = password
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(host_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:{encoded}@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_do_not_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
-    }
 
     #[test]
     fn every_problem_is_reported() {
@@ -851,14 +791,9 @@ events = ["party"]
         assert!(c.notifications.email.is_some());
         assert!(!c.notifications.webhooks.is_empty());
         assert!(c.server.oidc.is_some());
-    }
-
-    #[test]
-    fn password_goes_into_the_url() {
-        assert_eq!(
-            insert_password("postgres://app@db:5432/shop", "p@ss:w/rd"),
-            "postgres://app:p%40ss%3Aw%2Frd@db:5432/shop"
-        );
-        assert_eq!(insert_password("sqlite:///a.db", "x"), "sqlite:///a.db");
+        let shop = &c.sources["shop"];
+        assert!(!shop.drill_times().is_empty());
+        assert!(shop.drill_age_limit().is_some());
+        assert_eq!(shop.drill.assertions.len(), 2);
     }
 }

@@ -53,14 +53,14 @@ pub use backup::{
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
-    CREDENTIAL_NAMES, Config, ENV_OVERRIDES, EVENT_KINDS, EmailConfig, ExportConfig, LogFormat,
-    MaintenanceConfig, NotificationsConfig, OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig,
-    RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size, SmtpTls, SourceConfig,
-    SourceNotify, WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size,
-    parse_timezone, read_secret_file,
+    CREDENTIAL_NAMES, Comparison, Config, DrillAssertion, DrillConfig, ENV_OVERRIDES, EVENT_KINDS,
+    EmailConfig, Expectation, ExportConfig, LogFormat, MaintenanceConfig, NotificationsConfig,
+    OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
+    ServerConfig, Size, SmtpTls, SourceConfig, SourceNotify, WebhookConfig, WebhookFormat,
+    parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
 };
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
-pub use drill::{DrillReport, DrillTable, drill, drill_failure};
+pub use drill::{AssertionOutcome, DrillReport, DrillTable, drill, drill_failure};
 pub use engines::Engines;
 pub use error::{ErrorClass, OpsError, Result};
 pub use guard::{

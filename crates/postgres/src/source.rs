@@ -9,8 +9,8 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio_postgres::Client;
 use tresor_core::{
-    DatabaseSchema, EncodedSender, Engine, ErrorKind, ReadOptions, RowSender, Source, SourceError,
-    SourceInfo, SourceSnapshot, TableName, TableSchema,
+    DatabaseSchema, EncodedSender, Engine, ErrorKind, Probe, ReadOptions, RowSender, Source,
+    SourceError, SourceInfo, SourceSnapshot, TableName, TableSchema,
 };
 
 use crate::catalog::{ReadPlan, capture};
@@ -43,6 +43,41 @@ impl PostgresSource {
 impl Source for PostgresSource {
     fn engine(&self) -> Engine {
         Engine::POSTGRES
+    }
+
+    /// Prepares the query first, so that it is one statement, then runs
+    /// it in a read-only transaction over the simple protocol, whose
+    /// values arrive as text.
+    async fn probe(&self, probe: &Probe) -> Result<Option<String>, SourceError> {
+        let Probe::Sql(sql) = probe else {
+            return Err(probe.unsupported(Engine::POSTGRES));
+        };
+        let client = self.info.connect().await?;
+        // the user's SQL names tables as the application does
+        client
+            .batch_execute("SET search_path TO DEFAULT")
+            .await
+            .map_err(|e| pg_error("cannot reset the search path", e))?;
+        client
+            .prepare(sql)
+            .await
+            .map_err(|e| pg_error("the query failed", e))?;
+        client
+            .batch_execute("BEGIN READ ONLY")
+            .await
+            .map_err(|e| pg_error("cannot start a read-only transaction", e))?;
+        let messages = client
+            .simple_query(sql)
+            .await
+            .map_err(|e| pg_error("the query failed", e))?;
+        let _ = client.batch_execute("ROLLBACK").await;
+        Ok(messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+                _ => None,
+            })
+            .flatten())
     }
 
     async fn open(&self, options: &ReadOptions) -> Result<Box<dyn SourceSnapshot>, SourceError> {

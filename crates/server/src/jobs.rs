@@ -243,6 +243,8 @@ pub struct Outcome {
 #[derive(Debug)]
 pub(crate) enum Failure {
     Ops(OpsError),
+    /// A drill that ran and failed, with its report as the job's figures.
+    Drill(OpsError, Box<serde_json::Value>),
     Api(ApiError),
     Timeout(Duration),
     Cancelled(String),
@@ -251,7 +253,7 @@ pub(crate) enum Failure {
 impl Failure {
     fn message(&self) -> String {
         match self {
-            Failure::Ops(e) => e.to_string(),
+            Failure::Ops(e) | Failure::Drill(e, _) => e.to_string(),
             Failure::Api(e) => e.message.clone(),
             Failure::Timeout(d) => format!(
                 "timed out after {}; the operation was cancelled and nothing was committed",
@@ -263,7 +265,7 @@ impl Failure {
 
     fn hint(&self) -> Option<String> {
         match self {
-            Failure::Ops(e) => e.hint(),
+            Failure::Ops(e) | Failure::Drill(e, _) => e.hint(),
             Failure::Api(e) => e.hint.clone(),
             Failure::Timeout(_) => Some("raise the source's timeout in tresor.toml".into()),
             Failure::Cancelled(_) => None,
@@ -585,13 +587,17 @@ async fn drive(
             };
             let message = f.message();
             let hint = f.hint();
+            let figures = match &f {
+                Failure::Drill(_, report) => Some(report.as_ref()),
+                _ => None,
+            };
             progress.log("error", &message);
             if let Some(h) = &hint {
                 progress.log("info", &format!("try: {h}"));
             }
-            let _ = env
-                .store
-                .job_finished(id, state, Some(&message), hint.as_deref(), None, now);
+            let _ =
+                env.store
+                    .job_finished(id, state, Some(&message), hint.as_deref(), figures, now);
             (
                 state,
                 Outcome {

@@ -215,6 +215,7 @@ impl Server {
             board: scheduler::ScheduleBoard::default(),
             jobs: jobs.clone(),
             events: events.clone(),
+            notifier: notifier.clone(),
             shutdown: shutdown.clone(),
         };
         let app = Arc::new(App {

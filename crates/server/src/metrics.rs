@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics` (needs a token, like everything but
 //! `/healthz`): per source the last successful backup's time, duration
-//! and size, and failures; the last restore drill; jobs running; snapshots;
+//! and size, and failures; the last restore drill and whether one is
+//! overdue; jobs running; snapshots;
 //! notification failures.
 
 use std::fmt::Write as _;
@@ -43,8 +44,9 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     let mut last_failed = Vec::new();
-    let (mut drill_success, mut drill_failed, mut drill_restore) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let (mut drill_success, mut drill_failed, mut drill_restore, mut drill_overdue) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let now = app.clock.now();
     for n in &names {
         let l = format!("{{source=\"{}\"}}", label(n));
         if let Some(j) = app.store.last_job("backup", n, Some("succeeded"))? {
@@ -76,6 +78,9 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
         last_failed.push(format!("{l} {}", u8::from(failed_now)));
         if let Some(j) = app.store.last_job("drill", n, None)? {
             drill_failed.push(format!("{l} {}", u8::from(j.state == "failed")));
+        }
+        if let Some(age) = crate::scheduler::drill_age(&app.store, &app.config, n)? {
+            drill_overdue.push(format!("{l} {}", u8::from(age.overdue(now))));
         }
         if let Some(j) = app.store.last_job("drill", n, Some("succeeded"))? {
             if let Some(t) = j.finished_at.as_deref().and_then(parse_ts) {
@@ -150,6 +155,12 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
         "gauge",
         "1 when the newest restore drill of the source failed.",
         drill_failed,
+    );
+    family(
+        "tresor_drill_overdue",
+        "gauge",
+        "1 when the source's last passing restore drill is older than its drill-max-age (sources with one).",
+        drill_overdue,
     );
     family(
         "tresor_jobs_active",

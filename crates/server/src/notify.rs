@@ -25,6 +25,10 @@ use crate::events::Events;
 use crate::store::JobRow;
 use crate::store::Store;
 
+/// The event of a source whose last passing restore drill is older than
+/// its `drill-max-age`.
+pub const DRILL_OVERDUE: &str = "drill-overdue";
+
 /// One event worth telling someone about.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -49,7 +53,9 @@ impl Event {
             Some(s) => format!("{} of {s}", self.job.kind),
             None => self.job.kind.clone(),
         };
-        if self.success() {
+        if self.name == DRILL_OVERDUE {
+            format!("tresor: restore {what} overdue")
+        } else if self.success() {
             format!("tresor: {what} succeeded")
         } else {
             format!("tresor: {what} failed")
@@ -60,6 +66,15 @@ impl Event {
     pub fn text(&self) -> String {
         let j = &self.job;
         let mut lines = vec![self.title()];
+        if self.name == DRILL_OVERDUE {
+            lines.extend(j.error.iter().cloned());
+            if j.id > 0 {
+                lines.push(format!("last drill: job {} ({})", j.id, j.trigger));
+            }
+            lines.extend(j.hint.iter().map(|h| format!("try: {h}")));
+            lines.extend(self.link.iter().cloned());
+            return lines.join("\n");
+        }
         lines.push(format!(
             "job {} ({}, started by {}{}) on {}",
             j.id,
@@ -257,7 +272,6 @@ impl Notifier {
     /// Sends what the config asks for about a finished job, in the
     /// background.
     pub fn job_finished(&self, job: &JobRow) {
-        let shared = &self.inner;
         let success = match job.state.as_str() {
             "succeeded" => true,
             "failed" => false,
@@ -268,16 +282,71 @@ impl Notifier {
             job.kind,
             if success { "success" } else { "failure" }
         );
-        let link = shared
+        let link = self
+            .inner
             .public_url
             .as_ref()
             .map(|u| format!("{}/jobs/{}", u.trim_end_matches('/'), job.id));
-        let event = Event {
+        self.dispatch(&Event {
             name,
             job: job.clone(),
             link,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
+        });
+    }
+
+    /// Sends a `drill-overdue` event about `source` in the background: to
+    /// the webhooks subscribed to it (or to `failure`) and to whoever is
+    /// mailed about failures. `last` is the source's newest drill job, if
+    /// there is one; `message` says since when no drill passed.
+    pub fn drill_overdue(&self, source: &str, last: Option<JobRow>, message: &str) {
+        let base = last.unwrap_or_else(|| JobRow {
+            id: 0,
+            kind: "drill".into(),
+            source: Some(source.to_string()),
+            state: String::new(),
+            trigger: "scheduled".into(),
+            started_by: crate::jobs::SCHEDULER.into(),
+            params: Value::Null,
+            attempt: 1,
+            scheduled_for: None,
+            created_at: String::new(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            hint: None,
+            figures: None,
+        });
+        let link = self.inner.public_url.as_ref().map(|u| {
+            let u = u.trim_end_matches('/');
+            if base.id > 0 {
+                format!("{u}/jobs/{}", base.id)
+            } else {
+                format!("{u}/")
+            }
+        });
+        let job = JobRow {
+            state: "overdue".into(),
+            error: Some(message.to_string()),
+            hint: Some(format!(
+                "run a drill now (tresor drill latest:{source}, or the dashboard's button) and look at the source's drill schedule"
+            )),
+            figures: None,
+            ..base
         };
+        self.dispatch(&Event {
+            name: DRILL_OVERDUE.into(),
+            job,
+            link,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+        });
+    }
+
+    /// Delivers `event` to every channel that asks for it.
+    fn dispatch(&self, event: &Event) {
+        let shared = &self.inner;
+        let job = &event.job;
+        let success = event.success();
         let source = job.source.as_deref();
         if let Some(e) = &shared.email {
             let everyone = if success {
@@ -288,7 +357,7 @@ impl Notifier {
             // the source's own recipients, for the events it names
             let own = source
                 .and_then(|s| shared.sources.get(s))
-                .filter(|(_, n)| n.wants(&job.kind, success))
+                .filter(|(_, n)| n.wants(&job.kind, success) || n.events.contains(&event.name))
                 .cloned();
             if everyone || own.is_some() {
                 let (app, event) = (shared.clone(), event.clone());
@@ -349,7 +418,11 @@ where
     let n = app;
     let id = app
         .store
-        .create_delivery(Some(event.job.id), channel, &event.name)
+        .create_delivery(
+            (event.job.id > 0).then_some(event.job.id),
+            channel,
+            &event.name,
+        )
         .ok();
     for attempt in 1..=n.attempts {
         match send(attempt).await {

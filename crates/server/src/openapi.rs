@@ -358,7 +358,7 @@ const OPS: &[Op] = &[
         "/api/v1/drills",
         "backup",
         "jobs",
-        "Restore drill: restore a snapshot into a scratch database and compare row counts (starts a job)",
+        "Restore drill: restore a snapshot into a scratch database, verify every table against the snapshot and run the source's assertions (starts a job)",
         Some("DrillRequest"),
         "202",
         "JobStarted",

@@ -7,7 +7,8 @@
 //!
 //! The time of the last scheduled run is kept in the state file, so a run
 //! missed while the server was down can be made up once at start-up
-//! (`catch-up = true`).
+//! (`catch-up = true`). Sources with a `drill-max-age` are watched for
+//! overdue restore drills (see `overdue`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,9 +26,13 @@ use tresor_ops::Config;
 use crate::clock::Clock;
 use crate::events::Events;
 use crate::jobs::{JobSpec, Jobs, Submit};
+use crate::notify::Notifier;
 use crate::store::Store;
 
+mod overdue;
+
 pub use crate::jobs::SCHEDULER;
+pub use overdue::drill_age;
 
 /// The settings key of the global pause switch.
 pub const GLOBAL_PAUSE: &str = "scheduler.paused";
@@ -76,6 +81,8 @@ pub struct Scheduler {
     pub jobs: Jobs,
     /// The event log.
     pub events: Arc<Events>,
+    /// Email and webhooks, for what is not a job (an overdue drill).
+    pub notifier: Notifier,
     /// Completes when the server stops.
     pub shutdown: CancellationToken,
 }
@@ -228,7 +235,7 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
         }
     }
     for (name, sc) in &app.config.sources {
-        if let Some(plan) = Plan::new(&sc.drill_schedule.expressions(), app.tz_of(Some(name))) {
+        if let Some(plan) = Plan::new(&sc.drill_times().expressions(), app.tz_of(Some(name))) {
             let app = app.clone();
             let key = format!("{DRILL_PREFIX}{name}");
             let spec = JobSpec::Drill {
@@ -236,9 +243,17 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
                 snapshot: None,
             };
             let timeout = sc.timeout.as_deref().and_then(|t| parse_duration(t).ok());
-            let expressions = sc.drill_schedule.clone();
+            let expressions = sc.drill_times().clone();
             tasks.push(tokio::spawn(async move {
                 periodic_loop(&app, &key, &expressions, plan, timeout, || spec.clone()).await;
+            }));
+        }
+    }
+    for (name, sc) in &app.config.sources {
+        if sc.drill_age_limit().is_some() {
+            let (app, name) = (app.clone(), name.clone());
+            tasks.push(tokio::spawn(async move {
+                overdue::overdue_loop(&app, &name).await;
             }));
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tresor_core::{
-    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, Engine, ErrorKind, ReadOptions, RowKey, RowSender,
-    Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
+    BATCH_BYTES, BATCH_ROWS, DatabaseSchema, Engine, ErrorKind, Probe, ReadOptions, RowKey,
+    RowSender, Source, SourceError, SourceInfo, SourceSnapshot, TableSchema,
 };
 
 use crate::catalog::{self, WITHOUT_ROWID};
@@ -58,6 +58,44 @@ impl Source for SqliteSource {
             .map_err(join_error)??;
         Ok(Box::new(snapshot))
     }
+
+    async fn probe(&self, probe: &Probe) -> Result<Option<String>, SourceError> {
+        let Probe::Sql(sql) = probe else {
+            return Err(probe.unsupported(Engine::SQLITE));
+        };
+        let (path, sql) = (self.path.clone(), sql.clone());
+        tokio::task::spawn_blocking(move || probe_sql(&path, &sql))
+            .await
+            .map_err(join_error)?
+    }
+}
+
+/// The first value of the first row `sql` returns, as text, read over a
+/// read-only connection.
+fn probe_sql(path: &Path, sql: &str) -> Result<Option<String>, SourceError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ctx(|| format!("cannot open sqlite database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx(|| "cannot set busy timeout".into())?;
+    let mut stmt = conn.prepare(sql).ctx(|| "the query failed".into())?;
+    let mut rows = stmt.query([]).ctx(|| "the query failed".into())?;
+    let Some(row) = rows.next().ctx(|| "the query failed".into())? else {
+        return Ok(None);
+    };
+    use rusqlite::types::ValueRef;
+    let value = row
+        .get_ref(0)
+        .ctx(|| "the query returned no column".into())?;
+    Ok(match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+    })
 }
 
 fn open_snapshot(

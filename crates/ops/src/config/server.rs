@@ -440,7 +440,8 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub format: WebhookFormat,
     /// Which events are sent: `success`, `failure`, or per job kind
-    /// (`backup-success`, `restore-failure`, `prune-failure`, ...).
+    /// (`backup-success`, `restore-failure`, `prune-failure`, ...), and
+    /// `drill-overdue` (also sent for `failure`).
     #[serde(default = "default_events")]
     pub events: Vec<String>,
     /// Sources whose events are sent (`"*"` for all).
@@ -537,10 +538,46 @@ impl SourceNotify {
 
 pub(crate) fn validate_event(e: &str) -> bool {
     match e {
-        "success" | "failure" | "*" => true,
+        "success" | "failure" | "*" | "drill-overdue" => true,
         other => other.rsplit_once('-').is_some_and(|(kind, what)| {
             EVENT_KINDS.contains(&kind) && matches!(what, "success" | "failure")
         }),
+    }
+}
+
+/// Adds the problems of a schedule and its time zone to `problems`.
+pub(super) fn check_schedule(
+    what: &str,
+    schedule: &Schedule,
+    tz: Option<&str>,
+    problems: &mut Vec<String>,
+) {
+    for expr in schedule.expressions() {
+        if let Err(e) = parse_cron(expr) {
+            problems.push(format!("{what}: {e}"));
+        }
+    }
+    if let Some(tz) = tz
+        && let Err(e) = parse_timezone(tz)
+    {
+        problems.push(format!("{what}: {e}"));
+    }
+}
+
+/// Adds the problems of retention rules to `problems`.
+pub(super) fn check_retention(
+    what: &str,
+    at: &str,
+    r: &RetentionConfig,
+    problems: &mut Vec<String>,
+) {
+    if let Err(e) = r.policy() {
+        problems.push(format!("{what}: {at}: {e}"));
+    }
+    if r.keep_last == Some(0) {
+        problems.push(format!(
+            "{what}: {at} keep-last = 0 would remove every snapshot"
+        ));
     }
 }
 

@@ -150,7 +150,83 @@ pub async fn source_status(
         running_job: running.map(|j| j.id),
         snapshots: all.iter().filter(|s| app.belongs_to(s, name)).count(),
         groups: sc.groups.keys().cloned().collect(),
+        drill: drill_status(app, name, now)?,
     })
+}
+
+/// Drills kept for the dashboard's chart.
+const DRILL_HISTORY: i64 = 30;
+
+/// A source's restore drills: the newest, whether one is overdue, and the
+/// restore times of the recent ones; `None` for a source that has no
+/// drill schedule, no `drill-max-age` and no drill yet.
+fn drill_status(
+    app: &App,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Option<DrillStatus>> {
+    let sc = app.source_config(name)?;
+    let jobs = app.store.jobs(&crate::store::JobFilter {
+        kind: Some("drill".into()),
+        source: Some(name.to_string()),
+        limit: Some(DRILL_HISTORY),
+        ..Default::default()
+    })?;
+    let age = crate::scheduler::drill_age(&app.store, &app.config, name)?;
+    let schedule: Vec<String> = sc
+        .drill_times()
+        .expressions()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let finished: Vec<&crate::store::JobRow> =
+        jobs.iter().filter(|j| j.finished_at.is_some()).collect();
+    if finished.is_empty() && age.is_none() && schedule.is_empty() {
+        return Ok(None);
+    }
+    let seconds = |j: &crate::store::JobRow| {
+        j.figures
+            .as_ref()
+            .and_then(|f| f.get("restore_seconds"))
+            .and_then(Value::as_f64)
+    };
+    let mut history: Vec<DrillPoint> = finished
+        .iter()
+        .filter_map(|j| {
+            Some(DrillPoint {
+                at: j.finished_at.as_deref().and_then(crate::store::parse_ts)?,
+                restore_seconds: seconds(j)?,
+                ok: j.state == "succeeded",
+            })
+        })
+        .collect();
+    history.reverse();
+    Ok(Some(DrillStatus {
+        last: finished.first().map(|j| LastDrill {
+            id: j.id,
+            ok: j.state == "succeeded",
+            state: j.state.clone(),
+            at: j.finished_at.clone(),
+            restore_seconds: seconds(j),
+            error: j.error.clone(),
+        }),
+        overdue: age.as_ref().map(|a| a.overdue(now)),
+        max_age: age.map(|a| humantime::format_duration(a.limit).to_string()),
+        schedule,
+        history,
+    }))
+}
+
+impl SourceStatus {
+    /// The restore times of the source's recent drills, oldest first.
+    pub fn drill_history(&self) -> &[DrillPoint] {
+        self.drill.as_ref().map_or(&[], |d| &d.history)
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The state of one source: its schedule, health and latest backup.
@@ -170,6 +246,47 @@ pub struct SourceStatus {
     running_job: Option<i64>,
     snapshots: usize,
     groups: Vec<String>,
+    /// Its restore drills.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drill: Option<DrillStatus>,
+}
+
+/// A source's restore drills.
+#[derive(Debug, Serialize)]
+struct DrillStatus {
+    /// The newest finished drill.
+    last: Option<LastDrill>,
+    /// Whether the last passing drill is older than `drill-max-age`
+    /// (`None` without one).
+    overdue: Option<bool>,
+    /// `drill-max-age`, as written back by humantime.
+    max_age: Option<String>,
+    /// When drills run.
+    schedule: Vec<String>,
+    /// Recent drills with their restore time, oldest first.
+    history: Vec<DrillPoint>,
+}
+
+/// The newest finished drill of a source.
+#[derive(Debug, Serialize)]
+struct LastDrill {
+    id: i64,
+    ok: bool,
+    state: String,
+    at: Option<String>,
+    restore_seconds: Option<f64>,
+    error: Option<String>,
+}
+
+/// One drill on the dashboard's chart.
+#[derive(Clone, Debug, Serialize)]
+pub struct DrillPoint {
+    /// When it finished.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// How long its restore took.
+    pub restore_seconds: f64,
+    /// Whether it passed.
+    pub ok: bool,
 }
 
 /// The newest backup of a source.

@@ -515,14 +515,33 @@ async fn drill(
         &snap,
         &env.engines,
         &scratch,
+        &sc.drill.assertions,
         progress.as_ref(),
     )
     .await?;
     for w in &report.warnings {
         progress.log("warn", w);
     }
+    for a in &report.assertions {
+        match a.problem() {
+            None => progress.log(
+                "info",
+                &format!(
+                    "assertion {:?} holds: {} ({})",
+                    a.name,
+                    a.seen.as_deref().unwrap_or("NULL"),
+                    a.expect
+                ),
+            ),
+            Some(p) => progress.log("error", &p),
+        }
+    }
     if !report.ok {
-        return Err(Failure::Ops(tresor_ops::drill_failure(&report)));
+        // the failed job keeps the report, for the dashboard
+        return Err(Failure::Drill(
+            tresor_ops::drill_failure(&report),
+            Box::new(figures(&report)?),
+        ));
     }
     progress.log(
         "info",

@@ -200,6 +200,25 @@ impl Store {
             .optional()
     }
 
+    /// The oldest finished job of `kind` for `source` in `state`.
+    pub fn first_job(
+        &self,
+        kind: &str,
+        source: &str,
+        state: &str,
+    ) -> rusqlite::Result<Option<JobRow>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "{JOB_SELECT} WHERE kind = ?1 AND source = ?2 AND finished_at IS NOT NULL
+                     AND state = ?3 ORDER BY id LIMIT 1"
+                ),
+                params![kind, source, state],
+                job_row,
+            )
+            .optional()
+    }
+
     /// Failed jobs of `kind` for `source`.
     pub fn count_jobs(&self, kind: &str, source: &str, state: &str) -> rusqlite::Result<i64> {
         self.conn().query_row(

@@ -1,5 +1,5 @@
-//! The dashboard: every source's health, the repository's size over
-//! time, recent jobs.
+//! The dashboard: every source's health and restore drills, the
+//! repository's size over time, recent jobs.
 
 use std::sync::Arc;
 
@@ -17,8 +17,13 @@ use super::{PageResult, chart};
 pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) -> PageResult {
     let all = app.snapshots().await?;
     let mut sources = Vec::new();
+    let mut drill_charts = serde_json::Map::new();
     for name in app.config.sources.keys() {
-        sources.push(actions::sources::source_status(&app, name, &all).await?);
+        let status = actions::sources::source_status(&app, name, &all).await?;
+        if let Some(svg) = chart::drill_chart(status.drill_history()) {
+            drill_charts.insert(status.name().to_string(), svg.into());
+        }
+        sources.push(status);
     }
     let stats = app.store.repo_stats(200)?;
     let latest = stats.last().cloned();
@@ -45,6 +50,7 @@ pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) ->
             "logical_bytes": latest.as_ref().map(|s| s.logical_bytes),
             "dedup": dedup,
             "chart": chart::repository_chart(&stats),
+            "drill_charts": drill_charts,
             "jobs": jobs.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
             "scheduler_paused": paused,
             "maintenance": app.scheduler.board.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),

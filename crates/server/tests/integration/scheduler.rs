@@ -317,3 +317,173 @@ timezone = "Europe/Berlin""#,
         "{text}"
     );
 }
+
+/// The /metrics text.
+async fn metrics_text(api: &super::harness::InProcess) -> String {
+    let (_, _, body) = api.send("GET", "/metrics", None).await;
+    String::from_utf8(body.to_vec()).expect("utf-8")
+}
+
+/// Email deliveries of `event` that were sent (waiting up to a minute of
+/// real time for `n` of them, the paused clock standing still meanwhile).
+async fn sent(api: &super::harness::InProcess, event: &str, n: usize) -> usize {
+    let mut count = 0;
+    for _ in 0..3000 {
+        let (_, d) = api.get("/api/v1/notifications").await;
+        count = d["deliveries"].as_array().map_or(0, |v| {
+            v.iter()
+                .filter(|d| d["event"] == event && d["state"] == "sent")
+                .count()
+        });
+        if count >= n {
+            break;
+        }
+        super::offclock::real_pause(20).await;
+    }
+    count
+}
+
+/// A scheduled drill whose assertion does not hold fails and is mailed
+/// about, with the report kept; a drill-max-age of a day with no drill
+/// passing makes the drill overdue once the first backup is a day old: one
+/// `drill-overdue` mail for the whole stretch, and
+/// `tresor_drill_overdue` in /metrics.
+#[tokio::test(start_paused = true)]
+async fn a_failing_scheduled_drill_is_mailed_and_then_overdue() {
+    let dir = workspace(20).await;
+    let smtp = super::harness::smtp_catcher(dir.path());
+    let text = config_text(
+        dir.path(),
+        r#"schedule = "0 6 * * *"
+timezone = "Europe/Berlin"
+
+[sources.app.drill]
+schedule = "30 6 * * *"
+max-age = "1d"
+
+[[sources.app.drill.assert]]
+name = "a thousand customers"
+sql = "SELECT count(*) FROM customers"
+expect = ">= 1000""#,
+        &format!(
+            "[notifications]\nattempts = 2\nbackoff = \"100ms\"\n\
+             [notifications.email]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             from = \"tresor <tresor@example.com>\"\nto = [\"ops@example.com\"]\non-failure = [\"*\"]\n",
+            smtp.port
+        ),
+    );
+    let start: DateTime<Utc> = "2025-03-01T04:00:00Z".parse().expect("time");
+    let clock = tresor_server::Clock::starting_at(start);
+    let (_server, router, token) =
+        start_at(Config::parse(&text, "t").expect("config"), start).await;
+    let api = super::harness::InProcess { router, token };
+    let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+    // 06:00 Berlin the backup, 06:30 the drill, which fails on its
+    // assertion and is mailed
+    tokio::time::sleep(clock.until(at("2025-03-01T05:30:01Z"))).await;
+    assert_eq!(
+        sent(&api, "drill-failure", 1).await,
+        1,
+        "no drill-failure mail"
+    );
+    let (_, drills) = api.get("/api/v1/jobs?kind=drill").await;
+    let drill = &drills["jobs"][0];
+    assert_eq!(drill["trigger"], "scheduled", "{drill}");
+    assert_eq!(drill["state"], "failed", "{drill}");
+    let error = drill["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("assertion \"a thousand customers\" failed: expected >= 1000, got 20"),
+        "{drill}"
+    );
+    let mail = super::harness::mails(&smtp.maildir)
+        .into_iter()
+        .find(|m| m.contains("drill of app failed"))
+        .expect("the drill's failure mail");
+    assert!(mail.contains("got 20"), "{mail}");
+    let (_, job) = api
+        .get(&format!(
+            "/api/v1/jobs/{}",
+            drill["id"].as_i64().expect("id")
+        ))
+        .await;
+    let figures = &job["figures"];
+    assert!(figures["restore_seconds"].as_f64().is_some(), "{job}");
+    assert_eq!(figures["assertions"][0]["seen"], "20", "{job}");
+    let text = metrics_text(&api).await;
+    assert!(
+        text.contains("tresor_drill_overdue{source=\"app\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tresor_drill_last_failed{source=\"app\"} 1"),
+        "{text}"
+    );
+
+    // a day after the first backup, no drill has passed: overdue, mailed
+    // once, however long it lasts
+    tokio::time::sleep(clock.until(at("2025-03-02T05:00:01Z"))).await;
+    assert_eq!(
+        sent(&api, "drill-overdue", 1).await,
+        1,
+        "no drill-overdue mail"
+    );
+    tokio::time::sleep(clock.until(at("2025-03-03T06:00:01Z"))).await;
+    super::offclock::real_pause(500).await;
+    assert_eq!(sent(&api, "drill-overdue", 1).await, 1);
+    let mail = super::harness::mails(&smtp.maildir)
+        .into_iter()
+        .find(|m| m.contains("restore drill of app overdue"))
+        .expect("the overdue mail");
+    assert!(
+        mail.contains("no restore drill of app has passed since its first backup"),
+        "{mail}"
+    );
+    let text = metrics_text(&api).await;
+    assert!(
+        text.contains("tresor_drill_overdue{source=\"app\"} 1"),
+        "{text}"
+    );
+
+    // the dashboard: the last drill failed, it is overdue, and the chart
+    // shows the three drills' restore times
+    let html = dashboard(&api.router).await;
+    assert!(html.contains("Last drill"), "{html}");
+    assert!(html.contains(">failed</span>"), "{html}");
+    assert!(html.contains("badge overdue"), "{html}");
+    assert!(html.contains("drill-chart"), "{html}");
+    assert_eq!(html.matches(r#"class="fail""#).count(), 3, "{html}");
+}
+
+/// The dashboard's HTML, signed in as the admin.
+async fn dashboard(router: &axum::Router) -> String {
+    let login = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "username=admin&password={ADMIN_PASSWORD}"
+        )))
+        .expect("request");
+    let resp = router.clone().oneshot(login).await.expect("login");
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let page = Request::builder()
+        .uri("/")
+        .header("cookie", cookie)
+        .body(Body::empty())
+        .expect("request");
+    let resp = router.clone().oneshot(page).await.expect("page");
+    assert_eq!(resp.status(), 200);
+    String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 4 << 20)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf-8")
+}

@@ -1,10 +1,11 @@
 //! `tresor drill [SNAPSHOT] [--target URL] [--source S]`: restore into a
-//! scratch database of the same engine, compare, drop.
+//! scratch database of the same engine, verify every table against the
+//! snapshot, run the source's assertions, drop.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_ops::{NoProgress, Progress, list_snapshots, resolve};
+use tresor_ops::{DrillReport, NoProgress, Progress, Snapshot, list_snapshots, resolve};
 
 use crate::cli::DrillArgs;
 use crate::context::Context;
@@ -16,30 +17,41 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     let all = list_snapshots(&repo).await?;
     let snapshot = resolve(&all, &args.snapshot)?.clone();
     let dir = tempfile::tempdir()?;
-    let scratch = match (&args.target, &args.source) {
-        (Some(t), _) => ctx.database(t)?.url,
-        (None, Some(s)) => ctx.engines.scratch_url(&ctx.database(s)?.url, dir.path())?,
-        (None, None) => {
-            // the configured source with credentials, else the URL the
-            // snapshot recorded
-            let url = match snapshot
-                .source
-                .name
-                .as_deref()
-                .and_then(|n| ctx.database(n).ok())
-            {
-                Some(db) => db.url,
-                None => snapshot.source.url.clone(),
-            };
-            ctx.engines.scratch_url(&url, dir.path())?
-        }
+    // the configured source (for credentials and assertions): --source,
+    // else the one the snapshot was taken of
+    let named = match &args.source {
+        Some(s) => Some(ctx.database(s)?),
+        None => snapshot
+            .source
+            .name
+            .as_deref()
+            .and_then(|n| ctx.database(n).ok()),
     };
+    let scratch = match (&args.target, &named) {
+        (Some(t), _) => ctx.database(t)?.url,
+        (None, Some(db)) => ctx.engines.scratch_url(&db.url, dir.path())?,
+        // the URL the snapshot recorded
+        (None, None) => ctx.engines.scratch_url(&snapshot.source.url, dir.path())?,
+    };
+    let assertions = named
+        .as_ref()
+        .and_then(|db| db.config.as_ref())
+        .map(|c| c.drill.assertions.clone())
+        .unwrap_or_default();
     let bars = ctx.progress_enabled().then(Bars::new);
     let progress: &dyn Progress = match &bars {
         Some(b) => b,
         None => &NoProgress,
     };
-    let report = tresor_ops::drill(&repo, &snapshot, &ctx.engines, &scratch, progress).await;
+    let report = tresor_ops::drill(
+        &repo,
+        &snapshot,
+        &ctx.engines,
+        &scratch,
+        &assertions,
+        progress,
+    )
+    .await;
     if let Some(b) = &bars {
         b.finish();
     }
@@ -47,33 +59,57 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     if ctx.global.json {
         super::print_json(&report)?;
     } else {
-        for t in &report.tables {
-            match &t.problem {
-                None if !ctx.global.quiet => println!("  ok      {} ({} rows)", t.name, t.rows),
-                None => {}
-                Some(p) => println!("  FAILED  {}: {p}", t.name),
-            }
-        }
-        for w in &report.warnings {
-            println!("warning: {w}");
-        }
-        if !ctx.global.quiet || !report.ok {
-            println!(
-                "drill of snapshot {} {}: {} tables, {} rows ({}) restored into {} in {:.1} s, compared in {:.1} s; the scratch database was dropped",
-                snapshot.short_id(),
-                if report.ok { "passed" } else { "FAILED" },
-                report.tables.len(),
-                report.rows,
-                bytes(report.bytes),
-                report.scratch,
-                report.restore_seconds,
-                report.verify_seconds
-            );
-        }
+        print_report(ctx, &report, &snapshot);
+    }
+    if !report.ok {
+        eprintln!("error: {}", tresor_ops::drill_failure(&report));
     }
     if report.ok {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(code::DAMAGED))
+    }
+}
+
+fn print_report(ctx: &Context, report: &DrillReport, snapshot: &Snapshot) {
+    for t in &report.tables {
+        match (&t.problem, &t.check) {
+            (None, Some(check)) if !ctx.global.quiet => {
+                println!("  ok      {} ({} rows, {check})", t.name, t.rows);
+            }
+            (None, None) if !ctx.global.quiet => println!("  -       {} (not checked)", t.name),
+            (None, _) => {}
+            (Some(p), _) => println!("  FAILED  {}: {p}", t.name),
+        }
+        if let Some(n) = &t.note
+            && (!ctx.global.quiet || t.problem.is_some())
+        {
+            println!("          ({n})");
+        }
+    }
+    for a in &report.assertions {
+        let seen = a.seen.as_deref().unwrap_or("NULL");
+        match &a.error {
+            _ if a.ok && ctx.global.quiet => {}
+            _ if a.ok => println!("  ok      {} ({seen}, expected {})", a.name, a.expect),
+            Some(e) => println!("  FAILED  {}: {e}", a.name),
+            None => println!("  FAILED  {}: {seen}, expected {}", a.name, a.expect),
+        }
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    if !ctx.global.quiet || !report.ok {
+        println!(
+            "drill of snapshot {} {}: {} tables, {} rows ({}) restored into {} in {:.1} s, verified in {:.1} s; the scratch database was dropped",
+            snapshot.short_id(),
+            if report.ok { "passed" } else { "FAILED" },
+            report.tables.len(),
+            report.rows,
+            bytes(report.bytes),
+            report.scratch,
+            report.restore_seconds,
+            report.verify_seconds
+        );
     }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Restore drills: `tresor drill` (restore into a scratch database beside the source, verify
+# every table against the snapshot's manifest, drop it) against `tresor restore` of the same
+# snapshot into an empty database, on PostgreSQL and on MariaDB. The goal: a drill costs less
+# than 1.2x the plain restore, the verification reading the scratch database once (the
+# snapshot is read once, by the restore).
+#
+# The sources: the shop generated into PostgreSQL and MariaDB by gen_shop.py (kept with
+# KEEP_DATA=1), backed up once; the row count is the SQLite shop's (the same rows).
+#
+#   bash bench/drill.sh        (SCALE=0.65: the ~400 MiB shop)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ensure_tools
+ensure_tresor
+
+SCALE="${SCALE:-0.65}"
+D="$BENCH_DIR/drill"
+rm -rf "$D"; mkdir -p "$D"
+TABLES="users products orders order_items events"
+SRC="bench_drill_src_${SCALE/./_}"
+PG="postgres://$PGUSER@$PGHOST"
+MY="mysql://$MYUSER@$MYHOST"
+
+pg_fresh() { pg_sql "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; pg_sql "CREATE DATABASE $1"; }
+my_fresh() { my_sql "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1 CHARACTER SET utf8mb4"; }
+export -f pg_fresh my_fresh
+
+# --- the sources, made by gen_shop.py as cross.sh and mysql.sh make them (native types:
+# timestamptz, jsonb, bytea, inet in PostgreSQL; the same rows in MariaDB)
+LITE=$(shop_sqlite "$SCALE")
+if [ -z "${KEEP_DATA:-}" ] || [ "$(pg_sql "SELECT count(*) FROM pg_database WHERE datname = '$SRC'")" != 1 ]; then
+  pg_fresh "$SRC"
+  python3 "$BENCH_ROOT/gen_shop.py" load --engine pg --scale "$SCALE" | psql -X -q -v ON_ERROR_STOP=1 -d "$SRC" >/dev/null
+  pg_sql "VACUUM ANALYZE" "$SRC"
+fi
+if [ -z "${KEEP_DATA:-}" ] || [ "$(my_sql "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '$SRC'")" != 1 ]; then
+  my_fresh "$SRC"
+  python3 "$BENCH_ROOT/gen_shop.py" load --engine mysql --scale "$SCALE" | mariadb -h"$MYHOST" -u"$MYUSER" "$SRC"
+  my_sql "ANALYZE TABLE $(echo $TABLES | tr ' ' ',')" "$SRC" >/dev/null
+fi
+PG_BYTES=$(pg_sql "SELECT pg_database_size('$SRC')")
+MY_BYTES=$(my_sql "SELECT sum(data_length + index_length) FROM information_schema.tables WHERE table_schema = '$SRC'")
+ROWS=$(for t in $TABLES; do sqlite3 "$LITE" "SELECT count(*) FROM $t"; done | awk '{ s += $1 } END { print s }')
+
+# field FIELD: a number from the last drill's JSON report
+field() { python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))[sys.argv[2]])' "$BENCH_DIR/stdout.$1" "$2"; }
+checks() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("ok" if r["ok"] else "FAILED", ",".join(sorted({t.get("check","-") for t in r["tables"]})))' "$BENCH_DIR/stdout.$1"; }
+
+ROWS_MD=""
+run_engine() { # NAME URL-BASE FRESH-FUNCTION LABEL
+  local e="$1" base="$2" fresh="$3"
+  tresor_init "$D/repo-$e"
+  measure "${e}_backup" "$TRESOR" --repo "$D/repo-$e" --quiet backup "$base/$SRC"
+  bench "${e}_restore" "$fresh bench_drill_restore" "$TRESOR" --repo "$D/repo-$e" --quiet restore latest \
+    --to "$base/bench_drill_restore" --yes --no-safety-snapshot
+  local r_w=$WALL r_rss=$RSS_MB
+  bench "${e}_drill" "" "$TRESOR" --repo "$D/repo-$e" --json drill latest
+  local d_w=$WALL d_rss=$RSS_MB
+  local inner_r inner_v status
+  inner_r=$(field "${e}_drill" restore_seconds)
+  inner_v=$(field "${e}_drill" verify_seconds)
+  status=$(checks "${e}_drill")
+  ROWS_MD+="| $4 | \`tresor restore latest --to ${base%%://*}://…/bench_drill_restore --yes --no-safety-snapshot\`: $r_w | \`tresor drill latest\`: $d_w (restore $inner_r + verify $inner_v, last run) | **$(ratio "$d_w" "$r_w")x** | $r_rss / $d_rss | $status |"$'\n'
+  "$fresh" bench_drill_restore >/dev/null
+}
+run_engine pg "$PG" pg_fresh PostgreSQL
+run_engine my "$MY" my_fresh MariaDB
+pg_sql "DROP DATABASE IF EXISTS bench_drill_restore WITH (FORCE)"
+my_sql "DROP DATABASE IF EXISTS bench_drill_restore"
+
+OUT="$OUT_DIR/drill.md"
+{
+  echo "### Restore drills: the shop (scale $SCALE, $ROWS rows; $(mb "$PG_BYTES") MiB in PostgreSQL, $(mb "$MY_BYTES") MiB in MariaDB)"
+  echo
+  machine_info
+  echo
+  echo "| engine | restore into an empty database, wall s | drill, wall s | drill / restore | peak RSS MiB restore / drill | drill result, tables checked by |"
+  echo "|---|---|---|---:|---:|---|"
+  printf '%s' "$ROWS_MD"
+  echo
+  echo "Goal: a drill takes less than 1.2x the plain restore of the same snapshot."
+} | tee "$OUT"
+if [ -z "${KEEP_DATA:-}" ]; then
+  pg_sql "DROP DATABASE IF EXISTS $SRC WITH (FORCE)"
+  my_sql "DROP DATABASE IF EXISTS $SRC"
+fi
+rm -rf "$D"

@@ -35,16 +35,8 @@ struct Inserter {
     /// The table as the user knows it (not its work name), for messages.
     label: String,
     columns: Vec<String>,
-    /// The columns' names and whether they take NULL, for the values
-    /// written in another form.
-    names: Vec<(String, bool)>,
-    /// Positions of floating-point columns (where MariaDB stores `-0` as
-    /// `0`).
-    floats: Vec<usize>,
-    /// Positions of SQLite's untyped columns in a table this restore
-    /// made (their type is `longtext`): a blob there is written as its
-    /// hex text.
-    untyped: Vec<usize>,
+    /// Per column, what the values it cannot hold as they are need.
+    facts: Vec<ColumnFacts>,
     suffix: String,
     params: Vec<My>,
     rows: usize,
@@ -55,6 +47,19 @@ struct Inserter {
     enums: Vec<usize>,
     /// Empty strings for those columns in the rows not yet sent.
     error_values: usize,
+}
+
+/// What [`Inserter::push`] needs to know of a column for the values it
+/// writes in another form.
+struct ColumnFacts {
+    name: String,
+    /// Whether it takes NULL.
+    nullable: bool,
+    /// A floating-point column (where MariaDB stores `-0` as `0`).
+    float: bool,
+    /// SQLite's untyped column in a table this restore made (its type is
+    /// `longtext`): a blob there is written as its hex text.
+    untyped: bool,
 }
 
 /// MySQL and MariaDB hold no NaN or infinity, in floats or decimals.
@@ -153,21 +158,17 @@ impl Inserter {
         Inserter {
             table: quote(table),
             label: schema.name.to_string(),
-            names: schema
+            facts: schema
                 .stored_columns()
-                .map(|c| (c.name.clone(), c.nullable))
-                .collect(),
-            floats: schema
-                .stored_columns()
-                .enumerate()
-                .filter(|(_, c)| matches!(portable_of(c), PortableType::Float { .. }))
-                .map(|(i, _)| i)
-                .collect(),
-            untyped: schema
-                .stored_columns()
-                .enumerate()
-                .filter(|(_, c)| fresh && portable_of(c) == PortableType::Dynamic)
-                .map(|(i, _)| i)
+                .map(|c| {
+                    let portable = portable_of(c);
+                    ColumnFacts {
+                        name: c.name.clone(),
+                        nullable: c.nullable,
+                        float: matches!(portable, PortableType::Float { .. }),
+                        untyped: fresh && portable == PortableType::Dynamic,
+                    }
+                })
                 .collect(),
             columns,
             suffix,
@@ -217,21 +218,21 @@ impl Inserter {
             )));
         }
         for (i, mut v) in row.into_iter().enumerate() {
+            let col = &self.facts[i];
             if non_finite(&v) {
-                let (column, nullable) = &self.names[i];
-                if !nullable {
-                    return Err(ValueChanges::not_null(&self.label, column, NON_FINITE));
+                if !col.nullable {
+                    return Err(ValueChanges::not_null(&self.label, &col.name, NON_FINITE));
                 }
-                changes.note(&self.label, column, NON_FINITE)?;
+                changes.note(&self.label, &col.name, NON_FINITE)?;
                 v = Value::Null;
             }
-            if is_negative_zero(&v) && self.floats.contains(&i) {
-                changes.note(&self.label, &self.names[i].0, ValueChange::NEGATIVE_ZERO)?;
+            if col.float && is_negative_zero(&v) {
+                changes.note(&self.label, &col.name, ValueChange::NEGATIVE_ZERO)?;
             }
             if let Value::Bytes(b) = &v
-                && self.untyped.contains(&i)
+                && col.untyped
             {
-                changes.note(&self.label, &self.names[i].0, ValueChange::BLOB_AS_HEX_TEXT)?;
+                changes.note(&self.label, &col.name, ValueChange::BLOB_AS_HEX_TEXT)?;
                 v = Value::Text(hex_text(b));
             }
             if matches!(&v, Value::Text(t) | Value::Enum(t) if t.is_empty())
@@ -244,7 +245,7 @@ impl Inserter {
                 let hint = e.hint().map(str::to_string);
                 let e = SourceError::data(format!(
                     "table {}, column {}: {e}",
-                    self.label, self.names[i].0
+                    self.label, self.facts[i].name
                 ));
                 match hint {
                     Some(h) => e.with_hint(h),

@@ -14,12 +14,14 @@ use tresor_core::TableFilter;
 use crate::error::{OpsError, Result};
 
 mod drill;
+mod offsite;
 mod oidc;
 mod repository;
 mod secret;
 mod server;
 
 pub use drill::{Comparison, DrillAssertion, DrillConfig, Expectation};
+pub use offsite::{DEFAULT_MAX_LAG, OffsiteConfig};
 pub use oidc::{OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig};
 pub use repository::{CREDENTIAL_NAMES, RepositoryConfig};
 use secret::insert_password;
@@ -209,6 +211,10 @@ pub struct Config {
     /// How exported archives are named.
     #[serde(default)]
     pub export: ExportConfig,
+    /// Second repositories each new snapshot is copied to (server only;
+    /// `tresor copy --offsite NAME` by hand).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offsite: BTreeMap<String, OffsiteConfig>,
 }
 
 /// `[export]`: how downloads, emailed attachments and `tresor export -o
@@ -371,6 +377,9 @@ impl Config {
             problems.push(format!("[export] file-name: {e}"));
         }
         self.repository.problems("[repository]", &mut problems);
+        for (name, o) in &self.offsite {
+            o.problems(name, self, &mut problems);
+        }
         self.validate_server(&mut problems);
         self.validate_notifications(&mut problems);
         if problems.is_empty() {

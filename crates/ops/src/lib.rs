@@ -24,6 +24,7 @@ mod backup;
 mod cache;
 mod chunker;
 mod config;
+mod copy;
 mod diff;
 mod drill;
 mod engines;
@@ -31,6 +32,7 @@ mod error;
 mod guard;
 mod maintenance;
 mod naming;
+mod offsite;
 mod open;
 mod owners;
 mod progress;
@@ -53,12 +55,13 @@ pub use backup::{
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
-    CREDENTIAL_NAMES, Comparison, Config, DrillAssertion, DrillConfig, ENV_OVERRIDES, EVENT_KINDS,
+    CREDENTIAL_NAMES, Comparison, Config, DEFAULT_MAX_LAG, DrillAssertion, DrillConfig, ENV_OVERRIDES, EVENT_KINDS,
     EmailConfig, Expectation, ExportConfig, LogFormat, MaintenanceConfig, NotificationsConfig,
-    OIDC_ROLES, OIDC_SECRET_ENV, OidcConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
+    OIDC_ROLES, OIDC_SECRET_ENV, OffsiteConfig, OidcConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
     ServerConfig, Size, SmtpTls, SourceConfig, SourceNotify, WebhookConfig, WebhookFormat,
     parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
 };
+pub use copy::{CopiedSnapshot, CopyReport, CopySelection, copy_snapshots, pending_copies};
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use drill::{AssertionOutcome, DrillReport, DrillTable, drill, drill_failure};
 pub use engines::Engines;
@@ -72,6 +75,9 @@ pub use maintenance::{
     prune, repair_index, retain_after_backup,
 };
 pub use naming::{DEFAULT_ARCHIVE_NAME, archive_file_name, check_archive_name};
+pub use offsite::{
+    OffsiteReport, OffsiteStatus, PendingCopy, offsite_status, open_offsite, sync_offsite,
+};
 pub use open::{
     CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,
     discover_config_in, open_repository, repository_password, repository_storage,

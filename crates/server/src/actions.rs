@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 pub(crate) mod archives;
 pub(crate) mod jobs;
+pub(crate) mod offsite;
 pub(crate) mod restore;
 pub(crate) mod rows;
 pub(crate) mod snapshots;

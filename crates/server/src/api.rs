@@ -62,6 +62,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/drills", post(jobs::start_drill))
         .route("/api/v1/prune", post(jobs::start_prune))
         .route("/api/v1/forget", post(jobs::start_forget))
+        .route("/api/v1/offsite", get(jobs::offsite))
+        .route("/api/v1/offsite/{name}/copy", post(jobs::start_copy))
         .route("/api/v1/sources/{name}/counts", get(sources::counts))
         .route("/api/v1/sources/{name}/pause", post(sources::pause))
         .route("/api/v1/sources/{name}/resume", post(sources::resume))

@@ -36,6 +36,8 @@ pub struct App {
     pub(crate) jobs: Jobs,
     pub(crate) scheduler: Scheduler,
     pub(crate) notifier: Notifier,
+    /// The offsite repositories and what was last seen of them.
+    pub(crate) offsites: Arc<crate::offsite::Offsites>,
     pub(crate) clock: Clock,
     pub(crate) tz: Tz,
     pub(crate) templates: minijinja::Environment<'static>,

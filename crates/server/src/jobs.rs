@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::notify::Notifier;
+use crate::offsite::Offsites;
 use crate::store::Store;
 use crate::uploads::Uploads;
 
@@ -124,6 +125,12 @@ pub enum JobSpec {
         /// The upload's id.
         upload: String,
     },
+    /// Bring an offsite repository up to date: copy the snapshots it
+    /// lacks, then apply its retention.
+    Copy {
+        /// The `[offsite.NAME]` name.
+        repository: String,
+    },
     /// Revert what happened since a guard, in the guard's source.
     Undo {
         /// The guard's full id.
@@ -151,6 +158,7 @@ impl JobSpec {
             JobSpec::Drill { .. } => "drill",
             JobSpec::Import { .. } => "import",
             JobSpec::Undo { .. } => "undo",
+            JobSpec::Copy { .. } => "copy",
         }
     }
 
@@ -160,6 +168,8 @@ impl JobSpec {
             JobSpec::Backup { source, .. } | JobSpec::Drill { source, .. } => Some(source),
             JobSpec::Restore { target, .. } | JobSpec::Undo { target, .. } => Some(target),
             JobSpec::Forget { source, .. } => source.as_deref(),
+            // a copy is filed under its offsite repository's name
+            JobSpec::Copy { repository } => Some(repository),
             _ => None,
         }
     }
@@ -169,14 +179,19 @@ impl JobSpec {
     /// Whether the job may add or remove snapshots (so the cached list
     /// must be read again).
     pub fn changes_snapshots(&self) -> bool {
-        !matches!(self, JobSpec::Check { .. } | JobSpec::Drill { .. })
+        !matches!(
+            self,
+            JobSpec::Check { .. } | JobSpec::Drill { .. } | JobSpec::Copy { .. }
+        )
     }
 
-    fn lock_key(&self) -> Option<&str> {
+    fn lock_key(&self) -> Option<String> {
         match self {
             JobSpec::Backup { .. } | JobSpec::Drill { .. } | JobSpec::Restore { .. } => {
-                self.source()
+                self.source().map(str::to_string)
             }
+            // two copies to one repository never overlap
+            JobSpec::Copy { repository } => Some(format!("offsite:{repository}")),
             _ => None,
         }
     }
@@ -392,6 +407,8 @@ pub struct JobEnv {
     pub events: Arc<Events>,
     /// Where "now" comes from.
     pub clock: Clock,
+    /// The offsite repositories each new snapshot is copied to.
+    pub offsites: Arc<Offsites>,
 }
 
 /// The job runner; clones share the same jobs.
@@ -624,7 +641,35 @@ async fn drive(
     if let Ok(Some(row)) = env.store.job(id) {
         env.notifier.job_finished(&row);
     }
+    if state == "succeeded"
+        && let JobSpec::Backup { source, .. } = &s.spec
+    {
+        copy_offsite(jobs, source);
+    }
     outcome
+}
+
+/// Queues a copy to every offsite repository that takes `source`'s
+/// snapshots right after a backup.
+fn copy_offsite(jobs: &Jobs, source: &str) {
+    for o in jobs.env.offsites.all() {
+        if !(o.config.after_backup && o.config.takes(source)) {
+            continue;
+        }
+        let submit = Submit {
+            spec: JobSpec::Copy {
+                repository: o.name.clone(),
+            },
+            trigger: "after-backup".into(),
+            started_by: SCHEDULER.into(),
+            attempt: 1,
+            scheduled_for: None,
+            timeout: None,
+        };
+        if let Err(e) = jobs.submit(submit) {
+            tracing::warn!(offsite = o.name, error = e.message, "cannot queue the offsite copy");
+        }
+    }
 }
 
 async fn run_locked(
@@ -635,7 +680,7 @@ async fn run_locked(
 ) -> Result<serde_json::Value, Failure> {
     let _source_guard = match s.spec.lock_key() {
         Some(key) => {
-            let lock = jobs.lock_for(key);
+            let lock = jobs.lock_for(&key);
             let guard = match lock.clone().try_lock_owned() {
                 Ok(g) => g,
                 Err(_) => {

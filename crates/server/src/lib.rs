@@ -49,6 +49,7 @@ mod events;
 mod jobs;
 mod metrics;
 mod notify;
+mod offsite;
 mod oidc;
 mod openapi;
 mod scheduler;
@@ -196,6 +197,7 @@ impl Server {
             events.clone(),
             catalog.clone(),
         )?;
+        let offsites = Arc::new(offsite::Offsites::new(&config, &engines)?);
         let jobs = jobs::Jobs::new(jobs::JobEnv {
             config: config.clone(),
             engines: engines.clone(),
@@ -205,6 +207,7 @@ impl Server {
             notifier: notifier.clone(),
             events: events.clone(),
             clock: options.clock,
+            offsites: offsites.clone(),
         });
         let shutdown = CancellationToken::new();
         let scheduler = scheduler::Scheduler {
@@ -217,6 +220,8 @@ impl Server {
             events: events.clone(),
             notifier: notifier.clone(),
             shutdown: shutdown.clone(),
+            catalog: catalog.clone(),
+            offsites: offsites.clone(),
         };
         let app = Arc::new(App {
             owners: tresor_ops::SourceOwners::new(&config, &engines),
@@ -230,6 +235,7 @@ impl Server {
             jobs,
             scheduler,
             notifier,
+            offsites,
             clock: options.clock,
             tz,
             templates: web::templates(tz)?,

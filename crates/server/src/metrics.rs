@@ -1,8 +1,9 @@
 //! Prometheus metrics at `/metrics` (needs a token, like everything but
 //! `/healthz`): per source the last successful backup's time, duration
 //! and size, and failures; the last restore drill and whether one is
-//! overdue; jobs running; snapshots;
-//! notification failures.
+//! overdue; jobs running; snapshots; per offsite repository what it
+//! lacks, how far behind it is and its copies' outcomes; notification
+//! failures.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -182,6 +183,76 @@ pub async fn metrics(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Respo
             vec![format!(" {}", s.stored_bytes)],
         );
     }
+    let (mut pending, mut lag, mut copies, mut reachable, mut copy_ok, mut copy_failed) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for o in app.offsites.all() {
+        let l = format!("{{repository=\"{}\"}}", label(&o.name));
+        let seen = o.seen();
+        if let Some(st) = &seen.status {
+            pending.push(format!("{l} {}", st.pending.len()));
+            copies.push(format!("{l} {}", st.copies));
+        }
+        lag.push(format!("{l} {}", o.lag(now, app.started).num_seconds()));
+        reachable.push(format!(
+            "{l} {}",
+            u8::from(seen.checked_at.is_some() && seen.error.is_none())
+        ));
+        if let Some(t) = app
+            .store
+            .last_job("copy", &o.name, Some("succeeded"))?
+            .and_then(|j| j.finished_at)
+            .as_deref()
+            .and_then(parse_ts)
+        {
+            copy_ok.push(format!("{l} {}", t.timestamp()));
+        }
+        copy_failed.push(format!(
+            "{l} {}",
+            app.store.count_jobs("copy", &o.name, "failed")?
+        ));
+    }
+    family(
+        "tresor_offsite_pending_snapshots",
+        "gauge",
+        "Snapshots of the primary repository the offsite repository lacks (as last seen).",
+        pending,
+    );
+    family(
+        "tresor_offsite_lag_seconds",
+        "gauge",
+        "Age of the oldest snapshot not copied yet (or time unreachable); 0 when up to date.",
+        lag,
+    );
+    family(
+        "tresor_offsite_snapshots",
+        "gauge",
+        "Snapshots the offsite repository holds (as last seen).",
+        copies,
+    );
+    family(
+        "tresor_offsite_reachable",
+        "gauge",
+        "1 when the offsite repository answered the last look.",
+        reachable,
+    );
+    family(
+        "tresor_offsite_last_copy_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful copy job.",
+        copy_ok,
+    );
+    family(
+        "tresor_offsite_copy_failures_total",
+        "counter",
+        "Failed copy jobs.",
+        copy_failed,
+    );
     family(
         "tresor_notification_failures_total",
         "counter",

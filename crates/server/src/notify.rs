@@ -29,6 +29,19 @@ use crate::store::Store;
 /// its `drill-max-age`.
 pub const DRILL_OVERDUE: &str = "drill-overdue";
 
+/// The event of an offsite repository whose copies fall behind its
+/// `max-lag`.
+pub const OFFSITE_BEHIND: &str = "offsite-behind";
+
+/// What an event that is not a job's end says.
+struct Alert<'a> {
+    kind: &'a str,
+    source: &'a str,
+    state: &'a str,
+    message: &'a str,
+    hint: &'a str,
+}
+
 /// One event worth telling someone about.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -55,6 +68,8 @@ impl Event {
         };
         if self.name == DRILL_OVERDUE {
             format!("tresor: restore {what} overdue")
+        } else if self.name == OFFSITE_BEHIND {
+            format!("tresor: offsite copies to {} behind", self.job.source.as_deref().unwrap_or("?"))
         } else if self.success() {
             format!("tresor: {what} succeeded")
         } else {
@@ -66,10 +81,10 @@ impl Event {
     pub fn text(&self) -> String {
         let j = &self.job;
         let mut lines = vec![self.title()];
-        if self.name == DRILL_OVERDUE {
+        if self.name == DRILL_OVERDUE || self.name == OFFSITE_BEHIND {
             lines.extend(j.error.iter().cloned());
             if j.id > 0 {
-                lines.push(format!("last drill: job {} ({})", j.id, j.trigger));
+                lines.push(format!("last {}: job {} ({})", j.kind, j.id, j.trigger));
             }
             lines.extend(j.hint.iter().map(|h| format!("try: {h}")));
             lines.extend(self.link.iter().cloned());
@@ -300,10 +315,45 @@ impl Notifier {
     /// mailed about failures. `last` is the source's newest drill job, if
     /// there is one; `message` says since when no drill passed.
     pub fn drill_overdue(&self, source: &str, last: Option<JobRow>, message: &str) {
+        self.alert(
+            DRILL_OVERDUE,
+            Alert {
+                kind: "drill",
+                source,
+                state: "overdue",
+                message,
+                hint: &format!(
+                    "run a drill now (tresor drill latest:{source}, or the dashboard's button) and look at the source's drill schedule"
+                ),
+            },
+            last,
+        );
+    }
+
+    /// Sends an `offsite-behind` event about the offsite repository
+    /// `name`, like [`Notifier::drill_overdue`]; `last` is its newest copy
+    /// job, if there is one.
+    pub fn offsite_behind(&self, name: &str, last: Option<JobRow>, message: &str) {
+        self.alert(
+            OFFSITE_BEHIND,
+            Alert {
+                kind: "copy",
+                source: name,
+                state: "behind",
+                message,
+                hint: "look at the last copy job's error and the offsite repository's storage; a copy catches up from the dashboard's Copy now button or tresor copy",
+            },
+            last,
+        );
+    }
+
+    /// Sends an event that is not a job's end, shaped like one (so every
+    /// channel's format carries it): `last` is the newest job it concerns.
+    fn alert(&self, name: &str, a: Alert<'_>, last: Option<JobRow>) {
         let base = last.unwrap_or_else(|| JobRow {
             id: 0,
-            kind: "drill".into(),
-            source: Some(source.to_string()),
+            kind: a.kind.into(),
+            source: Some(a.source.to_string()),
             state: String::new(),
             trigger: "scheduled".into(),
             started_by: crate::jobs::SCHEDULER.into(),
@@ -326,16 +376,14 @@ impl Notifier {
             }
         });
         let job = JobRow {
-            state: "overdue".into(),
-            error: Some(message.to_string()),
-            hint: Some(format!(
-                "run a drill now (tresor drill latest:{source}, or the dashboard's button) and look at the source's drill schedule"
-            )),
+            state: a.state.into(),
+            error: Some(a.message.to_string()),
+            hint: Some(a.hint.to_string()),
             figures: None,
             ..base
         };
         self.dispatch(&Event {
-            name: DRILL_OVERDUE.into(),
+            name: name.into(),
             job,
             link,
             host: gethostname::gethostname().to_string_lossy().into_owned(),

@@ -29,6 +29,7 @@ use crate::jobs::{JobSpec, Jobs, Submit};
 use crate::notify::Notifier;
 use crate::store::Store;
 
+mod behind;
 mod overdue;
 
 pub use crate::jobs::SCHEDULER;
@@ -85,6 +86,10 @@ pub struct Scheduler {
     pub notifier: Notifier,
     /// Completes when the server stops.
     pub shutdown: CancellationToken,
+    /// The primary repository's snapshots (what offsite copies lag).
+    pub catalog: Arc<crate::catalog::Catalog>,
+    /// The offsite repositories, watched for copies falling behind.
+    pub offsites: Arc<crate::offsite::Offsites>,
 }
 
 impl Scheduler {
@@ -257,16 +262,27 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
             }));
         }
     }
+    for o in app.offsites.all() {
+        let key = format!("{OFFSITE_PREFIX}{}", o.name);
+        if let Some(plan) = Plan::new(&o.config.schedule.expressions(), tz_named(app, o.config.timezone.as_deref())) {
+            let (app, schedule) = (app.clone(), o.config.schedule.clone());
+            let spec = JobSpec::Copy {
+                repository: o.name.clone(),
+            };
+            tasks.push(tokio::spawn(async move {
+                periodic_loop(&app, &key, &schedule, plan, None, || spec.clone()).await;
+            }));
+        }
+        let (app, o) = (app.clone(), o.clone());
+        tasks.push(tokio::spawn(async move {
+            behind::behind_loop(&app, &o).await;
+        }));
+    }
     for (key, m) in [
         ("[prune]", &app.config.prune),
         ("[check]", &app.config.check),
     ] {
-        let tz = m
-            .timezone
-            .as_deref()
-            .and_then(|t| tresor_ops::parse_timezone(t).ok())
-            .unwrap_or(app.tz);
-        if let Some(plan) = Plan::new(&m.schedule.expressions(), tz) {
+        if let Some(plan) = Plan::new(&m.schedule.expressions(), tz_named(app, m.timezone.as_deref())) {
             let app = app.clone();
             tasks.push(tokio::spawn(async move {
                 maintenance_loop(&app, key, plan).await;
@@ -274,6 +290,12 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
         }
     }
     tasks
+}
+
+/// The zone `name` names, else the server's.
+fn tz_named(app: &Scheduler, name: Option<&str>) -> Tz {
+    name.and_then(|t| tresor_ops::parse_timezone(t).ok())
+        .unwrap_or(app.tz)
 }
 
 /// Sleeps until `t` on the app's clock; false when shutting down first.
@@ -434,6 +456,9 @@ async fn run_scheduled(app: &Scheduler, name: &str, scheduled_for: DateTime<Utc>
 
 /// The board key of a source's drill schedule: `drill:NAME`.
 pub const DRILL_PREFIX: &str = "drill:";
+
+/// The schedule board's key prefix of an offsite repository's copies.
+pub const OFFSITE_PREFIX: &str = "offsite:";
 
 async fn maintenance_loop(app: &Scheduler, key: &str, plan: Plan) {
     let m = if key == "[prune]" {

@@ -84,6 +84,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/jobs/{id}", get(jobs::job))
         .route("/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/maintenance/{what}", post(jobs::maintenance))
+        .route("/offsite/{name}/copy", post(jobs::offsite_copy))
         .route("/users", get(users::users).post(users::create_user))
         .route("/users/{id}/delete", post(users::delete_user))
         .route("/account/password", post(users::change_password))

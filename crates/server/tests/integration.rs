@@ -10,6 +10,7 @@ mod integration {
     pub mod harness;
     mod notifications;
     mod offclock;
+    mod offsite;
     mod rows;
     mod scheduler;
     mod security;

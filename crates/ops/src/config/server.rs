@@ -441,10 +441,11 @@ pub struct WebhookConfig {
     pub format: WebhookFormat,
     /// Which events are sent: `success`, `failure`, or per job kind
     /// (`backup-success`, `restore-failure`, `prune-failure`, ...), and
-    /// `drill-overdue` (also sent for `failure`).
+    /// `drill-overdue` and `offsite-behind` (both also sent for `failure`).
     #[serde(default = "default_events")]
     pub events: Vec<String>,
-    /// Sources whose events are sent (`"*"` for all).
+    /// Sources whose events are sent (`"*"` for all); an offsite
+    /// repository's copies count under its name.
     #[serde(default = "all_sources")]
     pub sources: Vec<String>,
 }
@@ -491,7 +492,7 @@ fn default_notify_backoff() -> String {
 
 /// Events a notification can subscribe to.
 pub const EVENT_KINDS: &[&str] = &[
-    "backup", "restore", "forget", "prune", "check", "drill", "import",
+    "backup", "restore", "forget", "prune", "check", "drill", "import", "copy",
 ];
 
 /// `[sources.NAME.notify]`: who hears about this source's jobs, by email
@@ -538,7 +539,7 @@ impl SourceNotify {
 
 pub(crate) fn validate_event(e: &str) -> bool {
     match e {
-        "success" | "failure" | "*" | "drill-overdue" => true,
+        "success" | "failure" | "*" | "drill-overdue" | "offsite-behind" => true,
         other => other.rsplit_once('-').is_some_and(|(kind, what)| {
             EVENT_KINDS.contains(&kind) && matches!(what, "success" | "failure")
         }),

@@ -386,6 +386,12 @@ pub fn settings_json(app: &App) -> Value {
         .collect();
     json!({
         "repository": {"location": tresor_core::redact_url(app.repo.storage().location())},
+        "offsite": app.offsites.all().iter().map(|o| json!({
+            "name": o.name, "location": o.location, "sources": o.config.sources,
+            "after_backup": o.config.after_backup, "schedule": o.config.schedule.expressions(),
+            "max_lag": o.config.max_lag.as_deref().unwrap_or(tresor_ops::DEFAULT_MAX_LAG),
+            "retention": o.config.retention,
+        })).collect::<Vec<_>>(),
         "sources": sources,
         "prune": {"schedule": c.prune.schedule.expressions(), "timezone": c.prune.timezone, "timeout": c.prune.timeout},
         "check": {"schedule": c.check.schedule.expressions(), "timezone": c.check.timezone, "read_data": c.check.read_data},

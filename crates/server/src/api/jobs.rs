@@ -142,6 +142,27 @@ pub async fn start_drill(
     Ok(accepted(id))
 }
 
+/// The answer of `GET /api/v1/offsite`.
+#[derive(Serialize)]
+pub struct Offsite {
+    repositories: Vec<crate::actions::offsite::OffsiteView>,
+}
+
+pub async fn offsite(State(app): State<Arc<App>>, _v: Viewer) -> ApiResult<Json<Offsite>> {
+    Ok(Json(Offsite {
+        repositories: crate::actions::offsite::offsite_views(&app)?,
+    }))
+}
+
+pub async fn start_copy(
+    State(app): State<Arc<App>>,
+    Operator(c): Operator,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
+    let id = crate::actions::offsite::start_copy(&app, &c.actor(), &name)?;
+    Ok(accepted(id))
+}
+
 pub async fn start_prune(
     State(app): State<Arc<App>>,
     Admin(c): Admin,

@@ -95,6 +95,7 @@ pub(super) async fn execute(
             drill(env, source, snapshot.as_deref(), progress).await
         }
         JobSpec::Import { upload } => run_import(env, upload, who, progress).await,
+        JobSpec::Copy { repository } => run_copy(env, repository, progress).await,
         JobSpec::Undo {
             guard,
             target,
@@ -302,14 +303,93 @@ async fn run_forget(
 async fn run_prune(env: &JobEnv, progress: &Arc<JobProgress>) -> Result<Value, Failure> {
     progress.step("removing data no snapshot references");
     let report = prune(env.catalog.repo(), false).await?;
-    progress.log(
-        "info",
-        &format!(
+    let said = |r: &tresor_repo::PruneReport| {
+        format!(
             "{} packs deleted, {} repacked, {} bytes freed",
-            report.packs_deleted, report.packs_repacked, report.bytes_freed
-        ),
-    );
-    figures(&report)
+            r.packs_deleted, r.packs_repacked, r.bytes_freed
+        )
+    };
+    progress.log("info", &said(&report));
+    let mut out = serde_json::to_value(&report).map_err(|e| Failure::Api(ApiError::internal(e)))?;
+    // each offsite repository's forgotten copies go too; one that cannot
+    // be reached fails the job after the others are done
+    let mut failed = None;
+    for o in env.offsites.all() {
+        progress.step(&format!("pruning offsite repository {}", o.name));
+        let result = async {
+            let repo = o.repo().await?;
+            prune(&repo, false).await
+        }
+        .await;
+        match result {
+            Ok(r) => {
+                progress.log("info", &format!("offsite {}: {}", o.name, said(&r)));
+                out["offsite"][&o.name] = serde_json::to_value(&r).unwrap_or(Value::Null);
+            }
+            Err(e) => {
+                progress.log("error", &format!("offsite {}: {e}", o.name));
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(Failure::Ops(e)),
+        None => Ok(out),
+    }
+}
+
+/// Copies what the offsite repository `name` lacks, then applies its
+/// retention; what is seen of it afterwards goes to the dashboard and
+/// `/metrics`.
+async fn run_copy(env: &JobEnv, name: &str, progress: &Arc<JobProgress>) -> Result<Value, Failure> {
+    let offsite = env.offsites.get(name).ok_or_else(|| {
+        ApiError::not_found(format!("no offsite repository named {name:?}"))
+            .hint("offsite repositories are the [offsite.NAME] tables of tresor.toml")
+    })?;
+    progress.step(&format!("copying to offsite repository {name} ({})", offsite.location));
+    let result = async {
+        let repo = offsite.repo().await?;
+        tresor_ops::sync_offsite(
+            env.catalog.repo(),
+            &repo,
+            &offsite.config,
+            env.offsites.rules(),
+            progress.as_ref(),
+        )
+        .await
+    }
+    .await;
+    let now = env.clock.now();
+    match result {
+        Ok(report) => {
+            offsite.record(report.status.clone(), now);
+            let c = &report.copy;
+            progress.log(
+                "info",
+                &format!(
+                    "{} snapshots copied ({} blobs, {} bytes sent), {} already there; {} still to copy",
+                    c.copied.len(),
+                    c.blobs_sent,
+                    c.bytes_sent,
+                    c.skipped.len(),
+                    report.status.pending.len()
+                ),
+            );
+            if let Some(f) = &report.forget
+                && !f.removed.is_empty()
+            {
+                progress.log(
+                    "info",
+                    &format!("offsite retention removed {} copies", f.removed.len()),
+                );
+            }
+            figures(&report)
+        }
+        Err(e) => {
+            offsite.failed(&e.to_string(), now);
+            Err(e.into())
+        }
+    }
 }
 
 /// What a check found.

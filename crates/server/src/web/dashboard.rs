@@ -53,6 +53,7 @@ pub(super) async fn dashboard(State(app): State<Arc<App>>, Viewer(c): Viewer) ->
             "drill_charts": drill_charts,
             "jobs": jobs.iter().map(|j| actions::jobs::job_view(&app, j)).collect::<Vec<_>>(),
             "scheduler_paused": paused,
+            "offsite": actions::offsite::offsite_views(&app)?,
             "maintenance": app.scheduler.board.all().into_iter().filter(|e| e.name.starts_with('[')).collect::<Vec<_>>(),
         }),
     ))

@@ -34,6 +34,15 @@ pub(super) async fn maintenance(
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
+pub(super) async fn offsite_copy(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    OperatorForm(c, _): OperatorForm<Empty>,
+) -> PageResult {
+    let id = actions::offsite::start_copy(&app, &c.actor(), &name)?;
+    Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct JobsQuery {
     source: Option<String>,

@@ -7,6 +7,8 @@
 //! - [`list_snapshots`], [`resolve`], [`load_schema`]: finding snapshots.
 //! - [`export_snapshot`] and [`import_archive`]: portable ZIP / tar.zst
 //!   archives.
+//! - [`copy_snapshots`] and [`pending_copies`]: snapshots into a second
+//!   repository (offsite), under the same ids.
 //! - [`open_repository`], [`discover_config`], [`BackupRequest`]: the one
 //!   way in for the CLI and the server (password order, config file,
 //!   what a backup request means).
@@ -24,6 +26,7 @@ mod backup;
 mod cache;
 mod chunker;
 mod config;
+mod copy;
 mod diff;
 mod drill;
 mod engines;
@@ -59,6 +62,7 @@ pub use config::{
     ServerConfig, Size, SmtpTls, SourceConfig, SourceNotify, WebhookConfig, WebhookFormat,
     parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
 };
+pub use copy::{CopiedSnapshot, CopyReport, CopySelection, copy_snapshots, pending_copies};
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
 pub use drill::{AssertionOutcome, DrillReport, DrillTable, drill, drill_failure};
 pub use engines::Engines;
@@ -88,7 +92,8 @@ pub use retention::{GROUP_TAG, RetentionRules, group_of};
 pub use rows::stream_table;
 pub use select::{RowSelection, SelectedTable, SelectionReason};
 pub use snapshot::{
-    MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
-    Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,
+    CopyOrigin, MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry,
+    Totals, Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data,
+    resolve,
 };
 pub use writer::{COMPACT_BUDGET, FRAGMENT_LIMIT, MIN_LIVE};

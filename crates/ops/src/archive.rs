@@ -295,6 +295,7 @@ pub async fn import_archive(
             tables: Vec::new(),
             totals: Totals::default(),
             labels,
+            copied_from: None,
         };
         commit(repo, &schema, outcomes, manifest, None).await
     }

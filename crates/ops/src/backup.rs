@@ -246,6 +246,7 @@ async fn run(
         tables: Vec::new(),
         totals: Totals::default(),
         labels: options.labels.clone(),
+        copied_from: None,
     };
     progress.step("writing the snapshot manifest");
     commit(repo, &schema, outcomes, manifest, cache_dir.as_deref()).await

@@ -7,6 +7,8 @@
 //! - [`list_snapshots`], [`resolve`], [`load_schema`]: finding snapshots.
 //! - [`export_snapshot`] and [`import_archive`]: portable ZIP / tar.zst
 //!   archives.
+//! - [`copy_snapshots`] and [`pending_copies`]: snapshots into a second
+//!   repository (offsite), under the same ids.
 //! - [`open_repository`], [`discover_config`], [`BackupRequest`]: the one
 //!   way in for the CLI and the server (password order, config file,
 //!   what a backup request means).
@@ -55,11 +57,12 @@ pub use backup::{
 pub use cache::CacheDir;
 pub use chunker::Chunker;
 pub use config::{
-    CREDENTIAL_NAMES, Comparison, Config, DEFAULT_MAX_LAG, DrillAssertion, DrillConfig, ENV_OVERRIDES, EVENT_KINDS,
-    EmailConfig, Expectation, ExportConfig, LogFormat, MaintenanceConfig, NotificationsConfig,
-    OIDC_ROLES, OIDC_SECRET_ENV, OffsiteConfig, OidcConfig, RepositoryConfig, RetentionConfig, Schedule, Secret,
-    ServerConfig, Size, SmtpTls, SourceConfig, SourceNotify, WebhookConfig, WebhookFormat,
-    parse_cron, parse_duration, parse_size, parse_timezone, read_secret_file,
+    CREDENTIAL_NAMES, Comparison, Config, DEFAULT_MAX_LAG, DrillAssertion, DrillConfig,
+    ENV_OVERRIDES, EVENT_KINDS, EmailConfig, Expectation, ExportConfig, LogFormat,
+    MaintenanceConfig, NotificationsConfig, OIDC_ROLES, OIDC_SECRET_ENV, OffsiteConfig, OidcConfig,
+    RepositoryConfig, RetentionConfig, Schedule, Secret, ServerConfig, Size, SmtpTls, SourceConfig,
+    SourceNotify, WebhookConfig, WebhookFormat, parse_cron, parse_duration, parse_size,
+    parse_timezone, read_secret_file,
 };
 pub use copy::{CopiedSnapshot, CopyReport, CopySelection, copy_snapshots, pending_copies};
 pub use diff::{ChangedRow, DiffOptions, DiffTarget, TableDiff, TableStatus, diff};
@@ -94,7 +97,8 @@ pub use retention::{GROUP_TAG, RetentionRules, group_of};
 pub use rows::stream_table;
 pub use select::{RowSelection, SelectedTable, SelectionReason};
 pub use snapshot::{
-    MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry, Totals,
-    Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data, resolve,
+    CopyOrigin, MANIFEST_VERSION, Run, Snapshot, SourceRef, TableChanges, TableData, TableEntry,
+    Totals, Trigger, delete_snapshot, list_snapshots, load_schema, load_snapshot, load_table_data,
+    resolve,
 };
 pub use writer::{COMPACT_BUDGET, FRAGMENT_LIMIT, MIN_LIVE};

@@ -183,6 +183,7 @@ mod tests {
             tables: vec![],
             totals: Totals::default(),
             labels: BTreeMap::new(),
+            copied_from: None,
         }
     }
 

@@ -310,6 +310,27 @@ pub struct Snapshot {
     /// Extra labels (the server's job id, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Set on a snapshot `tresor copy` brought from another repository:
+    /// it keeps its id there, which this binds (see [`CopyOrigin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<CopyOrigin>,
+}
+
+/// Where a copied snapshot came from.
+///
+/// A manifest is normally stored under the hash of its stored bytes. A copy
+/// is re-encrypted for its new repository, so its bytes differ; it keeps
+/// the id it had and is stored under that name, and this field, inside the
+/// authenticated manifest, states the name: a reader accepts the file only
+/// when the two agree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyOrigin {
+    /// The snapshot's id, which is also its file name here.
+    pub id: String,
+    /// The id of the repository it was copied from (its config id).
+    pub repository: String,
+    /// When the copy was made.
+    pub time: DateTime<Utc>,
 }
 
 impl Snapshot {
@@ -379,13 +400,47 @@ pub(crate) async fn save_snapshot(repo: &Repository, mut snapshot: Snapshot) -> 
     Ok(snapshot)
 }
 
+/// Writes a manifest copied from another repository under the id it has
+/// there (bound by its `copied_from`), unless a snapshot of that id exists.
+/// Returns whether it was written.
+pub(crate) async fn save_copied_snapshot(repo: &Repository, snapshot: &Snapshot) -> Result<bool> {
+    let Some(origin) = &snapshot.copied_from else {
+        return Err(OpsError::Internal(
+            "a copied manifest names no origin".into(),
+        ));
+    };
+    if origin.id != snapshot.id {
+        return Err(OpsError::Internal(
+            "a copied manifest must keep its id".into(),
+        ));
+    }
+    let bytes = serde_json::to_vec(snapshot)
+        .map_err(|e| OpsError::Internal(format!("cannot encode snapshot: {e}")))?;
+    Ok(repo
+        .save_object_as(ObjectKind::Snapshot, &object_id(&snapshot.id)?, &bytes)
+        .await?)
+}
+
 /// Loads one manifest by its full id.
+///
+/// The file's name must be the hash of its bytes, or, for a copy, the id
+/// its authenticated `copied_from` states: a manifest under any other name
+/// was renamed and is refused as damaged.
 pub async fn load_snapshot(repo: &Repository, id: &str) -> Result<Snapshot> {
-    let bytes = repo
-        .load_object(ObjectKind::Snapshot, &object_id(id)?)
+    let loaded = repo
+        .load_named_object(ObjectKind::Snapshot, &object_id(id)?)
         .await?;
-    let mut s: Snapshot = serde_json::from_slice(&bytes)
+    let mut s: Snapshot = serde_json::from_slice(&loaded.data)
         .map_err(|e| OpsError::Corrupt(format!("snapshot {id} is not a valid manifest: {e}")))?;
+    let bound = match &s.copied_from {
+        Some(origin) => origin.id == id,
+        None => loaded.content_named,
+    };
+    if !bound {
+        return Err(OpsError::Repo(tresor_repo::RepoError::DamagedObject {
+            path: format!("{}/{id}", ObjectKind::Snapshot.dir()),
+        }));
+    }
     if s.version > MANIFEST_VERSION {
         return Err(OpsError::Unsupported(format!(
             "snapshot {id} was written by a newer tresor (manifest version {}); upgrade tresor to read it",
@@ -610,6 +665,7 @@ mod tests {
             tables: vec![],
             totals: Totals::default(),
             labels: BTreeMap::new(),
+            copied_from: None,
         }
     }
 

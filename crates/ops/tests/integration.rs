@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod integration {
+    pub mod copy;
     pub mod diff;
     pub mod guard;
     pub mod incremental;

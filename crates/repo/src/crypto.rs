@@ -138,6 +138,20 @@ impl MasterKey {
         MasterKey { encrypt, id }
     }
 
+    /// A fresh master key that names blobs as `self` does: a new random
+    /// encryption key with `self`'s id key. A repository made with it
+    /// gives equal content the same blob id as `self`'s repository, so a
+    /// copy between the two decides from ids alone what to send; it cannot
+    /// decrypt anything of the other.
+    pub fn with_same_ids(&self) -> Self {
+        let mut encrypt = [0u8; 32];
+        rand::fill(&mut encrypt[..]);
+        MasterKey {
+            encrypt,
+            id: self.id,
+        }
+    }
+
     /// Serialises the key as 64 bytes (encryption key, then id key), for
     /// wrapping in a key file.
     pub(crate) fn to_bytes(&self) -> [u8; 64] {
@@ -336,6 +350,15 @@ mod tests {
         let k2 = MasterKey::from_bytes(&k.to_bytes()).unwrap();
         assert_eq!(k2.blob_id(b"x"), k.blob_id(b"x"));
         assert!(MasterKey::from_bytes(&[0; 63]).is_err());
+    }
+
+    #[test]
+    fn same_ids_but_another_encryption_key() {
+        let a = MasterKey::generate();
+        let b = a.with_same_ids();
+        assert_eq!(a.blob_id(b"hello"), b.blob_id(b"hello"));
+        assert_ne!(a.encrypt, b.encrypt);
+        assert!(b.decrypt(&a.encrypt(b"secret")).is_err());
     }
 
     #[test]

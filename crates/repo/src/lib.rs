@@ -65,7 +65,7 @@ pub use pack::{BlobType, DEFAULT_PACK_SIZE, PackEntry, PackError};
 pub use prune::{PruneError, PruneOptions, PruneReport, prune};
 pub use repair::RepairReport;
 pub use repository::{
-    DEFAULT_ZSTD_LEVEL, InitOptions, ObjectKind, RepoError, Repository, SavedBlob,
+    DEFAULT_ZSTD_LEVEL, InitOptions, NamedObject, ObjectKind, RepoError, Repository, SavedBlob,
 };
 pub use storage::{
     DEFAULT_CONNECTIONS, MULTIPART_CHUNK, ObjectMeta, RetryPolicy, Storage, StorageError,

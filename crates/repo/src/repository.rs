@@ -61,6 +61,17 @@ impl ObjectKind {
     }
 }
 
+/// An object read by [`Repository::load_named_object`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedObject {
+    /// The decrypted (authenticated) content.
+    pub data: Vec<u8>,
+    /// Whether the object's name is the BLAKE3 of its stored bytes, as for
+    /// every object [`Repository::save_object`] wrote. When it is not, only
+    /// the content can vouch for the name: the caller must check it.
+    pub content_named: bool,
+}
+
 /// An open repository.
 ///
 /// Share it as `Arc<Repository>`: every method takes `&self`, and
@@ -112,13 +123,44 @@ impl Repository {
         password: &Password,
         options: InitOptions,
     ) -> Result<Self, RepoError> {
+        Repository::init_with_key(storage, password, options, MasterKey::generate()).await
+    }
+
+    /// Creates a repository that names blobs as `ids_of` does: it takes
+    /// `ids_of`'s id key and chunker sizes (ignoring `options.chunker`),
+    /// with an encryption key and password of its own. Equal content then
+    /// has equal blob ids in both, so copying snapshots from `ids_of` (see
+    /// [`Repository::same_blob_ids`]) sends only the blobs the new
+    /// repository lacks, decided from the indexes alone. Whoever opens one
+    /// cannot read the other.
+    ///
+    /// # Errors
+    /// As [`Repository::init`].
+    pub async fn init_with_ids_of(
+        storage: Storage,
+        password: &Password,
+        options: InitOptions,
+        ids_of: &Repository,
+    ) -> Result<Self, RepoError> {
+        let options = InitOptions {
+            chunker: ids_of.config.chunker,
+            ..options
+        };
+        Repository::init_with_key(storage, password, options, ids_of.key.with_same_ids()).await
+    }
+
+    async fn init_with_key(
+        storage: Storage,
+        password: &Password,
+        options: InitOptions,
+        key: MasterKey,
+    ) -> Result<Self, RepoError> {
         if storage.exists(CONFIG_PATH).await? {
             return Err(RepoError::AlreadyInitialized {
                 location: storage.location().to_owned(),
             });
         }
         let config = Config::new(options.chunker, options.zstd_level)?;
-        let key = MasterKey::generate();
         let key_id = write_key(&storage, password, &key, options.kdf).await?;
         match storage
             .write_if_not_exists(CONFIG_PATH, config.encode(&key))
@@ -272,6 +314,14 @@ impl Repository {
         self.key.blob_id(plaintext)
     }
 
+    /// Whether `other` gives equal content the same blob id as this
+    /// repository (one was made with [`Repository::init_with_ids_of`] from
+    /// the other, or they are the same repository).
+    pub fn same_blob_ids(&self, other: &Repository) -> bool {
+        const PROBE: &[u8] = b"tresor: do these repositories name blobs alike?";
+        self.blob_id(PROBE) == other.blob_id(PROBE)
+    }
+
     /// True when the blob is stored (indexed, or in a pack of this handle not
     /// yet indexed, or being saved right now).
     pub fn has_blob(&self, id: &BlobId) -> bool {
@@ -333,6 +383,57 @@ impl Repository {
         self.key
             .decrypt(&bytes)
             .map_err(|_| RepoError::DamagedObject { path })
+    }
+
+    /// Encrypts and stores an object under a name the caller chose (a
+    /// copied snapshot keeps the id it has elsewhere), unless an object of
+    /// that name exists. Returns whether it was written. The caller must
+    /// make the object bind its own name (see [`NamedObject`]).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn save_object_as(
+        &self,
+        kind: ObjectKind,
+        id: &ObjectId,
+        data: &[u8],
+    ) -> Result<bool, RepoError> {
+        let bytes = self.key.encrypt(data);
+        match self
+            .storage
+            .write_if_not_exists(&format!("{}/{id}", kind.dir()), bytes)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StorageError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads and decrypts an object that may be stored under a name other
+    /// than the hash of its bytes ([`Repository::save_object_as`]); says
+    /// which, so the caller can check the name against what the
+    /// authenticated content says of itself.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] (through [`RepoError::Storage`]) when it does
+    /// not exist, [`RepoError::DamagedObject`] when it does not decrypt.
+    pub async fn load_named_object(
+        &self,
+        kind: ObjectKind,
+        id: &ObjectId,
+    ) -> Result<NamedObject, RepoError> {
+        let path = format!("{}/{id}", kind.dir());
+        let bytes = self.storage.read(&path).await?;
+        let content_named = ObjectId::of(&bytes) == *id;
+        let data = self
+            .key
+            .decrypt(&bytes)
+            .map_err(|_| RepoError::DamagedObject { path })?;
+        Ok(NamedObject {
+            data,
+            content_named,
+        })
     }
 
     /// Ids of every object of a kind, sorted. Names that are not ids are
@@ -520,6 +621,78 @@ mod tests {
         assert!(matches!(
             via_two.remove_key(&ObjectId([0; 32])).await,
             Err(RepoError::KeyNotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_repository_made_with_the_ids_of_another_names_blobs_alike() {
+        let a = Repository::init(Storage::memory(), &"a".into(), opts())
+            .await
+            .unwrap();
+        let b = Repository::init_with_ids_of(Storage::memory(), &"b".into(), opts(), &a)
+            .await
+            .unwrap();
+        let c = Repository::init(Storage::memory(), &"c".into(), opts())
+            .await
+            .unwrap();
+        assert!(a.same_blob_ids(&b) && b.same_blob_ids(&a));
+        assert!(!a.same_blob_ids(&c));
+        assert_eq!(b.config().chunker, a.config().chunker);
+        assert_ne!(b.config().id, a.config().id);
+        let in_a = a.save_blob(BlobType::Data, b"rows".to_vec()).await.unwrap();
+        let in_b = b.save_blob(BlobType::Data, b"rows".to_vec()).await.unwrap();
+        assert_eq!(in_a.id, in_b.id);
+        // b's key cannot read a's objects
+        let id = a.save_object(ObjectKind::Snapshot, b"{}").await.unwrap();
+        let bytes = a.storage().read(&format!("snapshots/{id}")).await.unwrap();
+        b.storage()
+            .write(&format!("snapshots/{id}"), bytes)
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.load_object(ObjectKind::Snapshot, &id).await,
+            Err(RepoError::DamagedObject { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn objects_saved_under_a_chosen_name() {
+        let repo = Repository::init(Storage::memory(), &"pw".into(), opts())
+            .await
+            .unwrap();
+        let hashed = repo
+            .save_object(ObjectKind::Snapshot, b"hashed")
+            .await
+            .unwrap();
+        let named = ObjectId::random();
+        assert!(
+            repo.save_object_as(ObjectKind::Snapshot, &named, b"named")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !repo
+                .save_object_as(ObjectKind::Snapshot, &named, b"again")
+                .await
+                .unwrap(),
+            "an existing object is left alone"
+        );
+        let loaded = repo
+            .load_named_object(ObjectKind::Snapshot, &named)
+            .await
+            .unwrap();
+        assert_eq!(loaded.data, b"named");
+        assert!(!loaded.content_named);
+        let loaded = repo
+            .load_named_object(ObjectKind::Snapshot, &hashed)
+            .await
+            .unwrap();
+        assert_eq!(loaded.data, b"hashed");
+        assert!(loaded.content_named);
+        // the strict reader refuses a name that is not the hash
+        assert!(matches!(
+            repo.load_object(ObjectKind::Snapshot, &named).await,
+            Err(RepoError::DamagedObject { .. })
         ));
     }
 

@@ -667,7 +667,11 @@ fn copy_offsite(jobs: &Jobs, source: &str) {
             timeout: None,
         };
         if let Err(e) = jobs.submit(submit) {
-            tracing::warn!(offsite = o.name, error = e.message, "cannot queue the offsite copy");
+            tracing::warn!(
+                offsite = o.name,
+                error = e.message,
+                "cannot queue the offsite copy"
+            );
         }
     }
 }

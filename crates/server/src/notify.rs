@@ -69,7 +69,10 @@ impl Event {
         if self.name == DRILL_OVERDUE {
             format!("tresor: restore {what} overdue")
         } else if self.name == OFFSITE_BEHIND {
-            format!("tresor: offsite copies to {} behind", self.job.source.as_deref().unwrap_or("?"))
+            format!(
+                "tresor: offsite copies to {} behind",
+                self.job.source.as_deref().unwrap_or("?")
+            )
         } else if self.success() {
             format!("tresor: {what} succeeded")
         } else {

@@ -61,7 +61,9 @@ impl Offsites {
                     Arc::new(Offsite {
                         name: name.clone(),
                         config: o.clone(),
-                        location: tresor_core::redact_url(o.repository.url.as_deref().unwrap_or("")),
+                        location: tresor_core::redact_url(
+                            o.repository.url.as_deref().unwrap_or(""),
+                        ),
                         repo: tokio::sync::Mutex::new(None),
                         seen: Mutex::new(Seen::default()),
                         changed: tokio::sync::Notify::new(),
@@ -184,6 +186,8 @@ impl Offsite {
         } else {
             seen.status.as_ref().and_then(OffsiteStatus::oldest_pending)
         };
-        since.map_or(chrono::Duration::zero(), |t| (now - t).max(chrono::Duration::zero()))
+        since.map_or(chrono::Duration::zero(), |t| {
+            (now - t).max(chrono::Duration::zero())
+        })
     }
 }

@@ -264,7 +264,10 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
     }
     for o in app.offsites.all() {
         let key = format!("{OFFSITE_PREFIX}{}", o.name);
-        if let Some(plan) = Plan::new(&o.config.schedule.expressions(), tz_named(app, o.config.timezone.as_deref())) {
+        if let Some(plan) = Plan::new(
+            &o.config.schedule.expressions(),
+            tz_named(app, o.config.timezone.as_deref()),
+        ) {
             let (app, schedule) = (app.clone(), o.config.schedule.clone());
             let spec = JobSpec::Copy {
                 repository: o.name.clone(),
@@ -282,7 +285,10 @@ pub fn spawn(app: &Scheduler) -> Vec<tokio::task::JoinHandle<()>> {
         ("[prune]", &app.config.prune),
         ("[check]", &app.config.check),
     ] {
-        if let Some(plan) = Plan::new(&m.schedule.expressions(), tz_named(app, m.timezone.as_deref())) {
+        if let Some(plan) = Plan::new(
+            &m.schedule.expressions(),
+            tz_named(app, m.timezone.as_deref()),
+        ) {
             let app = app.clone();
             tasks.push(tokio::spawn(async move {
                 maintenance_loop(&app, key, plan).await;

@@ -104,6 +104,9 @@ pub enum Command {
     Drill(DrillArgs),
     /// Verify the repository's structure (and with --read-data, every byte)
     Check(CheckArgs),
+    /// Copy snapshots from another repository into this one (--repo),
+    /// keeping their ids: an offsite copy
+    Copy(CopyArgs),
     /// Remove snapshots by retention rules (given here, or else each
     /// source's rules in tresor.toml)
     Forget(ForgetArgs),
@@ -160,6 +163,7 @@ impl Command {
             Command::Undo(_) => "undo",
             Command::Drill(_) => "drill",
             Command::Check(_) => "check",
+            Command::Copy(_) => "copy",
             Command::Forget(_) => "forget",
             Command::Prune(_) => "prune",
             Command::Key(_) => "key",
@@ -183,6 +187,45 @@ pub struct InitArgs {
     /// Argon2id memory in MiB for the first key
     #[arg(long, default_value_t = 64, hide = true)]
     pub kdf_memory_mib: u32,
+    /// Name blobs as the repository at LOCATION does (its id key and
+    /// chunker sizes; the new repository keeps its own password and
+    /// encryption key), so `tresor copy` from it sends only what is missing,
+    /// decided from the index alone
+    #[arg(long, value_name = "LOCATION")]
+    pub copy_ids_from: Option<String>,
+    #[command(flatten)]
+    pub from: FromPassword,
+}
+
+/// How the password of the other repository (`--from-repo`,
+/// `--copy-ids-from`) is found.
+#[derive(Debug, Args)]
+pub struct FromPassword {
+    /// Read the other repository's password from the first line of FILE
+    /// (else TRESOR_FROM_PASSWORD, else a prompt)
+    #[arg(long, env = "TRESOR_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Snapshots to copy (id prefix, `latest`, `latest:SOURCE`) [default:
+    /// every snapshot]
+    pub snapshots: Vec<String>,
+    /// The repository to copy from (the destination is --repo)
+    #[arg(long, env = "TRESOR_FROM_REPOSITORY", value_name = "LOCATION")]
+    pub from_repo: String,
+    #[command(flatten)]
+    pub from: FromPassword,
+    /// Only snapshots of this source (name or URL)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only snapshots with this tag (repeatable: any of them)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// List what would be copied; copy nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

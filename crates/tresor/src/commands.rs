@@ -2,6 +2,7 @@
 
 mod backup;
 mod check;
+mod copy;
 mod demo;
 mod diff;
 mod drill;
@@ -70,6 +71,7 @@ async fn run_command(ctx: &Context, command: Command) -> Result<ExitCode> {
         Command::Repair(a) => repair::run(ctx, &a).await,
         Command::Drill(a) => drill::run(ctx, &a).await,
         Command::Check(a) => check::run(ctx, &a).await,
+        Command::Copy(a) => copy::run(ctx, &a).await,
         Command::Forget(a) => forget::run(ctx, &a).await,
         Command::Prune(a) => prune::run(ctx, &a).await,
         Command::Export(a) => export::run(ctx, &a).await,

@@ -12,6 +12,9 @@ use tresor_repo::{Password, Repository, Storage};
 use crate::cli::Global;
 use crate::exit::UserError;
 
+/// The variable holding the password of the repository copied from.
+pub const FROM_PASSWORD_VAR: &str = "TRESOR_FROM_PASSWORD";
+
 /// The state shared by all commands.
 pub struct Context {
     pub global: Global,
@@ -79,6 +82,47 @@ impl Context {
         let repo = Repository::open(storage, &password)
             .await
             .map_err(tresor_ops::OpsError::from)?;
+        Ok(Arc::new(repo))
+    }
+
+    /// The other repository of `copy` and `init --copy-ids-from`, at
+    /// `location`: its password from `password_file`, else
+    /// `TRESOR_FROM_PASSWORD`, else a prompt on a terminal (never the
+    /// destination's password or config). Errors name it as the source.
+    pub async fn open_from_repo(
+        &self,
+        location: &str,
+        password_file: Option<&std::path::Path>,
+    ) -> Result<Arc<Repository>> {
+        let described = tresor_core::redact_url(location);
+        let repo = RepositoryConfig {
+            url: Some(location.to_string()),
+            limit_download: self.global.limit_download.map(tresor_ops::Size::Bytes),
+            ..RepositoryConfig::default()
+        };
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        let prompt = |text: &str| rpassword::prompt_password(format!("source {text}"));
+        // the source's password has variables of its own
+        let env = |name: &str| match name {
+            tresor_ops::PASSWORD_VAR => std::env::var(FROM_PASSWORD_VAR).ok(),
+            _ => None,
+        };
+        let from = PasswordSource {
+            file: password_file,
+            env: Some(&env),
+            prompt: terminal.then_some(&prompt as tresor_ops::Prompt<'_>),
+            ..PasswordSource::default()
+        };
+        let opened = async {
+            let storage = tresor_ops::repository_storage(&repo)?;
+            let password = tresor_ops::repository_password(&repo, &from)?;
+            Ok::<_, tresor_ops::OpsError>(Repository::open(storage, &password).await?)
+        };
+        let repo = opened.await.map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "cannot open the repository to copy from ({described})"
+            ))
+        })?;
         Ok(Arc::new(repo))
     }
 

@@ -5,6 +5,7 @@
 mod integration {
     mod apps;
     pub mod cli;
+    mod copy;
     mod cross_engine;
     mod cross_values;
     pub mod disasters;

@@ -62,12 +62,7 @@ impl OffsiteConfig {
     }
 
     /// Adds what is wrong with `[offsite.NAME]` to `problems`.
-    pub(super) fn problems(
-        &self,
-        name: &str,
-        config: &super::Config,
-        problems: &mut Vec<String>,
-    ) {
+    pub(super) fn problems(&self, name: &str, config: &super::Config, problems: &mut Vec<String>) {
         let what = format!("[offsite.{name}]");
         if name.is_empty() || name.contains([':', '/', ' ']) {
             problems.push(format!(
@@ -115,7 +110,8 @@ impl OffsiteConfig {
 mod tests {
     use crate::Config;
 
-    const BASE: &str = "[repository]\nurl = \"/srv/repo\"\n[sources.app]\nurl = \"sqlite:///srv/app.db\"\n";
+    const BASE: &str =
+        "[repository]\nurl = \"/srv/repo\"\n[sources.app]\nurl = \"sqlite:///srv/app.db\"\n";
 
     #[test]
     fn an_offsite_repository_parses_with_its_defaults() {

@@ -346,7 +346,10 @@ async fn run_copy(env: &JobEnv, name: &str, progress: &Arc<JobProgress>) -> Resu
         ApiError::not_found(format!("no offsite repository named {name:?}"))
             .hint("offsite repositories are the [offsite.NAME] tables of tresor.toml")
     })?;
-    progress.step(&format!("copying to offsite repository {name} ({})", offsite.location));
+    progress.step(&format!(
+        "copying to offsite repository {name} ({})",
+        offsite.location
+    ));
     let result = async {
         let repo = offsite.repo().await?;
         tresor_ops::sync_offsite(

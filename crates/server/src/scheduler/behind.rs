@@ -37,11 +37,7 @@ pub(super) async fn behind_loop(app: &Scheduler, offsite: &Offsite) {
                     "unreachable since {}",
                     seen.failed_at.map(crate::store::ts).unwrap_or_default()
                 ),
-                (None, Some(st)) => st
-                    .pending
-                    .first()
-                    .map(|p| p.id.clone())
-                    .unwrap_or_default(),
+                (None, Some(st)) => st.pending.first().map(|p| p.id.clone()).unwrap_or_default(),
                 (None, None) => String::new(),
             };
             let key = notified_key(&offsite.name);
@@ -67,9 +63,17 @@ pub(super) async fn behind_loop(app: &Scheduler, offsite: &Offsite) {
                 app.events.log(
                     "warn",
                     "offsite copies behind",
-                    &[("offsite", &offsite.name), ("lag", &lag_text), ("max_lag", &limit_text)],
+                    &[
+                        ("offsite", &offsite.name),
+                        ("lag", &lag_text),
+                        ("max_lag", &limit_text),
+                    ],
                 );
-                let last = app.store.last_job("copy", &offsite.name, None).ok().flatten();
+                let last = app
+                    .store
+                    .last_job("copy", &offsite.name, None)
+                    .ok()
+                    .flatten();
                 app.notifier.offsite_behind(&offsite.name, last, &message);
                 let _ = app.store.set_setting(&key, &stretch);
             }

@@ -111,9 +111,15 @@ async fn each_backup_is_copied_offsite_under_its_own_retention() {
     }
     let jobs = copy_jobs(&server).await;
     let last = &jobs[0]["figures"];
-    assert_eq!(last["copy"]["copied"].as_array().map(Vec::len), Some(1), "{last}");
+    assert_eq!(
+        last["copy"]["copied"].as_array().map(Vec::len),
+        Some(1),
+        "{last}"
+    );
     // the later copies sent only what changed
-    let first_bytes = jobs[2]["figures"]["copy"]["bytes_sent"].as_u64().expect("bytes");
+    let first_bytes = jobs[2]["figures"]["copy"]["bytes_sent"]
+        .as_u64()
+        .expect("bytes");
     let last_bytes = last["copy"]["bytes_sent"].as_u64().expect("bytes");
     assert!(last_bytes < first_bytes, "{last_bytes} >= {first_bytes}");
     assert_eq!(
@@ -152,7 +158,10 @@ async fn each_backup_is_copied_offsite_under_its_own_retention() {
     assert_eq!(far_view["behind"], false, "{v}");
     assert!(far_view["error"].is_null(), "{v}");
     assert!(
-        !far_view["location"].as_str().unwrap_or("").contains(OFFSITE_PASSWORD),
+        !far_view["location"]
+            .as_str()
+            .unwrap_or("")
+            .contains(OFFSITE_PASSWORD),
         "{v}"
     );
     let text = metrics(&server).await;
@@ -258,7 +267,11 @@ async fn an_offsite_that_cannot_be_opened_is_reported_until_it_catches_up() {
             Vec::new()
         }
     };
-    assert_eq!(mails("copy of far failed").await.len(), 1, "copy-failure mail");
+    assert_eq!(
+        mails("copy of far failed").await.len(),
+        1,
+        "copy-failure mail"
+    );
     let behind = mails("offsite copies to far behind").await;
     assert_eq!(behind.len(), 1, "offsite-behind mail");
     assert!(behind[0].contains("cannot be reached"), "{}", behind[0]);
@@ -288,7 +301,11 @@ async fn an_offsite_that_cannot_be_opened_is_reported_until_it_catches_up() {
         .await;
     let job = server.wait_job(v["job"].as_i64().expect("id")).await;
     assert_eq!(job["state"], "succeeded", "{job}");
-    assert_eq!(job["figures"]["copy"]["copied"].as_array().map(Vec::len), Some(1), "{job}");
+    assert_eq!(
+        job["figures"]["copy"]["copied"].as_array().map(Vec::len),
+        Some(1),
+        "{job}"
+    );
     let (_, v) = server.get(&server.admin, "/api/v1/offsite").await;
     let far_view = &v["repositories"][0];
     assert_eq!(far_view["behind"], false, "{v}");

@@ -16,16 +16,20 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
         m_cost_kib: args.kdf_memory_mib.max(8) * 1024,
         ..KdfParams::default()
     };
-    let repo = Repository::init(
-        storage,
-        &password,
-        InitOptions {
-            kdf,
-            zstd_level: args.compression,
-            ..InitOptions::default()
-        },
-    )
-    .await
+    let options = InitOptions {
+        kdf,
+        zstd_level: args.compression,
+        ..InitOptions::default()
+    };
+    let repo = match &args.copy_ids_from {
+        Some(other) => {
+            let other = ctx
+                .open_from_repo(other, args.from.from_password_file.as_deref())
+                .await?;
+            Repository::init_with_ids_of(storage, &password, options, &other).await
+        }
+        None => Repository::init(storage, &password, options).await,
+    }
     .map_err(tresor_ops::OpsError::from)?;
     if ctx.global.json {
         super::print_json(&serde_json::json!({
@@ -33,12 +37,19 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             "id": repo.config().id.to_string(),
             "format_version": repo.config().version,
             "compression": repo.config().zstd_level,
+            "blob_ids_from": args.copy_ids_from.as_deref().map(tresor_core::redact_url),
         }))?;
     } else if !ctx.global.quiet {
         println!(
             "created repository {} at {location}",
             repo.config().id.short()
         );
+        if let Some(other) = &args.copy_ids_from {
+            println!(
+                "it names blobs as {} does: `tresor copy --from-repo` sends only what is missing",
+                tresor_core::redact_url(other)
+            );
+        }
         println!();
         println!("Keep the password safe: without it the backups cannot be read.");
         println!("Next: tresor backup sqlite:///path/to/app.db");

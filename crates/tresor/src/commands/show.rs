@@ -50,6 +50,15 @@ pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
     if !s.tags.is_empty() {
         println!("tags       {}", s.tags.join(", "));
     }
+    if let Some(c) = &s.copied_from {
+        println!(
+            "copied     from repository {} on {}",
+            &c.repository[..c.repository.len().min(8)],
+            c.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+        );
+    }
     println!("host       {} (user {})", s.hostname, s.username);
     if let Some(v) = &s.app_version {
         println!("app        {v}");

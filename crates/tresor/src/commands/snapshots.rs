@@ -103,7 +103,14 @@ fn listing(snapshots: &[&&Snapshot]) -> Vec<Vec<String>> {
             s.totals.rows.to_string(),
             bytes(s.totals.bytes),
             bytes(s.totals.added_bytes),
-            s.trigger.as_str().to_string(),
+            match &s.copied_from {
+                Some(c) => format!(
+                    "{} (copy {})",
+                    s.trigger.as_str(),
+                    c.time.with_timezone(&chrono::Local).format("%Y-%m-%d")
+                ),
+                None => s.trigger.as_str().to_string(),
+            },
             note,
         ]);
     }

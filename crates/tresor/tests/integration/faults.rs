@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::support::{Env, dump, files_under, rich_database, sql, stderr};
+use super::support::{Env, dump, files_under, kill_after, rich_database, sql, stderr};
 
 fn damaged_restore_is_refused(env: &Env, damage: impl FnOnce(&std::path::Path)) {
     let db = env.path("app.db");
@@ -196,17 +196,9 @@ fn kill_during_backup_leaves_no_snapshot_and_prune_cleans_up() {
     sql(&db, "UPDATE big SET name = name || '!' WHERE id % 2 = 0;");
     let before = env.snapshot_ids();
     for delay_ms in [150u64, 600, 1500] {
-        let mut child = env
-            .command()
-            .args(["backup", db.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let finished = child.try_wait().unwrap().is_some();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let mut backup = env.command();
+        backup.args(["backup", db.to_str().unwrap()]);
+        let finished = !kill_after(backup, Duration::from_millis(delay_ms));
         if finished {
             // too fast to interrupt on this machine: forget what it made
             let now = env.snapshot_ids();

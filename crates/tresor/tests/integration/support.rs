@@ -62,14 +62,7 @@ impl Env {
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.tresor(args);
-        assert!(
-            out.status.success(),
-            "tresor {args:?} failed with {:?}:\n{}",
-            out.status.code(),
-            stderr(&out)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.tresor(args))
     }
 
     /// Runs with `--json` and parses stdout.
@@ -115,6 +108,32 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Asserts that `tresor args` (which gave `out`) succeeded; its stdout.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "tresor {args:?} failed with {:?}:\n{}",
+        out.status.code(),
+        stderr(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `command` (output discarded), kills it with SIGKILL after
+/// `delay`; whether it was still running then.
+pub fn kill_after(mut command: Command, delay: std::time::Duration) -> bool {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
 }
 
 pub fn stderr(out: &Output) -> String {

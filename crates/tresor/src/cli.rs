@@ -213,8 +213,22 @@ pub struct CopyArgs {
     /// every snapshot]
     pub snapshots: Vec<String>,
     /// The repository to copy from (the destination is --repo)
-    #[arg(long, env = "TRESOR_FROM_REPOSITORY", value_name = "LOCATION")]
-    pub from_repo: String,
+    #[arg(
+        long,
+        env = "TRESOR_FROM_REPOSITORY",
+        value_name = "LOCATION",
+        required_unless_present = "offsite"
+    )]
+    pub from_repo: Option<String>,
+    /// Bring the config's [offsite.NAME] repository up to date from this
+    /// one, as the server does after each backup: the snapshots it lacks
+    /// of its sources, then its retention
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = ["from_repo", "snapshots", "source", "tags"]
+    )]
+    pub offsite: Option<String>,
     #[command(flatten)]
     pub from: FromPassword,
     /// Only snapshots of this source (name or URL)

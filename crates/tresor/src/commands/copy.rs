@@ -1,5 +1,7 @@
 //! `tresor copy --from-repo A [SNAPSHOT...]`: snapshots of A into the
-//! repository (--repo), under the same ids.
+//! repository (--repo), under the same ids; `tresor copy --offsite NAME`:
+//! the repository into the config's offsite repository NAME, as the server
+//! copies after each backup.
 
 use std::process::ExitCode;
 
@@ -11,8 +13,12 @@ use crate::context::Context;
 use crate::output::{Bars, bytes};
 
 pub async fn run(ctx: &Context, args: &CopyArgs) -> Result<ExitCode> {
+    let Some(from_repo) = &args.from_repo else {
+        let name = args.offsite.as_deref().unwrap_or_default();
+        return offsite(ctx, name, args.dry_run).await;
+    };
     let from = ctx
-        .open_from_repo(&args.from_repo, args.from.from_password_file.as_deref())
+        .open_from_repo(from_repo, args.from.from_password_file.as_deref())
         .await?;
     let to = ctx.open_repo().await.with_context(|| {
         format!(
@@ -95,6 +101,84 @@ pub async fn run(ctx: &Context, args: &CopyArgs) -> Result<ExitCode> {
                 " (the repositories name blobs differently: every blob was read; \
                  `tresor init --copy-ids-from` makes a destination that needs only the missing ones)"
             }
+        );
+    }
+    super::ok()
+}
+
+/// `tresor copy --offsite NAME`: [`tresor_ops::sync_offsite`] from the
+/// repository into `[offsite.NAME]`.
+async fn offsite(ctx: &Context, name: &str, dry_run: bool) -> Result<ExitCode> {
+    let config = ctx.config.offsite.get(name).ok_or_else(|| {
+        let known: Vec<&str> = ctx.config.offsite.keys().map(String::as_str).collect();
+        crate::exit::UserError::not_found(
+            format!("no offsite repository named {name:?} in the config"),
+            if known.is_empty() {
+                "add an [offsite.NAME] table to tresor.toml (docs/config.md)".to_string()
+            } else {
+                format!("configured: {}", known.join(", "))
+            },
+        )
+    })?;
+    let primary = ctx.open_repo().await?;
+    let far = std::sync::Arc::new(
+        tresor_ops::open_offsite(config)
+            .await
+            .with_context(|| format!("cannot open the offsite repository {name}"))?,
+    );
+    let rules = tresor_ops::RetentionRules::from_config(&ctx.config, &ctx.engines)?;
+    if dry_run {
+        let status = tresor_ops::offsite_status(&primary, &far, config, &rules).await?;
+        if ctx.global.json {
+            super::print_json(&serde_json::json!({ "dry_run": true, "status": status }))?;
+        } else if !ctx.global.quiet {
+            for p in &status.pending {
+                println!(
+                    "would copy {} {} {}",
+                    &p.id[..8],
+                    p.source,
+                    p.time.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
+            println!(
+                "{} snapshots would be copied to {name}, which holds {} (dry run: nothing was written)",
+                status.pending.len(),
+                status.copies
+            );
+        }
+        return super::ok();
+    }
+    let bars = ctx.progress_enabled().then(Bars::new);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let report = tresor_ops::sync_offsite(&primary, &far, config, &rules, progress).await;
+    if let Some(b) = &bars {
+        b.finish();
+    }
+    let report = report?;
+    if ctx.global.json {
+        return super::print_json(&report).map(|()| ExitCode::SUCCESS);
+    }
+    if !ctx.global.quiet {
+        for c in &report.copy.copied {
+            println!(
+                "copied  {}  {}  {}  ({} blobs, {})",
+                &c.id[..8],
+                c.time.format("%Y-%m-%d %H:%M:%S"),
+                c.source,
+                c.blobs_sent,
+                bytes(c.bytes_sent)
+            );
+        }
+        let removed = report.forget.as_ref().map_or(0, |f| f.removed.len());
+        println!(
+            "{name}: {} snapshots copied ({}), {} removed by its retention; it holds {}",
+            report.copy.copied.len(),
+            bytes(report.copy.bytes_sent),
+            removed,
+            report.status.copies
         );
     }
     super::ok()

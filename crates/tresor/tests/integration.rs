@@ -14,6 +14,7 @@ mod integration {
     mod generative_cross;
     mod golden;
     mod majors;
+    pub mod network_faults;
     mod output;
     pub mod rows;
     mod seeds;

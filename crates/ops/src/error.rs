@@ -1,7 +1,7 @@
 //! The error type of tresor's operations, sorted by what the user can do.
 
 use tresor_core::{ErrorKind, SourceError};
-use tresor_repo::RepoError;
+use tresor_repo::{IndexError, LockError, PruneError, RepoError, StorageError};
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = OpsError> = std::result::Result<T, E>;
@@ -71,7 +71,7 @@ impl OpsError {
     fn raw_hint(&self) -> Option<String> {
         match self {
             OpsError::Source(e) => e.hint().map(str::to_string),
-            OpsError::Repo(RepoError::Storage(e)) => e.hint(),
+            _ if self.storage().is_some() => self.storage().and_then(StorageError::hint),
             OpsError::Repo(RepoError::Index(
                 tresor_repo::IndexError::Crypto { .. } | tresor_repo::IndexError::Malformed { .. },
             )) => Some(
@@ -95,39 +95,47 @@ impl OpsError {
     pub fn is_retryable(&self) -> bool {
         match self {
             OpsError::Source(e) => e.is_retryable(),
-            OpsError::Repo(RepoError::Storage(e)) => e.is_retryable(),
-            _ => false,
+            _ => self.storage().is_some_and(StorageError::is_retryable),
+        }
+    }
+
+    /// The storage failure behind this error, also when it happened while
+    /// taking a lock or during prune.
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            OpsError::Repo(RepoError::Storage(e) | RepoError::Index(IndexError::Storage(e)))
+            | OpsError::Lock(LockError::Storage(e))
+            | OpsError::Prune(
+                PruneError::Storage(e)
+                | PruneError::Index(IndexError::Storage(e))
+                | PruneError::Repo(RepoError::Storage(e) | RepoError::Index(IndexError::Storage(e))),
+            ) => Some(e),
+            _ => None,
         }
     }
 
     /// The class of failure, for exit codes and HTTP statuses.
     pub fn class(&self) -> ErrorClass {
+        if let Some(e) = self.storage() {
+            // a storage failure is one wherever it happened: a lock file
+            // that cannot be listed is not a lock held by someone else
+            return if e.is_not_found() {
+                ErrorClass::NotFound
+            } else if e.is_denied() {
+                ErrorClass::Auth
+            } else {
+                ErrorClass::Repository
+            };
+        }
         match self {
-            OpsError::Repo(RepoError::WrongPassword) => ErrorClass::Auth,
-            OpsError::Repo(RepoError::NotARepository { .. }) => ErrorClass::NotFound,
-            OpsError::Repo(RepoError::Storage(e)) if e.is_not_found() => ErrorClass::NotFound,
-            OpsError::Repo(RepoError::Storage(e)) if e.is_denied() => ErrorClass::Auth,
-            OpsError::Repo(
-                RepoError::DamagedBlob { .. }
-                | RepoError::DamagedObject { .. }
-                | RepoError::BlobNotFound { .. }
-                | RepoError::Config(
-                    tresor_repo::ConfigError::Crypto(_) | tresor_repo::ConfigError::Malformed(_),
-                )
-                | RepoError::Index(
-                    tresor_repo::IndexError::Crypto { .. }
-                    | tresor_repo::IndexError::Malformed { .. },
-                ),
-            ) => ErrorClass::Corrupt,
+            OpsError::Repo(r) | OpsError::Prune(PruneError::Repo(r)) => repo_class(r),
             OpsError::Lock(_) => ErrorClass::Conflict,
-            OpsError::Prune(tresor_repo::PruneError::Storage(_)) => ErrorClass::Repository,
             OpsError::Prune(
-                tresor_repo::PruneError::Index(_)
-                | tresor_repo::PruneError::MissingBlobs { .. }
-                | tresor_repo::PruneError::DamagedBlob { .. },
+                PruneError::Index(_)
+                | PruneError::MissingBlobs { .. }
+                | PruneError::DamagedBlob { .. },
             ) => ErrorClass::Corrupt,
             OpsError::Prune(_) => ErrorClass::Internal,
-            OpsError::Repo(_) => ErrorClass::Repository,
             OpsError::Source(e) => match e.kind() {
                 ErrorKind::InvalidUrl => ErrorClass::Usage,
                 ErrorKind::NotFound => ErrorClass::NotFound,
@@ -145,6 +153,24 @@ impl OpsError {
             OpsError::Cancelled => ErrorClass::Cancelled,
             OpsError::Internal(_) => ErrorClass::Internal,
         }
+    }
+}
+
+/// The class of a repository failure other than storage.
+fn repo_class(e: &RepoError) -> ErrorClass {
+    match e {
+        RepoError::WrongPassword => ErrorClass::Auth,
+        RepoError::NotARepository { .. } => ErrorClass::NotFound,
+        RepoError::DamagedBlob { .. }
+        | RepoError::DamagedObject { .. }
+        | RepoError::BlobNotFound { .. }
+        | RepoError::Config(
+            tresor_repo::ConfigError::Crypto(_) | tresor_repo::ConfigError::Malformed(_),
+        )
+        | RepoError::Index(
+            tresor_repo::IndexError::Crypto { .. } | tresor_repo::IndexError::Malformed { .. },
+        ) => ErrorClass::Corrupt,
+        _ => ErrorClass::Repository,
     }
 }
 
@@ -185,4 +211,55 @@ fn summarize(problems: &[String]) -> String {
         s.push_str(&format!("; and {} more", problems.len() - SHOWN));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn gave_up() -> StorageError {
+        StorageError::GaveUp {
+            tries: 5,
+            elapsed: Duration::from_secs(3),
+            last: Box::new(StorageError::NotFound {
+                path: "locks/".into(),
+            }),
+        }
+    }
+
+    /// A lock file that could not be listed in an outage was reported as
+    /// a conflict (exit 5, "locked") without the storage hint, and prune's
+    /// storage failures as internal errors.
+    #[test]
+    fn storage_failures_are_storage_failures_wherever_they_happen() {
+        for e in [
+            OpsError::Repo(RepoError::Storage(gave_up())),
+            OpsError::Lock(LockError::Storage(gave_up())),
+            OpsError::Prune(PruneError::Storage(gave_up())),
+            OpsError::Prune(PruneError::Repo(RepoError::Storage(gave_up()))),
+            OpsError::Repo(RepoError::Index(IndexError::Storage(gave_up()))),
+            OpsError::Prune(PruneError::from(IndexError::Storage(gave_up()))),
+        ] {
+            assert_eq!(e.class(), ErrorClass::Repository, "{e:?}");
+            assert!(e.is_retryable(), "{e:?}");
+            assert!(
+                e.hint().is_some_and(|h| h.contains("check the network")),
+                "{e:?}"
+            );
+        }
+        let missing = OpsError::Lock(LockError::Storage(StorageError::NotFound {
+            path: "x".into(),
+        }));
+        assert_eq!(missing.class(), ErrorClass::NotFound);
+        assert_eq!(
+            OpsError::Lock(LockError::NotExclusive).class(),
+            ErrorClass::Conflict
+        );
+        assert_eq!(
+            OpsError::Prune(PruneError::Repo(RepoError::WrongPassword)).class(),
+            ErrorClass::Auth
+        );
+    }
 }

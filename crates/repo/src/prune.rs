@@ -38,7 +38,7 @@ pub enum PruneError {
     PendingBlobs,
     /// An index file is unreadable: pruning could delete live data.
     #[error("refusing to prune with a damaged index (try: tresor check)")]
-    Index(#[from] IndexError),
+    Index(IndexError),
     /// Referenced blobs are in no stored pack.
     #[error("{count} blobs used by snapshots are missing, e.g. {example} (try: tresor check)")]
     MissingBlobs {
@@ -63,6 +63,17 @@ pub enum PruneError {
     /// Other repository failure.
     #[error(transparent)]
     Repo(#[from] RepoError),
+}
+
+impl From<IndexError> for PruneError {
+    /// An index file that cannot be read for a storage failure is not a
+    /// damaged index: it stays a storage failure (retryable, with its hint).
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::Storage(s) => PruneError::Storage(s),
+            other => PruneError::Index(other),
+        }
+    }
 }
 
 /// How prune behaves.

@@ -45,7 +45,7 @@ pub use resilience::RetryPolicy;
 
 use dal::{dal_list, dal_put, webdav_put, with_http};
 use location::{Location, Scheme};
-use resilience::Throttle;
+use resilience::{Health, Throttle};
 
 /// Name of the directory (inside a local repository) used for atomic writes.
 pub(crate) const TMP_DIR: &str = ".tmp";
@@ -123,6 +123,7 @@ struct Inner {
     location: String,
     remote: bool,
     retry: RetryPolicy,
+    health: Health,
     requests: Option<Semaphore>,
     upload: Option<Throttle>,
     download: Option<Throttle>,
@@ -159,6 +160,7 @@ impl Storage {
                 location,
                 remote,
                 retry: options.retry.unwrap_or_default(),
+                health: Health::default(),
                 requests: connections.map(Semaphore::new),
                 upload: options.limit_upload.map(Throttle::new),
                 download: options.limit_download.map(Throttle::new),
@@ -296,7 +298,10 @@ impl Storage {
             Some(s) => s.acquire().await.ok(),
             None => None,
         };
-        self.inner.retry.run(op, path, attempt).await
+        self.inner
+            .retry
+            .run(op, path, &self.inner.health, attempt)
+            .await
     }
 
     /// Reads a whole object.

@@ -17,6 +17,10 @@
 //! tresor_testing::conformance!(conformance, "myengine", MyEngineHarness::new().await);
 //! ```
 //!
+//! Besides: [`servers`] starts real storage servers on loopback, and
+//! [`proxy`] puts a fault-injecting proxy (dropped connections, 5xx/429
+//! answers, delays, stalls; seeded) between tresor and one of them.
+//!
 //! [`Source`]: tresor_core::Source
 //! [`Target`]: tresor_core::Target
 //! [`rows_same`]: tresor_core::rows_same
@@ -25,6 +29,7 @@
 mod compare;
 mod conformance;
 pub mod mongo;
+pub mod proxy;
 pub mod servers;
 pub mod shapes;
 mod suite;

@@ -38,6 +38,11 @@ pub struct Global {
     #[arg(long, env = "TRESOR_LIMIT_DOWNLOAD", global = true, value_parser = size_arg)]
     pub limit_download: Option<u64>,
 
+    /// Retry a storage request that keeps failing for at most this long
+    /// (default 3m; 0s never retries)
+    #[arg(long, env = "TRESOR_RETRY_TIME", global = true, value_name = "DURATION", value_parser = duration_arg)]
+    pub retry_time: Option<String>,
+
     /// Read the repository password from the first line of FILE
     #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
@@ -70,6 +75,11 @@ pub struct Global {
     /// How --log-file lines look: text or json
     #[arg(long, global = true, default_value = "text", value_parser = str::parse::<tresor_ops::LogFormat>)]
     pub log_format: tresor_ops::LogFormat,
+}
+
+/// A duration such as `30s` or `5m`, checked here and kept as written.
+fn duration_arg(text: &str) -> Result<String, String> {
+    tresor_ops::parse_duration(text).map(|_| text.to_owned())
 }
 
 /// A bandwidth such as `10MiB` or `500k` (bytes per second).

@@ -55,6 +55,9 @@ impl Context {
         if let Some(n) = self.global.limit_download {
             repo.limit_download = Some(tresor_ops::Size::Bytes(n));
         }
+        if let Some(t) = &self.global.retry_time {
+            repo.retry_time = Some(t.clone());
+        }
         repo
     }
 

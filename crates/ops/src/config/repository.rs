@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tresor_repo::StorageOptions;
+use tresor_repo::{RetryPolicy, StorageOptions};
 
+use super::server::parse_duration;
 use super::{Secret, Size, read_secret_file};
 use crate::error::{OpsError, Result};
 
@@ -54,6 +55,10 @@ pub struct RepositoryConfig {
     /// Download bandwidth limit per second (`10MiB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_download: Option<Size>,
+    /// How long a storage request that keeps failing transiently is
+    /// retried (`3m` unless given; `0s` never retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_time: Option<String>,
 }
 
 impl RepositoryConfig {
@@ -86,12 +91,25 @@ impl RepositoryConfig {
                     hint: Some("give bytes per second, e.g. 10MiB".into()),
                 })
         };
+        let retry = self
+            .retry_time
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| OpsError::InvalidInput {
+                what: format!("repository retry-time: {e}"),
+                hint: Some("give a duration, e.g. 30s or 5m".into()),
+            })?
+            .map(|max_elapsed| RetryPolicy {
+                max_elapsed,
+                ..RetryPolicy::default()
+            });
         Ok(StorageOptions {
             credentials,
+            retry,
             connections: self.connections,
             limit_upload: size("limit-upload", &self.limit_upload)?,
             limit_download: size("limit-download", &self.limit_download)?,
-            ..StorageOptions::default()
         })
     }
 
@@ -105,6 +123,9 @@ impl RepositoryConfig {
         }
         if self.connections == Some(0) {
             problems.push(format!("{what}: connections must be at least 1"));
+        }
+        if let Some(Err(e)) = self.retry_time.as_deref().map(parse_duration) {
+            problems.push(format!("{what}: retry-time: {e}"));
         }
         for (key, s) in [
             ("limit-upload", &self.limit_upload),
@@ -141,6 +162,7 @@ mod tests {
         ))
         .expect("parses");
         let o = repo.storage_options().expect("valid");
+        assert_eq!(o.retry, None, "the default policy unless given");
         assert_eq!(o.credentials["access-key-id"], "AKID");
         assert_eq!(o.credentials["secret-access-key"], "from-file");
         assert_eq!((o.limit_upload, o.connections), (Some(10 << 20), Some(4)));
@@ -153,13 +175,25 @@ mod tests {
     #[test]
     fn mistakes_are_all_reported() {
         let repo: RepositoryConfig = toml::from_str(
-            "connections = 0\nlimit-download = \"fast\"\n[credentials]\naccess-key = \"x\"\n",
+            "connections = 0\nlimit-download = \"fast\"\nretry-time = \"soon\"\n[credentials]\naccess-key = \"x\"\n",
         )
         .expect("parses");
         let mut problems = Vec::new();
         repo.problems("[repository]", &mut problems);
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("retry-time")),
+            "{problems:?}"
+        );
         assert!(problems[0].contains("access-key"), "{problems:?}");
         assert!(repo.storage_options().is_err());
+    }
+
+    #[test]
+    fn retry_time_bounds_the_retries() {
+        let repo: RepositoryConfig = toml::from_str("retry-time = \"20s\"\n").expect("parses");
+        let retry = repo.storage_options().expect("valid").retry.expect("set");
+        assert_eq!(retry.max_elapsed, std::time::Duration::from_secs(20));
+        assert_eq!(retry.first_delay, RetryPolicy::default().first_delay);
     }
 }

@@ -64,6 +64,14 @@ pub enum StorageError {
         /// The last failure.
         last: Box<StorageError>,
     },
+    /// A transient failure while an earlier request of the same command
+    /// had already given up: tried once, not retried, so that a command
+    /// fails within about one retry time rather than one per request.
+    #[error("the storage is still failing (an earlier request gave up after retrying): {last}")]
+    StillDown {
+        /// The failure.
+        last: Box<StorageError>,
+    },
 }
 
 fn human_bytes(n: u64) -> String {
@@ -120,7 +128,7 @@ impl StorageError {
             StorageError::Backend { source, .. } => {
                 source.is_temporary() || source.kind() == ErrorKind::RateLimited
             }
-            StorageError::GaveUp { .. } => true,
+            StorageError::GaveUp { .. } | StorageError::StillDown { .. } => true,
             _ => false,
         }
     }
@@ -129,7 +137,7 @@ impl StorageError {
     pub fn is_full(&self) -> bool {
         match self {
             StorageError::Full { .. } => true,
-            StorageError::GaveUp { last, .. } => last.is_full(),
+            StorageError::GaveUp { last, .. } | StorageError::StillDown { last } => last.is_full(),
             _ => false,
         }
     }
@@ -138,7 +146,9 @@ impl StorageError {
     pub fn is_denied(&self) -> bool {
         match self {
             StorageError::Backend { source, .. } => source.kind() == ErrorKind::PermissionDenied,
-            StorageError::GaveUp { last, .. } => last.is_denied(),
+            StorageError::GaveUp { last, .. } | StorageError::StillDown { last } => {
+                last.is_denied()
+            }
             _ => false,
         }
     }
@@ -151,8 +161,12 @@ impl StorageError {
                 "free space where the repository lives (or raise its quota), then run the command again: `tresor prune` removes what a failed backup wrote, `tresor forget` then `prune` older snapshots"
                     .into(),
             ),
-            StorageError::GaveUp { last, .. } if last.is_full() => last.hint(),
-            StorageError::GaveUp { .. } => Some(
+            StorageError::GaveUp { last, .. } | StorageError::StillDown { last }
+                if last.is_full() =>
+            {
+                last.hint()
+            }
+            StorageError::GaveUp { .. } | StorageError::StillDown { .. } => Some(
                 "the storage kept failing: check the network and the server's health, then run the command again (what was written and indexed is kept and reused)"
                     .into(),
             ),
@@ -165,6 +179,12 @@ impl StorageError {
         match self {
             StorageError::Backend { source, .. } => format!("{self} ({source})"),
             _ => self.to_string(),
+        }
+    }
+
+    pub(super) fn still_down(self) -> Self {
+        StorageError::StillDown {
+            last: Box::new(self),
         }
     }
 

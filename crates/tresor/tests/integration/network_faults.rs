@@ -398,3 +398,65 @@ fn responses_lost_after_the_server_acted_are_retried_to_success() {
     flaky.proxy.off();
     env.ok(&["check", "--read-data"]);
 }
+
+/// `tresor copy` into S3 through the flaky network, run again after a
+/// failure as a cron job would: each run copies or fails
+/// cleanly, what a failed run stored is reused, and once a run succeeds
+/// the destination checks whole and restores every copy exactly.
+#[test]
+fn copies_over_a_flaky_network_finish_and_verify() {
+    let flaky = FlakyS3::start();
+    let home = Env::new();
+    let db = home.path("app.db");
+    small_database(&db);
+    let mut reported = vec![backed_up(&home, &db)];
+    churn(&db, 1);
+    reported.push(backed_up(&home, &db));
+    let far = flaky.env("copies", "10s");
+    flaky.proxy.set(Faults::mixed());
+    let home_repo = home.repo();
+    let copy_args = ["--json", "copy", "--from-repo", home_repo.to_str().unwrap()];
+    let mut runs = 0;
+    let copied = loop {
+        runs += 1;
+        let mut c = far.command();
+        c.env("TRESOR_FROM_PASSWORD", super::support::PASSWORD)
+            .args(copy_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = c.output().unwrap();
+        if out.status.success() {
+            break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+        }
+        failed_cleanly(&out, "copy", &flaky);
+        assert!(
+            runs < 6,
+            "no copy got through in 5 runs: {}",
+            flaky.report()
+        );
+    };
+    let stats = flaky.proxy.stats();
+    flaky.proxy.off();
+    eprintln!("{runs} copy runs; {stats:?}; {copied}");
+    assert!(
+        stats.errors + stats.dropped_requests + stats.dropped_responses > 0,
+        "no fault was injected: {}",
+        flaky.report()
+    );
+    far.ok(&["check", "--read-data"]);
+    let ids = far.snapshot_ids();
+    for (i, snap) in reported.iter().enumerate() {
+        assert!(
+            ids.contains(&snap.id),
+            "{} was not copied: {ids:?}",
+            snap.id
+        );
+        restore_exact(&far, snap, &format!("copied-{i}.db"));
+    }
+    // a further copy sends nothing
+    let mut c = far.command();
+    c.env("TRESOR_FROM_PASSWORD", super::support::PASSWORD)
+        .args(copy_args);
+    let again: serde_json::Value = serde_json::from_slice(&c.output().unwrap().stdout).unwrap();
+    assert_eq!(again["blobs_sent"], 0, "{again}");
+}

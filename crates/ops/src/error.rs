@@ -103,7 +103,9 @@ impl OpsError {
     /// The class of failure, for exit codes and HTTP statuses.
     pub fn class(&self) -> ErrorClass {
         match self {
-            OpsError::Repo(RepoError::WrongPassword) => ErrorClass::Auth,
+            OpsError::Repo(RepoError::WrongPassword | RepoError::AppendOnly { .. }) => {
+                ErrorClass::Auth
+            }
             OpsError::Repo(RepoError::NotARepository { .. }) => ErrorClass::NotFound,
             OpsError::Repo(RepoError::Storage(e)) if e.is_not_found() => ErrorClass::NotFound,
             OpsError::Repo(RepoError::Storage(e)) if e.is_denied() => ErrorClass::Auth,

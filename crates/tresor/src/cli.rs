@@ -38,6 +38,12 @@ pub struct Global {
     #[arg(long, env = "TRESOR_LIMIT_DOWNLOAD", global = true, value_parser = size_arg)]
     pub limit_download: Option<u64>,
 
+    /// The storage credentials can add but not delete or replace objects:
+    /// write create-only, keep lock files, refuse forget, prune, unlock
+    /// and key remove at once (docs/storage.md)
+    #[arg(long, env = "TRESOR_APPEND_ONLY", global = true)]
+    pub append_only: bool,
+
     /// Read the repository password from the first line of FILE
     #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
@@ -183,6 +189,16 @@ pub struct InitArgs {
     /// Argon2id memory in MiB for the first key
     #[arg(long, default_value_t = 64, hide = true)]
     pub kdf_memory_mib: u32,
+    /// Write every object under S3 Object Lock for N days from its write
+    /// (the bucket must have object lock enabled); fixed for the
+    /// repository's life [default: `[repository] object-lock-days`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(tresor_repo::MAX_OBJECT_LOCK_DAYS)))]
+    pub object_lock_days: Option<u32>,
+    /// compliance (nobody can delete early, the default) or governance
+    /// (users allowed to bypass it can) [default: `[repository]
+    /// object-lock-mode`]
+    #[arg(long, value_name = "MODE", value_parser = str::parse::<tresor_repo::ObjectLockMode>)]
+    pub object_lock_mode: Option<tresor_repo::ObjectLockMode>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,7 @@ impl Context {
         if let Some(n) = self.global.limit_download {
             repo.limit_download = Some(tresor_ops::Size::Bytes(n));
         }
+        repo.append_only |= self.global.append_only;
         repo
     }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_repo::{InitOptions, KdfParams, Repository};
+use tresor_repo::{InitOptions, KdfParams, ObjectLock, Repository};
 
 use crate::cli::InitArgs;
 use crate::context::Context;
@@ -16,12 +16,24 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
         m_cost_kib: args.kdf_memory_mib.max(8) * 1024,
         ..KdfParams::default()
     };
+    let settings = &ctx.config.repository;
+    let object_lock = args
+        .object_lock_days
+        .or(settings.object_lock_days)
+        .map(|days| ObjectLock {
+            days,
+            mode: args
+                .object_lock_mode
+                .or(settings.object_lock_mode)
+                .unwrap_or_default(),
+        });
     let repo = Repository::init(
         storage,
         &password,
         InitOptions {
             kdf,
             zstd_level: args.compression,
+            object_lock,
             ..InitOptions::default()
         },
     )
@@ -33,12 +45,19 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             "id": repo.config().id.to_string(),
             "format_version": repo.config().version,
             "compression": repo.config().zstd_level,
+            "object_lock": repo.config().object_lock,
         }))?;
     } else if !ctx.global.quiet {
         println!(
             "created repository {} at {location}",
             repo.config().id.short()
         );
+        if let Some(lock) = repo.config().object_lock {
+            println!(
+                "every object is kept {} days from its write ({} mode object lock)",
+                lock.days, lock.mode
+            );
+        }
         println!();
         println!("Keep the password safe: without it the backups cannot be read.");
         println!("Next: tresor backup sqlite:///path/to/app.db");

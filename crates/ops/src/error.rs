@@ -159,7 +159,7 @@ impl OpsError {
 /// The class of a repository failure other than storage.
 fn repo_class(e: &RepoError) -> ErrorClass {
     match e {
-        RepoError::WrongPassword => ErrorClass::Auth,
+        RepoError::WrongPassword | RepoError::AppendOnly { .. } => ErrorClass::Auth,
         RepoError::NotARepository { .. } => ErrorClass::NotFound,
         RepoError::DamagedBlob { .. }
         | RepoError::DamagedObject { .. }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tresor_repo::{
-    BlobId, CheckReport, LockKind, PruneOptions, PruneReport, Repository, RetentionPolicy,
-    SnapshotInfo, apply_policy,
+    BlobId, CheckReport, LockKind, LockedObject, ObjectKind, PruneOptions, PruneReport, RepoError,
+    Repository, RetentionPolicy, SnapshotInfo, StorageError, apply_policy,
 };
 
 use crate::error::{OpsError, Result};
@@ -181,6 +181,9 @@ pub struct ForgetOutcome {
     pub removed: Vec<String>,
     /// Whether nothing was deleted.
     pub dry_run: bool,
+    /// Snapshots the rules remove that stay, their manifests under S3
+    /// Object Lock retention (kept in `groups`, not in `removed`).
+    pub locked: Vec<LockedObject>,
 }
 
 /// Applies retention rules (or removes named snapshots). Data stays until
@@ -194,6 +197,9 @@ pub struct ForgetOutcome {
 /// keep everything; say so rather than do nothing), unknown ids, repository
 /// failures.
 pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<ForgetOutcome> {
+    if !options.dry_run {
+        repo.refuse_if_append_only("forget")?;
+    }
     let all = list_snapshots(repo).await?;
     let rules = &options.rules;
     let mut groups: BTreeMap<String, Vec<ForgetDecision>> = BTreeMap::new();
@@ -306,16 +312,62 @@ pub async fn forget(repo: &Arc<Repository>, options: &ForgetOptions) -> Result<F
             }
         }
     }
+    // manifests under retention stay, and so stays what they reference
+    let mut locked = retained_snapshots(repo, &removed).await?;
     if !options.dry_run {
         for id in &removed {
-            delete_snapshot(repo, id).await?;
+            if locked.iter().any(|l| l.path.ends_with(id.as_str())) {
+                continue;
+            }
+            match delete_snapshot(repo, id).await {
+                Ok(()) => {}
+                Err(OpsError::Repo(RepoError::Storage(StorageError::Locked { path, until }))) => {
+                    locked.push(LockedObject { path, until });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    removed.retain(|id| !locked.iter().any(|l| l.path.ends_with(id.as_str())));
+    for decisions in groups.values_mut() {
+        for d in decisions.iter_mut() {
+            if let Some(l) = locked.iter().find(|l| l.path.ends_with(d.id.as_str())) {
+                d.keep = true;
+                d.reasons.push(match l.until {
+                    Some(u) => format!("object lock until {}", u.format("%Y-%m-%d %H:%M UTC")),
+                    None => "object lock".into(),
+                });
+            }
         }
     }
     Ok(ForgetOutcome {
         groups,
         removed,
         dry_run: options.dry_run,
+        locked,
     })
+}
+
+/// The manifests among `ids` whose S3 Object Lock retention still holds
+/// (none when the repository has no Object Lock).
+async fn retained_snapshots(repo: &Repository, ids: &[String]) -> Result<Vec<LockedObject>> {
+    let mut locked = Vec::new();
+    if repo.storage().object_lock().is_none() {
+        return Ok(locked);
+    }
+    let now = chrono::Utc::now();
+    for id in ids {
+        let path = format!("{}/{id}", ObjectKind::Snapshot.dir());
+        match repo.storage().retention(&path).await {
+            Ok(Some(r)) if r.holds_at(now) => locked.push(LockedObject {
+                path,
+                until: r.until,
+            }),
+            Ok(_) | Err(StorageError::NotFound { .. }) => {}
+            Err(e) => return Err(RepoError::from(e).into()),
+        }
+    }
+    Ok(locked)
 }
 
 /// The full id of the one manifest whose id starts with `spec` (8 or more
@@ -390,6 +442,9 @@ pub async fn repair_index(repo: &Arc<Repository>) -> Result<tresor_repo::RepairR
 /// A lock held by a running backup, damaged indexes, or referenced data
 /// that is already missing (nothing is deleted then).
 pub async fn prune(repo: &Arc<Repository>, dry_run: bool) -> Result<PruneReport> {
+    if !dry_run {
+        repo.refuse_if_append_only("prune")?;
+    }
     let lock = repo.lock(LockKind::Exclusive).await?;
     let result = async {
         repo.reload_index().await?;

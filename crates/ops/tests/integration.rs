@@ -7,6 +7,7 @@ mod integration {
     pub mod diff;
     pub mod guard;
     pub mod incremental;
+    pub mod object_lock;
     pub mod only_missing;
     pub mod rehearsal;
     pub mod select;

@@ -6,6 +6,12 @@
 //! indexed pack is read in full: its BLAKE3 must match its name, its header
 //! must agree with the index, and every blob must decrypt, decompress and hash
 //! to its id.
+//!
+//! Then the protection the repository is configured with
+//! ([`protection`]): Object Lock on the bucket and on every object, and
+//! credentials opened append-only that really cannot delete.
+
+mod protection;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -105,6 +111,7 @@ pub async fn check(
     let storage = repo.storage();
 
     check_config_and_keys(repo, &mut report).await;
+    protection::check_protection(repo, &mut report).await;
 
     // Index files.
     let (indexed, blob_ids) = read_indexes(repo, &mut report).await;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, MasterKey, ObjectId};
+use crate::storage::{MAX_OBJECT_LOCK_DAYS, ObjectLock};
 
 /// Path of the config object.
 pub(crate) const CONFIG_PATH: &str = "config";
@@ -68,6 +69,11 @@ pub struct Config {
     pub zstd_level: i32,
     /// When the repository was created.
     pub created: DateTime<Utc>,
+    /// S3 Object Lock retention every object is written with (absent:
+    /// none). Read by every writer, so backups keep protecting whatever
+    /// credentials they use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
 }
 
 impl Config {
@@ -96,7 +102,26 @@ impl Config {
             chunker,
             zstd_level,
             created: Utc::now(),
+            object_lock: None,
         })
+    }
+
+    /// Sets the Object Lock retention of a new repository.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for 0 days or more than
+    /// [`MAX_OBJECT_LOCK_DAYS`].
+    pub fn with_object_lock(mut self, lock: Option<ObjectLock>) -> Result<Self, ConfigError> {
+        if let Some(l) = lock
+            && !(1..=MAX_OBJECT_LOCK_DAYS).contains(&l.days)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "object lock of {} days is outside 1..={MAX_OBJECT_LOCK_DAYS}",
+                l.days
+            )));
+        }
+        self.object_lock = lock;
+        Ok(self)
     }
 
     /// Encrypts the config as stored.

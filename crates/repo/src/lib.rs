@@ -68,6 +68,6 @@ pub use repository::{
     DEFAULT_ZSTD_LEVEL, InitOptions, NamedObject, ObjectKind, RepoError, Repository, SavedBlob,
 };
 pub use storage::{
-    DEFAULT_CONNECTIONS, MULTIPART_CHUNK, ObjectMeta, RetryPolicy, Storage, StorageError,
-    StorageOptions,
+    DEFAULT_CONNECTIONS, LockedObject, MAX_OBJECT_LOCK_DAYS, MULTIPART_CHUNK, ObjectLock,
+    ObjectLockMode, ObjectMeta, Retention, RetryPolicy, Storage, StorageError, StorageOptions,
 };

@@ -5,6 +5,12 @@
 //! was not refreshed for 30 minutes, or when it belongs to this host and its
 //! process is gone. Acquisition writes the lock and then looks again, so two
 //! racing exclusive requests both back off instead of both winning.
+//!
+//! On append-only storage a lock file can be neither replaced nor deleted,
+//! so a lock is a *session* of create-only files: the first one, a new one
+//! at every refresh (naming the session), and a release record at the end,
+//! which makes every file of the session stale. They stay until `prune` or
+//! `unlock`, run with the full credentials, removes stale locks.
 
 use std::path::Path;
 use std::time::Duration;
@@ -77,6 +83,12 @@ struct LockFile {
     pid: u32,
     time: DateTime<Utc>,
     refreshed: DateTime<Utc>,
+    /// The first file of an append-only lock session (absent: this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session: Option<ObjectId>,
+    /// A release record: the session ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    released: bool,
 }
 
 impl LockFile {
@@ -90,6 +102,9 @@ impl LockFile {
 pub struct LockInfo {
     /// Lock file id.
     pub id: ObjectId,
+    /// The lock session the file belongs to (its own id, but for the
+    /// refreshes and release record of an append-only lock).
+    pub session: ObjectId,
     /// True for an exclusive lock.
     pub exclusive: bool,
     /// Host of the holder.
@@ -149,6 +164,7 @@ async fn read_locks(
     let now = Utc::now();
     let host = hostname();
     let mut out = Vec::new();
+    let mut released = std::collections::HashSet::new();
     for name in storage.list(LOCKS_DIR).await? {
         let Ok(id) = name.parse::<ObjectId>() else {
             continue;
@@ -166,16 +182,24 @@ async fn read_locks(
             tracing::warn!(lock = %id, "ignoring an unreadable lock file");
             continue;
         };
+        let session = lock.session.unwrap_or(id);
+        if lock.released {
+            released.insert(session);
+        }
         out.push(LockInfo {
             id,
+            session,
             exclusive: lock.exclusive,
-            stale: is_stale(&lock, now, stale_after, &host),
+            stale: lock.released || is_stale(&lock, now, stale_after, &host),
             hostname: lock.hostname,
             username: lock.username,
             pid: lock.pid,
             time: lock.time,
             refreshed: lock.refreshed,
         });
+    }
+    for l in &mut out {
+        l.stale |= released.contains(&l.session);
     }
     Ok(out)
 }
@@ -189,7 +213,10 @@ async fn remove_dead_locks(storage: &Storage, locks: &[LockInfo]) {
     let host = hostname();
     for l in locks {
         if l.hostname == host && !pid_alive(l.pid) {
-            match storage.delete(&format!("{LOCKS_DIR}/{}", l.id)).await {
+            match storage
+                .delete_unprotected(&format!("{LOCKS_DIR}/{}", l.id))
+                .await
+            {
                 Ok(()) => tracing::info!(
                     lock = %l.id.short(),
                     pid = l.pid,
@@ -217,6 +244,28 @@ pub struct LockGuard {
     kind: LockKind,
     storage: Storage,
     refresher: Option<tokio::task::JoinHandle<()>>,
+    /// What ends the lock on append-only storage: a release record.
+    release_record: Option<Vec<u8>>,
+}
+
+/// Ends a lock: deletes its file, or on append-only storage writes its
+/// session's release record.
+async fn end_lock(
+    storage: &Storage,
+    id: ObjectId,
+    release_record: Option<Vec<u8>>,
+) -> Result<(), StorageError> {
+    match release_record {
+        Some(record) => {
+            let path = format!("{LOCKS_DIR}/{}", ObjectId::random());
+            storage.write_unprotected(&path, record, true).await
+        }
+        None => {
+            storage
+                .delete_unprotected(&format!("{LOCKS_DIR}/{id}"))
+                .await
+        }
+    }
 }
 
 impl LockGuard {
@@ -244,9 +293,7 @@ impl LockGuard {
             task.abort();
             let _ = task.await;
         }
-        self.storage
-            .delete(&format!("{LOCKS_DIR}/{}", self.id))
-            .await?;
+        end_lock(&self.storage, self.id, self.release_record.take()).await?;
         Ok(())
     }
 }
@@ -258,12 +305,13 @@ impl Drop for LockGuard {
         };
         task.abort();
         let storage = self.storage.clone();
-        let path = format!("{LOCKS_DIR}/{}", self.id);
+        let id = self.id;
+        let record = self.release_record.take();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let _ = task.await;
-                if let Err(e) = storage.delete(&path).await {
-                    tracing::warn!(error = %e, path, "cannot remove lock file");
+                if let Err(e) = end_lock(&storage, id, record).await {
+                    tracing::warn!(error = %e, lock = %id.short(), "cannot release the lock");
                 }
             });
         }
@@ -295,8 +343,12 @@ impl Repository {
         if let Some(l) = conflict(&locks, kind, None) {
             return Err(locked(l));
         }
-        remove_dead_locks(&storage, &locks).await;
+        let append_only = storage.is_append_only();
+        if !append_only {
+            remove_dead_locks(&storage, &locks).await;
+        }
         let now = Utc::now();
+        let id = ObjectId::random();
         let mut file = LockFile {
             exclusive: kind == LockKind::Exclusive,
             hostname: hostname(),
@@ -304,17 +356,25 @@ impl Repository {
             pid: std::process::id(),
             time: now,
             refreshed: now,
+            session: append_only.then_some(id),
+            released: false,
         };
-        let id = ObjectId::random();
+        let release_record = append_only.then(|| {
+            LockFile {
+                released: true,
+                ..file.clone()
+            }
+            .encode(&key)
+        });
         let path = format!("{LOCKS_DIR}/{id}");
         storage
-            .write_if_not_exists(&path, file.encode(&key))
+            .write_unprotected(&path, file.encode(&key), true)
             .await?;
         // Look again: someone may have locked between our read and our write.
         let locks = read_locks(&storage, &key, options.stale_after).await?;
         if let Some(l) = conflict(&locks, kind, Some(id)) {
             let err = locked(l);
-            storage.delete(&path).await?;
+            end_lock(&storage, id, release_record).await?;
             return Err(err);
         }
         let refresh_storage = storage.clone();
@@ -322,7 +382,17 @@ impl Repository {
             loop {
                 tokio::time::sleep(options.refresh_interval).await;
                 file.refreshed = Utc::now();
-                if let Err(e) = refresh_storage.write(&path, file.encode(&key)).await {
+                // append-only: a new file of the session, as the old one
+                // cannot be replaced
+                let (path, only_new) = if append_only {
+                    (format!("{LOCKS_DIR}/{}", ObjectId::random()), true)
+                } else {
+                    (path.clone(), false)
+                };
+                if let Err(e) = refresh_storage
+                    .write_unprotected(&path, file.encode(&key), only_new)
+                    .await
+                {
                     tracing::warn!(error = %e, "cannot refresh repository lock");
                 }
             }
@@ -332,6 +402,7 @@ impl Repository {
             kind,
             storage,
             refresher: Some(refresher),
+            release_record,
         })
     }
 
@@ -358,7 +429,7 @@ impl Repository {
         for l in self.list_locks().await? {
             if l.stale {
                 self.storage()
-                    .delete(&format!("{LOCKS_DIR}/{}", l.id))
+                    .delete_unprotected(&format!("{LOCKS_DIR}/{}", l.id))
                     .await?;
                 n += 1;
             }
@@ -375,11 +446,29 @@ impl Repository {
         let names = self.storage().list(LOCKS_DIR).await?;
         for name in &names {
             self.storage()
-                .delete(&format!("{LOCKS_DIR}/{name}"))
+                .delete_unprotected(&format!("{LOCKS_DIR}/{name}"))
                 .await?;
         }
         Ok(names.len())
     }
+}
+
+/// A lock file that is already released (stale from the start): what
+/// `check` writes to probe whether append-only credentials can delete,
+/// and what `prune` or `unlock` removes later.
+pub(crate) fn released_record(key: &MasterKey) -> Vec<u8> {
+    let now = Utc::now();
+    LockFile {
+        exclusive: false,
+        hostname: hostname(),
+        username: username(),
+        pid: std::process::id(),
+        time: now,
+        refreshed: now,
+        session: None,
+        released: true,
+    }
+    .encode(key)
 }
 
 fn locked(l: &LockInfo) -> LockError {
@@ -422,6 +511,8 @@ mod tests {
             pid: 42,
             time: t,
             refreshed: t,
+            session: None,
+            released: false,
         }
     }
 
@@ -515,6 +606,52 @@ mod tests {
         assert!(!ids.contains(&dead), "{ids:?}");
         assert!(ids.contains(&old), "{ids:?}");
         g.release().await.unwrap();
+    }
+
+    /// Append-only storage: the lock, each refresh and the release are
+    /// new files; the release makes the whole session stale.
+    #[tokio::test(start_paused = true)]
+    async fn append_only_locks_are_sessions_of_new_files() {
+        let storage = Storage::open(
+            "memory:",
+            &crate::StorageOptions {
+                append_only: true,
+                ..crate::StorageOptions::default()
+            },
+        )
+        .unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(storage, &"pw".into(), opts).await.unwrap();
+        let lock_opts = LockOptions {
+            refresh_interval: Duration::from_secs(1),
+            ..LockOptions::default()
+        };
+        let g = repo
+            .lock_with(LockKind::Exclusive, lock_opts)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let locks = repo.list_locks().await.unwrap();
+        assert_eq!(locks.len(), 3, "{locks:?}");
+        assert!(locks.iter().all(|l| !l.stale && l.session == g.id()));
+        assert!(repo.lock(LockKind::Shared).await.is_err());
+        g.release().await.unwrap();
+        let locks = repo.list_locks().await.unwrap();
+        assert_eq!(locks.len(), 4, "{locks:?}");
+        assert!(locks.iter().all(|l| l.stale), "{locks:?}");
+        repo.lock(LockKind::Shared)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+        assert!(matches!(
+            repo.remove_stale_locks().await,
+            Err(LockError::Storage(StorageError::AppendOnly { .. }))
+        ));
     }
 
     #[tokio::test(start_paused = true)]

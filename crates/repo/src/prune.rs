@@ -10,6 +10,12 @@
 //!
 //! A crash after 3 leaves duplicate index entries (harmless); after 4, packs
 //! that no index lists, which the next prune removes.
+//!
+//! Under S3 Object Lock, what retention still holds is spared in the plan
+//! ([`retained`]) and reported in [`PruneReport::locked`]; append-only
+//! storage is refused before anything is read.
+
+mod retained;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -24,7 +30,7 @@ use crate::index::{
 use crate::lock::LockGuard;
 use crate::pack::{DATA_DIR, PackEntry, PackWriter, pack_path};
 use crate::repository::{RepoError, Repository};
-use crate::storage::{StorageError, TMP_DIR};
+use crate::storage::{LockedObject, StorageError, TMP_DIR};
 
 /// Errors of prune.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +136,12 @@ pub struct PruneReport {
     /// Temporary files an interrupted write left in `.tmp/` (a killed
     /// process, a full disk), removed.
     pub temp_files_removed: usize,
+    /// Objects that would go but stay under S3 Object Lock retention
+    /// (with the packs the index files among them list).
+    pub locked: Vec<LockedObject>,
+    /// Stale lock files removed (among them what backups with
+    /// append-only credentials leave).
+    pub stale_locks_removed: usize,
 }
 
 enum Fate {
@@ -158,6 +170,9 @@ pub async fn prune(
     if repo.has_pending() {
         return Err(PruneError::PendingBlobs);
     }
+    if !options.dry_run {
+        repo.refuse_if_append_only("prune")?;
+    }
     let storage = repo.storage();
     let key = repo.key();
     let mut report = PruneReport {
@@ -168,6 +183,10 @@ pub async fn prune(
     // 1. Plan.
     let files = read_all_index_files(storage, key).await?;
     let old_index_ids: Vec<ObjectId> = files.iter().map(|(id, _)| *id).collect();
+    let index_files: BTreeMap<ObjectId, Vec<PackId>> = files
+        .iter()
+        .map(|(id, f)| (*id, f.packs.iter().map(|p| p.id).collect()))
+        .collect();
     let mut indexed: BTreeMap<PackId, IndexPack> = BTreeMap::new();
     for (_, file) in files {
         for p in file.packs {
@@ -182,7 +201,7 @@ pub async fn prune(
         }
     }
     let chosen = choose_copies(&indexed, &stored, referenced)?;
-    let fates = decide_fates(&indexed, &stored, &chosen, options, &mut report);
+    let mut fates = decide_fates(&indexed, &stored, &chosen, options, &mut report);
     let grace_cutoff = options
         .unreferenced_grace
         .and_then(|g| SystemTime::now().checked_sub(g));
@@ -201,6 +220,15 @@ pub async fn prune(
             unreferenced.push(id);
         }
     }
+    let kept_index = retained::spare_retained(
+        storage,
+        &index_files,
+        &indexed,
+        &mut fates,
+        &mut unreferenced,
+        &mut report,
+    )
+    .await?;
     let index_changes = report.packs_deleted + report.packs_repacked + report.missing_packs_dropped
         > 0
         || old_index_ids.len() > indexed.len().div_ceil(MAX_PACKS_PER_INDEX);
@@ -217,7 +245,7 @@ pub async fn prune(
     report.temp_files_removed = temp_files.len();
     if options.dry_run {
         if index_changes {
-            report.index_files_removed = old_index_ids.len();
+            report.index_files_removed = old_index_ids.len() - kept_index.len();
         }
         return Ok(report);
     }
@@ -239,24 +267,35 @@ pub async fn prune(
             .collect();
         all.extend(new_packs);
         report.index_files_written += write_index(repo, all).await?;
-        for id in &old_index_ids {
+        for id in old_index_ids.iter().filter(|id| !kept_index.contains(id)) {
             storage.delete(&format!("{INDEX_DIR}/{id}")).await?;
+            report.index_files_removed += 1;
         }
-        report.index_files_removed = old_index_ids.len();
     } else if !new_packs.is_empty() {
         // Unreachable in practice (repacking changes the index), kept for safety.
         report.index_files_written += write_index(repo, new_packs).await?;
     }
 
-    // 4. Packs, once no index names them.
-    for (pid, fate) in &fates {
-        if matches!(fate, Fate::Delete | Fate::Repack(_)) {
-            storage.delete(&pack_path(pid)).await?;
+    // 4. Packs, once no index names them. One whose retention outlived
+    // the plan's look stays unindexed, for the next prune.
+    let doomed = fates
+        .iter()
+        .filter(|(_, f)| matches!(f, Fate::Delete | Fate::Repack(_)))
+        .map(|(pid, _)| pid)
+        .chain(unreferenced.iter());
+    for pid in doomed {
+        match storage.delete(&pack_path(pid)).await {
+            Ok(()) => {}
+            Err(StorageError::Locked { path, until }) => {
+                report.locked.push(LockedObject { path, until });
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    for pid in &unreferenced {
-        storage.delete(&pack_path(pid)).await?;
-    }
+    report.stale_locks_removed = repo.remove_stale_locks().await.map_err(|e| match e {
+        crate::LockError::Storage(e) => PruneError::Storage(e),
+        other => PruneError::Repo(RepoError::Task(other.to_string())),
+    })?;
 
     repo.reload_index().await?;
     Ok(report)

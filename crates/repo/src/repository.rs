@@ -11,7 +11,7 @@ use crate::crypto::{BlobId, CryptoError, MasterKey, ObjectId};
 use crate::index::{BlobLocation, MasterIndex, read_all_index_files};
 use crate::key::{KEYS_DIR, KdfParams, Password};
 use crate::pack::DEFAULT_PACK_SIZE;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{ObjectLock, Storage, StorageError};
 
 use blobs::Packer;
 pub use blobs::SavedBlob;
@@ -32,6 +32,9 @@ pub struct InitOptions {
     pub chunker: ChunkerParams,
     /// Zstd level for blobs.
     pub zstd_level: i32,
+    /// S3 Object Lock retention for every object (the bucket must have
+    /// Object Lock enabled).
+    pub object_lock: Option<ObjectLock>,
 }
 
 impl Default for InitOptions {
@@ -40,6 +43,7 @@ impl Default for InitOptions {
             kdf: KdfParams::default(),
             chunker: ChunkerParams::default(),
             zstd_level: DEFAULT_ZSTD_LEVEL,
+            object_lock: None,
         }
     }
 }
@@ -116,8 +120,14 @@ impl Repository {
     /// Creates a repository: one key file for `password`, then the config
     /// (written last: it marks the repository as initialised).
     ///
+    /// With [`InitOptions::object_lock`], every object (the key and the
+    /// config included) is written under that retention.
+    ///
     /// # Errors
-    /// [`RepoError::AlreadyInitialized`] when a config exists.
+    /// [`RepoError::AlreadyInitialized`] when a config exists;
+    /// [`RepoError::ObjectLockDisabled`] (or
+    /// [`StorageError::ObjectLockUnsupported`]) when Object Lock is asked
+    /// of a bucket (or backend) without it.
     pub async fn init(
         storage: Storage,
         password: &Password,
@@ -160,7 +170,22 @@ impl Repository {
                 location: storage.location().to_owned(),
             });
         }
-        let config = Config::new(options.chunker, options.zstd_level)?;
+        let config = Config::new(options.chunker, options.zstd_level)?
+            .with_object_lock(options.object_lock)?;
+        if let Some(lock) = options.object_lock {
+            if !storage.supports_object_lock() {
+                return Err(StorageError::ObjectLockUnsupported {
+                    location: storage.location().to_owned(),
+                }
+                .into());
+            }
+            if storage.bucket_object_lock().await? != Some(true) {
+                return Err(RepoError::ObjectLockDisabled {
+                    location: storage.location().to_owned(),
+                });
+            }
+            storage.protect_with(lock)?;
+        }
         let key_id = write_key(&storage, password, &key, options.kdf).await?;
         match storage
             .write_if_not_exists(CONFIG_PATH, config.encode(&key))
@@ -168,6 +193,8 @@ impl Repository {
         {
             Ok(()) => {}
             Err(StorageError::AlreadyExists { .. }) => {
+                // (refused when append-only or retained: a stray key file
+                // that opens nothing else is harmless)
                 let _ = storage.delete(&format!("{KEYS_DIR}/{key_id}")).await;
                 return Err(RepoError::AlreadyInitialized {
                     location: storage.location().to_owned(),
@@ -226,6 +253,7 @@ impl Repository {
     /// # Errors
     /// Storage failures.
     pub async fn rebuild_index(&self) -> Result<crate::RepairReport, RepoError> {
+        self.refuse_if_append_only("repair index")?;
         let report = crate::repair::rebuild_index(&self.storage, &self.key).await?;
         self.reload_index().await?;
         Ok(report)
@@ -238,6 +266,13 @@ impl Repository {
         config: Config,
         index: MasterIndex,
     ) -> Self {
+        if let Some(lock) = config.object_lock
+            && let Err(e) = storage.protect_with(lock)
+        {
+            // a copy of the repository elsewhere stays readable; `check`
+            // reports the missing protection
+            tracing::warn!(error = %e, "the repository asks for object lock, which this storage cannot give");
+        }
         Repository {
             storage,
             key,
@@ -260,6 +295,18 @@ impl Repository {
     /// The storage backend.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Fails at once when the storage is append-only: for operations that
+    /// delete (`what` names them), so that nothing is half-done.
+    ///
+    /// # Errors
+    /// [`RepoError::AppendOnly`].
+    pub fn refuse_if_append_only(&self, what: &'static str) -> Result<(), RepoError> {
+        if self.storage.is_append_only() {
+            return Err(RepoError::AppendOnly { what });
+        }
+        Ok(())
     }
 
     /// The repository config.

@@ -19,6 +19,15 @@
 //! renamed, SFTP writes a temporary name and renames, object stores commit
 //! a `PUT` (or a multipart upload, above [`MULTIPART_CHUNK`]) at once.
 //!
+//! Two protections against an attacker who holds the backup's
+//! credentials ("A repository ransomware cannot erase" in
+//! `docs/storage.md`): [`StorageOptions::append_only`] makes every write
+//! create-only and refuses deletes before asking the server, for
+//! credentials that cannot delete anyway; [`Storage::protect_with`] gives
+//! every object written to S3 an Object Lock retention ([`retention`]),
+//! and turns deletes into versioned deletes that the server refuses while
+//! the retention lasts ([`StorageError::Locked`]).
+//!
 //! URL forms and credentials per backend: `docs/storage.md`.
 
 mod azure;
@@ -28,13 +37,14 @@ mod gcs;
 mod local;
 mod location;
 mod resilience;
+mod retention;
 mod s3;
 mod sftp;
 mod webdav;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use opendal::{Buffer, EntryMode, Operator};
@@ -42,6 +52,7 @@ use tokio::sync::Semaphore;
 
 pub use error::StorageError;
 pub use resilience::RetryPolicy;
+pub use retention::{LockedObject, MAX_OBJECT_LOCK_DAYS, ObjectLock, ObjectLockMode, Retention};
 
 use dal::{dal_list, dal_put, webdav_put, with_http};
 use location::{Location, Scheme};
@@ -85,6 +96,11 @@ pub struct StorageOptions {
     pub limit_upload: Option<u64>,
     /// Download bandwidth limit, bytes per second.
     pub limit_download: Option<u64>,
+    /// The credentials may add objects but not delete or replace them:
+    /// every write is create-only (an object already there must hold the
+    /// same bytes), and a delete fails with
+    /// [`StorageError::AppendOnly`] before any request.
+    pub append_only: bool,
 }
 
 impl std::fmt::Debug for StorageOptions {
@@ -95,6 +111,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("connections", &self.connections)
             .field("limit_upload", &self.limit_upload)
             .field("limit_download", &self.limit_download)
+            .field("append_only", &self.append_only)
             .finish()
     }
 }
@@ -127,6 +144,12 @@ struct Inner {
     requests: Option<Semaphore>,
     upload: Option<Throttle>,
     download: Option<Throttle>,
+    append_only: bool,
+    /// The signed client of an S3 backend, for Object Lock.
+    s3: Option<s3::SignedS3>,
+    /// The retention every protected write gets, once the repository
+    /// config says so.
+    object_lock: OnceLock<ObjectLock>,
 }
 
 enum Backend {
@@ -150,6 +173,16 @@ impl std::fmt::Debug for Storage {
 
 impl Storage {
     fn build(backend: Backend, location: String, remote: bool, options: &StorageOptions) -> Self {
+        Storage::build_with(backend, None, location, remote, options)
+    }
+
+    fn build_with(
+        backend: Backend,
+        s3: Option<s3::SignedS3>,
+        location: String,
+        remote: bool,
+        options: &StorageOptions,
+    ) -> Self {
         let connections = options
             .connections
             .or(remote.then_some(DEFAULT_CONNECTIONS))
@@ -164,6 +197,9 @@ impl Storage {
                 requests: connections.map(Semaphore::new),
                 upload: options.limit_upload.map(Throttle::new),
                 download: options.limit_download.map(Throttle::new),
+                append_only: options.append_only,
+                s3,
+                object_lock: OnceLock::new(),
             }),
         }
     }
@@ -233,7 +269,14 @@ impl Storage {
     /// location or incomplete credentials.
     pub fn open(location: &str, options: &StorageOptions) -> Result<Self, StorageError> {
         let remote = match location::parse(location)? {
-            Location::Memory => return Ok(Storage::memory()),
+            Location::Memory => {
+                return Ok(Storage::build(
+                    Backend::Dal(local::memory()),
+                    "memory:".into(),
+                    false,
+                    options,
+                ));
+            }
             Location::Local(path) => {
                 let op = local::operator(path.as_ref())?;
                 return Ok(Storage::build(
@@ -249,6 +292,7 @@ impl Storage {
             Location::Remote(remote) => remote,
         };
         let display = remote.display();
+        let mut signed = None;
         let backend = match remote.scheme {
             Scheme::Sftp => Backend::Sftp(sftp::Sftp::new(&remote, options, location)?),
             Scheme::WebDav { .. } => {
@@ -260,14 +304,18 @@ impl Storage {
             }
             scheme => {
                 let op = match scheme {
-                    Scheme::S3 => s3::operator(&remote, options, location)?,
+                    Scheme::S3 => {
+                        let (op, s) = s3::operator(&remote, options, location)?;
+                        signed = Some(s);
+                        op
+                    }
                     Scheme::Azure => azure::operator(&remote, options, location)?,
                     _ => gcs::operator(&remote, options, location)?,
                 };
                 Backend::Dal(with_http(op))
             }
         };
-        Ok(Storage::build(backend, display, true, options))
+        Ok(Storage::build_with(backend, signed, display, true, options))
     }
 
     /// The location this storage was opened from, for messages (without
@@ -279,6 +327,66 @@ impl Storage {
     /// True for a backend reached over the network.
     pub fn is_remote(&self) -> bool {
         self.inner.remote
+    }
+
+    /// True when opened append-only ([`StorageOptions::append_only`]).
+    pub fn is_append_only(&self) -> bool {
+        self.inner.append_only
+    }
+
+    /// True for an S3 backend, the one that can hold Object Lock.
+    pub fn supports_object_lock(&self) -> bool {
+        self.inner.s3.is_some()
+    }
+
+    /// From now on, every object written (but lock files) gets `lock`'s
+    /// retention, and deletes become versioned deletes that the server
+    /// refuses while the retention lasts. Set once; later calls are
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`StorageError::ObjectLockUnsupported`] on a backend other than S3.
+    pub fn protect_with(&self, lock: ObjectLock) -> Result<(), StorageError> {
+        if self.inner.s3.is_none() {
+            return Err(StorageError::ObjectLockUnsupported {
+                location: self.inner.location.clone(),
+            });
+        }
+        let _ = self.inner.object_lock.set(lock);
+        Ok(())
+    }
+
+    /// The retention protected writes get, when set.
+    pub fn object_lock(&self) -> Option<ObjectLock> {
+        self.inner.object_lock.get().copied()
+    }
+
+    /// Whether the bucket has Object Lock enabled; `None` on a backend
+    /// without Object Lock.
+    ///
+    /// # Errors
+    /// Any backend failure.
+    pub async fn bucket_object_lock(&self) -> Result<Option<bool>, StorageError> {
+        let Some(s3) = &self.inner.s3 else {
+            return Ok(None);
+        };
+        self.call("stat", "", || s3.bucket_lock_enabled())
+            .await
+            .map(Some)
+    }
+
+    /// An object's Object Lock retention; `None` on a backend without
+    /// Object Lock.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] when it does not exist.
+    pub async fn retention(&self, path: &str) -> Result<Option<Retention>, StorageError> {
+        let Some(s3) = &self.inner.s3 else {
+            return Ok(None);
+        };
+        self.call("stat", path, || s3.head(path))
+            .await
+            .map(|h| Some(h.retention))
     }
 
     /// Runs one storage request: a permit from the request bound, then the
@@ -375,7 +483,18 @@ impl Storage {
     /// # Errors
     /// Any backend failure.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
-        self.put(path, data, false).await
+        self.put(path, data, false, true).await
+    }
+
+    /// [`Storage::write`] or [`Storage::write_if_not_exists`] of an object
+    /// that must stay deletable (a lock file): never under Object Lock.
+    pub(crate) async fn write_unprotected(
+        &self,
+        path: &str,
+        data: Vec<u8>,
+        only_new: bool,
+    ) -> Result<(), StorageError> {
+        self.put(path, data, only_new, false).await
     }
 
     /// Writes an object only when none exists under that name.
@@ -389,10 +508,40 @@ impl Storage {
     /// # Errors
     /// [`StorageError::AlreadyExists`] when the object exists.
     pub async fn write_if_not_exists(&self, path: &str, data: Vec<u8>) -> Result<(), StorageError> {
-        self.put(path, data, true).await
+        self.put(path, data, true, true).await
     }
 
-    async fn put(&self, path: &str, data: Vec<u8>, only_new: bool) -> Result<(), StorageError> {
+    async fn put(
+        &self,
+        path: &str,
+        data: Vec<u8>,
+        only_new: bool,
+        protect: bool,
+    ) -> Result<(), StorageError> {
+        if self.inner.append_only && !only_new {
+            // every name tresor writes is a content hash or random: an
+            // object already there holds these bytes, or is not ours to
+            // replace
+            let buffer = Buffer::from(data.clone());
+            return match Box::pin(self.put(path, data, true, protect)).await {
+                Err(StorageError::AlreadyExists { .. }) => {
+                    match self.same_content(path, &buffer).await {
+                        Ok(()) => Ok(()),
+                        Err(StorageError::AlreadyExists { .. }) => Err(StorageError::AppendOnly {
+                            op: "replace",
+                            path: path.to_owned(),
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
+        }
+        let lock = if protect {
+            self.inner.object_lock.get().copied()
+        } else {
+            None
+        };
         if let Some(t) = &self.inner.upload {
             t.take(data.len()).await;
         }
@@ -404,15 +553,14 @@ impl Storage {
             let retried = attempt > 1;
             let data = data.clone();
             async move {
-                let written = match &self.inner.backend {
-                    Backend::Dal(op) => dal_put(op, path, data.clone(), len, only_new).await,
-                    Backend::Local { root, .. } => {
-                        local::write(root, path, data.to_vec(), only_new).await
+                let written = match (&self.inner.backend, &self.inner.s3, lock) {
+                    (Backend::Dal(_), Some(s3), Some(lock)) => {
+                        s3.put(path, &data.to_vec(), only_new, &lock).await
                     }
-                    Backend::WebDav { op, mover } => {
-                        webdav_put(op, mover, path, data.clone(), only_new).await
+                    (backend, _, _) => {
+                        self.put_plain(backend, path, data.clone(), len, only_new)
+                            .await
                     }
-                    Backend::Sftp(s) => s.write(path, data.to_vec(), only_new).await,
                 };
                 match written {
                     // a retried create found its own first attempt, which
@@ -433,6 +581,22 @@ impl Storage {
             },
             other => other,
         })
+    }
+
+    async fn put_plain(
+        &self,
+        backend: &Backend,
+        path: &str,
+        data: Buffer,
+        len: usize,
+        only_new: bool,
+    ) -> Result<(), StorageError> {
+        match backend {
+            Backend::Dal(op) => dal_put(op, path, data, len, only_new).await,
+            Backend::Local { root, .. } => local::write(root, path, data.to_vec(), only_new).await,
+            Backend::WebDav { op, mover } => webdav_put(op, mover, path, data, only_new).await,
+            Backend::Sftp(s) => s.write(path, data.to_vec(), only_new).await,
+        }
     }
 
     /// After a retried create-if-absent was refused: success when the
@@ -495,9 +659,58 @@ impl Storage {
 
     /// Deletes an object; deleting a missing object succeeds.
     ///
+    /// Under Object Lock ([`Storage::protect_with`]) the object's current
+    /// version is deleted for good (not hidden behind a delete marker),
+    /// which the server refuses while its retention lasts.
+    ///
     /// # Errors
-    /// Any backend failure.
+    /// [`StorageError::AppendOnly`] when opened append-only,
+    /// [`StorageError::Locked`] when the retention holds, any backend
+    /// failure.
     pub async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        if let (Some(s3), Some(_)) = (&self.inner.s3, self.inner.object_lock.get()) {
+            self.refuse_append_only(path)?;
+            let head = match self.call("stat", path, || s3.head(path)).await {
+                Ok(h) => h,
+                Err(StorageError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if let Some(version) = head.version {
+                return self
+                    .call("delete", path, || {
+                        s3.delete_version(path, &version, head.retention.until)
+                    })
+                    .await;
+            }
+        }
+        self.delete_unprotected(path).await
+    }
+
+    fn refuse_append_only(&self, path: &str) -> Result<(), StorageError> {
+        if self.inner.append_only {
+            return Err(StorageError::AppendOnly {
+                op: "delete",
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes an object that was written unprotected (a lock file): on a
+    /// versioned bucket this leaves a delete marker, which retention
+    /// never refuses.
+    ///
+    /// # Errors
+    /// [`StorageError::AppendOnly`] when opened append-only, any backend
+    /// failure.
+    pub(crate) async fn delete_unprotected(&self, path: &str) -> Result<(), StorageError> {
+        self.refuse_append_only(path)?;
+        self.delete_raw(path).await
+    }
+
+    /// Asks the server to delete, even when opened append-only: the
+    /// probe of `check`, which wants to see the server refuse.
+    pub(crate) async fn delete_raw(&self, path: &str) -> Result<(), StorageError> {
         let done = self
             .call("delete", path, || async {
                 match &self.inner.backend {

@@ -8,5 +8,6 @@
 mod integration {
     mod conformance;
     mod objects;
+    mod protection;
     mod support;
 }

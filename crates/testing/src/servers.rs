@@ -23,7 +23,7 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 pub use postgres::{POSTGRES_USER, PostgresServer, postgres_binaries};
-pub use sshd::SftpLogin;
+pub use sshd::{APPEND_ONLY_SFTP, SftpLogin};
 
 /// The storage servers the tests can start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +252,105 @@ async fn moto() -> Result<StorageServer> {
     s.url = format!("s3://tresor/repo?endpoint=http://127.0.0.1:{port}&region=us-east-1");
     s3_credentials(&mut s);
     Ok(s)
+}
+
+/// Access keys of the IAM users [`StorageServer::moto_iam`] makes.
+#[derive(Clone, Debug)]
+pub struct MotoUsers {
+    /// Allowed everything (`"Action": "*"`).
+    pub admin: (String, String),
+    /// Allowed what an append-only backup needs: [`APPEND_ONLY_ACTIONS`]
+    /// on the bucket and its objects, no delete.
+    pub backup: (String, String),
+}
+
+/// The S3 actions of the append-only backup policy (docs/storage.md).
+pub const APPEND_ONLY_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetObjectRetention",
+    "s3:PutObjectRetention",
+];
+
+impl StorageServer {
+    /// moto only: a bucket `name` (with Object Lock enabled when asked).
+    ///
+    /// # Errors
+    /// Not a moto server, or moto refuses.
+    pub async fn moto_bucket(&self, name: &str, object_lock: bool) -> Result<String> {
+        if self.kind != ServerKind::Moto {
+            bail!("buckets with object lock are made on moto only");
+        }
+        let headers: &[(&str, &str)] = if object_lock {
+            &[("x-amz-bucket-object-lock-enabled", "true")]
+        } else {
+            &[]
+        };
+        http(self.port, "PUT", &format!("/{name}"), headers, b"").await?;
+        Ok(format!(
+            "s3://{name}/repo?endpoint=http://127.0.0.1:{}&region=us-east-1",
+            self.port
+        ))
+    }
+
+    /// moto only: an admin and an append-only backup IAM user (through
+    /// moto's IAM API, with boto3, which moto's server ships with); then
+    /// moto enforces IAM on every later request, so the keys the server
+    /// started with stop working.
+    ///
+    /// # Errors
+    /// Not a moto server, python3 or boto3 missing, or moto refuses.
+    pub async fn moto_iam(&self, bucket: &str) -> Result<MotoUsers> {
+        if self.kind != ServerKind::Moto {
+            bail!("IAM users are made on moto only");
+        }
+        let actions = serde_json::to_string(APPEND_ONLY_ACTIONS)?;
+        let script = format!(
+            r#"
+import boto3, json, urllib.request
+ep = "http://127.0.0.1:{port}"
+iam = boto3.client("iam", endpoint_url=ep, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+out = {{}}
+for user, statement in [
+    ("admin", {{"Effect": "Allow", "Action": "*", "Resource": "*"}}),
+    ("backup", {{"Effect": "Allow", "Action": {actions}, "Resource": ["arn:aws:s3:::{bucket}", "arn:aws:s3:::{bucket}/*"]}}),
+]:
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="tresor", PolicyDocument=json.dumps({{"Version": "2012-10-17", "Statement": [statement]}}))
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    out[user] = [k["AccessKeyId"], k["SecretAccessKey"]]
+req = urllib.request.Request(ep + "/moto-api/reset-auth", data=b"0", method="POST", headers={{"Content-Type": "text/plain"}})
+urllib.request.urlopen(req).read()
+print(json.dumps(out))
+"#,
+            port = self.port
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .await
+            .context(
+                "python3 is needed to make moto's IAM users (try: pip install \"moto[server]\")",
+            )?;
+        if !out.status.success() {
+            bail!(
+                "cannot make moto's IAM users: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let keys: BTreeMap<String, (String, String)> = serde_json::from_slice(&out.stdout)?;
+        let get = |user: &str| {
+            keys.get(user)
+                .cloned()
+                .with_context(|| format!("moto made no keys for {user}"))
+        };
+        Ok(MotoUsers {
+            admin: get("admin")?,
+            backup: get("backup")?,
+        })
+    }
 }
 
 /// fake-gcs-server (shipped inside the PyPI package

@@ -42,6 +42,11 @@ pub struct Global {
     /// (default 3m; 0s never retries)
     #[arg(long, env = "TRESOR_RETRY_TIME", global = true, value_name = "DURATION", value_parser = duration_arg)]
     pub retry_time: Option<String>,
+    /// The storage credentials can add but not delete or replace objects:
+    /// write create-only, keep lock files, refuse forget, prune, unlock
+    /// and key remove at once (docs/storage.md)
+    #[arg(long, env = "TRESOR_APPEND_ONLY", global = true)]
+    pub append_only: bool,
 
     /// Read the repository password from the first line of FILE
     #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
@@ -203,6 +208,16 @@ pub struct InitArgs {
     /// decided from the index alone
     #[arg(long, value_name = "LOCATION")]
     pub copy_ids_from: Option<String>,
+    /// Write every object under S3 Object Lock for N days from its write
+    /// (the bucket must have object lock enabled); fixed for the
+    /// repository's life [default: `[repository] object-lock-days`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(tresor_repo::MAX_OBJECT_LOCK_DAYS)))]
+    pub object_lock_days: Option<u32>,
+    /// compliance (nobody can delete early, the default) or governance
+    /// (users allowed to bypass it can) [default: `[repository]
+    /// object-lock-mode`]
+    #[arg(long, value_name = "MODE", value_parser = str::parse::<tresor_repo::ObjectLockMode>)]
+    pub object_lock_mode: Option<tresor_repo::ObjectLockMode>,
     #[command(flatten)]
     pub from: FromPassword,
 }

@@ -64,8 +64,10 @@ async fn run_command(ctx: &Context, command: Command) -> Result<ExitCode> {
         Command::Show(a) => show::run(ctx, &a).await,
         Command::Restore(a) => restore::run(ctx, &a).await,
         Command::Diff(a) => diff::run(ctx, &a).await,
-        Command::Guard(a) => guard::run(ctx, &a).await,
-        Command::Undo(a) => undo::run(ctx, &a).await,
+        // boxed: the largest futures (they hold a lock guard across a
+        // whole restore)
+        Command::Guard(a) => Box::pin(guard::run(ctx, &a)).await,
+        Command::Undo(a) => Box::pin(undo::run(ctx, &a)).await,
         Command::Key(a) => key::run(ctx, &a).await,
         Command::Unlock(a) => unlock::run(ctx, &a).await,
         Command::Repair(a) => repair::run(ctx, &a).await,

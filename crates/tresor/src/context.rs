@@ -58,6 +58,7 @@ impl Context {
         if let Some(t) = &self.global.retry_time {
             repo.retry_time = Some(t.clone());
         }
+        repo.append_only |= self.global.append_only;
         repo
     }
 

@@ -59,6 +59,18 @@ pub struct RepositoryConfig {
     /// retried (`3m` unless given; `0s` never retries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_time: Option<String>,
+    /// The credentials can add objects but not delete or replace them
+    /// (docs/storage.md): writes are create-only, lock files stay for
+    /// `prune` or `unlock`, and what deletes is refused at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
+    /// `tresor init` writes the repository under S3 Object Lock for this
+    /// many days per object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_days: Option<u32>,
+    /// `compliance` (the default) or `governance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_mode: Option<tresor_repo::ObjectLockMode>,
 }
 
 impl RepositoryConfig {
@@ -110,6 +122,7 @@ impl RepositoryConfig {
             connections: self.connections,
             limit_upload: size("limit-upload", &self.limit_upload)?,
             limit_download: size("limit-download", &self.limit_download)?,
+            append_only: self.append_only,
         })
     }
 
@@ -120,6 +133,14 @@ impl RepositoryConfig {
             if !CREDENTIAL_NAMES.contains(&base) {
                 problems.push(format!("{what}: {}", unknown_credential(name)));
             }
+        }
+        if let Some(days) = self.object_lock_days
+            && !(1..=tresor_repo::MAX_OBJECT_LOCK_DAYS).contains(&days)
+        {
+            problems.push(format!(
+                "{what}: object-lock-days must be 1 to {}",
+                tresor_repo::MAX_OBJECT_LOCK_DAYS
+            ));
         }
         if self.connections == Some(0) {
             problems.push(format!("{what}: connections must be at least 1"));

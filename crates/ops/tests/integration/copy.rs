@@ -42,6 +42,7 @@ fn options() -> InitOptions {
             max_size: 16384,
         },
         zstd_level: 1,
+        ..InitOptions::default()
     }
 }
 

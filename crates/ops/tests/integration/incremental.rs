@@ -122,6 +122,7 @@ async fn new_repo() -> Arc<Repository> {
             max_size: 16384,
         },
         zstd_level: 1,
+        object_lock: None,
     };
     Arc::new(
         Repository::init(Storage::memory(), &Password::new("pw"), options)

@@ -81,6 +81,22 @@ pub enum RepoError {
         /// The key id.
         id: ObjectId,
     },
+    /// The operation deletes, and the storage was opened append-only.
+    #[error(
+        "{what} deletes from the repository, and it is opened append-only (try: run forget and prune with the full credentials, e.g. `tresor --config admin.toml {what}`)"
+    )]
+    AppendOnly {
+        /// The operation refused (`prune`, `forget`, ...).
+        what: &'static str,
+    },
+    /// Object Lock was asked for, and the bucket cannot give it.
+    #[error(
+        "the bucket of {location} does not have object lock enabled (try: create the bucket with object lock enabled, e.g. `aws s3api create-bucket --object-lock-enabled-for-bucket`)"
+    )]
+    ObjectLockDisabled {
+        /// The repository location.
+        location: String,
+    },
     /// A background task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -50,6 +50,7 @@ impl Repository {
     /// [`RepoError::KeyInUse`] for the key of this handle,
     /// [`RepoError::LastKey`] for the only key, [`RepoError::KeyNotFound`].
     pub async fn remove_key(&self, id: &ObjectId) -> Result<(), RepoError> {
+        self.refuse_if_append_only("key remove")?;
         let keys = self.list_keys().await?;
         if !keys.iter().any(|k| k.id == *id) {
             return Err(RepoError::KeyNotFound { id: *id });

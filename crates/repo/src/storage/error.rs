@@ -54,6 +54,34 @@ pub enum StorageError {
         /// Bytes of the object that did not fit.
         size: u64,
     },
+    /// The storage was opened append-only, and this would delete or
+    /// replace an object.
+    #[error(
+        "cannot {op} {path:?}: the repository is opened append-only (try: run forget and prune with the full credentials, e.g. `tresor --config admin.toml prune`)"
+    )]
+    AppendOnly {
+        /// What was refused (`delete`, `replace`).
+        op: &'static str,
+        /// Path of the object inside the repository.
+        path: String,
+    },
+    /// The object is under S3 Object Lock retention: the server refuses
+    /// to delete it before the date.
+    #[error("object {path} is under object lock{}", until.map(|u| format!(" until {}", u.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
+    Locked {
+        /// Path of the object inside the repository.
+        path: String,
+        /// When its retention ends, when the server said.
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Object Lock was asked of a backend that has none.
+    #[error(
+        "{location} cannot hold object lock: only S3 buckets can (try: an s3:// repository on a bucket created with object lock enabled)"
+    )]
+    ObjectLockUnsupported {
+        /// The repository location.
+        location: String,
+    },
     /// A transient failure that outlasted the retries.
     #[error("gave up after {tries} attempts in {}s: {last}", elapsed.as_secs())]
     GaveUp {
@@ -133,6 +161,11 @@ impl StorageError {
         }
     }
 
+    /// True when the object is under object lock retention.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StorageError::Locked { .. })
+    }
+
     /// True when the storage has no space left.
     pub fn is_full(&self) -> bool {
         match self {
@@ -149,6 +182,7 @@ impl StorageError {
             StorageError::GaveUp { last, .. } | StorageError::StillDown { last } => {
                 last.is_denied()
             }
+            StorageError::AppendOnly { .. } => true,
             _ => false,
         }
     }

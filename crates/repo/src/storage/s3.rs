@@ -8,17 +8,26 @@
 //! `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`) and
 //! `AWS_CONFIG_FILE`; the EC2 instance metadata service only with
 //! `?ec2_metadata=true`.
+//!
+//! Object Lock headers, retention and versioned deletes go through
+//! [`signed`], which signs with the same credentials.
+
+mod signed;
 
 use opendal::{Operator, services};
+
+pub(crate) use signed::SignedS3;
 
 use super::location::{Remote, invalid};
 use super::{StorageError, StorageOptions};
 
+/// The OpenDAL operator for every ordinary request, and the signed
+/// client for what it cannot send.
 pub(crate) fn operator(
     remote: &Remote,
     options: &StorageOptions,
     location: &str,
-) -> Result<Operator, StorageError> {
+) -> Result<(Operator, SignedS3), StorageError> {
     let mut b = services::S3::default()
         .bucket(&remote.authority)
         .root(&format!("/{}", remote.path));
@@ -65,5 +74,7 @@ pub(crate) fn operator(
             ));
         }
     }
-    Operator::new(b).map_err(|e| invalid(location, e.to_string()))
+    let op = Operator::new(b).map_err(|e| invalid(location, e.to_string()))?;
+    let signed = SignedS3::new(remote, options, &region, location)?;
+    Ok((op, signed))
 }

@@ -21,7 +21,19 @@ pub enum SftpLogin {
     Password,
     /// An ed25519 key in the server's authorized keys.
     Key,
+    /// A key login to an append-only `internal-sftp`
+    /// ([`APPEND_ONLY_SFTP`]): files can be added, not removed, renamed,
+    /// rewritten or have their mode changed.
+    KeyAppendOnly,
 }
+
+/// The `internal-sftp` arguments of an append-only SFTP account
+/// (docs/storage.md): no remove, rmdir, rename or attribute changes, and
+/// every new file (and directory) read-only to its owner, so that a file
+/// cannot be opened for writing again. The repository's directories are
+/// made beforehand, writable, as an administrator would.
+pub const APPEND_ONLY_SFTP: &str =
+    "-P remove,rmdir,rename,posix-rename,setstat,fsetstat,lsetstat -u 0222";
 
 pub(super) async fn sshd(login: SftpLogin) -> Result<StorageServer> {
     let bin = require("sshd", "apt-get install openssh-server")?;
@@ -35,15 +47,33 @@ pub(super) async fn sshd(login: SftpLogin) -> Result<StorageServer> {
     std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys"))?;
     let data = d.join("data");
     std::fs::create_dir_all(&data)?;
-    run("chown", &[SFTP_USER, data.to_str().unwrap_or_default()]).await?;
+    if login == SftpLogin::KeyAppendOnly {
+        let repo = data.join("repo");
+        for dir in ["keys", "index", "snapshots", "locks", ".tmp"] {
+            std::fs::create_dir_all(repo.join(dir))?;
+        }
+        for i in 0..=255u8 {
+            std::fs::create_dir_all(repo.join("data").join(format!("{i:02x}")))?;
+        }
+    }
+    run(
+        "chown",
+        &["-R", SFTP_USER, data.to_str().unwrap_or_default()],
+    )
+    .await?;
     std::fs::create_dir_all("/run/sshd").context("making /run/sshd")?;
     let port = free_port()?;
     let config = d.join("sshd_config");
     std::fs::write(
         &config,
         format!(
-            "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication {pw}\nPubkeyAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM yes\nStrictModes no\nAllowUsers {SFTP_USER}\nSubsystem sftp internal-sftp\n",
+            "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication {pw}\nPubkeyAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM yes\nStrictModes no\nAllowUsers {SFTP_USER}\nSubsystem sftp internal-sftp {sftp_args}\n",
             d = d.display(),
+            sftp_args = if login == SftpLogin::KeyAppendOnly {
+                APPEND_ONLY_SFTP
+            } else {
+                ""
+            },
             pw = if login == SftpLogin::Password {
                 "yes"
             } else {
@@ -72,7 +102,7 @@ pub(super) async fn sshd(login: SftpLogin) -> Result<StorageServer> {
             s.credentials = [("password".to_string(), password.clone())].into();
             s.env = vec![("TRESOR_SFTP_PASSWORD".into(), password)];
         }
-        SftpLogin::Key => {
+        SftpLogin::Key | SftpLogin::KeyAppendOnly => {
             s.url = format!("{base}&key={}", client_key.display());
         }
     }

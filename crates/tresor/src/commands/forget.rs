@@ -74,6 +74,9 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
             },
             outcome.removed.len()
         );
+        for l in &outcome.locked {
+            println!("kept, still under object lock: {l}");
+        }
     }
     if args.prune && !args.dry_run {
         return super::prune::run(ctx, &PruneArgs { dry_run: false }).await;

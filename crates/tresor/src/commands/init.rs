@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_repo::{InitOptions, KdfParams, Repository};
+use tresor_repo::{InitOptions, KdfParams, ObjectLock, Repository};
 
 use crate::cli::InitArgs;
 use crate::context::Context;
@@ -16,9 +16,21 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
         m_cost_kib: args.kdf_memory_mib.max(8) * 1024,
         ..KdfParams::default()
     };
+    let settings = &ctx.config.repository;
+    let object_lock = args
+        .object_lock_days
+        .or(settings.object_lock_days)
+        .map(|days| ObjectLock {
+            days,
+            mode: args
+                .object_lock_mode
+                .or(settings.object_lock_mode)
+                .unwrap_or_default(),
+        });
     let options = InitOptions {
         kdf,
         zstd_level: args.compression,
+        object_lock,
         ..InitOptions::default()
     };
     let repo = match &args.copy_ids_from {
@@ -38,6 +50,7 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             "format_version": repo.config().version,
             "compression": repo.config().zstd_level,
             "blob_ids_from": args.copy_ids_from.as_deref().map(tresor_core::redact_url),
+            "object_lock": repo.config().object_lock,
         }))?;
     } else if !ctx.global.quiet {
         println!(
@@ -48,6 +61,12 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             println!(
                 "it names blobs as {} does: `tresor copy --from-repo` sends only what is missing",
                 tresor_core::redact_url(other)
+            );
+        }
+        if let Some(lock) = repo.config().object_lock {
+            println!(
+                "every object is kept {} days from its write ({} mode object lock)",
+                lock.days, lock.mode
             );
         }
         println!();

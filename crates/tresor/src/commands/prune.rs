@@ -32,6 +32,15 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
             },
             bytes(report.bytes_freed)
         );
+        if !report.locked.is_empty() {
+            println!(
+                "kept {} object(s) still under object lock:",
+                report.locked.len()
+            );
+            for l in &report.locked {
+                println!("  {l}");
+            }
+        }
         if report.temp_files_removed > 0 {
             println!(
                 "{} {} temporary file(s) left by interrupted writes",

@@ -9,6 +9,8 @@ use crate::context::Context;
 
 pub async fn run(ctx: &Context, args: &UnlockArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
+    repo.refuse_if_append_only("unlock")
+        .map_err(tresor_ops::OpsError::from)?;
     let removed = if args.all {
         repo.remove_all_locks().await
     } else {

@@ -166,3 +166,100 @@ fn permanent_failures_fail_at_once_with_a_hint() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("ssh-keyscan"), "{}", stderr(&out));
 }
+
+/// `--append-only`: backup and restore work; forget, prune and unlock stop
+/// at once with exit 4 and the hint; with the full credentials they run,
+/// and the lock files the append-only runs left go.
+#[test]
+fn append_only_runs_backups_and_refuses_what_deletes() {
+    let env = super::support::Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 500);
+    env.ok(&["--append-only", "backup", db.to_str().unwrap()]);
+    sql(&db, "DELETE FROM kv WHERE k = 'a';");
+    env.ok(&["backup", db.to_str().unwrap(), "--append-only"]);
+    let restored = env.path("restored.db");
+    env.ok(&[
+        "--append-only",
+        "restore",
+        "latest",
+        "--to",
+        &format!("sqlite://{}", restored.display()),
+    ]);
+    assert_eq!(dump(&db), dump(&restored));
+    let locks_before = std::fs::read_dir(env.repo().join("locks")).unwrap().count();
+    assert!(locks_before >= 2, "{locks_before}");
+    for args in [
+        &["--append-only", "forget", "--keep-last", "1"][..],
+        &["--append-only", "prune"][..],
+        &["--append-only", "unlock"][..],
+    ] {
+        let out = env.tresor(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("with the full credentials"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(env.snapshot_ids().len(), 2);
+    env.ok(&["forget", "--keep-last", "1"]);
+    env.ok(&["prune"]);
+    // the lock files the append-only runs left are gone (here those of
+    // ended processes on this host, which any full-credential lock removes)
+    assert_eq!(
+        std::fs::read_dir(env.repo().join("locks")).unwrap().count(),
+        0
+    );
+    assert_eq!(env.snapshot_ids().len(), 1);
+}
+
+/// `init --object-lock-days` on moto: refused on a bucket without object
+/// lock; on one with it, forget keeps the retained snapshot and says why.
+#[test]
+fn object_lock_through_the_command_line() {
+    let running = start(ServerKind::Moto);
+    let s = &running.server;
+    let env = Env::at(Some(s.url.clone()), s.env.clone());
+    let out = env
+        .command()
+        .args(["init", "--kdf-memory-mib", "8", "--object-lock-days", "1"])
+        .env("TRESOR_REPOSITORY", s.url_for("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("does not have object lock enabled"),
+        "{}",
+        stderr(&out)
+    );
+    let locked = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(s.moto_bucket("locked", true))
+        .unwrap();
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+        remote: Some(locked),
+        remote_env: s.env.clone(),
+    };
+    let init = env.json(&[
+        "init",
+        "--kdf-memory-mib",
+        "8",
+        "--object-lock-days",
+        "1",
+        "--object-lock-mode",
+        "governance",
+    ]);
+    assert_eq!(init["object_lock"]["days"], 1, "{init}");
+    let db = env.path("app.db");
+    rich_database(&db, 200);
+    env.ok(&["backup", db.to_str().unwrap()]);
+    env.ok(&["backup", db.to_str().unwrap()]);
+    let out = env.ok(&["forget", "--keep-last", "1"]);
+    assert!(out.contains("object lock until"), "{out}");
+    assert_eq!(env.snapshot_ids().len(), 2);
+    let out = env.ok(&["prune"]);
+    assert!(!out.contains("delete 1"), "{out}");
+    env.ok(&["check", "--read-data"]);
+}

@@ -4,6 +4,7 @@
 
 mod integration {
     pub mod diff;
+    pub mod drill;
     pub mod guard;
     pub mod incremental;
     pub mod only_missing;

@@ -12,6 +12,7 @@
 # ratio.
 #
 #   bash bench/drill.sh        (SCALE=0.65: the ~400 MiB shop)
+#   ENGINES="sqlite pg" bash bench/drill.sh   (only those engines; default sqlite pg my)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ensure_tools
@@ -73,9 +74,13 @@ run_engine() { # NAME SOURCE-URL RESTORE-URL FRESH-COMMAND LABEL
   ROWS_MD+="| $5 | \`tresor restore latest --to ${to%%://*}://…/bench_drill_restore --yes --no-safety-snapshot\`: $r_w | \`tresor drill latest\`: $d_w (restore $inner_r + verify $inner_v, last run) | **$(ratio "$d_w" "$r_w")x** | $pairs | $r_rss / $d_rss | $status |"$'\n'
   bash -c "$fresh" >/dev/null 2>&1
 }
-run_engine sqlite "sqlite://$LITE" "sqlite://$D/bench_drill_restore.db" "rm -f $D/bench_drill_restore.db*" SQLite
-run_engine pg "$PG/$SRC" "$PG/bench_drill_restore" "pg_fresh bench_drill_restore" PostgreSQL
-run_engine my "$MY/$SRC" "$MY/bench_drill_restore" "my_fresh bench_drill_restore" MariaDB
+for e in ${ENGINES:-sqlite pg my}; do
+  case "$e" in
+    sqlite) run_engine sqlite "sqlite://$LITE" "sqlite://$D/bench_drill_restore.db" "rm -f $D/bench_drill_restore.db*" SQLite ;;
+    pg) run_engine pg "$PG/$SRC" "$PG/bench_drill_restore" "pg_fresh bench_drill_restore" PostgreSQL ;;
+    my) run_engine my "$MY/$SRC" "$MY/bench_drill_restore" "my_fresh bench_drill_restore" MariaDB ;;
+  esac
+done
 pg_sql "DROP DATABASE IF EXISTS bench_drill_restore WITH (FORCE)"
 my_sql "DROP DATABASE IF EXISTS bench_drill_restore"
 

@@ -5,6 +5,7 @@
 mod integration {
     pub mod copy;
     pub mod diff;
+    pub mod drill;
     pub mod guard;
     pub mod incremental;
     pub mod object_lock;

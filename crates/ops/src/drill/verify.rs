@@ -59,9 +59,11 @@ pub(super) async fn verify(
         .await?;
     let scratch = snap.schema().clone();
     // each table on a task of its own, so that up to `jobs` tables (and
-    // their hashing) use as many threads
+    // their hashing) use as many threads; the largest first, so that the
+    // last one to finish is a small one and no connection idles long
+    // while another reads a large table alone
     let snap = Arc::new(snap);
-    let reads = futures::stream::iter(snapshot.tables.iter().map(|entry| {
+    let reads = futures::stream::iter(largest_first(&snapshot.tables).map(|entry| {
         let (old, new) = (stored.table(&entry.name), scratch.table(&entry.name));
         let snap = snap.clone();
         async move {
@@ -122,6 +124,13 @@ pub(super) async fn verify(
             .position(|e| e.name.to_string() == t.name)
     });
     Ok(tables)
+}
+
+/// `tables` in the order they are read back: the most bytes first.
+fn largest_first(tables: &[TableEntry]) -> impl Iterator<Item = &TableEntry> {
+    let mut order: Vec<&TableEntry> = tables.iter().collect();
+    order.sort_by_key(|e| std::cmp::Reverse(e.bytes));
+    order.into_iter()
 }
 
 /// Whether rows of `new` read back encoded as a backup of `old` stored

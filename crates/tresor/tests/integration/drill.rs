@@ -323,3 +323,82 @@ expect = ">= 10"
     assert!(err.contains("ten admins"), "{err}");
     db.drop().await.expect("drop");
 }
+
+/// A MongoDB snapshot whose data was damaged in the repository fails its
+/// drill, naming the collection that could not be restored, and leaves no
+/// scratch database on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_mongodb_snapshot_fails_its_drill() {
+    use mongodb::bson::{Document, doc};
+    let server = tresor_testing::mongo::MongoServer::secantus().await;
+    let client = server.client().await;
+    let name = unique("drill_damaged");
+    let db = client.database(&name);
+    db.collection::<Document>("users")
+        .insert_one(doc! {"_id": 1, "name": "ann"})
+        .await
+        .expect("insert");
+    // a few megabytes of hex that hardly compresses: the bulk of the
+    // largest pack, so the damage lands in its documents
+    let blobs: Vec<Document> = (0..20_000u64)
+        .map(|i| {
+            let data = blake3::hash(&i.to_le_bytes()).to_hex().to_string()
+                + blake3::hash(&(!i).to_le_bytes()).to_hex().as_str();
+            doc! {"_id": i as i64, "data": data}
+        })
+        .collect();
+    db.collection::<Document>("blobs")
+        .insert_many(blobs)
+        .await
+        .expect("insert");
+    let env = Env::new();
+    let url = server.url(&name);
+    env.ok(&["backup", &url, "--quiet"]);
+    let largest = env
+        .packs()
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).expect("pack").len())
+        .expect("a pack");
+    let mut bytes = std::fs::read(&largest).expect("pack");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 16] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&largest, bytes).expect("write");
+    let before = client.list_database_names().await.expect("databases");
+    let out = env.tresor(&["--json", "drill", &format!("latest:{url}")]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["ok"], false, "{report}");
+    let failed: Vec<&serde_json::Value> = report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter(|t| t["problem"].is_string())
+        .collect();
+    assert_eq!(failed.len(), 1, "one collection is named: {report}");
+    assert_eq!(failed[0]["name"], "blobs", "{report}");
+    let problem = failed[0]["problem"].as_str().expect("problem");
+    assert!(problem.contains("cannot be restored"), "{report}");
+    let err = stderr(&out);
+    assert!(err.contains("table blobs: cannot be restored"), "{err}");
+    assert!(err.contains("damaged") || err.contains("corrupt"), "{err}");
+    // the scratch database is gone
+    let scratch = report["scratch"].as_str().expect("scratch");
+    let scratch_db = scratch
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .expect("database name");
+    assert!(scratch_db.starts_with("tresor_drill_"), "{scratch}");
+    let after = client.list_database_names().await.expect("databases");
+    assert!(!after.iter().any(|d| d == scratch_db), "{after:?}");
+    assert!(
+        after
+            .iter()
+            .filter(|d| d.starts_with("tresor_drill_"))
+            .all(|d| before.contains(d)),
+        "a scratch database was left: {after:?}"
+    );
+    db.drop().await.expect("drop");
+}

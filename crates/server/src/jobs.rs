@@ -724,7 +724,8 @@ async fn run_locked(
             }
         ),
     );
-    let work = run::execute(&jobs.env, &s.spec, &s.started_by, progress);
+    // boxed: the operations' futures are large
+    let work = Box::pin(run::execute(&jobs.env, &s.spec, &s.started_by, progress));
     match s.timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,

@@ -320,7 +320,7 @@ impl Notifier {
     pub fn drill_overdue(&self, source: &str, last: Option<JobRow>, message: &str) {
         self.alert(
             DRILL_OVERDUE,
-            Alert {
+            &Alert {
                 kind: "drill",
                 source,
                 state: "overdue",
@@ -339,7 +339,7 @@ impl Notifier {
     pub fn offsite_behind(&self, name: &str, last: Option<JobRow>, message: &str) {
         self.alert(
             OFFSITE_BEHIND,
-            Alert {
+            &Alert {
                 kind: "copy",
                 source: name,
                 state: "behind",
@@ -352,7 +352,7 @@ impl Notifier {
 
     /// Sends an event that is not a job's end, shaped like one (so every
     /// channel's format carries it): `last` is the newest job it concerns.
-    fn alert(&self, name: &str, a: Alert<'_>, last: Option<JobRow>) {
+    fn alert(&self, name: &str, a: &Alert<'_>, last: Option<JobRow>) {
         let base = last.unwrap_or_else(|| JobRow {
             id: 0,
             kind: a.kind.into(),

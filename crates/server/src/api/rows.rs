@@ -64,8 +64,10 @@ pub async fn undo(
     Json(r): Json<UndoRequest>,
 ) -> ApiResult<Response> {
     let out =
-        off_thread(move || async move { crate::actions::rows::undo(&app, &c, &id, &r).await })
-            .await??;
+        off_thread(
+            move || async move { Box::pin(crate::actions::rows::undo(&app, &c, &id, &r)).await },
+        )
+        .await??;
     Ok(match out {
         Ok(report) => Json(report).into_response(),
         Err(job) => super::accepted(job).into_response(),

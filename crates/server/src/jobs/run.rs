@@ -102,7 +102,10 @@ pub(super) async fn execute(
             tables,
             force,
         } => {
-            crate::actions::rows::run_undo(env, guard, target, tables, *force, who, progress).await
+            Box::pin(crate::actions::rows::run_undo(
+                env, guard, target, tables, *force, who, progress,
+            ))
+            .await
         }
     }
 }

@@ -62,29 +62,14 @@ pub async fn run(ctx: &Context, args: &CopyArgs) -> Result<ExitCode> {
         return super::ok();
     }
     let bars = ctx.progress_enabled().then(Bars::new);
-    let progress: &dyn Progress = match &bars {
-        Some(b) => b,
-        None => &NoProgress,
-    };
-    let report = copy_snapshots(&from, &to, &select, progress).await;
-    if let Some(b) = &bars {
-        b.finish();
-    }
+    let report = copy_snapshots(&from, &to, &select, progress_of(&bars)).await;
+    finish(bars);
     let report = report?;
     if ctx.global.json {
         return super::print_json(&report).map(|()| ExitCode::SUCCESS);
     }
     if !ctx.global.quiet {
-        for c in &report.copied {
-            println!(
-                "copied  {}  {}  {}  ({} blobs, {})",
-                &c.id[..8],
-                c.time.format("%Y-%m-%d %H:%M:%S"),
-                c.source,
-                c.blobs_sent,
-                bytes(c.bytes_sent)
-            );
-        }
+        print_copied(&report.copied);
         for id in &report.skipped {
             println!("skipped {}  (already in the destination)", &id[..8]);
         }
@@ -149,29 +134,14 @@ async fn offsite(ctx: &Context, name: &str, dry_run: bool) -> Result<ExitCode> {
         return super::ok();
     }
     let bars = ctx.progress_enabled().then(Bars::new);
-    let progress: &dyn Progress = match &bars {
-        Some(b) => b,
-        None => &NoProgress,
-    };
-    let report = tresor_ops::sync_offsite(&primary, &far, config, &rules, progress).await;
-    if let Some(b) = &bars {
-        b.finish();
-    }
+    let report = tresor_ops::sync_offsite(&primary, &far, config, &rules, progress_of(&bars)).await;
+    finish(bars);
     let report = report?;
     if ctx.global.json {
         return super::print_json(&report).map(|()| ExitCode::SUCCESS);
     }
     if !ctx.global.quiet {
-        for c in &report.copy.copied {
-            println!(
-                "copied  {}  {}  {}  ({} blobs, {})",
-                &c.id[..8],
-                c.time.format("%Y-%m-%d %H:%M:%S"),
-                c.source,
-                c.blobs_sent,
-                bytes(c.bytes_sent)
-            );
-        }
+        print_copied(&report.copy.copied);
         let removed = report.forget.as_ref().map_or(0, |f| f.removed.len());
         println!(
             "{name}: {} snapshots copied ({}), {} removed by its retention; it holds {}",
@@ -182,4 +152,32 @@ async fn offsite(ctx: &Context, name: &str, dry_run: bool) -> Result<ExitCode> {
         );
     }
     super::ok()
+}
+
+/// The bars as the operation's progress (nothing without a terminal).
+fn progress_of(bars: &Option<Bars>) -> &dyn Progress {
+    match bars {
+        Some(b) => b,
+        None => &NoProgress,
+    }
+}
+
+fn finish(bars: Option<Bars>) {
+    if let Some(b) = bars {
+        b.finish();
+    }
+}
+
+/// One line per copied snapshot.
+fn print_copied(copied: &[tresor_ops::CopiedSnapshot]) {
+    for c in copied {
+        println!(
+            "copied  {}  {}  {}  ({} blobs, {})",
+            &c.id[..8],
+            c.time.format("%Y-%m-%d %H:%M:%S"),
+            c.source,
+            c.blobs_sent,
+            bytes(c.bytes_sent)
+        );
+    }
 }

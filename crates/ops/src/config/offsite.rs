@@ -96,6 +96,11 @@ impl OffsiteConfig {
             problems.push(format!("{what}: max-lag: {e}"));
         }
         if let Some(r) = &self.retention {
+            if self.repository.append_only {
+                problems.push(format!(
+                    "{what}: retention needs to delete, which append-only credentials cannot; apply it with the full credentials elsewhere (tresor forget) and leave it out here"
+                ));
+            }
             check_retention(&what, "retention", r, problems);
             if !r.groups.is_empty() {
                 problems.push(format!(
@@ -126,6 +131,19 @@ mod tests {
         assert!(o.after_backup && o.takes("app") && !o.takes("other"));
         assert_eq!(o.lag_limit().as_secs(), 6 * 3600);
         assert_eq!(o.retention.as_ref().and_then(|r| r.keep_daily), Some(30));
+    }
+
+    #[test]
+    fn append_only_credentials_cannot_apply_retention() {
+        let err = Config::parse(
+            &format!(
+                "{BASE}[offsite.x]\n[offsite.x.repository]\nurl = \"/srv/far\"\npassword-env = \"FAR\"\nappend-only = true\n[offsite.x.retention]\nkeep-last = 3\n"
+            ),
+            "test",
+        )
+        .expect_err("invalid")
+        .to_string();
+        assert!(err.contains("append-only credentials cannot"), "{err}");
     }
 
     #[test]

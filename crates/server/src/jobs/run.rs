@@ -318,6 +318,16 @@ async fn run_prune(env: &JobEnv, progress: &Arc<JobProgress>) -> Result<Value, F
     // be reached fails the job after the others are done
     let mut failed = None;
     for o in env.offsites.all() {
+        if o.config.repository.append_only {
+            progress.log(
+                "info",
+                &format!(
+                    "offsite {}: not pruned, its credentials are append-only",
+                    o.name
+                ),
+            );
+            continue;
+        }
         progress.step(&format!("pruning offsite repository {}", o.name));
         let result = async {
             let repo = o.repo().await?;

@@ -804,5 +804,8 @@ events = ["party"]
         assert!(!shop.drill_times().is_empty());
         assert!(shop.drill_age_limit().is_some());
         assert_eq!(shop.drill.assertions.len(), 2);
+        let b2 = &c.offsite["b2"];
+        assert!(b2.takes("shop") && !b2.takes("crm"));
+        assert!(b2.retention.is_some() && !b2.schedule.is_empty());
     }
 }

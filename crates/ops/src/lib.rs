@@ -79,7 +79,8 @@ pub use maintenance::{
 };
 pub use naming::{DEFAULT_ARCHIVE_NAME, archive_file_name, check_archive_name};
 pub use offsite::{
-    OffsiteReport, OffsiteStatus, PendingCopy, offsite_status, open_offsite, sync_offsite,
+    OffsiteReport, OffsiteStatus, PendingCopy, offsite_status, offsite_status_from, open_offsite,
+    sync_offsite,
 };
 pub use open::{
     CONFIG_FILE, DEMO_PASSWORD, EnvLookup, PASSWORD_VAR, PasswordSource, Prompt, discover_config,

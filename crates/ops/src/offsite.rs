@@ -95,8 +95,22 @@ pub async fn offsite_status(
     rules: &RetentionRules,
 ) -> Result<OffsiteStatus> {
     let home = list_snapshots(primary).await?;
+    offsite_status_from(&home, offsite, config, rules).await
+}
+
+/// [`offsite_status`] against the primary's snapshots `home` already
+/// listed (the server's cached list).
+///
+/// # Errors
+/// Listing the offsite repository fails.
+pub async fn offsite_status_from(
+    home: &[Snapshot],
+    offsite: &Repository,
+    config: &OffsiteConfig,
+    rules: &RetentionRules,
+) -> Result<OffsiteStatus> {
     let there = list_snapshots(offsite).await?;
-    status_of(&home, &there, config, rules)
+    status_of(home, &there, config, rules)
 }
 
 fn status_of(

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tresor_ops::{
-    Config, Engines, OffsiteConfig, OffsiteStatus, OpsError, RetentionRules, offsite_status,
-    open_offsite,
+    Config, Engines, OffsiteConfig, OffsiteStatus, OpsError, RetentionRules, Snapshot,
+    offsite_status_from, open_offsite,
 };
 use tresor_repo::Repository;
 
@@ -149,20 +149,20 @@ impl Offsite {
         self.changed.notified().await;
     }
 
-    /// Reads its state against the primary `primary` and records it
+    /// Reads its state against the primary's snapshots `home` and records it
     /// (without waking the watch: it is the watch that asks).
     ///
     /// # Errors
     /// Either repository cannot be read (recorded too).
     pub async fn refresh(
         &self,
-        primary: &Repository,
+        home: &[Snapshot],
         rules: &RetentionRules,
         now: DateTime<Utc>,
     ) -> Result<OffsiteStatus, OpsError> {
         let result = async {
             let repo = self.repo().await?;
-            offsite_status(primary, &repo, &self.config, rules).await
+            offsite_status_from(home, &repo, &self.config, rules).await
         }
         .await;
         match &result {

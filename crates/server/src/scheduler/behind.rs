@@ -22,11 +22,16 @@ pub(super) async fn behind_loop(app: &Scheduler, offsite: &Offsite) {
     let started = app.clock.now();
     loop {
         let now = app.clock.now();
-        let refreshed = offsite
-            .refresh(app.catalog.repo(), app.offsites.rules(), now)
-            .await;
-        if let Err(e) = &refreshed {
-            tracing::warn!(offsite = offsite.name, error = %e, "cannot read the offsite repository");
+        // the primary's list is the catalog's, cached and kept current by
+        // this server's jobs
+        match app.catalog.snapshots().await {
+            Ok(home) => {
+                if let Err(e) = offsite.refresh(&home, app.offsites.rules(), now).await {
+                    tracing::warn!(offsite = offsite.name, error = %e, "cannot read the offsite repository");
+                }
+            }
+            // the primary cannot be read: nothing to say of the offsite
+            Err(e) => tracing::warn!(error = e.message, "cannot list the primary repository"),
         }
         let lag = offsite.lag(now, started);
         let limit = offsite.config.lag_limit();

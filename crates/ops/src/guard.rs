@@ -144,6 +144,7 @@ pub async fn release_guard(
     all: &[Snapshot],
     guard: &Snapshot,
 ) -> Result<Vec<String>> {
+    repo.refuse_if_append_only("guard release")?;
     let mut ids = vec![guard.id.clone()];
     ids.extend(
         all.iter()
@@ -211,6 +212,10 @@ pub struct UndoReport {
     /// The restore's report (when not a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restored: Option<RestoreOutcome>,
+    /// Snapshots the undo would have removed once done (its plan, a dry
+    /// run's safety snapshot) that an append-only repository keeps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 impl UndoReport {
@@ -295,14 +300,16 @@ pub async fn undo(
     match result {
         Ok(mut report) => {
             if options.dry_run.is_some() {
-                // a dry run leaves nothing behind
-                delete_snapshot(repo, &now.id).await?;
-                report.safety_snapshot = None;
+                // a dry run leaves nothing behind (but what an
+                // append-only repository cannot remove)
+                if discard(repo, &now.id, &mut report.kept).await? {
+                    report.safety_snapshot = None;
+                }
             }
             Ok(report)
         }
         Err(e) => {
-            let _ = delete_snapshot(repo, &now.id).await;
+            let _ = discard(repo, &now.id, &mut Vec::new()).await;
             Err(e)
         }
     }
@@ -393,6 +400,7 @@ async fn undo_from(
         safety_snapshot: Some(now.id.clone()),
         preview: None,
         restored: None,
+        kept: Vec::new(),
     };
     let result = if options.dry_run.is_some() {
         preview(repo, &plan, target, target_source, &restore_options)
@@ -412,9 +420,21 @@ async fn undo_from(
         .map(|o| out.restored = Some(o))
     };
     // the plan has done its job either way
-    delete_snapshot(repo, &plan.id).await?;
+    discard(repo, &plan.id, &mut out.kept).await?;
     result?;
     Ok(out)
+}
+
+/// Removes a snapshot an undo only needed for a while; an append-only
+/// repository keeps it, and its id goes to `kept` instead (removed by a
+/// `forget` with the full credentials). Answers whether it was removed.
+async fn discard(repo: &Repository, id: &str, kept: &mut Vec<String>) -> Result<bool> {
+    if repo.storage().is_append_only() {
+        kept.push(id.to_string());
+        return Ok(false);
+    }
+    delete_snapshot(repo, id).await?;
+    Ok(true)
 }
 
 /// The undo as a source of rows: each guarded table's rows as they must

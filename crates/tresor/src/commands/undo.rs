@@ -163,4 +163,15 @@ fn print_report(r: &UndoReport) {
             None => println!("rehearsed: every check of the undo passed"),
         }
     }
+    if !r.kept.is_empty() {
+        println!(
+            "the repository is append-only: it keeps the undo's own snapshot(s) {} (a `forget` \
+             with the full credentials removes them)",
+            r.kept
+                .iter()
+                .map(|s| &s[..8.min(s.len())])
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }

@@ -16,6 +16,17 @@ fn shop(env: &Env) -> std::path::PathBuf {
     db
 }
 
+/// The ids in the shop's `orders`, in order.
+fn order_ids(db: &std::path::Path) -> Vec<i64> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.prepare("SELECT id FROM orders ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[test]
 fn diff_lists_what_changed_between_snapshots_and_against_the_database() {
     let env = Env::new();
@@ -246,27 +257,14 @@ fn guard_shows_what_a_command_changed_and_undo_puts_it_back() {
     let text = env.ok(&["undo", "--dry-run"]);
     assert!(text.contains("conflict: orders id=20"), "{text}");
     env.ok(&["undo", "--yes"]);
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let ids: Vec<i64> = c
-        .prepare("SELECT id FROM orders ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let ids = order_ids(&db);
     assert_eq!(
         ids,
         [10, 11, 12, 13, 20],
         "order 10 is back, 20 (changed again) stays"
     );
     env.ok(&["undo", "--yes", "--force"]);
-    let ids: Vec<i64> = c
-        .prepare("SELECT id FROM orders ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let ids = order_ids(&db);
     assert_eq!(
         ids,
         [10, 11, 12, 13],
@@ -292,6 +290,7 @@ fn guard_shows_what_a_command_changed_and_undo_puts_it_back() {
     assert_eq!(out.status.code(), Some(5), "{text}{}", stderr(&out));
     assert!(text.contains("protected row"), "{text}");
     assert!(text.contains("put back at once"), "{text}");
+    let c = rusqlite::Connection::open(&db).unwrap();
     let names: Vec<String> = c
         .prepare("SELECT name FROM customers ORDER BY id")
         .unwrap()
@@ -311,4 +310,53 @@ fn guard_shows_what_a_command_changed_and_undo_puts_it_back() {
         out["released"].as_array().is_some_and(|a| !a.is_empty()),
         "{out}"
     );
+}
+
+/// In an append-only repository a guard and its undo work: the snapshots
+/// the undo only needed for a while stay (its output names them), and
+/// releasing a guard, which deletes, is refused before anything happens.
+#[test]
+fn guard_and_undo_work_in_an_append_only_repository() {
+    let env = Env::new();
+    let db = shop(&env);
+    let url = format!("sqlite://{}", db.display());
+    let path = db.display().to_string();
+    let out = env.tresor(&[
+        "--append-only",
+        "guard",
+        &url,
+        "--",
+        "sqlite3",
+        &path,
+        "DELETE FROM orders WHERE id = 10;",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guarded = env.snapshot_ids().len();
+    assert_eq!(guarded, 2, "the guard and its after-state");
+
+    let text = env.ok(&["--append-only", "undo", "--dry-run"]);
+    assert!(
+        text.contains("orders") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert!(text.contains("the repository is append-only"), "{text}");
+    let text = env.ok(&["--append-only", "undo", "--yes"]);
+    assert!(text.contains("the repository is append-only"), "{text}");
+    let ids = order_ids(&db);
+    assert_eq!(ids, [10, 11, 12, 13], "order 10 is back");
+    // each undo kept its plan and its safety snapshot
+    assert_eq!(env.snapshot_ids().len(), guarded + 4);
+
+    let out = env.tresor(&["--append-only", "guard", "--release", "latest:guard"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("with the full credentials"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.snapshot_ids().len(), guarded + 4, "nothing removed");
+    // with the full credentials: the guard, its after-state and the two
+    // plans go; the undos' safety snapshots stay, as any safety snapshot
+    env.ok(&["guard", "--release", "latest:guard"]);
+    assert_eq!(env.snapshot_ids().len(), 2);
 }

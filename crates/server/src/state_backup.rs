@@ -32,7 +32,8 @@ fn url_of(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// Backs the state file up now; removes state snapshots beyond [`KEEP`].
+/// Backs the state file up now; removes state snapshots beyond [`KEEP`]
+/// (not from an append-only repository).
 ///
 /// # Errors
 /// Reading the state file, or the repository.
@@ -59,7 +60,14 @@ pub(crate) async fn back_up(app: &App) -> Result<Snapshot, OpsError> {
         .iter()
         .filter(|s| s.trigger == Trigger::ServerState)
         .collect();
-    for old in states.iter().take(states.len().saturating_sub(KEEP)) {
+    // an append-only repository keeps every one (`tresor forget` with the
+    // full credentials removes them as any other snapshot)
+    let excess = if app.repo.storage().is_append_only() {
+        0
+    } else {
+        states.len().saturating_sub(KEEP)
+    };
+    for old in states.iter().take(excess) {
         delete_snapshot(&app.repo, &old.id).await?;
     }
     app.catalog.changed();

@@ -12,6 +12,7 @@
 //! the version reached in the file, and upgrades an older file on open.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -52,6 +53,11 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 /// A handle on the state file.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Rows changed by writes a state backup need not follow: samples of
+    /// the repository's size, which the repository gives again (and which
+    /// a state backup itself causes, so that counting them would back the
+    /// state up at every interval for ever).
+    derived: AtomicU64,
 }
 
 /// Creates an empty file readable and writable by its owner only, unless
@@ -100,7 +106,9 @@ impl Store {
     /// How many rows this server has changed in the state file since it
     /// opened it: the state backup runs when this moved.
     pub fn changes(&self) -> u64 {
-        self.conn().total_changes()
+        self.conn()
+            .total_changes()
+            .saturating_sub(self.derived.load(Ordering::Relaxed))
     }
 
     fn init(mut conn: Connection) -> Result<Store, StoreError> {
@@ -111,6 +119,7 @@ impl Store {
         migrations::migrate(&mut conn, Utc::now())?;
         Ok(Store {
             conn: Mutex::new(conn),
+            derived: AtomicU64::new(0),
         })
     }
 

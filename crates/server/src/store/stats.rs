@@ -1,6 +1,8 @@
 //! Repository size samples for the dashboard chart, and expiry of old
 //! history.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
@@ -29,10 +31,14 @@ impl Store {
         stored: i64,
         logical: i64,
     ) -> rusqlite::Result<()> {
-        self.conn().execute(
+        let c = self.conn();
+        let before = c.total_changes();
+        c.execute(
             "INSERT OR REPLACE INTO repo_stats (at, snapshots, stored_bytes, logical_bytes) VALUES (?1, ?2, ?3, ?4)",
             params![ts(at), snapshots, stored, logical],
         )?;
+        self.derived
+            .fetch_add(c.total_changes() - before, Ordering::Relaxed);
         Ok(())
     }
 

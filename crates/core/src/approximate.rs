@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::convert::portable_of;
 use crate::schema::{DatabaseSchema, Engine, PortableType, TableSchema};
 
+/// What a PostgreSQL `money` column becomes in another engine: its
+/// amounts as exact decimal text.
+pub const MONEY_CHANGE: &str = "each amount is stored as decimal text with two places (12.50), \
+     not in the source's currency format";
+
 /// One approximation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approximation {

@@ -120,6 +120,7 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Uuid => Some(("char(36)", "stored as text in its dashed form")),
         P::Array { .. } => Some(("json", "the array is stored as a JSON array")),
         P::Document => Some(("json", "the document is stored as JSON")),
+        P::Other { name } if name == "money" => Some(("longtext", tresor_core::MONEY_CHANGE)),
         P::Interval | P::Other { .. } => Some(("longtext", as_text)),
         P::Dynamic => Some((
             "longtext",

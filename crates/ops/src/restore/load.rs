@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tresor_core::{RestorePlan, RestoreSummary, RowBatch, TableName, Target};
+use tresor_core::{
+    Engine, PortableType, RestorePlan, RestoreSummary, RowBatch, TableName, TableSchema, Target,
+    Value,
+};
 use tresor_repo::Repository;
 
 use crate::error::{OpsError, Result};
@@ -69,19 +72,61 @@ pub(super) async fn stream_restored(
     }
 }
 
-/// Forwards the rows a row selection restores (all rows without one);
-/// returns how many it forwarded.
+/// Positions (among the stored columns) of the PostgreSQL `money` columns
+/// of `table` (of a snapshot of `from`) whose values go somewhere that is
+/// not a `money` column (`kept(name)` says which are): PostgreSQL keeps an
+/// amount as a whole number of cents, which another engine must get as
+/// the amount itself (`12.50`, not `1250`).
+pub(super) fn money_columns(
+    table: &TableSchema,
+    from: Engine,
+    kept: impl Fn(&str) -> bool,
+) -> Vec<usize> {
+    if from != Engine::POSTGRES {
+        return Vec::new();
+    }
+    table
+        .stored_columns()
+        .enumerate()
+        .filter(|(_, c)| {
+            matches!(&c.portable, PortableType::Other { name } if name == "money") && !kept(&c.name)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The amount `cents` hundredths stand for, as an exact decimal: money's
+/// two places in every locale but a few (PostgreSQL's `lc_monetary`).
+fn amount(cents: i64) -> Value {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    Value::Decimal(format!("{sign}{}.{:02}", abs / 100, abs % 100))
+}
+
+/// Forwards the rows a row selection restores (all rows without one),
+/// with the `money` values at `money` turned into amounts; returns how
+/// many it forwarded.
 pub(super) async fn keep_chosen(
     mut rx: mpsc::Receiver<RowBatch>,
     tx: mpsc::Sender<RowBatch>,
     chosen: Option<&TableRows>,
+    money: &[usize],
 ) -> u64 {
     let mut n = 0u64;
     while let Some(batch) = rx.recv().await {
-        let batch: RowBatch = match chosen {
+        let mut batch: RowBatch = match chosen {
             Some(c) => batch.into_iter().filter(|r| c.admits(r)).collect(),
             None => batch,
         };
+        for row in &mut batch {
+            for &at in money {
+                if let Some(v) = row.get_mut(at)
+                    && let Value::Int(cents) = *v
+                {
+                    *v = amount(cents);
+                }
+            }
+        }
         if batch.is_empty() {
             continue;
         }
@@ -121,9 +166,11 @@ pub(super) async fn load(
         let (ctx, crx) = mpsc::channel(4);
         let (ktx, krx) = mpsc::channel(4);
         let (dtx, drx) = mpsc::channel(1);
+        let into_postgres = target.engine() == Engine::POSTGRES;
+        let money = money_columns(schema, snapshot.source.engine, |_| into_postgres);
         let (streamed, kept, complete, (), loaded) = tokio::join!(
             stream_restored(repo, entry, chosen, ctx),
-            keep_chosen(crx, ktx, chosen),
+            keep_chosen(crx, ktx, chosen, &money),
             forward_until(krx, dtx, deadline),
             forward_counting(drx, tx, name, progress),
             session.load_table(schema, rx)
@@ -163,4 +210,23 @@ pub(super) async fn load(
         summary,
         tables: done,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_becomes_its_amount() {
+        for (cents, text) in [
+            (1250, "12.50"),
+            (-5, "-0.05"),
+            (0, "0.00"),
+            (-100, "-1.00"),
+            (i64::MIN, "-92233720368547758.08"),
+            (i64::MAX, "92233720368547758.07"),
+        ] {
+            assert_eq!(amount(cents), Value::Decimal(text.into()), "{cents}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use tresor_core::{
 };
 use tresor_repo::Repository;
 
-use super::load::{keep_chosen, stream_restored};
+use super::load::{keep_chosen, money_columns, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
@@ -253,7 +253,12 @@ async fn table_previews(
         }
         let mut counts = match (live, live_schema) {
             (Some(live), Some(live_schema)) => {
-                live_counts(repo, entry, schema, live, &live_schema, chosen).await?
+                let money = money_columns(schema, snapshot.source.engine, |c| {
+                    live_schema
+                        .column(c)
+                        .is_some_and(|l| l.engine_type == "money")
+                });
+                live_counts(repo, entry, schema, (live, &live_schema), chosen, &money).await?
             }
             _ => DiffCounts {
                 inserted: chosen.map_or(entry.rows, |c| c.len()),
@@ -301,9 +306,9 @@ async fn live_counts(
     repo: &Arc<Repository>,
     entry: &TableEntry,
     schema: &TableSchema,
-    live: &dyn SourceSnapshot,
-    live_schema: &TableSchema,
+    (live, live_schema): (&dyn SourceSnapshot, &TableSchema),
     chosen: Option<&TableRows>,
+    money: &[usize],
 ) -> Result<DiffCounts> {
     // SQLite's implicit rowid is no column in another engine:
     // the comparison leaves it out on both sides
@@ -322,7 +327,7 @@ async fn live_counts(
     };
     let (a, _, _, b, _, d) = tokio::join!(
         stream_restored(repo, entry, chosen, stx),
-        keep_chosen(srx, ftx, chosen),
+        keep_chosen(srx, ftx, chosen, money),
         project(frx, otx, &own),
         live.read_table(live_schema, ltx),
         project(lrx, ptx, &projection),

@@ -59,6 +59,7 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Enum { .. } => Some(("TEXT", "the labels are kept, but no longer enforced")),
         P::Uuid => Some(("CHAR(36)", "stored as text in its dashed form")),
         P::Array { .. } => Some(("TEXT", "the array is stored as JSON text")),
+        P::Other { name } if name == "money" => Some(("TEXT", tresor_core::MONEY_CHANGE)),
         P::Interval | P::Other { .. } => Some(("TEXT", "stored as the source engine's text form")),
         _ => None,
     }

@@ -262,3 +262,50 @@ fn durations_stored_as_numbers_or_instants_become_postgresql_intervals() {
         "1/25:01:01.000001/25:01:01.000001 2/-00:00:01.5/-00:00:01.5 3/null/null"
     );
 }
+
+/// PostgreSQL keeps `money` in cents: into SQLite and MariaDB each amount
+/// arrives as itself (12.50, not 1250), which the dry run says; back into
+/// PostgreSQL the column stays `money` with the same amounts.
+#[test]
+fn money_arrives_as_its_amount_in_other_engines() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE prices (id integer PRIMARY KEY, amount money);
+         INSERT INTO prices VALUES (1, '12.50'), (2, '-0.05'), (3, NULL), (4, '1000000.00');",
+    );
+    let latest = backed_up(&env, &src);
+
+    let lite = env.path("prices.db");
+    let to = format!("sqlite://{}", lite.display());
+    let dry = env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
+    assert!(
+        dry.contains("prices.amount: money becomes TEXT: each amount is stored as decimal text"),
+        "{dry}"
+    );
+    env.ok(&["restore", &latest, "--to", &to, "--yes"]);
+    let c = rusqlite::Connection::open(&lite).unwrap();
+    let got: String = c
+        .query_row(
+            "SELECT group_concat(id || ':' || ifnull(amount, 'null'), ' ') FROM (SELECT * FROM prices ORDER BY id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(got, "1:12.50 2:-0.05 3:null 4:1000000.00");
+    let dst = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    let rows = dst.query_any(
+        Kind::Mariadb,
+        "SELECT group_concat(concat_ws(':', id, ifnull(amount, 'null')) ORDER BY id SEPARATOR ' ') FROM prices",
+    );
+    assert_eq!(rows, "1:12.50 2:-0.05 3:null 4:1000000.00");
+
+    let back = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &back.url(), "--yes"]);
+    let rows = back.query_any(
+        Kind::Postgres,
+        "SELECT string_agg(id || ':' || coalesce(amount::numeric::text, 'null'), ' ' ORDER BY id) FROM prices",
+    );
+    assert_eq!(rows, "1:12.50 2:-0.05 3:null 4:1000000.00");
+}

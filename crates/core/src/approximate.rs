@@ -17,6 +17,13 @@ use crate::schema::{DatabaseSchema, Engine, PortableType, TableSchema};
 pub const MONEY_CHANGE: &str = "each amount is stored as decimal text with two places (12.50), \
      not in the source's currency format";
 
+/// What a PostgreSQL `citext` column becomes in another engine.
+pub const CITEXT_CHANGE: &str = "stored as text and compared case-sensitively: values that \
+     matched only ignoring case (in keys, unique columns, references) no longer do";
+
+/// [`Approximation::to`] of what the target does not make.
+const NOT_CREATED: &str = "not created";
+
 /// One approximation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approximation {
@@ -49,6 +56,12 @@ impl std::fmt::Display for Approximation {
                 if n == 1 { "becomes" } else { "become" },
                 self.to,
                 self.note
+            ),
+            // a column that is not made at all
+            (Some(c), None) if self.to == NOT_CREATED => write!(
+                f,
+                "{}.{c}: {} {}: {}",
+                self.table, self.from, self.to, self.note
             ),
             (Some(c), None) => write!(
                 f,
@@ -123,6 +136,18 @@ pub fn approximations(
                     values: None,
                 });
             }
+        }
+        for c in t.columns.iter().filter(|c| c.generated.is_some()) {
+            out.push(Approximation {
+                table: t.name.to_string(),
+                column: Some(c.name.clone()),
+                from: "generated column".into(),
+                to: NOT_CREATED.into(),
+                note: "its expression is written in the source engine's SQL, and its values \
+                       are computed, not kept in the snapshot"
+                    .into(),
+                values: None,
+            });
         }
         for k in t.constraints.iter().filter(|k| k.kind == "check") {
             out.push(Approximation {
@@ -223,5 +248,35 @@ mod tests {
             "events.at: timestamptz becomes datetime: no time zone"
         );
         assert!(approximations(&schema, &[&t], Engine::POSTGRES, &no_zones, true).is_empty());
+
+        // a generated column is not made in another engine: said so
+        let mut g = t;
+        let mut full = Column::new(
+            "full",
+            "text",
+            PortableType::Text {
+                max_len: None,
+                fixed: false,
+            },
+        );
+        full.generated = Some(crate::schema::Generated {
+            expression: "upper(mood::text)".into(),
+            stored: true,
+        });
+        g.columns.push(full);
+        let into = approximations(
+            &schema,
+            &[&g],
+            Engine::SQLITE,
+            &|_: &PortableType| None,
+            false,
+        );
+        assert_eq!(
+            into.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "events.full: generated column not created: its expression is written in \
+              the source engine's SQL, and its values are computed, not kept in the snapshot"
+            ]
+        );
     }
 }

@@ -121,6 +121,9 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Array { .. } => Some(("json", "the array is stored as a JSON array")),
         P::Document => Some(("json", "the document is stored as JSON")),
         P::Other { name } if name == "money" => Some(("longtext", tresor_core::MONEY_CHANGE)),
+        P::Other { name } if name == "citext" || name.ends_with(".citext") => {
+            Some(("longtext", tresor_core::CITEXT_CHANGE))
+        }
         P::Interval | P::Other { .. } => Some(("longtext", as_text)),
         P::Dynamic => Some((
             "longtext",

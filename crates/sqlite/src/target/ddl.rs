@@ -60,6 +60,9 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Uuid => Some(("CHAR(36)", "stored as text in its dashed form")),
         P::Array { .. } => Some(("TEXT", "the array is stored as JSON text")),
         P::Other { name } if name == "money" => Some(("TEXT", tresor_core::MONEY_CHANGE)),
+        P::Other { name } if name == "citext" || name.ends_with(".citext") => {
+            Some(("TEXT", tresor_core::CITEXT_CHANGE))
+        }
         P::Interval | P::Other { .. } => Some(("TEXT", "stored as the source engine's text form")),
         _ => None,
     }

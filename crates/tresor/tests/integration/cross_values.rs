@@ -264,25 +264,32 @@ fn durations_stored_as_numbers_or_instants_become_postgresql_intervals() {
 }
 
 /// PostgreSQL keeps `money` in cents: into SQLite and MariaDB each amount
-/// arrives as itself (12.50, not 1250), which the dry run says; back into
+/// arrives as itself (12.50, not 1250), which the dry run says, as it says
+/// what becomes of a `citext` and a generated column; back into
 /// PostgreSQL the column stays `money` with the same amounts.
 #[test]
 fn money_arrives_as_its_amount_in_other_engines() {
     let env = Env::new();
     let src = Db::create(Kind::Postgres, env.dir.path());
     src.exec(
-        "CREATE TABLE prices (id integer PRIMARY KEY, amount money);
-         INSERT INTO prices VALUES (1, '12.50'), (2, '-0.05'), (3, NULL), (4, '1000000.00');",
+        "CREATE EXTENSION IF NOT EXISTS citext;
+         CREATE TABLE prices (id integer PRIMARY KEY, amount money, sku citext,
+           label text GENERATED ALWAYS AS (upper(sku)) STORED);
+         INSERT INTO prices VALUES (1, '12.50', 'A'), (2, '-0.05', 'b'), (3, NULL, NULL),
+           (4, '1000000.00', 'c');",
     );
     let latest = backed_up(&env, &src);
 
     let lite = env.path("prices.db");
     let to = format!("sqlite://{}", lite.display());
     let dry = env.ok(&["restore", &latest, "--to", &to, "--dry-run"]);
-    assert!(
-        dry.contains("prices.amount: money becomes TEXT: each amount is stored as decimal text"),
-        "{dry}"
-    );
+    for said in [
+        "prices.amount: money becomes TEXT: each amount is stored as decimal text",
+        "citext becomes TEXT: stored as text and compared case-sensitively",
+        "prices.label: generated column not created",
+    ] {
+        assert!(dry.contains(said), "{said:?} missing: {dry}");
+    }
     env.ok(&["restore", &latest, "--to", &to, "--yes"]);
     let c = rusqlite::Connection::open(&lite).unwrap();
     let got: String = c

@@ -15,21 +15,68 @@ const KEY_VARCHAR: u64 = 768;
 /// Longest `VARCHAR` kept as such; longer text becomes `LONGTEXT`.
 const MAX_VARCHAR: u64 = 16_383;
 
-/// Whether `c` is part of a key or index of `t` (MySQL cannot index
-/// unbounded text without a prefix length).
-fn indexed(t: &TableSchema, c: &str) -> bool {
-    t.primary_key.iter().any(|k| k == c)
-        || t.constraints
-            .iter()
-            .any(|u| u.columns.iter().any(|x| x == c))
-        || t.indexes.iter().any(|i| i.columns.iter().any(|x| x == c))
-        || t.foreign_keys
-            .iter()
-            .any(|f| f.columns.iter().any(|x| x == c))
+/// Key bytes MySQL allows (InnoDB, `DYNAMIC` rows).
+const KEY_BYTES: u64 = 3072;
+
+/// Whether the MySQL type of `p` in a key is sized by [`key_width`]
+/// (unbounded text and bytes, and what is stored as text).
+fn sized_by_key(p: &PortableType) -> bool {
+    matches!(
+        p,
+        PortableType::Text { max_len: None, .. }
+            | PortableType::Bytes { max_len: None, .. }
+            | PortableType::Interval
+            | PortableType::Dynamic
+            | PortableType::Other { .. }
+    )
 }
 
-/// The MySQL type for a portable type.
-pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
+/// Key bytes a column of portable type `p` takes (an estimate on the
+/// large side; 0 for those [`sized_by_key`]).
+fn key_bytes(p: &PortableType) -> u64 {
+    match p {
+        _ if sized_by_key(p) => 0,
+        PortableType::Text {
+            max_len: Some(n), ..
+        } => 4 * n.min(&KEY_VARCHAR) + 2,
+        PortableType::Bytes {
+            max_len: Some(n), ..
+        } => n + 2,
+        PortableType::Uuid => 4 * 36,
+        PortableType::Decimal { .. } => 32,
+        _ => 8,
+    }
+}
+
+/// For a column `c` that is part of a key or index of `t` (MySQL cannot
+/// index unbounded text without a prefix length): the longest `VARCHAR`
+/// unbounded text in it can have, the key bytes its widest key leaves
+/// once its other columns have theirs, shared evenly among that key's
+/// unbounded columns; `None` when it is in no key.
+fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
+    let keys = std::iter::once(&t.primary_key)
+        .chain(t.constraints.iter().map(|u| &u.columns))
+        .chain(t.indexes.iter().map(|i| &i.columns))
+        .chain(t.foreign_keys.iter().map(|f| &f.columns));
+    keys.filter(|k| k.iter().any(|x| x == c))
+        .map(|k| {
+            let types: Vec<PortableType> = k
+                .iter()
+                .filter_map(|x| t.column(x))
+                .map(portable_of)
+                .collect();
+            let fixed: u64 = types.iter().map(key_bytes).sum();
+            let shared = types.iter().filter(|p| sized_by_key(p)).count().max(1) as u64;
+            (KEY_BYTES.saturating_sub(fixed) / 4 / shared).clamp(1, KEY_VARCHAR)
+        })
+        .min()
+}
+
+/// The MySQL type for a portable type; `key` is the longest `VARCHAR` for
+/// a column of a key or index (see [`key_width`]).
+pub(crate) fn mysql_type(p: &PortableType, key: Option<u64>) -> String {
+    let in_key = key.is_some();
+    let width = key.unwrap_or(KEY_VARCHAR);
     match p {
         PortableType::Bool => "tinyint(1)".into(),
         PortableType::Int { bits, unsigned } => {
@@ -68,7 +115,7 @@ pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
         | PortableType::Other { .. }
             if in_key =>
         {
-            format!("varchar({KEY_VARCHAR})")
+            format!("varchar({width})")
         }
         PortableType::Text { .. }
         | PortableType::Interval
@@ -84,7 +131,7 @@ pub(crate) fn mysql_type(p: &PortableType, in_key: bool) -> String {
                 format!("varbinary({n})")
             }
         }
-        PortableType::Bytes { .. } if in_key => "varbinary(3072)".into(),
+        PortableType::Bytes { .. } if in_key => format!("varbinary({})", width * 4),
         PortableType::Bytes { .. } => "longblob".into(),
         PortableType::Bits { len: Some(n) } if *n <= 64 => format!("bit({n})"),
         PortableType::Bits { .. } => "varbinary(8192)".into(),
@@ -169,7 +216,7 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
         items.push(format!(
             "{} {}{}{}",
             quote(&c.name),
-            mysql_type(&p, indexed(t, &c.name)),
+            mysql_type(&p, key_width(t, &c.name)),
             if c.nullable { "" } else { " NOT NULL" },
             if auto { " AUTO_INCREMENT" } else { "" }
         ));
@@ -236,7 +283,7 @@ mod tests {
     #[test]
     fn what_a_made_column_loses_matches_the_type_it_gets() {
         let tz = type_change(&PortableType::TimestampTz).expect("a change");
-        assert_eq!(tz.0, mysql_type(&PortableType::TimestampTz, false));
+        assert_eq!(tz.0, mysql_type(&PortableType::TimestampTz, None));
         let arr = PortableType::Array {
             element: Box::new(PortableType::Int {
                 bits: 32,
@@ -250,7 +297,7 @@ mod tests {
         };
         assert_eq!(
             type_change(&wide).map(|c| c.0),
-            Some(mysql_type(&wide, false).as_str())
+            Some(mysql_type(&wide, None).as_str())
         );
         assert!(
             type_change(&PortableType::Enum {
@@ -307,5 +354,73 @@ mod tests {
              CONSTRAINT `item_fk1` FOREIGN KEY (`parent_id`) REFERENCES `item` (`id`) ON DELETE CASCADE\n\
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
         );
+    }
+
+    #[test]
+    fn text_in_keys_shares_the_key_bytes() {
+        let text = || PortableType::Text {
+            max_len: None,
+            fixed: false,
+        };
+        let mut tenant = Column::new(
+            "tenant",
+            "public.citext",
+            PortableType::Other {
+                name: "public.citext".into(),
+            },
+        );
+        tenant.nullable = false;
+        let id = Column::new(
+            "id",
+            "bigint",
+            PortableType::Int {
+                bits: 64,
+                unsigned: false,
+            },
+        );
+        let t = TableSchema {
+            name: TableName::new("people"),
+            kind: "table".into(),
+            columns: vec![
+                tenant,
+                id,
+                Column::new("email", "text", text()),
+                Column::new("a", "text", text()),
+                Column::new("b", "text", text()),
+            ],
+            primary_key: vec!["tenant".into(), "id".into()],
+            row_key: RowKey::Columns {
+                columns: vec!["tenant".into(), "id".into()],
+            },
+            constraints: vec![
+                Constraint {
+                    name: "people_email_key".into(),
+                    kind: "unique".into(),
+                    columns: vec!["email".into()],
+                    definition: String::new(),
+                },
+                Constraint {
+                    name: "people_a_b_key".into(),
+                    kind: "unique".into(),
+                    columns: vec!["a".into(), "b".into()],
+                    definition: String::new(),
+                },
+            ],
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            ddl: None,
+            auto_increment: None,
+            comment: None,
+            extra: Default::default(),
+        };
+        let made = create_table(&t);
+        for column in [
+            "`tenant` varchar(766) NOT NULL",
+            "`email` varchar(768)",
+            "`a` varchar(384)",
+            "`b` varchar(384)",
+        ] {
+            assert!(made.contains(column), "{column}: {made}");
+        }
     }
 }

@@ -21,6 +21,27 @@ pub const MONEY_CHANGE: &str = "each amount is stored as decimal text with two p
 pub const CITEXT_CHANGE: &str = "stored as text and compared case-sensitively: values that \
      matched only ignoring case (in keys, unique columns, references) no longer do";
 
+/// What a MySQL spatial column (`geometry`, `point`, ...) becomes in
+/// another engine.
+pub const SPATIAL_CHANGE: &str = "stored as hex text of MySQL's internal form (a 4-byte SRID, \
+     then the WKB): PostGIS reads it with ST_GeomFromWKB(decode(substr(col, 9), 'hex'))";
+
+/// Whether `name` is one of MySQL's spatial types.
+pub fn is_spatial(name: &str) -> bool {
+    matches!(
+        name,
+        "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+            | "geomcollection"
+    )
+}
+
 /// [`Approximation::to`] of what the target does not make.
 const NOT_CREATED: &str = "not created";
 
@@ -125,7 +146,13 @@ pub fn approximations(
                     values: None,
                 });
             }
-            if c.default.is_some() && c.generated.is_none() && !c.identity {
+            // (MySQL reports `NULL` as the default of a nullable column:
+            // the same as none)
+            let default = c
+                .default
+                .as_deref()
+                .filter(|d| !d.trim().eq_ignore_ascii_case("null"));
+            if default.is_some() && c.generated.is_none() && !c.identity {
                 out.push(Approximation {
                     table: t.name.to_string(),
                     column: Some(c.name.clone()),

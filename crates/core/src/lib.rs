@@ -37,7 +37,10 @@ mod schema;
 mod source;
 mod value;
 
-pub use approximate::{Approximation, CITEXT_CHANGE, MONEY_CHANGE, TypeChange, approximations};
+pub use approximate::{
+    Approximation, CITEXT_CHANGE, MONEY_CHANGE, SPATIAL_CHANGE, TypeChange, approximations,
+    is_spatial,
+};
 pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
 pub use connector::{
     Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,

@@ -77,10 +77,7 @@ impl Kind {
             "enum" => Kind::Enum,
             "json" => Kind::Json,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => Kind::Bytes,
-            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
-            | "multipolygon" | "geometrycollection" | "geomcollection" => {
-                Kind::Geometry(data_type.clone())
-            }
+            t if tresor_core::is_spatial(t) => Kind::Geometry(data_type.clone()),
             _ if c.portable == PortableType::Json => Kind::Json,
             _ => Kind::Text,
         }
@@ -301,7 +298,7 @@ pub(crate) fn to_mysql(v: Value) -> Result<My, SourceError> {
                 .into_bytes(),
         ),
         Value::Other { type_name, text } => {
-            if is_geometry(&type_name) {
+            if tresor_core::is_spatial(&type_name) {
                 My::Bytes(
                     from_hex(&text).ok_or_else(|| {
                         SourceError::data(format!("bad {type_name} value: not hex"))
@@ -366,21 +363,6 @@ fn element_json(v: &Value) -> Result<serde_json::Value, SourceError> {
             ))
         })?),
     })
-}
-
-fn is_geometry(name: &str) -> bool {
-    matches!(
-        name,
-        "geometry"
-            | "point"
-            | "linestring"
-            | "polygon"
-            | "multipoint"
-            | "multilinestring"
-            | "multipolygon"
-            | "geometrycollection"
-            | "geomcollection"
-    )
 }
 
 fn to_hex(b: &[u8]) -> String {

@@ -149,6 +149,11 @@ fn encode_value(codec: &Codec, v: &Value, out: &mut BytesMut) -> Result<(), Stri
         Codec::Text | Codec::Enum | Codec::Json => match v {
             Value::Text(s) | Value::Enum(s) | Value::Json(s) => out.put_slice(s.as_bytes()),
             Value::RawText(b) => out.put_slice(b),
+            // another engine's type PostgreSQL lacks (MySQL's spatial
+            // types) arrives in a text column as its text form
+            Value::Other { text, .. } if matches!(codec, Codec::Text) => {
+                out.put_slice(text.as_bytes());
+            }
             _ => return Err(mismatch()),
         },
         Codec::Jsonb => match v {

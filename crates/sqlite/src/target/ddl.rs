@@ -63,6 +63,9 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Other { name } if name == "citext" || name.ends_with(".citext") => {
             Some(("TEXT", tresor_core::CITEXT_CHANGE))
         }
+        P::Other { name } if tresor_core::is_spatial(name) => {
+            Some(("TEXT", tresor_core::SPATIAL_CHANGE))
+        }
         P::Interval | P::Other { .. } => Some(("TEXT", "stored as the source engine's text form")),
         _ => None,
     }

@@ -328,3 +328,38 @@ fn money_arrives_as_its_amount_in_other_engines() {
     );
     assert_eq!(rows, "1:12.50 2:-0.05 3:null 4:1000000.00");
 }
+
+/// MariaDB's spatial columns go into PostgreSQL and SQLite as hex text of
+/// their internal form, which the dry run explains; columns whose default
+/// is NULL are not listed as losing a default.
+#[test]
+fn spatial_values_arrive_as_hex_text_in_other_engines() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "CREATE TABLE places (id int PRIMARY KEY, name varchar(20), loc POINT NOT NULL);
+         INSERT INTO places VALUES (1, 'x', ST_GeomFromText('POINT(1 2)')), (2, NULL, POINT(3.5, -4));",
+    );
+    let latest = backed_up(&env, &src);
+    let point = "000000000101000000000000000000f03f0000000000000040";
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    let dry = env.ok(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+    assert!(
+        dry.contains("places.loc: point becomes text: stored as hex text of MySQL's internal form"),
+        "{dry}"
+    );
+    assert!(!dry.contains("places.name: default"), "{dry}");
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    assert_eq!(
+        dst.query_any(Kind::Postgres, "SELECT loc FROM places WHERE id = 1"),
+        point
+    );
+    let lite = env.path("places.db");
+    let to = format!("sqlite://{}", lite.display());
+    env.ok(&["restore", &latest, "--to", &to, "--yes"]);
+    let c = rusqlite::Connection::open(&lite).unwrap();
+    let got: String = c
+        .query_row("SELECT loc FROM places WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(got, point);
+}

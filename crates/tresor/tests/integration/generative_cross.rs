@@ -462,7 +462,12 @@ fn expected_approximations(src: &Contents, to: Kind) -> BTreeSet<Listed> {
             if approximated(&portable_of(c), to) {
                 out.insert((name.clone(), c.name.clone(), "type".into()));
             }
-            if c.default.is_some() && c.generated.is_none() && !c.identity {
+            // a NULL default (MySQL's for a nullable column) is none
+            let default = c
+                .default
+                .as_deref()
+                .filter(|d| !d.eq_ignore_ascii_case("null"));
+            if default.is_some() && c.generated.is_none() && !c.identity {
                 out.insert((name.clone(), c.name.clone(), "default".into()));
             }
         }

@@ -232,6 +232,16 @@ async fn plan(
             ),
         });
     }
+    if snapshot.tables.is_empty() {
+        return Err(OpsError::InvalidInput {
+            what: format!(
+                "snapshot {} holds no table (the database was empty when it was backed up): \
+                 there is nothing to restore",
+                snapshot.short_id()
+            ),
+            hint: Some("`tresor snapshots` lists the others".into()),
+        });
+    }
     if schema.tables.is_empty() {
         return Err(OpsError::InvalidInput {
             what: "the table selection matches no table of the snapshot".into(),

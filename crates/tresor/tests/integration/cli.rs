@@ -683,3 +683,27 @@ fn repository_files_are_owner_only() {
     assert_eq!(config.permissions().mode() & 0o777, 0o600);
     assert!(seen >= 4, "{seen} files");
 }
+
+/// A snapshot of an empty database restores nothing and says why, for a
+/// restore and a drill alike, instead of blaming a table selection.
+#[test]
+fn a_snapshot_of_an_empty_database_says_there_is_nothing_to_restore() {
+    let env = Env::new();
+    let db = env.path("empty.db");
+    sql(&db, "PRAGMA user_version = 1;");
+    env.ok(&["backup", db.to_str().unwrap()]);
+    let target = format!("sqlite://{}", env.path("restored.db").display());
+    for args in [
+        &["restore", "latest", "--to", target.as_str(), "--yes"][..],
+        &["drill", "latest"][..],
+    ] {
+        let out = env.tresor(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("holds no table (the database was empty"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!env.path("restored.db").exists());
+}

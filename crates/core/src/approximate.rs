@@ -152,7 +152,11 @@ pub fn approximations(
                 .default
                 .as_deref()
                 .filter(|d| !d.trim().eq_ignore_ascii_case("null"));
-            if default.is_some() && c.generated.is_none() && !c.identity {
+            if default.is_some()
+                && c.generated.is_none()
+                && !c.identity
+                && crate::defaults::portable_default(c).is_none()
+            {
                 out.push(Approximation {
                     table: t.name.to_string(),
                     column: Some(c.name.clone()),

@@ -213,10 +213,25 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
     for c in &visible {
         let p = portable_of(c);
         let auto = c.identity && matches!(p, PortableType::Int { .. }) && key.len() == 1;
+        let ty = mysql_type(&p, key_width(t, &c.name));
+        let default = tresor_core::portable_default(c)
+            .map(|d| {
+                let sql = match d {
+                    // the precision of the `datetime(6)` it goes in
+                    tresor_core::PortableDefault::CurrentTimestamp => "CURRENT_TIMESTAMP(6)".into(),
+                    d => d.sql(false),
+                };
+                // MySQL takes a default for text only as an expression
+                if ["text", "blob", "json"].iter().any(|x| ty.ends_with(x)) {
+                    format!(" DEFAULT ({sql})")
+                } else {
+                    format!(" DEFAULT {sql}")
+                }
+            })
+            .unwrap_or_default();
         items.push(format!(
-            "{} {}{}{}",
+            "{} {ty}{}{default}{}",
             quote(&c.name),
-            mysql_type(&p, key_width(t, &c.name)),
             if c.nullable { "" } else { " NOT NULL" },
             if auto { " AUTO_INCREMENT" } else { "" }
         ));

@@ -258,8 +258,11 @@ impl PgSession {
                 .map(|c| {
                     let portable = portable_of(c);
                     let identity = c.identity && matches!(portable, PortableType::Int { .. });
+                    let default = tresor_core::portable_default(c)
+                        .map(|d| format!(" DEFAULT {}", d.sql(true)))
+                        .unwrap_or_default();
                     format!(
-                        "{} {}{}{}",
+                        "{} {}{}{}{default}",
                         ident(&c.name),
                         pg_type_for(&portable),
                         if identity {

@@ -88,6 +88,10 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
             if !c.nullable {
                 s.push_str(" NOT NULL");
             }
+            if let Some(d) = tresor_core::portable_default(c) {
+                s.push_str(" DEFAULT ");
+                s.push_str(&d.sql(false));
+            }
             s
         })
         .collect();

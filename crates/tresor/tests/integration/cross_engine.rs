@@ -429,3 +429,57 @@ fn into_an_older_postgresql_the_dry_run_lists_what_it_lacks() {
         "4"
     );
 }
+
+/// The literal defaults an application's migrations wrote (Rails on
+/// SQLite: `DEFAULT 0 NOT NULL`, `DEFAULT ''`, `DEFAULT CURRENT_TIMESTAMP`)
+/// come along into PostgreSQL and MariaDB, so that the application still
+/// inserts without naming those columns; a default written in SQLite's
+/// SQL is listed as not translated instead.
+#[test]
+fn literal_defaults_come_along_into_other_engines() {
+    let env = Env::new();
+    let db = env.path("rails.db");
+    super::support::sql(
+        &db,
+        "CREATE TABLE users (id integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+           email varchar DEFAULT '' NOT NULL, admin boolean DEFAULT 0 NOT NULL,
+           views bigint DEFAULT 0, rate decimal(4,2) DEFAULT 1.5,
+           state varchar(10) DEFAULT 'it''s new', created_at datetime(6) DEFAULT CURRENT_TIMESTAMP NOT NULL,
+           slug varchar DEFAULT (lower(hex(randomblob(4)))));
+         INSERT INTO users (email) VALUES ('a@x.org');",
+    );
+    env.ok(&["backup", &format!("sqlite://{}", db.display())]);
+    for (kind, row) in [
+        (
+            Kind::Postgres,
+            "SELECT concat_ws('|', email, admin, views, rate, state, created_at IS NOT NULL) \
+             FROM users WHERE id = 2",
+        ),
+        (
+            Kind::Mariadb,
+            "SELECT concat_ws('|', email, admin, views, rate, state, created_at IS NOT NULL) \
+             FROM users WHERE id = 2",
+        ),
+    ] {
+        let dst = Db::create(kind, env.dir.path());
+        let dry = env.ok(&["restore", "latest", "--to", &dst.url(), "--dry-run"]);
+        assert!(
+            dry.contains("users.slug: default becomes no default"),
+            "{dry}"
+        );
+        for kept in ["email", "admin", "views", "rate", "state", "created_at"] {
+            assert!(
+                !dry.contains(&format!("users.{kept}: default")),
+                "{kept}: {dry}"
+            );
+        }
+        env.ok(&["restore", "latest", "--to", &dst.url(), "--yes"]);
+        dst.exec("INSERT INTO users (id) VALUES (2)");
+        // admin's default 0 is false
+        let want = match kind {
+            Kind::Postgres => "|f|0|1.50|it's new|t",
+            _ => "|0|0|1.50|it's new|1",
+        };
+        assert_eq!(dst.query_any(kind, row), want, "{}", dst.url());
+    }
+}

@@ -1,0 +1,216 @@
+//! Column defaults that mean the same in every engine: a number, a quoted
+//! string, true or false, or the current timestamp. A table made from
+//! another engine's snapshot keeps these (an application's `DEFAULT 0 NOT
+//! NULL` still lets it insert without the column); any other default is
+//! an expression in the source engine's SQL, not translated, and the dry
+//! run lists it.
+
+use crate::convert::portable_of;
+use crate::schema::{Column, PortableType};
+
+/// A default every engine writes the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortableDefault {
+    /// A number: `-?digits(.digits)?`.
+    Number(String),
+    /// A string (unquoted).
+    Text(String),
+    /// True or false.
+    Bool(bool),
+    /// The time of the insert.
+    CurrentTimestamp,
+}
+
+impl PortableDefault {
+    /// The default as SQL: numbers as they are, strings quoted, booleans
+    /// as `true`/`false` when `booleans` (PostgreSQL) or else `1`/`0`.
+    pub fn sql(&self, booleans: bool) -> String {
+        match self {
+            PortableDefault::Number(n) => n.clone(),
+            PortableDefault::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            PortableDefault::Bool(b) if booleans => b.to_string(),
+            PortableDefault::Bool(b) => u8::from(*b).to_string(),
+            PortableDefault::CurrentTimestamp => "CURRENT_TIMESTAMP".into(),
+        }
+    }
+}
+
+/// The default of `c`, when it means the same in every engine and suits
+/// the column's type (a number for a number, a string for text, 0/1 or
+/// true/false for a boolean, the current timestamp for a timestamp).
+pub fn portable_default(c: &Column) -> Option<PortableDefault> {
+    if c.generated.is_some() || c.identity {
+        return None;
+    }
+    let parsed = parse(c.default.as_deref()?)?;
+    let p = portable_of(c);
+    match (&p, parsed) {
+        (PortableType::Bool, PortableDefault::Number(n)) if n == "0" || n == "1" => {
+            Some(PortableDefault::Bool(n == "1"))
+        }
+        (PortableType::Bool, d @ PortableDefault::Bool(_)) => Some(d),
+        (
+            PortableType::Int { .. } | PortableType::Float { .. } | PortableType::Decimal { .. },
+            d @ PortableDefault::Number(_),
+        ) => Some(d),
+        (PortableType::Int { .. }, PortableDefault::Bool(b)) => {
+            Some(PortableDefault::Number(u8::from(b).to_string()))
+        }
+        (PortableType::Text { max_len, .. }, PortableDefault::Text(s))
+            if max_len.is_none_or(|n| s.chars().count() as u64 <= n) =>
+        {
+            Some(PortableDefault::Text(s))
+        }
+        (
+            PortableType::Timestamp | PortableType::TimestampTz,
+            PortableDefault::CurrentTimestamp,
+        ) => Some(PortableDefault::CurrentTimestamp),
+        _ => None,
+    }
+}
+
+/// A default expression of any engine, read as a [`PortableDefault`].
+fn parse(expr: &str) -> Option<PortableDefault> {
+    let mut e = expr.trim();
+    // SQLite keeps the parentheses the DDL had
+    while e.len() >= 2 && e.starts_with('(') && e.ends_with(')') {
+        e = e[1..e.len() - 1].trim();
+    }
+    match e.to_ascii_lowercase().as_str() {
+        "true" => return Some(PortableDefault::Bool(true)),
+        "false" => return Some(PortableDefault::Bool(false)),
+        "current_timestamp" | "current_timestamp()" | "now()" | "localtimestamp" => {
+            return Some(PortableDefault::CurrentTimestamp);
+        }
+        _ => {}
+    }
+    if let Some(rest) = e.strip_prefix('\'') {
+        // a quoted string, then perhaps a PostgreSQL cast to a text type
+        let mut text = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            let (i, ch) = chars.next()?;
+            if ch == '\'' {
+                if rest[i + 1..].starts_with('\'') {
+                    text.push('\'');
+                    chars.next();
+                    continue;
+                }
+                break i + 1;
+            }
+            text.push(ch);
+        };
+        let cast = rest[end..].trim();
+        let text_cast = cast.is_empty()
+            || [
+                "::text",
+                "::character varying",
+                "::bpchar",
+                "::character",
+                "::varchar",
+            ]
+            .iter()
+            .any(|c| cast.eq_ignore_ascii_case(c));
+        return text_cast.then_some(PortableDefault::Text(text));
+    }
+    // a number, perhaps cast by PostgreSQL (`0::bigint`, `'0'` is text)
+    let number = e.split("::").next().unwrap_or(e).trim();
+    let number = number
+        .strip_prefix('(')
+        .and_then(|n| n.strip_suffix(')'))
+        .unwrap_or(number);
+    let digits = number.strip_prefix('-').unwrap_or(number);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next();
+    let is_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (is_digits(whole) && fraction.is_none_or(is_digits))
+        .then(|| PortableDefault::Number(number.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_of_every_engine_are_read() {
+        for (expr, want) in [
+            ("0", Some(PortableDefault::Number("0".into()))),
+            ("(-1.50)", Some(PortableDefault::Number("-1.50".into()))),
+            ("0::bigint", Some(PortableDefault::Number("0".into()))),
+            ("(-5)::integer", Some(PortableDefault::Number("-5".into()))),
+            ("''", Some(PortableDefault::Text(String::new()))),
+            ("'it''s'", Some(PortableDefault::Text("it's".into()))),
+            (
+                "'draft'::character varying",
+                Some(PortableDefault::Text("draft".into())),
+            ),
+            ("('x')", Some(PortableDefault::Text("x".into()))),
+            ("false", Some(PortableDefault::Bool(false))),
+            ("TRUE", Some(PortableDefault::Bool(true))),
+            (
+                "current_timestamp()",
+                Some(PortableDefault::CurrentTimestamp),
+            ),
+            ("CURRENT_TIMESTAMP", Some(PortableDefault::CurrentTimestamp)),
+            ("now()", Some(PortableDefault::CurrentTimestamp)),
+            ("NULL", None),
+            ("'{}'::jsonb", None),
+            ("nextval('s'::regclass)", None),
+            ("gen_random_uuid()", None),
+            ("1e5", None),
+            ("'unterminated", None),
+            ("'a' || 'b'", None),
+        ] {
+            assert_eq!(parse(expr), want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn a_default_is_kept_only_where_it_suits_the_column() {
+        let column = |ty: &str, p: PortableType, d: &str| {
+            let mut c = Column::new("c", ty, p);
+            c.default = Some(d.into());
+            c
+        };
+        let int = PortableType::Int {
+            bits: 32,
+            unsigned: false,
+        };
+        let text = |n| PortableType::Text {
+            max_len: n,
+            fixed: false,
+        };
+        assert_eq!(
+            portable_default(&column("boolean", PortableType::Bool, "0")),
+            Some(PortableDefault::Bool(false))
+        );
+        assert_eq!(
+            portable_default(&column("boolean", PortableType::Bool, "2")),
+            None
+        );
+        assert_eq!(
+            portable_default(&column("int", int.clone(), "false")),
+            Some(PortableDefault::Number("0".into()))
+        );
+        assert_eq!(portable_default(&column("int", int, "'0'")), None);
+        assert_eq!(
+            portable_default(&column("varchar(5)", text(Some(5)), "'draft'")),
+            Some(PortableDefault::Text("draft".into()))
+        );
+        assert_eq!(
+            portable_default(&column("varchar(3)", text(Some(3)), "'draft'")),
+            None
+        );
+        assert_eq!(
+            portable_default(&column("date", PortableType::Date, "now()")),
+            None
+        );
+        let mut g = column("text", text(None), "'x'");
+        g.identity = true;
+        assert_eq!(portable_default(&g), None);
+        assert_eq!(PortableDefault::Text("it's".into()).sql(true), "'it''s'");
+        assert_eq!(PortableDefault::Bool(true).sql(true), "true");
+        assert_eq!(PortableDefault::Bool(true).sql(false), "1");
+    }
+}

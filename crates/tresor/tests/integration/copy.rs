@@ -2,7 +2,7 @@
 //! shared or independent blob ids; selection, errors, and kill -9 halfway.
 
 use std::process::Output;
-use std::time::Duration;
+use std::time::Instant;
 
 use tresor_testing::servers::{ServerKind, StorageServer};
 
@@ -313,26 +313,30 @@ fn kill_during_copy_leaves_the_destination_consistent() {
     a.ok(&["backup", db.to_str().unwrap()]);
     let a_ids = a.snapshot_ids();
     let a_repo = a.repo();
+    let args = [
+        "--limit-upload",
+        "2MiB",
+        "copy",
+        "--from-repo",
+        a_repo.to_str().unwrap(),
+    ];
+    // how long a whole copy takes on this machine, so that the kills fall
+    // within one, from its first moments to its last
+    let probe = destination(&a, false, None);
+    let started = Instant::now();
+    let out = with_passwords(&probe, B_PASSWORD, PASSWORD, &args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = started.elapsed();
     let mut b = destination(&a, false, None);
     let mut restored: Vec<String> = Vec::new();
     let mut interrupted = 0;
-    for (n, delay_ms) in [250u64, 500, 800, 1100, 1400, 1800, 2200, 2700, 3200, 3800]
-        .into_iter()
-        .enumerate()
-    {
-        let copy = with_passwords(
-            &b,
-            B_PASSWORD,
-            PASSWORD,
-            &[
-                "--limit-upload",
-                "2MiB",
-                "copy",
-                "--from-repo",
-                a_repo.to_str().unwrap(),
-            ],
-        );
-        if kill_after(copy, Duration::from_millis(delay_ms)) {
+    for n in 0..10u32 {
+        let delay = whole.mul_f64(f64::from(n + 1) / 11.0);
+        let delay_ms = delay.as_millis();
+        let copy = with_passwords(&b, B_PASSWORD, PASSWORD, &args);
+        if kill_after(copy, delay) {
             interrupted += 1;
         }
         let out = run_b(&b, &["check"]);
@@ -357,7 +361,7 @@ fn kill_during_copy_leaves_the_destination_consistent() {
     }
     assert!(
         interrupted >= 5,
-        "only {interrupted} copies were interrupted"
+        "only {interrupted} copies were interrupted (a whole copy took {whole:?})"
     );
     copy(&a, &b, &[]);
     assert_eq!(ids_b(&b), a_ids);

@@ -12,19 +12,30 @@ use serde::{Deserialize, Serialize};
 use crate::convert::portable_of;
 use crate::schema::{DatabaseSchema, Engine, PortableType, TableSchema};
 
-/// What a PostgreSQL `money` column becomes in another engine: its
-/// amounts as exact decimal text.
-pub const MONEY_CHANGE: &str = "each amount is stored as decimal text with two places (12.50), \
-     not in the source's currency format";
+/// What a column of a type the target engine lacks (portable type
+/// `Other { name }`) becomes there: stored as text, in a form that
+/// depends on the type.
+pub fn other_type_note(name: &str) -> &'static str {
+    match name {
+        "money" => {
+            "each amount is stored as decimal text with two places (12.50), not in the \
+             source's currency format"
+        }
+        "citext" => {
+            "stored as text and compared case-sensitively: values that matched only \
+             ignoring case (in keys, unique columns, references) no longer do"
+        }
+        n if n.ends_with(".citext") => other_type_note("citext"),
+        n if is_spatial(n) => {
+            "stored as hex text of MySQL's internal form (a 4-byte SRID, then the WKB): \
+             PostGIS reads it with ST_GeomFromWKB(decode(substr(col, 9), 'hex'))"
+        }
+        _ => TEXT_FORM,
+    }
+}
 
-/// What a PostgreSQL `citext` column becomes in another engine.
-pub const CITEXT_CHANGE: &str = "stored as text and compared case-sensitively: values that \
-     matched only ignoring case (in keys, unique columns, references) no longer do";
-
-/// What a MySQL spatial column (`geometry`, `point`, ...) becomes in
-/// another engine.
-pub const SPATIAL_CHANGE: &str = "stored as hex text of MySQL's internal form (a 4-byte SRID, \
-     then the WKB): PostGIS reads it with ST_GeomFromWKB(decode(substr(col, 9), 'hex'))";
+/// What a value of another engine's type becomes as text.
+pub const TEXT_FORM: &str = "stored as the source engine's text form";
 
 /// Whether `name` is one of MySQL's spatial types.
 pub fn is_spatial(name: &str) -> bool {
@@ -146,17 +157,7 @@ pub fn approximations(
                     values: None,
                 });
             }
-            // (MySQL reports `NULL` as the default of a nullable column:
-            // the same as none)
-            let default = c
-                .default
-                .as_deref()
-                .filter(|d| !d.trim().eq_ignore_ascii_case("null"));
-            if default.is_some()
-                && c.generated.is_none()
-                && !c.identity
-                && crate::defaults::portable_default(c).is_none()
-            {
+            if crate::defaults::default_lost(c) {
                 out.push(Approximation {
                     table: t.name.to_string(),
                     column: Some(c.name.clone()),

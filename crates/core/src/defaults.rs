@@ -69,6 +69,18 @@ pub fn portable_default(c: &Column) -> Option<PortableDefault> {
     }
 }
 
+/// Whether `c` has a default that a table made in another engine goes
+/// without: one written in the source engine's SQL ([`portable_default`]
+/// has none for it). A `NULL` default (MySQL's for a nullable column), an
+/// identity and a generated column's expression are no default.
+pub(crate) fn default_lost(c: &Column) -> bool {
+    let set = c
+        .default
+        .as_deref()
+        .is_some_and(|d| !d.trim().eq_ignore_ascii_case("null"));
+    set && c.generated.is_none() && !c.identity && portable_default(c).is_none()
+}
+
 /// A default expression of any engine, read as a [`PortableDefault`].
 fn parse(expr: &str) -> Option<PortableDefault> {
     let mut e = expr.trim();

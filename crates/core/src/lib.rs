@@ -39,8 +39,7 @@ mod source;
 mod value;
 
 pub use approximate::{
-    Approximation, CITEXT_CHANGE, MONEY_CHANGE, SPATIAL_CHANGE, TypeChange, approximations,
-    is_spatial,
+    Approximation, TEXT_FORM, TypeChange, approximations, is_spatial, other_type_note,
 };
 pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
 pub use connector::{

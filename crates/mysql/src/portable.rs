@@ -157,7 +157,6 @@ pub(crate) fn mysql_type(p: &PortableType, key: Option<u64>) -> String {
 /// [`mysql_type`] gives it, and what changes.
 pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
     use PortableType as P;
-    let as_text = "stored as the source engine's text form";
     match p {
         P::TimestampTz => Some((
             "datetime(6)",
@@ -167,11 +166,8 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Uuid => Some(("char(36)", "stored as text in its dashed form")),
         P::Array { .. } => Some(("json", "the array is stored as a JSON array")),
         P::Document => Some(("json", "the document is stored as JSON")),
-        P::Other { name } if name == "money" => Some(("longtext", tresor_core::MONEY_CHANGE)),
-        P::Other { name } if name == "citext" || name.ends_with(".citext") => {
-            Some(("longtext", tresor_core::CITEXT_CHANGE))
-        }
-        P::Interval | P::Other { .. } => Some(("longtext", as_text)),
+        P::Interval => Some(("longtext", tresor_core::TEXT_FORM)),
+        P::Other { name } => Some(("longtext", tresor_core::other_type_note(name))),
         P::Dynamic => Some((
             "longtext",
             "SQLite's untyped column: every value is stored as its text",

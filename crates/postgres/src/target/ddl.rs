@@ -78,12 +78,8 @@ fn pg_type_for(p: &PortableType) -> String {
 pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
     match p {
         PortableType::Enum { .. } => Some(("text", "the labels are kept, but no longer enforced")),
-        PortableType::Other { name } if tresor_core::is_spatial(name) => {
-            Some(("text", tresor_core::SPATIAL_CHANGE))
-        }
-        PortableType::Interval | PortableType::Other { .. } => {
-            Some(("text", "stored as the source engine's text form"))
-        }
+        PortableType::Interval => Some(("text", tresor_core::TEXT_FORM)),
+        PortableType::Other { name } => Some(("text", tresor_core::other_type_note(name))),
         PortableType::Dynamic => Some((
             "text",
             "SQLite's untyped column: every value is stored as its text",

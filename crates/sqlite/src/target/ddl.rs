@@ -59,14 +59,8 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
         P::Enum { .. } => Some(("TEXT", "the labels are kept, but no longer enforced")),
         P::Uuid => Some(("CHAR(36)", "stored as text in its dashed form")),
         P::Array { .. } => Some(("TEXT", "the array is stored as JSON text")),
-        P::Other { name } if name == "money" => Some(("TEXT", tresor_core::MONEY_CHANGE)),
-        P::Other { name } if name == "citext" || name.ends_with(".citext") => {
-            Some(("TEXT", tresor_core::CITEXT_CHANGE))
-        }
-        P::Other { name } if tresor_core::is_spatial(name) => {
-            Some(("TEXT", tresor_core::SPATIAL_CHANGE))
-        }
-        P::Interval | P::Other { .. } => Some(("TEXT", "stored as the source engine's text form")),
+        P::Interval => Some(("TEXT", tresor_core::TEXT_FORM)),
+        P::Other { name } => Some(("TEXT", tresor_core::other_type_note(name))),
         _ => None,
     }
 }

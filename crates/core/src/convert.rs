@@ -268,6 +268,27 @@ pub fn declared_type(declared: &str) -> PortableType {
     }
 }
 
+/// `name` shortened to at most `max` bytes for an engine that limits its
+/// identifiers (PostgreSQL to 63 bytes, MySQL to 64 characters): a longer
+/// name keeps its beginning and ends in `_` and eight hex digits of its
+/// hash, so that two long names that begin alike (Django names an index
+/// after its table and columns) stay two names.
+pub fn fit_identifier(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash = blake3::hash(name.as_bytes());
+    let tag: String = hash.as_bytes()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut keep = max.saturating_sub(tag.len() + 1);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}_{tag}", &name[..keep])
+}
+
 /// An index name unique across a database, for engines that need that
 /// (PostgreSQL, SQLite): MySQL scopes index names per table, so two
 /// tables each have an index `name`; those get their table's name in
@@ -377,6 +398,28 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_identifiers_are_shortened_apart() {
+        use super::fit_identifier;
+        let a =
+            "wagtailcore_collectionviewrestriction_groups_collectionviewrestriction_id_47320efd";
+        let b = "wagtailcore_collectionviewrestriction_groups_collectionviewrestriction_id_group_id_uniq";
+        let (fa, fb) = (fit_identifier(a, 63), fit_identifier(b, 63));
+        assert_eq!((fa.len(), fb.len()), (63, 63));
+        assert_ne!(fa, fb);
+        assert!(fa.starts_with("wagtailcore_collectionviewrestriction_groups_colle"));
+        assert_eq!(
+            fa,
+            fit_identifier(a, 63),
+            "the same name shortens the same way"
+        );
+        assert_eq!(fit_identifier("orders_customer", 63), "orders_customer");
+        // never inside a character
+        let umlauts = "ä".repeat(40);
+        let f = fit_identifier(&umlauts, 63);
+        assert!(f.len() <= 63 && f.starts_with("ää"));
+    }
+
     use super::*;
 
     #[test]

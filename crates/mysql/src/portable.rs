@@ -189,7 +189,7 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
 }
 
 fn short(name: &str) -> String {
-    name.chars().take(64).collect()
+    tresor_core::convert::fit_identifier(name, 64)
 }
 
 /// `CREATE TABLE` for `t` in the form `SHOW CREATE TABLE` prints (one item

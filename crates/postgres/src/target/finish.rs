@@ -11,6 +11,10 @@ use super::target_name;
 use crate::error::pg_error;
 use crate::types::{ident, qualified};
 
+/// The longest identifier PostgreSQL keeps whole (`NAMEDATALEN` - 1 bytes);
+/// it cuts longer ones, and two index names that begin alike would meet.
+const MAX_IDENTIFIER: usize = 63;
+
 /// A SQL string literal.
 pub(super) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -115,9 +119,9 @@ impl PgSession {
                 let sql = format!(
                     "CREATE {}INDEX {} ON {name} ({})",
                     if i.unique { "UNIQUE " } else { "" },
-                    ident(&tresor_core::convert::database_wide_index_name(
-                        &t.name.name,
-                        &i.name
+                    ident(&tresor_core::convert::fit_identifier(
+                        &tresor_core::convert::database_wide_index_name(&t.name.name, &i.name),
+                        MAX_IDENTIFIER
                     )),
                     cols.join(", ")
                 );

@@ -146,6 +146,22 @@ pub fn approximations(
             });
             continue;
         }
+        if let Some(owner) = t.shadow_of() {
+            out.push(Approximation {
+                table: t.name.to_string(),
+                column: None,
+                from: "virtual table storage".into(),
+                to: "not restored".into(),
+                note: format!(
+                    "it holds the index of the virtual table {owner}, which only {} has; \
+                     rebuild the application's search index in the {} target",
+                    schema.engine.name(),
+                    target.name()
+                ),
+                values: None,
+            });
+            continue;
+        }
         for c in t.stored_columns().filter(|c| !c.hidden) {
             if let Some((to, note)) = type_change(&portable_of(c)) {
                 out.push(Approximation {
@@ -207,14 +223,22 @@ pub fn approximations(
                     | "policy"
                     | "row_security"
                     | "publication"
+                    | "virtual_table"
             ) {
+                let note = if o.kind == "virtual_table" {
+                    format!(
+                        "made by a module of {} that other engines do not have",
+                        schema.engine.name()
+                    )
+                } else {
+                    "written in the source engine's SQL, which tresor does not translate".into()
+                };
                 out.push(Approximation {
                     table: o.name.to_string(),
                     column: None,
                     from: kind,
                     to: "not created".into(),
-                    note: "written in the source engine's SQL, which tresor does not translate"
-                        .into(),
+                    note,
                     values: None,
                 });
             }

@@ -437,6 +437,37 @@ impl TableSchema {
         self.kind == Self::LARGE_OBJECTS
     }
 
+    /// [`extra`](Self::extra) key: the table is the storage of a virtual
+    /// table (SQLite's full-text and R*Tree tables keep their index in
+    /// ordinary "shadow" tables), whose name is the value. Its rows mean
+    /// something only to that virtual table, in the snapshot's own engine.
+    pub const SHADOW_OF: &'static str = "shadow_of";
+
+    /// The virtual table this table is the storage of, if it is one.
+    pub fn shadow_of(&self) -> Option<&str> {
+        self.extra.get(Self::SHADOW_OF).and_then(|v| v.as_str())
+    }
+
+    /// The name a table selection chooses this table by: its own, or for
+    /// the storage of a virtual table, the virtual table's (its storage
+    /// comes and goes with it).
+    pub fn chosen_by(&self) -> TableName {
+        match self.shadow_of() {
+            Some(owner) => TableName {
+                schema: self.name.schema.clone(),
+                name: owner.to_string(),
+            },
+            None => self.name.clone(),
+        }
+    }
+
+    /// Whether only the snapshot's own engine can hold this: PostgreSQL's
+    /// large objects, and the storage of a virtual table. A restore into
+    /// another engine leaves it out and says so.
+    pub fn is_engine_storage(&self) -> bool {
+        self.is_large_objects() || self.shadow_of().is_some()
+    }
+
     /// The columns whose values the row data carries, in row order.
     pub fn stored_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.is_stored_in_rows())

@@ -390,7 +390,7 @@ pub async fn diff(
     let old_tables: BTreeMap<TableName, &TableSchema> = old_schema
         .tables
         .iter()
-        .filter(|t| options.tables.matches(&t.name))
+        .filter(|t| options.tables.matches(&t.chosen_by()))
         .map(|t| (t.name.clone(), t))
         .collect();
     match to {
@@ -399,7 +399,7 @@ pub async fn diff(
             let new_tables: BTreeMap<TableName, &TableSchema> = new_schema
                 .tables
                 .iter()
-                .filter(|t| options.tables.matches(&t.name))
+                .filter(|t| options.tables.matches(&t.chosen_by()))
                 .map(|t| (t.name.clone(), t))
                 .collect();
             let mut out = Vec::new();

@@ -181,7 +181,8 @@ async fn plan(
 ) -> Result<Planned> {
     let app_version = AppVersions::check(snapshot, options)?;
     let full = load_schema(repo, snapshot).await?;
-    let names: Vec<TableName> = full.tables.iter().map(|t| t.name.clone()).collect();
+    let mut names: Vec<TableName> = full.tables.iter().map(TableSchema::chosen_by).collect();
+    names.dedup();
     let missing = options.tables.unmatched_literals(names.iter());
     if !missing.is_empty() {
         return Err(OpsError::NotFound {
@@ -217,7 +218,7 @@ async fn plan(
         None => None,
     };
     let schema = restrict_schema(&full, |t| {
-        options.tables.matches(&t.name)
+        options.tables.matches(&t.chosen_by())
             && selected
                 .as_ref()
                 .is_none_or(|s| s.tables.contains_key(&t.name))
@@ -328,8 +329,8 @@ fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
 }
 
 /// Leaves out of a restore into another engine what only the snapshot's
-/// engine can hold (PostgreSQL's large objects); the approximations name
-/// it, and `--strict` refuses it.
+/// engine can hold (PostgreSQL's large objects, the storage of SQLite's
+/// virtual tables); the approximations name it, and `--strict` refuses it.
 fn leave_out_unheld(plan: &mut RestorePlan, engine: tresor_core::Engine) {
     if plan.schema.engine == engine {
         return;
@@ -338,11 +339,11 @@ fn leave_out_unheld(plan: &mut RestorePlan, engine: tresor_core::Engine) {
         .schema
         .tables
         .iter()
-        .filter(|t| t.is_large_objects())
+        .filter(|t| t.is_engine_storage())
         .map(|t| t.name.clone())
         .collect();
     plan.tables.retain(|n| !unheld.contains(n));
-    plan.schema.tables.retain(|t| !t.is_large_objects());
+    plan.schema.tables.retain(|t| !t.is_engine_storage());
 }
 
 /// What restoring `plan` into `target` approximates: into another engine,
@@ -630,7 +631,7 @@ pub async fn snapshot_schema(
     filter: &TableFilter,
 ) -> Result<DatabaseSchema> {
     let full = load_schema(repo, snapshot).await?;
-    Ok(restrict_schema(&full, |t| filter.matches(&t.name)))
+    Ok(restrict_schema(&full, |t| filter.matches(&t.chosen_by())))
 }
 
 /// Streams all selected tables of a snapshot to a consumer, one after the

@@ -78,6 +78,7 @@ pub(crate) fn read_schema(
     let mut settings = read_settings(conn)?;
     let mut stats: Vec<String> = Vec::new();
     let mut all_names: Vec<TableName> = Vec::new();
+    let shadows = shadow_tables(conn, &master)?;
 
     for row in &master {
         match row.kind.as_str() {
@@ -90,15 +91,26 @@ pub(crate) fn read_schema(
             }
             "table" if is_internal(&row.name) => {}
             "table" if row.sql.as_deref().is_some_and(is_virtual_table_sql) => {
+                // selecting a virtual table selects its storage
+                all_names.push(TableName::new(&row.name));
                 objects.push(object(row, "virtual_table"));
             }
             "table" => {
                 let name = TableName::new(&row.name);
-                all_names.push(name.clone());
-                if !filter.matches(&name) {
+                // the storage of a virtual table is chosen with it
+                let owner = shadows.get(&row.name);
+                let chosen_by = owner.map_or_else(|| name.clone(), TableName::new);
+                if owner.is_none() {
+                    all_names.push(name);
+                }
+                if !filter.matches(&chosen_by) {
                     continue;
                 }
-                let (t, w) = read_table(conn, &row.name, row.sql.clone(), row.order)?;
+                let (mut t, w) = read_table(conn, &row.name, row.sql.clone(), row.order)?;
+                if let Some(owner) = owner {
+                    t.extra
+                        .insert(TableSchema::SHADOW_OF.to_string(), json!(owner));
+                }
                 warnings.extend(w);
                 tables.push(t);
             }
@@ -167,6 +179,45 @@ pub(crate) fn read_schema(
         },
         warnings,
     })
+}
+
+/// The tables that are the storage of a virtual table, with its name:
+/// those `PRAGMA table_list` calls `shadow` (SQLite knows them from the
+/// virtual table's module), each owned by the virtual table whose name,
+/// followed by `_`, begins its own.
+fn shadow_tables(
+    conn: &Connection,
+    master: &[MasterRow],
+) -> Result<BTreeMap<String, String>, SourceError> {
+    let virtual_tables: Vec<&str> = master
+        .iter()
+        .filter(|r| r.kind == "table" && r.sql.as_deref().is_some_and(is_virtual_table_sql))
+        .map(|r| r.name.as_str())
+        .collect();
+    if virtual_tables.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")
+        .ctx(|| "cannot list the virtual tables' storage".into())?;
+    let shadows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .ctx(|| "cannot list the virtual tables' storage".into())?;
+    Ok(shadows
+        .into_iter()
+        .filter_map(|name| {
+            let owner = virtual_tables
+                .iter()
+                .filter(|v| {
+                    name.len() > v.len() + 1
+                        && name.starts_with(*v)
+                        && name.as_bytes()[v.len()] == b'_'
+                })
+                .max_by_key(|v| v.len())?;
+            Some((name.clone(), (*owner).to_string()))
+        })
+        .collect())
 }
 
 fn master_rows(conn: &Connection) -> Result<Vec<MasterRow>, SourceError> {

@@ -245,8 +245,9 @@ fn begin_fresh(
     conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA synchronous = OFF; BEGIN")
         .ctx(|| "cannot start restore transaction".into())?;
 
-    // tables (and, for whole databases, virtual tables and sqlite_stat1)
-    // in their original sqlite_master order
+    // tables, virtual tables (for whole databases, and those whose storage
+    // is restored) and, for whole databases, sqlite_stat1, in their
+    // original sqlite_master order
     let mut steps: Vec<(i64, String, String)> = Vec::new(); // order, what, sql
     for t in &inner.restored {
         let sql = match (&t.ddl, sqlite) {
@@ -259,13 +260,14 @@ fn begin_fresh(
             sql,
         ));
     }
-    if sqlite && inner.plan.whole_database {
+    if sqlite {
         for o in inner
             .plan
             .schema
             .objects
             .iter()
             .filter(|o| o.kind == "virtual_table")
+            .filter(|o| inner.plan.whole_database || stored_here(&inner.restored, o))
         {
             steps.push((
                 schema_order(&o.extra),
@@ -276,6 +278,7 @@ fn begin_fresh(
         if let Some(order) = settings
             .get(SQLITE_STAT1_ORDER)
             .and_then(serde_json::Value::as_i64)
+            .filter(|_| inner.plan.whole_database)
         {
             steps.push((order, "sqlite_stat1".into(), "ANALYZE sqlite_schema".into()));
         }
@@ -302,6 +305,13 @@ fn begin_fresh(
     }
     inner.conn = Some(conn);
     Ok(inner)
+}
+
+/// Whether `restored` holds the storage of the virtual table `o`.
+fn stored_here(restored: &[TableSchema], o: &tresor_core::SchemaObject) -> bool {
+    restored
+        .iter()
+        .any(|t| t.shadow_of() == Some(o.name.name.as_str()))
 }
 
 pub(super) fn table_exists(conn: &Connection, name: &str) -> Result<bool, SourceError> {
@@ -391,6 +401,24 @@ fn begin_in_place(
         if let Some(actual) = actual_name(&conn, "table", &n.name)? {
             conn.execute_batch(&format!("DROP TABLE main.{}", ident(&actual)))
                 .ctx(|| format!("cannot replace table {actual}, whose definition changed"))?;
+        }
+    }
+
+    // a virtual table whose storage is restored and that the target lacks
+    // is made first: it makes its storage tables, which then take the
+    // snapshot's rows like any existing table
+    if sqlite {
+        for o in inner
+            .plan
+            .schema
+            .objects
+            .iter()
+            .filter(|o| o.kind == "virtual_table" && stored_here(&inner.restored, o))
+        {
+            if actual_name(&conn, "table", &o.name.name)?.is_none() {
+                conn.execute_batch(&o.ddl)
+                    .ctx(|| format!("cannot create virtual table {}", o.name.name))?;
+            }
         }
     }
 

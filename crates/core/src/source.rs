@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::approximate::{Approximation, TypeChange};
 use crate::filter::TableFilter;
-use crate::schema::{DatabaseSchema, Engine, PortableType, TableName, TableSchema};
+use crate::schema::{DatabaseSchema, Engine, ForeignKey, PortableType, TableName, TableSchema};
 use crate::value::Row;
 
 /// A batch of rows on its way between a database and the repository.
@@ -442,6 +442,12 @@ pub struct RestorePlan {
     /// (see [`ValueChanges`](crate::ValueChanges)) fails the restore
     /// instead.
     pub strict: bool,
+    /// For a restore of some tables: the foreign keys of the snapshot's
+    /// other tables that reference a restored one, as (referencing table,
+    /// key). PostgreSQL's `DROP TABLE ... CASCADE` drops them with the
+    /// table; a restore that makes the table again adds back those the
+    /// referencing tables lack.
+    pub inbound_keys: Vec<(TableName, ForeignKey)>,
 }
 
 /// The error of a session whose [`RestorePlan::only_missing`] check found

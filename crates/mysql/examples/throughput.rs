@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

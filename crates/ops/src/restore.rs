@@ -262,6 +262,17 @@ async fn plan(
     }
     let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     let tables = load_order(&refs);
+    let inbound_keys = full
+        .tables
+        .iter()
+        .filter(|t| schema.table(&t.name).is_none())
+        .flat_map(|t| {
+            t.foreign_keys
+                .iter()
+                .filter(|fk| tables.contains(&fk.references))
+                .map(|fk| (t.name.clone(), fk.clone()))
+        })
+        .collect();
     Ok(Planned {
         plan: RestorePlan {
             whole_database: options.tables.is_all() && !snapshot.partial && selected.is_none(),
@@ -272,6 +283,7 @@ async fn plan(
             tables,
             only_missing: false,
             strict: options.strict,
+            inbound_keys,
         },
         selected,
         app_version,

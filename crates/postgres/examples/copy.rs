@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {

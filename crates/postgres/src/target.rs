@@ -194,6 +194,7 @@ impl Target for PostgresTarget {
             privileges: plan.privileges,
             only_missing: plan.only_missing,
             plan_tables: tables_only(&plan.tables),
+            inbound_keys: plan.inbound_keys.clone(),
             recreate: tables_only(&plan.recreate),
             large_objects: plan
                 .schema

@@ -109,6 +109,7 @@ pub async fn restore_snapshot(
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

@@ -160,5 +160,6 @@ fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestoreP
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     }
 }

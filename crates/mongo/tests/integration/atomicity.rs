@@ -32,6 +32,7 @@ fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     }
 }
 

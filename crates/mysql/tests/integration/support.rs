@@ -165,6 +165,7 @@ pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     }
 }
 

@@ -75,6 +75,75 @@ impl PgSession {
             self.warnings
                 .push(format!("foreign key {n} of {t} was missing and is back"));
         }
+        self.bring_back_inbound_keys(&created_names).await
+    }
+
+    /// The foreign keys of tables this restore leaves alone that reference
+    /// a table it made again: `DROP TABLE ... CASCADE` took them with the
+    /// table. Each is added back where its table lacks it; when rows
+    /// written since reference rows the snapshot lacks, it comes back
+    /// `NOT VALID` (enforced for new rows) and the warning says how to
+    /// validate it; a key whose table no longer fits it is left out with a
+    /// warning.
+    async fn bring_back_inbound_keys(
+        &mut self,
+        created: &HashSet<TableName>,
+    ) -> Result<(), SourceError> {
+        let keys: Vec<(TableName, tresor_core::ForeignKey)> = self
+            .inbound_keys
+            .iter()
+            .filter(|(_, fk)| created.contains(&fk.references))
+            .cloned()
+            .collect();
+        for (owner, fk) in keys {
+            let (Some(n), Some(d)) = (&fk.name, &fk.ddl) else {
+                continue;
+            };
+            let table = qualified(&target_name(&owner));
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
+                       SELECT 1 FROM pg_catalog.pg_constraint c \
+                       WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
+                    &[&table, n],
+                )
+                .await
+                .map_err(|e| pg_error("cannot read foreign keys", e))?;
+            if !row.get::<_, bool>(0) {
+                continue;
+            }
+            let sql = format!("ALTER TABLE {table} ADD CONSTRAINT {} {d}", ident(n));
+            let what = format!("foreign key {n} of {owner}");
+            let before = self.warnings.len();
+            self.try_exec(&sql, what.clone()).await?;
+            if self.warnings.len() == before {
+                self.warnings.push(format!(
+                    "foreign key {n} of {owner}, dropped with the table it references, is back"
+                ));
+                continue;
+            }
+            // rows of the referencing table that the restored rows do not
+            // match: enforced from now on, checked once they are fixed
+            let failed = self.warnings.pop().unwrap_or_default();
+            let failed = failed
+                .strip_prefix(&format!("{what}: "))
+                .unwrap_or(&failed)
+                .trim_end_matches(" (skipped)")
+                .to_string();
+            let before = self.warnings.len();
+            self.try_exec(&format!("{sql} NOT VALID"), what).await?;
+            if self.warnings.len() == before {
+                self.warnings.push(format!(
+                    "foreign key {n} of {owner}, dropped with the table it references, is back \
+                     NOT VALID: rows of {owner} reference rows that {} lacks ({}); fix them, \
+                     then run ALTER TABLE {table} VALIDATE CONSTRAINT {}",
+                    fk.references,
+                    failed,
+                    ident(n)
+                ));
+            }
+        }
         Ok(())
     }
 

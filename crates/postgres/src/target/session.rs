@@ -49,6 +49,9 @@ pub(super) struct PgSession {
     /// Every planned table must be missing or empty (`--only-missing`).
     pub(super) only_missing: bool,
     pub(super) plan_tables: Vec<TableName>,
+    /// Foreign keys of the snapshot's other tables that reference planned
+    /// ones ([`RestorePlan::inbound_keys`](tresor_core::RestorePlan)).
+    pub(super) inbound_keys: Vec<(TableName, tresor_core::ForeignKey)>,
     /// Tables to make again as the snapshot had them.
     pub(super) recreate: Vec<TableName>,
     /// The large objects, when the restore covers them (they are loaded

@@ -172,6 +172,7 @@ pub async fn copy_database_after(
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

@@ -33,6 +33,7 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     }
 }
 

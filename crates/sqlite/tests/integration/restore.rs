@@ -284,6 +284,7 @@ async fn a_dropped_session_leaves_no_file() {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -407,6 +408,7 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         privileges: false,
         only_missing: false,
         strict: false,
+        inbound_keys: Vec::new(),
     };
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();

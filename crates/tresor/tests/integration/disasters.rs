@@ -327,6 +327,13 @@ fn disasters(kind: Kind) -> Vec<Disaster> {
                 vec!["DROP TABLE shop_product CASCADE"],
                 vec![],
             ));
+            // the emergency restore of just that table: the keys of the
+            // tables left alone that referenced it come back too
+            d.push((
+                "a dropped table others referenced, restored alone (CASCADE took their keys)",
+                vec!["DROP TABLE shop_product CASCADE"],
+                vec!["--tables", "shop_product"],
+            ));
             d.push((
                 "users truncated with everything that referenced them",
                 vec!["TRUNCATE auth_user CASCADE"],
@@ -450,6 +457,75 @@ fn every_disaster_restores(kind: Kind) {
 #[test]
 fn postgres_every_disaster_restores() {
     every_disaster_restores(Kind::Postgres);
+}
+
+/// `DROP TABLE ... CASCADE` also drops the foreign keys of the tables
+/// that referenced it. Restoring that table alone brings them back: valid
+/// where the rows still match, `NOT VALID` (enforced for new rows, and the
+/// warning says how to validate it) where the application wrote a row
+/// meanwhile that references what the snapshot lacks; the dry run says the
+/// same as the restore.
+#[test]
+fn postgres_keys_dropped_with_a_table_come_back_with_it() {
+    let env = Env::new();
+    let db = Db::create(Kind::Postgres, env.dir.path());
+    db.exec(
+        "CREATE TABLE author (id int PRIMARY KEY, name text); \
+         CREATE TABLE book (id int PRIMARY KEY, author_id int REFERENCES author (id)); \
+         CREATE TABLE review (id int PRIMARY KEY, \
+           author_id int CONSTRAINT review_author REFERENCES author (id) ON DELETE CASCADE); \
+         INSERT INTO author VALUES (1, 'Ada'), (2, 'Grace'); \
+         INSERT INTO book VALUES (1, 1); INSERT INTO review VALUES (1, 2)",
+    );
+    let url = db.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    db.exec("DROP TABLE author CASCADE; INSERT INTO review VALUES (2, 3)");
+    let latest = format!("latest:{url}");
+    let said = |args: &[&str]| {
+        let out = env.tresor(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
+    };
+    let args = ["restore", &latest, "--tables", "author", "--to", &url];
+    let preview = said(&[&args[..], &["--dry-run"]].concat());
+    let restored = said(&[&args[..], &["--yes"]].concat());
+    for text in [&preview, &restored] {
+        assert!(
+            text.contains("foreign key book_author_id_fkey of book, dropped with the table it references, is back"),
+            "{text}"
+        );
+        assert!(
+            text.contains("foreign key review_author of review, dropped with the table it references, is back NOT VALID")
+                && text.contains(r#"VALIDATE CONSTRAINT "review_author""#),
+            "{text}"
+        );
+    }
+    let keys = db.query(
+        "SELECT string_agg(conname || '=' || convalidated, ' ' ORDER BY conname) \
+         FROM pg_constraint WHERE contype = 'f'",
+    );
+    assert_eq!(keys, "book_author_id_fkey=true review_author=false");
+    // enforced again, with the action the snapshot had
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-X",
+            "-q",
+            "-d",
+            db.name(),
+        ])
+        .args(["-c", "INSERT INTO book VALUES (2, 99)"])
+        .output()
+        .expect("psql");
+    assert!(
+        !out.status.success(),
+        "a book of a missing author was accepted"
+    );
+    db.exec("DELETE FROM author WHERE id = 2");
+    assert_eq!(db.query("SELECT count(*) FROM review WHERE id = 1"), "0");
 }
 
 #[test]

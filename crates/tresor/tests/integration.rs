@@ -23,4 +23,5 @@ mod integration {
     mod storage;
     pub mod support;
     mod typeorm;
+    mod wagtail;
 }

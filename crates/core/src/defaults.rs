@@ -35,6 +35,22 @@ impl PortableDefault {
     }
 }
 
+/// Whether the engine numbers `c` itself when a row leaves it out: an
+/// identity (MySQL's `AUTO_INCREMENT`, PostgreSQL's identity, SQLite's
+/// `AUTOINCREMENT`) or PostgreSQL's `serial`, a default drawn from a
+/// sequence (`nextval('t_id_seq'::regclass)`, what TypeORM, Prisma and
+/// Rails make). A table made in another engine numbers it too.
+pub fn auto_numbered(c: &Column) -> bool {
+    c.identity
+        || (c.generated.is_none()
+            && c.default.as_deref().is_some_and(|d| {
+                d.trim_start()
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("nextval("))
+            })
+            && matches!(portable_of(c), PortableType::Int { .. }))
+}
+
 /// The default of `c`, when it means the same in every engine and suits
 /// the column's type (a number for a number, a string for text, 0/1 or
 /// true/false for a boolean, the current timestamp for a timestamp).
@@ -78,7 +94,7 @@ pub(crate) fn default_lost(c: &Column) -> bool {
         .default
         .as_deref()
         .is_some_and(|d| !d.trim().eq_ignore_ascii_case("null"));
-    set && c.generated.is_none() && !c.identity && portable_default(c).is_none()
+    set && c.generated.is_none() && !auto_numbered(c) && portable_default(c).is_none()
 }
 
 /// A default expression of any engine, read as a [`PortableDefault`].

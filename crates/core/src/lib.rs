@@ -45,7 +45,7 @@ pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
 pub use connector::{
     Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,
 };
-pub use defaults::{PortableDefault, portable_default};
+pub use defaults::{PortableDefault, auto_numbered, portable_default};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
 pub use filter::{FilterError, TableFilter};

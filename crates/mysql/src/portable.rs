@@ -208,7 +208,10 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
     };
     for c in &visible {
         let p = portable_of(c);
-        let auto = c.identity && matches!(p, PortableType::Int { .. }) && key.len() == 1;
+        let auto = tresor_core::auto_numbered(c)
+            && matches!(p, PortableType::Int { .. })
+            && key.len() == 1
+            && key[0] == &c.name;
         let ty = mysql_type(&p, key_width(t, &c.name));
         let default = tresor_core::portable_default(c)
             .map(|d| {

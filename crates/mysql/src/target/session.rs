@@ -133,7 +133,7 @@ impl MysqlSession {
             let ai = table
                 .columns
                 .iter()
-                .find(|c| c.identity)
+                .find(|c| tresor_core::auto_numbered(c))
                 .map(|c| c.name.as_str());
             let (create, keys, fks) = split_ddl(ddl, &name.name, &work, ai)?;
             creates.push(create);

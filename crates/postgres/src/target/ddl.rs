@@ -253,7 +253,8 @@ impl PgSession {
                 .filter(|c| !c.hidden)
                 .map(|c| {
                     let portable = portable_of(c);
-                    let identity = c.identity && matches!(portable, PortableType::Int { .. });
+                    let identity = tresor_core::auto_numbered(c)
+                        && matches!(portable, PortableType::Int { .. });
                     let default = tresor_core::portable_default(c)
                         .map(|d| format!(" DEFAULT {}", d.sql(true)))
                         .unwrap_or_default();

@@ -483,3 +483,36 @@ fn literal_defaults_come_along_into_other_engines() {
         assert_eq!(dst.query_any(kind, row), want, "{}", dst.url());
     }
 }
+
+/// PostgreSQL's `serial` and `bigserial` (a default drawn from a sequence,
+/// what TypeORM, Prisma and Rails make) number rows in the tables tresor
+/// makes in MariaDB and SQLite as they did at the source: the application
+/// inserts without an id and gets the next one after the restored rows.
+#[test]
+fn serial_ids_go_on_in_other_engines() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE post (id serial PRIMARY KEY, title text NOT NULL); \
+         CREATE TABLE event (id bigserial PRIMARY KEY, post_id int REFERENCES post (id)); \
+         INSERT INTO post (title) VALUES ('a'), ('b'), ('c'); DELETE FROM post WHERE id = 3; \
+         INSERT INTO event (post_id) VALUES (1), (2)",
+    );
+    let from = src.url();
+    env.ok(&["backup", &from, "--quiet"]);
+    let latest = format!("latest:{from}");
+    for kind in [Kind::Mariadb, Kind::Sqlite] {
+        let dst = Db::create(kind, env.dir.path());
+        let dry = env.ok(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+        assert!(!dry.contains("post.id: default"), "{dry}");
+        env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+        dst.exec("INSERT INTO post (title) VALUES ('new'); INSERT INTO event (post_id) VALUES (1)");
+        assert_eq!(
+            dst.query_any(kind, "SELECT max(id) FROM post WHERE title = 'new'"),
+            "3",
+            "{}",
+            dst.url()
+        );
+        assert_eq!(dst.query_any(kind, "SELECT max(id) FROM event"), "3");
+    }
+}

@@ -197,7 +197,24 @@ pub fn approximations(
                 values: None,
             });
         }
-        for k in t.constraints.iter().filter(|k| k.kind == "check") {
+        // MariaDB's check that a JSON column holds JSON: the target's
+        // JSON type checks that itself
+        let json_check = |k: &crate::schema::Constraint| {
+            let d = k.definition.trim().to_ascii_lowercase();
+            d.strip_prefix("json_valid(")
+                .and_then(|r| r.strip_suffix(')'))
+                .map(|c| c.trim_matches('`'))
+                .is_some_and(|c| {
+                    t.columns.iter().any(|col| {
+                        col.name.eq_ignore_ascii_case(c) && portable_of(col) == PortableType::Json
+                    })
+                })
+        };
+        for k in t
+            .constraints
+            .iter()
+            .filter(|k| k.kind == "check" && !json_check(k))
+        {
             out.push(Approximation {
                 table: t.name.to_string(),
                 column: None,

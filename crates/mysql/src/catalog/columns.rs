@@ -128,6 +128,9 @@ fn portable_type(
         "enum" => PortableType::Enum {
             labels: enum_labels(column_type),
         },
+        // MariaDB 10.7's native UUID (Django's UUIDField there), read as
+        // its dashed text
+        "uuid" => PortableType::Uuid,
         other => PortableType::Other {
             name: other.to_string(),
         },

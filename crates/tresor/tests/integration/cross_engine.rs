@@ -516,3 +516,34 @@ fn serial_ids_go_on_in_other_engines() {
         assert_eq!(dst.query_any(kind, "SELECT max(id) FROM event"), "3");
     }
 }
+
+/// MariaDB's native `uuid` (Django's `UUIDField` on MariaDB 10.7 and later)
+/// becomes PostgreSQL's `uuid`, and a JSON column (`longtext` with a
+/// `json_valid()` check) becomes `jsonb` without its check listed as lost:
+/// the type checks that itself.
+#[test]
+fn mariadb_uuid_and_json_columns_keep_their_types_in_postgres() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "CREATE TABLE entry (id int PRIMARY KEY, tk uuid NOT NULL, data json, \
+           n int CHECK (n >= 0)); \
+         INSERT INTO entry VALUES (1, '45a4227c-3bee-4107-9f0a-edbccde912ba', '{\"a\": [1, 2]}', 3)",
+    );
+    let from = src.url();
+    env.ok(&["backup", &from, "--quiet"]);
+    let latest = format!("latest:{from}");
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    let dry = env.ok(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+    assert!(!dry.contains("entry.tk"), "{dry}");
+    assert!(!dry.contains("not created: data"), "{dry}");
+    assert!(dry.contains("check constraint entry: not created"), "{dry}");
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    assert_eq!(
+        dst.query(
+            "SELECT pg_typeof(tk) || ' ' || pg_typeof(data) || ' ' || tk || ' ' || (data -> 'a' ->> 1) \
+             FROM entry"
+        ),
+        "uuid jsonb 45a4227c-3bee-4107-9f0a-edbccde912ba 2"
+    );
+}

@@ -197,6 +197,23 @@ pub fn approximations(
                 values: None,
             });
         }
+        for i in &t.indexes {
+            if let Some(kind) = i.special_kind() {
+                out.push(Approximation {
+                    table: t.name.to_string(),
+                    column: None,
+                    from: format!("{kind} index"),
+                    to: NOT_CREATED.into(),
+                    note: format!(
+                        "{}: only {} has that kind of index; the {} target gets none in its place",
+                        i.name,
+                        schema.engine.name(),
+                        target.name()
+                    ),
+                    values: None,
+                });
+            }
+        }
         // MariaDB's check that a JSON column holds JSON: the target's
         // JSON type checks that itself
         let json_check = |k: &crate::schema::Constraint| {

@@ -329,6 +329,30 @@ pub struct Index {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl Index {
+    /// The kind of index, when it is one only its own engine makes: a
+    /// PostgreSQL `gin`, `gist`, `spgist` or `brin` index (read from its
+    /// definition), a MySQL `FULLTEXT` or `SPATIAL` key. `None` for the
+    /// plain ordered (or hash) index every engine has. A table made in
+    /// another engine goes without it: made as a plain index it would
+    /// index something else, and could not hold long values (a `tsvector`
+    /// or a document's text in a MySQL key).
+    pub fn special_kind(&self) -> Option<String> {
+        if let Some(t) = self.extra.get("type").and_then(|v| v.as_str()) {
+            let t = t.to_ascii_lowercase();
+            return matches!(t.as_str(), "fulltext" | "spatial").then_some(t);
+        }
+        let ddl = self.ddl.as_deref()?;
+        let at = ddl.find(" USING ")?;
+        let method: String = ddl[at + 7..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        (!method.is_empty() && !matches!(method.as_str(), "btree" | "hash")).then_some(method)
+    }
+}
+
 /// A foreign key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {

@@ -56,7 +56,12 @@ fn key_bytes(p: &PortableType) -> u64 {
 fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
     let keys = std::iter::once(&t.primary_key)
         .chain(t.constraints.iter().map(|u| &u.columns))
-        .chain(t.indexes.iter().map(|i| &i.columns))
+        .chain(
+            t.indexes
+                .iter()
+                .filter(|i| i.special_kind().is_none())
+                .map(|i| &i.columns),
+        )
         .chain(t.foreign_keys.iter().map(|f| &f.columns));
     keys.filter(|k| k.iter().any(|x| x == c))
         .map(|k| {
@@ -248,7 +253,8 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
         ));
     }
     for i in t.indexes.iter().filter(|i| {
-        !i.columns.is_empty()
+        i.special_kind().is_none()
+            && !i.columns.is_empty()
             && i.columns
                 .iter()
                 .all(|c| visible.iter().any(|v| &v.name == c))

@@ -183,7 +183,7 @@ impl PgSession {
                 )
                 .await?;
             }
-            for i in &t.indexes {
+            for i in t.indexes.iter().filter(|i| i.special_kind().is_none()) {
                 let cols: Vec<String> = i.columns.iter().map(|c| ident(c)).collect();
                 let sql = format!(
                     "CREATE {}INDEX {} ON {name} ({})",

@@ -137,9 +137,12 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
 }
 
 /// `CREATE INDEX` for a plain column index, or `None` for expression
-/// indexes that only the original engine can spell.
+/// indexes and kinds of index that only the original engine can spell.
 pub(crate) fn create_index(table: &TableSchema, index: &Index) -> Option<String> {
-    if index.columns.is_empty() || index.columns.iter().any(|c| table.column(c).is_none()) {
+    if index.columns.is_empty()
+        || index.columns.iter().any(|c| table.column(c).is_none())
+        || index.special_kind().is_some()
+    {
         return None;
     }
     Some(format!(

@@ -547,3 +547,72 @@ fn mariadb_uuid_and_json_columns_keep_their_types_in_postgres() {
         "uuid jsonb 45a4227c-3bee-4107-9f0a-edbccde912ba 2"
     );
 }
+
+/// A kind of index only its engine has (PostgreSQL's `gin` on a `tsvector`
+/// or with trigram operators, MariaDB's `FULLTEXT`) is not made as a plain
+/// index in another engine, where it would have to hold long values in a
+/// key: the dry run lists it, and values longer than any key loads.
+#[test]
+fn search_indexes_stay_in_their_engine() {
+    let env = Env::new();
+    let long = "wort ".repeat(1200);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec(&format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm; \
+         CREATE TABLE doc (id int PRIMARY KEY, title text, body tsvector); \
+         CREATE INDEX doc_body ON doc USING gin (body); \
+         CREATE INDEX doc_title ON doc USING gin (title gin_trgm_ops); \
+         CREATE INDEX doc_title_plain ON doc (title); \
+         INSERT INTO doc SELECT 1, 'kurz', to_tsvector('simple', '{long}' || \
+           string_agg(md5(g::text), ' ')) FROM generate_series(1, 200) g"
+    ));
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    my.exec(&format!(
+        "CREATE TABLE doc (id int PRIMARY KEY, title varchar(200), body longtext, \
+           FULLTEXT KEY doc_body (body), KEY doc_title_plain (title)) ENGINE=InnoDB; \
+         SET SESSION group_concat_max_len = 1000000; \
+         INSERT INTO doc SELECT 1, 'kurz', CONCAT('{long}', \
+           GROUP_CONCAT(MD5(seq) SEPARATOR ' ')) FROM seq_1_to_400"
+    ));
+    for (src, dst_kind, special) in [
+        (
+            &pg,
+            Kind::Mariadb,
+            vec![
+                "gin index doc: not created: doc_body",
+                "gin index doc: not created: doc_title",
+            ],
+        ),
+        (
+            &my,
+            Kind::Postgres,
+            vec!["fulltext index doc: not created: doc_body"],
+        ),
+    ] {
+        let from = src.url();
+        env.ok(&["backup", &from, "--quiet"]);
+        let latest = format!("latest:{from}");
+        let dst = Db::create(dst_kind, env.dir.path());
+        let dry = env.ok(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+        for s in special {
+            assert!(dry.contains(s), "{s}: {dry}");
+        }
+        let out = env.tresor(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success() && !said.contains("skipped"), "{said}");
+        let long_kept = dst.query_any(dst_kind, "SELECT length(body) > 3000 FROM doc");
+        assert!(matches!(long_kept.as_str(), "1" | "t"), "{long_kept}");
+        // the plain index came along
+        let plain = match dst_kind {
+            Kind::Postgres => {
+                dst.query("SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%title_plain'")
+            }
+            _ => dst.query_any(
+                dst_kind,
+                "SELECT count(DISTINCT index_name) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND index_name LIKE '%title_plain'",
+            ),
+        };
+        assert_eq!(plain, "1", "{}", dst.url());
+    }
+}

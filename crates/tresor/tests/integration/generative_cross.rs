@@ -467,11 +467,26 @@ fn expected_approximations(src: &Contents, to: Kind) -> BTreeSet<Listed> {
                 .default
                 .as_deref()
                 .filter(|d| !d.eq_ignore_ascii_case("null"));
-            if default.is_some() && c.generated.is_none() && !c.identity {
+            // "`serial`/`bigserial`, the sequence default": numbered by
+            // the target too, not a lost default
+            let serial = default.is_some_and(|d| d.starts_with("nextval("));
+            if default.is_some() && c.generated.is_none() && !c.identity && !serial {
                 out.insert((name.clone(), c.name.clone(), "default".into()));
             }
         }
-        if t.constraints.iter().any(|k| k.kind == "check") {
+        // "the `json_valid()` check is not listed as lost": the target's
+        // JSON type checks that itself
+        let json_check = |k: &tresor_core::Constraint| {
+            t.columns.iter().any(|c| {
+                portable_of(c) == PortableType::Json
+                    && k.definition
+                        .eq_ignore_ascii_case(&format!("json_valid(`{}`)", c.name))
+            })
+        };
+        if t.constraints
+            .iter()
+            .any(|k| k.kind == "check" && !json_check(k))
+        {
             out.insert((name.clone(), String::new(), "check constraint".into()));
         }
     }

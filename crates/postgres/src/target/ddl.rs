@@ -469,6 +469,16 @@ impl PgSession {
     /// Runs `sql` under a savepoint; a failure becomes a warning naming
     /// what was skipped instead of failing the restore.
     pub(super) async fn try_exec(&mut self, sql: &str, what: String) -> Result<(), SourceError> {
+        if let Some(text) = self.attempt(sql).await? {
+            self.warnings.push(format!("{what}: {text} (skipped)"));
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` under a savepoint: the server's message when it failed
+    /// (rolled back to the savepoint, the transaction goes on), `None`
+    /// when it ran.
+    pub(super) async fn attempt(&mut self, sql: &str) -> Result<Option<String>, SourceError> {
         self.exec("SAVEPOINT tresor_try", || "cannot set a savepoint".into())
             .await?;
         match self.client.batch_execute(sql).await {
@@ -476,18 +486,18 @@ impl PgSession {
                 self.exec("RELEASE SAVEPOINT tresor_try", || {
                     "cannot release a savepoint".into()
                 })
-                .await
+                .await?;
+                Ok(None)
             }
             Err(e) => {
                 self.exec("ROLLBACK TO SAVEPOINT tresor_try", || {
                     "cannot roll back to a savepoint".into()
                 })
                 .await?;
-                let text = e
-                    .as_db_error()
-                    .map_or_else(|| e.to_string(), |d| d.message().to_string());
-                self.warnings.push(format!("{what}: {text} (skipped)"));
-                Ok(())
+                Ok(Some(e.as_db_error().map_or_else(
+                    || e.to_string(),
+                    |d| d.message().to_string(),
+                )))
             }
         }
     }

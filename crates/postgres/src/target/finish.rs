@@ -45,17 +45,7 @@ impl PgSession {
                     continue;
                 }
                 let table = qualified(&target_name(&t.name));
-                let row = self
-                    .client
-                    .query_one(
-                        "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
-                           SELECT 1 FROM pg_catalog.pg_constraint c \
-                           WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
-                        &[&table, n],
-                    )
-                    .await
-                    .map_err(|e| pg_error("cannot read foreign keys", e))?;
-                if row.get::<_, bool>(0)
+                if self.lacks_key(&table, n).await?
                     && !self
                         .readd
                         .iter()
@@ -100,51 +90,46 @@ impl PgSession {
                 continue;
             };
             let table = qualified(&target_name(&owner));
-            let row = self
-                .client
-                .query_one(
-                    "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
-                       SELECT 1 FROM pg_catalog.pg_constraint c \
-                       WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
-                    &[&table, n],
-                )
-                .await
-                .map_err(|e| pg_error("cannot read foreign keys", e))?;
-            if !row.get::<_, bool>(0) {
+            if !self.lacks_key(&table, n).await? {
                 continue;
             }
             let sql = format!("ALTER TABLE {table} ADD CONSTRAINT {} {d}", ident(n));
-            let what = format!("foreign key {n} of {owner}");
-            let before = self.warnings.len();
-            self.try_exec(&sql, what.clone()).await?;
-            if self.warnings.len() == before {
+            let Some(failed) = self.attempt(&sql).await? else {
                 self.warnings.push(format!(
                     "foreign key {n} of {owner}, dropped with the table it references, is back"
                 ));
                 continue;
-            }
+            };
             // rows of the referencing table that the restored rows do not
             // match: enforced from now on, checked once they are fixed
-            let failed = self.warnings.pop().unwrap_or_default();
-            let failed = failed
-                .strip_prefix(&format!("{what}: "))
-                .unwrap_or(&failed)
-                .trim_end_matches(" (skipped)")
-                .to_string();
-            let before = self.warnings.len();
-            self.try_exec(&format!("{sql} NOT VALID"), what).await?;
-            if self.warnings.len() == before {
-                self.warnings.push(format!(
+            let warning = match self.attempt(&format!("{sql} NOT VALID")).await? {
+                None => format!(
                     "foreign key {n} of {owner}, dropped with the table it references, is back \
-                     NOT VALID: rows of {owner} reference rows that {} lacks ({}); fix them, \
-                     then run ALTER TABLE {table} VALIDATE CONSTRAINT {}",
+                     NOT VALID: rows of {owner} reference rows that {} lacks ({failed}); fix \
+                     them, then run ALTER TABLE {table} VALIDATE CONSTRAINT {}",
                     fk.references,
-                    failed,
                     ident(n)
-                ));
-            }
+                ),
+                Some(text) => format!("foreign key {n} of {owner}: {text} (skipped)"),
+            };
+            self.warnings.push(warning);
         }
         Ok(())
+    }
+
+    /// Whether `table` exists and lacks the constraint `name`.
+    async fn lacks_key(&self, table: &str, name: &str) -> Result<bool, SourceError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND NOT EXISTS ( \
+                   SELECT 1 FROM pg_catalog.pg_constraint c \
+                   WHERE c.conrelid = pg_catalog.to_regclass($1) AND c.conname = $2)",
+                &[&table, &name],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read foreign keys", e))?;
+        Ok(row.get(0))
     }
 
     /// Adds back the foreign keys and triggers set aside for the load (and

@@ -261,14 +261,7 @@ fn begin_fresh(
         ));
     }
     if sqlite {
-        for o in inner
-            .plan
-            .schema
-            .objects
-            .iter()
-            .filter(|o| o.kind == "virtual_table")
-            .filter(|o| inner.plan.whole_database || stored_here(&inner.restored, o))
-        {
+        for o in virtual_tables(&inner.plan, &inner.restored, inner.plan.whole_database) {
             steps.push((
                 schema_order(&o.extra),
                 format!("virtual table {}", o.name.name),
@@ -307,11 +300,20 @@ fn begin_fresh(
     Ok(inner)
 }
 
-/// Whether `restored` holds the storage of the virtual table `o`.
-fn stored_here(restored: &[TableSchema], o: &tresor_core::SchemaObject) -> bool {
-    restored
-        .iter()
-        .any(|t| t.shadow_of() == Some(o.name.name.as_str()))
+/// The snapshot's virtual tables whose storage `restored` holds, or with
+/// `all`, every one.
+fn virtual_tables<'a>(
+    plan: &'a RestorePlan,
+    restored: &'a [TableSchema],
+    all: bool,
+) -> impl Iterator<Item = &'a tresor_core::SchemaObject> {
+    plan.schema.objects.iter().filter(move |o| {
+        o.kind == "virtual_table"
+            && (all
+                || restored
+                    .iter()
+                    .any(|t| t.shadow_of() == Some(o.name.name.as_str())))
+    })
 }
 
 pub(super) fn table_exists(conn: &Connection, name: &str) -> Result<bool, SourceError> {
@@ -408,13 +410,7 @@ fn begin_in_place(
     // is made first: it makes its storage tables, which then take the
     // snapshot's rows like any existing table
     if sqlite {
-        for o in inner
-            .plan
-            .schema
-            .objects
-            .iter()
-            .filter(|o| o.kind == "virtual_table" && stored_here(&inner.restored, o))
-        {
+        for o in virtual_tables(&inner.plan, &inner.restored, false) {
             if actual_name(&conn, "table", &o.name.name)?.is_none() {
                 conn.execute_batch(&o.ddl)
                     .ctx(|| format!("cannot create virtual table {}", o.name.name))?;

@@ -43,7 +43,9 @@ pub(super) async fn columns(
                       JOIN pg_catalog.pg_class sc ON sc.oid = s.seqrelid JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace \
                       WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum \
                         AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.deptype = 'i' LIMIT 1) END, \
-                    pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL), {since14} \
+                    pg_catalog.format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL), {since14}, \
+                    COALESCE(a.attoptions, '{{}}')::text[], NULLIF(a.attstattarget::int, -1), \
+                    CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
@@ -106,6 +108,33 @@ pub(super) async fn columns(
         // what an older server without multiranges turns the column into
         if let Some(range) = r.get::<_, Option<String>>(14) {
             c.extra.insert("multirange_of".into(), json!(range));
+        }
+        // the planner's settings of the column (`ALTER COLUMN ... SET`),
+        // which applications tune on their largest tables
+        // only the options `SET (...)` takes (a server may keep its own
+        // beside them, which no other server would accept)
+        let options: Vec<String> = r
+            .get::<_, Vec<String>>(15)
+            .into_iter()
+            .filter(|o| o.starts_with("n_distinct=") || o.starts_with("n_distinct_inherited="))
+            .collect();
+        if !options.is_empty() {
+            c.extra.insert("options".into(), json!(options));
+        }
+        if let Some(target) = r.get::<_, Option<i32>>(16) {
+            c.extra.insert("statistics".into(), json!(target));
+        }
+        let storage = r
+            .get::<_, Option<String>>(17)
+            .and_then(|s| match s.as_str() {
+                "p" => Some("PLAIN"),
+                "e" => Some("EXTERNAL"),
+                "m" => Some("MAIN"),
+                "x" => Some("EXTENDED"),
+                _ => None,
+            });
+        if let Some(storage) = storage {
+            c.extra.insert("storage".into(), json!(storage));
         }
         columns.entry(relid).or_default().push((c, typid));
     }

@@ -276,7 +276,39 @@ fn create_table_sql(t: &RawTable, cols: &[(Column, u32)]) -> String {
     if !t.reloptions.is_empty() {
         ddl.push_str(&format!(" WITH ({})", t.reloptions.join(", ")));
     }
+    for (c, _) in cols {
+        for setting in column_settings(c) {
+            ddl.push_str(&format!(
+                ";\nALTER TABLE ONLY {} ALTER COLUMN {} SET {setting}",
+                qualified(&t.name),
+                ident(&c.name)
+            ));
+        }
+    }
     ddl
+}
+
+/// What `ALTER COLUMN ... SET` gives `c` beyond its type's defaults: the
+/// planner's options (`n_distinct`), a statistics target, a storage mode.
+fn column_settings(c: &Column) -> Vec<String> {
+    let mut settings = Vec::new();
+    if let Some(options) = c.extra.get("options").and_then(|v| v.as_array()) {
+        let options: Vec<&str> = options.iter().filter_map(|o| o.as_str()).collect();
+        if !options.is_empty() {
+            settings.push(format!("({})", options.join(", ")));
+        }
+    }
+    if let Some(target) = c
+        .extra
+        .get("statistics")
+        .and_then(serde_json::Value::as_i64)
+    {
+        settings.push(format!("STATISTICS {target}"));
+    }
+    if let Some(storage) = c.extra.get("storage").and_then(|v| v.as_str()) {
+        settings.push(format!("STORAGE {storage}"));
+    }
+    settings
 }
 
 /// One column's definition in `CREATE TABLE`: name, type, compression

@@ -58,6 +58,10 @@ CREATE INDEX orders_big_idx ON public.orders (total DESC) WHERE total > 100;
 
 CREATE UNLOGGED TABLE public.scratch (k text PRIMARY KEY, v jsonb);
 CREATE TABLE public.nokey (a integer, b text);
+-- the planner's column settings an application tunes on its largest tables
+ALTER TABLE public.nokey ALTER COLUMN a SET (n_distinct = -0.5);
+ALTER TABLE public.nokey ALTER COLUMN a SET STATISTICS 500;
+ALTER TABLE public.nokey ALTER COLUMN b SET STORAGE EXTERNAL;
 CREATE TABLE public.textkey (k text PRIMARY KEY, n integer);
 CREATE TABLE public.enumkey (k public.mood PRIMARY KEY);
 CREATE TABLE public.compositekey (a integer, b text, c date, PRIMARY KEY (b, a, c));

@@ -22,6 +22,7 @@ mod integration {
     mod seeds;
     mod storage;
     pub mod support;
+    mod synapse;
     mod typeorm;
     mod wagtail;
 }

@@ -18,22 +18,39 @@ pub enum App {
     /// migrations and a blog's), filled through Wagtail's API; `site.py`
     /// rather than a shop, with a `search` command besides
     Wagtail,
+    /// `crates/testing/apps/synapse`: a Matrix homeserver (Synapse), its
+    /// schema made when it first starts, filled by clients over HTTP;
+    /// `homeserver.py` rather than a shop, with a `chatter` command besides
+    Synapse,
 }
 
 impl App {
     /// The application's shop script run with `args`.
     pub fn shop(self, args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    }
+
+    /// The application's script, arguments to be added.
+    pub fn command(self) -> Command {
         let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testing/apps");
         let (program, script): (std::ffi::OsString, _) = match self {
             App::Django => ("python3".into(), apps.join("django/shop.py")),
             App::Typeorm => ("node".into(), apps.join("typeorm/shop.js")),
-            App::Wagtail => (wagtail_python(), apps.join("wagtail/site.py")),
+            App::Wagtail => (
+                venv_python("TRESOR_WAGTAIL_PYTHON", "tresor-wagtail"),
+                apps.join("wagtail/site.py"),
+            ),
+            App::Synapse => (
+                venv_python("TRESOR_SYNAPSE_PYTHON", "tresor-synapse"),
+                apps.join("synapse/homeserver.py"),
+            ),
         };
         let mut cmd = Command::new(program);
         cmd.arg(script);
-        cmd.args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+        cmd
     }
 
     /// What installs the application's dependencies, for failures that
@@ -46,16 +63,22 @@ impl App {
                 ".ci/services installs crates/testing/apps/wagtail/requirements.txt into \
                  ~/.cache/tresor-wagtail"
             }
+            App::Synapse => {
+                ".ci/services installs crates/testing/apps/synapse/requirements.txt into \
+                 ~/.cache/tresor-synapse"
+            }
         }
     }
 }
 
-/// The Python of the virtual environment Wagtail is installed in.
-fn wagtail_python() -> std::ffi::OsString {
-    std::env::var_os("TRESOR_WAGTAIL_PYTHON").unwrap_or_else(|| {
+/// The Python of the virtual environment `~/.cache/{venv}` (or `var`).
+fn venv_python(var: &str, venv: &str) -> std::ffi::OsString {
+    std::env::var_os(var).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").expect("HOME");
         Path::new(&home)
-            .join(".cache/tresor-wagtail/bin/python")
+            .join(".cache")
+            .join(venv)
+            .join("bin/python")
             .into_os_string()
     })
 }

@@ -450,6 +450,28 @@ pub struct RestorePlan {
     pub inbound_keys: Vec<(TableName, ForeignKey)>,
 }
 
+impl RestorePlan {
+    /// A plan restoring every table of `schema` in `mode`, in load order,
+    /// as the whole database, without the options a restore can add.
+    pub fn of_all(schema: DatabaseSchema, mode: RestoreMode) -> Self {
+        let tables = {
+            let refs: Vec<&crate::TableSchema> = schema.tables.iter().collect();
+            crate::load_order(&refs)
+        };
+        RestorePlan {
+            schema,
+            mode,
+            tables,
+            whole_database: true,
+            recreate: Vec::new(),
+            privileges: false,
+            only_missing: false,
+            strict: false,
+            inbound_keys: Vec::new(),
+        }
+    }
+}
+
 /// The error of a session whose [`RestorePlan::only_missing`] check found
 /// rows in planned `tables`: nothing was changed.
 pub fn tables_hold_rows(tables: &[String]) -> SourceError {

@@ -6,9 +6,7 @@
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tresor_core::{
-    Connector, ReadOptions, RestoreMode, RestorePlan, TableSchema, codec, load_order,
-};
+use tresor_core::{Connector, ReadOptions, RestoreMode, RestorePlan, codec};
 use tresor_mysql::MysqlConnector;
 
 #[tokio::main]
@@ -49,18 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t = Instant::now();
     let schema = snap.schema().clone();
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
-    let plan = RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode: RestoreMode::Replace,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    };
+    let plan = RestorePlan::of_all(schema.clone(), RestoreMode::Replace);
     let target = MysqlConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;
     for name in &plan.tables {

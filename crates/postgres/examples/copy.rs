@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use tresor_core::{Connector, ReadOptions, RestoreMode, RestorePlan, TableSchema, load_order};
+use tresor_core::{Connector, ReadOptions, RestoreMode, RestorePlan};
 use tresor_postgres::PostgresConnector;
 
 #[tokio::main]
@@ -21,18 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .open(&ReadOptions::default())
         .await?;
     let schema = snap.schema().clone();
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
-    let plan = RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode: RestoreMode::Replace,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    };
+    let plan = RestorePlan::of_all(schema.clone(), RestoreMode::Replace);
     let mut session = PostgresConnector.target(&dst)?.begin(&plan).await?;
     for name in &plan.tables {
         let Some(t) = schema.table(name) else {

@@ -11,8 +11,7 @@ use anyhow::{Context, anyhow, bail};
 use tokio::sync::mpsc;
 use tresor_core::{
     Connector, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, Row,
-    RowReceiver, SourceSnapshot, TableFilter, TableSchema, Target, Value, load_order, redact_url,
-    rows_same,
+    RowReceiver, SourceSnapshot, TableFilter, TableSchema, Target, Value, redact_url, rows_same,
 };
 
 /// Batches in flight between a reader and a writer.
@@ -99,17 +98,9 @@ pub async fn restore_snapshot(
     whole_database: bool,
 ) -> anyhow::Result<RestoreSummary> {
     let schema = snap.schema().clone();
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     let plan = RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode,
         whole_database,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
+        ..RestorePlan::of_all(schema.clone(), mode)
     };
     let mut session = target.begin(&plan).await.context("beginning the restore")?;
     for name in &plan.tables {

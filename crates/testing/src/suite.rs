@@ -6,8 +6,8 @@ mod restore;
 
 use anyhow::{Context, anyhow, bail};
 use tresor_core::{
-    RestoreMode, RestorePlan, TableFilter, TableName, TableSchema, TargetState, load_order,
-    redact_url, rows_same,
+    RestoreMode, RestorePlan, TableFilter, TableName, TableSchema, TargetState, redact_url,
+    rows_same,
 };
 
 use crate::compare::{Contents, format_row};
@@ -150,16 +150,5 @@ fn table_names(state: &TargetState) -> Vec<String> {
 
 /// A plan restoring every table of `snap_schema` in `mode`.
 fn plan_for(schema: &tresor_core::DatabaseSchema, mode: RestoreMode) -> RestorePlan {
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
-    RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    }
+    RestorePlan::of_all(schema.clone(), mode)
 }

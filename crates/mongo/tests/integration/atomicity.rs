@@ -9,7 +9,7 @@ use mongodb::bson::{Document, doc};
 use tokio::sync::mpsc;
 use tresor_core::{
     Connector, RestoreMode, RestorePlan, Row, RowBatch, TableFilter, TableName, TableSchema, Value,
-    load_order, rows_same,
+    rows_same,
 };
 use tresor_mongo::MongoConnector;
 use tresor_testing::{Contents, Harness, Step, read_database};
@@ -22,18 +22,7 @@ use super::server::TestServer;
 const CHILD_ENV: &str = "TRESOR_MONGO_KILL_CHILD";
 
 fn plan_for(schema: &tresor_core::DatabaseSchema) -> RestorePlan {
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
-    RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode: RestoreMode::Replace,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    }
+    RestorePlan::of_all(schema.clone(), RestoreMode::Replace)
 }
 
 fn same(before: &Contents, after: &Contents) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use mysql_async::{Conn, Opts};
 use tokio::sync::mpsc;
 use tresor_core::{
     Connector, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, Row,
-    SourceInfo, TableSchema, load_order,
+    SourceInfo, TableSchema,
 };
 use tresor_mysql::MysqlConnector;
 
@@ -155,18 +155,7 @@ pub async fn backup(url: &str, options: &ReadOptions) -> Backup {
 }
 
 pub fn plan(schema: &DatabaseSchema, mode: RestoreMode) -> RestorePlan {
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
-    RestorePlan {
-        schema: schema.clone(),
-        mode,
-        tables: load_order(&refs),
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    }
+    RestorePlan::of_all(schema.clone(), mode)
 }
 
 pub async fn restore(url: &str, b: &Backup, mode: RestoreMode) -> RestoreSummary {

@@ -4,10 +4,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio_postgres::{Client, NoTls};
-use tresor_core::{
-    Connector, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, SourceError, TableSchema,
-    load_order,
-};
+use tresor_core::{Connector, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, SourceError};
 use tresor_postgres::PostgresConnector;
 
 pub const HOST: &str = "127.0.0.1";
@@ -162,17 +159,9 @@ pub async fn copy_database_after(
     let snapshot = source.open(&options).await?;
     between.await;
     let schema = snapshot.schema().clone();
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     let plan = RestorePlan {
-        tables: load_order(&refs),
-        schema: schema.clone(),
-        mode,
         whole_database: options.filter.is_all(),
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
+        ..RestorePlan::of_all(schema.clone(), mode)
     };
     let target = PostgresConnector.target(dst)?;
     let mut session = target.begin(&plan).await?;

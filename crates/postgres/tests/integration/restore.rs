@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tresor_core::{
     Connector, ErrorKind, ReadOptions, RestoreMode, RestorePlan, SchemaObject, TableFilter,
-    TableName, TableSchema, Value, load_order,
+    TableName, Value,
 };
 use tresor_postgres::PostgresConnector;
 
@@ -23,17 +23,9 @@ async fn plan_of(url: &str, filter: TableFilter, mode: RestoreMode) -> RestorePl
         .expect("open");
     let schema = snap.schema().clone();
     snap.close().await.expect("close");
-    let refs: Vec<&TableSchema> = schema.tables.iter().collect();
     RestorePlan {
-        tables: load_order(&refs),
-        schema,
-        mode,
         whole_database: filter.is_all(),
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
+        ..RestorePlan::of_all(schema, mode)
     }
 }
 

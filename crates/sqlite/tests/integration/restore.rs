@@ -277,14 +277,7 @@ async fn a_dropped_session_leaves_no_file() {
     let target = SqliteTarget::new(dir.path().join("new.db"));
     let plan = RestorePlan {
         tables: vec![TableName::new("items")],
-        schema: schema.clone(),
-        mode: RestoreMode::Replace,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
+        ..RestorePlan::of_all(schema.clone(), RestoreMode::Replace)
     };
     let mut session = target.begin(&plan).await.unwrap();
     assert_eq!(
@@ -394,22 +387,15 @@ async fn snapshots_of_other_engines_restore_with_portable_types() {
         comment: None,
         extra: BTreeMap::new(),
     };
-    let plan = RestorePlan {
-        tables: vec![table.name.clone()],
-        schema: DatabaseSchema {
+    let plan = RestorePlan::of_all(
+        DatabaseSchema {
             engine: Engine::POSTGRES,
             tables: vec![table.clone()],
             objects: vec![],
             settings: BTreeMap::new(),
         },
-        mode: RestoreMode::Replace,
-        whole_database: true,
-        recreate: Vec::new(),
-        privileges: false,
-        only_missing: false,
-        strict: false,
-        inbound_keys: Vec::new(),
-    };
+        RestoreMode::Replace,
+    );
     let target = SqliteTarget::new(&path);
     let mut session = target.begin(&plan).await.unwrap();
     let (tx, rx) = mpsc::channel(1);

@@ -208,6 +208,76 @@ pub fn to_bytes(v: &Value) -> Option<Vec<u8>> {
     }
 }
 
+/// One form per value of a column of type `t`, for telling whether a
+/// value of another engine is the one a target column of that type holds:
+/// `1` and `true` in a boolean column, `1.50` and `1.5` in a decimal one,
+/// two JSON texts with their keys in another order, a UUID as text and as
+/// 16 bytes, a timestamp as SQLite's text and as PostgreSQL's instant.
+/// Both sides of a comparison go through it; a value that does not convert
+/// stays as it is (and so differs).
+pub fn comparable(v: &Value, t: &PortableType) -> Value {
+    let same = match t {
+        PortableType::Bool => to_bool(v).map(Value::Bool),
+        PortableType::Int { .. } => to_int(v).map(Value::Int),
+        PortableType::Decimal { .. } | PortableType::Float { .. } => {
+            to_decimal(v).map(|d| Value::Decimal(plain_decimal(&d)))
+        }
+        PortableType::Text { fixed, .. } => to_text(v).map(|s| {
+            // a fixed-width column pads with spaces where another does not
+            Value::Text(if *fixed {
+                s.trim_end_matches(' ').to_string()
+            } else {
+                s
+            })
+        }),
+        PortableType::Json => to_json(v)
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .map(|j| Value::Json(sorted_json(j).to_string())),
+        PortableType::Uuid => to_uuid(v).map(Value::Uuid),
+        PortableType::Date => to_date(v).map(Value::Date),
+        PortableType::Time => to_time(v).map(Value::Time),
+        PortableType::Timestamp | PortableType::TimestampTz => {
+            to_timestamp(v).map(Value::Timestamp)
+        }
+        PortableType::Interval => to_interval(v).map(Value::Interval),
+        PortableType::Bytes { .. } => to_bytes(v).map(Value::Bytes),
+        _ => None,
+    };
+    match (v, same) {
+        (Value::Null, _) | (_, None) => v.clone(),
+        (_, Some(same)) => same,
+    }
+}
+
+/// Decimal text without trailing fractional zeros, a bare point or a
+/// negative zero.
+fn plain_decimal(d: &str) -> String {
+    let d = d.trim();
+    let d = if d.contains('.') {
+        d.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        d
+    };
+    if d.trim_start_matches('-').bytes().all(|c| c == b'0') {
+        "0".into()
+    } else {
+        d.to_string()
+    }
+}
+
+/// A JSON document with every object's keys in order.
+fn sorted_json(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o) => {
+            let mut keys: Vec<(String, serde_json::Value)> = o.into_iter().collect();
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(keys.into_iter().map(|(k, v)| (k, sorted_json(v))).collect())
+        }
+        serde_json::Value::Array(a) => a.into_iter().map(sorted_json).collect(),
+        v => v,
+    }
+}
+
 /// The type a column declared as `declared` in a dynamically typed engine
 /// (SQLite) holds, read the way applications' migrations write types
 /// (`integer`, `bigint`, `varchar(254)`, `bool`, `datetime`, `decimal(10,
@@ -398,6 +468,73 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_of_two_engines_compare_as_the_target_column_holds_them() {
+        use super::comparable;
+        use crate::schema::PortableType as P;
+        use crate::value::Value as V;
+        let same = |a: V, b: V, t: P| comparable(&a, &t) == comparable(&b, &t);
+        assert!(same(V::Int(1), V::Bool(true), P::Bool));
+        assert!(!same(V::Int(0), V::Bool(true), P::Bool));
+        let dec = P::Decimal {
+            precision: Some(10),
+            scale: Some(2),
+        };
+        assert!(same(
+            V::Text("1.50".into()),
+            V::Decimal("1.5".into()),
+            dec.clone()
+        ));
+        assert!(same(V::Int(2), V::Decimal("2.00".into()), dec.clone()));
+        assert!(same(V::Decimal("-0.00".into()), V::Int(0), dec.clone()));
+        assert!(!same(
+            V::Decimal("1.05".into()),
+            V::Decimal("1.5".into()),
+            dec
+        ));
+        assert!(same(
+            V::Text(r#"{"b": 1, "a": [true, {"y": 2, "x": null}]}"#.into()),
+            V::Json(r#"{"a":[true,{"x":null,"y":2}],"b":1}"#.into()),
+            P::Json
+        ));
+        assert!(!same(
+            V::Text(r#"{"a": 1}"#.into()),
+            V::Json(r#"{"a": 2}"#.into()),
+            P::Json
+        ));
+        assert!(same(
+            V::Text("45a4227c-3bee-4107-9f0a-edbccde912ba".into()),
+            V::Text("45a4227c3bee41079f0aedbccde912ba".into()),
+            P::Uuid
+        ));
+        let fixed = P::Text {
+            max_len: Some(4),
+            fixed: true,
+        };
+        assert!(same(V::Text("X".into()), V::Text("X   ".into()), fixed));
+        let text = P::Text {
+            max_len: None,
+            fixed: false,
+        };
+        assert!(!same(
+            V::Text("X".into()),
+            V::Text("X ".into()),
+            text.clone()
+        ));
+        assert!(same(V::Int(7), V::Text("7".into()), text));
+        assert!(same(
+            V::Text("2024-03-01 10:00:00".into()),
+            V::Text("2024-03-01T11:00:00+01:00".into()),
+            P::TimestampTz
+        ));
+        // NULL stays NULL, and what does not convert stays itself
+        assert_eq!(comparable(&V::Null, &P::Bool), V::Null);
+        assert_eq!(
+            comparable(&V::Text("maybe".into()), &P::Bool),
+            V::Text("maybe".into())
+        );
+    }
+
     #[test]
     fn long_identifiers_are_shortened_apart() {
         use super::fit_identifier;

@@ -182,6 +182,12 @@ impl SourceError {
         self
     }
 
+    /// Says what the failure was about (`table events`), before the message.
+    pub fn within(mut self, what: impl fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
     /// Attaches the underlying error; its text is appended to the message
     /// so that a single line tells the whole story.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {

@@ -4,6 +4,7 @@
 mod load;
 mod preview;
 mod rehearsal;
+mod spelling;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -540,8 +541,6 @@ pub async fn restore(
         .collect();
     if let Some(source) = target_source
         && !existing.is_empty()
-        && options.mode == RestoreMode::Replace
-        && selected.is_none()
     {
         let live = source
             .open(&ReadOptions {
@@ -549,7 +548,10 @@ pub async fn restore(
                 ..ReadOptions::default()
             })
             .await?;
-        plan.recreate = to_recreate(&plan, snapshot, target.engine(), live.schema(), false);
+        spelling::spell_as_target(&mut plan, snapshot.source.engine, live.schema());
+        if options.mode == RestoreMode::Replace && selected.is_none() {
+            plan.recreate = to_recreate(&plan, snapshot, target.engine(), live.schema(), false);
+        }
         live.close().await?;
     }
     if let Some(sel) = selected.as_mut() {

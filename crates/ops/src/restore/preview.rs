@@ -1,14 +1,15 @@
 //! The dry run: what a restore would insert, update and delete, per
 //! table, and optionally a rehearsal of it.
 
+use std::mem::discriminant;
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tresor_core::{
-    Approximation, DiffCounts, ReadOptions, RestoreMode, RestorePlan, Row, RowBatch, RowKey,
-    RowReceiver, Source, SourceSnapshot, TableFilter, TableName, TableSchema, Target, TargetState,
-    diff_keyed, diff_unkeyed,
+    Approximation, DiffCounts, Engine, PortableType, ReadOptions, RestoreMode, RestorePlan, Row,
+    RowBatch, RowKey, RowReceiver, Source, SourceSnapshot, TableFilter, TableName, TableSchema,
+    Target, TargetState, diff_keyed, diff_unkeyed,
 };
 use tresor_repo::Repository;
 
@@ -16,7 +17,7 @@ use super::load::{keep_chosen, money_columns, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
-    keep_only_missing, leave_out_unheld, overwritten, plan, to_recreate,
+    keep_only_missing, leave_out_unheld, overwritten, plan, spelling, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -157,6 +158,7 @@ pub async fn preview(
         Some(target_source.open(&read).await?)
     };
     if let Some(live) = &live {
+        spelling::spell_as_target(&mut plan, snapshot.source.engine, live.schema());
         plan.recreate = to_recreate(
             &plan,
             snapshot,
@@ -258,7 +260,20 @@ async fn table_previews(
                         .column(c)
                         .is_some_and(|l| l.engine_type == "money")
                 });
-                live_counts(repo, entry, schema, (live, &live_schema), chosen, &money).await?
+                let from = snapshot.source.engine;
+                live_counts(
+                    repo,
+                    entry,
+                    (schema, from),
+                    (live, &live_schema),
+                    chosen,
+                    &money,
+                )
+                .await
+                .map_err(|e| match e {
+                    OpsError::Source(e) => OpsError::Source(e.within(format!("table {name}"))),
+                    e => e,
+                })?
             }
             _ => DiffCounts {
                 inserted: chosen.map_or(entry.rows, |c| c.len()),
@@ -305,7 +320,7 @@ async fn table_previews(
 async fn live_counts(
     repo: &Arc<Repository>,
     entry: &TableEntry,
-    schema: &TableSchema,
+    (schema, from): (&TableSchema, Engine),
     (live, live_schema): (&dyn SourceSnapshot, &TableSchema),
     chosen: Option<&TableRows>,
     money: &[usize],
@@ -314,23 +329,58 @@ async fn live_counts(
     // the comparison leaves it out on both sides
     let (compared, own) = without_absent_rowid(schema, live_schema);
     let projection = projection(&compared, live_schema)?;
+    // from another engine, values compare as the target's columns hold
+    // them (SQLite's 1 is PostgreSQL's true)
+    let types: Vec<PortableType> = if from == live.schema().engine {
+        Vec::new()
+    } else {
+        compared
+            .stored_columns()
+            .map(|c| {
+                live_schema
+                    .column(&c.name)
+                    .map_or_else(|| c.portable.clone(), |l| l.portable.clone())
+            })
+            .collect()
+    };
     let (stx, srx) = mpsc::channel(4);
     let (ftx, frx) = mpsc::channel(4);
     let (otx, orx) = mpsc::channel(4);
+    let (ctx, crx) = mpsc::channel(4);
     let (ltx, lrx) = mpsc::channel(4);
     let (ptx, prx) = mpsc::channel(4);
+    let (qtx, qrx) = mpsc::channel(4);
+    // rows compared by key only when both sides come in the order of that
+    // key. Otherwise they are compared as sets of rows: a target whose
+    // table has another key, or none (Synapse's `events` in PostgreSQL,
+    // keyed in SQLite), and a SQLite table with a text primary key, whose
+    // rows the snapshot holds in rowid order, moved into another engine,
+    // and a key of another type there (text into an integer sorts
+    // otherwise)
+    let class = |t: &TableSchema, k: &str| t.column(k).map(|c| discriminant(&c.portable));
+    let same_key = compared.row_key == schema.row_key
+        && match (&compared.row_key, &live_schema.row_key) {
+            (RowKey::Columns { columns: a }, RowKey::Columns { columns: b }) => {
+                a == b
+                    && a.iter()
+                        .all(|k| class(&compared, k) == class(live_schema, k))
+            }
+            _ => false,
+        };
     let diff = async {
-        match compared.key_positions() {
-            Some(keys) => diff_keyed(prx, orx, &keys).await,
-            None => diff_unkeyed(prx, orx).await,
+        match compared.key_positions().filter(|_| same_key) {
+            Some(keys) => diff_keyed(qrx, crx, &keys).await,
+            None => diff_unkeyed(qrx, crx).await,
         }
     };
-    let (a, _, _, b, _, d) = tokio::join!(
+    let (a, _, _, _, b, _, _, d) = tokio::join!(
         stream_restored(repo, entry, chosen, stx),
         keep_chosen(srx, ftx, chosen, money),
         project(frx, otx, &own),
+        as_held(orx, ctx, &types),
         live.read_table(live_schema, ltx),
         project(lrx, ptx, &projection),
+        as_held(prx, qtx, &types),
         diff
     );
     a?;
@@ -401,6 +451,29 @@ fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> 
         ));
     }
     Ok(positions)
+}
+
+/// Rows with each value as a column of `types` holds it
+/// ([`tresor_core::convert::comparable`]); unchanged without types.
+async fn as_held(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, types: &[PortableType]) {
+    while let Some(batch) = rx.recv().await {
+        let batch = if types.is_empty() {
+            batch
+        } else {
+            batch
+                .into_iter()
+                .map(|row| {
+                    row.iter()
+                        .zip(types)
+                        .map(|(v, t)| tresor_core::convert::comparable(v, t))
+                        .collect::<Row>()
+                })
+                .collect()
+        };
+        if tx.send(batch).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn project(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, positions: &[usize]) {

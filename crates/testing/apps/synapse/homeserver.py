@@ -224,6 +224,8 @@ def make(url, users, messages):
             sent.append((room, name, hs.send(tokens[name], room, {"msgtype": "m.text", "body": body})))
         # an edit, a reaction, a redaction, a topic change, a display name,
         # account data and a read receipt: each lives in tables of its own
+        if not sent:
+            return
         room, name, event = sent[0]
         hs.send(tokens[name], room, {
             "msgtype": "m.text", "body": "* edited",

@@ -616,3 +616,70 @@ fn search_indexes_stay_in_their_engine() {
         assert_eq!(plain, "1", "{}", dst.url());
     }
 }
+
+/// Into tables the application made on the target (as its own migrations
+/// make them), twice: the second dry run and restore find the target's
+/// rows, and compare them with the snapshot's. A SQLite table with a text
+/// primary key keeps its rows in rowid order, not in the key's; a column
+/// SQLite keeps as `Lock` is `lock` in PostgreSQL, which folds the same
+/// unquoted name (Synapse's `schema_version`).
+#[test]
+fn sqlite_into_an_application_made_postgres_schema_again_and_again() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    let ddl = "CREATE TABLE schema_version (Lock CHAR(1) NOT NULL DEFAULT 'X' UNIQUE, \
+                 version INTEGER NOT NULL); \
+               CREATE TABLE rooms (room_id TEXT PRIMARY KEY NOT NULL, creator TEXT, \
+                 is_public BOOLEAN); \
+               CREATE TABLE events (stream_ordering INTEGER PRIMARY KEY, room_id TEXT NOT NULL)";
+    src.exec(ddl);
+    src.exec(
+        "INSERT INTO schema_version VALUES ('X', 94); \
+         INSERT INTO rooms VALUES ('!zz:hs', '@a:hs', 1), ('!AA:hs', '@b:hs', 0), \
+           ('!mm:hs', NULL, 1); \
+         INSERT INTO events VALUES (3, '!zz:hs'), (1, '!AA:hs'), (2, '!mm:hs')",
+    );
+    let from = src.url();
+    env.ok(&["backup", &from, "--quiet"]);
+    let latest = format!("latest:{from}");
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    // the application's PostgreSQL schema: the same statements, except
+    // that `events` has no primary key there
+    dst.exec(
+        "CREATE TABLE schema_version (Lock CHAR(1) NOT NULL DEFAULT 'X' UNIQUE, \
+           version INTEGER NOT NULL); \
+         CREATE TABLE rooms (room_id TEXT PRIMARY KEY NOT NULL, creator TEXT, is_public BOOLEAN); \
+         CREATE TABLE events (stream_ordering BIGINT, room_id TEXT NOT NULL); \
+         CREATE UNIQUE INDEX events_order ON events (stream_ordering); \
+         INSERT INTO rooms VALUES ('!AA:hs', '@old:hs', false)",
+    );
+    for round in 0..2 {
+        let dry = env.json(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+        let rooms = dry["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["name"]["name"] == "rooms")
+            .unwrap_or_else(|| panic!("no rooms in {dry}"));
+        // the second time every row is there as the snapshot has it
+        let (unchanged, changed) = if round == 0 { (0, 1) } else { (3, 0) };
+        assert_eq!(rooms["unchanged"], unchanged, "round {round}: {rooms}");
+        assert_eq!(rooms["deleted"], changed, "round {round}: {rooms}");
+        env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+        assert_eq!(
+            dst.query(
+                "SELECT string_agg(room_id || ' ' || coalesce(creator, '-') || ' ' || is_public, \
+                 ', ' ORDER BY room_id COLLATE \"C\") FROM rooms"
+            ),
+            "!AA:hs @b:hs false, !mm:hs - true, !zz:hs @a:hs true"
+        );
+        assert_eq!(
+            dst.query("SELECT lock || version FROM schema_version"),
+            "X94"
+        );
+        assert_eq!(
+            dst.query("SELECT string_agg(room_id, ' ' ORDER BY stream_ordering) FROM events"),
+            "!AA:hs !mm:hs !zz:hs"
+        );
+    }
+}

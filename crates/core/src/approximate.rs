@@ -227,17 +227,27 @@ pub fn approximations(
                     })
                 })
         };
-        for k in t
-            .constraints
-            .iter()
-            .filter(|k| k.kind == "check" && !json_check(k))
-        {
+        for k in t.constraints.iter().filter(|k| {
+            k.kind == "check"
+                && !json_check(k)
+                && crate::check_for(t, &k.definition, schema.engine, target).is_none()
+        }) {
             out.push(Approximation {
                 table: t.name.to_string(),
                 column: None,
                 from: "check constraint".into(),
                 to: "not created".into(),
-                note: format!("{} is written in the source engine's SQL", k.name),
+                note: if k.name.is_empty() {
+                    format!(
+                        "{}: written in the source engine's SQL beyond what tresor translates",
+                        k.definition
+                    )
+                } else {
+                    format!(
+                        "{} is written in the source engine's SQL beyond what tresor translates",
+                        k.name
+                    )
+                },
                 values: None,
             });
         }

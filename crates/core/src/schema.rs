@@ -450,6 +450,25 @@ fn default_kind() -> String {
 }
 
 impl TableSchema {
+    /// A table named `name` with `columns` and nothing else: no key (rows
+    /// unordered), constraint, index, foreign key or definition.
+    pub fn with_columns(name: TableName, columns: Vec<Column>) -> Self {
+        TableSchema {
+            name,
+            kind: default_kind(),
+            columns,
+            primary_key: Vec::new(),
+            row_key: RowKey::None,
+            constraints: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            ddl: None,
+            auto_increment: None,
+            comment: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The [`kind`](Self::kind) of PostgreSQL's large objects, kept as one
     /// table-like stream (`pg_catalog.pg_largeobject`: object id, part
     /// number, bytes) so that backups, diffs, drills and exports treat

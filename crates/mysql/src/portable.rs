@@ -6,7 +6,7 @@
 //! the engine's own.
 
 use tresor_core::convert::portable_of;
-use tresor_core::{Column, PortableType, TableSchema, TypeChange};
+use tresor_core::{Column, Engine, PortableType, TableSchema, TypeChange};
 
 use crate::sql::quote;
 
@@ -199,7 +199,7 @@ fn short(name: &str) -> String {
 
 /// `CREATE TABLE` for `t` in the form `SHOW CREATE TABLE` prints (one item
 /// per line), without SQLite's implicit rowid.
-pub(crate) fn create_table(t: &TableSchema) -> String {
+pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
     let mut items = Vec::new();
     let visible: Vec<&Column> = t.stored_columns().filter(|c| !c.hidden).collect();
     let key: Vec<&String> = if t
@@ -251,6 +251,13 @@ pub(crate) fn create_table(t: &TableSchema) -> String {
             quote(&short(&u.name)),
             cols.join(",")
         ));
+    }
+    // checks in the SQL every engine shares (the others are listed as not
+    // created), unnamed: MySQL wants a check's name unique in the database
+    for k in t.constraints.iter().filter(|k| k.kind == "check") {
+        if let Some(expr) = tresor_core::check_for(t, &k.definition, from, Engine::MYSQL) {
+            items.push(format!("CHECK ({expr})"));
+        }
     }
     for i in t.indexes.iter().filter(|i| {
         i.special_kind().is_none()
@@ -367,7 +374,7 @@ mod tests {
             extra: Default::default(),
         };
         assert_eq!(
-            create_table(&t),
+            create_table(&t, Engine::POSTGRES),
             "CREATE TABLE `item` (\n  `id` bigint NOT NULL AUTO_INCREMENT,\n  `name` varchar(200) NOT NULL,\n  \
              `body` longtext,\n  `parent_id` bigint,\n  PRIMARY KEY (`id`),\n  \
              UNIQUE KEY `sqlite_autoindex_item_1` (`name`),\n  \
@@ -433,7 +440,7 @@ mod tests {
             comment: None,
             extra: Default::default(),
         };
-        let made = create_table(&t);
+        let made = create_table(&t, Engine::POSTGRES);
         for column in [
             "`tenant` varchar(766) NOT NULL",
             "`email` varchar(768)",

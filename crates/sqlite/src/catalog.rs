@@ -430,6 +430,26 @@ pub(crate) fn read_table(
         });
     }
 
+    // SQLite keeps check constraints only in the table's statement
+    if let Some(sql) = &ddl {
+        match tresor_core::checks_in_create_table(sql) {
+            Some(checks) => constraints.extend(checks.into_iter().map(|(name, expr)| Constraint {
+                name,
+                kind: "check".into(),
+                columns: Vec::new(),
+                definition: expr,
+            })),
+            // one that cannot be read is listed as not created elsewhere
+            None if sql.to_ascii_lowercase().contains("check") => constraints.push(Constraint {
+                name: "check".into(),
+                kind: "check".into(),
+                columns: Vec::new(),
+                definition: String::new(),
+            }),
+            None => {}
+        }
+    }
+
     let foreign_keys = foreign_keys(conn, name)?;
 
     Ok((

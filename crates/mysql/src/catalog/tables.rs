@@ -63,18 +63,10 @@ pub(super) async fn tables(
         }
         let comment = text_col(&mut r, 4).filter(|s| !s.is_empty());
         tables.push(TableSchema {
-            name: tname,
-            kind: "table".to_string(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            row_key: RowKey::None,
-            constraints: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            ddl: None,
             auto_increment: text_col(&mut r, 2).and_then(|s| s.parse().ok()),
             comment,
             extra,
+            ..TableSchema::with_columns(tname, Vec::new())
         });
     }
     let unmatched = filter.unmatched_literals(tables.iter().map(|t| &t.name));

@@ -126,7 +126,7 @@ impl MysqlSession {
                     .with_hint("create the table in the target first, then restore into it")
                 })?
             } else {
-                portable = crate::portable::create_table(table);
+                portable = crate::portable::create_table(table, plan.schema.engine);
                 portable.as_str()
             };
             let work = work_name(&run, n, &name.name);

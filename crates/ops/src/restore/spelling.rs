@@ -114,23 +114,17 @@ mod tests {
         };
         let key: Vec<String> = key.iter().map(ToString::to_string).collect();
         TableSchema {
-            name: TableName::new(name),
-            kind: "table".into(),
-            columns: columns
-                .iter()
-                .map(|c| Column::new(*c, "text", text.clone()))
-                .collect(),
             row_key: RowKey::Columns {
                 columns: key.clone(),
             },
             primary_key: key,
-            constraints: Vec::new(),
-            indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-            ddl: None,
-            auto_increment: None,
-            comment: None,
-            extra: Default::default(),
+            ..TableSchema::with_columns(
+                TableName::new(name),
+                columns
+                    .iter()
+                    .map(|c| Column::new(*c, "text", text.clone()))
+                    .collect(),
+            )
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use tresor_core::{RestoreMode, SchemaObject, SourceError, TableName, TableSchema};
+use tresor_core::{Engine, RestoreMode, SchemaObject, SourceError, TableName, TableSchema};
 
 use super::session::PgSession;
 use super::target_name;
@@ -165,6 +165,31 @@ impl PgSession {
                 self.exec(
                     &format!("ALTER TABLE {name} ADD UNIQUE ({})", cols.join(", ")),
                     || format!("cannot add unique constraint {} of {}", c.name, t.name),
+                )
+                .await?;
+            }
+            // checks in the SQL every engine shares; the others are listed
+            // as not created
+            let engine = self.schema.engine;
+            for c in t.constraints.iter().filter(|c| c.kind == "check") {
+                let Some(expr) = tresor_core::check_for(t, &c.definition, engine, Engine::POSTGRES)
+                else {
+                    continue;
+                };
+                let named = if c.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "CONSTRAINT {} ",
+                        ident(&tresor_core::convert::fit_identifier(
+                            &c.name,
+                            MAX_IDENTIFIER
+                        ))
+                    )
+                };
+                self.try_exec(
+                    &format!("ALTER TABLE {name} ADD {named}CHECK ({expr})"),
+                    format!("check constraint {} of {}", c.name, t.name),
                 )
                 .await?;
             }

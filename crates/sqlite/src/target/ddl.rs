@@ -1,7 +1,7 @@
 //! DDL for tables and indexes of snapshots taken from other engines, where
 //! the snapshot's own DDL is not SQLite's.
 
-use tresor_core::{Index, PortableType, TableSchema, TypeChange};
+use tresor_core::{Engine, Index, PortableType, TableSchema, TypeChange};
 
 use crate::sql::{ident, ident_list};
 
@@ -66,7 +66,7 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
 }
 
 /// `CREATE TABLE` for `table`, from its portable columns and key.
-pub(crate) fn create_table(table: &TableSchema) -> String {
+pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
     let mut parts: Vec<String> = table
         .columns
         .iter()
@@ -102,6 +102,17 @@ pub(crate) fn create_table(table: &TableSchema) -> String {
                 "UNIQUE ({})",
                 ident_list(k.columns.iter().map(String::as_str))
             ));
+        }
+    }
+    // checks in the SQL every engine shares (the others are listed as not
+    // created)
+    for k in table.constraints.iter().filter(|k| k.kind == "check") {
+        if let Some(expr) = tresor_core::check_for(table, &k.definition, from, Engine::SQLITE) {
+            parts.push(if k.name.is_empty() {
+                format!("CHECK ({expr})")
+            } else {
+                format!("CONSTRAINT {} CHECK ({expr})", ident(&k.name))
+            });
         }
     }
     // SQLite resolves a foreign key when it is used, so the referenced
@@ -227,7 +238,7 @@ mod tests {
             extra: Default::default(),
         };
         assert_eq!(
-            create_table(&t),
+            create_table(&t, Engine::POSTGRES),
             "CREATE TABLE \"my table\" (\"id\" INTEGER NOT NULL, \"price\" DECIMAL(10,2), \"pic\" BLOB, PRIMARY KEY (\"id\"))"
         );
     }

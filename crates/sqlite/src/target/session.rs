@@ -252,7 +252,7 @@ fn begin_fresh(
     for t in &inner.restored {
         let sql = match (&t.ddl, sqlite) {
             (Some(ddl), true) => ddl.clone(),
-            _ => ddl::create_table(t),
+            _ => ddl::create_table(t, inner.plan.schema.engine),
         };
         steps.push((
             schema_order(&t.extra),
@@ -450,7 +450,7 @@ fn begin_in_place(
         }
         let sql = match (&t.ddl, sqlite) {
             (Some(ddl), true) => ddl.clone(),
-            _ => ddl::create_table(t),
+            _ => ddl::create_table(t, inner.plan.schema.engine),
         };
         conn.execute_batch(&sql)
             .ctx(|| format!("cannot create table {}", t.name.name))?;

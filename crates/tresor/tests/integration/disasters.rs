@@ -94,30 +94,39 @@ impl Db {
     }
 
     pub(super) fn exec(&self, sql: &str) {
+        run(&mut self.sql_command(sql));
+    }
+
+    /// Whether the database takes `sql` (a statement a constraint should
+    /// refuse, say).
+    pub(super) fn try_exec(&self, sql: &str) -> bool {
+        let mut cmd = self.sql_command(sql);
+        cmd.output()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+            .status
+            .success()
+    }
+
+    /// The engine's command line client running `sql` in the database.
+    fn sql_command(&self, sql: &str) -> Command {
+        let mut cmd;
         match self.kind {
             Kind::Postgres => {
-                run(Command::new("psql")
-                    .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-v"])
+                cmd = Command::new("psql");
+                cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-v"])
                     .arg("ON_ERROR_STOP=1")
-                    .args(["-d", &self.name, "-c", sql]));
+                    .args(["-d", &self.name, "-c", sql]);
             }
             Kind::Mariadb => {
-                run(Command::new("mariadb").args([
-                    "-h",
-                    "127.0.0.1",
-                    "-u",
-                    "root",
-                    &self.name,
-                    "-e",
-                    sql,
-                ]));
+                cmd = Command::new("mariadb");
+                cmd.args(["-h", "127.0.0.1", "-u", "root", &self.name, "-e", sql]);
             }
             Kind::Sqlite => {
-                run(Command::new("sqlite3")
-                    .arg(self.file.as_ref().expect("file"))
-                    .arg(sql));
+                cmd = Command::new("sqlite3");
+                cmd.arg(self.file.as_ref().expect("file")).arg(sql);
             }
         }
+        cmd
     }
 
     /// Schema and data as the engine's own dump tool prints them, lines

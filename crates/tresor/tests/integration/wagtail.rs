@@ -173,8 +173,9 @@ fn a_wagtail_site_moves_between_engines() {
 
 /// Into an empty PostgreSQL database, tresor makes the tables: every index
 /// SQLite had comes along, also those whose names PostgreSQL would cut to
-/// the same 63 bytes, and the full-text table's storage, which means
-/// nothing outside SQLite, is left out and named in the dry run.
+/// the same 63 bytes, and so do the checks of Django's positive integers;
+/// the full-text table's storage, which means nothing outside SQLite, is
+/// left out and named in the dry run.
 #[test]
 fn a_wagtail_site_from_sqlite_into_an_empty_postgres_keeps_every_index() {
     let env = Env::new();
@@ -211,6 +212,24 @@ fn a_wagtail_site_from_sqlite_into_an_empty_postgres_keeps_every_index() {
         "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'wagtailsearch_indexentry_fts%'",
     );
     assert_eq!(storage, "0");
+    // the checks Django wrote in SQLite's CREATE TABLE text: those of its
+    // positive integers (`"depth" >= 0`) are made, those of its JSON
+    // fields (`JSON_VALID(...)`) listed as not created
+    let positive = src.query_any(
+        Kind::Sqlite,
+        "SELECT sum((length(sql) - length(replace(sql, '\" >= 0)', ''))) / 7) \
+         FROM sqlite_master WHERE type = 'table'",
+    );
+    assert_ne!(positive, "0");
+    assert_eq!(
+        to.query("SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid <> 0"),
+        positive
+    );
+    let json_checks = preview.matches("JSON_VALID").count();
+    assert!(json_checks > 0, "{preview}");
+    assert!(!to.try_exec(
+        "UPDATE wagtailcore_page SET depth = -1 WHERE depth = (SELECT min(depth) FROM wagtailcore_page)"
+    ));
 }
 
 /// `dump` with every JSON document it holds as text (a StreamField, a

@@ -210,18 +210,7 @@ impl Writer<'_> {
     /// integers and their checks compare them with numbers; arrays, JSON,
     /// bits and intervals compare by other rules in each).
     fn column(&self, name: &str) -> Option<String> {
-        let exact = self.table.columns.iter().find(|c| c.name == name);
-        let c = exact.or_else(|| {
-            let mut alike = self
-                .table
-                .columns
-                .iter()
-                .filter(|c| c.name.eq_ignore_ascii_case(name));
-            match (alike.next(), alike.next()) {
-                (Some(c), None) => Some(c),
-                _ => None,
-            }
-        })?;
+        let c = self.table.column_folded(name)?;
         let scalar = matches!(
             crate::convert::portable_of(c),
             PortableType::Int { .. }

@@ -249,19 +249,19 @@ pub fn comparable(v: &Value, t: &PortableType) -> Value {
     }
 }
 
-/// Decimal text without trailing fractional zeros, a bare point or a
-/// negative zero.
+/// Decimal text without a sign or zeros that do not change its value.
 fn plain_decimal(d: &str) -> String {
-    let d = d.trim();
-    let d = if d.contains('.') {
-        d.trim_end_matches('0').trim_end_matches('.')
+    let (negative, (int, frac)) = crate::value::split_decimal(d.trim());
+    let int = if int.is_empty() { "0" } else { int };
+    let sign = if negative && (int != "0" || !frac.is_empty()) {
+        "-"
     } else {
-        d
+        ""
     };
-    if d.trim_start_matches('-').bytes().all(|c| c == b'0') {
-        "0".into()
+    if frac.is_empty() {
+        format!("{sign}{int}")
     } else {
-        d.to_string()
+        format!("{sign}{int}.{frac}")
     }
 }
 

@@ -533,6 +533,22 @@ impl TableSchema {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// The column named `name`, or else the one column whose name differs
+    /// from it only in case (none when several do): how SQLite and MySQL,
+    /// and PostgreSQL for an unquoted name, find a column.
+    pub fn column_folded(&self, name: &str) -> Option<&Column> {
+        self.column(name).or_else(|| {
+            let mut alike = self
+                .columns
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case(name));
+            match (alike.next(), alike.next()) {
+                (Some(c), None) => Some(c),
+                _ => None,
+            }
+        })
+    }
 }
 
 /// Anything in a database that is not a table: views, triggers,

@@ -288,7 +288,7 @@ fn compare_decimal_text(a: &str, b: &str) -> Ordering {
 
 /// Splits a decimal into (negative, (integer digits without leading zeros,
 /// fraction digits without trailing zeros)).
-fn split_decimal(s: &str) -> (bool, (&str, &str)) {
+pub(crate) fn split_decimal(s: &str) -> (bool, (&str, &str)) {
     let (neg, rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

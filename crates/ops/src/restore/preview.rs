@@ -346,10 +346,8 @@ async fn live_counts(
     let (stx, srx) = mpsc::channel(4);
     let (ftx, frx) = mpsc::channel(4);
     let (otx, orx) = mpsc::channel(4);
-    let (ctx, crx) = mpsc::channel(4);
     let (ltx, lrx) = mpsc::channel(4);
     let (ptx, prx) = mpsc::channel(4);
-    let (qtx, qrx) = mpsc::channel(4);
     // rows compared by key only when both sides come in the order of that
     // key. Otherwise they are compared as sets of rows: a target whose
     // table has another key, or none (Synapse's `events` in PostgreSQL,
@@ -369,18 +367,16 @@ async fn live_counts(
         };
     let diff = async {
         match compared.key_positions().filter(|_| same_key) {
-            Some(keys) => diff_keyed(qrx, crx, &keys).await,
-            None => diff_unkeyed(qrx, crx).await,
+            Some(keys) => diff_keyed(prx, orx, &keys).await,
+            None => diff_unkeyed(prx, orx).await,
         }
     };
-    let (a, _, _, _, b, _, _, d) = tokio::join!(
+    let (a, _, _, b, _, d) = tokio::join!(
         stream_restored(repo, entry, chosen, stx),
         keep_chosen(srx, ftx, chosen, money),
-        project(frx, otx, &own),
-        as_held(orx, ctx, &types),
+        project(frx, otx, &own, &types),
         live.read_table(live_schema, ltx),
-        project(lrx, ptx, &projection),
-        as_held(prx, qtx, &types),
+        project(lrx, ptx, &projection, &types),
         diff
     );
     a?;
@@ -453,39 +449,33 @@ fn projection(snapshot: &TableSchema, live: &TableSchema) -> Result<Vec<usize>> 
     Ok(positions)
 }
 
-/// Rows with each value as a column of `types` holds it
-/// ([`tresor_core::convert::comparable`]); unchanged without types.
-async fn as_held(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, types: &[PortableType]) {
+/// Rows cut down to the columns at `positions`, each value as a column
+/// of `types` holds it ([`tresor_core::convert::comparable`]; as it is
+/// without types).
+async fn project(
+    mut rx: RowReceiver,
+    tx: mpsc::Sender<RowBatch>,
+    positions: &[usize],
+    types: &[PortableType],
+) {
+    let identity = positions.iter().enumerate().all(|(i, p)| i == *p);
     while let Some(batch) = rx.recv().await {
-        let batch = if types.is_empty() {
+        let whole = identity && batch.first().is_none_or(|r| r.len() == positions.len());
+        let batch = if whole && types.is_empty() {
             batch
         } else {
             batch
                 .into_iter()
                 .map(|row| {
-                    row.iter()
-                        .zip(types)
-                        .map(|(v, t)| tresor_core::convert::comparable(v, t))
+                    positions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &p)| match types.get(i) {
+                            Some(t) => tresor_core::convert::comparable(&row[p], t),
+                            None => row[p].clone(),
+                        })
                         .collect::<Row>()
                 })
-                .collect()
-        };
-        if tx.send(batch).await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn project(mut rx: RowReceiver, tx: mpsc::Sender<RowBatch>, positions: &[usize]) {
-    let identity = positions.iter().enumerate().all(|(i, p)| i == *p);
-    while let Some(batch) = rx.recv().await {
-        let whole = identity && batch.first().is_none_or(|r| r.len() == positions.len());
-        let batch = if whole {
-            batch
-        } else {
-            batch
-                .into_iter()
-                .map(|row| positions.iter().map(|&p| row[p].clone()).collect::<Row>())
                 .collect()
         };
         if tx.send(batch).await.is_err() {

@@ -38,16 +38,10 @@ pub(super) fn spell_as_target(
             .iter()
             .filter(|c| now.column(&c.name).is_none())
             .filter_map(|c| {
-                let mut alike = now
-                    .columns
-                    .iter()
-                    .filter(|l| l.name.eq_ignore_ascii_case(&c.name));
-                match (alike.next(), alike.next()) {
-                    (Some(l), None) if t.column(&l.name).is_none() => {
-                        Some((c.name.clone(), l.name.clone()))
-                    }
-                    _ => None,
-                }
+                let l = now.column_folded(&c.name)?;
+                t.column(&l.name)
+                    .is_none()
+                    .then(|| (c.name.clone(), l.name.clone()))
             })
             .collect();
         if !names.is_empty() {

@@ -324,9 +324,11 @@ impl PgSession {
                 .await
             }
             Err(e) => {
-                self.exec("ROLLBACK TO SAVEPOINT tresor_object", || {
-                    "cannot roll back to a savepoint".into()
-                })
+                // rolling back keeps the savepoint (and its subtransaction) open
+                self.exec(
+                    "ROLLBACK TO SAVEPOINT tresor_object; RELEASE SAVEPOINT tresor_object",
+                    || "cannot roll back to a savepoint".into(),
+                )
                 .await?;
                 let text = e
                     .as_db_error()
@@ -490,9 +492,11 @@ impl PgSession {
                 Ok(None)
             }
             Err(e) => {
-                self.exec("ROLLBACK TO SAVEPOINT tresor_try", || {
-                    "cannot roll back to a savepoint".into()
-                })
+                // rolling back keeps the savepoint (and its subtransaction) open
+                self.exec(
+                    "ROLLBACK TO SAVEPOINT tresor_try; RELEASE SAVEPOINT tresor_try",
+                    || "cannot roll back to a savepoint".into(),
+                )
                 .await?;
                 Ok(Some(e.as_db_error().map_or_else(
                     || e.to_string(),

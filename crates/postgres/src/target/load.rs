@@ -54,6 +54,7 @@ impl PgSession {
         } else {
             name.clone()
         };
+        let freeze = !stage && info.plain && info.made_here;
         // values of types the target lacks, in the type they became
         let convert: Vec<(usize, Conversion)> = self
             .conversions
@@ -70,7 +71,7 @@ impl PgSession {
         let count = self
             .copy_rows(
                 table,
-                &copy_into,
+                (&copy_into, freeze),
                 &encoders,
                 (&keep, &convert),
                 (&lossy, &mut changes),
@@ -161,7 +162,9 @@ impl PgSession {
         Ok(s)
     }
 
-    /// Streams the rows into `copy_into` with binary `COPY`, converting
+    /// Streams the rows into `copy_into` with binary `COPY` (frozen with
+    /// `freeze`: the table was made or emptied in this transaction, see
+    /// [`TargetTable::made_here`]), converting
     /// the values at the positions `convert` names, writing those
     /// PostgreSQL cannot hold in another form (`lossy`, noted in
     /// `changes`) and keeping those at positions `keep`; answers how many
@@ -169,7 +172,7 @@ impl PgSession {
     async fn copy_rows(
         &self,
         table: &TableSchema,
-        copy_into: &str,
+        (copy_into, freeze): (&str, bool),
         encoders: &[ColumnEncoder],
         (keep, convert): (&[usize], &[(usize, Conversion)]),
         (lossy, changes): (&Lossy, &mut tresor_core::ValueChanges),
@@ -180,8 +183,9 @@ impl PgSession {
         let sink = self
             .client
             .copy_in::<_, bytes::Bytes>(&format!(
-                "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
-                cols.join(", ")
+                "COPY {copy_into} ({}) FROM STDIN (FORMAT binary{})",
+                cols.join(", "),
+                if freeze { ", FREEZE" } else { "" }
             ))
             .await
             .map_err(|e| pg_error(format!("cannot load table {}", table.name), e))?;

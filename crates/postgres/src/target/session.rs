@@ -35,6 +35,14 @@ pub(super) struct TargetTable {
     pub(super) primary_key: Vec<String>,
     /// Created by this restore (so empty, without constraints yet).
     pub(super) fresh: bool,
+    /// A plain table (not partitioned, not foreign).
+    pub(super) plain: bool,
+    /// Created or emptied with `TRUNCATE` in this transaction: a plain
+    /// table's rows are then written frozen (`COPY ... FREEZE`), so that
+    /// the first reads after the commit need not set every row's hint
+    /// bits (writing every page again) and no freezing vacuum rewrites
+    /// the table later.
+    pub(super) made_here: bool,
 }
 
 pub(super) struct PgSession {
@@ -376,6 +384,11 @@ impl PgSession {
                         err
                     }
                 })?;
+            for n in existing {
+                if let Some(t) = self.tables.get_mut(n) {
+                    t.made_here = true;
+                }
+            }
         }
         Ok(())
     }
@@ -424,10 +437,21 @@ impl PgSession {
             .await
             .map_err(|e| pg_error(format!("cannot read the primary key of {n}"), e))?
             .map(|r| r.get(0));
+        let plain: bool = self
+            .client
+            .query_one(
+                "SELECT relkind = 'r' FROM pg_catalog.pg_class WHERE oid = $1::text::pg_catalog.regclass",
+                &[&name],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot read the kind of table {n}"), e))?
+            .get(0);
         Ok(TargetTable {
             columns,
             primary_key: pk.unwrap_or_default(),
             fresh,
+            plain,
+            made_here: fresh,
         })
     }
 
@@ -493,9 +517,11 @@ impl PgSession {
                     .await;
             }
             Err(_) => {
-                self.exec("ROLLBACK TO SAVEPOINT tresor_role", || {
-                    "cannot roll back to a savepoint".into()
-                })
+                // rolling back keeps the savepoint (and its subtransaction) open
+                self.exec(
+                    "ROLLBACK TO SAVEPOINT tresor_role; RELEASE SAVEPOINT tresor_role",
+                    || "cannot roll back to a savepoint".into(),
+                )
                 .await?;
             }
         }

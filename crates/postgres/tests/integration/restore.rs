@@ -476,3 +476,74 @@ async fn tls_modes_follow_libpq() {
     let bad = PostgresConnector.source(&url("localhost", "sslmode=sometimes"));
     assert_eq!(bad.err().map(|e| e.kind()), Some(ErrorKind::InvalidUrl));
 }
+
+/// Pages a first `count(*)` of `table` in `db` dirtied: the hint bits it
+/// had to set on rows not yet known to be committed (after a checkpoint,
+/// so that no page is dirty already).
+async fn dirtied_by_first_read(db: &TestDb, table: &str) -> i64 {
+    let client = db.client().await;
+    client
+        .batch_execute("CHECKPOINT")
+        .await
+        .expect("checkpoint");
+    let row = client
+        .query_one(
+            &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*) FROM {table}"),
+            &[],
+        )
+        .await
+        .expect("explain");
+    let plan: serde_json::Value = row.get(0);
+    plan[0]["Plan"]["Shared Dirtied Blocks"]
+        .as_i64()
+        .expect("dirtied blocks")
+}
+
+/// A table the restore made, or emptied with `TRUNCATE`, gets its rows
+/// frozen: the first read after the restore writes nothing, where rows
+/// loaded without the restore (the same table filled by `INSERT`) make it
+/// dirty every page. A table merged into keeps its rows as any writer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_a_table_the_restore_made_or_emptied_are_frozen() {
+    let src = TestDb::create().await;
+    src.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, body text);
+         INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;",
+    )
+    .await;
+    // the source's own rows, inserted: the first read sets their hint bits
+    assert!(dirtied_by_first_read(&src, "t").await > 0);
+    // into a new database, then again over it (replace: truncated)
+    let dst = TestDb::create().await;
+    for _ in 0..2 {
+        copy_database(
+            &src.url(),
+            &dst.url(),
+            RestoreMode::Replace,
+            ReadOptions::default(),
+        )
+        .await
+        .expect("restore");
+        assert_eq!(dirtied_by_first_read(&dst, "t").await, 0);
+    }
+    // merged into: updated where the key exists, through a staging table
+    src.exec("UPDATE t SET body = 'y' WHERE id <= 2500").await;
+    copy_database(
+        &src.url(),
+        &dst.url(),
+        RestoreMode::Merge,
+        ReadOptions::default(),
+    )
+    .await
+    .expect("merge");
+    assert!(dirtied_by_first_read(&dst, "t").await > 0);
+    assert_eq!(
+        dst.client()
+            .await
+            .query_one("SELECT count(*) FROM t WHERE body = 'y'", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0),
+        2500
+    );
+}

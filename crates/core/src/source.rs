@@ -256,6 +256,12 @@ pub struct ReadOptions {
     pub jobs: usize,
     /// Engine-specific switches (`allow-global-lock` for MySQL, ...).
     pub options: BTreeMap<String, String>,
+    /// Rows in the order the engine stores them, where reading them in
+    /// row-key order would make it sort or walk an index (PostgreSQL):
+    /// for a reader that digests a table just written in key order (a
+    /// drill's verification) and reads it again in key order when the
+    /// digest differs. Engines that store rows in key order ignore it.
+    pub stored_order: bool,
 }
 
 impl Default for ReadOptions {
@@ -264,6 +270,7 @@ impl Default for ReadOptions {
             filter: TableFilter::all(),
             jobs: 1,
             options: BTreeMap::new(),
+            stored_order: false,
         }
     }
 }

@@ -49,7 +49,9 @@ pub struct DrillTable {
     /// What differed, when something did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
-    /// Why a table was compared row by row rather than by its digest.
+    /// Why a table was compared row by row rather than by its digest, or
+    /// that it was read again in key order (the scratch database stored
+    /// its rows in another order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

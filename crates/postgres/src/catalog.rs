@@ -48,6 +48,8 @@ fn not_ext(class: &str, oid: &str) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct ReadPlan {
     pub(crate) copy_sql: String,
+    /// The same without its `ORDER BY`, where it has one.
+    pub(crate) unordered_sql: Option<String>,
     pub(crate) decoders: Vec<ColumnDecoder>,
 }
 

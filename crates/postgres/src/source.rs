@@ -107,7 +107,14 @@ impl Source for PostgresSource {
             None
         };
         let server = ServerVersion::read(&main).await?;
-        let captured = capture(&main, server, &options.filter, &encoding).await?;
+        let mut captured = capture(&main, server, &options.filter, &encoding).await?;
+        if options.stored_order {
+            for plan in captured.plans.values_mut() {
+                if let Some(sql) = plan.unordered_sql.take() {
+                    plan.copy_sql = sql;
+                }
+            }
+        }
         // `users` and `public.users` both name a table of the public schema
         let mut names: Vec<TableName> = captured
             .schema

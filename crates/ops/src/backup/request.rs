@@ -88,6 +88,7 @@ impl BackupRequest {
                 filter,
                 jobs,
                 options,
+                ..tresor_core::ReadOptions::default()
             },
             trigger: self.trigger,
             reason: self.reason.clone(),

@@ -3,10 +3,14 @@
 //! encoded and digested the way a backup digests them, and the count and
 //! digest compared with the snapshot's manifest. A backup reads rows in
 //! row-key order and the manifest's digest is of the rows in that order,
-//! so a table restored whole reads back to the very same digest. Only a
-//! table whose stored columns or key differ in the scratch database, or
-//! whose digest differs, is compared row by row against the snapshot (a
-//! restore preview of that table), which also says what differs.
+//! so a table restored whole reads back to the very same digest. The
+//! restore wrote each table in that order, so the tables are read in the
+//! order the engine stores them (PostgreSQL then neither sorts nor walks
+//! an index); a table whose digest differs is read again in key order.
+//! Only a table whose stored columns or key differ in the scratch
+//! database, or whose digest still differs, is compared row by row against
+//! the snapshot (a restore preview of that table), which also says what
+//! differs.
 
 use std::sync::Arc;
 
@@ -29,6 +33,9 @@ use crate::snapshot::{Snapshot, TableEntry, load_schema};
 enum Read {
     /// Rows and digest as the manifest has them.
     Same,
+    /// As many rows, but another digest: other rows, or (read in the
+    /// engine's stored order) the same rows in another order.
+    DigestDiffers,
     /// Different: compared row by row afterwards.
     Differs(String),
     /// Cannot be compared by digest (another layout or key).
@@ -50,10 +57,101 @@ pub(super) async fn verify(
     progress: &dyn Progress,
 ) -> Result<Vec<DrillTable>> {
     let stored = load_schema(repo, snapshot).await?;
+    // first in the order the engine stores the rows: the restore wrote
+    // them in key order, so they read back in it unless something moved
+    // them, and the engine need not sort them or walk an index
+    let mut reads = digest_tables(
+        source,
+        TableFilter::all(),
+        (jobs, true),
+        largest_first(&snapshot.tables),
+        &stored,
+        progress,
+    )
+    .await?;
+    // a digest that differs in that order is taken again in key order
+    let unsure: Vec<&TableEntry> = reads
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(Read::DigestDiffers)))
+        .map(|(e, _)| *e)
+        .collect();
+    let reread: Vec<TableName> = unsure.iter().map(|e| e.name.clone()).collect();
+    if !unsure.is_empty() {
+        let keyed = digest_tables(
+            source,
+            TableFilter::exact(unsure.iter().map(|e| e.name.clone())),
+            (jobs, false),
+            unsure.into_iter(),
+            &stored,
+            progress,
+        )
+        .await?;
+        for (entry, read) in keyed {
+            if let Some(slot) = reads.iter_mut().find(|(e, _)| e.name == entry.name) {
+                slot.1 = read;
+            }
+        }
+    }
+    let mut tables = Vec::with_capacity(reads.len());
+    let mut again = Vec::new();
+    for (entry, read) in reads {
+        match read? {
+            Read::Same => tables.push(DrillTable {
+                name: entry.name.to_string(),
+                rows: entry.rows,
+                ok: true,
+                check: Some(CHECK_DIGEST.to_string()),
+                problem: None,
+                note: reread.contains(&entry.name).then(|| {
+                    "stored in another order than its key's: read again in key order".to_string()
+                }),
+            }),
+            Read::Missing => tables.push(DrillTable {
+                name: entry.name.to_string(),
+                rows: entry.rows,
+                ok: false,
+                check: None,
+                problem: Some("not restored".into()),
+                note: None,
+            }),
+            Read::DigestDiffers => again.push((
+                entry,
+                Some("the rows' digest differs from the snapshot's".to_string()),
+            )),
+            Read::Differs(p) => again.push((entry, Some(p))),
+            Read::Incomparable => again.push((entry, None)),
+        }
+    }
+    if !again.is_empty() {
+        tables.extend(compare_rows(repo, snapshot, target, source, &again, progress).await?);
+    }
+    // the snapshot's order, as the report lists them
+    tables.sort_by_key(|t| {
+        snapshot
+            .tables
+            .iter()
+            .position(|e| e.name.to_string() == t.name)
+    });
+    Ok(tables)
+}
+
+/// Reads the tables `entries` of the scratch database (those `filter`
+/// selects), up to `jobs` at once, in the engine's stored order with
+/// `stored_order`, and compares each with the snapshot (whose schema is
+/// `stored`).
+async fn digest_tables<'a>(
+    source: &dyn Source,
+    filter: TableFilter,
+    (jobs, stored_order): (usize, bool),
+    entries: impl Iterator<Item = &'a TableEntry>,
+    stored: &tresor_core::DatabaseSchema,
+    progress: &dyn Progress,
+) -> Result<Vec<(&'a TableEntry, std::result::Result<Read, SourceError>)>> {
     let snap = source
         .open(&ReadOptions {
-            filter: TableFilter::all(),
+            filter,
             jobs,
+            stored_order,
             ..ReadOptions::default()
         })
         .await?;
@@ -63,7 +161,7 @@ pub(super) async fn verify(
     // last one to finish is a small one and no connection idles long
     // while another reads a large table alone
     let snap = Arc::new(snap);
-    let reads = futures::stream::iter(largest_first(&snapshot.tables).map(|entry| {
+    let reads = futures::stream::iter(entries.map(|entry| {
         let (old, new) = (stored.table(&entry.name), scratch.table(&entry.name));
         let snap = snap.clone();
         async move {
@@ -89,41 +187,7 @@ pub(super) async fn verify(
     if let Ok(snap) = Arc::try_unwrap(snap) {
         let _ = snap.close().await;
     }
-    let mut tables = Vec::with_capacity(reads.len());
-    let mut again = Vec::new();
-    for (entry, read) in reads {
-        match read? {
-            Read::Same => tables.push(DrillTable {
-                name: entry.name.to_string(),
-                rows: entry.rows,
-                ok: true,
-                check: Some(CHECK_DIGEST.to_string()),
-                problem: None,
-                note: None,
-            }),
-            Read::Missing => tables.push(DrillTable {
-                name: entry.name.to_string(),
-                rows: entry.rows,
-                ok: false,
-                check: None,
-                problem: Some("not restored".into()),
-                note: None,
-            }),
-            Read::Differs(p) => again.push((entry, Some(p))),
-            Read::Incomparable => again.push((entry, None)),
-        }
-    }
-    if !again.is_empty() {
-        tables.extend(compare_rows(repo, snapshot, target, source, &again, progress).await?);
-    }
-    // the snapshot's order, as the report lists them
-    tables.sort_by_key(|t| {
-        snapshot
-            .tables
-            .iter()
-            .position(|e| e.name.to_string() == t.name)
-    });
-    Ok(tables)
+    Ok(reads)
 }
 
 /// `tables` in the order they are read back: the most bytes first.
@@ -174,7 +238,7 @@ async fn digest_table(
             entry.rows
         ))
     } else if digest != entry.digest {
-        Read::Differs("the rows' digest differs from the snapshot's".into())
+        Read::DigestDiffers
     } else {
         Read::Same
     })

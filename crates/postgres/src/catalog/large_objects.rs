@@ -187,6 +187,7 @@ pub(crate) async fn capture(
     };
     let plan = ReadPlan {
         copy_sql: format!("COPY ({}) TO STDOUT (FORMAT binary)", parts_query()),
+        unordered_sql: None,
         decoders: vec![
             decoder(20, "bigint"),
             decoder(23, "integer"),

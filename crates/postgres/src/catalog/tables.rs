@@ -403,14 +403,26 @@ fn read_plan(
     } else {
         ""
     };
-    let mut copy_sql = format!(
-        "COPY (SELECT {} FROM {only}{}",
+    let query = format!(
+        "SELECT {} FROM {only}{}",
         select.join(", "),
         qualified(&t.name)
     );
-    if !order.is_empty() {
-        copy_sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
-    copy_sql.push_str(") TO STDOUT (FORMAT binary)");
-    (ReadPlan { copy_sql, decoders }, key_ok)
+    let copy = |q: &str| format!("COPY ({q}) TO STDOUT (FORMAT binary)");
+    let (copy_sql, unordered_sql) = if order.is_empty() {
+        (copy(&query), None)
+    } else {
+        (
+            copy(&format!("{query} ORDER BY {}", order.join(", "))),
+            Some(copy(&query)),
+        )
+    };
+    (
+        ReadPlan {
+            copy_sql,
+            unordered_sql,
+            decoders,
+        },
+        key_ok,
+    )
 }

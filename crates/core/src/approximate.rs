@@ -214,18 +214,13 @@ pub fn approximations(
                 });
             }
         }
-        // MariaDB's check that a JSON column holds JSON: the target's
-        // JSON type checks that itself
+        // a check that a JSON column holds JSON (MariaDB's JSON alias,
+        // Django's JSONField in SQLite): the target's JSON type checks
+        // that itself
         let json_check = |k: &crate::schema::Constraint| {
-            let d = k.definition.trim().to_ascii_lowercase();
-            d.strip_prefix("json_valid(")
-                .and_then(|r| r.strip_suffix(')'))
-                .map(|c| c.trim_matches('`'))
-                .is_some_and(|c| {
-                    t.columns.iter().any(|col| {
-                        col.name.eq_ignore_ascii_case(c) && portable_of(col) == PortableType::Json
-                    })
-                })
+            crate::json_valid_column(&k.definition, schema.engine)
+                .and_then(|c| t.column_folded(&c))
+                .is_some_and(|col| portable_of(col) == PortableType::Json)
         };
         for k in t.constraints.iter().filter(|k| {
             k.kind == "check"

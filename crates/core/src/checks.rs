@@ -32,7 +32,50 @@ pub fn check_for(
     from: Engine,
     to: Engine,
 ) -> Option<String> {
-    let text = bare(definition)?;
+    let expr = parse(bare(definition)?, from)?;
+    Writer { table, from, to }.expr(&expr, 0)
+}
+
+/// The column a check proves to hold JSON: `json_valid(col)`, alone or
+/// with `OR col IS NULL` (how Django writes a `JSONField` in SQLite and
+/// MariaDB writes its `JSON` alias), written in `from`'s SQL.
+pub fn json_valid_column(definition: &str, from: Engine) -> Option<String> {
+    let expr = parse(bare(definition)?, from)?;
+    let json_valid = |e: &Expr| -> Option<String> {
+        let Expr::Function(f) = unnested(e) else {
+            return None;
+        };
+        let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+        let FunctionArguments::List(list) = &f.args else {
+            return None;
+        };
+        match (name.as_str(), list.args.as_slice()) {
+            ("json_valid", [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))]) => column_name(arg),
+            _ => None,
+        }
+    };
+    match unnested(&expr) {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            let is_null = |e: &Expr| match unnested(e) {
+                Expr::IsNull(c) => column_name(c),
+                _ => None,
+            };
+            let (valid, null) = match json_valid(left) {
+                Some(c) => (c, is_null(right)?),
+                None => (json_valid(right)?, is_null(left)?),
+            };
+            valid.eq_ignore_ascii_case(&null).then_some(valid)
+        }
+        e => json_valid(e),
+    }
+}
+
+/// `text` as one expression of `from`'s SQL.
+fn parse(text: &str, from: Engine) -> Option<Expr> {
     let dialect: Box<dyn Dialect> = match from {
         Engine::POSTGRES => Box::new(PostgreSqlDialect {}),
         Engine::MYSQL => Box::new(MySqlDialect {}),
@@ -44,10 +87,24 @@ pub fn check_for(
         .try_with_sql(text)
         .ok()?;
     let expr = parser.parse_expr().ok()?;
-    if parser.peek_token().token != Token::EOF {
-        return None;
+    (parser.peek_token().token == Token::EOF).then_some(expr)
+}
+
+/// `e` without the parentheses around it.
+fn unnested(e: &Expr) -> &Expr {
+    match e {
+        Expr::Nested(inner) => unnested(inner),
+        e => e,
     }
-    Writer { table, from, to }.expr(&expr, 0)
+}
+
+/// The name of the column `e` is, if it is one.
+fn column_name(e: &Expr) -> Option<String> {
+    match unnested(e) {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(parts) => Some(parts.last()?.value.clone()),
+        _ => None,
+    }
 }
 
 /// The check constraints of a SQLite `CREATE TABLE` statement, as (name,
@@ -370,6 +427,33 @@ mod tests {
             Some(vec![])
         );
         assert_eq!(checks_in_create_table("not sql at all"), None);
+    }
+
+    #[test]
+    fn a_json_valid_check_names_the_column_holding_json() {
+        let (lite, my) = (Engine::SQLITE, Engine::MYSQL);
+        // Django's JSONField in SQLite, MariaDB's JSON alias
+        let django = r#"(JSON_VALID("content") OR "content" IS NULL)"#;
+        assert_eq!(json_valid_column(django, lite).as_deref(), Some("content"));
+        assert_eq!(
+            json_valid_column("CHECK (json_valid(`doc`))", my).as_deref(),
+            Some("doc")
+        );
+        assert_eq!(
+            json_valid_column(r#"("data" IS NULL OR json_valid("data"))"#, lite).as_deref(),
+            Some("data")
+        );
+        // anything more, or two columns, is no proof
+        for other in [
+            r#"JSON_VALID("a") OR "b" IS NULL"#,
+            r#"JSON_VALID("a") AND "a" IS NOT NULL"#,
+            r#"JSON_VALID("a", 1)"#,
+            r#"JSON_VALID(lower("a"))"#,
+            r#""a" IS NULL"#,
+            "json_valid(",
+        ] {
+            assert_eq!(json_valid_column(other, lite), None, "{other}");
+        }
     }
 
     #[test]

@@ -374,11 +374,22 @@ pub fn database_wide_index_name(table: &str, index: &str) -> String {
     }
 }
 
+/// The key of [`Column::extra`](crate::schema::Column) marking a SQLite
+/// column whose check allows only JSON (`json_valid(col)`, how Django
+/// makes a `JSONField`): another engine makes it a JSON column.
+pub const HOLDS_JSON: &str = "holds_json";
+
 /// A column's portable type as another engine should make it: a
 /// dynamically typed engine's (SQLite's) column read from its declared
-/// type, MySQL's boolean `tinyint(1)` as a boolean.
+/// type, or JSON where its check allows only JSON ([`HOLDS_JSON`]);
+/// MySQL's boolean `tinyint(1)` as a boolean.
 pub fn portable_of(c: &crate::schema::Column) -> PortableType {
     match &c.portable {
+        PortableType::Dynamic
+            if c.extra.get(HOLDS_JSON) == Some(&serde_json::Value::Bool(true)) =>
+        {
+            PortableType::Json
+        }
         PortableType::Dynamic => declared_type(&c.engine_type),
         PortableType::Int { bits: 8, .. } if c.engine_type.eq_ignore_ascii_case("tinyint(1)") => {
             PortableType::Bool

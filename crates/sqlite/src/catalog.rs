@@ -450,6 +450,26 @@ pub(crate) fn read_table(
         }
     }
 
+    // a text column whose check allows only JSON holds JSON
+    for k in constraints.iter().filter(|k| k.kind == "check") {
+        let Some(name) = tresor_core::json_valid_column(&k.definition, Engine::SQLITE) else {
+            continue;
+        };
+        let text = |c: &Column| {
+            matches!(
+                tresor_core::convert::declared_type(&c.engine_type),
+                PortableType::Text { max_len: None, .. } | PortableType::Dynamic
+            )
+        };
+        if let Some(c) = columns
+            .iter_mut()
+            .find(|c| c.name.eq_ignore_ascii_case(&name) && text(c))
+        {
+            c.extra
+                .insert(tresor_core::convert::HOLDS_JSON.to_string(), json!(true));
+        }
+    }
+
     let foreign_keys = foreign_keys(conn, name)?;
 
     Ok((

@@ -146,6 +146,13 @@ def search(term):
     print(len(list(Page.objects.search(term))))
 
 
+def lookup():
+    # a query into JSON documents (Django's key lookups, which need a JSON
+    # column in PostgreSQL): the revisions whose content names each page
+    from wagtail.models import Page, Revision
+    print(sum(Revision.objects.filter(content__title=p.title).count() for p in Page.objects.all()))
+
+
 def write():
     from django.contrib.auth import get_user_model
     from blog.models import BlogIndexPage, BlogPage
@@ -172,6 +179,9 @@ def main():
     elif args[:1] == ["search"]:
         setup(args[1])
         search(args[2])
+    elif args[:1] == ["lookup"]:
+        setup(args[1])
+        lookup()
     elif args[:1] == ["update-index"]:
         setup(args[1])
         quiet("update_index")

@@ -13,14 +13,21 @@ use super::cross_engine::{app_dump, app_writes, first_difference};
 use super::disasters::{Db, Kind};
 use super::support::{Env, stderr};
 
-/// How many pages the site's own search finds for `term`.
-fn search(url: &str, term: &str) -> u64 {
-    let out = App::Wagtail.shop(&["search", url, term]);
-    assert!(out.status.success(), "search of {url}: {}", stderr(&out));
+/// The number the site's command `what` prints for the site at `url`.
+fn count(what: &[&str], url: &str) -> u64 {
+    let mut args = vec![what[0], url];
+    args.extend(&what[1..]);
+    let out = App::Wagtail.shop(&args);
+    assert!(out.status.success(), "{what:?} of {url}: {}", stderr(&out));
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
         .expect("a count")
+}
+
+/// How many pages the site's own search finds for `term`.
+fn search(url: &str, term: &str) -> u64 {
+    count(&["search", term], url)
 }
 
 fn site(kind: Kind, env: &Env, pages: &str) -> Db {
@@ -213,8 +220,9 @@ fn a_wagtail_site_from_sqlite_into_an_empty_postgres_keeps_every_index() {
     );
     assert_eq!(storage, "0");
     // the checks Django wrote in SQLite's CREATE TABLE text: those of its
-    // positive integers (`"depth" >= 0`) are made, those of its JSON
-    // fields (`JSON_VALID(...)`) listed as not created
+    // positive integers (`"depth" >= 0`) are made; its JSON fields, text
+    // checked by `JSON_VALID(...)`, become jsonb, which Django's JSON
+    // lookups need there
     let positive = src.query_any(
         Kind::Sqlite,
         "SELECT sum((length(sql) - length(replace(sql, '\" >= 0)', ''))) / 7) \
@@ -225,8 +233,23 @@ fn a_wagtail_site_from_sqlite_into_an_empty_postgres_keeps_every_index() {
         to.query("SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid <> 0"),
         positive
     );
-    let json_checks = preview.matches("JSON_VALID").count();
-    assert!(json_checks > 0, "{preview}");
+    assert!(!preview.contains("JSON_VALID"), "{preview}");
+    let json_fields = src.query_any(
+        Kind::Sqlite,
+        "SELECT sum((length(sql) - length(replace(sql, 'JSON_VALID(', ''))) / 11) \
+         FROM sqlite_master WHERE type = 'table'",
+    );
+    assert_eq!(json_fields, "6");
+    assert_eq!(
+        to.query(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_schema = 'public' AND data_type = 'jsonb'"
+        ),
+        json_fields
+    );
+    let lookup = count(&["lookup"], &from);
+    assert_ne!(lookup, 0);
+    assert_eq!(count(&["lookup"], &to.url()), lookup);
     assert!(!to.try_exec(
         "UPDATE wagtailcore_page SET depth = -1 WHERE depth = (SELECT min(depth) FROM wagtailcore_page)"
     ));

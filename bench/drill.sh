@@ -32,19 +32,21 @@ export -f pg_fresh my_fresh
 
 # --- the sources, made by gen_shop.py as cross.sh and mysql.sh make them (native types:
 # timestamptz, jsonb, bytea, inet in PostgreSQL; the same rows in MariaDB)
+ENGINES="${ENGINES:-sqlite pg my}"
+wanted() { case " $ENGINES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 LITE=$(shop_sqlite "$SCALE")
-if [ -z "${KEEP_DATA:-}" ] || [ "$(pg_sql "SELECT count(*) FROM pg_database WHERE datname = '$SRC'")" != 1 ]; then
+if wanted pg && { [ -z "${KEEP_DATA:-}" ] || [ "$(pg_sql "SELECT count(*) FROM pg_database WHERE datname = '$SRC'")" != 1 ]; }; then
   pg_fresh "$SRC"
   python3 "$BENCH_ROOT/gen_shop.py" load --engine pg --scale "$SCALE" | psql -X -q -v ON_ERROR_STOP=1 -d "$SRC" >/dev/null
   pg_sql "VACUUM ANALYZE" "$SRC"
 fi
-if [ -z "${KEEP_DATA:-}" ] || [ "$(my_sql "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '$SRC'")" != 1 ]; then
+if wanted my && { [ -z "${KEEP_DATA:-}" ] || [ "$(my_sql "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '$SRC'")" != 1 ]; }; then
   my_fresh "$SRC"
   python3 "$BENCH_ROOT/gen_shop.py" load --engine mysql --scale "$SCALE" | mariadb -h"$MYHOST" -u"$MYUSER" "$SRC"
   my_sql "ANALYZE TABLE $(echo $TABLES | tr ' ' ',')" "$SRC" >/dev/null
 fi
-PG_BYTES=$(pg_sql "SELECT pg_database_size('$SRC')")
-MY_BYTES=$(my_sql "SELECT sum(data_length + index_length) FROM information_schema.tables WHERE table_schema = '$SRC'")
+PG_BYTES=$(wanted pg && pg_sql "SELECT pg_database_size('$SRC')" || echo 0)
+MY_BYTES=$(wanted my && my_sql "SELECT sum(data_length + index_length) FROM information_schema.tables WHERE table_schema = '$SRC'" || echo 0)
 ROWS=$(for t in $TABLES; do sqlite3 "$LITE" "SELECT count(*) FROM $t"; done | awk '{ s += $1 } END { print s }')
 
 # field FIELD: a number from the last drill's JSON report
@@ -74,7 +76,7 @@ run_engine() { # NAME SOURCE-URL RESTORE-URL FRESH-COMMAND LABEL
   ROWS_MD+="| $5 | \`tresor restore latest --to ${to%%://*}://…/bench_drill_restore --yes --no-safety-snapshot\`: $r_w | \`tresor drill latest\`: $d_w (restore $inner_r + verify $inner_v, last run) | **$(ratio "$d_w" "$r_w")x** | $pairs | $r_rss / $d_rss | $status |"$'\n'
   bash -c "$fresh" >/dev/null 2>&1
 }
-for e in ${ENGINES:-sqlite pg my}; do
+for e in $ENGINES; do
   case "$e" in
     sqlite) run_engine sqlite "sqlite://$LITE" "sqlite://$D/bench_drill_restore.db" "rm -f $D/bench_drill_restore.db*" SQLite ;;
     pg) run_engine pg "$PG/$SRC" "$PG/bench_drill_restore" "pg_fresh bench_drill_restore" PostgreSQL ;;
@@ -86,7 +88,10 @@ my_sql "DROP DATABASE IF EXISTS bench_drill_restore"
 
 OUT="$OUT_DIR/drill.md"
 {
-  echo "### Restore drills: the shop (scale $SCALE, $ROWS rows; $(mb "$(bytes "$LITE")") MiB in SQLite, $(mb "$PG_BYTES") MiB in PostgreSQL, $(mb "$MY_BYTES") MiB in MariaDB)"
+  sizes="$(mb "$(bytes "$LITE")") MiB in SQLite"
+  wanted pg && sizes+=", $(mb "$PG_BYTES") MiB in PostgreSQL"
+  wanted my && sizes+=", $(mb "$MY_BYTES") MiB in MariaDB"
+  echo "### Restore drills: the shop (scale $SCALE, $ROWS rows; $sizes)"
   echo
   machine_info
   echo

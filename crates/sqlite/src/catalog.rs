@@ -451,15 +451,15 @@ pub(crate) fn read_table(
     }
 
     // a text column whose check allows only JSON holds JSON
+    let text = |c: &Column| {
+        matches!(
+            tresor_core::convert::declared_type(&c.engine_type),
+            PortableType::Text { max_len: None, .. } | PortableType::Dynamic
+        )
+    };
     for k in constraints.iter().filter(|k| k.kind == "check") {
         let Some(name) = tresor_core::json_valid_column(&k.definition, Engine::SQLITE) else {
             continue;
-        };
-        let text = |c: &Column| {
-            matches!(
-                tresor_core::convert::declared_type(&c.engine_type),
-                PortableType::Text { max_len: None, .. } | PortableType::Dynamic
-            )
         };
         if let Some(c) = columns
             .iter_mut()

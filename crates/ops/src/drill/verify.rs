@@ -79,7 +79,7 @@ pub(super) async fn verify(
     if !unsure.is_empty() {
         let keyed = digest_tables(
             source,
-            TableFilter::exact(unsure.iter().map(|e| e.name.clone())),
+            TableFilter::exact(reread.iter().cloned()),
             (jobs, false),
             unsure.into_iter(),
             &stored,

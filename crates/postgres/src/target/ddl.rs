@@ -311,32 +311,8 @@ impl PgSession {
     /// policy names does not exist here), the refusal becomes a warning
     /// and the restore goes on.
     pub(super) async fn create_or_warn(&mut self, o: &SchemaObject) -> Result<(), SourceError> {
-        let what = || format!("cannot create {} {}", o.kind.replace('_', " "), o.name);
-        self.exec("SAVEPOINT tresor_object", || {
-            "cannot set a savepoint".into()
-        })
-        .await?;
-        match self.client.batch_execute(&o.ddl).await {
-            Ok(()) => {
-                self.exec("RELEASE SAVEPOINT tresor_object", || {
-                    "cannot release a savepoint".into()
-                })
-                .await
-            }
-            Err(e) => {
-                // rolling back keeps the savepoint (and its subtransaction) open
-                self.exec(
-                    "ROLLBACK TO SAVEPOINT tresor_object; RELEASE SAVEPOINT tresor_object",
-                    || "cannot roll back to a savepoint".into(),
-                )
-                .await?;
-                let text = e
-                    .as_db_error()
-                    .map_or_else(|| e.to_string(), |d| d.message().to_string());
-                self.warnings.push(format!("{}: {text} (skipped)", what()));
-                Ok(())
-            }
-        }
+        let what = format!("cannot create {} {}", o.kind.replace('_', " "), o.name);
+        self.try_exec(&o.ddl, what).await
     }
 
     /// Whether a collation, text-search dictionary or configuration

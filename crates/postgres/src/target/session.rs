@@ -425,27 +425,21 @@ impl PgSession {
                 base_type: r.get(6),
             })
             .collect();
-        let pk: Option<Vec<String>> = self
-            .client
-            .query_opt(
-                "SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, i) \
-                        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) \
-                 FROM pg_catalog.pg_constraint c \
-                 WHERE c.conrelid = $1::text::pg_catalog.regclass AND c.contype = 'p'",
-                &[&name],
-            )
-            .await
-            .map_err(|e| pg_error(format!("cannot read the primary key of {n}"), e))?
-            .map(|r| r.get(0));
-        let plain: bool = self
+        // whether it is a plain table (not partitioned, not foreign), and
+        // its primary key
+        let row = self
             .client
             .query_one(
-                "SELECT relkind = 'r' FROM pg_catalog.pg_class WHERE oid = $1::text::pg_catalog.regclass",
+                "SELECT c.relkind = 'r', \
+                        (SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
+                                JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i) \
+                         FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') \
+                 FROM pg_catalog.pg_class c WHERE c.oid = $1::text::pg_catalog.regclass",
                 &[&name],
             )
             .await
-            .map_err(|e| pg_error(format!("cannot read the kind of table {n}"), e))?
-            .get(0);
+            .map_err(|e| pg_error(format!("cannot read the primary key of {n}"), e))?;
+        let (plain, pk): (bool, Option<Vec<String>>) = (row.get(0), row.get(1));
         Ok(TargetTable {
             columns,
             primary_key: pk.unwrap_or_default(),
@@ -502,28 +496,12 @@ impl PgSession {
     /// dropped and re-added, and user triggers disabled and re-enabled,
     /// inside the transaction.
     async fn set_aside_checks(&mut self, existing: &[TableName]) -> Result<(), SourceError> {
-        self.exec("SAVEPOINT tresor_role", || "cannot set a savepoint".into())
-            .await?;
-        match self
-            .client
-            .batch_execute("SET LOCAL session_replication_role = replica")
-            .await
+        if self
+            .attempt("SET LOCAL session_replication_role = replica")
+            .await?
+            .is_none()
         {
-            Ok(()) => {
-                return self
-                    .exec("RELEASE SAVEPOINT tresor_role", || {
-                        "cannot release a savepoint".into()
-                    })
-                    .await;
-            }
-            Err(_) => {
-                // rolling back keeps the savepoint (and its subtransaction) open
-                self.exec(
-                    "ROLLBACK TO SAVEPOINT tresor_role; RELEASE SAVEPOINT tresor_role",
-                    || "cannot roll back to a savepoint".into(),
-                )
-                .await?;
-            }
+            return Ok(());
         }
         let names: Vec<String> = existing
             .iter()

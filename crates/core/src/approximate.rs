@@ -185,17 +185,35 @@ pub fn approximations(
                 });
             }
         }
-        for c in t.columns.iter().filter(|c| c.generated.is_some()) {
+        let lost = |c: &crate::schema::Column| !crate::column_made(t, c, schema.engine, target);
+        for c in t.columns.iter().filter(|c| lost(c)) {
             out.push(Approximation {
                 table: t.name.to_string(),
                 column: Some(c.name.clone()),
                 from: "generated column".into(),
                 to: NOT_CREATED.into(),
-                note: "its expression is written in the source engine's SQL, and its values \
-                       are computed, not kept in the snapshot"
+                note: "its expression is written in the source engine's SQL beyond what tresor \
+                       translates, and its values are computed, not kept in the snapshot"
                     .into(),
                 values: None,
             });
+        }
+        // an index over a column that is not made is not made either
+        for i in t.indexes.iter().filter(|i| i.special_kind().is_none()) {
+            if let Some(c) = i
+                .columns
+                .iter()
+                .find(|c| t.column_folded(c).is_some_and(&lost))
+            {
+                out.push(Approximation {
+                    table: t.name.to_string(),
+                    column: None,
+                    from: "index".into(),
+                    to: NOT_CREATED.into(),
+                    note: format!("{}: its column {c} is not created", i.name),
+                    values: None,
+                });
+            }
         }
         for i in &t.indexes {
             if let Some(kind) = i.special_kind() {
@@ -214,17 +232,11 @@ pub fn approximations(
                 });
             }
         }
-        // a check that a JSON column holds JSON (MariaDB's JSON alias,
-        // Django's JSONField in SQLite): the target's JSON type checks
-        // that itself
-        let json_check = |k: &crate::schema::Constraint| {
-            crate::json_valid_column(&k.definition, schema.engine)
-                .and_then(|c| t.column_folded(&c))
-                .is_some_and(|col| portable_of(col) == PortableType::Json)
-        };
+        // a check of what the target's type holds anyway (JSON, a
+        // boolean's 0 or 1) is that type's own
         for k in t.constraints.iter().filter(|k| {
             k.kind == "check"
-                && !json_check(k)
+                && !crate::check_implied_by_type(t, &k.definition, schema.engine, target)
                 && crate::check_for(t, &k.definition, schema.engine, target).is_none()
         }) {
             out.push(Approximation {
@@ -344,21 +356,35 @@ mod tests {
         );
         assert!(approximations(&schema, &[&t], Engine::POSTGRES, &no_zones, true).is_empty());
 
-        // a generated column is not made in another engine: said so
+        // a generated column is made in another engine when its expression
+        // is in the SQL they share; when not, it is not made, nor is an
+        // index over it: said so
         let mut g = t;
-        let mut full = Column::new(
-            "full",
-            "text",
-            PortableType::Text {
-                max_len: None,
-                fixed: false,
-            },
-        );
-        full.generated = Some(crate::schema::Generated {
-            expression: "upper(mood::text)".into(),
-            stored: true,
+        let generated = |name: &str, expression: &str| {
+            let mut c = Column::new(
+                name,
+                "text",
+                PortableType::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+            );
+            c.generated = Some(crate::schema::Generated {
+                expression: expression.into(),
+                stored: true,
+            });
+            c
+        };
+        g.columns.push(generated("twice", "(id * 2)"));
+        g.columns
+            .push(generated("full", "((mood)::text || 'x'::text)"));
+        g.indexes.push(crate::schema::Index {
+            name: "events_full".into(),
+            columns: vec!["full".into()],
+            unique: false,
+            ddl: None,
+            extra: Default::default(),
         });
-        g.columns.push(full);
         let into = approximations(
             &schema,
             &[&g],
@@ -370,7 +396,9 @@ mod tests {
             into.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
                 "events.full: generated column not created: its expression is written in \
-              the source engine's SQL, and its values are computed, not kept in the snapshot"
+                 the source engine's SQL beyond what tresor translates, and its values are \
+                 computed, not kept in the snapshot",
+                "index events: not created: events_full: its column full is not created"
             ]
         );
     }

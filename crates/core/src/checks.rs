@@ -8,7 +8,10 @@
 //! around columns and literals read as what they were written as. Anything
 //! else (other functions, `LIKE`, whose case rules differ, a boolean,
 //! array or JSON column, which the engines hold as different types) is not
-//! translated: the restore lists the check as not created.
+//! translated: the restore lists the check as not created. A check that
+//! only says what the target's type holds anyway (a boolean is 0 or 1, a
+//! JSON column holds JSON) is the type's own there. A generated column's
+//! expression is written again by the same rules.
 
 use sqlparser::ast::{BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
 use sqlparser::ast::{
@@ -33,7 +36,113 @@ pub fn check_for(
     to: Engine,
 ) -> Option<String> {
     let expr = parse(bare(definition)?, from)?;
-    Writer { table, from, to }.expr(&expr, 0)
+    if let Some(column) = boolean_domain(table, &expr) {
+        // the check SQLite and MySQL need on a boolean kept as an integer
+        // (`col IN (0, 1)`, SQLAlchemy's); PostgreSQL's boolean is its own
+        // check ([`check_implied_by_type`])
+        return (to != Engine::POSTGRES).then(|| format!("{} IN (0, 1)", quoted(&column, to)));
+    }
+    Writer {
+        table,
+        from,
+        to,
+        generated: false,
+    }
+    .expr(&expr, 0)
+}
+
+/// Whether the check `definition` of `table` (in `from`'s SQL) is what
+/// the type `to` gives the column holds anyway: that a JSON column holds
+/// JSON (MariaDB's `JSON` alias, Django's `JSONField` in SQLite), that a
+/// boolean kept as an integer is 0 or 1 (SQLAlchemy's `Boolean` in SQLite
+/// and MySQL) in PostgreSQL's `boolean`. Such a check is not made there,
+/// and nothing is lost.
+pub fn check_implied_by_type(
+    table: &TableSchema,
+    definition: &str,
+    from: Engine,
+    to: Engine,
+) -> bool {
+    let json = json_valid_column(definition, from)
+        .and_then(|c| table.column_folded(&c))
+        .is_some_and(|col| crate::convert::portable_of(col) == PortableType::Json);
+    json || (to == Engine::POSTGRES
+        && bare(definition)
+            .and_then(|d| parse(d, from))
+            .is_some_and(|e| boolean_domain(table, &e).is_some()))
+}
+
+/// The expression of the generated column `column` of `table` (written
+/// in `from`'s SQL) in `to`'s SQL, when it uses only what checks do and
+/// computes the same value in every engine (columns that are not
+/// generated themselves, arithmetic, `trim`, `abs`, lengths; not `lower`
+/// or `upper`, which SQLite does only for ASCII); `None` otherwise.
+pub fn generated_for(
+    table: &TableSchema,
+    column: &crate::schema::Column,
+    from: Engine,
+    to: Engine,
+) -> Option<String> {
+    let expression = &column.generated.as_ref()?.expression;
+    let expr = parse(expression.trim(), from)?;
+    Writer {
+        table,
+        from,
+        to,
+        generated: true,
+    }
+    .expr(&expr, 0)
+}
+
+/// Whether a table made in `to` from `table` (of `from`) has `column`:
+/// every column the rows carry, and a generated one whose expression
+/// [`generated_for`] writes in `to`'s SQL.
+pub fn column_made(
+    table: &TableSchema,
+    column: &crate::schema::Column,
+    from: Engine,
+    to: Engine,
+) -> bool {
+    column.generated.is_none() || generated_for(table, column, from, to).is_some()
+}
+
+/// The boolean column `e` says is 0 or 1: `col IN (0, 1)` (either order)
+/// on a column that is a boolean kept as an integer.
+fn boolean_domain(table: &TableSchema, e: &Expr) -> Option<String> {
+    let Expr::In {
+        expr,
+        target: InTarget::List(list),
+        negated: false,
+        ..
+    } = unnested(e)
+    else {
+        return None;
+    };
+    let column = table.column_folded(&column_name(expr)?)?;
+    if crate::convert::portable_of(column) != PortableType::Bool {
+        return None;
+    }
+    let mut numbers: Vec<String> = list
+        .iter()
+        .map(|x| match unnested(x) {
+            Expr::Value(v) => match &v.value {
+                SqlValue::Number(n, _) => Some(n.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    numbers.sort();
+    (numbers == ["0", "1"]).then(|| column.name.clone())
+}
+
+/// `name` quoted for `to`.
+fn quoted(name: &str, to: Engine) -> String {
+    if to == Engine::MYSQL {
+        format!("`{}`", name.replace('`', "``"))
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// The column a check proves to hold JSON: `json_valid(col)`, alone or
@@ -134,6 +243,31 @@ pub fn checks_in_create_table(sql: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
+/// The generated columns of a SQLite `CREATE TABLE` statement, as
+/// (column, expression); `None` when the statement does not parse. SQLite
+/// keeps a generated column's expression only in the statement's text.
+pub fn generated_in_create_table(sql: &str) -> Option<Vec<(String, String)>> {
+    let statements = Parser::parse_sql(&SQLiteDialect {}, sql).ok()?;
+    let [Statement::CreateTable(table)] = statements.as_slice() else {
+        return None;
+    };
+    Some(
+        table
+            .columns
+            .iter()
+            .filter_map(|column| {
+                column.options.iter().find_map(|o| match &o.option {
+                    ColumnOption::Generated {
+                        generation_expr: Some(e),
+                        ..
+                    } => Some((column.name.value.clone(), e.to_string())),
+                    _ => None,
+                })
+            })
+            .collect(),
+    )
+}
+
 /// The expression of a definition: without `CHECK` around it and
 /// PostgreSQL's `NOT VALID` after it.
 fn bare(definition: &str) -> Option<&str> {
@@ -141,7 +275,10 @@ fn bare(definition: &str) -> Option<&str> {
     if let Some(rest) = t.strip_suffix("NOT VALID") {
         t = rest.trim_end();
     }
-    if t.len() > 5 && t[..5].eq_ignore_ascii_case("check") {
+    // the keyword, not a column whose name begins with it (`checked_at`)
+    let keyword = t.get(..5).is_some_and(|k| k.eq_ignore_ascii_case("check"))
+        && t[5..].starts_with(|c: char| c.is_whitespace() || c == '(');
+    if keyword {
         t = t[5..].trim_start();
     }
     (!t.is_empty()).then_some(t)
@@ -151,6 +288,9 @@ struct Writer<'a> {
     table: &'a TableSchema,
     from: Engine,
     to: Engine,
+    /// Writing a generated column's expression: the engines refuse one
+    /// that reads another generated column.
+    generated: bool,
 }
 
 impl Writer<'_> {
@@ -242,6 +382,9 @@ impl Writer<'_> {
                             "char_length"
                         }
                     }
+                    // SQLite folds only ASCII letters' case: a generated
+                    // column would hold other values there
+                    "lower" | "upper" if self.generated => return None,
                     "lower" | "upper" | "trim" | "abs" => name.as_str(),
                     _ => return None,
                 };
@@ -268,6 +411,9 @@ impl Writer<'_> {
     /// bits and intervals compare by other rules in each).
     fn column(&self, name: &str) -> Option<String> {
         let c = self.table.column_folded(name)?;
+        if self.generated && c.generated.is_some() {
+            return None;
+        }
         let scalar = matches!(
             crate::convert::portable_of(c),
             PortableType::Int { .. }
@@ -283,11 +429,7 @@ impl Writer<'_> {
         if !scalar {
             return None;
         }
-        Some(if self.to == Engine::MYSQL {
-            format!("`{}`", c.name.replace('`', "``"))
-        } else {
-            format!("\"{}\"", c.name.replace('"', "\"\""))
-        })
+        Some(quoted(&c.name, self.to))
     }
 
     fn literal(&self, v: &SqlValue) -> Option<String> {
@@ -430,6 +572,21 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_keeps_generated_columns_in_the_statement() {
+        let sql = r#"CREATE TABLE "spans" (start BIGINT NOT NULL, "end" BIGINT,
+            duration BIGINT GENERATED ALWAYS AS ("end" - start) STORED,
+            label TEXT AS (upper(name)), name TEXT)"#;
+        assert_eq!(
+            generated_in_create_table(sql),
+            Some(vec![
+                ("duration".to_string(), r#""end" - start"#.to_string()),
+                ("label".to_string(), "upper(name)".to_string()),
+            ])
+        );
+        assert_eq!(generated_in_create_table("not sql at all"), None);
+    }
+
+    #[test]
     fn a_json_valid_check_names_the_column_holding_json() {
         let (lite, my) = (Engine::SQLITE, Engine::MYSQL);
         // Django's JSONField in SQLite, MariaDB's JSON alias
@@ -454,6 +611,90 @@ mod tests {
         ] {
             assert_eq!(json_valid_column(other, lite), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_boolean_kept_as_an_integer_is_checked_where_it_is_one() {
+        let (pg, lite, my) = (Engine::POSTGRES, Engine::SQLITE, Engine::MYSQL);
+        // SQLAlchemy's Boolean in SQLite and MySQL
+        assert_eq!(
+            into(lite, "live IN (0, 1)", my).as_deref(),
+            Some("`live` IN (0, 1)")
+        );
+        assert_eq!(
+            into(my, "CHECK ((`live` in (1,0)))", lite).as_deref(),
+            Some(r#""live" IN (0, 1)"#)
+        );
+        // PostgreSQL's boolean holds nothing else: the type's own check
+        assert!(check_implied_by_type(&table(), "live IN (0, 1)", lite, pg));
+        assert!(!check_implied_by_type(&table(), "live IN (0, 1)", lite, my));
+        for other in ["live IN (0, 2)", "depth IN (0, 1)", "live NOT IN (0, 1)"] {
+            assert!(!check_implied_by_type(&table(), other, lite, pg), "{other}");
+        }
+        assert_eq!(into(lite, "live IN (0, 2)", my), None);
+    }
+
+    #[test]
+    fn a_column_named_like_the_keyword_is_a_column() {
+        let mut t = table();
+        t.columns.push(Column::new(
+            "checked",
+            "integer",
+            PortableType::Int {
+                bits: 32,
+                unsigned: false,
+            },
+        ));
+        assert_eq!(
+            check_for(&t, "checked >= 0", Engine::SQLITE, Engine::MYSQL).as_deref(),
+            Some("`checked` >= 0")
+        );
+        assert_eq!(
+            check_for(&t, "CHECK(checked >= 0)", Engine::SQLITE, Engine::MYSQL).as_deref(),
+            Some("(`checked` >= 0)")
+        );
+    }
+
+    #[test]
+    fn a_generated_column_is_written_again_in_the_shared_sql() {
+        let mut t = table();
+        let mut g = |name: &str, expression: &str| {
+            let mut c = Column::new(
+                name,
+                "integer",
+                PortableType::Int {
+                    bits: 32,
+                    unsigned: false,
+                },
+            );
+            c.generated = Some(crate::schema::Generated {
+                expression: expression.into(),
+                stored: true,
+            });
+            t.columns.push(c);
+        };
+        // MLflow's spans.duration_ns, as SQLite, PostgreSQL and MariaDB keep it
+        g("span", "end - start");
+        g("pg_span", "(depth - numchild)");
+        g("twice", "span * 2");
+        g("concat", "status || 'x'");
+        g("shout", "upper(`Title`)");
+        let t = t;
+        let col = |n: &str| t.column(n).expect("column");
+        let (pg, lite, my) = (Engine::POSTGRES, Engine::SQLITE, Engine::MYSQL);
+        // columns that are not in the table are not written
+        assert_eq!(generated_for(&t, col("span"), lite, pg), None);
+        assert_eq!(
+            generated_for(&t, col("pg_span"), pg, my).as_deref(),
+            Some("(`depth` - `numchild`)")
+        );
+        // the engines fold case differently beyond ASCII: a check is the
+        // same, a generated value would not be
+        assert_eq!(generated_for(&t, col("shout"), my, pg), None);
+        // another generated column, or what the engines do not share
+        assert_eq!(generated_for(&t, col("twice"), lite, pg), None);
+        assert_eq!(generated_for(&t, col("concat"), lite, pg), None);
+        assert_eq!(generated_for(&t, col("depth"), lite, pg), None);
     }
 
     #[test]

@@ -65,6 +65,20 @@ pub fn portable_default(c: &Column) -> Option<PortableDefault> {
             Some(PortableDefault::Bool(n == "1"))
         }
         (PortableType::Bool, d @ PortableDefault::Bool(_)) => Some(d),
+        // a number quoted (SQLAlchemy's `server_default='0'`) is that
+        // number in every engine: SQLite's numeric affinity, the others'
+        // casts of a string literal
+        (PortableType::Bool, PortableDefault::Text(s)) if s == "0" || s == "1" => {
+            Some(PortableDefault::Bool(s == "1"))
+        }
+        (PortableType::Int { .. }, PortableDefault::Text(s)) if matches!(parse(&s), Some(PortableDefault::Number(ref n)) if !n.contains('.')) => {
+            Some(PortableDefault::Number(s))
+        }
+        (PortableType::Float { .. } | PortableType::Decimal { .. }, PortableDefault::Text(s))
+            if matches!(parse(&s), Some(PortableDefault::Number(_))) =>
+        {
+            Some(PortableDefault::Number(s))
+        }
         (
             PortableType::Int { .. } | PortableType::Float { .. } | PortableType::Decimal { .. },
             d @ PortableDefault::Number(_),
@@ -221,7 +235,26 @@ mod tests {
             portable_default(&column("int", int.clone(), "false")),
             Some(PortableDefault::Number("0".into()))
         );
-        assert_eq!(portable_default(&column("int", int, "'0'")), None);
+        // a quoted number is the number, where it fits the type
+        assert_eq!(
+            portable_default(&column("bigint", int.clone(), "'0'")),
+            Some(PortableDefault::Number("0".into()))
+        );
+        assert_eq!(
+            portable_default(&column("boolean", PortableType::Bool, "'1'")),
+            Some(PortableDefault::Bool(true))
+        );
+        assert_eq!(portable_default(&column("int", int.clone(), "'1.5'")), None);
+        assert_eq!(portable_default(&column("int", int.clone(), "'a'")), None);
+        assert_eq!(
+            portable_default(&column("boolean", PortableType::Bool, "'yes'")),
+            None
+        );
+        assert_eq!(
+            portable_default(&column("real", PortableType::Float { bits: 64 }, "'-1.5'")),
+            Some(PortableDefault::Number("-1.5".into()))
+        );
+        assert_eq!(portable_default(&column("int", int, "'0x10'")), None);
         assert_eq!(
             portable_default(&column("varchar(5)", text(Some(5)), "'draft'")),
             Some(PortableDefault::Text("draft".into()))

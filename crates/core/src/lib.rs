@@ -43,7 +43,10 @@ pub use approximate::{
     Approximation, TEXT_FORM, TypeChange, approximations, is_spatial, other_type_note,
 };
 pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
-pub use checks::{check_for, checks_in_create_table, json_valid_column};
+pub use checks::{
+    check_for, check_implied_by_type, checks_in_create_table, column_made, generated_for,
+    generated_in_create_table, json_valid_column,
+};
 pub use connector::{
     Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,
 };

@@ -77,6 +77,67 @@ fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
         .min()
 }
 
+/// The parts of an index of `t` over `columns`, quoted. A plain index
+/// whose text columns take more than the key bytes MySQL allows (MLflow's
+/// lookup index over five `varchar(250..500)` columns) indexes a prefix of
+/// them instead, the bytes shared out from the shortest up: it finds the
+/// same rows. A unique one is left whole, since a prefix would make
+/// values that differ after it collide.
+fn index_parts(t: &TableSchema, columns: &[String], unique: bool) -> Vec<String> {
+    // (name, characters of text in the key, or None, and its key bytes)
+    let sized: Vec<(&String, Option<u64>, u64)> = columns
+        .iter()
+        .map(|c| match t.column(c).map(portable_of) {
+            Some(p) if sized_by_key(&p) => {
+                let n = key_width(t, c).unwrap_or(KEY_VARCHAR);
+                (c, Some(n), 4 * n + 2)
+            }
+            Some(PortableType::Text {
+                max_len: Some(n), ..
+            }) => {
+                let n = n.min(MAX_VARCHAR);
+                (c, Some(n), 4 * n + 2)
+            }
+            Some(p) => (c, None, key_bytes(&p)),
+            None => (c, None, 8),
+        })
+        .collect();
+    let total: u64 = sized.iter().map(|(_, _, b)| b).sum();
+    if unique || total <= KEY_BYTES {
+        return columns.iter().map(|c| quote(c)).collect();
+    }
+    let fixed: u64 = sized
+        .iter()
+        .filter(|(_, n, _)| n.is_none())
+        .map(|(_, _, b)| b)
+        .sum();
+    let mut texts: Vec<(usize, u64)> = sized
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, n, _))| n.map(|n| (i, n)))
+        .collect();
+    texts.sort_by_key(|(_, n)| *n);
+    let mut left = KEY_BYTES.saturating_sub(fixed + 2 * texts.len() as u64) / 4;
+    let mut prefix = vec![None; sized.len()];
+    let count = texts.len() as u64;
+    for (k, (i, n)) in texts.into_iter().enumerate() {
+        let share = (left / (count - k as u64)).max(1);
+        let take = n.min(share);
+        left = left.saturating_sub(take);
+        if take < n {
+            prefix[i] = Some(take);
+        }
+    }
+    sized
+        .iter()
+        .zip(prefix)
+        .map(|((c, _, _), p)| match p {
+            Some(p) => format!("{}({p})", quote(c)),
+            None => quote(c),
+        })
+        .collect()
+}
+
 /// The MySQL type for a portable type; `key` is the longest `VARCHAR` for
 /// a column of a key or index (see [`key_width`]).
 pub(crate) fn mysql_type(p: &PortableType, key: Option<u64>) -> String {
@@ -201,11 +262,17 @@ fn short(name: &str) -> String {
 /// per line), without SQLite's implicit rowid.
 pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
     let mut items = Vec::new();
-    let visible: Vec<&Column> = t.stored_columns().filter(|c| !c.hidden).collect();
+    let stored: Vec<&Column> = t.stored_columns().filter(|c| !c.hidden).collect();
+    // and the generated columns whose expression is written in MySQL's SQL
+    let visible: Vec<&Column> = t
+        .columns
+        .iter()
+        .filter(|c| !c.hidden && tresor_core::column_made(t, c, from, Engine::MYSQL))
+        .collect();
     let key: Vec<&String> = if t
         .primary_key
         .iter()
-        .any(|k| visible.iter().all(|c| &c.name != k))
+        .any(|k| stored.iter().all(|c| &c.name != k))
     {
         Vec::new()
     } else {
@@ -213,6 +280,16 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
     };
     for c in &visible {
         let p = portable_of(c);
+        if c.generated.is_some() {
+            // MariaDB takes neither NOT NULL nor a default on one
+            let expr = tresor_core::generated_for(t, c, from, Engine::MYSQL).unwrap_or_default();
+            items.push(format!(
+                "{} {} AS ({expr}) STORED",
+                quote(&c.name),
+                mysql_type(&p, key_width(t, &c.name))
+            ));
+            continue;
+        }
         let auto = tresor_core::auto_numbered(c)
             && matches!(p, PortableType::Int { .. })
             && key.len() == 1
@@ -266,7 +343,7 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
                 .iter()
                 .all(|c| visible.iter().any(|v| &v.name == c))
     }) {
-        let cols: Vec<String> = i.columns.iter().map(|c| quote(c)).collect();
+        let cols = index_parts(t, &i.columns, i.unique);
         items.push(format!(
             "{}KEY {} ({})",
             if i.unique { "UNIQUE " } else { "" },
@@ -380,6 +457,52 @@ mod tests {
              UNIQUE KEY `sqlite_autoindex_item_1` (`name`),\n  \
              CONSTRAINT `item_fk1` FOREIGN KEY (`parent_id`) REFERENCES `item` (`id`) ON DELETE CASCADE\n\
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        );
+    }
+
+    #[test]
+    fn a_plain_index_too_wide_for_a_key_indexes_prefixes() {
+        let text = |n| PortableType::Text {
+            max_len: Some(n),
+            fixed: false,
+        };
+        let int = PortableType::Int {
+            bits: 32,
+            unsigned: false,
+        };
+        let t = TableSchema::with_columns(
+            TableName::new("rollups"),
+            vec![
+                Column::new("experiment_id", "INTEGER", int),
+                Column::new("metric_name", "VARCHAR(250)", text(250)),
+                Column::new("grouping_set", "VARCHAR(50)", text(50)),
+                Column::new("model_name", "VARCHAR(500)", text(500)),
+                Column::new("model_provider", "VARCHAR(500)", text(500)),
+            ],
+        );
+        let cols: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        let parts = index_parts(&t, &cols, false);
+        assert_eq!(
+            parts,
+            [
+                "`experiment_id`",
+                "`metric_name`(238)",
+                "`grouping_set`",
+                "`model_name`(238)",
+                "`model_provider`(238)"
+            ]
+        );
+        // the integer's 8 bytes, 4 per character and 2 per text column
+        assert_eq!(8 + 4 * (238 + 50 + 238 + 238) + 2 * 4, KEY_BYTES);
+        // a unique one keeps its columns whole; a narrow one is as it was
+        assert!(
+            index_parts(&t, &cols, true)
+                .iter()
+                .all(|p| !p.contains('('))
+        );
+        assert_eq!(
+            index_parts(&t, &cols[..2], false),
+            ["`experiment_id`", "`metric_name`"]
         );
     }
 

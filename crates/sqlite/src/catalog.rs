@@ -450,6 +450,22 @@ pub(crate) fn read_table(
         }
     }
 
+    // and the expressions of its generated columns
+    if let Some(sql) = ddl
+        .as_deref()
+        .filter(|_| columns.iter().any(|c| c.generated.is_some()))
+    {
+        for (name, expr) in tresor_core::generated_in_create_table(sql).unwrap_or_default() {
+            if let Some(g) = columns
+                .iter_mut()
+                .find(|c| c.name.eq_ignore_ascii_case(&name))
+                .and_then(|c| c.generated.as_mut())
+            {
+                g.expression = expr;
+            }
+        }
+    }
+
     // a text column whose check allows only JSON holds JSON
     let text = |c: &Column| {
         matches!(

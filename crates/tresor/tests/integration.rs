@@ -15,6 +15,7 @@ mod integration {
     mod generative_cross;
     mod golden;
     mod majors;
+    mod mlflow;
     pub mod network_faults;
     mod offsite;
     mod output;

@@ -4,7 +4,7 @@
 
 use tresor_core::convert::portable_of;
 use tresor_core::{
-    ErrorKind, PortableType, SchemaObject, SourceError, TableName, TableSchema, TypeChange,
+    Engine, ErrorKind, PortableType, SchemaObject, SourceError, TableName, TableSchema, TypeChange,
 };
 
 use tokio_postgres::error::SqlState;
@@ -248,17 +248,29 @@ impl PgSession {
                 })
                 .await?;
             }
+            let from = self.schema.engine;
             let mut cols: Vec<String> = t
-                .stored_columns()
+                .columns
+                .iter()
                 .filter(|c| !c.hidden)
-                .map(|c| {
+                .filter_map(|c| {
                     let portable = portable_of(c);
+                    if c.generated.is_some() {
+                        // PostgreSQL stores every generated column (18
+                        // first computes one as it is read)
+                        let expr = tresor_core::generated_for(t, c, from, Engine::POSTGRES)?;
+                        return Some(format!(
+                            "{} {} GENERATED ALWAYS AS ({expr}) STORED",
+                            ident(&c.name),
+                            pg_type_for(&portable)
+                        ));
+                    }
                     let identity = tresor_core::auto_numbered(c)
                         && matches!(portable, PortableType::Int { .. });
                     let default = tresor_core::portable_default(c)
                         .map(|d| format!(" DEFAULT {}", d.sql(true)))
                         .unwrap_or_default();
-                    format!(
+                    Some(format!(
                         "{} {}{}{}{default}",
                         ident(&c.name),
                         pg_type_for(&portable),
@@ -272,7 +284,7 @@ impl PgSession {
                         } else {
                             " NOT NULL"
                         }
-                    )
+                    ))
                 })
                 .collect();
             let key: Vec<String> = visible_key(t).iter().map(|k| ident(k)).collect();

@@ -193,7 +193,17 @@ impl PgSession {
                 )
                 .await?;
             }
-            for i in t.indexes.iter().filter(|i| i.special_kind().is_none()) {
+            // an index over a generated column that is not made (listed) is
+            // not made either
+            let made = |c: &String| {
+                t.column(c)
+                    .is_none_or(|c| tresor_core::column_made(t, c, engine, Engine::POSTGRES))
+            };
+            for i in t
+                .indexes
+                .iter()
+                .filter(|i| i.special_kind().is_none() && i.columns.iter().all(made))
+            {
                 let cols: Vec<String> = i.columns.iter().map(|c| ident(c)).collect();
                 let sql = format!(
                     "CREATE {}INDEX {} ON {name} ({})",

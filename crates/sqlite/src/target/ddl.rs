@@ -70,7 +70,7 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
     let mut parts: Vec<String> = table
         .columns
         .iter()
-        .filter(|c| !c.hidden && c.is_stored_in_rows())
+        .filter(|c| !c.hidden && tresor_core::column_made(table, c, from, Engine::SQLITE))
         .map(|c| {
             let mut s = ident(&c.name);
             let ty = declared_type(&c.portable);
@@ -78,6 +78,14 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
             if !ty.is_empty() {
                 s.push(' ');
                 s.push_str(ty);
+            }
+            if let Some(g) = &c.generated {
+                let expr =
+                    tresor_core::generated_for(table, c, from, Engine::SQLITE).unwrap_or_default();
+                s.push_str(&format!(
+                    " GENERATED ALWAYS AS ({expr}) {}",
+                    if g.stored { "STORED" } else { "VIRTUAL" }
+                ));
             }
             if !c.nullable {
                 s.push_str(" NOT NULL");
@@ -147,12 +155,16 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
     )
 }
 
-/// `CREATE INDEX` for a plain column index, or `None` for expression
-/// indexes and kinds of index that only the original engine can spell.
-pub(crate) fn create_index(table: &TableSchema, index: &Index) -> Option<String> {
-    if index.columns.is_empty()
-        || index.columns.iter().any(|c| table.column(c).is_none())
-        || index.special_kind().is_some()
+/// `CREATE INDEX` for a plain column index of a table made from `from`'s
+/// snapshot, or `None` for expression indexes, kinds of index that only
+/// the original engine can spell, and an index over a column not made.
+pub(crate) fn create_index(table: &TableSchema, index: &Index, from: Engine) -> Option<String> {
+    let made = |c: &String| {
+        table
+            .column(c)
+            .is_some_and(|c| tresor_core::column_made(table, c, from, Engine::SQLITE))
+    };
+    if index.columns.is_empty() || !index.columns.iter().all(made) || index.special_kind().is_some()
     {
         return None;
     }

@@ -36,7 +36,7 @@ impl Inner {
             for idx in &t.indexes {
                 let sql = match (&idx.ddl, sqlite) {
                     (Some(ddl), true) => Some(ddl.clone()),
-                    _ => ddl::create_index(t, idx),
+                    _ => ddl::create_index(t, idx, self.plan.schema.engine),
                 };
                 let Some(sql) = sql else {
                     continue;

@@ -22,6 +22,10 @@ pub enum App {
     /// schema made when it first starts, filled by clients over HTTP;
     /// `homeserver.py` rather than a shop, with a `chatter` command besides
     Synapse,
+    /// `crates/testing/apps/mlflow`: an MLflow tracking store and model
+    /// registry (SQLAlchemy tables, Alembic's migrations), filled through
+    /// MLflow's client; `tracker.py` rather than a shop
+    Mlflow,
 }
 
 impl App {
@@ -47,6 +51,10 @@ impl App {
                 venv_python("TRESOR_SYNAPSE_PYTHON", "tresor-synapse"),
                 apps.join("synapse/homeserver.py"),
             ),
+            App::Mlflow => (
+                venv_python("TRESOR_MLFLOW_PYTHON", "tresor-mlflow"),
+                apps.join("mlflow/tracker.py"),
+            ),
         };
         let mut cmd = Command::new(program);
         cmd.arg(script);
@@ -66,6 +74,10 @@ impl App {
             App::Synapse => {
                 ".ci/services installs crates/testing/apps/synapse/requirements.txt into \
                  ~/.cache/tresor-synapse"
+            }
+            App::Mlflow => {
+                ".ci/services installs crates/testing/apps/mlflow/requirements.txt into \
+                 ~/.cache/tresor-mlflow"
             }
         }
     }

@@ -32,6 +32,22 @@ pub(super) fn app_writes(app: App, url: &str) {
     );
 }
 
+/// `src`, made by `app`, backed up, drilled (the drill must pass) and
+/// restored into a new database of its engine, which `app` must read back
+/// as the same objects; the restored copy.
+pub(super) fn drilled_and_restored(app: App, kind: Kind, env: &Env, src: &Db) -> Db {
+    let from = src.url();
+    env.ok(&["backup", &from, "--quiet"]);
+    let latest = format!("latest:{from}");
+    let report = env.json(&["drill", &latest]);
+    assert_eq!(report["ok"], true, "drill of {from}: {report}");
+    let to = Db::create(kind, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &to.url(), "--yes"]);
+    let (want, got) = (app_dump(app, &from), app_dump(app, &to.url()));
+    assert!(want == got, "{from}: {}", first_difference(&want, &got));
+    to
+}
+
 /// A dump with the documented approximations of a move into an empty
 /// database applied: instants without their zone, decimals without
 /// trailing zeros, UUIDs without dashes.

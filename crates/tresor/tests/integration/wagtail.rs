@@ -9,7 +9,7 @@
 //! MariaDB.
 
 use super::apps::App;
-use super::cross_engine::{app_dump, app_writes, first_difference};
+use super::cross_engine::{app_dump, app_writes, drilled_and_restored, first_difference};
 use super::disasters::{Db, Kind};
 use super::support::{Env, stderr};
 
@@ -47,18 +47,7 @@ fn a_wagtail_site_restores_and_drills_on_every_engine() {
         let env = Env::new();
         let src = site(kind, &env, "15");
         let from = src.url();
-        env.ok(&["backup", &from, "--quiet"]);
-        let latest = format!("latest:{from}");
-        let report = env.json(&["drill", &latest]);
-        assert_eq!(report["ok"], true, "drill of {from}: {report}");
-
-        let to = Db::create(kind, env.dir.path());
-        env.ok(&["restore", &latest, "--to", &to.url(), "--yes"]);
-        let (want, got) = (
-            app_dump(App::Wagtail, &from),
-            app_dump(App::Wagtail, &to.url()),
-        );
-        assert!(want == got, "{from}: {}", first_difference(&want, &got));
+        let to = drilled_and_restored(App::Wagtail, kind, &env, &src);
         assert!(
             search(&from, "tresor") > 0,
             "the source's search finds nothing"

@@ -260,7 +260,15 @@ pub fn approximations(
         }
     }
     if whole_database {
-        for o in &schema.objects {
+        // a trigger belongs to its table: one the target keeps (made by
+        // the application's own migrations there) keeps its own triggers
+        let kept = |o: &crate::schema::SchemaObject| {
+            o.kind == "trigger"
+                && o.table
+                    .as_ref()
+                    .is_some_and(|n| !tables.iter().any(|t| &t.name == n))
+        };
+        for o in schema.objects.iter().filter(|o| !kept(o)) {
             let kind = o.kind.replace('_', " ");
             if matches!(
                 o.kind.as_str(),
@@ -355,6 +363,27 @@ mod tests {
             "events.at: timestamptz becomes datetime: no time zone"
         );
         assert!(approximations(&schema, &[&t], Engine::POSTGRES, &no_zones, true).is_empty());
+
+        // a trigger is listed with its table, not where the target keeps
+        // the table (and its own triggers)
+        let mut with_trigger = schema.clone();
+        with_trigger.objects.push(crate::schema::SchemaObject {
+            kind: "trigger".into(),
+            name: TableName::new("events_stamp"),
+            ddl: "CREATE TRIGGER events_stamp ...".into(),
+            table: Some(TableName::new("events")),
+            extra: Default::default(),
+        });
+        let none = |_: &PortableType| None;
+        let made = approximations(&with_trigger, &[&t], Engine::MYSQL, &none, true);
+        assert_eq!(
+            made.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "trigger events_stamp: not created: written in the source engine's SQL, which \
+              tresor does not translate"
+            ]
+        );
+        assert!(approximations(&with_trigger, &[], Engine::MYSQL, &none, true).is_empty());
 
         // a generated column is made in another engine when its expression
         // is in the SQL they share; when not, it is not made, nor is an

@@ -63,6 +63,7 @@ pub(crate) fn fit(
     let target_without_rowid = target.extra.contains_key(WITHOUT_ROWID);
     let mut cols: Vec<&str> = Vec::new();
     let mut positions = Vec::new();
+    let mut rowid = None;
     let stored: Vec<_> = snap.stored_columns().collect();
     for (pos, c) in stored.iter().enumerate() {
         let found = target
@@ -70,11 +71,16 @@ pub(crate) fn fit(
             .iter()
             .find(|t| !t.hidden && same(&t.name, &c.name));
         if c.hidden {
-            // the rowid: kept in replace mode when the target has one and
-            // no real column shadows its name; merge matches by key only
-            if mode == RestoreMode::Replace && !target_without_rowid && found.is_none() {
+            // the rowid: kept when the target has one and no real column
+            // shadows its name; a merge matches rows by key, keeps the
+            // rowid of a row it updates, and gives one it inserts the
+            // snapshot's rowid where no other row has it (a row deleted
+            // for good comes back as it was, the same to the next backup
+            // and to a diff)
+            if !target_without_rowid && found.is_none() {
                 cols.push(c.name.as_str());
                 positions.push(pos);
+                rowid = Some(c.name.as_str());
             }
             continue;
         }
@@ -107,6 +113,20 @@ pub(crate) fn fit(
         }
     }
     let mut sql = insert_sql(&target.name.name, &cols);
+    if let (RestoreMode::Merge, Some(rowid)) = (mode, rowid) {
+        // the rowid is the first parameter: NULL (a new one) where taken
+        let at = cols.iter().position(|c| *c == rowid).unwrap_or_default() + 1;
+        sql = sql.replacen(
+            &format!("?{at}"),
+            &format!(
+                "(CASE WHEN EXISTS (SELECT 1 FROM main.{0} WHERE {1} = ?{at}) \
+                 THEN NULL ELSE ?{at} END)",
+                ident(&target.name.name),
+                ident(rowid)
+            ),
+            1,
+        );
+    }
     if mode == RestoreMode::Merge {
         let key_matches = snap.primary_key.len() == target.primary_key.len()
             && snap
@@ -123,7 +143,7 @@ pub(crate) fn fit(
         let key_cols: Vec<&str> = target.primary_key.iter().map(String::as_str).collect();
         let updates: Vec<String> = cols
             .iter()
-            .filter(|c| !key_cols.iter().any(|k| same(k, c)))
+            .filter(|c| !key_cols.iter().any(|k| same(k, c)) && Some(**c) != rowid)
             .map(|c| format!("{0} = excluded.{0}", ident(c)))
             .collect();
         sql.push_str(&format!(

@@ -14,6 +14,10 @@ registered models with versions, aliases, tags and stages.
     python3 tracker.py write URL        the tracker writes: a new experiment
                                         and run, metrics, a deleted and
                                         restored run, a new model version
+    python3 tracker.py gc URL           what `mlflow gc` does to the database:
+                                        every deleted run and experiment
+                                        deleted for good, with what belongs
+                                        to them
     python3 tracker.py count URL WHAT   how many: experiments (active), runs
                                         (active), deleted-runs, metrics
                                         (history points), params, models,
@@ -379,6 +383,25 @@ def write(url):
     print(f"wrote experiment {experiment}, run {run_id}, version {version.version} of {model}")
 
 
+def gc(url):
+    """`mlflow gc` on the database: MLflow's own garbage collection (every
+    run and logged model in the deleted stage, then each deleted experiment
+    with its runs, deleted for good), run in-process with its artifact half
+    left out, since the store's artifact location is never written to."""
+    import mlflow.cli
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    class NoArtifacts:
+        def delete_artifacts(self, *args, **kwargs):
+            pass
+
+    mlflow.cli.get_artifact_repository = lambda uri: NoArtifacts()
+    mlflow.cli._gc_tracking_resources(
+        backend_store=SqlAlchemyStore(url, ARTIFACTS), run_ids=None, experiment_ids=None,
+        logged_model_ids=None, older_than=None, time_delta=0, skip_experiments=False,
+        skip_logged_models=False, ignore_not_found=False)
+
+
 def count(url, what):
     from mlflow.entities import ViewType
     c = client(url)
@@ -421,6 +444,8 @@ def main():
             write(sqlalchemy_url(args[1]))
         except Exception as e:  # the message, not a traceback of MLflow's insides
             raise SystemExit(f"tracker.py write {args[1]}: {type(e).__name__}: {e}") from None
+    elif args[0] == "gc":
+        gc(sqlalchemy_url(args[1]))
     elif args[0] == "count":
         print(count(sqlalchemy_url(args[1]), args[2]))
     else:

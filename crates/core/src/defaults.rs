@@ -153,7 +153,21 @@ fn parse(expr: &str) -> Option<PortableDefault> {
             ]
             .iter()
             .any(|c| cast.eq_ignore_ascii_case(c));
-        return text_cast.then_some(PortableDefault::Text(text));
+        // a number quoted and cast to a number (PostgreSQL prints
+        // SQLAlchemy's `server_default='0'` as `'0'::bigint`): the string,
+        // which [`portable_default`] reads as a number for a number column
+        let number_cast = [
+            "::bigint",
+            "::integer",
+            "::smallint",
+            "::numeric",
+            "::double precision",
+            "::real",
+        ]
+        .iter()
+        .any(|c| cast.eq_ignore_ascii_case(c))
+            && matches!(parse(&text), Some(PortableDefault::Number(_)));
+        return (text_cast || number_cast).then_some(PortableDefault::Text(text));
     }
     // a number, perhaps cast by PostgreSQL (`0::bigint`, `'0'` is text)
     let number = e.split("::").next().unwrap_or(e).trim();
@@ -198,6 +212,10 @@ mod tests {
             ("now()", Some(PortableDefault::CurrentTimestamp)),
             ("NULL", None),
             ("'{}'::jsonb", None),
+            ("'0'::bigint", Some(PortableDefault::Text("0".into()))),
+            ("'1.5'::numeric", Some(PortableDefault::Text("1.5".into()))),
+            ("'x'::bigint", None),
+            ("'0'::interval", None),
             ("nextval('s'::regclass)", None),
             ("gen_random_uuid()", None),
             ("1e5", None),
@@ -243,6 +261,10 @@ mod tests {
         assert_eq!(
             portable_default(&column("boolean", PortableType::Bool, "'1'")),
             Some(PortableDefault::Bool(true))
+        );
+        assert_eq!(
+            portable_default(&column("bigint", int.clone(), "'0'::bigint")),
+            Some(PortableDefault::Number("0".into()))
         );
         assert_eq!(portable_default(&column("int", int.clone(), "'1.5'")), None);
         assert_eq!(portable_default(&column("int", int.clone(), "'a'")), None);

@@ -65,18 +65,13 @@ fn an_mlflow_store_moves_off_sqlite() {
         };
         let into = to.url();
         let preview = env.ok(&["restore", &latest, "--to", &into, "--dry-run"]);
-        let listed: Vec<&str> = preview
-            .lines()
-            .skip_while(|l| !l.starts_with("approximated in the target"))
-            .skip(1)
-            .take_while(|l| l.starts_with("  "))
-            .collect();
+        let listed = approximated(&preview);
         // the migrated schema has MLflow's own trigger
         let trigger: &[&str] = if migrated {
             &[]
         } else {
             &[
-                "  trigger prevent_secrets_aad_mutation: not created: written in the source \
+                "trigger prevent_secrets_aad_mutation: not created: written in the source \
                engine's SQL, which tresor does not translate",
             ]
         };
@@ -132,6 +127,17 @@ fn an_mlflow_store_moves_off_sqlite() {
         }
         app_writes(App::Mlflow, &into);
     }
+}
+
+/// The approximations a dry run lists, one a line.
+fn approximated(preview: &str) -> Vec<&str> {
+    preview
+        .lines()
+        .skip_while(|l| !l.starts_with("approximated in the target"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect()
 }
 
 /// How many `what` MLflow's client finds in the store at `url`.
@@ -206,5 +212,44 @@ fn runs_mlflow_deleted_for_good_come_back_with_what_belongs_to_them() {
             .collect();
         assert!(changed.is_empty(), "{from}: {changed:?}");
         app_writes(App::Mlflow, &from);
+    }
+}
+
+/// Between the servers: a store MLflow made on PostgreSQL into an empty
+/// MariaDB database and an empty SQLite file (its `'0'::bigint` defaults,
+/// as PostgreSQL prints SQLAlchemy's `DEFAULT '0'`, come along), and one
+/// made on MariaDB into an empty PostgreSQL database. Only the trigger
+/// (and on PostgreSQL the function it calls) is listed as not made, and
+/// MLflow's client reads back the same store and goes on writing.
+#[test]
+fn an_mlflow_store_moves_between_servers() {
+    let env = Env::new();
+    let trigger = "trigger prevent_secrets_aad_mutation: not created";
+    let function = "function public.prevent_secrets_aad_mutation: not created";
+    for (from_kind, to_kind, listed) in [
+        (Kind::Postgres, Kind::Mariadb, &[function, trigger][..]),
+        (Kind::Postgres, Kind::Sqlite, &[function, trigger][..]),
+        (Kind::Mariadb, Kind::Postgres, &[trigger][..]),
+    ] {
+        let src = store(from_kind, &env, "8");
+        let from = src.url();
+        env.ok(&["backup", &from, "--quiet"]);
+        let latest = format!("latest:{from}");
+        let to = Db::create(to_kind, env.dir.path());
+        let into = to.url();
+        let preview = env.ok(&["restore", &latest, "--to", &into, "--dry-run"]);
+        let found: Vec<&str> = approximated(&preview)
+            .into_iter()
+            .map(|l| l.split(": written").next().unwrap_or(l))
+            .collect();
+        assert_eq!(found, listed, "{from} into {into}: {preview}");
+        env.ok(&["restore", &latest, "--to", &into, "--yes"]);
+        let (want, got) = (app_dump(App::Mlflow, &from), app_dump(App::Mlflow, &into));
+        assert!(
+            want == got,
+            "{from} into {into}: {}",
+            first_difference(&want, &got)
+        );
+        app_writes(App::Mlflow, &into);
     }
 }

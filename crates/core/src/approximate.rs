@@ -404,7 +404,13 @@ mod tests {
             });
             c
         };
-        g.columns.push(generated("twice", "(id * 2)"));
+        let mut twice = generated("twice", "(id * 2)");
+        twice.engine_type = "bigint".into();
+        twice.portable = PortableType::Int {
+            bits: 64,
+            unsigned: false,
+        };
+        g.columns.push(twice);
         g.columns
             .push(generated("full", "((mood)::text || 'x'::text)"));
         g.indexes.push(crate::schema::Index {

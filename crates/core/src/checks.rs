@@ -85,6 +85,17 @@ pub fn generated_for(
 ) -> Option<String> {
     let expression = &column.generated.as_ref()?.expression;
     let expr = parse(expression.trim(), from)?;
+    // SQLite computes what the others refuse (a comparison into a
+    // number, arithmetic on text): the expression must be of the
+    // column's kind throughout
+    let kind = match crate::convert::portable_of(column) {
+        PortableType::Int { .. } | PortableType::Float { .. } | PortableType::Decimal { .. } => {
+            Kind::Number
+        }
+        PortableType::Text { .. } => Kind::Text,
+        _ => return None,
+    };
+    (kind_of(table, &expr, 0)? == kind).then_some(())?;
     Writer {
         table,
         from,
@@ -92,6 +103,76 @@ pub fn generated_for(
         generated: true,
     }
     .expr(&expr, 0)
+}
+
+/// What a generated column's expression computes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Number,
+    Text,
+}
+
+/// The kind of value `e` computes over `table`'s columns, when every part
+/// of it has a kind and each operator gets what every engine takes (`+`,
+/// `-`, `*` numbers; `abs` a number; `trim` and the lengths text); `None`
+/// for anything else.
+fn kind_of(table: &TableSchema, e: &Expr, depth: usize) -> Option<Kind> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let d = depth + 1;
+    let number = |e: &Expr| (kind_of(table, e, d)? == Kind::Number).then_some(Kind::Number);
+    match e {
+        Expr::Nested(inner) => kind_of(table, inner, d),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            match crate::convert::portable_of(table.column_folded(&column_name(e)?)?) {
+                PortableType::Int { .. }
+                | PortableType::Float { .. }
+                | PortableType::Decimal { .. } => Some(Kind::Number),
+                PortableType::Text { .. } => Some(Kind::Text),
+                _ => None,
+            }
+        }
+        Expr::Value(v) => match &v.value {
+            SqlValue::Number(..) => Some(Kind::Number),
+            SqlValue::SingleQuotedString(_) => Some(Kind::Text),
+            _ => None,
+        },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply,
+            right,
+        } => {
+            number(left)?;
+            number(right)
+        }
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => number(expr),
+        Expr::Trim {
+            expr,
+            trim_where: None,
+            trim_what: None,
+            trim_characters: None,
+        } => (kind_of(table, expr, d)? == Kind::Text).then_some(Kind::Text),
+        Expr::Function(f) => {
+            let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+                return None;
+            };
+            let text = (kind_of(table, arg, d)? == Kind::Text).then_some(());
+            match name.as_str() {
+                "abs" => number(arg),
+                "length" | "char_length" | "character_length" => text.map(|()| Kind::Number),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Whether a table made in `to` from `table` (of `from`) has `column`:
@@ -363,6 +444,13 @@ impl Writer<'_> {
                 compare_op: BinaryOperator::NotEq,
                 right,
             } => self.in_list(left, array(right)?, true, d)?,
+            // `trim(x)`, which the parser reads as its own expression
+            Expr::Trim {
+                expr,
+                trim_where: None,
+                trim_what: None,
+                trim_characters: None,
+            } => format!("trim({})", self.expr(expr, d)?),
             Expr::Function(f) => {
                 let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
                 let FunctionArguments::List(list) = &f.args else {
@@ -537,6 +625,10 @@ mod tests {
             Some(r#"char_length("Title") < 50 OR "Title" IS NULL"#)
         );
         assert_eq!(
+            into(lite, "trim(status) <> ''", pg).as_deref(),
+            Some(r#"trim("status") <> ''"#)
+        );
+        assert_eq!(
             into(lite, r"status <> 'a\b'", my).as_deref(),
             Some(r"`status` <> 'a\\b'")
         );
@@ -679,6 +771,25 @@ mod tests {
         g("twice", "span * 2");
         g("concat", "status || 'x'");
         g("shout", "upper(`Title`)");
+        g("bigger", "depth > numchild");
+        g("sum_text", "status + 1");
+        g("title_len", "length(trim(Title)) + 1");
+        let mut text_column = |name: &str, expression: &str| {
+            let mut c = Column::new(
+                name,
+                "text",
+                PortableType::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+            );
+            c.generated = Some(crate::schema::Generated {
+                expression: expression.into(),
+                stored: true,
+            });
+            t.columns.push(c);
+        };
+        text_column("status_len_text", "length(status)");
         let t = t;
         let col = |n: &str| t.column(n).expect("column");
         let (pg, lite, my) = (Engine::POSTGRES, Engine::SQLITE, Engine::MYSQL);
@@ -693,6 +804,15 @@ mod tests {
         assert_eq!(generated_for(&t, col("shout"), my, pg), None);
         // another generated column, or what the engines do not share
         assert_eq!(generated_for(&t, col("twice"), lite, pg), None);
+        // a comparison or text into a number, arithmetic on text: SQLite
+        // computes them, the others refuse
+        assert_eq!(generated_for(&t, col("bigger"), lite, pg), None);
+        assert_eq!(generated_for(&t, col("sum_text"), lite, pg), None);
+        assert_eq!(generated_for(&t, col("status_len_text"), lite, pg), None);
+        assert_eq!(
+            generated_for(&t, col("title_len"), lite, pg).as_deref(),
+            Some(r#"char_length(trim("Title")) + 1"#)
+        );
         assert_eq!(generated_for(&t, col("concat"), lite, pg), None);
         assert_eq!(generated_for(&t, col("depth"), lite, pg), None);
     }

@@ -389,30 +389,22 @@ mod tests {
         // is in the SQL they share; when not, it is not made, nor is an
         // index over it: said so
         let mut g = t;
-        let generated = |name: &str, expression: &str| {
-            let mut c = Column::new(
-                name,
-                "text",
-                PortableType::Text {
-                    max_len: None,
-                    fixed: false,
-                },
-            );
-            c.generated = Some(crate::schema::Generated {
-                expression: expression.into(),
-                stored: true,
-            });
-            c
+        let text = PortableType::Text {
+            max_len: None,
+            fixed: false,
         };
-        let mut twice = generated("twice", "(id * 2)");
-        twice.engine_type = "bigint".into();
-        twice.portable = PortableType::Int {
+        let bigint = PortableType::Int {
             bits: 64,
             unsigned: false,
         };
-        g.columns.push(twice);
         g.columns
-            .push(generated("full", "((mood)::text || 'x'::text)"));
+            .push(Column::computed("twice", "bigint", bigint, "(id * 2)"));
+        g.columns.push(Column::computed(
+            "full",
+            "text",
+            text,
+            "((mood)::text || 'x'::text)",
+        ));
         g.indexes.push(crate::schema::Index {
             name: "events_full".into(),
             columns: vec!["full".into()],

@@ -88,14 +88,7 @@ pub fn generated_for(
     // SQLite computes what the others refuse (a comparison into a
     // number, arithmetic on text): the expression must be of the
     // column's kind throughout
-    let kind = match crate::convert::portable_of(column) {
-        PortableType::Int { .. } | PortableType::Float { .. } | PortableType::Decimal { .. } => {
-            Kind::Number
-        }
-        PortableType::Text { .. } => Kind::Text,
-        _ => return None,
-    };
-    (kind_of(table, &expr, 0)? == kind).then_some(())?;
+    (kind_of(table, &expr, 0)? == Kind::of(column)?).then_some(())?;
     Writer {
         table,
         from,
@@ -112,6 +105,19 @@ enum Kind {
     Text,
 }
 
+impl Kind {
+    /// What `column` holds, when it is a number or text.
+    fn of(column: &crate::schema::Column) -> Option<Kind> {
+        match crate::convert::portable_of(column) {
+            PortableType::Int { .. }
+            | PortableType::Float { .. }
+            | PortableType::Decimal { .. } => Some(Kind::Number),
+            PortableType::Text { .. } => Some(Kind::Text),
+            _ => None,
+        }
+    }
+}
+
 /// The kind of value `e` computes over `table`'s columns, when every part
 /// of it has a kind and each operator gets what every engine takes (`+`,
 /// `-`, `*` numbers; `abs` a number; `trim` and the lengths text); `None`
@@ -125,13 +131,7 @@ fn kind_of(table: &TableSchema, e: &Expr, depth: usize) -> Option<Kind> {
     match e {
         Expr::Nested(inner) => kind_of(table, inner, d),
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-            match crate::convert::portable_of(table.column_folded(&column_name(e)?)?) {
-                PortableType::Int { .. }
-                | PortableType::Float { .. }
-                | PortableType::Decimal { .. } => Some(Kind::Number),
-                PortableType::Text { .. } => Some(Kind::Text),
-                _ => None,
-            }
+            Kind::of(table.column_folded(&column_name(e)?)?)
         }
         Expr::Value(v) => match &v.value {
             SqlValue::Number(..) => Some(Kind::Number),
@@ -173,6 +173,26 @@ fn kind_of(table: &TableSchema, e: &Expr, depth: usize) -> Option<Kind> {
         }
         _ => None,
     }
+}
+
+/// The columns a table made in `to` from `table` (of `from`) has, in
+/// order, each generated one with its expression in `to`'s SQL: the
+/// visible columns the rows carry, and the generated ones
+/// [`generated_for`] writes.
+pub fn made_columns(
+    table: &TableSchema,
+    from: Engine,
+    to: Engine,
+) -> Vec<(&crate::schema::Column, Option<String>)> {
+    table
+        .columns
+        .iter()
+        .filter(|c| !c.hidden)
+        .filter_map(|c| match c.generated {
+            None => Some((c, None)),
+            Some(_) => generated_for(table, c, from, to).map(|e| (c, Some(e))),
+        })
+        .collect()
 }
 
 /// Whether a table made in `to` from `table` (of `from`) has `column`:
@@ -750,46 +770,34 @@ mod tests {
     #[test]
     fn a_generated_column_is_written_again_in_the_shared_sql() {
         let mut t = table();
-        let mut g = |name: &str, expression: &str| {
-            let mut c = Column::new(
-                name,
-                "integer",
-                PortableType::Int {
-                    bits: 32,
-                    unsigned: false,
-                },
-            );
-            c.generated = Some(crate::schema::Generated {
-                expression: expression.into(),
-                stored: true,
-            });
-            t.columns.push(c);
+        let int = PortableType::Int {
+            bits: 32,
+            unsigned: false,
         };
-        // MLflow's spans.duration_ns, as SQLite, PostgreSQL and MariaDB keep it
-        g("span", "end - start");
-        g("pg_span", "(depth - numchild)");
-        g("twice", "span * 2");
-        g("concat", "status || 'x'");
-        g("shout", "upper(`Title`)");
-        g("bigger", "depth > numchild");
-        g("sum_text", "status + 1");
-        g("title_len", "length(trim(Title)) + 1");
-        let mut text_column = |name: &str, expression: &str| {
-            let mut c = Column::new(
-                name,
-                "text",
-                PortableType::Text {
-                    max_len: None,
-                    fixed: false,
-                },
-            );
-            c.generated = Some(crate::schema::Generated {
-                expression: expression.into(),
-                stored: true,
-            });
-            t.columns.push(c);
+        for (name, expression) in [
+            // MLflow's spans.duration_ns, as SQLite, PostgreSQL and MariaDB keep it
+            ("span", "end - start"),
+            ("pg_span", "(depth - numchild)"),
+            ("twice", "span * 2"),
+            ("concat", "status || 'x'"),
+            ("shout", "upper(`Title`)"),
+            ("bigger", "depth > numchild"),
+            ("sum_text", "status + 1"),
+            ("title_len", "length(trim(Title)) + 1"),
+        ] {
+            t.columns
+                .push(Column::computed(name, "integer", int.clone(), expression));
+        }
+        let text = PortableType::Text {
+            max_len: None,
+            fixed: false,
         };
-        text_column("status_len_text", "length(status)");
+        t.columns.push(Column::computed(
+            "status_len_text",
+            "text",
+            text,
+            "length(status)",
+        ));
         let t = t;
         let col = |n: &str| t.column(n).expect("column");
         let (pg, lite, my) = (Engine::POSTGRES, Engine::SQLITE, Engine::MYSQL);

@@ -45,7 +45,7 @@ pub use approximate::{
 pub use changes::{ValueChange, ValueChanges, hex_text, is_negative_zero};
 pub use checks::{
     check_for, check_implied_by_type, checks_in_create_table, column_made, generated_for,
-    generated_in_create_table, json_valid_column,
+    generated_in_create_table, json_valid_column, made_columns,
 };
 pub use connector::{
     Connector, database_identity, percent_decode, redact_url, scratch_beside, server_identity,

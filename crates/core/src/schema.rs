@@ -310,6 +310,22 @@ impl Column {
     pub fn is_stored_in_rows(&self) -> bool {
         self.generated.is_none()
     }
+
+    /// A stored generated column computing `expression`.
+    #[cfg(test)]
+    pub(crate) fn computed(
+        name: &str,
+        engine_type: &str,
+        portable: PortableType,
+        expression: &str,
+    ) -> Self {
+        let mut c = Column::new(name, engine_type, portable);
+        c.generated = Some(Generated {
+            expression: expression.into(),
+            stored: true,
+        });
+        c
+    }
 }
 
 /// An index (other than the one behind the primary key).

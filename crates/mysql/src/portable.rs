@@ -6,7 +6,7 @@
 //! the engine's own.
 
 use tresor_core::convert::portable_of;
-use tresor_core::{Column, Engine, PortableType, TableSchema, TypeChange};
+use tresor_core::{Engine, PortableType, TableSchema, TypeChange};
 
 use crate::sql::quote;
 
@@ -262,27 +262,21 @@ fn short(name: &str) -> String {
 /// per line), without SQLite's implicit rowid.
 pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
     let mut items = Vec::new();
-    let stored: Vec<&Column> = t.stored_columns().filter(|c| !c.hidden).collect();
-    // and the generated columns whose expression is written in MySQL's SQL
-    let visible: Vec<&Column> = t
-        .columns
-        .iter()
-        .filter(|c| !c.hidden && tresor_core::column_made(t, c, from, Engine::MYSQL))
-        .collect();
-    let key: Vec<&String> = if t
-        .primary_key
-        .iter()
-        .any(|k| stored.iter().all(|c| &c.name != k))
-    {
+    // with the generated columns whose expression is written in MySQL's SQL
+    let visible = tresor_core::made_columns(t, from, Engine::MYSQL);
+    let key: Vec<&String> = if t.primary_key.iter().any(|k| {
+        !visible
+            .iter()
+            .any(|(c, generated)| generated.is_none() && &c.name == k)
+    }) {
         Vec::new()
     } else {
         t.primary_key.iter().collect()
     };
-    for c in &visible {
+    for (c, generated) in &visible {
         let p = portable_of(c);
-        if c.generated.is_some() {
+        if let Some(expr) = generated {
             // MariaDB takes neither NOT NULL nor a default on one
-            let expr = tresor_core::generated_for(t, c, from, Engine::MYSQL).unwrap_or_default();
             items.push(format!(
                 "{} {} AS ({expr}) STORED",
                 quote(&c.name),
@@ -341,7 +335,7 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
             && !i.columns.is_empty()
             && i.columns
                 .iter()
-                .all(|c| visible.iter().any(|v| &v.name == c))
+                .all(|c| visible.iter().any(|(v, _)| &v.name == c))
     }) {
         let cols = index_parts(t, &i.columns, i.unique);
         items.push(format!(
@@ -382,7 +376,7 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tresor_core::{Constraint, ForeignKey, RowKey, TableName};
+    use tresor_core::{Column, Constraint, ForeignKey, RowKey, TableName};
 
     #[test]
     fn what_a_made_column_loses_matches_the_type_it_gets() {

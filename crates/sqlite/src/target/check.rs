@@ -41,7 +41,17 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
 }
 
 fn insert_sql(table: &str, cols: &[&str]) -> String {
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    insert_values(table, cols, |i, _| format!("?{i}"))
+}
+
+/// `INSERT` of `cols` into `table`, the value of the `i`th (from 1)
+/// written by `value`.
+fn insert_values(table: &str, cols: &[&str], value: impl Fn(usize, &str) -> String) -> String {
+    let params: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| value(i + 1, c))
+        .collect();
     format!(
         "INSERT INTO main.{} ({}) VALUES ({})",
         ident(table),
@@ -112,21 +122,24 @@ pub(crate) fn fit(
             ));
         }
     }
-    let mut sql = insert_sql(&target.name.name, &cols);
-    if let (RestoreMode::Merge, Some(rowid)) = (mode, rowid) {
-        // the rowid is the first parameter: NULL (a new one) where taken
-        let at = cols.iter().position(|c| *c == rowid).unwrap_or_default() + 1;
-        sql = sql.replacen(
-            &format!("?{at}"),
-            &format!(
-                "(CASE WHEN EXISTS (SELECT 1 FROM main.{0} WHERE {1} = ?{at}) \
-                 THEN NULL ELSE ?{at} END)",
-                ident(&target.name.name),
-                ident(rowid)
-            ),
-            1,
-        );
-    }
+    let table = &target.name.name;
+    let mut sql = match (mode, rowid) {
+        // a merge inserts the rowid where it is free, NULL (a new one)
+        // where another row took it
+        (RestoreMode::Merge, Some(rowid)) => insert_values(table, &cols, |i, c| {
+            if c == rowid {
+                format!(
+                    "(CASE WHEN EXISTS (SELECT 1 FROM main.{} WHERE {} = ?{i}) \
+                     THEN NULL ELSE ?{i} END)",
+                    ident(table),
+                    ident(rowid)
+                )
+            } else {
+                format!("?{i}")
+            }
+        }),
+        _ => insert_sql(table, &cols),
+    };
     if mode == RestoreMode::Merge {
         let key_matches = snap.primary_key.len() == target.primary_key.len()
             && snap

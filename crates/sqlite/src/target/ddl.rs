@@ -67,11 +67,9 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
 
 /// `CREATE TABLE` for `table`, from its portable columns and key.
 pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
-    let mut parts: Vec<String> = table
-        .columns
-        .iter()
-        .filter(|c| !c.hidden && tresor_core::column_made(table, c, from, Engine::SQLITE))
-        .map(|c| {
+    let mut parts: Vec<String> = tresor_core::made_columns(table, from, Engine::SQLITE)
+        .into_iter()
+        .map(|(c, generated)| {
             let mut s = ident(&c.name);
             let ty = declared_type(&c.portable);
             let ty = ty.as_str();
@@ -79,9 +77,7 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
                 s.push(' ');
                 s.push_str(ty);
             }
-            if let Some(g) = &c.generated {
-                let expr =
-                    tresor_core::generated_for(table, c, from, Engine::SQLITE).unwrap_or_default();
+            if let (Some(expr), Some(g)) = (generated, &c.generated) {
                 s.push_str(&format!(
                     " GENERATED ALWAYS AS ({expr}) {}",
                     if g.stored { "STORED" } else { "VIRTUAL" }

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tresor_core::{
-    Approximation, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary, RowKey,
+    Approximation, DatabaseSchema, ReadOptions, RestoreMode, RestorePlan, RestoreSummary,
     RowReceiver, Source, TableFilter, TableName, TableSchema, Target, TargetState, load_order,
 };
 use tresor_repo::Repository;
@@ -248,17 +248,6 @@ async fn plan(
         return Err(OpsError::InvalidInput {
             what: "the table selection matches no table of the snapshot".into(),
             hint: Some("check --tables; `tresor show SNAPSHOT` lists the tables".into()),
-        });
-    }
-    if options.mode == RestoreMode::Merge
-        && let Some(t) = schema.tables.iter().find(|t| t.row_key == RowKey::None)
-    {
-        return Err(OpsError::InvalidInput {
-            what: format!(
-                "table {} has no primary key, so rows cannot be merged",
-                t.name
-            ),
-            hint: Some("restore it with --mode replace, or leave it out with --tables".into()),
         });
     }
     let refs: Vec<&TableSchema> = schema.tables.iter().collect();

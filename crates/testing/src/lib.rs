@@ -44,8 +44,9 @@ pub use conformance::{SKIPS, Skip, skipped};
 pub use suite::{
     consistent_snapshot_under_writes, failure_mid_restore_leaves_target_unchanged,
     filters_select_tables, key_order_and_batches, merge_into_existing,
-    merge_without_key_is_refused, only_missing_refuses_tables_holding_rows, replace_into_existing,
-    rollback_leaves_target_unchanged, round_trip, schema_mismatch_reported_before_writes,
+    merge_without_key_adds_missing_rows, only_missing_refuses_tables_holding_rows,
+    replace_into_existing, rollback_leaves_target_unchanged, round_trip,
+    schema_mismatch_reported_before_writes,
 };
 
 use async_trait::async_trait;

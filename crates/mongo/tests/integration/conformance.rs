@@ -2,7 +2,7 @@
 //!
 //! Every scenario runs; the three that cannot apply to documents
 //! (`failure_mid_restore_leaves_target_unchanged`,
-//! `consistent_snapshot_under_writes`, `merge_without_key_is_refused`) are
+//! `consistent_snapshot_under_writes`, `merge_without_key_adds_missing_rows`) are
 //! skipped in `tresor_testing::SKIPS`, which says why. The MongoDB form of
 //! the snapshot scenario is [`snapshot_under_writes`] below.
 

@@ -121,6 +121,10 @@ fn enum_members(engine_type: &str) -> Option<Vec<String>> {
 /// server refuses to store it under.
 const LENIENT_SQL_MODE: &str = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION";
 
+/// The temporary table a merge into a table without a key stages its rows
+/// in.
+const MERGE_STAGE: &str = "tresor_merge_stage";
+
 impl Inserter {
     fn new(table: &str, schema: &TableSchema, merge: bool, fresh: bool) -> Inserter {
         let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
@@ -385,7 +389,27 @@ impl MysqlSession {
             visible = t;
             &visible
         };
-        let mut inserter = Inserter::new(&work, schema, merge, !existing);
+        // a merge into a table without a key adds the rows it lacks: they
+        // are staged in a temporary table of the same shape first
+        let missing = merge && matches!(schema.row_key, RowKey::None);
+        let into = if missing {
+            for sql in [
+                format!("DROP TEMPORARY TABLE IF EXISTS {}", quote(MERGE_STAGE)),
+                format!(
+                    "CREATE TEMPORARY TABLE {} LIKE {}",
+                    quote(MERGE_STAGE),
+                    quote(&work)
+                ),
+            ] {
+                conn.query_drop(sql)
+                    .await
+                    .ctx(|| format!("cannot stage the rows of {name}"))?;
+            }
+            MERGE_STAGE
+        } else {
+            work.as_str()
+        };
+        let mut inserter = Inserter::new(into, schema, merge && !missing, !existing);
         let mut count = 0u64;
         while let Some(batch) = rows.recv().await {
             for row in batch {
@@ -399,6 +423,25 @@ impl MysqlSession {
             }
         }
         inserter.finish(conn).await?;
+        if missing {
+            // the staged rows the table lacks, duplicates counted (a row
+            // staged twice and there once is added once)
+            let cols: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
+            let cols = cols.join(", ");
+            for sql in [
+                format!(
+                    "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} \
+                     EXCEPT ALL SELECT {cols} FROM {table}",
+                    table = quote(&work),
+                    stage = quote(MERGE_STAGE)
+                ),
+                format!("DROP TEMPORARY TABLE {}", quote(MERGE_STAGE)),
+            ] {
+                conn.query_drop(sql)
+                    .await
+                    .ctx(|| format!("cannot merge the rows of {name}"))?;
+            }
+        }
         if !existing {
             conn.query_drop("COMMIT")
                 .await

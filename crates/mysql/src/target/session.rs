@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tresor_core::{
-    Engine, ErrorKind, RestoreMode, RestorePlan, RestoreSummary, RowKey, RowReceiver, SchemaObject,
+    Engine, ErrorKind, RestoreMode, RestorePlan, RestoreSummary, RowReceiver, SchemaObject,
     SourceError, TableName, TableSchema, TargetSession,
 };
 
@@ -91,9 +91,6 @@ impl MysqlSession {
         self.drop_orphans().await?;
         let existing = target_columns(self.ddl()?, &db).await?;
         let run = self.lock.trim_start_matches("tresor_restore_").to_string();
-        if self.mode == RestoreMode::Merge {
-            refuse_keyless_merge(plan)?;
-        }
         let mut mismatches = Vec::new();
         let mut creates = Vec::new();
         for (n, name) in plan.tables.iter().enumerate() {
@@ -296,28 +293,6 @@ impl MysqlSession {
             })
             .collect()
     }
-}
-
-/// Merge matches rows on a key: refuses tables without one.
-fn refuse_keyless_merge(plan: &RestorePlan) -> Result<(), SourceError> {
-    let keyless: Vec<String> = plan
-        .tables
-        .iter()
-        .filter_map(|n| plan.schema.table(n))
-        .filter(|t| matches!(t.row_key, RowKey::None))
-        .map(|t| t.name.to_string())
-        .collect();
-    if !keyless.is_empty() {
-        return Err(SourceError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "cannot merge table(s) {}: no primary or unique key to match rows on",
-                keyless.join(", ")
-            ),
-        )
-        .with_hint("restore those tables in replace mode, or leave them out"));
-    }
-    Ok(())
 }
 
 /// Drops work tables (and a database this restore created), then the lock.

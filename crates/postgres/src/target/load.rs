@@ -48,7 +48,9 @@ impl PgSession {
         let (encoders, stage_types) = self.encoders(table, &info)?;
         let merge = self.mode == RestoreMode::Merge && !info.fresh;
         let upsert = merge && !info.primary_key.is_empty();
-        let stage = upsert || encoders.iter().any(|e| e.codec.is_fallback());
+        // a merge into a table without a primary key adds the rows it lacks
+        let missing = merge && info.primary_key.is_empty();
+        let stage = merge || encoders.iter().any(|e| e.codec.is_fallback());
         let copy_into = if stage {
             self.create_stage(table, &encoders, &stage_types).await?
         } else {
@@ -81,8 +83,12 @@ impl PgSession {
         self.changes = changes;
         let count = count?;
         if stage {
-            let info = upsert.then_some(&info);
-            self.insert_from_stage(table, &name, &copy_into, &encoders, info)
+            let how = match (upsert, missing) {
+                (true, _) => Staged::Upsert(&info),
+                (false, true) => Staged::Missing,
+                (false, false) => Staged::Insert,
+            };
+            self.insert_from_stage(table, &name, &copy_into, &encoders, how)
                 .await?;
         }
         *self.rows.entry(table.name.to_string()).or_default() += count;
@@ -236,15 +242,14 @@ impl PgSession {
     }
 
     /// Moves the staged rows into table `name`, casting text back to the
-    /// column types; with `upsert` (the target table, which has a primary
-    /// key) rows with a key already there update them.
+    /// column types, as `how` says.
     async fn insert_from_stage(
         &self,
         table: &TableSchema,
         name: &str,
         copy_into: &str,
         encoders: &[ColumnEncoder],
-        upsert: Option<&TargetTable>,
+        how: Staged<'_>,
     ) -> Result<(), SourceError> {
         let cols: Vec<String> = encoders.iter().map(|e| ident(&e.name)).collect();
         let select: Vec<String> = encoders
@@ -257,12 +262,15 @@ impl PgSession {
                 }
             })
             .collect();
-        let mut sql = format!(
-            "INSERT INTO {name} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {copy_into}",
-            cols.join(", "),
-            select.join(", ")
-        );
-        if let Some(info) = upsert {
+        let mut sql = match how {
+            Staged::Missing => missing_rows(name, copy_into, &cols, &select),
+            _ => format!(
+                "INSERT INTO {name} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {copy_into}",
+                cols.join(", "),
+                select.join(", ")
+            ),
+        };
+        if let Staged::Upsert(info) = how {
             let pk: Vec<String> = info.primary_key.iter().map(|k| ident(k)).collect();
             let set: Vec<String> = encoders
                 .iter()
@@ -283,4 +291,48 @@ impl PgSession {
         self.exec(&sql, || format!("cannot load table {}", table.name))
             .await
     }
+}
+
+/// The insert of the rows staged in `stage` (read as `select`) that table
+/// `name` lacks, into its columns `cols`: rows are compared by the text of
+/// every value (what a backup and a preview compare: `1.0` is not `1.00`,
+/// and types without an equality, such as `json` or `point`, compare too),
+/// duplicates counted (the nth copy of a row is added unless the table has
+/// n copies), through one text key per row, which PostgreSQL can hash.
+fn missing_rows(name: &str, stage: &str, cols: &[String], select: &[String]) -> String {
+    let key = |values: &[String]| {
+        let texts: Vec<String> = values.iter().map(|v| format!("({v})::text")).collect();
+        format!("ROW({})::text", texts.join(", "))
+    };
+    let staged: Vec<String> = select
+        .iter()
+        .zip(cols)
+        .map(|(s, c)| format!("{s} AS {c}"))
+        .collect();
+    format!(
+        "WITH tresor_s AS (SELECT {staged}, {skey} AS tresor_k FROM {stage}), \
+         tresor_sn AS (SELECT *, row_number() OVER (PARTITION BY tresor_k) AS tresor_n \
+         FROM tresor_s), \
+         tresor_l AS (SELECT {lkey} AS tresor_k, row_number() OVER (PARTITION BY {lkey}) \
+         AS tresor_n FROM {name}) \
+         INSERT INTO {name} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM tresor_sn \
+         WHERE NOT EXISTS (SELECT 1 FROM tresor_l \
+         WHERE tresor_l.tresor_k = tresor_sn.tresor_k AND tresor_l.tresor_n = tresor_sn.tresor_n)",
+        staged = staged.join(", "),
+        skey = key(select),
+        lkey = key(cols),
+        cols = cols.join(", "),
+    )
+}
+
+/// How staged rows go into their table.
+#[derive(Clone, Copy)]
+enum Staged<'a> {
+    /// All inserted.
+    Insert,
+    /// Inserted, or updating the row with their key (the table, which has
+    /// a primary key).
+    Upsert(&'a TargetTable),
+    /// Only those the table lacks (a merge without a primary key).
+    Missing,
 }

@@ -325,27 +325,6 @@ impl PgSession {
             }
             self.tables.insert(n.clone(), info);
         }
-        if self.mode == RestoreMode::Merge {
-            let keyless: Vec<String> = existing
-                .iter()
-                .filter(|n| {
-                    self.tables
-                        .get(*n)
-                        .is_some_and(|t| t.primary_key.is_empty())
-                })
-                .map(ToString::to_string)
-                .collect();
-            if !keyless.is_empty() {
-                return Err(SourceError::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "cannot merge into table(s) without a primary key: {}",
-                        keyless.join(", ")
-                    ),
-                )
-                .with_hint("try: --mode replace, or leave these tables out of the restore"));
-            }
-        }
         if !problems.is_empty() {
             return Err(SourceError::new(
                 ErrorKind::SchemaMismatch,

@@ -15,7 +15,24 @@ pub(crate) struct LoadPlan {
     pub(crate) positions: Vec<usize>,
     /// Values per row.
     pub(crate) width: usize,
+    /// A merge into a table without a primary key: `sql` stages the rows
+    /// in a temporary table, and these statements make it first and then
+    /// add the staged rows the table lacks.
+    pub(crate) missing: Option<MergeMissing>,
 }
+
+/// The statements of a merge into a table without a primary key.
+#[derive(Debug)]
+pub(crate) struct MergeMissing {
+    /// Makes the (empty) temporary table the rows are staged in.
+    pub(crate) stage: String,
+    /// Adds the staged rows the table lacks and drops the stage.
+    pub(crate) merge: String,
+}
+
+/// The temporary table a merge into a table without a primary key stages
+/// its rows in.
+const MERGE_STAGE: &str = "tresor_merge_stage";
 
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -37,6 +54,7 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
         sql: insert_sql(target_name, &cols),
         positions,
         width: stored.len(),
+        missing: None,
     }
 }
 
@@ -123,6 +141,28 @@ pub(crate) fn fit(
         }
     }
     let table = &target.name.name;
+    if mode == RestoreMode::Merge && snap.primary_key.is_empty() && target.primary_key.is_empty() {
+        let missing = merge_missing(table, &cols, rowid);
+        let sql = if problems.len() > before {
+            String::new()
+        } else {
+            format!(
+                "INSERT INTO temp.{} ({}) VALUES ({})",
+                ident(MERGE_STAGE),
+                ident_list(cols.iter().copied()),
+                (1..=cols.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return LoadPlan {
+            sql,
+            positions,
+            width: stored.len(),
+            missing: Some(missing),
+        };
+    }
     let mut sql = match (mode, rowid) {
         // a merge inserts the rowid where it is free, NULL (a new one)
         // where another row took it
@@ -178,5 +218,57 @@ pub(crate) fn fit(
         sql,
         positions,
         width: stored.len(),
+        missing: None,
+    }
+}
+
+/// A merge into `table`, which has no primary key, of the rows staged in
+/// `cols` (`rowid` among them, the snapshot's rowid, stored as the
+/// stage's own): the staged rows the table lacks, compared by every
+/// column and with duplicates counted (a row staged twice and there once
+/// is added once), get the snapshot's rowid where it is free.
+fn merge_missing(table: &str, cols: &[&str], rowid: Option<&str>) -> MergeMissing {
+    let values: Vec<&str> = cols.iter().copied().filter(|c| Some(*c) != rowid).collect();
+    let stage = format!("temp.{}", ident(MERGE_STAGE));
+    let target = format!("main.{}", ident(table));
+    let list = ident_list(values.iter().copied());
+    // the nth copy of a value in the stage is missing unless the table
+    // has an nth copy too
+    let numbered = |from: &str, extra: &str| {
+        format!(
+            "SELECT {extra}{list}, row_number() OVER (PARTITION BY {list}) AS tresor_n FROM {from}"
+        )
+    };
+    let same: Vec<String> = values
+        .iter()
+        .map(|c| format!("l.{0} IS s.{0}", ident(c)))
+        .collect();
+    let (into, rowid_value, staged_rowid) = match rowid {
+        Some(r) => (
+            format!("{list}, {}", ident(r)),
+            format!(
+                ", CASE WHEN EXISTS (SELECT 1 FROM {target} WHERE {} = s.tresor_rowid) \
+                 THEN NULL ELSE s.tresor_rowid END",
+                ident(r)
+            ),
+            "rowid AS tresor_rowid, ",
+        ),
+        None => (list.clone(), String::new(), ""),
+    };
+    let picked: Vec<String> = values.iter().map(|c| format!("s.{}", ident(c))).collect();
+    MergeMissing {
+        stage: format!(
+            "DROP TABLE IF EXISTS {stage}; CREATE TEMP TABLE {} AS SELECT {list} FROM {target} WHERE 0",
+            ident(MERGE_STAGE)
+        ),
+        merge: format!(
+            "INSERT INTO {target} ({into}) SELECT {}{rowid_value} FROM ({}) AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM ({}) AS l WHERE {} AND l.tresor_n = s.tresor_n); \
+             DROP TABLE {stage}",
+            picked.join(", "),
+            numbered(&stage, staged_rowid),
+            numbered(&target, ""),
+            same.join(" AND ")
+        ),
     }
 }

@@ -44,6 +44,10 @@ impl Inner {
         // taken while the statement borrows the connection; put back below
         let mut changes = std::mem::take(&mut self.changes);
         let conn = self.conn()?;
+        if let Some(m) = &load.missing {
+            conn.execute_batch(&m.stage)
+                .ctx(|| format!("cannot stage the rows of {name}"))?;
+        }
         let mut stmt = conn
             .prepare(&load.sql)
             .ctx(|| format!("cannot prepare insert into {name}"))?;
@@ -92,6 +96,10 @@ impl Inner {
             }
         }
         drop(stmt);
+        if let Some(m) = &load.missing {
+            conn.execute_batch(&m.merge)
+                .ctx(|| format!("cannot merge the rows of {name}"))?;
+        }
         self.changes = changes;
         if !foreign.is_empty() {
             self.warnings.push(format!(

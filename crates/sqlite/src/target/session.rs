@@ -85,9 +85,6 @@ pub(crate) struct SqliteSession {
 /// Starts a restore into the database at `path`.
 pub(crate) fn begin(path: &Path, plan: RestorePlan) -> Result<SqliteSession, SourceError> {
     let restored = planned_tables(&plan)?;
-    if plan.mode == RestoreMode::Merge {
-        refuse_keyless_merge(&restored)?;
-    }
     let inner = if is_fresh(path)? {
         begin_fresh(path, plan, restored)?
     } else {
@@ -110,28 +107,6 @@ fn planned_tables(plan: &RestorePlan) -> Result<Vec<TableSchema>, SourceError> {
     // sqlite_master order keeps `.dump` of the restored file identical
     tables.sort_by_key(|t| schema_order(&t.extra));
     Ok(tables)
-}
-
-fn refuse_keyless_merge(tables: &[TableSchema]) -> Result<(), SourceError> {
-    let keyless: Vec<&str> = tables
-        .iter()
-        .filter(|t| t.primary_key.is_empty())
-        .map(|t| t.name.name.as_str())
-        .collect();
-    if keyless.is_empty() {
-        return Ok(());
-    }
-    Err(SourceError::new(
-        ErrorKind::Unsupported,
-        format!(
-            "cannot merge tables without a primary key: {}",
-            keyless.join(", ")
-        ),
-    )
-    .with_hint(format!(
-        "try: --mode replace, or leave them out with --exclude {}",
-        keyless.join(",")
-    )))
 }
 
 /// Whether `path` is missing or holds an empty database.

@@ -10,7 +10,7 @@ use tresor_core::{
 };
 
 use super::{Dbs, all, fill, only, plan_for, rename, same_contents, table};
-use crate::compare::{compare_databases, copy_database, read_database};
+use crate::compare::{compare_databases, copy_database, format_row, read_database};
 use crate::{Harness, Step};
 
 /// Backup of a filled shop restored into an empty database compares equal;
@@ -421,31 +421,72 @@ pub async fn schema_mismatch_reported_before_writes(h: &dyn Harness) -> anyhow::
     dbs.finish(r).await
 }
 
-/// Merging a table without a primary key is refused (at `begin`, at the
-/// latest before commit) and the target is unchanged.
+/// Merging a table without a primary key adds the snapshot's rows the
+/// table lacks (compared by every column, duplicates counted) and keeps
+/// every row it has; merging the same snapshot again adds nothing. The
+/// keyed table merged alongside merges by key as ever.
 ///
 /// # Errors
-/// A merge that went through, or a changed target.
-pub async fn merge_without_key_is_refused(h: &dyn Harness) -> anyhow::Result<()> {
+/// What differs from the expected merge.
+pub async fn merge_without_key_adds_missing_rows(h: &dyn Harness) -> anyhow::Result<()> {
     let mut dbs = Dbs::new(h);
     let r = async {
         let c = h.connector();
-        let src = dbs.shop(&[fill(5)]).await?;
-        let dst = dbs.shop(&[fill(6)]).await?;
+        let src = dbs.shop(&[fill(8)]).await?;
+        let dst = dbs
+            .shop(&[fill(3), rename(2, "only in the target")])
+            .await?;
+        let tables = only(&["customers", "events"]);
         let before = read_database(c.as_ref(), &dst, &all()).await?;
-        let filter = only(&["customers", "events"]);
-        match copy_database(c.as_ref(), &src, &dst, RestoreMode::Merge, &filter).await {
-            Ok(s) => bail!("merging the keyless events table went through: {s:?}"),
-            Err(e) => {
-                let msg = format!("{e:#}");
-                ensure!(
-                    msg.contains("events"),
-                    "the error does not name the table: {msg}"
-                );
+        let snapshot = read_database(c.as_ref(), &src, &tables).await?;
+        let events = table(&before, "events")?.name.to_string();
+        // rows as text, sorted: a table without a key has no order
+        let bag = |rows: &[Row]| {
+            let mut v: Vec<String> = rows.iter().map(|r| format_row(r)).collect();
+            v.sort();
+            v
+        };
+        let mut want = bag(before.rows(&events));
+        let mut there = want.clone();
+        for row in bag(snapshot.rows(&events)) {
+            match there.iter().position(|x| *x == row) {
+                Some(i) => {
+                    there.remove(i);
+                }
+                None => want.push(row),
             }
         }
-        let after = read_database(c.as_ref(), &dst, &all()).await?;
-        same_contents(&before, &after).context("a refused merge changed the target")
+        want.sort();
+        ensure!(
+            want.len() > before.rows(&events).len() && there.len() < before.rows(&events).len(),
+            "the fixture must have events in both and events only in the snapshot"
+        );
+        let mut expected = before.clone();
+        let customers = table(&before, "customers")?;
+        let merged_customers = merged(
+            customers,
+            before.rows(&customers.name.to_string()),
+            snapshot.rows(&customers.name.to_string()),
+        )?;
+        expected
+            .tables
+            .insert(customers.name.to_string(), merged_customers);
+        for round in 1..=2 {
+            copy_database(c.as_ref(), &src, &dst, RestoreMode::Merge, &tables).await?;
+            let after = read_database(c.as_ref(), &dst, &all()).await?;
+            let got = bag(after.rows(&events));
+            ensure!(
+                got == want,
+                "merge {round}: the keyless table holds {got:#?}, expected {want:#?}"
+            );
+            let mut expected = expected.clone();
+            expected
+                .tables
+                .insert(events.clone(), after.rows(&events).to_vec());
+            same_contents(&expected, &after)
+                .with_context(|| format!("merge {round}: other tables differ"))?;
+        }
+        Ok(())
     }
     .await;
     dbs.finish(r).await

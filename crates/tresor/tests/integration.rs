@@ -4,6 +4,7 @@
 
 mod integration {
     mod apps;
+    mod buildbot;
     pub mod cli;
     mod copy;
     mod cross_engine;

@@ -26,6 +26,10 @@ pub enum App {
     /// registry (SQLAlchemy tables, Alembic's migrations), filled through
     /// MLflow's client; `tracker.py` rather than a shop
     Mlflow,
+    /// `crates/testing/apps/buildbot`: a Buildbot master's database
+    /// (SQLAlchemy tables, Alembic's migrations), filled by a running
+    /// master's builds on a local worker; `master.py` rather than a shop
+    Buildbot,
 }
 
 impl App {
@@ -35,6 +39,21 @@ impl App {
         cmd.args(args)
             .output()
             .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    }
+
+    /// How many `what` the application finds in the database at `url`
+    /// (its script's `count URL WHAT`).
+    pub fn count(self, url: &str, what: &str) -> u64 {
+        let out = self.shop(&["count", url, what]);
+        assert!(
+            out.status.success(),
+            "{self:?}: count {what} of {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a count")
     }
 
     /// The application's script, arguments to be added.
@@ -54,6 +73,10 @@ impl App {
             App::Mlflow => (
                 venv_python("TRESOR_MLFLOW_PYTHON", "tresor-mlflow"),
                 apps.join("mlflow/tracker.py"),
+            ),
+            App::Buildbot => (
+                venv_python("TRESOR_BUILDBOT_PYTHON", "tresor-buildbot"),
+                apps.join("buildbot/master.py"),
             ),
         };
         let mut cmd = Command::new(program);
@@ -78,6 +101,10 @@ impl App {
             App::Mlflow => {
                 ".ci/services installs crates/testing/apps/mlflow/requirements.txt into \
                  ~/.cache/tresor-mlflow"
+            }
+            App::Buildbot => {
+                ".ci/services installs crates/testing/apps/buildbot/requirements.txt into \
+                 ~/.cache/tresor-buildbot"
             }
         }
     }

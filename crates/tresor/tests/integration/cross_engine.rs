@@ -102,11 +102,11 @@ pub(super) fn first_difference(a: &str, b: &str) -> String {
 /// an app: the ORM must read back exactly the same objects and go on
 /// writing) and into an empty database (tresor makes the tables from the
 /// portable model; the documented approximations apply, as `approximate`
-/// writes them into a dump).
-pub(super) fn moves_from(app: App, kind: Kind, approximate: fn(&str) -> String) {
+/// writes them into a dump). `rows` says how much `app` makes.
+pub(super) fn moves_from(app: App, kind: Kind, rows: &str, approximate: fn(&str) -> String) {
     let env = Env::new();
     let src = Db::create(kind, env.dir.path());
-    src.make(app, "25");
+    src.make(app, rows);
     let from = src.url();
     env.ok(&["backup", &from, "--quiet"]);
     let expected = app_dump(app, &from);
@@ -143,17 +143,17 @@ pub(super) fn moves_from(app: App, kind: Kind, approximate: fn(&str) -> String) 
 
 #[test]
 fn from_sqlite_into_postgres_and_mariadb() {
-    moves_from(App::Django, Kind::Sqlite, approximated);
+    moves_from(App::Django, Kind::Sqlite, "25", approximated);
 }
 
 #[test]
 fn from_postgres_into_sqlite_and_mariadb() {
-    moves_from(App::Django, Kind::Postgres, approximated);
+    moves_from(App::Django, Kind::Postgres, "25", approximated);
 }
 
 #[test]
 fn from_mariadb_into_sqlite_and_postgres() {
-    moves_from(App::Django, Kind::Mariadb, approximated);
+    moves_from(App::Django, Kind::Mariadb, "25", approximated);
 }
 
 /// SQLite to PostgreSQL, the move people make when they grow: into the

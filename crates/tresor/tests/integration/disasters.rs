@@ -169,6 +169,14 @@ impl Db {
         self.make(App::Django, "25");
     }
 
+    /// A new database of `kind` (in `dir` for SQLite) that `app` made
+    /// and filled (`rows`, as for [`Db::make`]).
+    pub fn made_by(app: App, kind: Kind, dir: &Path, rows: &str) -> Db {
+        let db = Db::create(kind, dir);
+        db.make(app, rows);
+        db
+    }
+
     /// `app`'s migrations, then `rows` rows made through its ORM (none for
     /// "0").
     pub fn make(&self, app: App, rows: &str) {

@@ -15,9 +15,7 @@ use super::disasters::{Db, Kind};
 use super::support::{Env, stderr};
 
 fn store(kind: Kind, env: &Env, runs: &str) -> Db {
-    let db = Db::create(kind, env.dir.path());
-    db.make(App::Mlflow, runs);
-    db
+    Db::made_by(App::Mlflow, kind, env.dir.path(), runs)
 }
 
 /// Every engine: the drill passes, and a restore into a new database is
@@ -140,20 +138,6 @@ fn approximated(preview: &str) -> Vec<&str> {
         .collect()
 }
 
-/// How many `what` MLflow's client finds in the store at `url`.
-fn count(url: &str, what: &str) -> u64 {
-    let out = App::Mlflow.shop(&["count", url, what]);
-    assert!(
-        out.status.success(),
-        "count {what} of {url}: {}",
-        stderr(&out)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 /// The disaster MLflow's users meet: `mlflow gc` deletes the runs and
 /// experiments in the deleted stage for good, with their metrics, params,
 /// tags, metric summaries and model metrics, and a run was needed after
@@ -170,12 +154,16 @@ fn runs_mlflow_deleted_for_good_come_back_with_what_belongs_to_them() {
         let from = src.url();
         env.ok(&["backup", &from, "--quiet"]);
         let want = app_dump(App::Mlflow, &from);
-        let deleted = count(&from, "deleted-runs");
+        let deleted = App::Mlflow.count(&from, "deleted-runs");
         assert!(deleted > 0, "the store has no deleted runs");
 
         let gc = App::Mlflow.shop(&["gc", &from]);
         assert!(gc.status.success(), "gc of {from}: {}", stderr(&gc));
-        assert_eq!(count(&from, "deleted-runs"), 0, "gc left deleted runs");
+        assert_eq!(
+            App::Mlflow.count(&from, "deleted-runs"),
+            0,
+            "gc left deleted runs"
+        );
 
         let latest = format!("latest:{from}");
         let args = [
@@ -202,7 +190,7 @@ fn runs_mlflow_deleted_for_good_come_back_with_what_belongs_to_them() {
 
         let got = app_dump(App::Mlflow, &from);
         assert!(want == got, "{from}: {}", first_difference(&want, &got));
-        assert_eq!(count(&from, "deleted-runs"), deleted);
+        assert_eq!(App::Mlflow.count(&from, "deleted-runs"), deleted);
         let diff = env.json(&["diff", &latest, "--live"]);
         let changed: Vec<&serde_json::Value> = diff["tables"]
             .as_array()

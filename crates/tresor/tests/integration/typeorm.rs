@@ -60,15 +60,15 @@ fn approximated_from_mariadb(dump: &str) -> String {
 
 #[test]
 fn from_sqlite_into_postgres_and_mariadb() {
-    moves_from(App::Typeorm, Kind::Sqlite, approximated_from_sqlite);
+    moves_from(App::Typeorm, Kind::Sqlite, "25", approximated_from_sqlite);
 }
 
 #[test]
 fn from_postgres_into_sqlite_and_mariadb() {
-    moves_from(App::Typeorm, Kind::Postgres, approximated);
+    moves_from(App::Typeorm, Kind::Postgres, "25", approximated);
 }
 
 #[test]
 fn from_mariadb_into_sqlite_and_postgres() {
-    moves_from(App::Typeorm, Kind::Mariadb, approximated_from_mariadb);
+    moves_from(App::Typeorm, Kind::Mariadb, "25", approximated_from_mariadb);
 }

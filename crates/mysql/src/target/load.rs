@@ -125,6 +125,30 @@ const LENIENT_SQL_MODE: &str = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENG
 /// in.
 const MERGE_STAGE: &str = "tresor_merge_stage";
 
+/// The insert of the rows staged in `stage` that `table` lacks, into its
+/// columns `cols`: rows compare by the bytes of every value (what a backup
+/// and a preview compare, where a collation would take `'a'` for `'A'` or
+/// `'a '`), duplicates counted (the nth copy of a row is added unless the
+/// table has n copies), through one key per row.
+fn missing_rows(table: &str, stage: &str, cols: &[String]) -> String {
+    let key = {
+        let parts: Vec<String> = cols
+            .iter()
+            .map(|c| format!("COALESCE(CONCAT('v', HEX(CAST({c} AS BINARY))), 'n')"))
+            .collect();
+        format!("CONCAT_WS(',', {})", parts.join(", "))
+    };
+    let cols = cols.join(", ");
+    format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM \
+         (SELECT {cols}, tresor_k, ROW_NUMBER() OVER (PARTITION BY tresor_k) AS tresor_n \
+         FROM (SELECT {cols}, {key} AS tresor_k FROM {stage}) AS tresor_s0) AS tresor_s \
+         WHERE NOT EXISTS (SELECT 1 FROM (SELECT {key} AS tresor_k, \
+         ROW_NUMBER() OVER (PARTITION BY {key}) AS tresor_n FROM {table}) AS tresor_l \
+         WHERE tresor_l.tresor_k = tresor_s.tresor_k AND tresor_l.tresor_n = tresor_s.tresor_n)"
+    )
+}
+
 impl Inserter {
     fn new(table: &str, schema: &TableSchema, merge: bool, fresh: bool) -> Inserter {
         let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
@@ -424,17 +448,9 @@ impl MysqlSession {
         }
         inserter.finish(conn).await?;
         if missing {
-            // the staged rows the table lacks, duplicates counted (a row
-            // staged twice and there once is added once)
             let cols: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
-            let cols = cols.join(", ");
             for sql in [
-                format!(
-                    "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} \
-                     EXCEPT ALL SELECT {cols} FROM {table}",
-                    table = quote(&work),
-                    stage = quote(MERGE_STAGE)
-                ),
+                missing_rows(&quote(&work), &quote(MERGE_STAGE), &cols),
                 format!("DROP TEMPORARY TABLE {}", quote(MERGE_STAGE)),
             ] {
                 conn.query_drop(sql)

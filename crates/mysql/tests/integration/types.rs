@@ -407,6 +407,8 @@ async fn merge_upserts_and_keeps_other_rows() {
         "INSERT INTO kv (k, v) VALUES (1, 'new1'), (2, 'new2')",
         "CREATE TABLE bag (a INT)",
         "INSERT INTO bag VALUES (1), (1)",
+        "CREATE TABLE words (w VARCHAR(5) COLLATE utf8mb4_general_ci)",
+        "INSERT INTO words VALUES ('a'), ('A'), ('a '), (NULL)",
     ])
     .await;
     let b = backup(&src.url, &ReadOptions::default()).await;
@@ -416,6 +418,8 @@ async fn merge_upserts_and_keeps_other_rows() {
         "INSERT INTO kv (k, v) VALUES (2, 'old2'), (3, 'old3')",
         "CREATE TABLE bag (a INT)",
         "INSERT INTO bag VALUES (9), (1)",
+        "CREATE TABLE words (w VARCHAR(5) COLLATE utf8mb4_general_ci)",
+        "INSERT INTO words VALUES ('a'), ('b')",
     ])
     .await;
     // twice: merging the same snapshot again changes nothing
@@ -435,6 +439,14 @@ async fn merge_upserts_and_keeps_other_rows() {
         // snapshot's second 1
         let bag: Vec<i32> = c.query("SELECT a FROM bag ORDER BY a").await.expect("bag");
         assert_eq!(bag, [1, 1, 9]);
+        // compared by their bytes, not by the case- and pad-insensitive
+        // collation: 'A' and 'a ' are not the 'a' already there
+        let words: Vec<Option<String>> = c
+            .query("SELECT HEX(w) FROM words ORDER BY HEX(w)")
+            .await
+            .expect("words");
+        let hex = |s: &str| Some(s.to_string());
+        assert_eq!(words, [None, hex("41"), hex("61"), hex("6120"), hex("62")]);
     }
     src.drop_now().await;
     dst.drop_now().await;

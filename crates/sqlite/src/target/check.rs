@@ -232,16 +232,24 @@ fn merge_missing(table: &str, cols: &[&str], rowid: Option<&str>) -> MergeMissin
     let stage = format!("temp.{}", ident(MERGE_STAGE));
     let target = format!("main.{}", ident(table));
     let list = ident_list(values.iter().copied());
+    // values compare by their bytes, as a backup and a preview compare
+    // them, whatever the column's collation ('A' is not 'a' under NOCASE)
+    let partition: Vec<String> = values
+        .iter()
+        .map(|c| format!("{} COLLATE BINARY", ident(c)))
+        .collect();
+    let partition = partition.join(", ");
     // the nth copy of a value in the stage is missing unless the table
     // has an nth copy too
     let numbered = |from: &str, extra: &str| {
         format!(
-            "SELECT {extra}{list}, row_number() OVER (PARTITION BY {list}) AS tresor_n FROM {from}"
+            "SELECT {extra}{list}, row_number() OVER (PARTITION BY {partition}) AS tresor_n \
+             FROM {from}"
         )
     };
     let same: Vec<String> = values
         .iter()
-        .map(|c| format!("l.{0} IS s.{0}", ident(c)))
+        .map(|c| format!("l.{0} IS s.{0} COLLATE BINARY", ident(c)))
         .collect();
     let (into, rowid_value, staged_rowid) = match rowid {
         Some(r) => (

@@ -174,7 +174,7 @@ def new_master(url):
         def loadConfig(self):
             return MasterConfig.loadFromDict(cfg, "<tresor>")
 
-    basedir = tempfile.mkdtemp(prefix="tresor-buildbot-")
+    basedir = tempfile.mkdtemp(prefix="master-")
     master = BuildMaster(basedir, reactor=reactor, config_loader=Loader())
     master.config.db.db_url = cfg["db_url"]
     return master, cfg
@@ -419,4 +419,8 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args:
         raise SystemExit(__doc__)
-    task.react(lambda reactor: defer.ensureDeferred(main(reactor, args)))
+    # the masters' directories (and their workers' build directories) go
+    # with the process
+    with tempfile.TemporaryDirectory(prefix="tresor-buildbot-") as tmp:
+        tempfile.tempdir = tmp
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor, args)))

@@ -47,9 +47,6 @@ impl PgSession {
             .collect();
         let (encoders, stage_types) = self.encoders(table, &info)?;
         let merge = self.mode == RestoreMode::Merge && !info.fresh;
-        let upsert = merge && !info.primary_key.is_empty();
-        // a merge into a table without a primary key adds the rows it lacks
-        let missing = merge && info.primary_key.is_empty();
         let stage = merge || encoders.iter().any(|e| e.codec.is_fallback());
         let copy_into = if stage {
             self.create_stage(table, &encoders, &stage_types).await?
@@ -83,10 +80,12 @@ impl PgSession {
         self.changes = changes;
         let count = count?;
         if stage {
-            let how = match (upsert, missing) {
-                (true, _) => Staged::Upsert(&info),
-                (false, true) => Staged::Missing,
-                (false, false) => Staged::Insert,
+            // a merge into a table without a primary key adds the rows it
+            // lacks
+            let how = match (merge, info.primary_key.is_empty()) {
+                (false, _) => Staged::Insert,
+                (true, true) => Staged::Missing,
+                (true, false) => Staged::Upsert(&info),
             };
             self.insert_from_stage(table, &name, &copy_into, &encoders, how)
                 .await?;

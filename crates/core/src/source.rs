@@ -461,6 +461,11 @@ pub struct RestorePlan {
     /// table; a restore that makes the table again adds back those the
     /// referencing tables lack.
     pub inbound_keys: Vec<(TableName, ForeignKey)>,
+    /// Tables (collections) the target has and the snapshot lacks, made
+    /// since the backup (an upgrade's migrations): a whole-database
+    /// restore with `--drop-extra-tables` drops them within its atomicity,
+    /// so that the database is as the backup had it.
+    pub drop: Vec<TableName>,
 }
 
 impl RestorePlan {
@@ -481,6 +486,7 @@ impl RestorePlan {
             only_missing: false,
             strict: false,
             inbound_keys: Vec::new(),
+            drop: Vec::new(),
         }
     }
 }

@@ -28,7 +28,8 @@ pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
     if taken_name {
         err.with_hint(
             "try: foreign key names are database-wide, and a table renamed since the backup keeps \
-             its keys' names; drop it or rename it back (the dry run lists it under \"left alone\"), \
+             its keys' names; restore with --drop-extra-tables (it drops the tables the snapshot \
+             lacks, which the dry run lists under \"left alone\"), or drop it or rename it back, \
              then restore",
         )
     } else {

@@ -189,6 +189,8 @@ impl Target for MysqlTarget {
             tables: HashMap::new(),
             fresh_order: Vec::new(),
             replaced: Vec::new(),
+            dropped: Vec::new(),
+            keys_after_swap: std::collections::HashSet::new(),
             foreign: plan.schema.engine != Engine::MYSQL,
             created_db,
             rows: BTreeMap::new(),

@@ -159,7 +159,9 @@ async fn run(
     let OpenedSource { snap, time } = opened;
     let schema = snap.schema().clone();
     let info = snap.info().clone();
-    let names: Vec<_> = schema.tables.iter().map(|t| t.name.clone()).collect();
+    // the storage of a virtual table is chosen by the virtual table's name
+    let mut names: Vec<_> = schema.tables.iter().map(TableSchema::chosen_by).collect();
+    names.dedup();
     let missing = options.read.filter.unmatched_literals(names.iter());
     if !missing.is_empty() {
         let _ = snap.close().await;

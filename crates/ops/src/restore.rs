@@ -71,6 +71,12 @@ pub struct RestoreOptions {
     /// cannot hold as it is, an object that is not translated or
     /// rewritten.
     pub strict: bool,
+    /// Also drop the tables (collections) the target has and the snapshot
+    /// lacks (`--drop-extra-tables`), within the restore's atomicity: the
+    /// database becomes what the backup held, as after an upgrade whose
+    /// migrations are rolled back. Only a whole-database restore in
+    /// replace mode can; the safety snapshot keeps what it drops.
+    pub drop_extra_tables: bool,
 }
 
 /// The application versions of a snapshot and of the restore's target.
@@ -153,6 +159,9 @@ pub struct RestoreOutcome {
     pub tables: Vec<(TableName, u64)>,
     /// With `only_missing`: tables left alone because they hold data.
     pub skipped: Vec<SkippedTable>,
+    /// With `drop_extra_tables`: the tables the snapshot lacks, dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// Decides which tables a restore covers and in what order.
@@ -274,6 +283,7 @@ async fn plan(
             only_missing: false,
             strict: options.strict,
             inbound_keys,
+            drop: Vec::new(),
         },
         selected,
         app_version,
@@ -321,6 +331,61 @@ fn keep_only_missing(
     Ok(skipped)
 }
 
+/// The target's tables a whole-database restore of `plan` does not
+/// cover: made after the backup, or renamed. A name that is a planned one
+/// but for its case is not among them (the restore may well write to it).
+pub fn extra_tables(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
+    let planned: std::collections::HashSet<String> = plan
+        .tables
+        .iter()
+        .map(|t| t.to_string().to_lowercase())
+        .collect();
+    state
+        .tables
+        .iter()
+        .filter(|t| !planned.contains(&t.name.to_string().to_lowercase()))
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// With `drop_extra_tables`, plans to drop the target's tables the
+/// snapshot lacks, but for the catalog's own (PostgreSQL's large objects
+/// are not a table to drop).
+fn plan_drops(plan: &mut RestorePlan, state: &TargetState, options: &RestoreOptions) -> Result<()> {
+    if !options.drop_extra_tables {
+        return Ok(());
+    }
+    let why = if options.rows.is_some() {
+        Some("a row selection (--where)")
+    } else if options.only_missing {
+        Some("--only-missing")
+    } else if options.mode != RestoreMode::Replace {
+        Some("merge mode")
+    } else if !options.tables.is_all() {
+        Some("a restore of some tables (--tables, --exclude, --group)")
+    } else if !plan.whole_database {
+        Some("a snapshot of some tables")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return Err(OpsError::InvalidInput {
+            what: format!(
+                "--drop-extra-tables makes the database what the backup held, which {why} does not restore"
+            ),
+            hint: Some(
+                "restore a whole-database snapshot in replace mode, or leave out --drop-extra-tables                  (the extra tables are then left alone)"
+                    .into(),
+            ),
+        });
+    }
+    plan.drop = extra_tables(plan, state)
+        .into_iter()
+        .filter(|t| t.schema.as_deref() != Some("pg_catalog"))
+        .collect();
+    Ok(())
+}
+
 /// Tables of the plan that hold rows in the target now.
 fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
     plan.tables
@@ -328,6 +393,53 @@ fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
         .filter(|t| state.table(t).is_some_and(|e| e.rows > 0))
         .cloned()
         .collect()
+}
+
+/// A filter choosing `tables` of the target as a backup chooses them:
+/// the storage of a virtual table by the virtual table's name (a source
+/// lists only the virtual table, and reads its storage with it).
+pub(crate) fn choosing(plan: &RestorePlan, tables: &[TableName]) -> TableFilter {
+    let mut names: Vec<TableName> = Vec::new();
+    for t in tables {
+        let n = plan
+            .schema
+            .table(t)
+            .map_or_else(|| t.clone(), TableSchema::chosen_by);
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    TableFilter::exact(names)
+}
+
+/// The tables a safety snapshot keeps: those the restore overwrites and,
+/// empty or not, those it drops (so that an undo brings them back), chosen
+/// as a backup chooses them.
+async fn safety_filter(
+    plan: &RestorePlan,
+    overwritten: &[TableName],
+    source: &dyn Source,
+) -> Result<TableFilter> {
+    if plan.drop.is_empty() {
+        return Ok(choosing(plan, overwritten));
+    }
+    // the tables to drop are not the snapshot's: the target knows which
+    // of them are the storage of a virtual table
+    let live = source.open(&ReadOptions::default()).await?;
+    let mut tables = overwritten.to_vec();
+    let mut drops: Vec<TableName> = Vec::new();
+    for t in &plan.drop {
+        let n = live
+            .schema()
+            .table(t)
+            .map_or_else(|| t.clone(), TableSchema::chosen_by);
+        if !drops.contains(&n) {
+            drops.push(n);
+        }
+    }
+    live.close().await?;
+    tables.extend(drops);
+    Ok(choosing(plan, &tables))
 }
 
 /// Leaves out of a restore into another engine what only the snapshot's
@@ -507,6 +619,7 @@ pub async fn restore(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
+    plan_drops(&mut plan, &state, options)?;
     approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if plan.tables.is_empty() {
@@ -520,6 +633,7 @@ pub async fn restore(
             },
             tables: Vec::new(),
             skipped,
+            dropped: Vec::new(),
         });
     }
     let existing: Vec<TableName> = plan
@@ -533,7 +647,7 @@ pub async fn restore(
     {
         let live = source
             .open(&ReadOptions {
-                filter: TableFilter::exact(existing.clone()),
+                filter: choosing(&plan, &existing),
                 ..ReadOptions::default()
             })
             .await?;
@@ -553,18 +667,19 @@ pub async fn restore(
     }
     let overwritten = overwritten(&plan, &state);
     let mut safety = None;
-    if options.safety_snapshot && !overwritten.is_empty() {
+    if options.safety_snapshot && !(overwritten.is_empty() && plan.drop.is_empty()) {
         let Some(source) = target_source else {
             return Err(OpsError::Internal(
                 "a safety snapshot needs a source for the target".into(),
             ));
         };
         progress.step("taking a safety snapshot of the tables the restore overwrites");
+        let filter = safety_filter(&plan, &overwritten, source).await?;
         let backup_options = BackupOptions {
             source_name: options.target_name.clone(),
             url: options.target_url.clone(),
             read: ReadOptions {
-                filter: TableFilter::exact(overwritten),
+                filter,
                 ..ReadOptions::default()
             },
             trigger: Trigger::PreRestore,
@@ -623,6 +738,7 @@ pub async fn restore(
         summary,
         tables,
         skipped,
+        dropped: plan.drop.iter().map(ToString::to_string).collect(),
     })
 }
 

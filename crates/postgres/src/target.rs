@@ -196,6 +196,7 @@ impl Target for PostgresTarget {
             plan_tables: tables_only(&plan.tables),
             inbound_keys: plan.inbound_keys.clone(),
             recreate: tables_only(&plan.recreate),
+            drop: plan.drop.clone(),
             large_objects: plan
                 .schema
                 .tables

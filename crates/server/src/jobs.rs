@@ -79,6 +79,9 @@ pub enum JobSpec {
         /// Only tables that are missing or empty in the target.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         only_missing: bool,
+        /// Drop the tables the snapshot lacks.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drop_extra_tables: bool,
         /// The application version the target runs, over the config's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         app_version: Option<String>,

@@ -42,11 +42,11 @@ pub use compare::{
 };
 pub use conformance::{SKIPS, Skip, skipped};
 pub use suite::{
-    consistent_snapshot_under_writes, failure_mid_restore_leaves_target_unchanged,
-    filters_select_tables, key_order_and_batches, merge_into_existing,
-    merge_without_key_adds_missing_rows, only_missing_refuses_tables_holding_rows,
-    replace_into_existing, rollback_leaves_target_unchanged, round_trip,
-    schema_mismatch_reported_before_writes,
+    consistent_snapshot_under_writes, drop_extra_tables_leaves_what_the_backup_held,
+    failure_mid_restore_leaves_target_unchanged, filters_select_tables, key_order_and_batches,
+    merge_into_existing, merge_without_key_adds_missing_rows,
+    only_missing_refuses_tables_holding_rows, replace_into_existing,
+    rollback_leaves_target_unchanged, round_trip, schema_mismatch_reported_before_writes,
 };
 
 use async_trait::async_trait;

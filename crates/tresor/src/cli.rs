@@ -347,6 +347,13 @@ pub struct RestoreArgs {
     /// data). Needs no confirmation: nothing with data is touched
     #[arg(long, conflicts_with = "filters")]
     pub only_missing: bool,
+    /// Also drop the tables (collections) the target has and the snapshot
+    /// lacks, such as those an upgrade's migrations made, so that the
+    /// database is what the backup held; atomic with the restore, and the
+    /// safety snapshot keeps them. A whole-database restore in replace
+    /// mode only
+    #[arg(long, conflicts_with_all = ["filters", "only_missing", "tables", "exclude", "group"])]
+    pub drop_extra_tables: bool,
     /// The version of the application running on the target (else the
     /// target's `app-version` in tresor.toml); a snapshot of another
     /// version is pointed out

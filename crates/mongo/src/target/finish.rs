@@ -48,6 +48,18 @@ impl MongoSession {
         Ok(())
     }
 
+    /// Drops the collections the snapshot lacks, after the commit; one
+    /// that cannot be dropped stays, with a warning naming it.
+    pub(super) async fn drop_extra(&mut self) {
+        for name in std::mem::take(&mut self.drop) {
+            if let Err(e) = self.conn.db.collection::<Document>(&name).drop().await {
+                self.warnings.push(format!(
+                    "collection {name}, which the snapshot lacks, could not be dropped: {e}"
+                ));
+            }
+        }
+    }
+
     pub(super) async fn commit_swap(&mut self) -> Result<(), SourceError> {
         self.build_indexes().await?;
         // renaming over a collection drops what it holds: the deploy-safe

@@ -83,6 +83,10 @@ pub(crate) struct MongoSession {
     /// (`--only-missing`): checked when the restore begins and again just
     /// before temporaries replace collections.
     pub(super) only_missing: bool,
+    /// Collections the snapshot lacks (`--drop-extra-tables`): MongoDB
+    /// cannot drop a collection in a transaction, so they go right after
+    /// the commit.
+    pub(super) drop: Vec<String>,
     /// Committed or rolled back: nothing left to clean up.
     pub(super) done: bool,
 }
@@ -182,6 +186,7 @@ impl MongoSession {
             warnings: Vec::new(),
             fell_back: None,
             only_missing: plan.only_missing,
+            drop: plan.drop.iter().map(|n| n.name.clone()).collect(),
             done: false,
         };
         if leftovers > 0 {
@@ -448,6 +453,7 @@ impl TargetSession for MongoSession {
             }
         };
         self.done = true;
+        self.drop_extra().await;
         self.restore_views().await?;
         Ok(self.summary(method))
     }

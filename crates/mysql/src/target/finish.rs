@@ -27,9 +27,9 @@ impl MysqlSession {
             let Some(Route::Fresh { work, fks, .. }) = self.tables.get(name) else {
                 continue;
             };
-            // a replaced table's key names are still taken by the old
-            // table: its keys are added after the swap
-            if fks.is_empty() || self.replaced.contains(&name.name) {
+            // a replaced (or dropped) table's key names are still taken by
+            // the old table: its keys are added after the swap
+            if fks.is_empty() || self.keys_after_swap(&name.name) {
                 continue;
             }
             let adds: Vec<String> = fks
@@ -62,6 +62,11 @@ impl MysqlSession {
         }
     }
 
+    /// Whether the keys of new table `name` wait for the old tables to go.
+    fn keys_after_swap(&self, name: &str) -> bool {
+        self.replaced.iter().any(|r| r == name) || self.keys_after_swap.contains(name)
+    }
+
     /// Real name -> work name of every new table.
     fn work_names(&self) -> HashMap<String, String> {
         self.fresh_order
@@ -84,6 +89,21 @@ impl MysqlSession {
                 .ctx(|| "cannot commit the restore".to_string())?;
             let _ = txn.disconnect().await;
             methods.push("existing tables loaded in one transaction");
+        }
+        if !self.dropped.is_empty() {
+            // the tables the snapshot lacks (`--drop-extra-tables`); foreign
+            // key checks are off on this connection
+            let old: Vec<String> = self.dropped.iter().map(|n| quote(n)).collect();
+            self.ddl()?
+                .query_drop(format!("DROP TABLE IF EXISTS {}", old.join(", ")))
+                .await
+                .ctx(|| {
+                    format!(
+                        "cannot drop {}, which the snapshot lacks",
+                        self.dropped.join(", ")
+                    )
+                })?;
+            methods.push("tables the snapshot lacks dropped");
         }
         if !fresh.is_empty() {
             let pairs: Vec<String> = fresh
@@ -112,7 +132,7 @@ impl MysqlSession {
                 let Some(Route::Fresh { fks, .. }) = self.tables.get(name) else {
                     continue;
                 };
-                if fks.is_empty() || !self.replaced.contains(&name.name) {
+                if fks.is_empty() || !self.keys_after_swap(&name.name) {
                     continue;
                 }
                 let adds: Vec<String> = fks.iter().map(|fk| format!("ADD {fk}")).collect();

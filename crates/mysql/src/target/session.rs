@@ -1,7 +1,7 @@
 //! One restore in progress: its two connections, the route of every
 //! planned table, and what is dropped when it does not commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
@@ -64,6 +64,13 @@ pub(super) struct MysqlSession {
     /// Tables whose definition changed since the backup: made again
     /// under work names like new ones, and dropped just before the swap.
     pub(super) replaced: Vec<String>,
+    /// Tables the snapshot lacks (`--drop-extra-tables`), dropped with the
+    /// replaced ones just before the swap.
+    pub(super) dropped: Vec<String>,
+    /// New tables whose foreign keys are named like one a dropped table
+    /// holds (a table renamed since the backup): added after the swap,
+    /// like those of replaced tables.
+    pub(super) keys_after_swap: HashSet<String>,
     /// Whether the snapshot is of another engine.
     pub(super) foreign: bool,
     pub(super) created_db: bool,
@@ -145,6 +152,8 @@ impl MysqlSession {
                 },
             );
         }
+        self.dropped = plan.drop.iter().map(|n| n.name.clone()).collect();
+        self.defer_keys_named_by_dropped(&db).await?;
         if !mismatches.is_empty() {
             return Err(SourceError::new(
                 ErrorKind::SchemaMismatch,
@@ -186,6 +195,40 @@ impl MysqlSession {
                 .open_transaction(plan, endpoint, &existing_planned)
                 .await?;
             self.txn = Some(txn);
+        }
+        Ok(())
+    }
+
+    /// Foreign key names are the database's: a new table cannot take one
+    /// a table to drop still holds until that table is gone.
+    async fn defer_keys_named_by_dropped(&mut self, db: &str) -> Result<(), SourceError> {
+        if self.dropped.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(String, String)> = self
+            .ddl()?
+            .exec(
+                "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = ? AND CONSTRAINT_TYPE = 'FOREIGN KEY'",
+                (db,),
+            )
+            .await
+            .ctx(|| "cannot read the foreign keys of the tables to drop".to_string())?;
+        let names: Vec<&String> = keys
+            .iter()
+            .filter(|(t, _)| self.dropped.contains(t))
+            .map(|(_, k)| k)
+            .collect();
+        for (name, route) in &self.tables {
+            if let Route::Fresh { fks, .. } = route
+                && fks.iter().any(|fk| {
+                    names
+                        .iter()
+                        .any(|k| fk.contains(&format!("CONSTRAINT {} ", quote(k))))
+                })
+            {
+                self.keys_after_swap.insert(name.name.clone());
+            }
         }
         Ok(())
     }

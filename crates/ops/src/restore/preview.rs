@@ -8,16 +8,17 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tresor_core::{
     Approximation, DiffCounts, Engine, PortableType, ReadOptions, RestoreMode, RestorePlan, Row,
-    RowBatch, RowKey, RowReceiver, Source, SourceSnapshot, TableFilter, TableName, TableSchema,
-    Target, TargetState, diff_keyed, diff_unkeyed,
+    RowBatch, RowKey, RowReceiver, Source, SourceSnapshot, TableName, TableSchema, Target,
+    TargetState, diff_keyed, diff_unkeyed,
 };
 use tresor_repo::Repository;
 
 use super::load::{keep_chosen, money_columns, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
-    AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, definition_change,
-    keep_only_missing, leave_out_unheld, overwritten, plan, spelling, to_recreate,
+    AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
+    definition_change, extra_tables, keep_only_missing, leave_out_unheld, overwritten, plan,
+    plan_drops, spelling, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -67,6 +68,10 @@ pub struct Preview {
     /// leaves them as they are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_tables: Vec<String>,
+    /// With `drop_extra_tables`: the tables the snapshot lacks that the
+    /// restore drops (rehearsed with the rest), with the rows they hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<SkippedTable>,
     /// For a row selection: per table, how many rows come and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub selection: Vec<SelectedTable>,
@@ -116,6 +121,7 @@ pub async fn preview(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
+    plan_drops(&mut plan, &state, options)?;
     if plan.tables.is_empty() {
         return Ok(Preview {
             snapshot: snapshot.id.clone(),
@@ -123,6 +129,7 @@ pub async fn preview(
             overwrites_data: false,
             tables: Vec::new(),
             extra_tables: Vec::new(),
+            dropped: Vec::new(),
             selection: Vec::new(),
             rehearsal: None,
             skipped,
@@ -152,7 +159,7 @@ pub async fn preview(
         None
     } else {
         let read = ReadOptions {
-            filter: TableFilter::exact(existing.clone()),
+            filter: choosing(&plan, &existing),
             ..ReadOptions::default()
         };
         Some(target_source.open(&read).await?)
@@ -191,22 +198,31 @@ pub async fn preview(
         approximations.extend(r.changed_values.iter().cloned());
     }
     let extra_tables = if plan.whole_database {
-        state
-            .tables
-            .iter()
-            .filter(|t| !plan.tables.contains(&t.name))
-            .map(|t| t.name.to_string())
+        extra_tables(&plan, &state)
+            .into_iter()
+            .filter(|t| !plan.drop.contains(t))
+            .map(|t| t.to_string())
             .collect()
     } else {
         Vec::new()
     };
+    let dropped: Vec<SkippedTable> = plan
+        .drop
+        .iter()
+        .map(|t| SkippedTable {
+            name: t.clone(),
+            target_rows: state.table(t).map_or(0, |e| e.rows),
+        })
+        .collect();
     Ok(Preview {
         selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
-        overwrites_data: !overwritten(&plan, &state).is_empty(),
+        overwrites_data: !overwritten(&plan, &state).is_empty()
+            || dropped.iter().any(|t| t.target_rows > 0),
         tables,
         extra_tables,
+        dropped,
         rehearsal,
         skipped,
         app_version,

@@ -167,8 +167,9 @@ impl PgSession {
                 if taken {
                     err.with_hint(
                         "try: a table renamed since the backup keeps the names of its sequences, \
-                         indexes and constraints; drop it or rename it back (the dry run lists it \
-                         under \"left alone\"), then restore",
+                         indexes and constraints; restore with --drop-extra-tables (it drops the \
+                         tables the snapshot lacks, which the dry run lists under \"left alone\"), \
+                         or drop it or rename it back, then restore",
                     )
                 } else {
                     err

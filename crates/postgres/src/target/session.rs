@@ -62,6 +62,8 @@ pub(super) struct PgSession {
     pub(super) inbound_keys: Vec<(TableName, tresor_core::ForeignKey)>,
     /// Tables to make again as the snapshot had them.
     pub(super) recreate: Vec<TableName>,
+    /// Tables the snapshot lacks, dropped (`--drop-extra-tables`).
+    pub(super) drop: Vec<TableName>,
     /// The large objects, when the restore covers them (they are loaded
     /// apart from the tables, see `large_objects`).
     pub(super) large_objects: Option<TableSchema>,
@@ -157,6 +159,7 @@ impl PgSession {
         }
         self.lock_only_missing().await?;
         self.drop_recreated().await?;
+        self.drop_extra().await?;
         let (existing, missing) = self.existing_and_missing().await?;
         // check every existing table before touching anything
         self.types = load_types(&self.client).await?;
@@ -257,6 +260,22 @@ impl PgSession {
             }
         }
         Ok(())
+    }
+
+    /// `--drop-extra-tables`: the tables the snapshot lacks go, inside the
+    /// transaction, with what depends on them (their partitions, views on
+    /// them, other tables' keys on them); named as the target names them.
+    async fn drop_extra(&mut self) -> Result<(), SourceError> {
+        if self.drop.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self.drop.iter().map(qualified).collect();
+        let shown: Vec<String> = self.drop.iter().map(ToString::to_string).collect();
+        self.exec(
+            &format!("DROP TABLE IF EXISTS {} CASCADE", names.join(", ")),
+            || format!("cannot drop {}, which the snapshot lacks", shown.join(", ")),
+        )
+        .await
     }
 
     /// The planned tables the target has, and those it lacks.

@@ -44,6 +44,11 @@ pub struct PreviewRequest {
     /// leave every table holding data alone (the deploy-safe restore).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_missing: bool,
+    /// Also drop the tables the target has and the snapshot lacks, so
+    /// that the database is what the backup held (a whole-database restore
+    /// in replace mode only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_extra_tables: bool,
     /// The application version the target runs (else the source's
     /// `app-version` in the config); a snapshot of another one is shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +117,9 @@ pub struct PreviewView {
     /// For a whole-database restore: tables the snapshot lacks (left alone).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     extra_tables: Vec<String>,
+    /// With `drop_extra_tables`: the tables the snapshot lacks, dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropped: Vec<tresor_ops::SkippedTable>,
     /// With `only_missing`: the tables left alone because they hold data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<tresor_ops::SkippedTable>,
@@ -206,6 +214,7 @@ pub async fn make_preview(
         require_same_app_version: r.require_same_app_version,
         with_privileges: r.with_privileges,
         strict: r.strict,
+        drop_extra_tables: r.drop_extra_tables,
     };
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
@@ -251,6 +260,7 @@ pub async fn make_preview(
         rehearsal: p.rehearsal.clone(),
         selection: p.selection.clone(),
         extra_tables: p.extra_tables.clone(),
+        dropped: p.dropped.clone(),
         skipped: p.skipped.clone(),
         app_version: p.app_version.clone(),
         creates_database: p.creates_database,
@@ -338,6 +348,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         filters: req.filters.clone(),
         with_related: req.with_related,
         only_missing: req.only_missing,
+        drop_extra_tables: req.drop_extra_tables,
         app_version: req.app_version.clone(),
         require_same_app_version: req.require_same_app_version,
         with_privileges: req.with_privileges,

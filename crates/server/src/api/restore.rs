@@ -44,6 +44,7 @@ struct UploadForm {
     tables: Vec<String>,
     group: Option<String>,
     only_missing: bool,
+    drop_extra_tables: bool,
     app_version: Option<String>,
     require_same_app_version: bool,
     confirm: Option<String>,
@@ -137,6 +138,7 @@ pub async fn upload_and_restore(
             with_related: false,
             group: f.group,
             only_missing: f.only_missing,
+            drop_extra_tables: f.drop_extra_tables,
             app_version: f.app_version,
             require_same_app_version: f.require_same_app_version,
             with_privileges: false,
@@ -235,6 +237,7 @@ async fn read_upload_form(
             }
             "group" => f.group = Some(text(field).await?.trim().to_string()),
             "only_missing" => f.only_missing = yes(&text(field).await?)?,
+            "drop_extra_tables" => f.drop_extra_tables = yes(&text(field).await?)?,
             "app_version" => {
                 f.app_version =
                     Some(text(field).await?.trim().to_string()).filter(|v| !v.is_empty());
@@ -245,7 +248,7 @@ async fn read_upload_form(
             "confirm" => f.confirm = Some(text(field).await?.trim().to_string()),
             other => {
                 return Err(ApiError::bad_request(format!("unknown field {other:?}")).hint(
-                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, app_version, require_same_app_version, confirm",
+                    "fields: backup_file, target, clear_existing_data or mode, tables, group, only_missing, drop_extra_tables, app_version, require_same_app_version, confirm",
                 ));
             }
         }

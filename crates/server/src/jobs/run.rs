@@ -58,6 +58,7 @@ pub(super) async fn execute(
             filters,
             with_related,
             only_missing,
+            drop_extra_tables,
             app_version,
             require_same_app_version,
             with_privileges,
@@ -68,6 +69,7 @@ pub(super) async fn execute(
                 tables,
                 rows,
                 only_missing: *only_missing,
+                drop_extra_tables: *drop_extra_tables,
                 app_version: app_version.clone(),
                 require_same_app_version: *require_same_app_version,
                 with_privileges: *with_privileges,
@@ -129,6 +131,9 @@ struct RestoreFigures<'a> {
     /// Tables `only_missing` left alone.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     skipped: &'a [tresor_ops::SkippedTable],
+    /// Tables the snapshot lacks, dropped (`drop_extra_tables`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dropped: &'a [String],
 }
 
 /// Rows of one table.
@@ -144,6 +149,7 @@ struct TableChoice<'a> {
     tables: &'a [String],
     rows: Option<tresor_ops::RowSelection>,
     only_missing: bool,
+    drop_extra_tables: bool,
     app_version: Option<String>,
     require_same_app_version: bool,
     with_privileges: bool,
@@ -163,6 +169,7 @@ async fn run_restore(
         tables,
         rows,
         only_missing,
+        drop_extra_tables,
         app_version,
         require_same_app_version,
         with_privileges,
@@ -187,6 +194,7 @@ async fn run_restore(
         require_same_app_version,
         with_privileges,
         strict,
+        drop_extra_tables,
     };
     progress.log(
         "info",
@@ -213,6 +221,12 @@ async fn run_restore(
     for a in &out.summary.changed_values {
         progress.log("warn", &format!("approximated: {a}"));
     }
+    for t in &out.dropped {
+        progress.log(
+            "info",
+            &format!("dropped {t}: the snapshot does not have it"),
+        );
+    }
     for t in &out.skipped {
         progress.log(
             "info",
@@ -221,6 +235,7 @@ async fn run_restore(
     }
     figures(&RestoreFigures {
         skipped: &out.skipped,
+        dropped: &out.dropped,
         snapshot: &out.snapshot,
         target,
         mode: mode.to_string(),

@@ -106,6 +106,8 @@ pub(super) struct PreviewForm {
     group: Option<String>,
     #[serde(default)]
     only_missing: Option<String>,
+    #[serde(default)]
+    drop_extra_tables: Option<String>,
 }
 
 pub(super) fn split_list(s: Option<&str>) -> Vec<String> {
@@ -150,6 +152,7 @@ pub(super) async fn preview(
             with_related: f.with_related.is_some(),
             group: f.group.filter(|g| !g.is_empty()),
             only_missing: f.only_missing.is_some(),
+            drop_extra_tables: f.drop_extra_tables.is_some(),
             app_version: None,
             require_same_app_version: false,
             with_privileges: false,

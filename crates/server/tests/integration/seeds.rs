@@ -229,6 +229,76 @@ async fn retention_groups_and_the_deploy_safe_restore_through_the_api() {
         .await;
     assert_eq!(st, 404, "{e}");
 
+    // an upgrade made a table: the whole-database restore drops it with
+    // drop_extra_tables, which a restore of a group cannot take
+    rusqlite::Connection::open(&db)
+        .expect("db")
+        .execute_batch(
+            "CREATE TABLE coupons (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), code TEXT); \
+             INSERT INTO coupons (customer_id, code) VALUES (1, 'a'), (2, 'b');",
+        )
+        .expect("upgrade");
+    let (st, e) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app", "group": "user-data", "drop_extra_tables": true}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--drop-extra-tables")),
+        "{e}"
+    );
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["extra_tables"], json!(["coupons"]), "{p}");
+    let (st, p) = s
+        .post(
+            &s.admin,
+            "/api/v1/restore/preview",
+            json!({"snapshot": full_snapshot, "target": "app", "drop_extra_tables": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        p["dropped"],
+        json!([{"name": "coupons", "target_rows": 2}]),
+        "{p}"
+    );
+    assert!(p.get("extra_tables").is_none(), "{p}");
+    assert_eq!(p["rehearsal"]["outcome"], "passed", "{p}");
+    let pid = p["preview_id"].as_str().expect("id");
+    let (st, v) = s.confirm_restore(pid, &full_snapshot[..8]).await;
+    assert_eq!(st, 202, "{v}");
+    let job = s.wait_job(v["job"].as_i64().expect("job")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["figures"]["dropped"], json!(["coupons"]), "{job}");
+    let left: i64 = rusqlite::Connection::open(&db)
+        .expect("db")
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'coupons'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(left, 0, "coupons is still there");
+    // the safety snapshot kept it, rows and all
+    let safety = job["figures"]["safety_snapshot"].as_str().expect("safety");
+    let (st, shown) = s
+        .get(&s.admin, &format!("/api/v1/snapshots/{safety}"))
+        .await;
+    assert_eq!(st, 200, "{shown}");
+    assert!(shown.to_string().contains("coupons"), "{shown}");
+
     s.stop().await;
 }
 

@@ -381,6 +381,32 @@ fn begin_in_place(
         }
     }
 
+    // `--drop-extra-tables`: the tables the snapshot lacks go, virtual
+    // ones first (they take their storage tables along)
+    let mut drops: Vec<(bool, String)> = Vec::new();
+    for n in &inner.plan.drop {
+        if let Some(actual) = actual_name(&conn, "table", &n.name)? {
+            let sql: Option<String> = conn
+                .query_row(
+                    "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+                    [&actual],
+                    |r| r.get(0),
+                )
+                .ctx(|| format!("cannot look up table {actual}"))?;
+            let is_virtual = sql.is_some_and(|s| {
+                s.trim_start()
+                    .get(..20)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL TABLE"))
+            });
+            drops.push((!is_virtual, actual));
+        }
+    }
+    drops.sort();
+    for (_, actual) in drops {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{}", ident(&actual)))
+            .ctx(|| format!("cannot drop table {actual}, which the snapshot lacks"))?;
+    }
+
     // a virtual table whose storage is restored and that the target lacks
     // is made first: it makes its storage tables, which then take the
     // snapshot's rows like any existing table

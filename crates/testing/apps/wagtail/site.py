@@ -13,6 +13,9 @@ the search index built by update_index.
     python3 site.py write URL        the site writes: a new page in the tree,
                                      an edit, a revision, the index updated
     python3 site.py update-index URL rebuild the search index (after a move)
+    python3 site.py migrate URL [APP NAME]
+                                     migrate (an upgrade), or take APP back to
+                                     its migration NAME (`zero`: all undone)
 
 URL is postgres://user@host:port/db, mysql://user@host:port/db or
 sqlite:///path/to/file.db. Needs Wagtail; .ci/services installs it into a
@@ -185,6 +188,9 @@ def main():
     elif args[:1] == ["update-index"]:
         setup(args[1])
         quiet("update_index")
+    elif args[:1] == ["migrate"]:
+        setup(args[1])
+        quiet("migrate", *args[2:4])
     elif args[:1] == ["write"]:
         setup(args[1])
         write()

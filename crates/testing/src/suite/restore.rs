@@ -175,16 +175,7 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
             } else {
                 2
             };
-            for name in plan.tables.iter().take(loaded) {
-                let t = plan
-                    .schema
-                    .table(name)
-                    .ok_or_else(|| anyhow!("no table {name}"))?;
-                let (tx, rx) = mpsc::channel(4);
-                let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
-                read?;
-                load?;
-            }
+            load_tables(snap.as_ref(), session.as_mut(), &plan, loaded).await?;
             match how {
                 "rollback" => session.rollback().await?,
                 "rehearse" => {
@@ -205,6 +196,26 @@ async fn rollback_in(h: &dyn Harness, dbs: &mut Dbs<'_>) -> anyhow::Result<()> {
         }
     }
     snap.close().await?;
+    Ok(())
+}
+
+/// Loads the first `count` tables of `plan` from `snap` into `session`.
+async fn load_tables(
+    snap: &dyn tresor_core::SourceSnapshot,
+    session: &mut dyn tresor_core::TargetSession,
+    plan: &RestorePlan,
+    count: usize,
+) -> anyhow::Result<()> {
+    for name in plan.tables.iter().take(count) {
+        let t = plan
+            .schema
+            .table(name)
+            .ok_or_else(|| anyhow!("no table {name}"))?;
+        let (tx, rx) = mpsc::channel(4);
+        let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
+        read?;
+        load?;
+    }
     Ok(())
 }
 
@@ -486,6 +497,81 @@ pub async fn merge_without_key_adds_missing_rows(h: &dyn Harness) -> anyhow::Res
             same_contents(&expected, &after)
                 .with_context(|| format!("merge {round}: other tables differ"))?;
         }
+        Ok(())
+    }
+    .await;
+    dbs.finish(r).await
+}
+
+/// A whole-database restore that drops the tables the snapshot lacks
+/// (`--drop-extra-tables`): rehearsed, it changes nothing; committed, the
+/// target holds exactly the snapshot's tables with the snapshot's rows,
+/// and the others (one keyless, one with a key) are gone.
+///
+/// # Errors
+/// What differs from the snapshot, or what the rehearsal changed.
+pub async fn drop_extra_tables_leaves_what_the_backup_held(h: &dyn Harness) -> anyhow::Result<()> {
+    let mut dbs = Dbs::new(h);
+    let r = async {
+        let c = h.connector();
+        let kept = only(&["customers", "orders"]);
+        let src = dbs.shop(&[fill(6), Step::FillAccounts]).await?;
+        let dst = dbs
+            .shop(&[fill(3), Step::FillAccounts, rename(1, "only in the target")])
+            .await?;
+        let source = c.source(&src)?;
+        let snap = source
+            .open(&ReadOptions {
+                filter: kept.clone(),
+                ..ReadOptions::default()
+            })
+            .await?;
+        let target = c.target(&dst)?;
+        let state = target.inspect().await?;
+        let mut plan = plan_for(snap.schema(), RestoreMode::Replace);
+        plan.drop = state
+            .tables
+            .iter()
+            .filter(|t| !kept.matches(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        let mut dropped: Vec<&str> = plan.drop.iter().map(|t| t.name.as_str()).collect();
+        dropped.sort_unstable();
+        ensure!(
+            dropped == ["accounts", "events"],
+            "the target's extra tables are {dropped:?}"
+        );
+        for how in ["rehearse", "commit"] {
+            let before = read_database(c.as_ref(), &dst, &all()).await?;
+            let mut session = target.begin(&plan).await?;
+            load_tables(snap.as_ref(), session.as_mut(), &plan, plan.tables.len()).await?;
+            if how == "rehearse" {
+                session.rehearse().await.context("the rehearsal failed")?;
+                ensure!(
+                    target.inspect().await? == state,
+                    "the rehearsal changed the target's tables"
+                );
+                let after = read_database(c.as_ref(), &dst, &all()).await?;
+                same_contents(&before, &after).context("the rehearsal changed the target")?;
+            } else {
+                session.commit().await.context("the restore failed")?;
+            }
+        }
+        snap.close().await?;
+        let names: Vec<String> = target
+            .inspect()
+            .await?
+            .tables
+            .iter()
+            .map(|t| t.name.name.clone())
+            .collect();
+        ensure!(
+            names.len() == 2 && names.iter().all(|n| n == "customers" || n == "orders"),
+            "after the restore the target holds {names:?}"
+        );
+        compare_databases(c.as_ref(), &src, &dst, &kept)
+            .await
+            .context("the kept tables differ from the snapshot")?;
         Ok(())
     }
     .await;

@@ -72,9 +72,15 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
 
     let state = target.inspect().await?;
     let plan = tresor_ops::plan_restore(&repo, &snapshot, &options).await?;
+    let dropped = if args.drop_extra_tables {
+        tresor_ops::extra_tables(&plan, &state)
+    } else {
+        Vec::new()
+    };
     let touched_with_data: Vec<_> = plan
         .tables
         .iter()
+        .chain(&dropped)
         .filter(|t| state.table(t).is_some_and(|e| e.rows > 0))
         .collect();
     // --only-missing leaves every table that holds data alone
@@ -181,6 +187,7 @@ fn restore_options(
         require_same_app_version: args.require_same_app_version,
         with_privileges: args.with_privileges,
         strict: args.strict,
+        drop_extra_tables: args.drop_extra_tables,
     }
 }
 
@@ -202,6 +209,12 @@ fn report(
             );
         }
         print_skipped(&outcome.skipped);
+        if !outcome.dropped.is_empty() {
+            println!(
+                "dropped (the snapshot does not have them, --drop-extra-tables): {}",
+                outcome.dropped.join(", ")
+            );
+        }
         let rows: u64 = outcome.tables.iter().map(|(_, n)| n).sum();
         println!(
             "restored snapshot {} into {target_label}: {} tables, {rows} rows ({})",
@@ -347,9 +360,19 @@ fn print_preview(p: &Preview) {
             );
         }
     }
+    if !p.dropped.is_empty() {
+        println!(
+            "dropped (the snapshot does not have them, --drop-extra-tables): {}",
+            p.dropped
+                .iter()
+                .map(|t| format!("{} ({} rows)", t.name, t.target_rows))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if !p.extra_tables.is_empty() {
         println!(
-            "left alone (the snapshot does not have them): {}",
+            "left alone (the snapshot does not have them; --drop-extra-tables drops them): {}",
             p.extra_tables.join(", ")
         );
     }

@@ -34,7 +34,7 @@ pub(super) fn unique(prefix: &str) -> String {
     )
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Postgres,
     Mariadb,
@@ -1137,6 +1137,20 @@ fn sqlite_restore_while_the_application_writes() {
     restore_while_the_application_writes(Kind::Sqlite);
 }
 
+/// The shop, backed up, its dump then, and `shop_product` renamed to
+/// `shop_goods` since.
+fn renamed_after_a_backup(kind: Kind, env: &Env) -> (Db, Vec<String>) {
+    let db = Db::create(kind, env.dir.path());
+    db.fill();
+    env.ok(&["backup", &db.url(), "--quiet"]);
+    let before = db.dump();
+    db.exec(match kind {
+        Kind::Mariadb => "RENAME TABLE shop_product TO shop_goods",
+        _ => "ALTER TABLE shop_product RENAME TO shop_goods",
+    });
+    (db, before)
+}
+
 /// A migration renamed a table (the runbook's case): the dry run lists the
 /// new name as left alone and, where the renamed table still holds the
 /// old names of its sequences, indexes or keys, refuses with a hint to
@@ -1144,20 +1158,13 @@ fn sqlite_restore_while_the_application_writes() {
 /// the backup, keys of other tables pointing at the right table again.
 fn a_renamed_table(kind: Kind) {
     let env = Env::new();
-    let db = Db::create(kind, env.dir.path());
-    db.fill();
+    let (db, before) = renamed_after_a_backup(kind, &env);
     let url = db.url();
-    env.ok(&["backup", &url, "--quiet"]);
-    let before = db.dump();
-    db.exec(match kind {
-        Kind::Mariadb => "RENAME TABLE shop_product TO shop_goods",
-        _ => "ALTER TABLE shop_product RENAME TO shop_goods",
-    });
     let latest = format!("latest:{url}");
     let out = env.tresor(&["restore", &latest, "--to", &url, "--dry-run"]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(
-        text.contains("left alone (the snapshot does not have them): shop_goods"),
+        text.contains("left alone (the snapshot does not have them; --drop-extra-tables drops them): shop_goods"),
         "{text}"
     );
     if !out.status.success() || text.contains("would fail") {
@@ -1185,17 +1192,56 @@ fn a_renamed_table(kind: Kind) {
     );
 }
 
+/// The same rename, restored in one command with `--drop-extra-tables`:
+/// the renamed table goes within the restore, which gives its names back
+/// (MariaDB's foreign key names are the database's: the new table's keys
+/// wait for the old one to go), and the database is exactly the backup.
+fn a_renamed_table_dropped_by_the_restore(kind: Kind) {
+    let env = Env::new();
+    let (db, before) = renamed_after_a_backup(kind, &env);
+    let url = db.url();
+    // a merge keeps what the target has: it cannot drop tables too
+    let latest = format!("latest:{url}");
+    let out = env.tresor(&[
+        "restore",
+        &latest,
+        "--to",
+        &url,
+        "--drop-extra-tables",
+        "--mode",
+        "merge",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("merge mode"), "{}", stderr(&out));
+    restore_latest(
+        &env,
+        &db,
+        &["--drop-extra-tables"],
+        "a renamed table, dropped by the restore",
+    );
+    let after = db.dump();
+    assert!(
+        after == before,
+        "after a renamed table dropped by the restore:\n{}",
+        differences(&before, &after)
+    );
+}
+
 #[test]
 fn postgres_a_renamed_table() {
     a_renamed_table(Kind::Postgres);
+    a_renamed_table_dropped_by_the_restore(Kind::Postgres);
 }
 
 #[test]
 fn mariadb_a_renamed_table() {
     a_renamed_table(Kind::Mariadb);
+    a_renamed_table_dropped_by_the_restore(Kind::Mariadb);
 }
 
 #[test]
 fn sqlite_a_renamed_table() {
     a_renamed_table(Kind::Sqlite);
+    a_renamed_table_dropped_by_the_restore(Kind::Sqlite);
 }

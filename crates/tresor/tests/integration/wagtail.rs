@@ -10,7 +10,7 @@
 
 use super::apps::App;
 use super::cross_engine::{app_dump, app_writes, drilled_and_restored, first_difference};
-use super::disasters::{Db, Kind};
+use super::disasters::{Db, Kind, differences};
 use super::support::{Env, stderr};
 
 /// The number the site's command `what` prints for the site at `url`.
@@ -64,8 +64,9 @@ fn a_wagtail_site_restores_and_drills_on_every_engine() {
 
 /// SQLite's full-text table is a virtual table whose index lives in five
 /// storage tables. Chosen by the virtual table's name, it restores on its
-/// own, into a new file and in place after it was dropped, and searches
-/// again; left out, its storage stays out too.
+/// own, into a new file, in place after it was dropped and in place over
+/// itself (a safety snapshot first), and searches again; a backup chooses
+/// it by that name too; left out, its storage stays out too.
 #[test]
 fn the_sqlite_search_index_restores_on_its_own() {
     let env = Env::new();
@@ -109,6 +110,14 @@ fn the_sqlite_search_index_restores_on_its_own() {
     assert_eq!(src.query_any(Kind::Sqlite, &matches), want);
     assert!(search(&from, "tresor") > 0);
 
+    // in place over the index as it is: the safety snapshot chooses the
+    // storage by the virtual table's name, as a backup by that name does
+    for how in [["--tables", fts], ["--exclude", "nothing"]] {
+        let out = env.ok(&["restore", &latest, how[0], how[1], "--to", &from, "--yes"]);
+        assert!(out.contains("safety snapshot"), "{out}");
+        assert_eq!(src.query_any(Kind::Sqlite, &matches), want);
+    }
+
     let without = Db::create(Kind::Sqlite, env.dir.path());
     env.ok(&[
         "restore",
@@ -124,6 +133,12 @@ fn the_sqlite_search_index_restores_on_its_own() {
         "SELECT count(*) FROM sqlite_master WHERE name LIKE 'wagtailsearch_indexentry_fts%'",
     );
     assert_eq!(left, "0");
+
+    // a backup of the index alone, by its name
+    let out = env.ok(&["backup", &from, "--tables", fts]);
+    assert!(out.contains("snapshot"), "{out}");
+    let shown = env.ok(&["show", "latest"]);
+    assert!(shown.contains(&format!("{fts}_data")), "{shown}");
 }
 
 /// Moving the site to another engine the way a Wagtail user does: the
@@ -278,4 +293,103 @@ fn rebuild_index(url: &str) {
         "update_index of {url}: {}",
         stderr(&out)
     );
+}
+
+/// Runs the site's migrations (an upgrade), or takes an app back (`[APP,
+/// NAME]`); what Django printed when they fail.
+fn migrate(url: &str, to: &[&str]) -> Result<(), String> {
+    let mut args = vec!["migrate", url];
+    args.extend(to);
+    let out = App::Wagtail.shop(&args);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(stderr(&out))
+    }
+}
+
+/// The tables an upgrade of the site makes: version 2 adds Wagtail's
+/// forms, redirects and embeds, whose tables reference pages and sites.
+const UPGRADE_TABLES: [&str; 3] = [
+    "wagtailembeds_embed",
+    "wagtailforms_formsubmission",
+    "wagtailredirects_redirect",
+];
+
+/// An upgrade rolled back by a restore. Version 1 of the site lacks three
+/// of Wagtail's apps; the backup is taken; version 2's migrations make
+/// their tables and the site writes; then version 2 is judged broken. A
+/// plain restore of the backup leaves the three tables behind while
+/// Django's record of migrations says they never ran, so the upgrade can
+/// no longer run ("already exists"). With `--drop-extra-tables` the
+/// database is what the backup held, line for line: the dry run names the
+/// tables it drops and rehearses it, the safety snapshot keeps them, and
+/// the upgrade runs again.
+#[test]
+fn an_upgrade_rolled_back_by_a_restore_runs_again() {
+    for kind in [Kind::Sqlite, Kind::Postgres, Kind::Mariadb] {
+        let env = Env::new();
+        let db = site(kind, &env, "3");
+        let url = db.url();
+        for app in ["wagtailforms", "wagtailredirects", "wagtailembeds"] {
+            migrate(&url, &[app, "zero"]).expect("taking an app back to version 1");
+        }
+        env.ok(&["backup", &url, "--quiet"]);
+        let before = db.dump();
+        migrate(&url, &[]).expect("the upgrade");
+        app_writes(App::Wagtail, &url);
+        let latest = format!("latest:{url}");
+        env.ok(&["restore", &latest, "--to", &url, "--yes", "--quiet"]);
+        let err = migrate(&url, &[]).expect_err("the upgrade ran over the tables it left");
+        assert!(err.contains("already exists"), "{kind:?}: {err}");
+
+        let dry = env.ok(&[
+            "restore",
+            &latest,
+            "--to",
+            &url,
+            "--drop-extra-tables",
+            "--dry-run",
+        ]);
+        let line = dry
+            .lines()
+            .find(|l| l.starts_with("dropped (the snapshot does not have them"))
+            .unwrap_or_else(|| panic!("{kind:?}: no tables to drop:\n{dry}"));
+        for t in UPGRADE_TABLES {
+            assert!(line.contains(t), "{kind:?}: {t} is not dropped: {line}");
+        }
+        assert!(!dry.contains("left alone"), "{kind:?}:\n{dry}");
+        assert!(
+            dry.contains("every table loaded and every check passed"),
+            "{kind:?}:\n{dry}"
+        );
+        let out = env.ok(&[
+            "restore",
+            &latest,
+            "--to",
+            &url,
+            "--drop-extra-tables",
+            "--yes",
+        ]);
+        let after = db.dump();
+        assert!(
+            after == before,
+            "{kind:?}: not what the backup held: {}",
+            differences(&before, &after)
+        );
+        let safety = out
+            .lines()
+            .find_map(|l| l.strip_prefix("safety snapshot "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{kind:?}: no safety snapshot:\n{out}"));
+        let kept = env.ok(&["show", safety]);
+        for t in UPGRADE_TABLES {
+            assert!(
+                kept.contains(t),
+                "{kind:?}: the safety snapshot lacks {t}:\n{kept}"
+            );
+        }
+        migrate(&url, &[]).expect("the upgrade runs again");
+        app_writes(App::Wagtail, &url);
+    }
 }

@@ -154,6 +154,7 @@ impl MysqlSession {
             .filter_map(|(n, r)| match r {
                 Route::Existing {
                     auto_increment: Some(a),
+                    ..
                 } => Some((n.name.clone(), *a)),
                 _ => None,
             })

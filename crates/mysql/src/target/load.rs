@@ -373,9 +373,9 @@ impl MysqlSession {
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
         let name = table.name.clone();
-        let (work, existing) = match self.tables.get(&name) {
-            Some(Route::Fresh { work, .. }) => (work.clone(), false),
-            Some(Route::Existing { .. }) => (name.name.clone(), true),
+        let (work, existing, keyed) = match self.tables.get(&name) {
+            Some(Route::Fresh { work, .. }) => (work.clone(), false, true),
+            Some(Route::Existing { keyed, .. }) => (name.name.clone(), true, *keyed),
             None => {
                 return Err(SourceError::new(
                     ErrorKind::NotFound,
@@ -413,9 +413,10 @@ impl MysqlSession {
             visible = t;
             &visible
         };
-        // a merge into a table without a key adds the rows it lacks: they
+        // a merge into a table without a primary key (the target's, as
+        // PostgreSQL and SQLite decide too) adds the rows it lacks: they
         // are staged in a temporary table of the same shape first
-        let missing = merge && matches!(schema.row_key, RowKey::None);
+        let missing = merge && !keyed;
         let into = if missing {
             for sql in [
                 format!("DROP TEMPORARY TABLE IF EXISTS {}", quote(MERGE_STAGE)),

@@ -43,8 +43,13 @@ pub(super) enum Route {
         fks: Vec<String>,
         keys_added: bool,
     },
-    /// Already in the target: loaded in the transaction.
-    Existing { auto_increment: Option<i64> },
+    /// Already in the target: loaded in the transaction. `keyed`: it has
+    /// a primary key, which a merge upserts by (else the merge adds the
+    /// rows it lacks), whatever key the snapshot's table had.
+    Existing {
+        auto_increment: Option<i64>,
+        keyed: bool,
+    },
 }
 
 /// One restore in progress.
@@ -97,6 +102,17 @@ impl MysqlSession {
         let db = self.db.clone();
         self.drop_orphans().await?;
         let existing = target_columns(self.ddl()?, &db).await?;
+        let keyed: HashSet<String> = self
+            .ddl()?
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLE_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = ? AND CONSTRAINT_TYPE = 'PRIMARY KEY'",
+                (&db,),
+            )
+            .await
+            .ctx(|| "cannot read the target's primary keys".to_string())?
+            .into_iter()
+            .collect();
         let run = self.lock.trim_start_matches("tresor_restore_").to_string();
         let mut mismatches = Vec::new();
         let mut creates = Vec::new();
@@ -115,6 +131,7 @@ impl MysqlSession {
                     name.clone(),
                     Route::Existing {
                         auto_increment: table.auto_increment,
+                        keyed: keyed.contains(&name.name),
                     },
                 );
                 continue;

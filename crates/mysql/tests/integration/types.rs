@@ -409,6 +409,11 @@ async fn merge_upserts_and_keeps_other_rows() {
         "INSERT INTO bag VALUES (1), (1)",
         "CREATE TABLE words (w VARCHAR(5) COLLATE utf8mb4_general_ci)",
         "INSERT INTO words VALUES ('a'), ('A'), ('a '), (NULL)",
+        // a key gained or lost since the backup: the target's decides
+        "CREATE TABLE gained (id INT NOT NULL, v VARCHAR(10))",
+        "INSERT INTO gained VALUES (1, 'new1'), (2, 'new2')",
+        "CREATE TABLE lost (id INT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO lost VALUES (1, 'x'), (2, 'y')",
     ])
     .await;
     let b = backup(&src.url, &ReadOptions::default()).await;
@@ -420,6 +425,10 @@ async fn merge_upserts_and_keeps_other_rows() {
         "INSERT INTO bag VALUES (9), (1)",
         "CREATE TABLE words (w VARCHAR(5) COLLATE utf8mb4_general_ci)",
         "INSERT INTO words VALUES ('a'), ('b')",
+        "CREATE TABLE gained (id INT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO gained VALUES (2, 'old2'), (3, 'old3')",
+        "CREATE TABLE lost (id INT, v VARCHAR(10))",
+        "INSERT INTO lost VALUES (2, 'y'), (5, 'z')",
     ])
     .await;
     // twice: merging the same snapshot again changes nothing
@@ -447,6 +456,21 @@ async fn merge_upserts_and_keeps_other_rows() {
             .expect("words");
         let hex = |s: &str| Some(s.to_string());
         assert_eq!(words, [None, hex("41"), hex("61"), hex("6120"), hex("62")]);
+        // upserted by the key the target has now
+        let gained: Vec<(i32, String)> = c
+            .query("SELECT id, v FROM gained ORDER BY id")
+            .await
+            .expect("gained");
+        let pairs = |v: &[(i32, &str)]| -> Vec<(i32, String)> {
+            v.iter().map(|(i, s)| (*i, (*s).to_string())).collect()
+        };
+        assert_eq!(gained, pairs(&[(1, "new1"), (2, "new2"), (3, "old3")]));
+        // the target has no key any more: the rows it lacks, none twice
+        let lost: Vec<(i32, String)> = c
+            .query("SELECT id, v FROM lost ORDER BY id")
+            .await
+            .expect("lost");
+        assert_eq!(lost, pairs(&[(1, "x"), (2, "y"), (5, "z")]));
     }
     src.drop_now().await;
     dst.drop_now().await;

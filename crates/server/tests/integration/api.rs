@@ -498,6 +498,55 @@ async fn pages_need_a_login_and_work_with_one() {
     let html = r.text().await.unwrap_or_default();
     assert_eq!(st, 400, "{html}");
     assert!(html.contains("unknown restore mode"), "{html}");
+    // a table made since the backup: left alone, or dropped when the box
+    // is ticked
+    rusqlite::Connection::open(dir.path().join("app.db"))
+        .expect("db")
+        .execute_batch("CREATE TABLE coupons (code TEXT); INSERT INTO coupons VALUES ('x');")
+        .expect("a new table");
+    for (tick, says) in [
+        (
+            None,
+            "Left alone (the snapshot does not have them): coupons",
+        ),
+        (
+            Some("1"),
+            "Dropped (the snapshot does not have them): coupons (1 rows)",
+        ),
+    ] {
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("target", "app"),
+            ("mode", "replace"),
+        ];
+        if let Some(t) = tick {
+            form.push(("drop_extra_tables", t));
+        }
+        let r = s
+            .http
+            .post(s.url(&format!("/snapshots/{snap}/preview")))
+            .header("cookie", &session)
+            .form(&form)
+            .send()
+            .await
+            .expect("preview form");
+        let html = r.text().await.unwrap_or_default();
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    let snapshot_page = s
+        .http
+        .get(s.url(&format!("/snapshots/{snap}")))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        snapshot_page.contains("name=\"drop_extra_tables\""),
+        "{snapshot_page}"
+    );
 
     // pausing and resuming a source from its page
     for (action, paused) in [("pause", true), ("resume", false)] {

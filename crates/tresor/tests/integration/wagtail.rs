@@ -323,8 +323,8 @@ const UPGRADE_TABLES: [&str; 3] = [
 /// Django's record of migrations says they never ran, so the upgrade can
 /// no longer run ("already exists"). With `--drop-extra-tables` the
 /// database is what the backup held, line for line: the dry run names the
-/// tables it drops and rehearses it, the safety snapshot keeps them, and
-/// the upgrade runs again.
+/// tables it drops and rehearses it, the safety snapshot keeps them (its
+/// undo brings them back), and the upgrade runs again.
 #[test]
 fn an_upgrade_rolled_back_by_a_restore_runs_again() {
     for kind in [Kind::Sqlite, Kind::Postgres, Kind::Mariadb] {
@@ -389,6 +389,22 @@ fn an_upgrade_rolled_back_by_a_restore_runs_again() {
                 "{kind:?}: the safety snapshot lacks {t}:\n{kept}"
             );
         }
+        // the undo brings them back; the restore then drops them again
+        env.ok(&["restore", safety, "--to", &url, "--yes", "--quiet"]);
+        for t in UPGRADE_TABLES {
+            let n = db.query_any(kind, &format!("SELECT count(*) FROM {t}"));
+            assert!(n.parse::<u64>().is_ok(), "{kind:?}: {t} is not back: {n}");
+        }
+        env.ok(&[
+            "restore",
+            &latest,
+            "--to",
+            &url,
+            "--drop-extra-tables",
+            "--yes",
+            "--quiet",
+        ]);
+        assert!(db.dump() == before, "{kind:?}: not what the backup held");
         migrate(&url, &[]).expect("the upgrade runs again");
         app_writes(App::Wagtail, &url);
     }

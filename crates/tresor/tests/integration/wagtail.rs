@@ -363,14 +363,17 @@ fn an_upgrade_rolled_back_by_a_restore_runs_again() {
             dry.contains("every table loaded and every check passed"),
             "{kind:?}:\n{dry}"
         );
-        let out = env.ok(&[
-            "restore",
-            &latest,
-            "--to",
-            &url,
-            "--drop-extra-tables",
-            "--yes",
-        ]);
+        let rolled_back = || {
+            env.ok(&[
+                "restore",
+                &latest,
+                "--to",
+                &url,
+                "--drop-extra-tables",
+                "--yes",
+            ])
+        };
+        let out = rolled_back();
         let after = db.dump();
         assert!(
             after == before,
@@ -395,15 +398,7 @@ fn an_upgrade_rolled_back_by_a_restore_runs_again() {
             let n = db.query_any(kind, &format!("SELECT count(*) FROM {t}"));
             assert!(n.parse::<u64>().is_ok(), "{kind:?}: {t} is not back: {n}");
         }
-        env.ok(&[
-            "restore",
-            &latest,
-            "--to",
-            &url,
-            "--drop-extra-tables",
-            "--yes",
-            "--quiet",
-        ]);
+        rolled_back();
         assert!(db.dump() == before, "{kind:?}: not what the backup held");
         migrate(&url, &[]).expect("the upgrade runs again");
         app_writes(App::Wagtail, &url);

@@ -37,7 +37,7 @@ pub(crate) use tables::column_sql;
 const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
-fn not_ext(class: &str, oid: &str) -> String {
+pub(crate) fn not_ext(class: &str, oid: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = '{class}'::pg_catalog.regclass \
          AND xd.objid = {oid} AND xd.deptype = 'e')"

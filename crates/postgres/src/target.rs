@@ -85,16 +85,20 @@ impl Target for PostgresTarget {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(TargetState::default()),
             Err(e) => return Err(e),
         };
+        // an extension's own tables (PostGIS' spatial_ref_sys) are the
+        // extension's, as in a backup: never restored, never dropped
+        let sql = format!(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+               AND {} \
+             ORDER BY 1, 2",
+            crate::catalog::not_ext("pg_catalog.pg_class", "c.oid")
+        );
         let rows = client
-            .query(
-                "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
-                   AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-                   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
-                 ORDER BY 1, 2",
-                &[],
-            )
+            .query(&sql, &[])
             .await
             .map_err(|e| pg_error("cannot list tables", e))?;
         let mut tables = Vec::with_capacity(rows.len());

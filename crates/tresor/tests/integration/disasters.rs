@@ -694,6 +694,52 @@ fn mariadb_objects_written_under_another_sql_mode_restore() {
     assert_eq!(path.trim(), r"D:\");
 }
 
+/// `--drop-extra-tables` drops the tables made since the backup, and
+/// leaves an extension's own tables alone (PostGIS' `spatial_ref_sys` is
+/// one): a backup does not hold them, and PostgreSQL would refuse to drop
+/// them, failing the whole restore.
+#[test]
+fn postgres_drop_extra_tables_leaves_an_extensions_tables() {
+    let env = Env::new();
+    let db = Db::create(Kind::Postgres, env.dir.path());
+    db.fill();
+    db.exec(
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto; \
+         CREATE TABLE ext_owned (id int PRIMARY KEY, note text); \
+         INSERT INTO ext_owned VALUES (1, 'the extension''s'); \
+         ALTER EXTENSION pgcrypto ADD TABLE ext_owned",
+    );
+    let url = db.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    let before = db.dump();
+    db.exec(
+        "CREATE TABLE made_later (id int REFERENCES shop_product(id)); \
+         CREATE VIEW made_later_ids AS SELECT id FROM made_later; \
+         INSERT INTO made_later SELECT id FROM shop_product LIMIT 2",
+    );
+    let latest = format!("latest:{url}");
+    let dry = env.ok(&[
+        "restore",
+        &latest,
+        "--to",
+        &url,
+        "--drop-extra-tables",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.contains(
+            "dropped (the snapshot does not have them, --drop-extra-tables): made_later (2 rows)"
+        ),
+        "{dry}"
+    );
+    assert!(!dry.contains("ext_owned"), "{dry}");
+    restore_latest(&env, &db, &["--drop-extra-tables"], "a table made since");
+    let after = db.dump();
+    assert!(after == before, "{}", differences(&before, &after));
+    assert_eq!(db.query("SELECT note FROM ext_owned"), "the extension's");
+    db.exec("ALTER EXTENSION pgcrypto DROP TABLE ext_owned; DROP EXTENSION pgcrypto");
+}
+
 /// Roles, grants and default privileges are restored on request only
 /// (`--with-privileges`), and then match the source.
 #[test]

@@ -466,6 +466,10 @@ pub struct RestorePlan {
     /// restore with `--drop-extra-tables` drops them within its atomicity,
     /// so that the database is as the backup had it.
     pub drop: Vec<TableName>,
+    /// With `--drop-extra-tables`, also the types a snapshot of the same
+    /// engine lacks (PostgreSQL's enums, composites, ranges and domains an
+    /// upgrade made), where nothing the restore keeps still uses them.
+    pub drop_extra_types: bool,
 }
 
 impl RestorePlan {
@@ -487,6 +491,7 @@ impl RestorePlan {
             strict: false,
             inbound_keys: Vec::new(),
             drop: Vec::new(),
+            drop_extra_types: false,
         }
     }
 }

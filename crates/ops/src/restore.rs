@@ -284,6 +284,7 @@ async fn plan(
             strict: options.strict,
             inbound_keys,
             drop: Vec::new(),
+            drop_extra_types: false,
         },
         selected,
         app_version,
@@ -383,6 +384,7 @@ fn plan_drops(plan: &mut RestorePlan, state: &TargetState, options: &RestoreOpti
         .into_iter()
         .filter(|t| t.schema.as_deref() != Some("pg_catalog"))
         .collect();
+    plan.drop_extra_types = true;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ use crate::versions::{ServerVersion, VERSION_SETTING};
 pub(crate) use tables::column_sql;
 
 /// Schemas that hold user objects.
-const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(crate) const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
 
 pub(crate) fn not_ext(class: &str, oid: &str) -> String {

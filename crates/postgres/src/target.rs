@@ -201,6 +201,7 @@ impl Target for PostgresTarget {
             inbound_keys: plan.inbound_keys.clone(),
             recreate: tables_only(&plan.recreate),
             drop: plan.drop.clone(),
+            drop_extra_types: plan.drop_extra_types,
             large_objects: plan
                 .schema
                 .tables

@@ -135,6 +135,7 @@ impl PgSession {
             .cloned()
             .collect();
         if !fresh_db {
+            self.create_missing_types(&tables).await?;
             self.create_missing_sequences(&tables).await?;
         }
         if let Some(schema) = self.pgcrypto.clone() {
@@ -193,6 +194,50 @@ impl PgSession {
                 if o.extra.contains_key("after_tables") && !self.function_exists(&o).await? {
                     self.create_optional(&o).await?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Into a database that still has some of the planned tables: the
+    /// enums, composites, ranges and domains the missing tables use (named
+    /// in their definitions, or in those of the types they use) that the
+    /// target lacks, in the snapshot's order; in a whole-database restore
+    /// every one that is gone. A table dropped with its enum (or by
+    /// `--drop-extra-tables`, whose undo brings it back) needs it first.
+    async fn create_missing_types(&mut self, tables: &[TableSchema]) -> Result<(), SourceError> {
+        let types: Vec<SchemaObject> = self
+            .schema
+            .objects
+            .iter()
+            .filter(|o| matches!(o.kind.as_str(), "type" | "domain"))
+            .cloned()
+            .collect();
+        let mut texts: Vec<String> = tables.iter().filter_map(|t| t.ddl.clone()).collect();
+        let mut used = vec![self.whole_database; types.len()];
+        loop {
+            let mut grew = false;
+            for (i, o) in types.iter().enumerate() {
+                if !used[i] && texts.iter().any(|d| d.contains(&o.name.name)) {
+                    used[i] = true;
+                    texts.push(o.ddl.clone());
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        for (o, used) in types.iter().zip(used) {
+            if used && !self.exists("to_regtype", &o.name).await? {
+                if let Some(s) = &o.name.schema {
+                    self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
+                        format!("cannot create schema {s}")
+                    })
+                    .await?;
+                }
+                self.exec(&o.ddl, || format!("cannot create {} {}", o.kind, o.name))
+                    .await?;
             }
         }
         Ok(())

@@ -64,6 +64,8 @@ pub(super) struct PgSession {
     pub(super) recreate: Vec<TableName>,
     /// Tables the snapshot lacks, dropped (`--drop-extra-tables`).
     pub(super) drop: Vec<TableName>,
+    /// And the types it lacks (`--drop-extra-tables`).
+    pub(super) drop_extra_types: bool,
     /// The large objects, when the restore covers them (they are loaded
     /// apart from the tables, see `large_objects`).
     pub(super) large_objects: Option<TableSchema>,
@@ -266,16 +268,68 @@ impl PgSession {
     /// transaction, with what depends on them (their partitions, views on
     /// them, other tables' keys on them); named as the target names them.
     async fn drop_extra(&mut self) -> Result<(), SourceError> {
-        if self.drop.is_empty() {
-            return Ok(());
+        if !self.drop.is_empty() {
+            let names: Vec<String> = self.drop.iter().map(qualified).collect();
+            let shown: Vec<String> = self.drop.iter().map(ToString::to_string).collect();
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {} CASCADE", names.join(", ")),
+                || format!("cannot drop {}, which the snapshot lacks", shown.join(", ")),
+            )
+            .await?;
         }
-        let names: Vec<String> = self.drop.iter().map(qualified).collect();
-        let shown: Vec<String> = self.drop.iter().map(ToString::to_string).collect();
-        self.exec(
-            &format!("DROP TABLE IF EXISTS {} CASCADE", names.join(", ")),
-            || format!("cannot drop {}, which the snapshot lacks", shown.join(", ")),
-        )
-        .await
+        if self.drop_extra_types && self.is_postgres() {
+            self.drop_extra_types().await?;
+        }
+        Ok(())
+    }
+
+    /// The enums, composites, ranges and domains the snapshot lacks (an
+    /// upgrade's, whose migration would make them again), newest first,
+    /// after the tables that used them. Without `CASCADE`: one that
+    /// something the restore keeps still uses (a function) stays, and a
+    /// warning says why; a column never loses its type.
+    async fn drop_extra_types(&mut self) -> Result<(), SourceError> {
+        let sql = format!(
+            "SELECT n.nspname, t.typname, t.typtype = 'd' FROM pg_catalog.pg_type t \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+             WHERE t.typtype IN ('e', 'c', 'r', 'd') AND {} AND {} \
+               AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c \
+                    WHERE c.oid = t.typrelid) = 'c') \
+             ORDER BY t.oid DESC",
+            crate::catalog::USER_NS,
+            crate::catalog::not_ext("pg_catalog.pg_type", "t.oid")
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(|e| pg_error("cannot list the target's types", e))?;
+        for r in rows {
+            let (schema, name, domain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+            let known = self.schema.objects.iter().any(|o| {
+                matches!(o.kind.as_str(), "type" | "domain")
+                    && o.name.name == name
+                    && o.name.schema.as_deref() == Some(schema.as_str())
+            });
+            if known {
+                continue;
+            }
+            let kind = if domain { "domain" } else { "type" };
+            let sql = format!(
+                "DROP {} IF EXISTS {}.{}",
+                kind.to_uppercase(),
+                ident(&schema),
+                ident(&name)
+            );
+            let said = match self.attempt(&sql).await? {
+                None => format!("{kind} {schema}.{name}, which the snapshot lacks, was dropped"),
+                Some(why) => {
+                    format!("{kind} {schema}.{name}, which the snapshot lacks, stays: {why}")
+                }
+            };
+            self.warnings.push(said);
+        }
+        Ok(())
     }
 
     /// The planned tables the target has, and those it lacks.

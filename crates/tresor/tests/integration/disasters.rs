@@ -694,8 +694,9 @@ fn mariadb_objects_written_under_another_sql_mode_restore() {
     assert_eq!(path.trim(), r"D:\");
 }
 
-/// `--drop-extra-tables` drops the tables made since the backup, and
-/// leaves an extension's own tables alone (PostGIS' `spatial_ref_sys` is
+/// `--drop-extra-tables` drops the tables made since the backup, with the
+/// enum they used, keeps a type a function still uses, and leaves an
+/// extension's own tables alone (PostGIS' `spatial_ref_sys` is
 /// one): a backup does not hold them, and PostgreSQL would refuse to drop
 /// them, failing the whole restore.
 #[test]
@@ -712,10 +713,16 @@ fn postgres_drop_extra_tables_leaves_an_extensions_tables() {
     let url = db.url();
     env.ok(&["backup", &url, "--quiet"]);
     let before = db.dump();
+    // the upgrade: a table with an enum of its own, a view on it, and a
+    // domain only a function uses
     db.exec(
-        "CREATE TABLE made_later (id int REFERENCES shop_product(id)); \
+        "CREATE TYPE made_later_kind AS ENUM ('gift', 'sale'); \
+         CREATE TABLE made_later (id int REFERENCES shop_product(id), kind made_later_kind); \
          CREATE VIEW made_later_ids AS SELECT id FROM made_later; \
-         INSERT INTO made_later SELECT id FROM shop_product LIMIT 2",
+         INSERT INTO made_later SELECT id, 'gift' FROM shop_product LIMIT 2; \
+         CREATE DOMAIN made_later_percent AS int CHECK (VALUE BETWEEN 0 AND 100); \
+         CREATE FUNCTION made_later_half(p made_later_percent) RETURNS int \
+           LANGUAGE sql AS 'SELECT p / 2'",
     );
     let latest = format!("latest:{url}");
     let dry = env.ok(&[
@@ -733,10 +740,31 @@ fn postgres_drop_extra_tables_leaves_an_extensions_tables() {
         "{dry}"
     );
     assert!(!dry.contains("ext_owned"), "{dry}");
+    assert!(
+        dry.contains("type public.made_later_kind, which the snapshot lacks, was dropped"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("domain public.made_later_percent, which the snapshot lacks, stays"),
+        "{dry}"
+    );
     restore_latest(&env, &db, &["--drop-extra-tables"], "a table made since");
+    assert_eq!(
+        db.query("SELECT count(*) FROM pg_type WHERE typname = 'made_later_kind'"),
+        "0"
+    );
+    // what a function still uses stays; without it, the database is the
+    // backup's
+    db.exec("DROP FUNCTION made_later_half; DROP DOMAIN made_later_percent");
     let after = db.dump();
     assert!(after == before, "{}", differences(&before, &after));
     assert_eq!(db.query("SELECT note FROM ext_owned"), "the extension's");
+    // the undo brings the table back, with the enum it needs
+    env.ok(&["restore", "latest:safety", "--to", &url, "--yes", "--quiet"]);
+    assert_eq!(
+        db.query("SELECT count(*) FROM made_later WHERE kind = 'gift'"),
+        "2"
+    );
     db.exec("ALTER EXTENSION pgcrypto DROP TABLE ext_owned; DROP EXTENSION pgcrypto");
 }
 

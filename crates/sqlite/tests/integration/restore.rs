@@ -491,3 +491,78 @@ async fn a_merge_adds_the_rows_a_keyless_table_lacks_by_their_bytes() {
         );
     }
 }
+
+/// `--drop-extra-tables` with a full-text table the snapshot lacks: the
+/// target lists it by its storage tables, and the virtual table goes with
+/// all of them (not its storage alone, which would leave it broken); a
+/// full-text table the snapshot has keeps its storage and rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_virtual_table_the_snapshot_lacks_takes_its_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.db");
+    let dst = dir.path().join("dst.db");
+    let kept = "CREATE VIRTUAL TABLE docs USING fts5(body); \
+                INSERT INTO docs VALUES ('kept words');";
+    exec(
+        &src,
+        &format!("{ITEMS} INSERT INTO items (name) VALUES ('x'); {kept}"),
+    );
+    exec(
+        &dst,
+        &format!(
+            "{ITEMS} INSERT INTO items (name) VALUES ('y'); {kept} \
+             CREATE VIRTUAL TABLE notes USING fts5(body); \
+             INSERT INTO notes VALUES ('made since the backup'); \
+             CREATE TABLE later (id INTEGER PRIMARY KEY);"
+        ),
+    );
+    let snap = SqliteSource::new(&src)
+        .open(&ReadOptions::default())
+        .await
+        .unwrap();
+    let target = SqliteTarget::new(&dst);
+    let state = target.inspect().await.unwrap();
+    let planned = RestorePlan::of_all(snap.schema().clone(), RestoreMode::Replace);
+    let plan = RestorePlan {
+        drop: state
+            .tables
+            .iter()
+            .filter(|t| !planned.tables.contains(&t.name))
+            .map(|t| t.name.clone())
+            .collect(),
+        ..planned
+    };
+    assert!(
+        plan.drop.iter().any(|t| t.name == "notes_data") && plan.drop.len() > 2,
+        "{:?}",
+        plan.drop
+    );
+    let mut session = target.begin(&plan).await.unwrap();
+    for name in &plan.tables {
+        let t = plan.schema.table(name).unwrap();
+        let (tx, rx) = mpsc::channel(2);
+        let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
+        assert_eq!(read.unwrap(), load.unwrap());
+    }
+    session.commit().await.unwrap();
+    assert_eq!(
+        count(
+            &dst,
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'notes%' OR name = 'later'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM docs WHERE docs MATCH 'kept'"),
+        1
+    );
+    assert_eq!(
+        count(&dst, "SELECT count(*) FROM items WHERE name = 'x'"),
+        1
+    );
+    let check: String = Connection::open(&dst)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -375,7 +375,8 @@ fn plan_drops(plan: &mut RestorePlan, state: &TargetState, options: &RestoreOpti
                 "--drop-extra-tables makes the database what the backup held, which {why} does not restore"
             ),
             hint: Some(
-                "restore a whole-database snapshot in replace mode, or leave out --drop-extra-tables                  (the extra tables are then left alone)"
+                "restore a whole-database snapshot in replace mode, or leave out --drop-extra-tables \
+                 (the extra tables are then left alone)"
                     .into(),
             ),
         });

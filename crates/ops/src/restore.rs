@@ -529,10 +529,31 @@ fn to_recreate(
             let (Some(snap), Some(now)) = (plan.schema.table(n), live.table(n)) else {
                 return false;
             };
-            definition_change(snap, now).is_some()
+            definition_change(snap, now).is_some() || references_dropped(now, &plan.drop).is_some()
         })
         .cloned()
         .collect()
+}
+
+/// Foreign keys a table holds on a table the restore drops
+/// (`--drop-extra-tables`): an upgrade made both. The table is made again
+/// as the snapshot had it; left as it is, it would keep a key on a table
+/// that is gone (MariaDB and SQLite let it, and every insert then fails).
+pub(crate) fn references_dropped(live: &TableSchema, drop: &[TableName]) -> Option<String> {
+    let parts: Vec<String> = live
+        .foreign_keys
+        .iter()
+        .filter(|f| drop.contains(&f.references))
+        .map(|f| {
+            format!(
+                "foreign key ({}) references {}, which the restore drops",
+                f.columns.join(", "),
+                f.references
+            )
+        })
+        .collect();
+    (!parts.is_empty())
+        .then(|| format!("definition changed since the backup: {}", parts.join(", ")))
 }
 
 /// Foreign keys that point at another table than the snapshot's did (the

@@ -18,7 +18,7 @@ use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
     definition_change, extra_tables, keep_only_missing, leave_out_unheld, overwritten, plan,
-    plan_drops, spelling, to_recreate,
+    plan_drops, references_dropped, spelling, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -253,7 +253,9 @@ async fn table_previews(
         let differs = live_schema
             .as_ref()
             .filter(|_| plan.recreate.contains(name))
-            .and_then(|l| definition_change(schema, l));
+            .and_then(|l| {
+                definition_change(schema, l).or_else(|| references_dropped(l, &plan.drop))
+            });
         if let Some(change) = differs {
             // the table is made again as the snapshot had it
             tables.push(TablePreview {

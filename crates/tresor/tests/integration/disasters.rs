@@ -724,15 +724,7 @@ fn postgres_drop_extra_tables_leaves_an_extensions_tables() {
          CREATE FUNCTION made_later_half(p made_later_percent) RETURNS int \
            LANGUAGE sql AS 'SELECT p / 2'",
     );
-    let latest = format!("latest:{url}");
-    let dry = env.ok(&[
-        "restore",
-        &latest,
-        "--to",
-        &url,
-        "--drop-extra-tables",
-        "--dry-run",
-    ]);
+    let dry = dry_run_dropping(&env, &url);
     assert!(
         dry.contains(
             "dropped (the snapshot does not have them, --drop-extra-tables): made_later (2 rows)"
@@ -1211,6 +1203,20 @@ fn sqlite_restore_while_the_application_writes() {
     restore_while_the_application_writes(Kind::Sqlite);
 }
 
+/// The dry run of restoring `url`'s newest backup with
+/// `--drop-extra-tables`, which must succeed.
+pub(super) fn dry_run_dropping(env: &Env, url: &str) -> String {
+    let latest = format!("latest:{url}");
+    env.ok(&[
+        "restore",
+        &latest,
+        "--to",
+        url,
+        "--drop-extra-tables",
+        "--dry-run",
+    ])
+}
+
 /// The shop, backed up, its dump then, and `shop_product` renamed to
 /// `shop_goods` since.
 fn renamed_after_a_backup(kind: Kind, env: &Env) -> (Db, Vec<String>) {
@@ -1302,20 +1308,75 @@ fn a_renamed_table_dropped_by_the_restore(kind: Kind) {
     );
 }
 
+/// An upgrade made a table and turned a column of a table the backup has
+/// into a foreign key on it, without changing the column. Dropping the new
+/// table must not leave that key behind (MariaDB and SQLite would keep it,
+/// and every insert would then fail): the table is made again as the
+/// backup had it, and the dry run says why.
+fn an_upgrade_that_referenced_its_new_table(kind: Kind) {
+    let env = Env::new();
+    let db = Db::create(kind, env.dir.path());
+    db.fill();
+    let url = db.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    let before = db.dump();
+    let new_table = match kind {
+        Kind::Mariadb => "CREATE TABLE shop_imagekind (id smallint unsigned PRIMARY KEY)",
+        Kind::Postgres => "CREATE TABLE shop_imagekind (id smallint PRIMARY KEY)",
+        Kind::Sqlite => "CREATE TABLE shop_imagekind (id integer PRIMARY KEY)",
+    };
+    let key = "CONSTRAINT shop_image_kind FOREIGN KEY (position) REFERENCES shop_imagekind (id)";
+    let referenced = match kind {
+        Kind::Sqlite => {
+            // as Django does it: a new table with the key, the rows copied
+            let ddl = db.query_any(
+                kind,
+                "SELECT sql FROM sqlite_master WHERE name = 'shop_image'",
+            );
+            let end = ddl.rfind(')').expect("a table definition");
+            format!(
+                "PRAGMA foreign_keys = OFF; ALTER TABLE shop_image RENAME TO shop_image_old; \
+                 {}, {key}); INSERT INTO shop_image SELECT * FROM shop_image_old; \
+                 DROP TABLE shop_image_old",
+                &ddl[..end]
+            )
+        }
+        _ => format!("ALTER TABLE shop_image ADD {key}"),
+    };
+    db.exec(&format!(
+        "{new_table}; INSERT INTO shop_imagekind SELECT DISTINCT position FROM shop_image; {referenced}"
+    ));
+    let dry = dry_run_dropping(&env, &url);
+    assert!(
+        dry.contains("foreign key (position) references shop_imagekind, which the restore drops"),
+        "{kind:?}:\n{dry}"
+    );
+    restore_latest(&env, &db, &["--drop-extra-tables"], "a key on a new table");
+    let after = db.dump();
+    assert!(
+        after == before,
+        "{kind:?}: {}",
+        differences(&before, &after)
+    );
+}
+
 #[test]
 fn postgres_a_renamed_table() {
     a_renamed_table(Kind::Postgres);
     a_renamed_table_dropped_by_the_restore(Kind::Postgres);
+    an_upgrade_that_referenced_its_new_table(Kind::Postgres);
 }
 
 #[test]
 fn mariadb_a_renamed_table() {
     a_renamed_table(Kind::Mariadb);
     a_renamed_table_dropped_by_the_restore(Kind::Mariadb);
+    an_upgrade_that_referenced_its_new_table(Kind::Mariadb);
 }
 
 #[test]
 fn sqlite_a_renamed_table() {
     a_renamed_table(Kind::Sqlite);
     a_renamed_table_dropped_by_the_restore(Kind::Sqlite);
+    an_upgrade_that_referenced_its_new_table(Kind::Sqlite);
 }

@@ -10,7 +10,7 @@
 
 use super::apps::App;
 use super::cross_engine::{app_dump, app_writes, drilled_and_restored, first_difference};
-use super::disasters::{Db, Kind, differences};
+use super::disasters::{Db, Kind, differences, dry_run_dropping};
 use super::support::{Env, stderr};
 
 /// The number the site's command `what` prints for the site at `url`.
@@ -343,14 +343,7 @@ fn an_upgrade_rolled_back_by_a_restore_runs_again() {
         let err = migrate(&url, &[]).expect_err("the upgrade ran over the tables it left");
         assert!(err.contains("already exists"), "{kind:?}: {err}");
 
-        let dry = env.ok(&[
-            "restore",
-            &latest,
-            "--to",
-            &url,
-            "--drop-extra-tables",
-            "--dry-run",
-        ]);
+        let dry = dry_run_dropping(&env, &url);
         let line = dry
             .lines()
             .find(|l| l.starts_with("dropped (the snapshot does not have them"))

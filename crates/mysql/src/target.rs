@@ -190,7 +190,7 @@ impl Target for MysqlTarget {
             fresh_order: Vec::new(),
             replaced: Vec::new(),
             dropped: Vec::new(),
-            keys_after_swap: std::collections::HashSet::new(),
+            keys_named_by_dropped: std::collections::HashSet::new(),
             foreign: plan.schema.engine != Engine::MYSQL,
             created_db,
             rows: BTreeMap::new(),

@@ -423,25 +423,18 @@ async fn safety_filter(
     overwritten: &[TableName],
     source: &dyn Source,
 ) -> Result<TableFilter> {
-    if plan.drop.is_empty() {
-        return Ok(choosing(plan, overwritten));
-    }
-    // the tables to drop are not the snapshot's: the target knows which
-    // of them are the storage of a virtual table
-    let live = source.open(&ReadOptions::default()).await?;
     let mut tables = overwritten.to_vec();
-    let mut drops: Vec<TableName> = Vec::new();
-    for t in &plan.drop {
-        let n = live
-            .schema()
-            .table(t)
-            .map_or_else(|| t.clone(), TableSchema::chosen_by);
-        if !drops.contains(&n) {
-            drops.push(n);
-        }
+    if !plan.drop.is_empty() {
+        // the tables to drop are not the snapshot's: the target knows which
+        // of them are the storage of a virtual table
+        let live = source.open(&ReadOptions::default()).await?;
+        tables.extend(plan.drop.iter().map(|t| {
+            live.schema()
+                .table(t)
+                .map_or_else(|| t.clone(), TableSchema::chosen_by)
+        }));
+        live.close().await?;
     }
-    live.close().await?;
-    tables.extend(drops);
     Ok(choosing(plan, &tables))
 }
 

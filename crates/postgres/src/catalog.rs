@@ -32,6 +32,7 @@ use crate::types::load_types;
 use crate::versions::{ServerVersion, VERSION_SETTING};
 
 pub(crate) use tables::column_sql;
+pub(crate) use user_types::user_types_where;
 
 /// Schemas that hold user objects.
 pub(crate) const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \

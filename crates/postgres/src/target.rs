@@ -90,11 +90,9 @@ impl Target for PostgresTarget {
         let sql = format!(
             "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
-               AND {} \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {} AND {} \
              ORDER BY 1, 2",
+            crate::catalog::USER_NS,
             crate::catalog::not_ext("pg_catalog.pg_class", "c.oid")
         );
         let rows = client

@@ -220,6 +220,12 @@ fn shadow_tables(
         .collect())
 }
 
+/// The storage tables of the database's virtual tables, each with the
+/// virtual table that owns it.
+pub(crate) fn shadow_owners(conn: &Connection) -> Result<BTreeMap<String, String>, SourceError> {
+    shadow_tables(conn, &master_rows(conn)?)
+}
+
 fn master_rows(conn: &Connection) -> Result<Vec<MasterRow>, SourceError> {
     let mut stmt = conn
         .prepare("SELECT rowid, type, name, tbl_name, sql FROM main.sqlite_master ORDER BY rowid")

@@ -64,7 +64,7 @@ impl MysqlSession {
 
     /// Whether the keys of new table `name` wait for the old tables to go.
     fn keys_after_swap(&self, name: &str) -> bool {
-        self.replaced.iter().any(|r| r == name) || self.keys_after_swap.contains(name)
+        self.replaced.iter().any(|r| r == name) || self.keys_named_by_dropped.contains(name)
     }
 
     /// Real name -> work name of every new table.

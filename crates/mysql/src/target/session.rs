@@ -75,7 +75,7 @@ pub(super) struct MysqlSession {
     /// New tables whose foreign keys are named like one a dropped table
     /// holds (a table renamed since the backup): added after the swap,
     /// like those of replaced tables.
-    pub(super) keys_after_swap: HashSet<String>,
+    pub(super) keys_named_by_dropped: HashSet<String>,
     /// Whether the snapshot is of another engine.
     pub(super) foreign: bool,
     pub(super) created_db: bool,
@@ -244,7 +244,7 @@ impl MysqlSession {
                         .any(|k| fk.contains(&format!("CONSTRAINT {} ", quote(k))))
                 })
             {
-                self.keys_after_swap.insert(name.name.clone());
+                self.keys_named_by_dropped.insert(name.name.clone());
             }
         }
         Ok(())

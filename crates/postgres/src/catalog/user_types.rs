@@ -7,6 +7,17 @@ use tresor_core::{SchemaObject, SourceError};
 use super::{USER_NS, not_ext, object, rows};
 use crate::versions::{Feature, ServerVersion};
 
+/// The condition on `pg_type t` (with its namespace `n`) that keeps the
+/// user's own enums, standalone composites, ranges and domains, an
+/// extension's left out.
+pub(crate) fn user_types_where() -> String {
+    format!(
+        "t.typtype IN ('e', 'c', 'r', 'd') AND {USER_NS} AND {} \
+         AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')",
+        not_ext("pg_catalog.pg_type", "t.oid")
+    )
+}
+
 /// Enums, composites, ranges and domains, in creation order. A domain's
 /// `NOT NULL` is a named constraint from PostgreSQL 17 and comes with
 /// the others (older servers take the name and ignore it).
@@ -61,10 +72,9 @@ pub(super) async fn user_types(
          END \
          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
          LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
-         WHERE t.typtype IN ('e', 'c', 'r', 'd') AND {USER_NS} AND {} \
-           AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c') \
+         WHERE {} \
          ORDER BY t.oid",
-        not_ext("pg_catalog.pg_type", "t.oid")
+        user_types_where()
     );
     for r in rows(client, &type_sql).await? {
         let typtype: String = r.get(2);

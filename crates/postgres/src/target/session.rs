@@ -292,12 +292,8 @@ impl PgSession {
         let sql = format!(
             "SELECT n.nspname, t.typname, t.typtype = 'd' FROM pg_catalog.pg_type t \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-             WHERE t.typtype IN ('e', 'c', 'r', 'd') AND {} AND {} \
-               AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c \
-                    WHERE c.oid = t.typrelid) = 'c') \
-             ORDER BY t.oid DESC",
-            crate::catalog::USER_NS,
-            crate::catalog::not_ext("pg_catalog.pg_type", "t.oid")
+             WHERE {} ORDER BY t.oid DESC",
+            crate::catalog::user_types_where()
         );
         let rows = self
             .client

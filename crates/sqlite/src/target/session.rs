@@ -19,7 +19,7 @@ use super::references::Written;
 use crate::catalog::{self, SQLITE_STAT1_ORDER, schema_order};
 use crate::error::{SqlResultExt, io_error, join_error};
 use crate::source::BUSY_TIMEOUT;
-use crate::sql::{ident, is_virtual_table_sql};
+use crate::sql::ident;
 
 /// Where the restore writes.
 pub(super) enum Placement {
@@ -385,34 +385,13 @@ fn begin_in_place(
     // lists a virtual table by its storage tables: the virtual table goes
     // instead (it takes its storage along), before the plain ones
     if !inner.plan.drop.is_empty() {
-        let virtuals: Vec<String> = {
-            let mut stmt = conn
-                .prepare("SELECT name, sql FROM main.sqlite_master WHERE type = 'table'")
-                .ctx(|| "cannot list the target's tables".into())?;
-            let rows: Vec<(String, Option<String>)> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect())
-                .ctx(|| "cannot list the target's tables".into())?;
-            rows.into_iter()
-                .filter(|(_, sql)| sql.as_deref().is_some_and(is_virtual_table_sql))
-                .map(|(name, _)| name)
-                .collect()
-        };
+        let owners = catalog::shadow_owners(&conn)?;
         let mut drops: Vec<(bool, String)> = Vec::new();
         for n in &inner.plan.drop {
-            let owner = virtuals
-                .iter()
-                .filter(|v| {
-                    n.name.len() > v.len() + 1
-                        && n.name.is_char_boundary(v.len())
-                        && n.name[..v.len()].eq_ignore_ascii_case(v)
-                        && n.name.as_bytes()[v.len()] == b'_'
-                })
-                .max_by_key(|v| v.len());
-            let entry = match owner {
-                Some(v) => (false, v.clone()),
+            let entry = match owners.get(&n.name) {
+                Some(owner) => (false, owner.clone()),
                 None => match actual_name(&conn, "table", &n.name)? {
-                    Some(actual) => (!virtuals.contains(&actual), actual),
+                    Some(actual) => (true, actual),
                     None => continue,
                 },
             };

@@ -1217,13 +1217,19 @@ pub(super) fn dry_run_dropping(env: &Env, url: &str) -> String {
     ])
 }
 
-/// The shop, backed up, its dump then, and `shop_product` renamed to
-/// `shop_goods` since.
-fn renamed_after_a_backup(kind: Kind, env: &Env) -> (Db, Vec<String>) {
+/// The shop, backed up, and its dump then.
+fn backed_up(kind: Kind, env: &Env) -> (Db, Vec<String>) {
     let db = Db::create(kind, env.dir.path());
     db.fill();
     env.ok(&["backup", &db.url(), "--quiet"]);
     let before = db.dump();
+    (db, before)
+}
+
+/// The shop, backed up, its dump then, and `shop_product` renamed to
+/// `shop_goods` since.
+fn renamed_after_a_backup(kind: Kind, env: &Env) -> (Db, Vec<String>) {
+    let (db, before) = backed_up(kind, env);
     db.exec(match kind {
         Kind::Mariadb => "RENAME TABLE shop_product TO shop_goods",
         _ => "ALTER TABLE shop_product RENAME TO shop_goods",
@@ -1315,11 +1321,8 @@ fn a_renamed_table_dropped_by_the_restore(kind: Kind) {
 /// backup had it, and the dry run says why.
 fn an_upgrade_that_referenced_its_new_table(kind: Kind) {
     let env = Env::new();
-    let db = Db::create(kind, env.dir.path());
-    db.fill();
+    let (db, before) = backed_up(kind, &env);
     let url = db.url();
-    env.ok(&["backup", &url, "--quiet"]);
-    let before = db.dump();
     let new_table = match kind {
         Kind::Mariadb => "CREATE TABLE shop_imagekind (id smallint unsigned PRIMARY KEY)",
         Kind::Postgres => "CREATE TABLE shop_imagekind (id smallint PRIMARY KEY)",

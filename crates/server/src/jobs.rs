@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::{RwLock, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tresor_core::{RestoreMode, TableFilter, TableName};
+use tresor_core::{TableFilter, TableName};
 use tresor_ops::{OpsError, Progress, RetentionConfig};
 
 use crate::catalog::Catalog;
@@ -33,7 +33,10 @@ use crate::offsite::Offsites;
 use crate::store::Store;
 use crate::uploads::Uploads;
 
+mod restore;
 mod run;
+
+pub use restore::RestoreRequest;
 
 /// What a job does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -60,41 +63,7 @@ pub enum JobSpec {
         app_version: Option<String>,
     },
     /// Restore a snapshot into a configured source.
-    Restore {
-        /// Full snapshot id.
-        snapshot: String,
-        /// The target source's name.
-        target: String,
-        /// Replace or merge.
-        mode: RestoreMode,
-        /// Only these tables (globs; all when empty).
-        #[serde(default)]
-        tables: Vec<String>,
-        /// Only the rows that match (`TABLE: PREDICATE`), merged.
-        #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
-        filters: Vec<String>,
-        /// With `where`: the related rows too.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        with_related: bool,
-        /// Only tables that are missing or empty in the target.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        only_missing: bool,
-        /// Drop the tables the snapshot lacks.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        drop_extra_tables: bool,
-        /// The application version the target runs, over the config's.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        app_version: Option<String>,
-        /// Refuse a snapshot of another application version.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        require_same_app_version: bool,
-        /// Also restore roles, owners, grants and default privileges.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        with_privileges: bool,
-        /// Into another engine or an older PostgreSQL: refuse any approximation.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        strict: bool,
-    },
+    Restore(RestoreRequest),
     /// Apply retention rules, or remove named snapshots.
     Forget {
         /// Only this source's snapshots.
@@ -154,7 +123,7 @@ impl JobSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Backup { .. } => "backup",
-            JobSpec::Restore { .. } => "restore",
+            JobSpec::Restore(_) => "restore",
             JobSpec::Forget { .. } => "forget",
             JobSpec::Prune => "prune",
             JobSpec::Check { .. } => "check",
@@ -169,7 +138,9 @@ impl JobSpec {
     pub fn source(&self) -> Option<&str> {
         match self {
             JobSpec::Backup { source, .. } | JobSpec::Drill { source, .. } => Some(source),
-            JobSpec::Restore { target, .. } | JobSpec::Undo { target, .. } => Some(target),
+            JobSpec::Restore(RestoreRequest { target, .. }) | JobSpec::Undo { target, .. } => {
+                Some(target)
+            }
             JobSpec::Forget { source, .. } => source.as_deref(),
             // a copy is filed under its offsite repository's name
             JobSpec::Copy { repository } => Some(repository),
@@ -190,7 +161,7 @@ impl JobSpec {
 
     fn lock_key(&self) -> Option<String> {
         match self {
-            JobSpec::Backup { .. } | JobSpec::Drill { .. } | JobSpec::Restore { .. } => {
+            JobSpec::Backup { .. } | JobSpec::Drill { .. } | JobSpec::Restore(_) => {
                 self.source().map(str::to_string)
             }
             // two copies to one repository never overlap

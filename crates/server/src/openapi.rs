@@ -654,7 +654,7 @@ fn schemas() -> Value {
         "DrillRequest": obj(json!({"source": {"type": "string"}, "snapshot": {"type": "string"}}), &["source"]),
         "ForgetRequest": obj(json!({"source": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}}, "retention": {"$ref": "#/components/schemas/Retention"}}), &[]),
         "Retention": obj(json!({"keep-last": {"type": "integer"}, "keep-hourly": {"type": "integer"}, "keep-daily": {"type": "integer"}, "keep-weekly": {"type": "integer"}, "keep-monthly": {"type": "integer"}, "keep-yearly": {"type": "integer"}, "keep-within": {"type": "string"}, "keep-tags": {"type": "array", "items": {"type": "string"}}}), &[]),
-        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}, "group": {"type": "string", "description": "a table group of the snapshot's source (or the target); tables add to it"}, "app_version": {"type": "string", "description": "the application version the target runs (else its app-version in the config)"}, "require_same_app_version": {"type": "boolean"}, "only_missing": {"type": "boolean", "description": "restore only tables missing or empty in the target; the others are listed in skipped"}, "drop_extra_tables": {"type": "boolean", "description": "also drop the tables the target has and the snapshot lacks (listed in dropped), so the database is what the backup held; whole-database restores in replace mode only"}, "where": {"type": "array", "items": {"type": "string"}}, "with_related": {"type": "boolean"}}), &["snapshot", "target"]),
+        "PreviewRequest": obj(json!({"snapshot": {"type": "string"}, "target": {"type": "string", "description": "a configured source"}, "mode": {"type": "string", "enum": ["replace", "merge"]}, "tables": {"type": "array", "items": {"type": "string"}}, "group": {"type": "string", "description": "a table group of the snapshot's source (or the target); tables add to it"}, "app_version": {"type": "string", "description": "the application version the target runs (else its app-version in the config)"}, "require_same_app_version": {"type": "boolean"}, "only_missing": {"type": "boolean", "description": "restore only tables missing or empty in the target; the others are listed in skipped"}, "drop_extra_tables": {"type": "boolean", "description": "also drop the tables the target has and the snapshot lacks (listed in dropped), so the database is what the backup held; whole-database restores in replace mode only"}, "where": {"type": "array", "items": {"type": "string"}, "description": "only the rows that match, TABLE: PREDICATE each; merged"}, "with_related": {"type": "boolean", "description": "with where: also the rows that belong to the chosen ones and those they require"}, "with_privileges": {"type": "boolean", "description": "also restore roles, owners, grants and default privileges (PostgreSQL)"}, "strict": {"type": "boolean", "description": "into another engine or an older PostgreSQL: refuse any approximation"}}), &["snapshot", "target"]),
         "Preview": obj(json!({
             "preview_id": {"type": "string"}, "snapshot": {"type": "string"}, "target": {"type": "string"}, "mode": {"type": "string"},
             "overwrites_data": {"type": "boolean"},
@@ -769,6 +769,34 @@ mod tests {
                 assert!(op["x-tresor-permission"].is_string(), "{m} {p}");
                 assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
             }
+        }
+    }
+
+    #[test]
+    fn the_preview_request_schema_names_every_field() {
+        let every = crate::jobs::RestoreRequest {
+            snapshot: "latest".into(),
+            target: "app".into(),
+            mode: tresor_core::RestoreMode::Merge,
+            tables: vec!["users".into()],
+            filters: vec!["users: id = 1".into()],
+            with_related: true,
+            group: Some("user-data".into()),
+            only_missing: true,
+            drop_extra_tables: true,
+            app_version: Some("1.0".into()),
+            require_same_app_version: true,
+            with_privileges: true,
+            strict: true,
+        };
+        let sent = serde_json::to_value(&every).expect("json");
+        let doc = openapi_document();
+        let schema = &doc["components"]["schemas"]["PreviewRequest"]["properties"];
+        for field in sent.as_object().expect("an object").keys() {
+            assert!(
+                schema[field].is_object(),
+                "PreviewRequest.{field} is not documented"
+            );
         }
     }
 }

@@ -6,93 +6,11 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tresor_core::RestoreMode;
-use tresor_ops::RestoreOptions;
 
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{JobSpec, tables_filter};
-
-/// What to restore where.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
-    /// Snapshot id (or prefix, or `latest:SOURCE`).
-    pub snapshot: String,
-    /// The configured source to restore into.
-    pub target: String,
-    /// `replace` (default) or `merge`.
-    #[serde(default)]
-    pub mode: RestoreMode,
-    /// Only these tables (globs; all when empty).
-    #[serde(default)]
-    pub tables: Vec<String>,
-    /// Only the rows that match: `TABLE: PREDICATE` each (docs/rows.md). A
-    /// row selection restores in merge mode whatever `mode` says.
-    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
-    pub filters: Vec<String>,
-    /// With `where`: also the rows that belong to the chosen ones, and the
-    /// rows they require that the target lacks.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub with_related: bool,
-    /// Only the tables of this group (as the snapshot's source, or else the
-    /// target, defines it); `tables` adds to them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Restore only tables that are missing or empty in the target and
-    /// leave every table holding data alone (the deploy-safe restore).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub only_missing: bool,
-    /// Also drop the tables the target has and the snapshot lacks, so
-    /// that the database is what the backup held (a whole-database restore
-    /// in replace mode only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub drop_extra_tables: bool,
-    /// The application version the target runs (else the source's
-    /// `app-version` in the config); a snapshot of another one is shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
-    /// Refuse a snapshot of another application version.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub require_same_app_version: bool,
-    /// Also restore roles, owners, grants and default privileges.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub with_privileges: bool,
-    /// Into another engine or an older PostgreSQL: refuse any approximation.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub strict: bool,
-}
-
-/// The row selection of a request, parsed.
-pub(crate) fn row_selection(
-    filters: &[String],
-    with_related: bool,
-) -> ApiResult<Option<tresor_ops::RowSelection>> {
-    if filters.is_empty() {
-        if with_related {
-            return Err(ApiError::bad_request("with_related needs where")
-                .hint("choose rows with where: [\"TABLE: PREDICATE\"]"));
-        }
-        return Ok(None);
-    }
-    let filters = filters
-        .iter()
-        .map(|f| {
-            tresor_core::RowFilter::parse(f).map_err(|e| {
-                let mut err = ApiError::bad_request(e.to_string());
-                if let Some(h) = e.hint() {
-                    err = err.hint(h);
-                }
-                err
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Some(tresor_ops::RowSelection {
-        filters,
-        with_related,
-    }))
-}
+use crate::jobs::{JobSpec, RestoreRequest};
 
 /// A restore preview as the API and the pages show it.
 #[derive(Debug, Serialize)]
@@ -171,58 +89,32 @@ struct ConfirmHint {
 pub async fn make_preview(
     app: &Arc<App>,
     caller: &Caller,
-    r: PreviewRequest,
+    r: RestoreRequest,
 ) -> ApiResult<PreviewView> {
     let snap = app.find_snapshot(&r.snapshot).await?;
     let sc = app.source_config(&r.target)?;
-    let url = sc.resolved_url()?;
-    let target = app.engines.target(&url)?;
-    let source = app.engines.source(&url)?;
-    let rows = row_selection(&r.filters, r.with_related)?;
-    if r.only_missing && rows.is_some() {
-        return Err(ApiError::bad_request(
-            "only_missing restores whole tables; it cannot take a row selection",
-        )
-        .hint("leave out where, or leave out only_missing"));
-    }
-    // a group becomes its tables, so the restore job runs what was previewed
-    let mut r = r;
-    if let Some(g) = r.group.take() {
+    // the job runs what was previewed: this snapshot, a group as its
+    // tables, the mode the preview showed
+    let mut job = RestoreRequest {
+        snapshot: snap.id.clone(),
+        ..r
+    };
+    if let Some(g) = job.group.take() {
         let owner = app
             .owners
             .owner_of(snap.source.name.as_deref(), &snap.source.url);
         let tables = app
             .config
-            .group_tables(&g, [owner, Some(r.target.as_str())])?;
-        r.tables.extend(tables);
+            .group_tables(&g, [owner, Some(job.target.as_str())])?;
+        job.tables.extend(tables);
     }
-    let options = RestoreOptions {
-        tables: tables_filter(&r.tables)?,
-        mode: if rows.is_some() {
-            RestoreMode::Merge
-        } else {
-            r.mode
-        },
-        safety_snapshot: true,
-        target_url: url.clone(),
-        target_name: Some(r.target.clone()),
-        username: Some(caller.actor()),
-        rehearsal: Some(tresor_ops::DEFAULT_REHEARSAL),
-        rows,
-        only_missing: r.only_missing,
-        app_version: r.app_version.clone().or_else(|| sc.app_version.clone()),
-        require_same_app_version: r.require_same_app_version,
-        with_privileges: r.with_privileges,
-        strict: r.strict,
-        drop_extra_tables: r.drop_extra_tables,
-    };
+    let options = job.options(sc, caller.actor(), Some(tresor_ops::DEFAULT_REHEARSAL))?;
+    job.mode = options.mode;
+    let target = app.engines.target(&options.target_url)?;
+    let source = app.engines.source(&options.target_url)?;
     let p =
         tresor_ops::preview(&app.repo, &snap, target.as_ref(), source.as_ref(), &options).await?;
     let id = crate::auth::random_token(12);
-    let request = PreviewRequest {
-        snapshot: snap.id.clone(),
-        ..r
-    };
     let totals = |f: fn(&tresor_ops::TablePreview) -> u64| p.tables.iter().map(f).sum::<u64>();
     let result = PreviewView {
         preview_id: id.clone(),
@@ -230,10 +122,10 @@ pub async fn make_preview(
         short_id: snap.short_id().to_string(),
         snapshot_time: snap.time,
         snapshot_source: snap.source.key().to_string(),
-        target: request.target.clone(),
-        target_url: tresor_core::redact_url(&url),
+        target: job.target.clone(),
+        target_url: tresor_core::redact_url(&options.target_url),
         mode: p.mode.to_string(),
-        tables_selected: request.tables.clone(),
+        tables_selected: job.tables.clone(),
         overwrites_data: p.overwrites_data,
         safety_snapshot: p.overwrites_data,
         tables: p
@@ -266,7 +158,7 @@ pub async fn make_preview(
         creates_database: p.creates_database,
         approximations: p.approximations.clone(),
         confirm: ConfirmHint {
-            target: request.target.clone(),
+            target: job.target.clone(),
             snapshot: snap.short_id().to_string(),
         },
         expires_in_seconds: 3600,
@@ -274,13 +166,13 @@ pub async fn make_preview(
     app.store.create_preview(
         &id,
         caller.user.id,
-        &serde_json::to_string(&request).map_err(ApiError::internal)?,
+        &serde_json::to_string(&job).map_err(ApiError::internal)?,
         &serde_json::to_string(&result).map_err(ApiError::internal)?,
     )?;
     app.store.audit(
         &caller.actor(),
         "restore.preview",
-        Some(&request.target),
+        Some(&job.target),
         Some(&format!("snapshot {}", snap.short_id())),
     );
     Ok(result)
@@ -320,7 +212,7 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
     {
         return Err(ApiError::bad_request("the preview has expired").hint("preview again"));
     }
-    let req: PreviewRequest = serde_json::from_str(&request).map_err(ApiError::internal)?;
+    let req: RestoreRequest = serde_json::from_str(&request).map_err(ApiError::internal)?;
     let typed_snapshot = r.confirm.snapshot.trim();
     if r.confirm.target.trim() != req.target
         || typed_snapshot.len() < 8
@@ -336,35 +228,16 @@ pub fn start_restore(app: &Arc<App>, caller: &Caller, r: &StartRequest) -> ApiRe
         )));
     }
     app.store.delete_preview(&r.preview_id)?;
-    let spec = JobSpec::Restore {
-        snapshot: req.snapshot.clone(),
-        target: req.target.clone(),
-        mode: if req.filters.is_empty() {
-            req.mode
-        } else {
-            RestoreMode::Merge
-        },
-        tables: req.tables.clone(),
-        filters: req.filters.clone(),
-        with_related: req.with_related,
-        only_missing: req.only_missing,
-        drop_extra_tables: req.drop_extra_tables,
-        app_version: req.app_version.clone(),
-        require_same_app_version: req.require_same_app_version,
-        with_privileges: req.with_privileges,
-        strict: req.strict,
-    };
+    let (target, snapshot, mode) = (req.target.clone(), req.snapshot.clone(), req.mode);
+    let spec = JobSpec::Restore(req);
     let (id, _) = app
         .jobs
         .submit(crate::jobs::Submit::manual(spec, caller.actor()))?;
     app.store.audit(
         &caller.actor(),
         "restore.start",
-        Some(&req.target),
-        Some(&format!(
-            "snapshot {} mode {} job {id}",
-            req.snapshot, req.mode
-        )),
+        Some(&target),
+        Some(&format!("snapshot {snapshot} mode {mode} job {id}")),
     );
     Ok(id)
 }

@@ -12,9 +12,7 @@ use axum::http::StatusCode;
 
 use tresor_core::RestoreMode;
 
-use crate::actions::restore::{
-    Confirm, PreviewRequest, PreviewView, StartRequest, make_preview, start_restore,
-};
+use crate::actions::restore::{Confirm, PreviewView, StartRequest, make_preview, start_restore};
 use crate::app::App;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
@@ -22,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 pub async fn preview(
     State(app): State<Arc<App>>,
     Admin(c): Admin,
-    Json(r): Json<PreviewRequest>,
+    Json(r): Json<crate::jobs::RestoreRequest>,
 ) -> ApiResult<Json<PreviewView>> {
     Ok(Json(make_preview(&app, &c, r).await?))
 }
@@ -129,7 +127,7 @@ pub async fn upload_and_restore(
     let preview = make_preview(
         &app,
         &c,
-        PreviewRequest {
+        crate::jobs::RestoreRequest {
             snapshot: snapshot.clone(),
             target: target.clone(),
             mode: f.mode.unwrap_or_default(),

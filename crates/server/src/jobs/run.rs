@@ -5,16 +5,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use tresor_core::RestoreMode;
 use tresor_ops::{
-    BackupRequest, ForgetOptions, ImportOptions, Progress, RestoreOptions, RetentionRules,
-    SourceSpec, Trigger, backup, check, forget, import_archive, prune, restore,
-    retain_after_backup,
+    BackupRequest, ForgetOptions, ImportOptions, Progress, RetentionRules, SourceSpec, Trigger,
+    backup, check, forget, import_archive, prune, restore, retain_after_backup,
 };
 use tresor_repo::RetentionPolicy;
 
 use super::JobEnv;
-use super::{Failure, JobProgress, JobSpec, tables_filter};
+use super::{Failure, JobProgress, JobSpec, RestoreRequest};
 use crate::catalog::source_config;
 use crate::error::ApiError;
 
@@ -50,33 +48,7 @@ pub(super) async fn execute(
             };
             run_backup(env, source, &request, progress).await
         }
-        JobSpec::Restore {
-            snapshot,
-            target,
-            mode,
-            tables,
-            filters,
-            with_related,
-            only_missing,
-            drop_extra_tables,
-            app_version,
-            require_same_app_version,
-            with_privileges,
-            strict,
-        } => {
-            let rows = crate::actions::restore::row_selection(filters, *with_related)?;
-            let choice = TableChoice {
-                tables,
-                rows,
-                only_missing: *only_missing,
-                drop_extra_tables: *drop_extra_tables,
-                app_version: app_version.clone(),
-                require_same_app_version: *require_same_app_version,
-                with_privileges: *with_privileges,
-                strict: *strict,
-            };
-            run_restore(env, snapshot, target, *mode, choice, who, progress).await
-        }
+        JobSpec::Restore(job) => run_restore(env, job, who, progress).await,
         JobSpec::Forget {
             source,
             ids,
@@ -143,59 +115,18 @@ struct TableRows {
     rows: u64,
 }
 
-/// Which tables and rows a restore job takes, and the application
-/// version it expects.
-struct TableChoice<'a> {
-    tables: &'a [String],
-    rows: Option<tresor_ops::RowSelection>,
-    only_missing: bool,
-    drop_extra_tables: bool,
-    app_version: Option<String>,
-    require_same_app_version: bool,
-    with_privileges: bool,
-    strict: bool,
-}
-
 async fn run_restore(
     env: &JobEnv,
-    snapshot: &str,
-    target: &str,
-    mode: RestoreMode,
-    choice: TableChoice<'_>,
+    job: &RestoreRequest,
     who: &str,
     progress: &Arc<JobProgress>,
 ) -> Result<Value, Failure> {
-    let TableChoice {
-        tables,
-        rows,
-        only_missing,
-        drop_extra_tables,
-        app_version,
-        require_same_app_version,
-        with_privileges,
-        strict,
-    } = choice;
-    let sc = source_config(&env.config, target)?;
-    let url = sc.resolved_url()?;
-    let snap = env.catalog.find(snapshot).await?;
-    let t = env.engines.target(&url)?;
-    let ts = env.engines.source(&url)?;
-    let options = RestoreOptions {
-        tables: tables_filter(tables)?,
-        mode,
-        safety_snapshot: true,
-        target_url: url.clone(),
-        target_name: Some(target.to_string()),
-        username: Some(who.to_string()),
-        rehearsal: None,
-        rows,
-        only_missing,
-        app_version: app_version.or_else(|| sc.app_version.clone()),
-        require_same_app_version,
-        with_privileges,
-        strict,
-        drop_extra_tables,
-    };
+    let sc = source_config(&env.config, &job.target)?;
+    let options = job.options(sc, who.to_string(), None)?;
+    let (target, mode) = (job.target.as_str(), options.mode);
+    let snap = env.catalog.find(&job.snapshot).await?;
+    let t = env.engines.target(&options.target_url)?;
+    let ts = env.engines.source(&options.target_url)?;
     progress.log(
         "info",
         &format!(

@@ -135,7 +135,7 @@ pub(super) async fn preview(
     let p = actions::restore::make_preview(
         &app,
         &c,
-        actions::restore::PreviewRequest {
+        crate::jobs::RestoreRequest {
             snapshot: id,
             target: f.target,
             mode,

@@ -470,7 +470,15 @@ pub struct RestorePlan {
     /// engine lacks (PostgreSQL's enums, composites, ranges and domains an
     /// upgrade made), where nothing the restore keeps still uses them.
     pub drop_extra_types: bool,
+    /// How long the restore waits, in all, for other sessions (the
+    /// application's) to let go of the tables it must lock, before it
+    /// gives up having changed nothing and names them
+    /// ([`DEFAULT_LOCK_WAIT`] unless `--lock-wait` says otherwise).
+    pub lock_wait: std::time::Duration,
 }
+
+/// How long a restore waits for the tables it must lock, unless told.
+pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl RestorePlan {
     /// A plan restoring every table of `schema` in `mode`, in load order,
@@ -492,6 +500,7 @@ impl RestorePlan {
             inbound_keys: Vec::new(),
             drop: Vec::new(),
             drop_extra_types: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
     }
 }

@@ -24,8 +24,17 @@ pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
     // 1823, 1826: a foreign key name another table already holds
     let taken_name =
         matches!(&e, mysql_async::Error::Server(s) if s.code == 1823 || s.code == 1826);
+    // 1205: a lock another session holds past the restore's wait
+    let lock_wait = matches!(&e, mysql_async::Error::Server(s) if s.code == 1205);
     let err = SourceError::new(error_kind(&e), doing.to_string()).with_source(e);
-    if taken_name {
+    if lock_wait {
+        err.with_hint(
+            "another session (the application's) holds a table or a row the restore changes, \
+             in a transaction still open: stop the application (SHOW PROCESSLIST and \
+             information_schema.INNODB_TRX name the sessions; KILL ends one), then restore \
+             again; or give it longer with --lock-wait",
+        )
+    } else if taken_name {
         err.with_hint(
             "try: foreign key names are database-wide, and a table renamed since the backup keeps \
              its keys' names; restore with --drop-extra-tables (it drops the tables the snapshot \

@@ -175,9 +175,12 @@ impl Target for MysqlTarget {
         ddl.query_drop(format!("USE {}", quote(&db)))
             .await
             .ctx(|| format!("cannot open database {db}"))?;
-        ddl.query_drop("SET SESSION foreign_key_checks = 0, unique_checks = 0")
-            .await
-            .ctx(|| "cannot set up the restore session".to_string())?;
+        ddl.query_drop(format!(
+            "SET SESSION foreign_key_checks = 0, unique_checks = 0, {}",
+            session::lock_waits(plan.lock_wait)
+        ))
+        .await
+        .ctx(|| "cannot set up the restore session".to_string())?;
         let mut session = MysqlSession {
             db: db.clone(),
             ddl: Some(ddl),

@@ -139,7 +139,11 @@ impl OpsError {
             OpsError::Source(e) => match e.kind() {
                 ErrorKind::InvalidUrl => ErrorClass::Usage,
                 ErrorKind::NotFound => ErrorClass::NotFound,
-                ErrorKind::SchemaMismatch | ErrorKind::Unsupported => ErrorClass::Conflict,
+                // another session holds what the operation needs: a
+                // conflict, as a locked repository is
+                ErrorKind::SchemaMismatch | ErrorKind::Unsupported | ErrorKind::Conflict => {
+                    ErrorClass::Conflict
+                }
                 ErrorKind::Cancelled => ErrorClass::Cancelled,
                 _ => ErrorClass::Database,
             },

@@ -77,6 +77,10 @@ pub struct RestoreOptions {
     /// migrations are rolled back. Only a whole-database restore in
     /// replace mode can; the safety snapshot keeps what it drops.
     pub drop_extra_tables: bool,
+    /// How long to wait, in all, for other sessions to let go of the
+    /// tables the restore locks (`--lock-wait`); `None` waits
+    /// [`DEFAULT_LOCK_WAIT`](tresor_core::DEFAULT_LOCK_WAIT).
+    pub lock_wait: Option<Duration>,
 }
 
 /// The application versions of a snapshot and of the restore's target.
@@ -285,6 +289,7 @@ async fn plan(
             inbound_keys,
             drop: Vec::new(),
             drop_extra_types: false,
+            lock_wait: options.lock_wait.unwrap_or(tresor_core::DEFAULT_LOCK_WAIT),
         },
         selected,
         app_version,

@@ -14,6 +14,7 @@ mod ddl;
 mod finish;
 mod large_objects;
 mod load;
+mod locks;
 mod lossy;
 mod session;
 
@@ -200,6 +201,7 @@ impl Target for PostgresTarget {
             recreate: tables_only(&plan.recreate),
             drop: plan.drop.clone(),
             drop_extra_types: plan.drop_extra_types,
+            lock_wait: plan.lock_wait,
             large_objects: plan
                 .schema
                 .tables

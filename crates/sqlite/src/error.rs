@@ -24,9 +24,11 @@ pub(crate) fn sql_error(context: impl Into<String>, e: rusqlite::Error) -> Sourc
         _ => ErrorKind::Engine,
     };
     let hint = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            Some("try: again when the writer holding the lock has finished")
-        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Some(
+            "try: again when the connection holding the database in a transaction (the \
+                 application's?) has finished, or stop the application first; a restore can \
+                 wait longer with --lock-wait",
+        ),
         Some(ErrorCode::NotADatabase) => Some("try: check that the path names a sqlite database"),
         Some(ErrorCode::DatabaseCorrupt) => Some("try: sqlite3 FILE 'PRAGMA integrity_check'"),
         _ => None,

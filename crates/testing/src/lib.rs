@@ -42,11 +42,12 @@ pub use compare::{
 };
 pub use conformance::{SKIPS, Skip, skipped};
 pub use suite::{
-    consistent_snapshot_under_writes, drop_extra_tables_leaves_what_the_backup_held,
-    failure_mid_restore_leaves_target_unchanged, filters_select_tables, key_order_and_batches,
-    merge_into_existing, merge_without_key_adds_missing_rows,
-    only_missing_refuses_tables_holding_rows, replace_into_existing,
-    rollback_leaves_target_unchanged, round_trip, schema_mismatch_reported_before_writes,
+    a_held_table_stops_the_restore_in_time, consistent_snapshot_under_writes,
+    drop_extra_tables_leaves_what_the_backup_held, failure_mid_restore_leaves_target_unchanged,
+    filters_select_tables, key_order_and_batches, merge_into_existing,
+    merge_without_key_adds_missing_rows, only_missing_refuses_tables_holding_rows,
+    replace_into_existing, rollback_leaves_target_unchanged, round_trip,
+    schema_mismatch_reported_before_writes,
 };
 
 use async_trait::async_trait;
@@ -112,4 +113,14 @@ pub trait Harness: Send + Sync {
 
     /// Runs `step` against the database at `url`.
     async fn run(&self, url: &str, step: &Step) -> anyhow::Result<()>;
+
+    /// Opens a session on `url` that, as an application does, writes a row
+    /// of `customers` in a transaction it keeps open until the returned
+    /// value is dropped (which rolls it back). `None` for an engine whose
+    /// writers never wait for another session's (listed in
+    /// [`SKIPS`](crate::SKIPS) for the scenario that needs it).
+    async fn hold_customers(&self, url: &str) -> anyhow::Result<Option<Held>>;
 }
+
+/// What [`Harness::hold_customers`] keeps open.
+pub type Held = Box<dyn std::any::Any + Send>;

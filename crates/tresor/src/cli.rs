@@ -392,6 +392,11 @@ pub struct RestoreArgs {
     /// How long --dry-run may rehearse the restore (`0` counts rows only)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
     pub rehearse_for: std::time::Duration,
+    /// How long to wait, in all, for other sessions (the application's) to
+    /// let go of the tables the restore locks; then it gives up, changes
+    /// nothing and names them (`0`: do not wait)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_rehearsal)]
+    pub lock_wait: std::time::Duration,
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
@@ -684,6 +689,7 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A duration, where `0` is none.
 fn parse_rehearsal(text: &str) -> Result<std::time::Duration, String> {
     if text.trim() == "0" {
         return Ok(std::time::Duration::ZERO);

@@ -11,7 +11,7 @@ use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Decimal128, Document, doc};
 use tresor_core::Connector;
 use tresor_mongo::MongoConnector;
-use tresor_testing::{Harness, Step};
+use tresor_testing::{Harness, Held, Step};
 
 use super::common::unique_name;
 use super::server::TestServer;
@@ -52,6 +52,11 @@ impl Harness for MongoHarness {
 
     async fn drop_database(&self, url: &str) -> anyhow::Result<()> {
         self.db(url).drop().await.context("drop database")
+    }
+
+    async fn hold_customers(&self, _url: &str) -> anyhow::Result<Option<Held>> {
+        // its writers never queue behind another session's (see SKIPS)
+        Ok(None)
     }
 
     async fn run(&self, url: &str, step: &Step) -> anyhow::Result<()> {

@@ -12,6 +12,10 @@ use crate::sql::quote;
 
 use super::session::{MysqlSession, Route};
 
+/// How long the swap after the transaction's commit waits for other
+/// sessions to let go of the tables it drops or replaces.
+const SWAP_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl MysqlSession {
     /// Everything before the point of no return that can fail: the keys
     /// and foreign keys of the new tables (still under their work names).
@@ -89,6 +93,17 @@ impl MysqlSession {
                 .ctx(|| "cannot commit the restore".to_string())?;
             let _ = txn.disconnect().await;
             methods.push("existing tables loaded in one transaction");
+            if !self.dropped.is_empty() || !fresh.is_empty() {
+                // past the commit, giving up would leave the restore half
+                // done: the swap waits as long as it must
+                self.ddl()?
+                    .query_drop(format!(
+                        "SET SESSION {}",
+                        super::session::lock_waits(SWAP_WAIT)
+                    ))
+                    .await
+                    .ctx(|| "cannot set up the swap".to_string())?;
+            }
         }
         if !self.dropped.is_empty() {
             // the tables the snapshot lacks (`--drop-extra-tables`); foreign

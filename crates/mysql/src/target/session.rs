@@ -259,9 +259,12 @@ impl MysqlSession {
         existing: &[TableName],
     ) -> Result<Conn, SourceError> {
         let mut txn = endpoint.connect_db(Role::Target).await?;
-        txn.query_drop("SET SESSION foreign_key_checks = 0")
-            .await
-            .ctx(|| "cannot set up the restore transaction".to_string())?;
+        txn.query_drop(format!(
+            "SET SESSION foreign_key_checks = 0, {}",
+            lock_waits(plan.lock_wait)
+        ))
+        .await
+        .ctx(|| "cannot set up the restore transaction".to_string())?;
         txn.query_drop("START TRANSACTION")
             .await
             .ctx(|| "cannot start the restore transaction".to_string())?;
@@ -427,4 +430,13 @@ impl TargetSession for MysqlSession {
         self.cleanup().await;
         Ok(())
     }
+}
+
+/// The session settings that bound each of the restore's lock waits (a
+/// table's metadata lock, a row another session wrote) by `wait`: whole
+/// seconds, at least one, as the server counts them.
+pub(super) fn lock_waits(wait: std::time::Duration) -> String {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    format!("lock_wait_timeout = {secs}, innodb_lock_wait_timeout = {secs}")
 }

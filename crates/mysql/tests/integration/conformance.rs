@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use tresor_core::Connector;
 use tresor_mysql::MysqlConnector;
-use tresor_testing::{Harness, Step};
+use tresor_testing::{Harness, Held, Step};
 
 use super::support::{SERVER, admin, random_suffix};
 
@@ -38,6 +38,16 @@ impl Harness for Mariadb {
             .await?;
         c.disconnect().await?;
         Ok(())
+    }
+
+    async fn hold_customers(&self, url: &str) -> anyhow::Result<Option<Held>> {
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let mut c = admin().await;
+        c.query_drop(format!("USE `{name}`")).await?;
+        c.query_drop("START TRANSACTION").await?;
+        c.query_drop("UPDATE customers SET name = CONCAT(name, '') WHERE id = 1")
+            .await?;
+        Ok(Some(Box::new(c)))
     }
 
     async fn run(&self, url: &str, step: &Step) -> anyhow::Result<()> {

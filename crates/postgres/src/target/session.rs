@@ -66,6 +66,9 @@ pub(super) struct PgSession {
     pub(super) drop: Vec<TableName>,
     /// And the types it lacks (`--drop-extra-tables`).
     pub(super) drop_extra_types: bool,
+    /// How long to wait for the application to let go of the tables
+    /// ([`RestorePlan::lock_wait`](tresor_core::RestorePlan::lock_wait)).
+    pub(super) lock_wait: std::time::Duration,
     /// The large objects, when the restore covers them (they are loaded
     /// apart from the tables, see `large_objects`).
     pub(super) large_objects: Option<TableSchema>,
@@ -151,6 +154,7 @@ impl PgSession {
         )
         .await?;
         self.fit_to_server().await?;
+        self.take_locks().await?;
         for t in self.planned() {
             if self.schema.table(&t.name).is_none() {
                 return Err(SourceError::new(

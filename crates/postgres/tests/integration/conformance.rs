@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::Client;
 use tresor_core::Connector;
 use tresor_postgres::PostgresConnector;
-use tresor_testing::{Harness, Step};
+use tresor_testing::{Harness, Held, Step};
 
 use super::common::{connect, unique_name, url_for};
 
@@ -64,6 +64,17 @@ impl Harness for PgHarness {
             .await
             .context("drop database")?;
         Ok(())
+    }
+
+    async fn hold_customers(&self, url: &str) -> anyhow::Result<Option<Held>> {
+        let c = connect(&db_of(url)).await;
+        c.batch_execute(
+            "SET application_name = 'shop-web'; BEGIN; \
+             UPDATE customers SET name = name WHERE id = 1",
+        )
+        .await
+        .context("holding customers")?;
+        Ok(Some(Box::new(c)))
     }
 
     async fn run(&self, url: &str, step: &Step) -> anyhow::Result<()> {

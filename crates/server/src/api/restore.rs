@@ -141,6 +141,7 @@ pub async fn upload_and_restore(
             require_same_app_version: f.require_same_app_version,
             with_privileges: false,
             strict: false,
+            lock_wait: None,
         },
     )
     .await?;

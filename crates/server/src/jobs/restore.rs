@@ -61,6 +61,10 @@ pub struct RestoreRequest {
     /// Into another engine or an older PostgreSQL: refuse any approximation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
+    /// How long to wait, in all, for the application to let go of the
+    /// tables the restore locks (`30s` unless given; `0`: do not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_wait: Option<String>,
 }
 
 impl RestoreRequest {
@@ -104,8 +108,20 @@ impl RestoreRequest {
             with_privileges: self.with_privileges,
             strict: self.strict,
             drop_extra_tables: self.drop_extra_tables,
+            lock_wait: self.lock_wait.as_deref().map(lock_wait).transpose()?,
         })
     }
+}
+
+/// A `lock_wait` such as `90s` or `2m`; `0` does not wait.
+fn lock_wait(text: &str) -> ApiResult<Duration> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    tresor_ops::parse_duration(text).map_err(|e| {
+        ApiError::bad_request(format!("lock_wait: {e}"))
+            .hint("give a duration such as \"30s\" or \"2m\", or \"0\" not to wait")
+    })
 }
 
 /// The row selection of a request, parsed.
@@ -184,6 +200,13 @@ mod tests {
         job.app_version = Some("3.0".into());
         let o = job.options(&target(), "ana".into(), None).expect("options");
         assert_eq!(o.app_version.as_deref(), Some("3.0"));
+        assert_eq!(o.lock_wait, None);
+        job.lock_wait = Some("2m".into());
+        let o = job.options(&target(), "ana".into(), None).expect("options");
+        assert_eq!(o.lock_wait, Some(Duration::from_secs(120)));
+        job.lock_wait = Some("0".into());
+        let o = job.options(&target(), "ana".into(), None).expect("options");
+        assert_eq!(o.lock_wait, Some(Duration::ZERO));
     }
 
     #[test]
@@ -201,7 +224,11 @@ mod tests {
             filters: vec!["no colon here".into()],
             ..RestoreRequest::default()
         };
-        for job in [only_missing_rows, related_alone, bad_filter] {
+        let bad_wait = RestoreRequest {
+            lock_wait: Some("soon".into()),
+            ..RestoreRequest::default()
+        };
+        for job in [only_missing_rows, related_alone, bad_filter, bad_wait] {
             let e = job
                 .options(&target(), "ana".into(), None)
                 .expect_err("refused");

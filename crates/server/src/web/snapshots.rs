@@ -157,6 +157,7 @@ pub(super) async fn preview(
             require_same_app_version: false,
             with_privileges: false,
             strict: false,
+            lock_wait: None,
         },
     )
     .await?;

@@ -321,7 +321,9 @@ fn begin_in_place(
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .ctx(|| format!("cannot open sqlite database {display}"))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
+    // another connection's write transaction (the application's) makes
+    // the restore wait at its start and commit, at most this long
+    conn.busy_timeout(plan.lock_wait)
         .ctx(|| "cannot set busy timeout".into())?;
     // foreign_keys can only change outside a transaction; with it off,
     // deleting a parent cascades nothing, and foreign_key_check runs

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tresor_core::Connector;
 use tresor_sqlite::SqliteConnector;
-use tresor_testing::{Harness, Step};
+use tresor_testing::{Harness, Held, Step};
 
 /// Makes databases as files in its own temporary directory.
 pub struct SqliteHarness {
@@ -134,6 +134,12 @@ impl Harness for SqliteHarness {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         Ok(())
+    }
+
+    async fn hold_customers(&self, url: &str) -> anyhow::Result<Option<Held>> {
+        let conn = open(&path_of(url))?;
+        conn.execute_batch("BEGIN IMMEDIATE; UPDATE customers SET name = name WHERE id = 1")?;
+        Ok(Some(Box::new(conn)))
     }
 
     async fn run(&self, url: &str, step: &Step) -> anyhow::Result<()> {

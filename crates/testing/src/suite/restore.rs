@@ -2,6 +2,8 @@
 //! databases, rollbacks and failures that leave the target unchanged,
 //! mismatches and refusals reported before anything is written.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, anyhow, bail, ensure};
 use tokio::sync::mpsc;
 use tresor_core::{
@@ -576,4 +578,88 @@ pub async fn drop_extra_tables_leaves_what_the_backup_held(h: &dyn Harness) -> a
     }
     .await;
     dbs.finish(r).await
+}
+
+/// An application's session that holds a table the restore must change
+/// (it wrote a row of `customers` in a transaction it keeps open) stops
+/// the restore after about [`RestorePlan::lock_wait`], not much later and
+/// never without end, with an [`ErrorKind::Conflict`] whose hint says to
+/// stop the application or wait longer; nothing changes. Once the session
+/// lets go, the same restore goes through.
+///
+/// # Errors
+/// A restore that went through, waited far longer than told, failed
+/// otherwise, or changed the target.
+pub async fn a_held_table_stops_the_restore_in_time(h: &dyn Harness) -> anyhow::Result<()> {
+    let mut dbs = Dbs::new(h);
+    let r = async {
+        let c = h.connector();
+        let src = dbs.shop(&[fill(5)]).await?;
+        let dst = dbs.shop(&[fill(8), rename(2, "in the target")]).await?;
+        let source = c.source(&src)?;
+        let snap = source.open(&ReadOptions::default()).await?;
+        let target = c.target(&dst)?;
+        let mut plan = plan_for(snap.schema(), RestoreMode::Replace);
+        plan.lock_wait = Duration::from_secs(2);
+        let before = read_database(c.as_ref(), &dst, &all()).await?;
+        let Some(held) = h.hold_customers(&dst).await? else {
+            bail!("the harness holds nothing: list the scenario in SKIPS with the reason")
+        };
+        let started = Instant::now();
+        let tried = restore_all(snap.as_ref(), target.as_ref(), &plan).await;
+        let waited = started.elapsed();
+        drop(held);
+        let Err(err) = tried else {
+            bail!("the restore went through a table another session holds")
+        };
+        ensure!(
+            err.kind() == ErrorKind::Conflict,
+            "expected a conflict, got {:?}: {err}",
+            err.kind()
+        );
+        // generous: the point is a bound near lock_wait instead of the
+        // server's own (50 s, 2 min, none)
+        ensure!(
+            waited < Duration::from_secs(20),
+            "the restore gave up after {waited:?}, told to wait 2 s"
+        );
+        let hint = err.hint().unwrap_or_default();
+        ensure!(
+            hint.contains("application") && hint.contains("--lock-wait"),
+            "the error does not say what to do: {err} ({hint})"
+        );
+        let after = read_database(c.as_ref(), &dst, &all()).await?;
+        same_contents(&before, &after).with_context(|| format!("after {err}"))?;
+        // the session let go (its connection may take a moment to close)
+        plan.lock_wait = Duration::from_secs(30);
+        restore_all(snap.as_ref(), target.as_ref(), &plan)
+            .await
+            .context("the restore failed once nothing held the table")?;
+        snap.close().await?;
+        compare_databases(c.as_ref(), &src, &dst, &all()).await
+    }
+    .await;
+    dbs.finish(r).await
+}
+
+/// Begins a restore of every table of `plan` from `snap`, loads them and
+/// commits; rolls back what it began when something fails.
+async fn restore_all(
+    snap: &dyn tresor_core::SourceSnapshot,
+    target: &dyn tresor_core::Target,
+    plan: &RestorePlan,
+) -> Result<(), SourceError> {
+    let mut session = target.begin(plan).await?;
+    for name in &plan.tables {
+        let Some(t) = plan.schema.table(name) else {
+            continue;
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
+        if let Err(e) = read.and(load) {
+            let _ = session.rollback().await;
+            return Err(e);
+        }
+    }
+    session.commit().await.map(|_| ())
 }

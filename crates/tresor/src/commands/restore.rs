@@ -188,6 +188,7 @@ fn restore_options(
         with_privileges: args.with_privileges,
         strict: args.strict,
         drop_extra_tables: args.drop_extra_tables,
+        lock_wait: Some(args.lock_wait),
     }
 }
 

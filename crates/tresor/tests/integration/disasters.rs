@@ -1383,3 +1383,154 @@ fn sqlite_a_renamed_table() {
     a_renamed_table_dropped_by_the_restore(Kind::Sqlite);
     an_upgrade_that_referenced_its_new_table(Kind::Sqlite);
 }
+
+/// The application, still running, left a transaction open on
+/// `shop_product` (a request that hung, a shell session, a long report):
+/// the restore does not wait without end, nor stop the application while
+/// it waits. With `--lock-wait 8s` it gives up after about that long,
+/// exit 5, naming the session where the engine can (PostgreSQL: its
+/// `application_name`, state and query, and how to end it) and saying
+/// what to do; the dry run reports the same; the application's own
+/// queries on that table keep answering meanwhile; nothing changed. Once
+/// the session ends, the restore goes through.
+fn an_application_holding_a_table(kind: Kind) {
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    let (db, before) = backed_up(kind, &env);
+    db.exec("UPDATE shop_product SET price = 0, name = 'oops'");
+    let broken = db.dump();
+    // the application's session: it wrote a row and waits, its
+    // transaction open, for 60 s
+    let hold =
+        "UPDATE shop_product SET stock = stock WHERE id = (SELECT min(id) FROM shop_product)";
+    let mut session = match kind {
+        Kind::Postgres => {
+            let mut cmd = Command::new("psql");
+            cmd.env("PGAPPNAME", "shop-web")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q"])
+                .args(["-d", db.name(), "-c", "BEGIN", "-c", hold])
+                .args(["-c", "SELECT pg_sleep(60)"]);
+            cmd
+        }
+        Kind::Mariadb => {
+            let mut cmd = Command::new("mariadb");
+            let sql = "START TRANSACTION; UPDATE shop_product SET stock = stock ORDER BY id LIMIT 1; \
+                 SELECT SLEEP(60)";
+            cmd.args(["-h", "127.0.0.1", "-u", "root", db.name(), "-e", sql]);
+            cmd
+        }
+        Kind::Sqlite => {
+            let mut cmd = Command::new("sqlite3");
+            cmd.arg(db.file.as_ref().expect("file"))
+                .arg(format!("BEGIN IMMEDIATE; {hold};"))
+                .arg(".shell sleep 60");
+            cmd
+        }
+    };
+    let mut holder = session
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the application's session");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let url = db.url();
+    let latest = format!("latest:{url}");
+    let restore = ["restore", &latest, "--to", &url, "--lock-wait", "8s"];
+    // the application reads the table while the restore waits
+    let reader = (kind == Kind::Postgres).then(|| {
+        let name = db.name().to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let started = Instant::now();
+            let out = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-At"])
+                .args(["-d", &name, "-c", "SET statement_timeout = '4s'"])
+                .args(["-c", "SELECT count(*) FROM shop_product"])
+                .output()
+                .expect("psql");
+            (out.status.success(), started.elapsed(), stderr(&out))
+        })
+    });
+    let started = Instant::now();
+    let mut real = restore.to_vec();
+    real.push("--yes");
+    let out = env.tresor(&real);
+    let waited = started.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        waited < Duration::from_secs(40),
+        "gave up after {waited:?}, told 8 s"
+    );
+    assert!(err.contains("--lock-wait"), "{err}");
+    assert!(err.contains("application"), "{err}");
+    if kind == Kind::Postgres {
+        assert!(
+            err.contains("waited 8s for other sessions to let go of table public.shop_product"),
+            "{err}"
+        );
+        assert!(err.contains("(shop-web, user postgres)"), "{err}");
+        assert!(err.contains("pg_terminate_backend("), "{err}");
+        assert!(err.contains("changed nothing"), "{err}");
+    }
+    if let Some(reader) = reader {
+        let (ok, took, why) = reader.join().expect("reader");
+        assert!(
+            ok,
+            "the application's read failed while the restore waited ({took:?}): {why}"
+        );
+    }
+    if let Ok(Some(status)) = holder.try_wait() {
+        let out = holder.wait_with_output().expect("holder");
+        panic!(
+            "the application's session ended early ({status}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+    }
+    // the dry run rehearses the same and says so
+    let mut dry = restore.to_vec();
+    dry.push("--dry-run");
+    let out = env.tresor(&dry);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{text}\n(the restore: {err})");
+    assert!(text.contains("the restore would fail"), "{text}");
+    assert!(text.contains("--lock-wait"), "{text}");
+
+    // end the session as the hint says (PostgreSQL's server-side session
+    // outlives its client while it sleeps)
+    if let Some(call) = err
+        .split("end those sessions: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+    {
+        db.exec(&format!("{call})"));
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // (MariaDB's dump would have waited for the session too)
+    assert_eq!(
+        db.dump(),
+        broken,
+        "the restore that gave up changed the database"
+    );
+    restore_latest(&env, &db, &[], "the application's session ended");
+    assert_eq!(db.dump(), before);
+}
+
+#[test]
+fn postgres_an_application_holding_a_table() {
+    an_application_holding_a_table(Kind::Postgres);
+}
+
+#[test]
+fn mariadb_an_application_holding_a_table() {
+    an_application_holding_a_table(Kind::Mariadb);
+}
+
+#[test]
+fn sqlite_an_application_holding_a_table() {
+    an_application_holding_a_table(Kind::Sqlite);
+}

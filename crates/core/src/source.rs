@@ -262,7 +262,17 @@ pub struct ReadOptions {
     /// drill's verification) and reads it again in key order when the
     /// digest differs. Engines that store rows in key order ignore it.
     pub stored_order: bool,
+    /// How long the read waits, in all, for other sessions (a migration
+    /// changing a table's definition) to let go of the tables it reads,
+    /// before it gives up having read nothing and names them
+    /// ([`DEFAULT_BACKUP_LOCK_WAIT`] unless `--lock-wait` says otherwise).
+    pub lock_wait: std::time::Duration,
 }
+
+/// How long a backup waits for the tables it reads, unless told: a
+/// migration may hold one for minutes, and waiting (a second at a time)
+/// stops no one else.
+pub const DEFAULT_BACKUP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -271,6 +281,7 @@ impl Default for ReadOptions {
             jobs: 1,
             options: BTreeMap::new(),
             stored_order: false,
+            lock_wait: DEFAULT_BACKUP_LOCK_WAIT,
         }
     }
 }

@@ -29,10 +29,10 @@ pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
     let err = SourceError::new(error_kind(&e), doing.to_string()).with_source(e);
     if lock_wait {
         err.with_hint(
-            "another session (the application's) holds a table or a row the restore changes, \
-             in a transaction still open: stop the application (SHOW PROCESSLIST and \
-             information_schema.INNODB_TRX name the sessions; KILL ends one), then restore \
-             again; or give it longer with --lock-wait",
+            "another session holds the table (the application's, in a transaction still \
+             open, or a migration changing it): stop it or wait until it is done (SHOW \
+             PROCESSLIST and information_schema.INNODB_TRX name the sessions; KILL ends one), \
+             then run again; or give it longer with --lock-wait",
         )
     } else if taken_name {
         err.with_hint(

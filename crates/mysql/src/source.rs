@@ -43,6 +43,16 @@ async fn start_snapshot(conn: &mut Conn) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Bounds how long `conn` waits for a table another session holds (a
+/// migration's `ALTER TABLE`, or for the global read lock, the writes in
+/// progress), as `options` say.
+async fn bound_waits(conn: &mut Conn, options: &ReadOptions) -> Result<(), SourceError> {
+    let secs = crate::sql::wait_secs(options.lock_wait);
+    conn.query_drop(format!("SET SESSION lock_wait_timeout = {secs}"))
+        .await
+        .ctx(|| "cannot set up the backup session".to_string())
+}
+
 #[async_trait]
 impl Source for MysqlSource {
     fn engine(&self) -> Engine {
@@ -86,6 +96,7 @@ impl Source for MysqlSource {
             .is_some_and(|v| v == "true");
         let jobs = options.jobs.max(1);
         let mut first = self.endpoint.connect_db(Role::Source).await?;
+        bound_waits(&mut first, options).await?;
         let version: String = first
             .query_first::<String, _>("SELECT VERSION()")
             .await
@@ -107,6 +118,7 @@ impl Source for MysqlSource {
             let opened: Result<(), SourceError> = async {
                 for _ in 1..jobs {
                     let mut c = self.endpoint.connect_db(Role::Source).await?;
+                    bound_waits(&mut c, options).await?;
                     start_snapshot(&mut c).await?;
                     others.push(c);
                 }

@@ -1,4 +1,4 @@
-//! SQL text: quoting identifiers.
+//! SQL text: quoting identifiers, and the whole seconds of a lock wait.
 
 /// Quotes an identifier with backticks (doubling any backtick inside).
 pub(crate) fn quote(ident: &str) -> String {
@@ -14,12 +14,27 @@ pub(crate) fn quote(ident: &str) -> String {
     s
 }
 
+/// `wait` as the whole seconds, at least one, the server's lock wait
+/// settings take.
+pub(crate) fn wait_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn quotes_identifiers() {
         assert_eq!(quote("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn lock_waits_round_up_to_whole_seconds() {
+        assert_eq!(wait_secs(Duration::ZERO), 1);
+        assert_eq!(wait_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(wait_secs(Duration::from_secs(30)), 30);
+        assert_eq!(wait_secs(Duration::from_secs(600)), 600);
     }
 }

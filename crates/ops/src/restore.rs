@@ -670,6 +670,7 @@ pub async fn restore(
         let live = source
             .open(&ReadOptions {
                 filter: choosing(&plan, &existing),
+                lock_wait: plan.lock_wait,
                 ..ReadOptions::default()
             })
             .await?;
@@ -702,6 +703,7 @@ pub async fn restore(
             url: options.target_url.clone(),
             read: ReadOptions {
                 filter,
+                lock_wait: plan.lock_wait,
                 ..ReadOptions::default()
             },
             trigger: Trigger::PreRestore,

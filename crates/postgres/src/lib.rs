@@ -40,6 +40,7 @@ mod catalog;
 mod decode;
 mod encode;
 mod error;
+mod locks;
 mod source;
 mod target;
 mod tls;

@@ -144,14 +144,17 @@ impl Source for PostgresSource {
             .filter(|t| !t.is_large_objects())
             .map(|t| qualified(&t.name))
             .collect();
-        if !names.is_empty() {
-            main.batch_execute(&format!(
-                "LOCK TABLE {} IN ACCESS SHARE MODE",
-                names.join(", ")
-            ))
-            .await
-            .map_err(|e| pg_error("cannot lock the tables to back up", e))?;
-        }
+        let wanted = crate::locks::Wanted {
+            access_share: names,
+            ..crate::locks::Wanted::default()
+        };
+        crate::locks::take(
+            &main,
+            &wanted,
+            options.lock_wait,
+            crate::locks::Waiter::Backup,
+        )
+        .await?;
         let mut clients = vec![main];
         if let Some(id) = &snapshot_id {
             if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {

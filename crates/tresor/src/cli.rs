@@ -296,6 +296,11 @@ pub struct BackupArgs {
     /// Engine option KEY=VALUE (e.g. allow-global-lock=true)
     #[arg(short = 'o', long = "option", value_parser = parse_key_value)]
     pub options: Vec<(String, String)>,
+    /// How long to wait, in all, for other sessions (a migration changing
+    /// a table) to let go of the tables to read; then the backup gives up
+    /// having read nothing and names them (`0`: do not wait)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_rehearsal)]
+    pub lock_wait: std::time::Duration,
     /// Compare with this snapshot instead of the latest of the same source
     /// (id prefix or `latest:SOURCE`)
     #[arg(long, conflicts_with = "force")]

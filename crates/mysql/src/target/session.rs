@@ -436,7 +436,6 @@ impl TargetSession for MysqlSession {
 /// table's metadata lock, a row another session wrote) by `wait`: whole
 /// seconds, at least one, as the server counts them.
 pub(super) fn lock_waits(wait: std::time::Duration) -> String {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let secs = secs.max(1);
+    let secs = crate::sql::wait_secs(wait);
     format!("lock_wait_timeout = {secs}, innodb_lock_wait_timeout = {secs}")
 }

@@ -98,3 +98,60 @@ async fn parallel_without_permission_falls_back_to_one_connection() {
     let w = balanced_pair_stays_balanced(options).await;
     assert!(w.iter().any(|w| w.contains("allow-global-lock")), "{w:?}");
 }
+
+/// A session holding a table for a schema change (`LOCK TABLES ...
+/// WRITE`, as a migration tool or an `ALTER TABLE` does) stops the
+/// backup's read of it after the backup's `lock_wait` (MariaDB's own
+/// default is a year), with a conflict that says what to do; once the
+/// session lets go, the backup reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_table_stops_the_backup_in_time() {
+    use std::time::{Duration, Instant};
+
+    use tresor_core::{Connector, ErrorKind};
+
+    let db = TestDb::new().await;
+    db.exec(&[
+        "CREATE TABLE users (id INT PRIMARY KEY, name TEXT)",
+        "INSERT INTO users VALUES (1, 'ana')",
+    ])
+    .await;
+    let mut migration = db.conn().await;
+    migration
+        .query_drop("LOCK TABLES users WRITE")
+        .await
+        .expect("lock");
+    let read = ReadOptions {
+        lock_wait: Duration::from_secs(2),
+        ..ReadOptions::default()
+    };
+    let started = Instant::now();
+    let tried = async {
+        let source = tresor_mysql::MysqlConnector.source(&db.url)?;
+        let snap = source.open(&read).await?;
+        let users = snap.schema().tables[0].clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let drain = async { while rx.recv().await.is_some() {} };
+        let (n, ()) = tokio::join!(snap.read_table(&users, tx), drain);
+        n
+    }
+    .await;
+    let Err(err) = tried else {
+        panic!("the backup read a table another session holds")
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(
+        err.hint().is_some_and(|h| h.contains("--lock-wait")),
+        "{err}: {:?}",
+        err.hint()
+    );
+    migration.query_drop("UNLOCK TABLES").await.expect("unlock");
+    let b = backup(&db.url, &read).await;
+    assert_eq!(b.data[0].1.len(), 1);
+    db.drop_now().await;
+}

@@ -49,6 +49,10 @@ pub struct BackupRequest {
     pub username: Option<String>,
     /// Extra labels for the manifest.
     pub labels: BTreeMap<String, String>,
+    /// How long to wait, in all, for other sessions (a migration) to let
+    /// go of the tables to read (`--lock-wait`); `None` waits
+    /// [`DEFAULT_BACKUP_LOCK_WAIT`](tresor_core::DEFAULT_BACKUP_LOCK_WAIT).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl BackupRequest {
@@ -88,6 +92,9 @@ impl BackupRequest {
                 filter,
                 jobs,
                 options,
+                lock_wait: self
+                    .lock_wait
+                    .unwrap_or(tresor_core::DEFAULT_BACKUP_LOCK_WAIT),
                 ..tresor_core::ReadOptions::default()
             },
             trigger: self.trigger,

@@ -160,6 +160,7 @@ pub async fn preview(
     } else {
         let read = ReadOptions {
             filter: choosing(&plan, &existing),
+            lock_wait: plan.lock_wait,
             ..ReadOptions::default()
         };
         Some(target_source.open(&read).await?)

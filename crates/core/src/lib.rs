@@ -63,8 +63,8 @@ pub use schema::{
 };
 pub use source::{
     BATCH_BYTES, BATCH_ROWS, DEFAULT_BACKUP_LOCK_WAIT, DEFAULT_LOCK_WAIT, ENCODED_BATCH_BYTES,
-    EncodedBatch, EncodedSender, ErrorKind, ExistingTable, ReadOptions, RestoreMode, RestorePlan,
-    RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
+    EncodedBatch, EncodedSender, ErrorKind, ExistingTable, OtherSession, ReadOptions, RestoreMode,
+    RestorePlan, RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
     SourceSnapshot, Target, TargetSession, TargetState, UnknownRestoreMode, tables_hold_rows,
 };
 pub use value::{

@@ -488,6 +488,38 @@ pub struct RestorePlan {
     pub lock_wait: std::time::Duration,
 }
 
+/// Another client connected to a target database: the application still
+/// running during a restore (see [`Target::other_sessions`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherSession {
+    /// The server's id for it (PostgreSQL's pid, MySQL's connection id).
+    pub id: String,
+    /// The name it gave itself (PostgreSQL's `application_name`), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub application: String,
+    /// The database user it logged in as.
+    pub user: String,
+    /// Where it connects from, if known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// What it is doing: `idle`, `active`, `idle in transaction`, ...
+    pub state: String,
+}
+
+impl fmt::Display for OtherSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session {} (", self.id)?;
+        if !self.application.is_empty() {
+            write!(f, "{}, ", self.application)?;
+        }
+        write!(f, "user {}", self.user)?;
+        if !self.host.is_empty() {
+            write!(f, ", from {}", self.host)?;
+        }
+        write!(f, "): {}", self.state)
+    }
+}
+
 /// How long a restore waits for the tables it must lock, unless told.
 pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -624,6 +656,18 @@ pub trait Target: Send + Sync {
         state: &TargetState,
     ) -> Result<Vec<Approximation>, SourceError> {
         let _ = (plan, state);
+        Ok(Vec::new())
+    }
+
+    /// The other clients connected to the target database now (the
+    /// application's connections), where the engine can tell: a restore
+    /// in replace mode discards what they write while it runs, and its
+    /// safety snapshot misses what they write after it was taken, so the
+    /// dry run and the restore name them. None by default.
+    ///
+    /// # Errors
+    /// The target cannot be reached.
+    async fn other_sessions(&self) -> Result<Vec<OtherSession>, SourceError> {
         Ok(Vec::new())
     }
 

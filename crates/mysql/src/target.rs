@@ -49,8 +49,8 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tresor_core::{
-    Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName, Target, TargetSession,
-    TargetState,
+    Engine, ErrorKind, ExistingTable, OtherSession, RestorePlan, SourceError, TableName, Target,
+    TargetSession, TargetState,
 };
 
 use crate::catalog::{WORK_PREFIX, text_col};
@@ -126,6 +126,48 @@ impl Target for MysqlTarget {
             exists: true,
             tables,
         })
+    }
+
+    async fn other_sessions(&self) -> Result<Vec<OtherSession>, SourceError> {
+        let db = &self.endpoint.database;
+        let mut conn = self.endpoint.connect(Role::Target).await?;
+        let rows: Vec<(u64, String, String, String, Option<String>, bool)> = conn
+            .exec(
+                "SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.STATE, \
+                        EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t \
+                                WHERE t.trx_mysql_thread_id = p.ID) \
+                 FROM information_schema.PROCESSLIST p \
+                 WHERE p.DB = ? AND p.ID <> CONNECTION_ID() \
+                   AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump') \
+                 ORDER BY p.ID",
+                (db.as_str(),),
+            )
+            .await
+            .ctx(|| "cannot list the database's sessions".to_string())?;
+        let _ = conn.disconnect().await;
+        Ok(rows
+            .into_iter()
+            .map(|(id, user, host, command, state, in_transaction)| {
+                let doing = match (command.as_str(), in_transaction) {
+                    ("Sleep", true) => "idle in transaction".to_string(),
+                    ("Sleep", false) => "idle".to_string(),
+                    (c, _) => match state.filter(|s| !s.is_empty()) {
+                        Some(s) => format!("{}: {}", c.to_lowercase(), s.to_lowercase()),
+                        None => c.to_lowercase(),
+                    },
+                };
+                OtherSession {
+                    id: id.to_string(),
+                    application: String::new(),
+                    user,
+                    // the port changes with every connection
+                    host: host
+                        .rsplit_once(':')
+                        .map_or_else(|| host.clone(), |(h, _)| h.to_string()),
+                    state: doing,
+                }
+            })
+            .collect())
     }
 
     async fn drop_database(&self) -> Result<(), SourceError> {

@@ -689,6 +689,11 @@ pub async fn restore(
         drop_present(sel, source, &existing).await?;
     }
     let overwritten = overwritten(&plan, &state);
+    let others = if overwritten.is_empty() && plan.drop.is_empty() {
+        Vec::new()
+    } else {
+        others_connected(target, &plan, &state).await
+    };
     let mut safety = None;
     if options.safety_snapshot && !(overwritten.is_empty() && plan.drop.is_empty()) {
         let Some(source) = target_source else {
@@ -756,6 +761,14 @@ pub async fn restore(
     if let Some(w) = app_version.warning() {
         summary.warnings.push(w);
     }
+    if !others.is_empty() {
+        summary.warnings.push(format!(
+            "{} when the restore began; {}",
+            sessions_note(&others),
+            "what they wrote while it ran was overwritten, and what they wrote after the safety \
+             snapshot is not in it: stop the application before a restore"
+        ));
+    }
     Ok(RestoreOutcome {
         snapshot: snapshot.id.clone(),
         safety_snapshot: safety,
@@ -764,6 +777,47 @@ pub async fn restore(
         skipped,
         dropped: plan.drop.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// The other clients connected to a target that holds tables `plan`
+/// restores (none where the engine cannot tell or will not say).
+async fn others_connected(
+    target: &dyn Target,
+    plan: &RestorePlan,
+    state: &TargetState,
+) -> Vec<tresor_core::OtherSession> {
+    if !state.exists || !plan.tables.iter().any(|t| state.table(t).is_some()) {
+        return Vec::new();
+    }
+    match target.other_sessions().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list the target's other sessions");
+            Vec::new()
+        }
+    }
+}
+
+/// "2 other sessions were connected to the database (session 7 (shop-web,
+/// user shop): idle; ...)", the first five named.
+pub fn sessions_note(sessions: &[tresor_core::OtherSession]) -> String {
+    const NAMED: usize = 5;
+    let mut named: Vec<String> = sessions
+        .iter()
+        .take(NAMED)
+        .map(ToString::to_string)
+        .collect();
+    if sessions.len() > NAMED {
+        named.push(format!("and {} more", sessions.len() - NAMED));
+    }
+    let (count, were) = match sessions.len() {
+        1 => ("1 other session".to_string(), "was"),
+        n => (format!("{n} other sessions"), "were"),
+    };
+    format!(
+        "{count} {were} connected to the database ({})",
+        named.join("; ")
+    )
 }
 
 /// The schema a snapshot recorded, restricted to the tables `filter`
@@ -802,4 +856,46 @@ where
         a?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_names_the_first_five_sessions() {
+        let session = |id: u32| tresor_core::OtherSession {
+            id: id.to_string(),
+            application: "shop-web".into(),
+            user: "shop".into(),
+            host: "10.0.0.5".into(),
+            state: "idle".into(),
+        };
+        assert_eq!(
+            sessions_note(&[session(7)]),
+            "1 other session was connected to the database \
+             (session 7 (shop-web, user shop, from 10.0.0.5): idle)"
+        );
+        let many: Vec<_> = (1..=7).map(session).collect();
+        let note = sessions_note(&many);
+        assert!(
+            note.starts_with("7 other sessions were connected"),
+            "{note}"
+        );
+        assert!(
+            note.contains("session 5 (") && !note.contains("session 6 ("),
+            "{note}"
+        );
+        assert!(note.ends_with("; and 2 more)"), "{note}");
+        let bare = tresor_core::OtherSession {
+            id: "12".into(),
+            user: "root".into(),
+            state: "idle in transaction".into(),
+            ..tresor_core::OtherSession::default()
+        };
+        assert_eq!(
+            bare.to_string(),
+            "session 12 (user root): idle in transaction"
+        );
+    }
 }

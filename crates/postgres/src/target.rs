@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use tokio_postgres::Client;
 use tresor_core::{
-    Approximation, Engine, ErrorKind, ExistingTable, RestorePlan, SourceError, TableName,
-    TableSchema, Target, TargetSession, TargetState,
+    Approximation, Engine, ErrorKind, ExistingTable, OtherSession, RestorePlan, SourceError,
+    TableName, TableSchema, Target, TargetSession, TargetState,
 };
 
 use crate::error::pg_error;
@@ -123,6 +123,37 @@ impl Target for PostgresTarget {
             exists: true,
             tables,
         })
+    }
+
+    async fn other_sessions(&self) -> Result<Vec<OtherSession>, SourceError> {
+        let client = match self.info.connect().await {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let rows = client
+            .query(
+                "SELECT pid::text, coalesce(application_name, ''), coalesce(usename::text, ''), \
+                        coalesce(host(client_addr), ''), coalesce(state, '') \
+                 FROM pg_catalog.pg_stat_activity \
+                 WHERE datname = pg_catalog.current_database() \
+                   AND pid <> pg_catalog.pg_backend_pid() AND backend_type = 'client backend' \
+                   AND application_name IS DISTINCT FROM 'tresor' \
+                 ORDER BY backend_start, pid",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("cannot list the database's sessions", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| OtherSession {
+                id: r.get(0),
+                application: r.get(1),
+                user: r.get(2),
+                host: r.get(3),
+                state: r.get(4),
+            })
+            .collect())
     }
 
     async fn drop_database(&self) -> Result<(), SourceError> {

@@ -17,8 +17,8 @@ use super::load::{keep_chosen, money_columns, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
-    definition_change, extra_tables, keep_only_missing, leave_out_unheld, overwritten, plan,
-    plan_drops, references_dropped, spelling, to_recreate,
+    definition_change, extra_tables, keep_only_missing, leave_out_unheld, others_connected,
+    overwritten, plan, plan_drops, references_dropped, spelling, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -92,6 +92,12 @@ pub struct Preview {
     /// translated; into an older PostgreSQL, what the target rewrites.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub approximations: Vec<Approximation>,
+    /// The other clients connected to the target database (the
+    /// application still running), where the engine can tell: what they
+    /// write while the restore runs is overwritten, and what they write
+    /// after its safety snapshot is not in it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_sessions: Vec<tresor_core::OtherSession>,
 }
 
 impl Preview {
@@ -136,8 +142,10 @@ pub async fn preview(
             app_version,
             creates_database: !state.exists,
             approximations: Vec::new(),
+            other_sessions: Vec::new(),
         });
     }
+    let other_sessions = others_connected(target, &plan, &state).await;
     let mut approximations = approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
@@ -229,6 +237,7 @@ pub async fn preview(
         app_version,
         creates_database: !state.exists,
         approximations,
+        other_sessions,
     })
 }
 

@@ -50,6 +50,10 @@ pub struct PreviewView {
     /// keep as it was.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     approximations: Vec<tresor_core::Approximation>,
+    /// The other clients connected to the target (the application still
+    /// running): what they write during the restore is overwritten.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    other_sessions: Vec<tresor_core::OtherSession>,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -157,6 +161,7 @@ pub async fn make_preview(
         app_version: p.app_version.clone(),
         creates_database: p.creates_database,
         approximations: p.approximations.clone(),
+        other_sessions: p.other_sessions.clone(),
         confirm: ConfirmHint {
             target: job.target.clone(),
             snapshot: snap.short_id().to_string(),

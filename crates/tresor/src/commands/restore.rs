@@ -377,6 +377,13 @@ fn print_preview(p: &Preview) {
             p.extra_tables.join(", ")
         );
     }
+    if !p.other_sessions.is_empty() {
+        println!(
+            "{}: what they write while the restore runs is overwritten, and what they write \
+             after its safety snapshot is not in it; stop the application before restoring",
+            tresor_ops::sessions_note(&p.other_sessions)
+        );
+    }
     if !p.approximations.is_empty() {
         println!(
             "approximated in the target ({}; --strict refuses them):",

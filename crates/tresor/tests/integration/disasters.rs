@@ -1499,6 +1499,13 @@ fn an_application_holding_a_table(kind: Kind) {
     assert!(text.contains("the restore would fail"), "{text}");
     assert!(text.contains("--lock-wait"), "{text}");
 
+    if kind != Kind::Sqlite {
+        assert!(
+            text.contains("1 other session was connected to the database (session ")
+                && text.contains("stop the application before restoring"),
+            "{text}"
+        );
+    }
     // end the session as the hint says (PostgreSQL's server-side session
     // outlives its client while it sleeps)
     if let Some(call) = err
@@ -1518,6 +1525,60 @@ fn an_application_holding_a_table(kind: Kind) {
     );
     restore_latest(&env, &db, &[], "the application's session ended");
     assert_eq!(db.dump(), before);
+    // the application still connected but holding nothing: the restore
+    // goes through, and says who was connected
+    let idle = match kind {
+        Kind::Postgres => Some(
+            Command::new("psql")
+                .env("PGAPPNAME", "shop-worker")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q"])
+                .args(["-d", db.name(), "-c", "SELECT pg_sleep(60)"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("psql"),
+        ),
+        Kind::Mariadb => Some(
+            Command::new("mariadb")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-u",
+                    "root",
+                    db.name(),
+                    "-e",
+                    "SELECT SLEEP(60)",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("mariadb"),
+        ),
+        Kind::Sqlite => None,
+    };
+    if let Some(mut idle) = idle {
+        std::thread::sleep(Duration::from_secs(1));
+        db.exec("UPDATE shop_product SET name = 'oops again'");
+        let out = env.tresor(&["restore", &latest, "--to", &url, "--yes"]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("1 other session was connected to the database (session ")
+                && text.contains("when the restore began"),
+            "{text}"
+        );
+        if kind == Kind::Postgres {
+            assert!(text.contains("(shop-worker, user postgres"), "{text}");
+            db.exec(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'shop-worker' AND datname = '{}'",
+                db.name()
+            ));
+        }
+        let _ = idle.kill();
+        let _ = idle.wait();
+        assert_eq!(db.dump(), before);
+    }
 }
 
 #[test]

@@ -79,6 +79,11 @@ pub struct SourceConfig {
     /// stays behind.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// How long a backup of this source waits, in all, for another
+    /// session (a migration) to let go of a table it reads (`30m`); `10m`
+    /// unless set. A backup that gives up is retried like any conflict.
+    #[serde(default)]
+    pub backup_lock_wait: Option<String>,
     /// Retries of a scheduled run that failed for a reason that may pass
     /// (connection lost, lock conflict), with doubling waits.
     #[serde(default = "default_retries")]
@@ -342,6 +347,7 @@ impl Config {
                 ("jitter", &s.jitter),
                 ("timeout", &s.timeout),
                 ("retry-backoff", &s.retry_backoff),
+                ("backup-lock-wait", &s.backup_lock_wait),
             ] {
                 if let Some(v) = value
                     && let Err(e) = parse_duration(v)
@@ -703,6 +709,7 @@ url = "sqlite:///a.db"
 schedule = ["0 6 * * *", "0 25 * * *"]
 timezone = "Europe/Atlantis"
 jitter = "soon"
+backup-lock-wait = "a while"
 [sources.app.retention]
 keep-last = 0
 [prune]
@@ -724,6 +731,7 @@ events = ["party"]
             "0 25 * * *",
             "Europe/Atlantis",
             "jitter",
+            "backup-lock-wait",
             "keep-last = 0",
             "[prune]",
             "listen",

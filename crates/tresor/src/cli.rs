@@ -298,9 +298,10 @@ pub struct BackupArgs {
     pub options: Vec<(String, String)>,
     /// How long to wait, in all, for other sessions (a migration changing
     /// a table) to let go of the tables to read; then the backup gives up
-    /// having read nothing and names them (`0`: do not wait)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_rehearsal)]
-    pub lock_wait: std::time::Duration,
+    /// having read nothing and names them (default: the source's
+    /// backup-lock-wait, else 10m; `0`: do not wait)
+    #[arg(long, value_name = "DURATION", value_parser = parse_rehearsal)]
+    pub lock_wait: Option<std::time::Duration>,
     /// Compare with this snapshot instead of the latest of the same source
     /// (id prefix or `latest:SOURCE`)
     #[arg(long, conflicts_with = "force")]

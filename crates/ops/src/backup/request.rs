@@ -92,9 +92,19 @@ impl BackupRequest {
                 filter,
                 jobs,
                 options,
-                lock_wait: self
-                    .lock_wait
-                    .unwrap_or(tresor_core::DEFAULT_BACKUP_LOCK_WAIT),
+                lock_wait: match (
+                    self.lock_wait,
+                    config.and_then(|c| c.backup_lock_wait.as_deref()),
+                ) {
+                    (Some(wait), _) => wait,
+                    (None, Some(text)) => {
+                        crate::parse_duration(text).map_err(|e| OpsError::InvalidInput {
+                            what: format!("backup-lock-wait: {e}"),
+                            hint: Some("give a duration such as \"30m\"".into()),
+                        })?
+                    }
+                    (None, None) => tresor_core::DEFAULT_BACKUP_LOCK_WAIT,
+                },
                 ..tresor_core::ReadOptions::default()
             },
             trigger: self.trigger,
@@ -199,6 +209,37 @@ mod tests {
             .into_iter()
             .filter(|t| f.matches(&TableName::new(*t)))
             .collect()
+    }
+
+    /// The lock wait: the request's, else the source's
+    /// `backup-lock-wait`, else the default; a malformed one is refused.
+    #[test]
+    fn the_lock_wait_comes_from_the_request_the_source_or_the_default() {
+        use std::time::Duration;
+        let e = engines();
+        let mut c = shop("sqlite:///srv/shop.db");
+        let plain = BackupRequest::default();
+        let o = plain
+            .options(SourceSpec::Named("shop", &c), &e)
+            .expect("ok");
+        assert_eq!(o.read.lock_wait, tresor_core::DEFAULT_BACKUP_LOCK_WAIT);
+        c.backup_lock_wait = Some("30m".into());
+        let o = plain
+            .options(SourceSpec::Named("shop", &c), &e)
+            .expect("ok");
+        assert_eq!(o.read.lock_wait, Duration::from_secs(1800));
+        let told = BackupRequest {
+            lock_wait: Some(Duration::from_secs(5)),
+            ..BackupRequest::default()
+        };
+        let o = told.options(SourceSpec::Named("shop", &c), &e).expect("ok");
+        assert_eq!(o.read.lock_wait, Duration::from_secs(5));
+        c.backup_lock_wait = Some("a while".into());
+        let err = plain
+            .options(SourceSpec::Named("shop", &c), &e)
+            .expect_err("refused");
+        assert_eq!(err.class(), crate::ErrorClass::Usage);
+        assert!(err.to_string().contains("backup-lock-wait"), "{err}");
     }
 
     /// The server replaced a group's tables with the requested ones while

@@ -30,7 +30,7 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         trigger: Trigger::Manual,
         jobs: args.jobs,
         options: args.options.clone(),
-        lock_wait: Some(args.lock_wait),
+        lock_wait: args.lock_wait,
         parent: match (&args.parent, args.force) {
             (_, true) => ParentChoice::None,
             (Some(id), false) => ParentChoice::Id(id.clone()),

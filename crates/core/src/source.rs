@@ -182,6 +182,13 @@ impl SourceError {
         self
     }
 
+    /// Adds `more` after the message (lines of detail, each starting with
+    /// a line break).
+    pub fn with_details(mut self, more: &str) -> Self {
+        self.message.push_str(more);
+        self
+    }
+
     /// Says what the failure was about (`table events`), before the message.
     pub fn within(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);

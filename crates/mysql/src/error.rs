@@ -46,6 +46,14 @@ pub(crate) fn engine_error(e: mysql_async::Error, doing: &str) -> SourceError {
     }
 }
 
+/// Whether `e` is the server giving up a lock wait (1205), the error
+/// [`engine_error`] made of it.
+pub(crate) fn is_lock_wait(e: &SourceError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<mysql_async::Error>())
+        .is_some_and(|m| matches!(m, mysql_async::Error::Server(s) if s.code == 1205))
+}
+
 /// Extension to attach context to driver results.
 pub(crate) trait Context<T> {
     /// Maps the error with `doing` as the message.

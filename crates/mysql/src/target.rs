@@ -246,6 +246,7 @@ impl Target for MysqlTarget {
         match session.prepare(plan, &self.endpoint).await {
             Ok(()) => Ok(Box::new(session)),
             Err(e) => {
+                let e = session.name_holders(e).await;
                 session.cleanup().await;
                 Err(e)
             }

@@ -285,9 +285,16 @@ impl MysqlSession {
         }
         if self.mode == RestoreMode::Replace {
             for name in plan.tables.iter().filter(|n| existing.contains(n)) {
-                txn.query_drop(format!("DELETE FROM {}", quote(&name.name)))
+                let emptied = txn
+                    .query_drop(format!("DELETE FROM {}", quote(&name.name)))
                     .await
-                    .ctx(|| format!("cannot empty table {name}"))?;
+                    .ctx(|| format!("cannot empty table {name}"));
+                if let Err(e) = emptied {
+                    // gone before the holders are looked for
+                    let _ = txn.query_drop("ROLLBACK").await;
+                    let _ = txn.disconnect().await;
+                    return Err(e);
+                }
             }
         }
         let triggers: Vec<Row> = txn
@@ -403,15 +410,21 @@ impl TargetSession for MysqlSession {
         table: &TableSchema,
         rows: RowReceiver,
     ) -> Result<u64, SourceError> {
-        self.load(table, rows).await
+        match self.load(table, rows).await {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.name_holders(e).await),
+        }
     }
 
     async fn commit(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
-        let result = self.finish().await;
-        if result.is_err() {
-            self.cleanup().await;
+        match self.finish().await {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                let e = self.name_holders(e).await;
+                self.cleanup().await;
+                Err(e)
+            }
         }
-        result
     }
 
     async fn rehearse(mut self: Box<Self>) -> Result<RestoreSummary, SourceError> {
@@ -429,6 +442,59 @@ impl TargetSession for MysqlSession {
     async fn rollback(mut self: Box<Self>) -> Result<(), SourceError> {
         self.cleanup().await;
         Ok(())
+    }
+}
+
+/// A session with a transaction open: id, user, host, command, seconds
+/// open, its query.
+type OpenTransaction = (u32, String, String, String, i64, String);
+
+impl MysqlSession {
+    /// A lock wait's error, naming the sessions with a transaction open
+    /// in the database (the likely holders: the server keeps no record of
+    /// who held a lock once the wait is over); any other error as it is.
+    pub(super) async fn name_holders(&mut self, e: SourceError) -> SourceError {
+        if !crate::error::is_lock_wait(&e) {
+            return e;
+        }
+        let own = self.txn.as_ref().map(Conn::id);
+        let db = self.db.clone();
+        let Ok(conn) = self.ddl() else {
+            return e;
+        };
+        let rows: Result<Vec<OpenTransaction>, _> = conn
+            .exec(
+                "SELECT p.ID, p.USER, p.HOST, p.COMMAND, \
+                        TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
+                        LEFT(COALESCE(t.trx_query, p.INFO, ''), 120) \
+                 FROM information_schema.INNODB_TRX t \
+                 JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                 WHERE p.ID <> CONNECTION_ID() AND (p.DB = ? OR p.DB IS NULL) \
+                 ORDER BY t.trx_started",
+                (db.as_str(),),
+            )
+            .await;
+        let Ok(rows) = rows else {
+            return e;
+        };
+        let mut details = String::new();
+        for (id, user, host, command, secs, query) in rows {
+            if Some(id) == own {
+                continue;
+            }
+            let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+            let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+            let doing = match command.as_str() {
+                "Sleep" => "idle".to_string(),
+                "Query" if !query.is_empty() => format!("running: {query}"),
+                other => other.to_lowercase(),
+            };
+            details.push_str(&format!(
+                "\n  session {id} (user {user}, from {host}) has had a transaction open for {secs}s, {doing}"
+            ));
+            details.push_str(&format!(" (KILL {id} ends it)"));
+        }
+        e.with_details(&details)
     }
 }
 

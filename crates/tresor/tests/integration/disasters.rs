@@ -1466,6 +1466,12 @@ fn an_application_holding_a_table(kind: Kind) {
     );
     assert!(err.contains("--lock-wait"), "{err}");
     assert!(err.contains("application"), "{err}");
+    if kind == Kind::Mariadb {
+        assert!(
+            err.contains("has had a transaction open for") && err.contains("(KILL "),
+            "{err}"
+        );
+    }
     if kind == Kind::Postgres {
         assert!(
             err.contains("waited 8s for other sessions to let go of table public.shop_product"),

@@ -300,7 +300,7 @@ pub struct BackupArgs {
     /// a table) to let go of the tables to read; then the backup gives up
     /// having read nothing and names them (default: the source's
     /// backup-lock-wait, else 10m; `0`: do not wait)
-    #[arg(long, value_name = "DURATION", value_parser = parse_rehearsal)]
+    #[arg(long, value_name = "DURATION", value_parser = tresor_ops::parse_duration)]
     pub lock_wait: Option<std::time::Duration>,
     /// Compare with this snapshot instead of the latest of the same source
     /// (id prefix or `latest:SOURCE`)
@@ -396,12 +396,12 @@ pub struct RestoreArgs {
     #[arg(long, requires = "filters")]
     pub with_related: bool,
     /// How long --dry-run may rehearse the restore (`0` counts rows only)
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = tresor_ops::parse_duration)]
     pub rehearse_for: std::time::Duration,
     /// How long to wait, in all, for other sessions (the application's) to
     /// let go of the tables the restore locks; then it gives up, changes
     /// nothing and names them (`0`: do not wait)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_rehearsal)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = tresor_ops::parse_duration)]
     pub lock_wait: std::time::Duration,
     /// Do not ask for confirmation
     #[arg(short, long)]
@@ -497,7 +497,7 @@ pub struct UndoArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// How long the preview may rehearse
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_rehearsal)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = tresor_ops::parse_duration)]
     pub rehearse_for: std::time::Duration,
     /// Do not ask for confirmation
     #[arg(short, long)]
@@ -693,12 +693,4 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
             "expected a number of tables from 1 to 64, got {s:?}"
         )),
     }
-}
-
-/// A duration, where `0` is none.
-fn parse_rehearsal(text: &str) -> Result<std::time::Duration, String> {
-    if text.trim() == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    tresor_ops::parse_duration(text)
 }

@@ -108,20 +108,19 @@ impl RestoreRequest {
             with_privileges: self.with_privileges,
             strict: self.strict,
             drop_extra_tables: self.drop_extra_tables,
-            lock_wait: self.lock_wait.as_deref().map(lock_wait).transpose()?,
+            // `0` (no wait) is a duration too
+            lock_wait: self
+                .lock_wait
+                .as_deref()
+                .map(|text| {
+                    tresor_ops::parse_duration(text).map_err(|e| {
+                        ApiError::bad_request(format!("lock_wait: {e}"))
+                            .hint("give a duration such as \"30s\" or \"2m\", or \"0\" not to wait")
+                    })
+                })
+                .transpose()?,
         })
     }
-}
-
-/// A `lock_wait` such as `90s` or `2m`; `0` does not wait.
-fn lock_wait(text: &str) -> ApiResult<Duration> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    tresor_ops::parse_duration(text).map_err(|e| {
-        ApiError::bad_request(format!("lock_wait: {e}"))
-            .hint("give a duration such as \"30s\" or \"2m\", or \"0\" not to wait")
-    })
 }
 
 /// The row selection of a request, parsed.

@@ -65,7 +65,8 @@ pub use source::{
     BATCH_BYTES, BATCH_ROWS, DEFAULT_BACKUP_LOCK_WAIT, DEFAULT_LOCK_WAIT, ENCODED_BATCH_BYTES,
     EncodedBatch, EncodedSender, ErrorKind, ExistingTable, OtherSession, ReadOptions, RestoreMode,
     RestorePlan, RestoreSummary, RowBatch, RowReceiver, RowSender, Source, SourceError, SourceInfo,
-    SourceSnapshot, Target, TargetSession, TargetState, UnknownRestoreMode, tables_hold_rows,
+    SourceSnapshot, Target, TargetHold, TargetSession, TargetState, UnknownRestoreMode,
+    tables_hold_rows,
 };
 pub use value::{
     Array, ArrayDim, Date, Interval, Row, Time, Timestamp, Value, compare_keys, compare_values,

@@ -678,6 +678,34 @@ pub trait Target: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Whether [`hold`](Target::hold) can hold the tables a restore
+    /// changes against other sessions' writes before it begins. False by
+    /// default.
+    fn holds_writes(&self) -> bool {
+        false
+    }
+
+    /// Starts the restore's transaction and holds the existing tables
+    /// `plan` changes against other sessions' writes, while they can still
+    /// read them: a safety snapshot read now holds exactly what the
+    /// restore overwrites, since nothing can be written in between.
+    /// [`TargetHold::begin`] then goes on in the same transaction, as
+    /// [`begin`](Target::begin) would. Only called where
+    /// [`holds_writes`](Target::holds_writes) says so, on a target that
+    /// exists.
+    ///
+    /// # Errors
+    /// Another session holds a table longer than the plan's `lock_wait`
+    /// ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict), naming it),
+    /// or the engine cannot hold tables this way.
+    async fn hold(&self, plan: &RestorePlan) -> Result<Box<dyn TargetHold>, SourceError> {
+        let _ = plan;
+        Err(SourceError::new(
+            crate::ErrorKind::Unsupported,
+            format!("cannot hold {} tables against writes", self.engine().name()),
+        ))
+    }
+
     /// Removes the whole database (file) this target names: what a restore
     /// drill does with its scratch database. Only called on databases
     /// tresor made for the purpose.
@@ -690,6 +718,19 @@ pub trait Target: Send + Sync {
             format!("cannot drop {} databases", self.engine().name()),
         ))
     }
+}
+
+/// A restore's transaction begun by [`Target::hold`], holding the tables
+/// it changes against other sessions' writes. Dropping it lets them go,
+/// the target as it was.
+#[async_trait]
+pub trait TargetHold: Send {
+    /// Goes on as [`Target::begin`] does for the plan given to
+    /// [`Target::hold`], in the same transaction.
+    async fn begin(self: Box<Self>) -> Result<Box<dyn TargetSession>, SourceError>;
+
+    /// Lets the tables go without changing anything.
+    async fn release(self: Box<Self>) -> Result<(), SourceError>;
 }
 
 /// One atomic restore in progress. Dropping it without [`commit`] must

@@ -92,7 +92,7 @@ pub use recipients::read_recipients;
 pub use restore::{
     AppVersions, DEFAULT_REHEARSAL, Preview, Rehearsal, RehearsalError, RehearsalOutcome,
     RestoreOptions, RestoreOutcome, SkippedTable, TablePreview, extra_tables, for_each_table,
-    plan_restore, preview, restore, sessions_note, snapshot_schema,
+    plan_restore, preview, restore, sessions_consequence, sessions_note, snapshot_schema,
 };
 pub use retention::{GROUP_TAG, RetentionRules, group_of};
 pub use rows::stream_table;

@@ -695,31 +695,35 @@ pub async fn restore(
         others_connected(target, &plan, &state).await
     };
     let mut safety = None;
+    let mut held = None;
     if options.safety_snapshot && !(overwritten.is_empty() && plan.drop.is_empty()) {
         let Some(source) = target_source else {
             return Err(OpsError::Internal(
                 "a safety snapshot needs a source for the target".into(),
             ));
         };
+        if target.holds_writes() {
+            // nothing the application writes can fall between the safety
+            // snapshot and the restore: its writes wait until the commit
+            progress.step("holding the tables the restore changes against writes");
+            held = Some(target.hold(&plan).await?);
+        }
         progress.step("taking a safety snapshot of the tables the restore overwrites");
-        let filter = safety_filter(&plan, &overwritten, source).await?;
-        let backup_options = BackupOptions {
-            source_name: options.target_name.clone(),
-            url: options.target_url.clone(),
-            read: ReadOptions {
-                filter,
-                lock_wait: plan.lock_wait,
-                ..ReadOptions::default()
-            },
-            trigger: Trigger::PreRestore,
-            reason: Some(format!("before restoring snapshot {}", snapshot.short_id())),
-            username: options.username.clone(),
-            ..BackupOptions::default()
-        };
-        let s = backup(repo, source, &backup_options, &NoProgress).await?;
-        safety = Some(s.id);
+        let taken = safety_snapshot(repo, snapshot, source, &plan, &overwritten, options).await;
+        match taken {
+            Ok(id) => safety = Some(id),
+            Err(e) => {
+                if let Some(h) = held
+                    && let Err(r) = h.release().await
+                {
+                    tracing::warn!(error = %r, "cannot let the held tables go");
+                }
+                return Err(e);
+            }
+        }
     }
 
+    let writes_held = held.is_some();
     let result = async {
         let lock = repo.lock(tresor_repo::LockKind::Shared).await?;
         progress.step("restoring");
@@ -729,7 +733,7 @@ pub async fn restore(
             target,
             &plan,
             selected.as_ref(),
-            Finish::Commit,
+            Finish::Commit(held),
             progress,
         )
         .await;
@@ -763,10 +767,9 @@ pub async fn restore(
     }
     if !others.is_empty() {
         summary.warnings.push(format!(
-            "{} when the restore began; {}",
+            "{} when the restore began: {}; stop the application before a restore",
             sessions_note(&others),
-            "what they wrote while it ran was overwritten, and what they wrote after the safety \
-             snapshot is not in it: stop the application before a restore"
+            sessions_consequence(writes_held, true)
         ));
     }
     Ok(RestoreOutcome {
@@ -777,6 +780,60 @@ pub async fn restore(
         skipped,
         dropped: plan.drop.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// Backs up the tables a restore of `plan` overwrites (and what a
+/// restore of them needs), trigger `pre-restore`; returns the snapshot's
+/// id.
+async fn safety_snapshot(
+    repo: &Arc<Repository>,
+    snapshot: &Snapshot,
+    source: &dyn Source,
+    plan: &RestorePlan,
+    overwritten: &[TableName],
+    options: &RestoreOptions,
+) -> Result<String> {
+    let filter = safety_filter(plan, overwritten, source).await?;
+    let backup_options = BackupOptions {
+        source_name: options.target_name.clone(),
+        url: options.target_url.clone(),
+        read: ReadOptions {
+            filter,
+            lock_wait: plan.lock_wait,
+            ..ReadOptions::default()
+        },
+        trigger: Trigger::PreRestore,
+        reason: Some(format!("before restoring snapshot {}", snapshot.short_id())),
+        username: options.username.clone(),
+        ..BackupOptions::default()
+    };
+    Ok(backup(repo, source, &backup_options, &NoProgress).await?.id)
+}
+
+/// What a restore means for the writes of the other sessions connected to
+/// its target: with the tables held from the safety snapshot on
+/// ([`Target::hold`]), they wait for the commit; without, what they write
+/// meanwhile is overwritten, and what they write after the safety snapshot
+/// is in neither. In the past tense once the restore is done.
+pub fn sessions_consequence(writes_held: bool, done: bool) -> &'static str {
+    match (writes_held, done) {
+        (true, false) => {
+            "their writes to the restored tables wait from the safety snapshot until the \
+             restore commits, then go on over the restored data"
+        }
+        (true, true) => {
+            "their writes to the restored tables waited from the safety snapshot until the \
+             restore committed, then went on over the restored data"
+        }
+        (false, false) => {
+            "what they write while the restore runs is overwritten, and what they write after \
+             its safety snapshot is not in it"
+        }
+        (false, true) => {
+            "what they wrote while it ran was overwritten, and what they wrote after the safety \
+             snapshot is not in it"
+        }
+    }
 }
 
 /// The other clients connected to a target that holds tables `plan`

@@ -32,6 +32,17 @@ const BLOCKS_ROW_EXCLUSIVE: &[&str] = &[
     "ExclusiveLock",
     "AccessExclusiveLock",
 ];
+/// Lock modes a session must hold for an `EXCLUSIVE` request to wait:
+/// all but `ACCESS SHARE`.
+const BLOCKS_EXCLUSIVE: &[&str] = &[
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+];
 /// The one mode an `ACCESS SHARE` request waits for.
 const BLOCKS_ACCESS_SHARE: &[&str] = &["AccessExclusiveLock"];
 
@@ -40,6 +51,8 @@ const BLOCKS_ACCESS_SHARE: &[&str] = &["AccessExclusiveLock"];
 pub(crate) struct Wanted {
     /// `ACCESS EXCLUSIVE`: emptied, dropped, made again.
     pub(crate) exclusive: Vec<String>,
+    /// `EXCLUSIVE`: kept from other sessions' writes, not their reads.
+    pub(crate) writes: Vec<String>,
     /// `ROW EXCLUSIVE`: written into.
     pub(crate) row_exclusive: Vec<String>,
     /// `ACCESS SHARE`: read (and kept from schema changes).
@@ -48,7 +61,10 @@ pub(crate) struct Wanted {
 
 impl Wanted {
     pub(crate) fn is_empty(&self) -> bool {
-        self.exclusive.is_empty() && self.row_exclusive.is_empty() && self.access_share.is_empty()
+        self.exclusive.is_empty()
+            && self.writes.is_empty()
+            && self.row_exclusive.is_empty()
+            && self.access_share.is_empty()
     }
 
     fn statements(&self, nowait: bool) -> String {
@@ -56,6 +72,7 @@ impl Wanted {
         let mut sql = String::new();
         for (names, mode) in [
             (&self.exclusive, "ACCESS EXCLUSIVE"),
+            (&self.writes, "EXCLUSIVE"),
             (&self.row_exclusive, "ROW EXCLUSIVE"),
             (&self.access_share, "ACCESS SHARE"),
         ] {
@@ -152,7 +169,8 @@ async fn holders(client: &Client, wanted: &Wanted) -> Vec<Holder> {
                AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) \
                AND (l.relation = ANY($1::text[]::pg_catalog.regclass[]) \
                     OR (l.relation = ANY($2::text[]::pg_catalog.regclass[]) AND l.mode = ANY($3)) \
-                    OR (l.relation = ANY($4::text[]::pg_catalog.regclass[]) AND l.mode = ANY($5))) \
+                    OR (l.relation = ANY($4::text[]::pg_catalog.regclass[]) AND l.mode = ANY($5)) \
+                    OR (l.relation = ANY($6::text[]::pg_catalog.regclass[]) AND l.mode = ANY($7))) \
              ORDER BY 1, 2",
             &[
                 &wanted.exclusive,
@@ -160,6 +178,8 @@ async fn holders(client: &Client, wanted: &Wanted) -> Vec<Holder> {
                 &BLOCKS_ROW_EXCLUSIVE,
                 &wanted.access_share,
                 &BLOCKS_ACCESS_SHARE,
+                &wanted.writes,
+                &BLOCKS_EXCLUSIVE,
             ],
         )
         .await;
@@ -260,7 +280,7 @@ mod tests {
         let w = Wanted {
             exclusive: vec!["public.a".into(), "public.b".into()],
             row_exclusive: vec!["public.c".into()],
-            access_share: Vec::new(),
+            ..Wanted::default()
         };
         assert_eq!(
             w.statements(false),
@@ -275,6 +295,14 @@ mod tests {
         assert_eq!(
             read.statements(false),
             "LOCK TABLE public.d IN ACCESS SHARE MODE; "
+        );
+        let held = Wanted {
+            writes: vec!["public.e".into()],
+            ..Wanted::default()
+        };
+        assert_eq!(
+            held.statements(true),
+            "LOCK TABLE public.e IN EXCLUSIVE MODE NOWAIT; "
         );
         assert_eq!(Wanted::default().statements(false), "");
     }

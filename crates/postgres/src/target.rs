@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use tokio_postgres::Client;
 use tresor_core::{
     Approximation, Engine, ErrorKind, ExistingTable, OtherSession, RestorePlan, SourceError,
-    TableName, TableSchema, Target, TargetSession, TargetState,
+    TableName, TableSchema, Target, TargetHold, TargetSession, TargetState,
 };
 
 use crate::error::pg_error;
@@ -205,6 +205,59 @@ impl Target for PostgresTarget {
             }
             Err(e) => return Err(e),
         };
+        let mut session = PgSession::new(client, self.info.clone(), created_db, plan);
+        match session.prepare().await {
+            Ok(()) => Ok(Box::new(session)),
+            Err(e) => {
+                session.abandon().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn holds_writes(&self) -> bool {
+        true
+    }
+
+    async fn hold(&self, plan: &RestorePlan) -> Result<Box<dyn TargetHold>, SourceError> {
+        let client = self.info.connect().await?;
+        let mut session = PgSession::new(client, self.info.clone(), false, plan);
+        match session.hold_writes().await {
+            Ok(()) => Ok(Box::new(Held(session))),
+            Err(e) => {
+                session.abandon().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A restore's transaction holding the tables against writes while the
+/// safety snapshot reads them (see [`PgSession::hold_writes`]).
+struct Held(PgSession);
+
+#[async_trait]
+impl TargetHold for Held {
+    async fn begin(self: Box<Self>) -> Result<Box<dyn TargetSession>, SourceError> {
+        let mut session = self.0;
+        match session.prepare().await {
+            Ok(()) => Ok(Box::new(session)),
+            Err(e) => {
+                session.abandon().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), SourceError> {
+        let mut session = self.0;
+        session.abandon().await;
+        Ok(())
+    }
+}
+
+impl PgSession {
+    fn new(client: Client, info: ConnInfo, created_db: bool, plan: &RestorePlan) -> Self {
         // the large objects are loaded apart (see `large_objects`)
         let tables_only = |names: &[TableName]| -> Vec<TableName> {
             names
@@ -218,10 +271,11 @@ impl Target for PostgresTarget {
                 .cloned()
                 .collect()
         };
-        let mut session = PgSession {
+        PgSession {
             client,
-            info: self.info.clone(),
+            info,
             created_db,
+            begun: false,
             schema: plan.schema.clone(),
             mode: plan.mode,
             whole_database: plan.whole_database,
@@ -250,13 +304,6 @@ impl Target for PostgresTarget {
             changes: tresor_core::ValueChanges::new(plan.strict),
             stage_counter: 0,
             done: false,
-        };
-        match session.prepare().await {
-            Ok(()) => Ok(Box::new(session)),
-            Err(e) => {
-                session.abandon().await;
-                Err(e)
-            }
         }
     }
 }

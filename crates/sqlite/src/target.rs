@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tresor_core::{
-    Engine, ExistingTable, RestorePlan, SourceError, TableName, Target, TargetSession, TargetState,
+    Engine, ExistingTable, RestorePlan, SourceError, TableName, Target, TargetHold, TargetSession,
+    TargetState,
 };
 
 use crate::error::{SqlResultExt, join_error};
@@ -88,6 +89,48 @@ impl Target for SqliteTarget {
             .await
             .map_err(join_error)??;
         Ok(Box::new(session))
+    }
+
+    fn holds_writes(&self) -> bool {
+        true
+    }
+
+    async fn hold(&self, plan: &RestorePlan) -> Result<Box<dyn TargetHold>, SourceError> {
+        let path = self.path.clone();
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = session::hold(&path, &plan)?;
+            Ok(Box::new(Held { conn, plan }) as Box<dyn TargetHold>)
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+/// The restore's write transaction, begun before the safety snapshot.
+struct Held {
+    conn: Connection,
+    plan: RestorePlan,
+}
+
+#[async_trait]
+impl TargetHold for Held {
+    async fn begin(self: Box<Self>) -> Result<Box<dyn TargetSession>, SourceError> {
+        let Held { conn, plan } = *self;
+        let session = tokio::task::spawn_blocking(move || session::begin_held(conn, plan))
+            .await
+            .map_err(join_error)??;
+        Ok(Box::new(session))
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), SourceError> {
+        let conn = self.conn;
+        tokio::task::spawn_blocking(move || {
+            conn.execute_batch("ROLLBACK")
+                .ctx(|| "cannot end the restore's transaction".into())
+        })
+        .await
+        .map_err(join_error)?
     }
 }
 

@@ -15,11 +15,11 @@ use crate::{Harness, Step};
 
 pub use backup::{consistent_snapshot_under_writes, filters_select_tables, key_order_and_batches};
 pub use restore::{
-    a_held_table_stops_the_restore_in_time, drop_extra_tables_leaves_what_the_backup_held,
-    failure_mid_restore_leaves_target_unchanged, merge_into_existing,
-    merge_without_key_adds_missing_rows, only_missing_refuses_tables_holding_rows,
-    replace_into_existing, rollback_leaves_target_unchanged, round_trip,
-    schema_mismatch_reported_before_writes,
+    a_held_table_stops_the_restore_in_time, a_hold_keeps_writes_out_until_the_commit,
+    drop_extra_tables_leaves_what_the_backup_held, failure_mid_restore_leaves_target_unchanged,
+    merge_into_existing, merge_without_key_adds_missing_rows,
+    only_missing_refuses_tables_holding_rows, replace_into_existing,
+    rollback_leaves_target_unchanged, round_trip, schema_mismatch_reported_before_writes,
 };
 
 /// Databases made by one scenario, dropped together at its end.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tresor_core::{
     Engine, PortableType, RestorePlan, RestoreSummary, RowBatch, TableName, TableSchema, Target,
-    Value,
+    TargetHold, Value,
 };
 use tresor_repo::Repository;
 
@@ -18,9 +18,9 @@ use crate::select::{Selected, TableRows};
 use crate::snapshot::{Snapshot, TableEntry};
 
 /// Whether [`load`] ends in a commit or in a rehearsal's rollback.
-#[derive(Clone, Copy)]
 pub(super) enum Finish {
-    Commit,
+    /// Commit, in the transaction a [`Target::hold`] began if given.
+    Commit(Option<Box<dyn TargetHold>>),
     /// Roll back at the end, and stop loading at the deadline.
     Rehearse(Instant),
 }
@@ -147,11 +147,14 @@ pub(super) async fn load(
     finish: Finish,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
-    let deadline = match finish {
-        Finish::Commit => None,
-        Finish::Rehearse(d) => Some(d),
+    let (deadline, held) = match finish {
+        Finish::Commit(held) => (None, held),
+        Finish::Rehearse(d) => (Some(d), None),
     };
-    let mut session = target.begin(plan).await?;
+    let mut session = match held {
+        Some(h) => h.begin().await?,
+        None => target.begin(plan).await?,
+    };
     let mut done = Vec::with_capacity(plan.tables.len());
     for name in &plan.tables {
         let (Some(entry), Some(schema)) = (snapshot.table(name), plan.schema.table(name)) else {
@@ -199,12 +202,11 @@ pub(super) async fn load(
         progress.table_finished(name, rows);
         done.push((name.clone(), rows));
     }
-    let summary = match finish {
-        Finish::Commit => {
-            progress.step("committing");
-            session.commit().await?
-        }
-        Finish::Rehearse(_) => session.rehearse().await?,
+    let summary = if deadline.is_none() {
+        progress.step("committing");
+        session.commit().await?
+    } else {
+        session.rehearse().await?
     };
     Ok(Loaded::Done {
         summary,

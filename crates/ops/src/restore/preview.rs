@@ -98,6 +98,14 @@ pub struct Preview {
     /// after its safety snapshot is not in it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_sessions: Vec<tresor_core::OtherSession>,
+    /// The restore holds the tables it changes against other sessions'
+    /// writes from before its safety snapshot until it commits
+    /// ([`Target::hold`]): what they write then waits instead of being
+    /// overwritten or missed (see [`sessions_consequence`]).
+    ///
+    /// [`sessions_consequence`]: crate::sessions_consequence
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub writes_held: bool,
 }
 
 impl Preview {
@@ -143,6 +151,7 @@ pub async fn preview(
             creates_database: !state.exists,
             approximations: Vec::new(),
             other_sessions: Vec::new(),
+            writes_held: false,
         });
     }
     let other_sessions = others_connected(target, &plan, &state).await;
@@ -223,12 +232,16 @@ pub async fn preview(
             target_rows: state.table(t).map_or(0, |e| e.rows),
         })
         .collect();
+    let overwrites = !overwritten(&plan, &state).is_empty();
     Ok(Preview {
         selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
-        overwrites_data: !overwritten(&plan, &state).is_empty()
-            || dropped.iter().any(|t| t.target_rows > 0),
+        overwrites_data: overwrites || dropped.iter().any(|t| t.target_rows > 0),
+        // as `restore` decides when to take a safety snapshot
+        writes_held: options.safety_snapshot
+            && target.holds_writes()
+            && (overwrites || !plan.drop.is_empty()),
         tables,
         extra_tables,
         dropped,

@@ -31,6 +31,26 @@ impl PgSession {
         .await
     }
 
+    /// Opens the transaction and takes, for every table the restore
+    /// changes, the lock that keeps other sessions from writing it but
+    /// not from reading it (`EXCLUSIVE`): the safety snapshot reads the
+    /// tables now from other connections, and nothing is written between
+    /// it and the restore. [`take_locks`](Self::take_locks) then raises
+    /// them, in the same transaction, to what the restore needs.
+    pub(super) async fn hold_writes(&mut self) -> Result<(), SourceError> {
+        self.open().await?;
+        let wanted = self.wanted().await?;
+        let held = Wanted {
+            writes: wanted
+                .exclusive
+                .into_iter()
+                .chain(wanted.row_exclusive)
+                .collect(),
+            ..Wanted::default()
+        };
+        take(&self.client, &held, self.lock_wait, Waiter::Restore).await
+    }
+
     /// The relations of the target the plan changes, and how to lock them.
     async fn wanted(&self) -> Result<Wanted, SourceError> {
         let names = |list: &[tresor_core::TableName]| -> Vec<String> {

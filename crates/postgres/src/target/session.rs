@@ -49,6 +49,9 @@ pub(super) struct PgSession {
     pub(super) client: Client,
     pub(super) info: ConnInfo,
     pub(super) created_db: bool,
+    /// The transaction is open already, holding the tables against
+    /// writes ([`hold_writes`](PgSession::hold_writes)).
+    pub(super) begun: bool,
     pub(super) schema: DatabaseSchema,
     pub(super) mode: RestoreMode,
     pub(super) whole_database: bool,
@@ -148,11 +151,7 @@ impl PgSession {
     /// Opens the transaction, checks the existing tables and creates the
     /// missing ones.
     pub(super) async fn prepare(&mut self) -> Result<(), SourceError> {
-        self.exec(
-            "BEGIN; SET LOCAL check_function_bodies = off; SET CONSTRAINTS ALL DEFERRED",
-            || "cannot start the restore transaction".into(),
-        )
-        .await?;
+        self.open().await?;
         self.fit_to_server().await?;
         self.take_locks().await?;
         for t in self.planned() {
@@ -182,6 +181,20 @@ impl PgSession {
         if !existing.is_empty() {
             self.make_room(&existing).await?;
         }
+        Ok(())
+    }
+
+    /// Opens the restore's transaction, unless it is open already.
+    pub(super) async fn open(&mut self) -> Result<(), SourceError> {
+        if self.begun {
+            return Ok(());
+        }
+        self.exec(
+            "BEGIN; SET LOCAL check_function_bodies = off; SET CONSTRAINTS ALL DEFERRED",
+            || "cannot start the restore transaction".into(),
+        )
+        .await?;
+        self.begun = true;
         Ok(())
     }
 

@@ -51,9 +51,13 @@ pub struct PreviewView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     approximations: Vec<tresor_core::Approximation>,
     /// The other clients connected to the target (the application still
-    /// running): what they write during the restore is overwritten.
+    /// running), and what the restore means for what they write.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     other_sessions: Vec<tresor_core::OtherSession>,
+    /// With `other_sessions`: what the restore does to their writes
+    /// (held from the safety snapshot on until the commit, or overwritten).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_sessions_writes: Option<&'static str>,
     confirm: ConfirmHint,
     expires_in_seconds: u64,
 }
@@ -162,6 +166,8 @@ pub async fn make_preview(
         creates_database: p.creates_database,
         approximations: p.approximations.clone(),
         other_sessions: p.other_sessions.clone(),
+        other_sessions_writes: (!p.other_sessions.is_empty())
+            .then(|| tresor_ops::sessions_consequence(p.writes_held, false)),
         confirm: ConfirmHint {
             target: job.target.clone(),
             snapshot: snap.short_id().to_string(),

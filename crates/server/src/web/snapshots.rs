@@ -108,6 +108,10 @@ pub(super) struct PreviewForm {
     only_missing: Option<String>,
     #[serde(default)]
     drop_extra_tables: Option<String>,
+    /// How long to wait for the application to let go of the tables
+    /// (`30s` when empty).
+    #[serde(default)]
+    lock_wait: Option<String>,
 }
 
 pub(super) fn split_list(s: Option<&str>) -> Vec<String> {
@@ -157,7 +161,10 @@ pub(super) async fn preview(
             require_same_app_version: false,
             with_privileges: false,
             strict: false,
-            lock_wait: None,
+            lock_wait: f
+                .lock_wait
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty()),
         },
     )
     .await?;

@@ -544,9 +544,30 @@ async fn pages_need_a_login_and_work_with_one() {
         .await
         .unwrap_or_default();
     assert!(
-        snapshot_page.contains("name=\"drop_extra_tables\""),
+        snapshot_page.contains("name=\"drop_extra_tables\"")
+            && snapshot_page.contains("name=\"lock_wait\""),
         "{snapshot_page}"
     );
+    // the form's lock wait: taken as the API takes it, refused when malformed
+    for (wait, status, says) in [("5s", 200, "preview-table"), ("soon", 400, "lock_wait")] {
+        let r = s
+            .http
+            .post(s.url(&format!("/snapshots/{snap}/preview")))
+            .header("cookie", &session)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("target", "app"),
+                ("mode", "replace"),
+                ("lock_wait", wait),
+            ])
+            .send()
+            .await
+            .expect("preview form");
+        let st = r.status();
+        let html = r.text().await.unwrap_or_default();
+        assert_eq!(st, status, "lock_wait {wait}: {html}");
+        assert!(html.contains(says), "lock_wait {wait}: {html}");
+    }
 
     // pausing and resuming a source from its page
     for (action, paused) in [("pause", true), ("resume", false)] {
@@ -606,19 +627,14 @@ fn psql(db: &str, sql: &str) {
     );
 }
 
-/// A preview into another engine lists what the target cannot keep, and
-/// `strict` refuses it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preview_into_another_engine_lists_approximations_and_strict_refuses() {
+/// A server whose source `pg` is a new PostgreSQL database (named
+/// `prefix` and the process id) made by `sql`, backed up once.
+async fn backed_up_pg(prefix: &str, sql: &str) -> (tempfile::TempDir, TestServer, String) {
     let dir = workspace(3).await;
-    let db = format!("tresor_srv_approx_{}", std::process::id());
+    let db = format!("{prefix}_{}", std::process::id());
     psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"));
     psql("postgres", &format!("CREATE DATABASE {db}"));
-    psql(
-        &db,
-        "CREATE TABLE stamps (id integer PRIMARY KEY, at timestamptz NOT NULL);
-         INSERT INTO stamps VALUES (1, '2024-05-01 10:00+02');",
-    );
+    psql(&db, sql);
     let s = TestServer::start(
         dir.path(),
         "",
@@ -626,6 +642,19 @@ async fn preview_into_another_engine_lists_approximations_and_strict_refuses() {
     )
     .await;
     s.backup(json!({"source": "pg"})).await;
+    (dir, s, db)
+}
+
+/// A preview into another engine lists what the target cannot keep, and
+/// `strict` refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_into_another_engine_lists_approximations_and_strict_refuses() {
+    let (_dir, s, db) = backed_up_pg(
+        "tresor_srv_approx",
+        "CREATE TABLE stamps (id integer PRIMARY KEY, at timestamptz NOT NULL);
+         INSERT INTO stamps VALUES (1, '2024-05-01 10:00+02');",
+    )
+    .await;
     let (st, p) = s
         .post(
             &s.admin,
@@ -647,6 +676,79 @@ async fn preview_into_another_engine_lists_approximations_and_strict_refuses() {
         .await;
     assert_eq!(st, 409, "{e}");
     assert!(e.to_string().contains("--strict"), "{e}");
+    s.stop().await;
+    psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    );
+}
+
+/// A preview into a PostgreSQL database the application is still
+/// connected to names its session and says what the restore does to its
+/// writes (held from the safety snapshot until the commit), in the API and
+/// on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_names_the_connected_application_and_what_happens_to_its_writes() {
+    let (_dir, s, db) = backed_up_pg(
+        "tresor_srv_sessions",
+        "CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);
+         INSERT INTO notes VALUES (1, 'kept');",
+    )
+    .await;
+    let mut app = std::process::Command::new("psql")
+        .env("PGAPPNAME", "shop-web")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-d", &db])
+        .args(["-c", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let body = json!({"snapshot": "latest:pg", "target": "pg"});
+    let mut p = Value::Null;
+    for _ in 0..50 {
+        let (st, got) = s
+            .post(&s.admin, "/api/v1/restore/preview", body.clone())
+            .await;
+        assert_eq!(st, 200, "{got}");
+        p = got;
+        if p["other_sessions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(p["other_sessions"][0]["application"], "shop-web", "{p}");
+    let writes = p["other_sessions_writes"].as_str().unwrap_or_default();
+    assert!(
+        writes.starts_with("their writes to the restored tables wait from the safety snapshot"),
+        "{p}"
+    );
+    let (session, csrf) = s.session_and_csrf().await;
+    let snap = p["snapshot"].as_str().expect("snapshot id").to_string();
+    let html = s
+        .http
+        .post(s.url(&format!("/snapshots/{snap}/preview")))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("target", "pg"),
+            ("mode", "replace"),
+        ])
+        .send()
+        .await
+        .expect("preview form")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        html.contains("id=\"other-sessions\"")
+            && html.contains("(shop-web, user postgres")
+            && html.contains("Their writes to the restored tables wait from the safety snapshot"),
+        "{html}"
+    );
+    let _ = app.kill();
+    let _ = app.wait();
     s.stop().await;
     psql(
         "postgres",

@@ -265,6 +265,28 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A web session of the admin and the CSRF token its forms carry.
+    pub async fn session_and_csrf(&self) -> (String, String) {
+        let session = self.session().await;
+        let html = self
+            .http
+            .get(self.url("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("csrf token in the page")
+            .to_string();
+        (session, csrf)
+    }
+
     /// A web session of the admin: the `Cookie` header's value.
     pub async fn session(&self) -> String {
         let r = self

@@ -88,8 +88,27 @@ pub(crate) fn begin(path: &Path, plan: RestorePlan) -> Result<SqliteSession, Sou
     let inner = if is_fresh(path)? {
         begin_fresh(path, plan, restored)?
     } else {
-        begin_in_place(path, plan, restored)?
+        let conn = write_transaction(path, &plan)?;
+        begin_in_place(conn, plan, restored)?
     };
+    Ok(SqliteSession { inner: Some(inner) })
+}
+
+/// Starts the restore's write transaction on the existing database at
+/// `path`, before the safety snapshot reads it (from another connection:
+/// a write transaction lets readers in until its commit), so that nothing
+/// is written in between; [`begin_held`] goes on with it.
+pub(crate) fn hold(path: &Path, plan: &RestorePlan) -> Result<Connection, SourceError> {
+    write_transaction(path, plan)
+}
+
+/// Goes on with the restore of `plan` in the transaction [`hold`] began.
+pub(crate) fn begin_held(
+    conn: Connection,
+    plan: RestorePlan,
+) -> Result<SqliteSession, SourceError> {
+    let restored = planned_tables(&plan)?;
+    let inner = begin_in_place(conn, plan, restored)?;
     Ok(SqliteSession { inner: Some(inner) })
 }
 
@@ -310,11 +329,9 @@ pub(super) fn actual_name(
     .ctx(|| format!("cannot look up {kind} {name}"))
 }
 
-fn begin_in_place(
-    path: &Path,
-    plan: RestorePlan,
-    restored: Vec<TableSchema>,
-) -> Result<Inner, SourceError> {
+/// Opens the existing database at `path` and starts the restore's write
+/// transaction.
+fn write_transaction(path: &Path, plan: &RestorePlan) -> Result<Connection, SourceError> {
     let display = path.display().to_string();
     let conn = Connection::open_with_flags(
         path,
@@ -332,6 +349,14 @@ fn begin_in_place(
         "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON",
     )
     .ctx(|| format!("cannot start a write transaction on {display}"))?;
+    Ok(conn)
+}
+
+fn begin_in_place(
+    conn: Connection,
+    plan: RestorePlan,
+    restored: Vec<TableSchema>,
+) -> Result<Inner, SourceError> {
     let plan_strict = plan.strict;
     let mut inner = Inner {
         conn: None,

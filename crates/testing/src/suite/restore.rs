@@ -642,6 +642,87 @@ pub async fn a_held_table_stops_the_restore_in_time(h: &dyn Harness) -> anyhow::
     dbs.finish(r).await
 }
 
+/// The restore's transaction begun by [`Target::hold`] keeps the tables
+/// from other sessions' writes but not from their reads, from before the
+/// safety snapshot reads them until the restore commits: the application's
+/// write made meanwhile waits (neither overwritten by the restore nor
+/// missed by the safety snapshot) and goes on over the restored rows.
+///
+/// [`Target::hold`]: tresor_core::Target::hold
+///
+/// # Errors
+/// A target that cannot hold, a write that went through while held, a
+/// read that waited, or a write lost.
+pub async fn a_hold_keeps_writes_out_until_the_commit(h: &dyn Harness) -> anyhow::Result<()> {
+    let mut dbs = Dbs::new(h);
+    let r = async {
+        let c = h.connector();
+        let src = dbs.shop(&[fill(5)]).await?;
+        let dst = dbs.shop(&[fill(8), rename(2, "in the target")]).await?;
+        let source = c.source(&src)?;
+        let snap = source.open(&ReadOptions::default()).await?;
+        let target = c.target(&dst)?;
+        ensure!(
+            target.holds_writes(),
+            "the target cannot hold tables: list the scenario in SKIPS with the reason"
+        );
+        let plan = plan_for(snap.schema(), RestoreMode::Replace);
+        let before = read_database(c.as_ref(), &dst, &all()).await?;
+        let held = target.hold(&plan).await.context("holding the tables")?;
+        // the application writes a row the restore overwrites
+        let write = {
+            let h_dst = dst.clone();
+            let step = rename(2, "written while held");
+            async move { h.run(&h_dst, &step).await }
+        };
+        let (written, checked) = tokio::join!(write, async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // the safety snapshot's read goes on
+            let during = tokio::time::timeout(
+                Duration::from_secs(10),
+                read_database(c.as_ref(), &dst, &all()),
+            )
+            .await
+            .map_err(|_| anyhow!("a read waited for the held tables"))??;
+            same_contents(&before, &during).context("read while held")?;
+            let mut session = held.begin().await.context("beginning the held restore")?;
+            restore_tables(snap.as_ref(), session.as_mut(), &plan).await?;
+            session
+                .commit()
+                .await
+                .context("committing the held restore")?;
+            anyhow::Ok(())
+        });
+        checked?;
+        written.context("the application's write failed")?;
+        snap.close().await?;
+        // what the target holds is the snapshot with the write on top
+        h.run(&src, &rename(2, "written while held")).await?;
+        compare_databases(c.as_ref(), &src, &dst, &all())
+            .await
+            .context("the application's write made while the tables were held is not in the target")
+    }
+    .await;
+    dbs.finish(r).await
+}
+
+/// Loads every table of `plan` from `snap` in `session`.
+async fn restore_tables(
+    snap: &dyn tresor_core::SourceSnapshot,
+    session: &mut dyn tresor_core::TargetSession,
+    plan: &RestorePlan,
+) -> Result<(), SourceError> {
+    for name in &plan.tables {
+        let Some(t) = plan.schema.table(name) else {
+            continue;
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
+        read.and(load)?;
+    }
+    Ok(())
+}
+
 /// Begins a restore of every table of `plan` from `snap`, loads them and
 /// commits; rolls back what it began when something fails.
 async fn restore_all(
@@ -650,16 +731,9 @@ async fn restore_all(
     plan: &RestorePlan,
 ) -> Result<(), SourceError> {
     let mut session = target.begin(plan).await?;
-    for name in &plan.tables {
-        let Some(t) = plan.schema.table(name) else {
-            continue;
-        };
-        let (tx, rx) = mpsc::channel(4);
-        let (read, load) = tokio::join!(snap.read_table(t, tx), session.load_table(t, rx));
-        if let Err(e) = read.and(load) {
-            let _ = session.rollback().await;
-            return Err(e);
-        }
+    if let Err(e) = restore_tables(snap, session.as_mut(), plan).await {
+        let _ = session.rollback().await;
+        return Err(e);
     }
     session.commit().await.map(|_| ())
 }

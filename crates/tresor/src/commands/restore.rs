@@ -379,9 +379,9 @@ fn print_preview(p: &Preview) {
     }
     if !p.other_sessions.is_empty() {
         println!(
-            "{}: what they write while the restore runs is overwritten, and what they write \
-             after its safety snapshot is not in it; stop the application before restoring",
-            tresor_ops::sessions_note(&p.other_sessions)
+            "{}: {}; stop the application before restoring",
+            tresor_ops::sessions_note(&p.other_sessions),
+            tresor_ops::sessions_consequence(p.writes_held, false)
         );
     }
     if !p.approximations.is_empty() {

@@ -91,7 +91,7 @@ pub fn report(err: &anyhow::Error, json: bool) -> ExitCode {
     if json {
         let v =
             serde_json::json!({ "error": { "message": message, "hint": hint, "exit_code": code } });
-        println!("{v}");
+        outln!("{v}");
     } else {
         eprintln!("error: {message}");
         if let Some(h) = hint {

@@ -2,6 +2,17 @@
 //! MySQL/MariaDB and MongoDB into an encrypted, deduplicated repository.
 #![deny(unsafe_code)]
 
+/// `outln!` that neither panics when the reader went away nor cuts the
+/// command short (see [`output::line`]).
+macro_rules! outln {
+    () => {
+        $crate::output::line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
 mod alloc;
 mod cli;
 mod commands;
@@ -32,9 +43,16 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::code::ERROR);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => exit::report(&e, json),
+    };
+    match output::write_failure() {
+        Some(why) => {
+            eprintln!("error: cannot write the output: {why}");
+            ExitCode::from(exit::code::ERROR)
+        }
+        None => code,
     }
 }
 

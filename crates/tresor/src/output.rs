@@ -8,6 +8,37 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tresor_core::TableName;
 use tresor_ops::Progress;
 
+/// The first error met writing standard output, other than a reader that
+/// went away.
+static WRITE_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Writes `args` and a newline to standard output (what `outln!` does).
+/// A reader that went away (`tresor snapshots | head -1`) is no error: the
+/// command goes on to its end, as it would have, and what it prints goes
+/// nowhere. Any other failure (a full disk behind a redirection) is kept
+/// for [`write_failure`], and the command goes on too: a restore is never
+/// cut short by its own report.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        failed(&e);
+    }
+}
+
+/// Keeps a failure to write standard output, unless the reader went away.
+pub fn failed(e: &std::io::Error) {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = WRITE_FAILURE.set(e.to_string());
+    }
+}
+
+/// Why standard output could not be written, if it could not (the reader
+/// going away aside).
+pub fn write_failure() -> Option<&'static str> {
+    WRITE_FAILURE.get().map(String::as_str)
+}
+
 /// `1.2 MiB`.
 pub fn bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
@@ -36,10 +67,10 @@ pub fn table(rows: &[Vec<String>]) {
                 }
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
         if n == 0 {
             let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-            println!("{}", "-".repeat(total));
+            outln!("{}", "-".repeat(total));
         }
     }
 }

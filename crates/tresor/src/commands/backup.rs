@@ -88,8 +88,8 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
         super::print_json(&v)?;
     } else if !ctx.global.quiet {
         let t = &snapshot.totals;
-        println!("snapshot {} saved", snapshot.short_id());
-        println!(
+        outln!("snapshot {} saved", snapshot.short_id());
+        outln!(
             "  source    {}{}",
             snapshot
                 .source
@@ -103,21 +103,21 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
                 snapshot.source.url.clone()
             }
         );
-        println!(
+        outln!(
             "  tables    {} ({} rows, {})",
             t.tables,
             t.rows,
             bytes(t.bytes)
         );
-        println!(
+        outln!(
             "  added     {} to the repository ({} new chunks, {} reused)",
             bytes(t.added_bytes),
             t.new_chunks,
             t.reused_chunks
         );
-        println!("  took      {:.1}s", started.elapsed().as_secs_f64());
+        outln!("  took      {:.1}s", started.elapsed().as_secs_f64());
         for w in &snapshot.warnings {
-            println!("  warning:  {w}");
+            outln!("  warning:  {w}");
         }
     }
     if !args.no_retention {
@@ -147,7 +147,7 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> Result<ExitCode> {
             && !ctx.global.quiet
             && !ctx.global.json
         {
-            println!(
+            outln!(
                 "  retention removed {} older snapshot(s) of {}",
                 out.removed.len(),
                 rules.owner(&snapshot)

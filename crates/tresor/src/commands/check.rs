@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     } else {
         let r = &outcome.report;
         if !ctx.global.quiet {
-            println!(
+            outln!(
                 "checked {} snapshots, {} index files, {} packs, {} blobs{}",
                 outcome.snapshots,
                 r.index_files,
@@ -30,7 +30,7 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
                 }
             );
             for w in &r.warnings {
-                println!("warning: {w}");
+                outln!("warning: {w}");
             }
         }
         for e in r.errors.iter().chain(&outcome.errors) {
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
             );
         }
         if outcome.is_ok() && !ctx.global.quiet {
-            println!("no errors were found");
+            outln!("no errors were found");
         } else if !outcome.is_ok() {
             eprintln!(
                 "  try: restore from another snapshot; `tresor forget ID --prune` removes the damaged ones"

@@ -47,14 +47,14 @@ pub async fn run(ctx: &Context, args: &CopyArgs) -> Result<ExitCode> {
             super::print_json(&serde_json::json!({ "dry_run": true, "pending": v }))?;
         } else if !ctx.global.quiet {
             for s in &pending {
-                println!(
+                outln!(
                     "would copy {} {} {}",
                     s.short_id(),
                     s.source.key(),
                     s.time.format("%Y-%m-%d %H:%M:%S")
                 );
             }
-            println!(
+            outln!(
                 "{} snapshots would be copied (dry run: nothing was written)",
                 pending.len()
             );
@@ -71,9 +71,9 @@ pub async fn run(ctx: &Context, args: &CopyArgs) -> Result<ExitCode> {
     if !ctx.global.quiet {
         print_copied(&report.copied);
         for id in &report.skipped {
-            println!("skipped {}  (already in the destination)", &id[..8]);
+            outln!("skipped {}  (already in the destination)", &id[..8]);
         }
-        println!(
+        outln!(
             "{} snapshots copied, {} skipped; {} blobs sent ({}), {} already present{}",
             report.copied.len(),
             report.skipped.len(),
@@ -118,14 +118,14 @@ async fn offsite(ctx: &Context, name: &str, dry_run: bool) -> Result<ExitCode> {
             super::print_json(&serde_json::json!({ "dry_run": true, "status": status }))?;
         } else if !ctx.global.quiet {
             for p in &status.pending {
-                println!(
+                outln!(
                     "would copy {} {} {}",
                     &p.id[..8],
                     p.source,
                     p.time.format("%Y-%m-%d %H:%M:%S")
                 );
             }
-            println!(
+            outln!(
                 "{} snapshots would be copied to {name}, which holds {} (dry run: nothing was written)",
                 status.pending.len(),
                 status.copies
@@ -143,7 +143,7 @@ async fn offsite(ctx: &Context, name: &str, dry_run: bool) -> Result<ExitCode> {
     if !ctx.global.quiet {
         print_copied(&report.copy.copied);
         let removed = report.forget.as_ref().map_or(0, |f| f.removed.len());
-        println!(
+        outln!(
             "{name}: {} snapshots copied ({}), {} removed by its retention; it holds {}",
             report.copy.copied.len(),
             bytes(report.copy.bytes_sent),
@@ -171,7 +171,7 @@ fn finish(bars: Option<Bars>) {
 /// One line per copied snapshot.
 fn print_copied(copied: &[tresor_ops::CopiedSnapshot]) {
     for c in copied {
-        println!(
+        outln!(
             "copied  {}  {}  {}  ({} blobs, {})",
             &c.id[..8],
             c.time.format("%Y-%m-%d %H:%M:%S"),

@@ -26,7 +26,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| tresor_ops::DEMO_PASSWORD.to_string());
     let say = |s: String| {
         if !global.quiet && !global.json {
-            println!("{s}");
+            outln!("{s}");
         }
     };
 
@@ -124,14 +124,14 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<ExitCode> {
         }))?;
     } else if !global.quiet {
         let repo_arg = repo_dir.display();
-        println!();
-        println!("Try next:");
-        println!("  export TRESOR_REPOSITORY={repo_arg} TRESOR_PASSWORD={password}");
-        println!("  tresor snapshots");
-        println!("  tresor show latest");
-        println!("  tresor restore latest --to {} --dry-run", db.display());
-        println!("  tresor export latest -o shop.zip");
-        println!("  tresor check --read-data");
+        outln!();
+        outln!("Try next:");
+        outln!("  export TRESOR_REPOSITORY={repo_arg} TRESOR_PASSWORD={password}");
+        outln!("  tresor snapshots");
+        outln!("  tresor show latest");
+        outln!("  tresor restore latest --to {} --dry-run", db.display());
+        outln!("  tresor export latest -o shop.zip");
+        outln!("  tresor check --read-data");
     }
     super::ok()
 }

@@ -1,7 +1,6 @@
 //! `tresor diff A B` and `tresor diff A --live [SOURCE]`: what changed,
 //! per table and, with `--rows`, row by row.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -131,8 +130,7 @@ impl RowPrinter {
         if self.lines || self.json {
             let line = c.to_json();
             if self.lines {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
+                outln!("{line}");
             } else {
                 self.kept.push(line);
             }
@@ -143,9 +141,8 @@ impl RowPrinter {
 
     fn finish(self, tables: &[TableDiff], from: &str, to: &str) -> Result<()> {
         if self.lines {
-            let mut out = std::io::stdout().lock();
             for t in tables {
-                writeln!(out, "{}", json!({ "summary": t }))?;
+                outln!("{}", json!({ "summary": t }));
             }
             return Ok(());
         }
@@ -157,7 +154,7 @@ impl RowPrinter {
             }
             return super::print_json(&doc);
         }
-        println!("diff of snapshot {from} and {to}:");
+        outln!("diff of snapshot {from} and {to}:");
         let mut rows = vec![vec![
             "Table".to_string(),
             "Status".into(),
@@ -194,14 +191,14 @@ impl RowPrinter {
         table(&rows);
         if self.show {
             for line in &self.text {
-                println!("{line}");
+                outln!("{line}");
             }
             let total: u64 = tables
                 .iter()
                 .map(|t| t.inserted + t.updated + t.deleted)
                 .sum();
             if self.shown < total {
-                println!("({} of {total} changed rows shown)", self.shown);
+                outln!("({} of {total} changed rows shown)", self.shown);
             }
         }
         Ok(())

@@ -75,32 +75,32 @@ fn print_report(ctx: &Context, report: &DrillReport, snapshot: &Snapshot) {
     for t in &report.tables {
         match (&t.problem, &t.check) {
             (None, Some(check)) if !ctx.global.quiet => {
-                println!("  ok      {} ({} rows, {check})", t.name, t.rows);
+                outln!("  ok      {} ({} rows, {check})", t.name, t.rows);
             }
-            (None, None) if !ctx.global.quiet => println!("  -       {} (not checked)", t.name),
+            (None, None) if !ctx.global.quiet => outln!("  -       {} (not checked)", t.name),
             (None, _) => {}
-            (Some(p), _) => println!("  FAILED  {}: {p}", t.name),
+            (Some(p), _) => outln!("  FAILED  {}: {p}", t.name),
         }
         if let Some(n) = &t.note
             && (!ctx.global.quiet || t.problem.is_some())
         {
-            println!("          ({n})");
+            outln!("          ({n})");
         }
     }
     for a in &report.assertions {
         let seen = a.seen.as_deref().unwrap_or("NULL");
         match &a.error {
             _ if a.ok && ctx.global.quiet => {}
-            _ if a.ok => println!("  ok      {} ({seen}, expected {})", a.name, a.expect),
-            Some(e) => println!("  FAILED  {}: {e}", a.name),
-            None => println!("  FAILED  {}: {seen}, expected {}", a.name, a.expect),
+            _ if a.ok => outln!("  ok      {} ({seen}, expected {})", a.name, a.expect),
+            Some(e) => outln!("  FAILED  {}: {e}", a.name),
+            None => outln!("  FAILED  {}: {seen}, expected {}", a.name, a.expect),
         }
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     if !ctx.global.quiet || !report.ok {
-        println!(
+        outln!(
             "drill of snapshot {} {}: {} tables, {} rows ({}) restored into {} in {:.1} s, verified in {:.1} s; the scratch database was dropped",
             snapshot.short_id(),
             if report.ok { "passed" } else { "FAILED" },

@@ -106,7 +106,7 @@ pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         let size = std::fs::metadata(&args.output)
             .map(|m| m.len())
             .unwrap_or(0);
-        println!(
+        outln!(
             "exported snapshot {} to {} ({} tables, {rows} rows, {})",
             snapshot.short_id(),
             args.output.display(),

@@ -48,9 +48,9 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
         super::print_json(&outcome)?;
     } else if !ctx.global.quiet {
         for (group, decisions) in &outcome.groups {
-            println!("{group}:");
+            outln!("{group}:");
             for d in decisions {
-                println!(
+                outln!(
                     "  {} {}  {}{}",
                     if d.keep { "keep  " } else { "remove" },
                     &d.id[..8.min(d.id.len())],
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
                 );
             }
         }
-        println!(
+        outln!(
             "{} {} snapshot(s)",
             if outcome.dry_run {
                 "would remove"
@@ -75,7 +75,7 @@ pub async fn run(ctx: &Context, args: &ForgetArgs) -> Result<ExitCode> {
             outcome.removed.len()
         );
         for l in &outcome.locked {
-            println!("kept, still under object lock: {l}");
+            outln!("kept, still under object lock: {l}");
         }
     }
     if args.prune && !args.dry_run {

@@ -207,7 +207,7 @@ struct Outcome<'a> {
 
 fn print_outcome(o: &Outcome<'_>, guard: &tresor_ops::Snapshot, protect: Option<&str>) {
     if o.changed.is_empty() {
-        println!("the command changed no row of the guarded tables");
+        outln!("the command changed no row of the guarded tables");
     } else {
         let mut rows = vec![vec![
             "Table".to_string(),
@@ -223,34 +223,34 @@ fn print_outcome(o: &Outcome<'_>, guard: &tresor_ops::Snapshot, protect: Option<
                 t.deleted.to_string(),
             ]);
         }
-        println!("the command changed:");
+        outln!("the command changed:");
         table(&rows);
         for (protected_row, line) in o.shown {
-            println!("{}{line}", if *protected_row { "! " } else { "" });
+            outln!("{}{line}", if *protected_row { "! " } else { "" });
         }
     }
     if o.violations > 0 {
-        println!(
+        outln!(
             "the command deleted or changed {} protected row(s) ({})",
             o.violations,
             protect.unwrap_or_default()
         );
         match &o.undone {
-            Some(r) => println!(
+            Some(r) => outln!(
                 "put back at once: {} row(s) reverted (safety snapshot {})",
                 r.tables.iter().map(|t| t.reverted).sum::<u64>(),
                 r.safety_snapshot
                     .as_deref()
                     .map_or("-", |s| &s[..8.min(s.len())])
             ),
-            None => println!(
+            None => outln!(
                 "undo with: tresor undo {} --tables {}",
                 guard.short_id(),
                 o.protected.join(",")
             ),
         }
     } else if !o.changed.is_empty() {
-        println!("undo with: tresor undo {}", guard.short_id());
+        outln!("undo with: tresor undo {}", guard.short_id());
     }
 }
 
@@ -269,7 +269,7 @@ async fn release(ctx: &Context, spec: &str) -> Result<ExitCode> {
     if ctx.global.json {
         super::print_json(&json!({ "released": removed }))?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "released guard {} ({} snapshot(s)); their data goes at the next prune",
             guard.short_id(),
             removed.len()

@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, args: &ImportArgs) -> Result<ExitCode> {
         v["id"] = snapshot.id.into();
         super::print_json(&v)?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "imported {} as snapshot {}: {} tables, {} rows, {} added",
             args.file.display(),
             snapshot.short_id(),

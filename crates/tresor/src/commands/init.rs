@@ -53,25 +53,26 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             "object_lock": repo.config().object_lock,
         }))?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "created repository {} at {location}",
             repo.config().id.short()
         );
         if let Some(other) = &args.copy_ids_from {
-            println!(
+            outln!(
                 "it names blobs as {} does: `tresor copy --from-repo` sends only what is missing",
                 tresor_core::redact_url(other)
             );
         }
         if let Some(lock) = repo.config().object_lock {
-            println!(
+            outln!(
                 "every object is kept {} days from its write ({} mode object lock)",
-                lock.days, lock.mode
+                lock.days,
+                lock.mode
             );
         }
-        println!();
-        println!("Keep the password safe: without it the backups cannot be read.");
-        println!("Next: tresor backup sqlite:///path/to/app.db");
+        outln!();
+        outln!("Keep the password safe: without it the backups cannot be read.");
+        outln!("Next: tresor backup sqlite:///path/to/app.db");
     }
     super::ok()
 }

@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, cmd: &KeyCommand) -> Result<ExitCode> {
             if ctx.global.json {
                 super::print_json(&serde_json::json!({ "id": id.to_hex() }))?;
             } else if !ctx.global.quiet {
-                println!("added key {}", id.short());
+                outln!("added key {}", id.short());
             }
         }
         KeyCommand::List => {
@@ -112,7 +112,7 @@ pub async fn run(ctx: &Context, cmd: &KeyCommand) -> Result<ExitCode> {
             if ctx.global.json {
                 super::print_json(&serde_json::json!({ "removed": key.id.to_hex() }))?;
             } else if !ctx.global.quiet {
-                println!("removed key {}", key.id.short());
+                outln!("removed key {}", key.id.short());
             }
         }
     }

@@ -15,7 +15,7 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
         super::print_json(&report)?;
     } else if !ctx.global.quiet {
         let verb = if report.dry_run { "would" } else { "did" };
-        println!(
+        outln!(
             "prune {verb}: delete {} packs, repack {} ({} blobs into {} new packs), remove {} leftover packs of interrupted backups",
             report.packs_deleted,
             report.packs_repacked,
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
             report.packs_written,
             report.unreferenced_packs_deleted
         );
-        println!(
+        outln!(
             "{} {}",
             if report.dry_run {
                 "would free"
@@ -33,16 +33,16 @@ pub async fn run(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
             bytes(report.bytes_freed)
         );
         if !report.locked.is_empty() {
-            println!(
+            outln!(
                 "kept {} object(s) still under object lock:",
                 report.locked.len()
             );
             for l in &report.locked {
-                println!("  {l}");
+                outln!("  {l}");
             }
         }
         if report.temp_files_removed > 0 {
-            println!(
+            outln!(
                 "{} {} temporary file(s) left by interrupted writes",
                 if report.dry_run {
                     "would remove"

@@ -20,15 +20,18 @@ async fn index(ctx: &Context) -> Result<ExitCode> {
     if ctx.global.json {
         super::print_json(&report)?;
     } else if !ctx.global.quiet {
-        println!(
+        outln!(
             "index rebuilt from {} packs: {} blobs in {} new index file(s), {} old one(s) removed",
-            report.packs, report.blobs, report.index_files_written, report.index_files_removed
+            report.packs,
+            report.blobs,
+            report.index_files_written,
+            report.index_files_removed
         );
         for p in &report.damaged_packs {
-            println!("left out, damaged: pack {p}");
+            outln!("left out, damaged: pack {p}");
         }
         if !report.damaged_packs.is_empty() {
-            println!("run `tresor check --read-data` to see which snapshots needed them");
+            outln!("run `tresor check --read-data` to see which snapshots needed them");
         }
     }
     Ok(if report.damaged_packs.is_empty() {

@@ -55,14 +55,14 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
         if ctx.global.json {
             super::print_json(&p)?;
         } else {
-            println!(
+            outln!(
                 "dry run: restoring snapshot {} into {target_label} ({} mode) would change:",
                 snapshot.short_id(),
                 p.mode
             );
             print_preview(&p);
             print_rehearsal(&p);
-            println!("nothing was changed");
+            outln!("nothing was changed");
         }
         return Ok(match p.failure() {
             Some(f) => ExitCode::from(f.class.map_or(code::ERROR, crate::exit::class_code)),
@@ -204,33 +204,33 @@ fn report(
         super::print_json(outcome)?;
     } else if !ctx.global.quiet {
         if let Some(s) = &outcome.safety_snapshot {
-            println!(
+            outln!(
                 "safety snapshot {} taken of the data that was overwritten",
                 &s[..8.min(s.len())]
             );
         }
         print_skipped(&outcome.skipped);
         if !outcome.dropped.is_empty() {
-            println!(
+            outln!(
                 "dropped (the snapshot does not have them, --drop-extra-tables): {}",
                 outcome.dropped.join(", ")
             );
         }
         let rows: u64 = outcome.tables.iter().map(|(_, n)| n).sum();
-        println!(
+        outln!(
             "restored snapshot {} into {target_label}: {} tables, {rows} rows ({})",
             snapshot.short_id(),
             outcome.tables.len(),
             outcome.summary.method
         );
         for w in &outcome.summary.warnings {
-            println!("warning: {w}");
+            outln!("warning: {w}");
         }
         for a in &outcome.summary.changed_values {
-            println!("approximated: {a}");
+            outln!("approximated: {a}");
         }
         if let Some(s) = &outcome.safety_snapshot {
-            println!(
+            outln!(
                 "undo with: tresor restore {} --to {} --yes",
                 &s[..8.min(s.len())],
                 args.target
@@ -242,15 +242,16 @@ fn report(
 
 fn print_rehearsal(p: &Preview) {
     let Some(r) = &p.rehearsal else {
-        println!("not rehearsed (--rehearse-for 0): only rows were counted");
+        outln!("not rehearsed (--rehearse-for 0): only rows were counted");
         return;
     };
     match r.outcome {
-        RehearsalOutcome::Passed => println!(
+        RehearsalOutcome::Passed => outln!(
             "rehearsed in {:.1} s ({}): every table loaded and every check passed",
-            r.seconds, r.method
+            r.seconds,
+            r.method
         ),
-        RehearsalOutcome::Stopped => println!(
+        RehearsalOutcome::Stopped => outln!(
             "rehearsal stopped at its limit of {:.0} s after {} of {} tables; not checked: {} \
              (raise --rehearse-for to check everything)",
             r.limit_seconds,
@@ -264,15 +265,15 @@ fn print_rehearsal(p: &Preview) {
         ),
         RehearsalOutcome::Failed => {
             if let Some(e) = &r.error {
-                println!("the restore would fail: {}", e.message);
+                outln!("the restore would fail: {}", e.message);
                 if let Some(h) = &e.hint {
-                    println!("  try: {h}");
+                    outln!("  try: {h}");
                 }
             }
         }
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
 }
 
@@ -280,7 +281,7 @@ fn print_selection(p: &Preview) {
     if p.selection.is_empty() {
         return;
     }
-    println!("rows chosen (merged by key; nothing else is touched):");
+    outln!("rows chosen (merged by key; nothing else is touched):");
     let mut rows = vec![vec![
         "Table".to_string(),
         "Rows".into(),
@@ -307,7 +308,7 @@ fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
     if skipped.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "left alone (they hold data, --only-missing): {}",
         skipped
             .iter()
@@ -319,14 +320,14 @@ fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
 
 fn print_preview(p: &Preview) {
     if p.creates_database {
-        println!("the target database does not exist yet: the restore creates it");
+        outln!("the target database does not exist yet: the restore creates it");
     }
     if let Some(w) = p.app_version.warning() {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     print_skipped(&p.skipped);
     if p.tables.is_empty() {
-        println!("no table to restore");
+        outln!("no table to restore");
         return;
     }
     print_selection(p);
@@ -355,14 +356,14 @@ fn print_preview(p: &Preview) {
     table(&rows);
     for t in &p.tables {
         if let Some(note) = &t.note {
-            println!(
+            outln!(
                 "{}: {note}; it is made again as the snapshot had it",
                 t.name
             );
         }
     }
     if !p.dropped.is_empty() {
-        println!(
+        outln!(
             "dropped (the snapshot does not have them, --drop-extra-tables): {}",
             p.dropped
                 .iter()
@@ -372,25 +373,25 @@ fn print_preview(p: &Preview) {
         );
     }
     if !p.extra_tables.is_empty() {
-        println!(
+        outln!(
             "left alone (the snapshot does not have them; --drop-extra-tables drops them): {}",
             p.extra_tables.join(", ")
         );
     }
     if !p.other_sessions.is_empty() {
-        println!(
+        outln!(
             "{}: {}; stop the application before restoring",
             tresor_ops::sessions_note(&p.other_sessions),
             tresor_ops::sessions_consequence(p.writes_held, false)
         );
     }
     if !p.approximations.is_empty() {
-        println!(
+        outln!(
             "approximated in the target ({}; --strict refuses them):",
             p.approximations.len()
         );
         for a in &p.approximations {
-            println!("  {a}");
+            outln!("  {a}");
         }
     }
 }

@@ -20,15 +20,15 @@ pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         v["schema"] = serde_json::to_value(&schema)?;
         return super::print_json(&v).map(|()| ExitCode::SUCCESS);
     }
-    println!("snapshot   {}", s.id);
-    println!(
+    outln!("snapshot   {}", s.id);
+    outln!(
         "time       {} (took {:.1}s)",
         s.time
             .with_timezone(&chrono::Local)
             .format("%Y-%m-%d %H:%M:%S %Z"),
         (s.end_time - s.time).num_milliseconds() as f64 / 1000.0
     );
-    println!(
+    outln!(
         "source     {}{} ({} {})",
         s.source
             .name
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
         s.source.engine,
         s.source.server_version
     );
-    println!(
+    outln!(
         "trigger    {}{}",
         s.trigger.as_str(),
         s.reason
@@ -48,10 +48,10 @@ pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
             .unwrap_or_default()
     );
     if !s.tags.is_empty() {
-        println!("tags       {}", s.tags.join(", "));
+        outln!("tags       {}", s.tags.join(", "));
     }
     if let Some(c) = &s.copied_from {
-        println!(
+        outln!(
             "copied     from repository {} on {}",
             &c.repository[..c.repository.len().min(8)],
             c.time
@@ -59,22 +59,22 @@ pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
                 .format("%Y-%m-%d %H:%M:%S")
         );
     }
-    println!("host       {} (user {})", s.hostname, s.username);
+    outln!("host       {} (user {})", s.hostname, s.username);
     if let Some(v) = &s.app_version {
-        println!("app        {v}");
+        outln!("app        {v}");
     }
-    println!("consistency {}", s.consistency);
+    outln!("consistency {}", s.consistency);
     for w in &s.warnings {
-        println!("warning    {w}");
+        outln!("warning    {w}");
     }
-    println!(
+    outln!(
         "totals     {} tables, {} rows, {}; {} added to the repository",
         s.totals.tables,
         s.totals.rows,
         bytes(s.totals.bytes),
         bytes(s.totals.added_bytes)
     );
-    println!();
+    outln!();
     let with_changes = s.tables.iter().any(|t| t.changes.is_some());
     let mut header = vec![
         "Table".to_string(),

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
     }
     if shown.is_empty() {
         if !ctx.global.quiet {
-            println!("no snapshots");
+            outln!("no snapshots");
         }
         return super::ok();
     }
@@ -52,15 +52,15 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
     }
     if !safety.is_empty() {
         if !backups.is_empty() {
-            println!();
+            outln!();
         }
-        println!(
+        outln!(
             "safety snapshots (taken by restores and guards; `latest` never chooses them, \
              `latest:safety` does):"
         );
         table(&listing(&safety));
     }
-    println!(
+    outln!(
         "{} snapshots ({} backups, {} safety)",
         shown.len(),
         backups.len(),

@@ -66,12 +66,12 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<ExitCode> {
             if ctx.global.json {
                 super::print_json(&preview)?;
             } else {
-                println!(
+                outln!(
                     "dry run: undoing guard {} in {label} would revert:",
                     guard.short_id()
                 );
                 print_report(&preview);
-                println!("nothing was changed");
+                outln!("nothing was changed");
             }
             return Ok(failure.map_or(ExitCode::SUCCESS, ExitCode::from));
         }
@@ -108,10 +108,10 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<ExitCode> {
     if ctx.global.json {
         super::print_json(&report)?;
     } else if !ctx.global.quiet {
-        println!("undid guard {} in {label}:", guard.short_id());
+        outln!("undid guard {} in {label}:", guard.short_id());
         print_report(&report);
         if let Some(s) = &report.safety_snapshot {
-            println!(
+            outln!(
                 "safety snapshot {} holds the tables as they were; undo the undo with: tresor restore {} --to {spec} --yes",
                 &s[..8.min(s.len())],
                 &s[..8.min(s.len())]
@@ -141,30 +141,30 @@ fn print_report(r: &UndoReport) {
     table(&rows);
     for t in &r.tables {
         for k in &t.conflict_keys {
-            println!(
+            outln!(
                 "conflict: {} {k} changed again after the guarded command",
                 t.table
             );
         }
     }
     if !r.conflicts_detectable {
-        println!(
+        outln!(
             "the guard has no after-state (it was not taken around a command), so every \
              difference from it is reverted and later changes cannot be told apart"
         );
     } else if r.conflicts() > 0 {
-        println!("pass --force to revert the conflicting rows too");
+        outln!("pass --force to revert the conflicting rows too");
     }
     if let Some(p) = &r.preview
         && let Some(reh) = &p.rehearsal
     {
         match &reh.error {
-            Some(e) => println!("the undo would fail: {}", e.message),
-            None => println!("rehearsed: every check of the undo passed"),
+            Some(e) => outln!("the undo would fail: {}", e.message),
+            None => outln!("rehearsed: every check of the undo passed"),
         }
     }
     if !r.kept.is_empty() {
-        println!(
+        outln!(
             "the repository is append-only: it keeps the undo's own snapshot(s) {} (a `forget` \
              with the full credentials removes them)",
             r.kept

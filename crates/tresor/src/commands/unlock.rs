@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, args: &UnlockArgs) -> Result<ExitCode> {
     if ctx.global.json {
         super::print_json(&serde_json::json!({ "removed": removed }))?;
     } else if !ctx.global.quiet {
-        println!("removed {removed} lock(s)");
+        outln!("removed {removed} lock(s)");
     }
     super::ok()
 }

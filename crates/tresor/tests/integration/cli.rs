@@ -729,3 +729,62 @@ fn a_snapshot_of_an_empty_database_says_there_is_nothing_to_restore() {
     }
     assert!(!env.path("restored.db").exists());
 }
+
+/// `tresor snapshots | head -1`: a reader that goes away is no error. The
+/// command used to panic ("failed printing to stdout: Broken pipe", exit
+/// 101); it now ends as it would have, and a restore whose report nobody
+/// reads still restores.
+#[test]
+fn a_reader_that_goes_away_is_no_error() {
+    use std::process::Stdio;
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 200);
+    let url = db.to_str().expect("path");
+    env.ok(&["backup", url]);
+    sql(&db, "UPDATE big SET name = 'changed' WHERE id % 10 = 3");
+    env.ok(&["backup", url]);
+    let ids = env.snapshot_ids();
+    let closed = |args: &[&str]| {
+        let mut child = env
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tresor");
+        // the reader goes away before anything is printed
+        drop(child.stdout.take());
+        child.wait_with_output().expect("tresor")
+    };
+    for args in [
+        vec!["snapshots"],
+        vec!["--json", "snapshots"],
+        vec!["diff", ids[0].as_str(), ids[1].as_str(), "--rows"],
+        vec!["show", "latest"],
+    ] {
+        let out = closed(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !err.contains("panicked"),
+            "{args:?}: {:?}\n{err}",
+            out.status.code()
+        );
+    }
+    sql(&db, "DELETE FROM big WHERE id <= 10");
+    let out = closed(&["restore", "latest", "--to", url, "--yes"]);
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back: i64 = rusqlite::Connection::open(&db)
+        .expect("db")
+        .query_row("SELECT count(*) FROM big WHERE id <= 10", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(
+        back, 10,
+        "the restore whose report nobody read did not restore"
+    );
+}

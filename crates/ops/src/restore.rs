@@ -166,6 +166,11 @@ pub struct RestoreOutcome {
     /// With `drop_extra_tables`: the tables the snapshot lacks, dropped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// The tables the restore made because the target lacked them: undoing
+    /// it with the safety snapshot leaves them (it holds only the tables
+    /// that were there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
 }
 
 /// Decides which tables a restore covers and in what order.
@@ -420,15 +425,16 @@ pub(crate) fn choosing(plan: &RestorePlan, tables: &[TableName]) -> TableFilter 
     TableFilter::exact(names)
 }
 
-/// The tables a safety snapshot keeps: those the restore overwrites and,
-/// empty or not, those it drops (so that an undo brings them back), chosen
-/// as a backup chooses them.
+/// The tables a safety snapshot keeps: those of the target the restore
+/// changes and those it drops, empty or not (so that an undo empties again
+/// what was empty and brings back what was dropped), chosen as a backup
+/// chooses them.
 async fn safety_filter(
     plan: &RestorePlan,
-    overwritten: &[TableName],
+    existing: &[TableName],
     source: &dyn Source,
 ) -> Result<TableFilter> {
-    let mut tables = overwritten.to_vec();
+    let mut tables = existing.to_vec();
     if !plan.drop.is_empty() {
         // the tables to drop are not the snapshot's: the target knows which
         // of them are the storage of a virtual table
@@ -656,6 +662,7 @@ pub async fn restore(
             tables: Vec::new(),
             skipped,
             dropped: Vec::new(),
+            created: Vec::new(),
         });
     }
     let existing: Vec<TableName> = plan
@@ -689,6 +696,13 @@ pub async fn restore(
         drop_present(sel, source, &existing).await?;
     }
     let overwritten = overwritten(&plan, &state);
+    // as the target spells them
+    let touched: Vec<TableName> = plan
+        .tables
+        .iter()
+        .filter(|t| state.table(t).is_some())
+        .cloned()
+        .collect();
     let others = if overwritten.is_empty() && plan.drop.is_empty() {
         Vec::new()
     } else {
@@ -696,7 +710,9 @@ pub async fn restore(
     };
     let mut safety = None;
     let mut held = None;
-    if options.safety_snapshot && !(overwritten.is_empty() && plan.drop.is_empty()) {
+    // every table the target has that the restore changes, holding rows
+    // or not: an undo must empty again a table that was empty
+    if options.safety_snapshot && !(touched.is_empty() && plan.drop.is_empty()) {
         let Some(source) = target_source else {
             return Err(OpsError::Internal(
                 "a safety snapshot needs a source for the target".into(),
@@ -709,7 +725,7 @@ pub async fn restore(
             held = Some(target.hold(&plan).await?);
         }
         progress.step("taking a safety snapshot of the tables the restore overwrites");
-        let taken = safety_snapshot(repo, snapshot, source, &plan, &overwritten, options).await;
+        let taken = safety_snapshot(repo, snapshot, source, &plan, &touched, options).await;
         match taken {
             Ok(id) => safety = Some(id),
             Err(e) => {
@@ -779,21 +795,27 @@ pub async fn restore(
         tables,
         skipped,
         dropped: plan.drop.iter().map(ToString::to_string).collect(),
+        created: plan
+            .tables
+            .iter()
+            .filter(|t| !touched.contains(t))
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 
-/// Backs up the tables a restore of `plan` overwrites (and what a
-/// restore of them needs), trigger `pre-restore`; returns the snapshot's
-/// id.
+/// Backs up the tables of the target a restore of `plan` changes (`existing`,
+/// empty or not, and those it drops), trigger `pre-restore`; returns the
+/// snapshot's id.
 async fn safety_snapshot(
     repo: &Arc<Repository>,
     snapshot: &Snapshot,
     source: &dyn Source,
     plan: &RestorePlan,
-    overwritten: &[TableName],
+    existing: &[TableName],
     options: &RestoreOptions,
 ) -> Result<String> {
-    let filter = safety_filter(plan, overwritten, source).await?;
+    let filter = safety_filter(plan, existing, source).await?;
     let backup_options = BackupOptions {
         source_name: options.target_name.clone(),
         url: options.target_url.clone(),

@@ -106,6 +106,9 @@ pub struct Preview {
     /// [`sessions_consequence`]: crate::sessions_consequence
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub writes_held: bool,
+    /// The restore takes a safety snapshot first: it changes tables the
+    /// target has (empty or not), and the options ask for one.
+    pub safety_snapshot: bool,
 }
 
 impl Preview {
@@ -152,6 +155,7 @@ pub async fn preview(
             approximations: Vec::new(),
             other_sessions: Vec::new(),
             writes_held: false,
+            safety_snapshot: false,
         });
     }
     let other_sessions = others_connected(target, &plan, &state).await;
@@ -233,15 +237,16 @@ pub async fn preview(
         })
         .collect();
     let overwrites = !overwritten(&plan, &state).is_empty();
+    // as `restore` decides
+    let safety_snapshot = options.safety_snapshot
+        && (plan.tables.iter().any(|t| state.table(t).is_some()) || !plan.drop.is_empty());
     Ok(Preview {
         selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
         overwrites_data: overwrites || dropped.iter().any(|t| t.target_rows > 0),
-        // as `restore` decides when to take a safety snapshot
-        writes_held: options.safety_snapshot
-            && target.holds_writes()
-            && (overwrites || !plan.drop.is_empty()),
+        writes_held: safety_snapshot && target.holds_writes(),
+        safety_snapshot,
         tables,
         extra_tables,
         dropped,

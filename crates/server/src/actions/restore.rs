@@ -135,7 +135,7 @@ pub async fn make_preview(
         mode: p.mode.to_string(),
         tables_selected: job.tables.clone(),
         overwrites_data: p.overwrites_data,
-        safety_snapshot: p.overwrites_data,
+        safety_snapshot: p.safety_snapshot,
         tables: p
             .tables
             .iter()

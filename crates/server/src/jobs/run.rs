@@ -146,6 +146,16 @@ async fn run_restore(
     if let Some(s) = &out.safety_snapshot {
         progress.log("info", &format!("safety snapshot {s} taken first"));
     }
+    if !out.created.is_empty() {
+        let made = out.created.join(", ");
+        progress.log(
+            "info",
+            &match &out.safety_snapshot {
+                Some(_) => format!("made {made}, which the target lacked: an undo with the safety snapshot leaves them"),
+                None => format!("made {made}, which the target lacked; no safety snapshot was needed: to undo the restore, drop them"),
+            },
+        );
+    }
     for w in &out.summary.warnings {
         progress.log("warn", w);
     }

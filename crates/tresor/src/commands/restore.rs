@@ -229,12 +229,23 @@ fn report(
         for a in &outcome.summary.changed_values {
             outln!("approximated: {a}");
         }
-        if let Some(s) = &outcome.safety_snapshot {
-            outln!(
+        let made = outcome.created.join(", ");
+        match &outcome.safety_snapshot {
+            Some(s) if made.is_empty() => outln!(
                 "undo with: tresor restore {} --to {} --yes",
                 &s[..8.min(s.len())],
                 args.target
-            );
+            ),
+            Some(s) => outln!(
+                "undo with: tresor restore {} --to {} --yes (the tables this restore made stay: {made})",
+                &s[..8.min(s.len())],
+                args.target
+            ),
+            None if !args.no_safety_snapshot && !made.is_empty() => outln!(
+                "no safety snapshot: the target had none of the restored tables, this restore made \
+                 them ({made}); to undo it, drop them (latest:safety is an earlier restore's)"
+            ),
+            None => {}
         }
     }
     Ok(())

@@ -788,3 +788,53 @@ fn a_reader_that_goes_away_is_no_error() {
         "the restore whose report nobody read did not restore"
     );
 }
+
+/// The runbook's undo (`restore latest:safety`) after a restore into a
+/// table that was empty: the safety snapshot keeps the empty table, so the
+/// undo empties it again and leaves the other tables' later work alone.
+/// It used to take no safety snapshot at all, so `latest:safety` was an
+/// earlier restore's and the undo put back that restore's tables instead.
+/// A restore that made the table prints how to undo it instead.
+#[test]
+fn the_undo_of_a_restore_into_an_empty_table_empties_it_again() {
+    let env = Env::new();
+    let db = env.path("u.db");
+    let url = db.to_str().expect("path");
+    let read = |sql: &str| -> String {
+        rusqlite::Connection::open(&db)
+            .expect("db")
+            .query_row(sql, [], |r| r.get::<_, String>(0))
+            .expect("read")
+    };
+    sql(
+        &db,
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO a VALUES (1, 'a1'); INSERT INTO b VALUES (1, 'b1');",
+    );
+    env.ok(&["backup", url]);
+    let latest = format!("latest:{url}");
+    sql(&db, "UPDATE a SET v = 'a-changed'");
+    env.ok(&["restore", &latest, "--to", url, "--tables", "a", "--yes"]);
+    sql(&db, "UPDATE a SET v = 'a-new-work'; DELETE FROM b;");
+    let out = env.ok(&["restore", &latest, "--to", url, "--tables", "b", "--yes"]);
+    assert!(out.contains("undo with: tresor restore "), "{out}");
+    assert_eq!(read("SELECT v FROM b"), "b1");
+    env.ok(&["restore", "latest:safety", "--to", url, "--yes"]);
+    assert_eq!(
+        read("SELECT v FROM a"),
+        "a-new-work",
+        "the undo put back an earlier restore's table"
+    );
+    assert_eq!(
+        read("SELECT count(*) || '' FROM b"),
+        "0",
+        "the undo left the restored rows in a table that was empty"
+    );
+    sql(&db, "DROP TABLE b");
+    let out = env.ok(&["restore", &latest, "--to", url, "--tables", "b", "--yes"]);
+    assert!(
+        out.contains("no safety snapshot: the target had none of the restored tables, this restore made them (b)"),
+        "{out}"
+    );
+}

@@ -360,10 +360,16 @@ pub fn fit_identifier(name: &str, max: usize) -> String {
 }
 
 /// An index name unique across a database, for engines that need that
-/// (PostgreSQL, SQLite): MySQL scopes index names per table, so two
-/// tables each have an index `name`; those get their table's name in
-/// front.
-pub fn database_wide_index_name(table: &str, index: &str) -> String {
+/// (PostgreSQL, SQLite), of an index of a `from` snapshot: MySQL (and
+/// MongoDB) scope index names per table, so two tables each have an index
+/// `name`; those get their table's name in front. SQLite's and
+/// PostgreSQL's names are unique in the database already and stay as
+/// they are, so an application's migration that names an index
+/// (`DROP INDEX ix_member__member_id`) still finds it.
+pub fn database_wide_index_name(from: crate::Engine, table: &str, index: &str) -> String {
+    if from == crate::Engine::SQLITE || from == crate::Engine::POSTGRES {
+        return index.to_string();
+    }
     if index
         .to_ascii_lowercase()
         .starts_with(&table.to_ascii_lowercase())
@@ -408,6 +414,34 @@ pub fn uuid_text(u: &[u8; 16]) -> String {
         &h[12..16],
         &h[16..20],
         &h[20..]
+    )
+}
+
+/// The 32 hex digits of a UUID, without dashes: how Django's `UUIDField`
+/// (and SQLAlchemy's `Uuid` type) keep one outside PostgreSQL, in a
+/// `char(32)` column ([`holds_uuid_hex`]).
+pub fn uuid_hex(u: &[u8; 16]) -> String {
+    u.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether an existing column of this type holds a UUID as its 32 hex
+/// digits (`char(32)`, `varchar(32)`): the dashed form is 36 characters,
+/// which such a column refuses (MySQL) or keeps in a form the application
+/// cannot read back (SQLite).
+pub fn holds_uuid_hex(engine_type: &str) -> bool {
+    let t: String = engine_type
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        t.as_str(),
+        "char(32)"
+            | "varchar(32)"
+            | "nchar(32)"
+            | "nvarchar(32)"
+            | "charactervarying(32)"
+            | "character(32)"
     )
 }
 

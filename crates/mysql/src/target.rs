@@ -50,7 +50,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tresor_core::{
     Engine, ErrorKind, ExistingTable, OtherSession, RestorePlan, SourceError, TableName, Target,
-    TargetSession, TargetState,
+    TargetHold, TargetSession, TargetState,
 };
 
 use crate::catalog::{WORK_PREFIX, text_col};
@@ -179,6 +179,100 @@ impl Target for MysqlTarget {
     }
 
     async fn begin(&self, plan: &RestorePlan) -> Result<Box<dyn TargetSession>, SourceError> {
+        self.start(plan, None).await
+    }
+
+    fn holds_writes(&self) -> bool {
+        true
+    }
+
+    /// The restore's transaction over the existing tables, begun before
+    /// the safety snapshot: a locking read of every row of each table the
+    /// restore changes or drops (`FOR UPDATE`, which in `REPEATABLE READ`
+    /// also locks the gaps, so no row can be added) keeps other sessions
+    /// from writing them while their plain reads, the safety snapshot's
+    /// included, go on from MVCC.
+    async fn hold(&self, plan: &RestorePlan) -> Result<Box<dyn TargetHold>, SourceError> {
+        let db = self.endpoint.database.clone();
+        let mut txn = self.endpoint.connect_db(Role::Target).await?;
+        txn.query_drop(format!(
+            "SET SESSION foreign_key_checks = 0, {}; \
+             SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            session::lock_waits(plan.lock_wait)
+        ))
+        .await
+        .ctx(|| "cannot set up the restore transaction".to_string())?;
+        txn.query_drop("START TRANSACTION")
+            .await
+            .ctx(|| "cannot start the restore transaction".to_string())?;
+        let changed: Vec<&str> = plan
+            .tables
+            .iter()
+            .chain(&plan.drop)
+            .map(|n| n.name.as_str())
+            .collect();
+        for t in table_names(&mut txn, &db).await? {
+            if !changed.contains(&t.as_str()) {
+                continue;
+            }
+            let locked = txn
+                .query_drop(format!("SELECT COUNT(*) FROM {} FOR UPDATE", quote(&t)))
+                .await
+                .ctx(|| format!("cannot hold table {t} against other sessions' writes"));
+            if let Err(e) = locked {
+                // the restore's own locks go first, then who holds the rows
+                let _ = txn.query_drop("ROLLBACK").await;
+                let e = session::name_holders(&mut txn, &db, None, e).await;
+                let _ = txn.disconnect().await;
+                return Err(e);
+            }
+        }
+        Ok(Box::new(Held {
+            target: MysqlTarget {
+                endpoint: self.endpoint.clone(),
+            },
+            plan: plan.clone(),
+            txn,
+        }))
+    }
+}
+
+/// A restore's transaction holding the existing tables against writes
+/// while the safety snapshot reads them (see [`MysqlTarget::hold`]).
+struct Held {
+    target: MysqlTarget,
+    plan: RestorePlan,
+    txn: Conn,
+}
+
+#[async_trait]
+impl TargetHold for Held {
+    async fn begin(self: Box<Self>) -> Result<Box<dyn TargetSession>, SourceError> {
+        let Held { target, plan, txn } = *self;
+        target.start(&plan, Some(txn)).await
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), SourceError> {
+        let mut txn = self.txn;
+        txn.query_drop("ROLLBACK")
+            .await
+            .ctx(|| "cannot end the restore's transaction".to_string())?;
+        txn.disconnect()
+            .await
+            .ctx(|| "cannot close the restore's transaction".to_string())
+    }
+}
+
+impl MysqlTarget {
+    /// Begins a restore of `plan`, in the transaction [`hold`] began when
+    /// given one (`held`).
+    ///
+    /// [`hold`]: Target::hold
+    async fn start(
+        &self,
+        plan: &RestorePlan,
+        held: Option<Conn>,
+    ) -> Result<Box<dyn TargetSession>, SourceError> {
         let db = self.endpoint.database.clone();
         let mut ddl = self.endpoint.connect(Role::Target).await?;
         let run = format!(
@@ -243,7 +337,7 @@ impl Target for MysqlTarget {
             changes: tresor_core::ValueChanges::new(plan.strict),
             finished: false,
         };
-        match session.prepare(plan, &self.endpoint).await {
+        match session.prepare(plan, &self.endpoint, held).await {
             Ok(()) => Ok(Box::new(session)),
             Err(e) => {
                 let e = session.name_holders(e).await;

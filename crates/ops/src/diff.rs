@@ -222,6 +222,13 @@ struct Layout {
     from_new: Vec<usize>,
     key: Option<Vec<usize>>,
     identity: bool,
+    /// Per compared column retyped since the snapshot (into another
+    /// engine, or by a migration): the new column's type, which both
+    /// sides' values are compared as ([`tresor_core::convert::comparable`],
+    /// as a restore's preview compares them), so that SQLite's text
+    /// `2026-12-07 14:15:58` and PostgreSQL's timestamp of that time, or
+    /// `1` and `true`, are the same value.
+    types: Vec<Option<tresor_core::PortableType>>,
 }
 
 impl Layout {
@@ -230,14 +237,16 @@ impl Layout {
         let new_cols: Vec<&tresor_core::Column> = new.stored_columns().collect();
         let mut columns = Vec::new();
         let (mut from_old, mut from_new) = (Vec::new(), Vec::new());
+        let mut types = Vec::new();
         for (i, c) in old_cols.iter().enumerate() {
             match new_cols.iter().position(|n| n.name == c.name) {
                 Some(j) => {
-                    if new_cols[j].portable != c.portable
-                        || new_cols[j].engine_type != c.engine_type
-                    {
+                    let retyped = new_cols[j].portable != c.portable
+                        || new_cols[j].engine_type != c.engine_type;
+                    if retyped {
                         diff.columns_retyped.push(c.name.clone());
                     }
+                    types.push(retyped.then(|| tresor_core::convert::portable_of(new_cols[j])));
                     columns.push(c.name.clone());
                     from_old.push(i);
                     from_new.push(j);
@@ -265,12 +274,14 @@ impl Layout {
             && from_new.iter().enumerate().all(|(i, p)| i == *p)
             && from_old.len() == old_cols.len()
             && from_new.len() == new_cols.len();
+        let identity = identity && types.iter().all(Option::is_none);
         Layout {
             columns,
             from_old,
             from_new,
             key,
             identity,
+            types,
         }
     }
 
@@ -292,7 +303,12 @@ impl Layout {
             &self.from_new
         };
         from.iter()
-            .map(|&i| row.get(i).cloned().unwrap_or(tresor_core::Value::Null))
+            .zip(&self.types)
+            .map(|(&i, t)| match (row.get(i), t) {
+                (Some(v), Some(t)) => tresor_core::convert::comparable(v, t),
+                (Some(v), None) => v.clone(),
+                (None, _) => tresor_core::Value::Null,
+            })
             .collect()
     }
 }

@@ -590,6 +590,109 @@ fn reference_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String
 
 /// How `live`'s stored columns differ from `snapshot`'s (names, order and
 /// declared types), in words; `None` when they are the same.
+/// What a migration added to or took from a table whose columns it left
+/// as they were: indexes, unique and check constraints, foreign keys,
+/// column defaults and `NOT NULL`. A restore that left them would keep the
+/// table as the migration made it, and the migration, run again after an
+/// upgrade was rolled back, would fail on what it finds there (`relation
+/// "ix_member__member_id" already exists`). Foreign keys the table lost
+/// are not a change here: the restore adds them back anyway. MongoDB
+/// compares its collections' options and indexes itself.
+fn outline_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
+    if live.kind == "collection" || snapshot.kind == "collection" {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let index = |i: &tresor_core::Index| (i.name.clone(), i.columns.clone(), i.unique);
+    for i in &live.indexes {
+        match snapshot.indexes.iter().find(|s| s.name == i.name) {
+            None => parts.push(format!("index {} was added", i.name)),
+            Some(s) if index(s) != index(i) => parts.push(format!("index {} changed", i.name)),
+            Some(_) => {}
+        }
+    }
+    for s in &snapshot.indexes {
+        if !live.indexes.iter().any(|i| i.name == s.name) {
+            parts.push(format!("index {} is missing", s.name));
+        }
+    }
+    let constraint = |c: &tresor_core::Constraint| {
+        (
+            c.name.clone(),
+            c.kind.clone(),
+            c.definition
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    };
+    let named = |c: &&tresor_core::Constraint| !c.name.is_empty();
+    for c in live.constraints.iter().filter(named) {
+        match snapshot.constraints.iter().find(|s| s.name == c.name) {
+            None => parts.push(format!("{} constraint {} was added", c.kind, c.name)),
+            Some(s) if constraint(s) != constraint(c) => {
+                parts.push(format!("{} constraint {} changed", c.kind, c.name));
+            }
+            Some(_) => {}
+        }
+    }
+    for s in snapshot.constraints.iter().filter(named) {
+        if !live.constraints.iter().any(|c| c.name == s.name) {
+            parts.push(format!("{} constraint {} is missing", s.kind, s.name));
+        }
+    }
+    // SQLite's constraints may have no name: compared by what they say
+    let unnamed = |t: &TableSchema| {
+        let mut v: Vec<(String, String)> = t
+            .constraints
+            .iter()
+            .filter(|c| c.name.is_empty())
+            .map(|c| {
+                let (_, kind, definition) = constraint(c);
+                (kind, definition)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (was, now) = (unnamed(snapshot), unnamed(live));
+    for (kind, definition) in now.iter().filter(|c| !was.contains(c)) {
+        parts.push(format!("{kind} constraint {definition} was added"));
+    }
+    for (kind, definition) in was.iter().filter(|c| !now.contains(c)) {
+        parts.push(format!("{kind} constraint {definition} is missing"));
+    }
+    for f in &live.foreign_keys {
+        if !snapshot.foreign_keys.iter().any(|s| s.columns == f.columns) {
+            parts.push(format!(
+                "foreign key ({}) references {} was added",
+                f.columns.join(", "),
+                f.references
+            ));
+        }
+    }
+    for c in live.stored_columns() {
+        let Some(was) = snapshot.stored_columns().find(|s| s.name == c.name) else {
+            continue;
+        };
+        if was.default != c.default {
+            parts.push(match &c.default {
+                Some(d) => format!("column {} defaults to {d}", c.name),
+                None => format!("column {} lost its default", c.name),
+            });
+        }
+        if was.nullable != c.nullable {
+            parts.push(if c.nullable {
+                format!("column {} takes NULL", c.name)
+            } else {
+                format!("column {} is NOT NULL", c.name)
+            });
+        }
+    }
+    (!parts.is_empty())
+        .then(|| format!("definition changed since the backup: {}", parts.join(", ")))
+}
+
 fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
     let a: Vec<(&str, &str)> = snapshot
         .stored_columns()
@@ -600,7 +703,7 @@ fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<Strin
         .map(|c| (c.name.as_str(), c.engine_type.as_str()))
         .collect();
     if a == b {
-        return reference_change(snapshot, live);
+        return reference_change(snapshot, live).or_else(|| outline_change(snapshot, live));
     }
     let mut parts = Vec::new();
     for (n, t) in &b {

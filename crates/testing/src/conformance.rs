@@ -48,11 +48,6 @@ pub const SKIPS: &[Skip] = &[
         scenario: "a_hold_keeps_writes_out_until_the_commit",
         why: "MongoDB has no lock that keeps other sessions from writing a collection while they read it, so the restore cannot hold collections before its safety snapshot (documented in docs/restore.md)",
     },
-    Skip {
-        engine: "mysql",
-        scenario: "a_hold_keeps_writes_out_until_the_commit",
-        why: "not done for MariaDB/MySQL: the one lock there that keeps other sessions from writing a table while they read it is a shared lock on every row (SELECT ... LOCK IN SHARE MODE) in the restore's own transaction, and the tables the restore makes anew are swapped in after its commit; the restore does not hold tables there, and docs/restore.md says so",
-    },
 ];
 
 /// Why `engine` skips `scenario`, if it does.

@@ -60,6 +60,10 @@ struct ColumnFacts {
     /// SQLite's untyped column in a table this restore made (its type is
     /// `longtext`): a blob there is written as its hex text.
     untyped: bool,
+    /// What an existing column keeps of values it may keep less of.
+    keeps: Option<tresor_core::Keeps>,
+    /// An existing `char(32)` holding a UUID as its 32 hex digits.
+    uuid_hex: bool,
 }
 
 /// MySQL and MariaDB hold no NaN or infinity, in floats or decimals.
@@ -150,7 +154,12 @@ fn missing_rows(table: &str, stage: &str, cols: &[String]) -> String {
 }
 
 impl Inserter {
-    fn new(table: &str, schema: &TableSchema, merge: bool, fresh: bool) -> Inserter {
+    fn new(
+        table: &str,
+        schema: &TableSchema,
+        (merge, fresh): (bool, bool),
+        (keeps, uuid_hex): (&[(String, tresor_core::Keeps)], &[String]),
+    ) -> Inserter {
         let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
         let keys: Vec<String> = match &schema.row_key {
             RowKey::Columns { columns } => columns.iter().map(|c| quote(c)).collect(),
@@ -195,6 +204,8 @@ impl Inserter {
                         nullable: c.nullable,
                         float: matches!(portable, PortableType::Float { .. }),
                         untyped: fresh && portable == PortableType::Dynamic,
+                        keeps: keeps.iter().find(|(n, _)| *n == c.name).map(|(_, k)| *k),
+                        uuid_hex: uuid_hex.contains(&c.name),
                     }
                 })
                 .collect(),
@@ -253,6 +264,16 @@ impl Inserter {
                 }
                 changes.note(&self.label, &col.name, NON_FINITE)?;
                 v = Value::Null;
+            }
+            if col.uuid_hex
+                && let Value::Uuid(u) = &v
+            {
+                v = Value::Text(tresor_core::convert::uuid_hex(u));
+            }
+            if let Some(k) = col.keeps
+                && k.changes(&v)
+            {
+                changes.note(&self.label, &col.name, k.change())?;
             }
             if col.float && is_negative_zero(&v) {
                 changes.note(&self.label, &col.name, ValueChange::NEGATIVE_ZERO)?;
@@ -373,9 +394,21 @@ impl MysqlSession {
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
         let name = table.name.clone();
-        let (work, existing, keyed) = match self.tables.get(&name) {
-            Some(Route::Fresh { work, .. }) => (work.clone(), false, true),
-            Some(Route::Existing { keyed, .. }) => (name.name.clone(), true, *keyed),
+        let (work, existing, keyed, (keeps, uuid_hex)) = match self.tables.get(&name) {
+            Some(Route::Fresh { work, .. }) => {
+                (work.clone(), false, true, (Vec::new(), Vec::new()))
+            }
+            Some(Route::Existing {
+                keyed,
+                keeps,
+                uuid_hex,
+                ..
+            }) => (
+                name.name.clone(),
+                true,
+                *keyed,
+                (keeps.clone(), uuid_hex.clone()),
+            ),
             None => {
                 return Err(SourceError::new(
                     ErrorKind::NotFound,
@@ -434,7 +467,12 @@ impl MysqlSession {
         } else {
             work.as_str()
         };
-        let mut inserter = Inserter::new(into, schema, merge && !missing, !existing);
+        let mut inserter = Inserter::new(
+            into,
+            schema,
+            (merge && !missing, !existing),
+            (&keeps, &uuid_hex),
+        );
         let mut count = 0u64;
         while let Some(batch) = rows.recv().await {
             for row in batch {

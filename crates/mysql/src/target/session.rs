@@ -49,6 +49,13 @@ pub(super) enum Route {
     Existing {
         auto_increment: Option<i64>,
         keyed: bool,
+        /// Per column, what the existing column keeps of the snapshot's
+        /// values when it may keep less (a `DECIMAL(10,2)` for three
+        /// places, a `DATETIME` for fractions of a second).
+        keeps: Vec<(String, tresor_core::Keeps)>,
+        /// The columns that hold a UUID as its 32 hex digits (a
+        /// `char(32)`, as Django declares a `UUIDField` here).
+        uuid_hex: Vec<String>,
     },
 }
 
@@ -98,6 +105,7 @@ impl MysqlSession {
         &mut self,
         plan: &RestorePlan,
         endpoint: &Endpoint,
+        mut held: Option<Conn>,
     ) -> Result<(), SourceError> {
         let db = self.db.clone();
         self.drop_orphans().await?;
@@ -127,11 +135,31 @@ impl MysqlSession {
                 self.replaced.push(name.name.clone());
             } else if let Some(cols) = existing.get(&name.name) {
                 check_compatible(table, cols, self.foreign, &mut mismatches);
+                let keeps = table
+                    .stored_columns()
+                    .filter_map(|c| {
+                        let (_, t) = cols.iter().find(|(n, _)| *n == c.name)?;
+                        let k = tresor_core::Keeps::to_check(
+                            c,
+                            plan.schema.engine,
+                            &t.column_type,
+                            true,
+                        )?;
+                        Some((c.name.clone(), k))
+                    })
+                    .collect();
+                let uuid_hex = cols
+                    .iter()
+                    .filter(|(_, t)| tresor_core::convert::holds_uuid_hex(&t.column_type))
+                    .map(|(n, _)| n.clone())
+                    .collect();
                 self.tables.insert(
                     name.clone(),
                     Route::Existing {
                         auto_increment: table.auto_increment,
                         keyed: keyed.contains(&name.name),
+                        keeps,
+                        uuid_hex,
                     },
                 );
                 continue;
@@ -209,9 +237,14 @@ impl MysqlSession {
             .collect();
         if !existing_planned.is_empty() {
             let txn = self
-                .open_transaction(plan, endpoint, &existing_planned)
+                .open_transaction(plan, endpoint, &existing_planned, held.take())
                 .await?;
             self.txn = Some(txn);
+        }
+        if let Some(mut unused) = held {
+            // it held only tables the restore drops after its commit
+            let _ = unused.query_drop("ROLLBACK").await;
+            let _ = unused.disconnect().await;
         }
         Ok(())
     }
@@ -257,17 +290,25 @@ impl MysqlSession {
         plan: &RestorePlan,
         endpoint: &Endpoint,
         existing: &[TableName],
+        held: Option<Conn>,
     ) -> Result<Conn, SourceError> {
-        let mut txn = endpoint.connect_db(Role::Target).await?;
-        txn.query_drop(format!(
-            "SET SESSION foreign_key_checks = 0, {}",
-            lock_waits(plan.lock_wait)
-        ))
-        .await
-        .ctx(|| "cannot set up the restore transaction".to_string())?;
-        txn.query_drop("START TRANSACTION")
-            .await
-            .ctx(|| "cannot start the restore transaction".to_string())?;
+        let mut txn = match held {
+            // begun by `hold`, set up the same way
+            Some(txn) => txn,
+            None => {
+                let mut txn = endpoint.connect_db(Role::Target).await?;
+                txn.query_drop(format!(
+                    "SET SESSION foreign_key_checks = 0, {}",
+                    lock_waits(plan.lock_wait)
+                ))
+                .await
+                .ctx(|| "cannot set up the restore transaction".to_string())?;
+                txn.query_drop("START TRANSACTION")
+                    .await
+                    .ctx(|| "cannot start the restore transaction".to_string())?;
+                txn
+            }
+        };
         if plan.only_missing {
             // a locking read: on an empty table it keeps inserts out until
             // the commit
@@ -462,40 +503,55 @@ impl MysqlSession {
         let Ok(conn) = self.ddl() else {
             return e;
         };
-        let rows: Result<Vec<OpenTransaction>, _> = conn
-            .exec(
-                "SELECT p.ID, p.USER, p.HOST, p.COMMAND, \
+        name_holders(conn, &db, own, e).await
+    }
+}
+
+/// `e`, a lock wait that gave up, with the sessions that have a
+/// transaction open in database `db` named (the likely holders), the
+/// restore's own (`own`) and `conn`'s left out.
+pub(super) async fn name_holders(
+    conn: &mut Conn,
+    db: &str,
+    own: Option<u32>,
+    e: SourceError,
+) -> SourceError {
+    if !crate::error::is_lock_wait(&e) {
+        return e;
+    }
+    let rows: Result<Vec<OpenTransaction>, _> = conn
+        .exec(
+            "SELECT p.ID, p.USER, p.HOST, p.COMMAND, \
                         TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
                         LEFT(COALESCE(t.trx_query, p.INFO, ''), 120) \
                  FROM information_schema.INNODB_TRX t \
                  JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
                  WHERE p.ID <> CONNECTION_ID() AND (p.DB = ? OR p.DB IS NULL) \
                  ORDER BY t.trx_started",
-                (db.as_str(),),
-            )
-            .await;
-        let Ok(rows) = rows else {
-            return e;
+            (db,),
+        )
+        .await;
+    let Ok(rows) = rows else {
+        return e;
+    };
+    let mut details = String::new();
+    for (id, user, host, command, secs, query) in rows {
+        if Some(id) == own {
+            continue;
+        }
+        let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let doing = match command.as_str() {
+            "Sleep" => "idle".to_string(),
+            "Query" if !query.is_empty() => format!("running: {query}"),
+            other => other.to_lowercase(),
         };
-        let mut details = String::new();
-        for (id, user, host, command, secs, query) in rows {
-            if Some(id) == own {
-                continue;
-            }
-            let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-            let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
-            let doing = match command.as_str() {
-                "Sleep" => "idle".to_string(),
-                "Query" if !query.is_empty() => format!("running: {query}"),
-                other => other.to_lowercase(),
-            };
-            details.push_str(&format!(
+        details.push_str(&format!(
                 "\n  session {id} (user {user}, from {host}) has had a transaction open for {secs}s, {doing}"
             ));
-            details.push_str(&format!(" (KILL {id} ends it)"));
-        }
-        e.with_details(&details)
+        details.push_str(&format!(" (KILL {id} ends it)"));
     }
+    e.with_details(&details)
 }
 
 /// The session settings that bound each of the restore's lock waits (a

@@ -281,8 +281,9 @@ async fn table_previews(
         let differs = live_schema
             .as_ref()
             .filter(|_| plan.recreate.contains(name))
+            // a key on a table the restore drops says more than a key added
             .and_then(|l| {
-                definition_change(schema, l).or_else(|| references_dropped(l, &plan.drop))
+                references_dropped(l, &plan.drop).or_else(|| definition_change(schema, l))
             });
         if let Some(change) = differs {
             // the table is made again as the snapshot had it

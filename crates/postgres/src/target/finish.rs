@@ -51,19 +51,25 @@ impl PgSession {
                         .iter()
                         .any(|r| r.contains(&format!("ADD CONSTRAINT {} ", ident(n))))
                 {
+                    // a table this restore made again took its keys with
+                    // it: they were not missing before
+                    let missing = !self.recreate.contains(&fk.references);
                     add.push((
                         format!("ALTER TABLE {table} ADD CONSTRAINT {} {d}", ident(n)),
                         n.clone(),
                         t.name.clone(),
+                        missing,
                     ));
                 }
             }
         }
-        for (sql, n, t) in add {
+        for (sql, n, t, missing) in add {
             self.exec(&sql, || format!("cannot add back foreign key {n} of {t}"))
                 .await?;
-            self.warnings
-                .push(format!("foreign key {n} of {t} was missing and is back"));
+            if missing {
+                self.warnings
+                    .push(format!("foreign key {n} of {t} was missing and is back"));
+            }
         }
         self.bring_back_inbound_keys(&created_names).await
     }
@@ -209,7 +215,11 @@ impl PgSession {
                     "CREATE {}INDEX {} ON {name} ({})",
                     if i.unique { "UNIQUE " } else { "" },
                     ident(&tresor_core::convert::fit_identifier(
-                        &tresor_core::convert::database_wide_index_name(&t.name.name, &i.name),
+                        &tresor_core::convert::database_wide_index_name(
+                            engine,
+                            &t.name.name,
+                            &i.name
+                        ),
                         MAX_IDENTIFIER
                     )),
                     cols.join(", ")

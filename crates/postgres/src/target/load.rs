@@ -65,7 +65,12 @@ impl PgSession {
                 Some((at, *conv))
             })
             .collect();
-        let lossy = Lossy::of(table, &encoders, &keep, (foreign, info.fresh));
+        let lossy = Lossy::of(
+            table,
+            (&encoders, &info.columns),
+            &keep,
+            (self.schema.engine, info.fresh),
+        );
         let mut changes = std::mem::take(&mut self.changes);
         let count = self
             .copy_rows(

@@ -10,13 +10,17 @@
 //!   declare them) takes NULL in PostgreSQL ([`zero_date_defaults`]);
 //! - a blob in a column SQLite declares without a type, which becomes
 //!   `text`, is written as its hex text `\x…` (PostgreSQL's `bytea` text
-//!   form).
+//!   form);
+//! - into an existing column that keeps less than the snapshot's values
+//!   (`numeric(10,2)`, `timestamp(0)`), PostgreSQL rounds them: noted
+//!   ([`tresor_core::Keeps`]).
 
 use tresor_core::{
-    Approximation, Column, Date, PortableType, RestorePlan, SourceError, TableSchema, TargetState,
-    Value, ValueChange, ValueChanges, convert::portable_of, hex_text,
+    Approximation, Column, Date, Engine, Keeps, PortableType, RestorePlan, SourceError,
+    TableSchema, TargetState, Value, ValueChange, ValueChanges, convert::portable_of, hex_text,
 };
 
+use super::session::TargetColumn;
 use crate::encode::ColumnEncoder;
 use crate::types::Codec;
 
@@ -69,6 +73,8 @@ enum Need {
     ValidDate,
     /// Text written from SQLite's untyped column.
     TextNotBytes,
+    /// Values an existing column keeps less of.
+    Keep(Keeps),
 }
 
 /// The columns of one table whose values may need another form.
@@ -86,12 +92,24 @@ impl Lossy {
     /// A table made by this restore is `fresh`.
     pub(super) fn of(
         table: &TableSchema,
-        encoders: &[ColumnEncoder],
+        (encoders, targets): (&[ColumnEncoder], &[TargetColumn]),
         keep: &[usize],
-        (foreign, fresh): (bool, bool),
+        (engine, fresh): (Engine, bool),
     ) -> Lossy {
+        let foreign = engine != Engine::POSTGRES;
         let stored: Vec<_> = table.stored_columns().collect();
         let mut columns = Vec::new();
+        if !fresh {
+            for &at in keep {
+                let Some(c) = stored.get(at) else { continue };
+                let Some(t) = targets.iter().find(|t| t.name == c.name) else {
+                    continue;
+                };
+                if let Some(keeps) = Keeps::to_check(c, engine, &t.type_text, false) {
+                    columns.push((at, c.name.clone(), true, Need::Keep(keeps)));
+                }
+            }
+        }
         if foreign {
             for (&at, enc) in keep.iter().zip(encoders) {
                 let Some(c) = stored.get(at) else { continue };
@@ -149,6 +167,11 @@ impl Lossy {
                     if let Value::Bytes(b) = v {
                         changes.note(&self.table, column, ValueChange::BLOB_AS_HEX_TEXT)?;
                         *v = Value::Text(hex_text(b));
+                    }
+                }
+                Need::Keep(keeps) => {
+                    if keeps.changes(v) {
+                        changes.note(&self.table, column, keeps.change())?;
                     }
                 }
                 Need::ValidDate => {}

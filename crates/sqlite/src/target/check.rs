@@ -15,6 +15,10 @@ pub(crate) struct LoadPlan {
     pub(crate) positions: Vec<usize>,
     /// Values per row.
     pub(crate) width: usize,
+    /// The statement parameters whose existing column holds a UUID as 32
+    /// hex digits (Django's `UUIDField`, `char(32)`): a UUID goes there in
+    /// that form instead of the dashed one.
+    pub(crate) uuid_hex: Vec<usize>,
     /// A merge into a table without a primary key: `sql` stages the rows
     /// in a temporary table, and these statements make it first and then
     /// add the staged rows the table lacks.
@@ -54,6 +58,7 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
         sql: insert_sql(target_name, &cols),
         positions,
         width: stored.len(),
+        uuid_hex: Vec::new(),
         missing: None,
     }
 }
@@ -91,6 +96,7 @@ pub(crate) fn fit(
     let target_without_rowid = target.extra.contains_key(WITHOUT_ROWID);
     let mut cols: Vec<&str> = Vec::new();
     let mut positions = Vec::new();
+    let mut uuid_hex = Vec::new();
     let mut rowid = None;
     let stored: Vec<_> = snap.stored_columns().collect();
     for (pos, c) in stored.iter().enumerate() {
@@ -122,6 +128,9 @@ pub(crate) fn fit(
                 c.name
             )),
             Some(t) => {
+                if tresor_core::convert::holds_uuid_hex(&t.engine_type) {
+                    uuid_hex.push(cols.len());
+                }
                 cols.push(t.name.as_str());
                 positions.push(pos);
             }
@@ -160,6 +169,7 @@ pub(crate) fn fit(
             sql,
             positions,
             width: stored.len(),
+            uuid_hex,
             missing: Some(missing),
         };
     }
@@ -218,6 +228,7 @@ pub(crate) fn fit(
         sql,
         positions,
         width: stored.len(),
+        uuid_hex,
         missing: None,
     }
 }

@@ -168,6 +168,7 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index, from: Engine) -> 
         "CREATE {}INDEX {} ON {} ({})",
         if index.unique { "UNIQUE " } else { "" },
         ident(&tresor_core::convert::database_wide_index_name(
+            from,
             &table.name.name,
             &index.name
         )),

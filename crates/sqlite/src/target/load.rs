@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use tresor_core::{
-    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, ValueChange,
-    convert::portable_of, is_negative_zero,
+    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, Value,
+    ValueChange, convert::portable_of, is_negative_zero,
 };
 
 use super::references::Written;
@@ -76,7 +76,14 @@ impl Inner {
                     )));
                 }
                 for (i, &pos) in load.positions.iter().enumerate() {
-                    let v = &row[pos];
+                    let hex;
+                    let v = match &row[pos] {
+                        Value::Uuid(u) if load.uuid_hex.contains(&i) => {
+                            hex = Value::Text(tresor_core::convert::uuid_hex(u));
+                            &hex
+                        }
+                        v => v,
+                    };
                     if is_nan(v) {
                         changes.note(&name, column(table, pos), NAN_AS_TEXT)?;
                     } else if is_negative_zero(v) && floats.get(pos) == Some(&true) {

@@ -315,6 +315,15 @@ fn print_selection(p: &Preview) {
 }
 
 /// What `--only-missing` left alone.
+/// `1 row`, `12 rows`.
+fn rows_of(n: u64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
+}
+
 fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
     if skipped.is_empty() {
         return;
@@ -323,7 +332,7 @@ fn print_skipped(skipped: &[tresor_ops::SkippedTable]) {
         "left alone (they hold data, --only-missing): {}",
         skipped
             .iter()
-            .map(|t| format!("{} ({} rows)", t.name, t.target_rows))
+            .map(|t| format!("{} ({})", t.name, rows_of(t.target_rows)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -378,7 +387,7 @@ fn print_preview(p: &Preview) {
             "dropped (the snapshot does not have them, --drop-extra-tables): {}",
             p.dropped
                 .iter()
-                .map(|t| format!("{} ({} rows)", t.name, t.target_rows))
+                .map(|t| format!("{} ({})", t.name, rows_of(t.target_rows)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -30,8 +30,11 @@ fn listed_refused_then_restored(
     }
     for extra in ["--dry-run", "--yes"] {
         let out = env.tresor(&["restore", latest, "--to", to, "--strict", extra]);
-        assert_eq!(out.status.code(), Some(5), "{extra}: {}", stderr(&out));
-        assert!(stderr(&out).contains("--strict"), "{}", stderr(&out));
+        // refused before the rehearsal (on stderr) or by it (the dry
+        // run's report)
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(5), "{extra}: {text}");
+        assert!(text.contains("--strict"), "{extra}: {text}");
     }
     let done = env.ok(&["restore", latest, "--to", to, "--yes"]);
     for e in expected {
@@ -362,4 +365,109 @@ fn spatial_values_arrive_as_hex_text_in_other_engines() {
         .query_row("SELECT loc FROM places WHERE id = 1", [], |r| r.get(0))
         .unwrap();
     assert_eq!(got, point);
+}
+
+/// Into tables an application made, with columns that keep less than the
+/// snapshot's values (`numeric(10,2)` for three decimal places, a
+/// `timestamp(0)` or MariaDB's `DATETIME` for microseconds): the engines
+/// round or cut them without an error, even under a strict `sql_mode`, and
+/// used to do so silently, `--strict` included. Each is now listed by the
+/// dry run's rehearsal and refused by `--strict`. The same restore of
+/// values the columns keep whole notes nothing.
+#[test]
+fn values_an_existing_column_keeps_less_of_are_listed() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE price (id integer PRIMARY KEY, amount decimal(10,3), at datetime);
+         INSERT INTO price VALUES (1, 1.239, '2026-12-07 14:15:59.999999'),
+           (2, 2.5, '2026-12-07 14:15:58');",
+    );
+    let latest = backed_up(&env, &src);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec("CREATE TABLE price (id int PRIMARY KEY, amount numeric(10,2), at timestamp(0))");
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    my.exec("CREATE TABLE price (id int PRIMARY KEY, amount decimal(10,2), at datetime)");
+    for dst in [&pg, &my] {
+        listed_refused_then_restored(
+            &env,
+            &latest,
+            &dst.url(),
+            (
+                &[
+                    "price.amount: 1 value with more decimal places than the column keeps becomes rounded to its scale",
+                    "price.at: 1 value with finer fractions of a second than the column keeps becomes rounded or cut to its precision",
+                ],
+                &[],
+            ),
+        );
+    }
+    // values the columns keep whole: nothing to note
+    src.exec("UPDATE price SET amount = 1.23, at = '2026-12-07 14:15:59' WHERE id = 1");
+    let latest = backed_up(&env, &src);
+    for dst in [&pg, &my] {
+        let out = env.ok(&["restore", &latest, "--to", &dst.url(), "--strict", "--yes"]);
+        assert!(!out.contains("approximated"), "{out}");
+    }
+}
+
+/// A PostgreSQL `uuid` into an application's `char(32)` (how Django keeps
+/// a `UUIDField` outside PostgreSQL): written as the 32 hex digits the
+/// application reads back. It used to be the 36-character dashed form,
+/// which SQLite kept (the application then found no row by its id) and
+/// MariaDB refused (`Data too long for column 'uid'`).
+#[test]
+fn uuids_go_into_an_applications_char_32_as_hex() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE g (id int PRIMARY KEY, uid uuid);
+         INSERT INTO g VALUES (1, '31cff95f-a127-4c78-a4fb-c331750d2b9f'), (2, NULL);",
+    );
+    let latest = backed_up(&env, &src);
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    lite.exec("CREATE TABLE g (id integer PRIMARY KEY, uid char(32))");
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    my.exec("CREATE TABLE g (id int PRIMARY KEY, uid char(32))");
+    for (dst, kind) in [(&lite, Kind::Sqlite), (&my, Kind::Mariadb)] {
+        let out = env.ok(&["restore", &latest, "--to", &dst.url(), "--strict", "--yes"]);
+        assert!(!out.contains("nearest storage class"), "{out}");
+        assert_eq!(
+            dst.query_any(kind, "SELECT uid FROM g WHERE id = 1"),
+            "31cff95fa1274c78a4fbc331750d2b9f",
+            "{kind:?}"
+        );
+        assert_eq!(
+            dst.query_any(kind, "SELECT count(*) FROM g WHERE uid IS NULL"),
+            "1",
+            "{kind:?}"
+        );
+    }
+}
+
+/// `diff --live` of a SQLite snapshot against the PostgreSQL database it
+/// was restored into: the same rows, though the engines spell a timestamp
+/// and a boolean differently. It used to report every row as updated
+/// (`at: "2026-12-07 14:15:58.552294" -> {"$timestamp": ...}, ok: 1 ->
+/// true`) where the restore's dry run found them unchanged.
+#[test]
+fn a_diff_against_another_engine_compares_values_as_the_restore_does() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE d (id integer PRIMARY KEY, at datetime, ok boolean, n decimal(10,2));
+         INSERT INTO d VALUES (1, '2026-12-07 14:15:58.552294', 1, 3.5),
+           (2, '2026-12-07 10:00:00', 0, 12);",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
+    let d = &diff["tables"][0];
+    assert_eq!(d["updated"], 0, "{diff}");
+    assert_eq!(d["unchanged"], 2, "{diff}");
+    // a real change is still one
+    dst.exec("UPDATE d SET ok = true WHERE id = 2");
+    let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
+    assert_eq!(diff["tables"][0]["updated"], 1, "{diff}");
 }

@@ -1098,10 +1098,10 @@ fn postgres_large_objects_come_back() {
 /// transactions adds a row to two tables, and no transaction may end up
 /// half applied (one row without the other), whatever the restore does
 /// with the tables; the snapshot's rows are all there afterwards and the
-/// application goes on writing. Where the restore holds the tables
-/// against writes from before its safety snapshot (PostgreSQL, SQLite),
-/// every transaction the application committed is in the safety snapshot
-/// or, written after the restore, in the target: none falls between.
+/// application goes on writing. The restore holds the tables against
+/// writes from before its safety snapshot, so every transaction the
+/// application committed is in the safety snapshot or, written after the
+/// restore, in the target: none falls between.
 fn restore_while_the_application_writes(kind: Kind) {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -1191,10 +1191,6 @@ fn restore_while_the_application_writes(kind: Kind) {
         after.parse::<u32>().is_ok_and(|n| n > 0),
         "no write of the application came after the restore"
     );
-    if kind == Kind::Mariadb {
-        // MariaDB's restore does not hold the tables (docs/restore.md)
-        return;
-    }
     let safety = Db::create(Kind::Sqlite, env.dir.path());
     env.ok(&["restore", "latest:safety", "--to", &safety.url(), "--yes"]);
     let rows = |db: &Db, kind: Kind| -> std::collections::BTreeSet<u32> {

@@ -219,6 +219,23 @@ fn a_wagtail_site_from_sqlite_into_an_empty_postgres_keeps_every_index() {
          (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
     );
     assert_eq!(made, indexes);
+    // under their own names (SQLite's are unique in the database, as
+    // PostgreSQL's are), so a migration of the site that names one finds it
+    let names = src.query_any(
+        Kind::Sqlite,
+        "SELECT group_concat(name, ',') FROM sqlite_master WHERE type = 'index' \
+         AND sql IS NOT NULL AND length(name) <= 63 \
+         AND tbl_name NOT LIKE 'wagtailsearch_indexentry_fts%'",
+    );
+    let named = names.split(',').count().to_string();
+    assert_eq!(
+        to.query(&format!(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' \
+             AND indexname = ANY(string_to_array('{names}', ','))"
+        )),
+        named,
+        "index names changed on the way"
+    );
     let storage = to.query(
         "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'wagtailsearch_indexentry_fts%'",
     );
@@ -395,5 +412,57 @@ fn an_upgrade_rolled_back_by_a_restore_runs_again() {
         assert!(db.dump() == before, "{kind:?}: not what the backup held");
         migrate(&url, &[]).expect("the upgrade runs again");
         app_writes(App::Wagtail, &url);
+    }
+}
+
+/// An upgrade that only added an index to a table the backup has
+/// (Wagtail's `wagtailimages` 0024, `db_index=True` on `file_hash`),
+/// rolled back by a restore. The restore used to keep the index while
+/// Django's record of migrations said it never ran, so on PostgreSQL and
+/// MariaDB the upgrade could not run again (`relation
+/// "wagtailimages_image_file_hash_fb5bbb23" already exists`); the table
+/// is now made again as the backup had it, the dry run says why, and the
+/// database is what the backup held.
+#[test]
+fn an_index_an_upgrade_added_goes_with_its_rollback() {
+    for kind in [Kind::Postgres, Kind::Mariadb, Kind::Sqlite] {
+        let env = Env::new();
+        let db = site(kind, &env, "3");
+        let url = db.url();
+        let (before_upgrade, upgrade) =
+            ("0023_add_choose_permissions", "0024_index_image_file_hash");
+        migrate(&url, &["wagtailimages", before_upgrade]).expect("version 1");
+        env.ok(&["backup", &url, "--quiet"]);
+        let before = db.dump();
+        migrate(&url, &["wagtailimages", upgrade]).expect("the upgrade");
+        let latest = format!("latest:{url}");
+        let dry = env.ok(&["restore", &latest, "--to", &url, "--dry-run"]);
+        // Django remakes the table in SQLite for it, the column last
+        let why = match kind {
+            Kind::Sqlite => "the columns are in another order",
+            _ => "index wagtailimages_image_file_hash_fb5bbb23 was added",
+        };
+        assert!(
+            dry.lines().any(
+                |l| l.starts_with("wagtailimages_image: definition changed") && l.contains(why)
+            ),
+            "{kind:?}: the dry run does not say why the table is made again:\n{dry}"
+        );
+        // and no other table is made again
+        assert_eq!(
+            dry.lines()
+                .filter(|l| l.contains("definition changed"))
+                .count(),
+            1,
+            "{kind:?}:\n{dry}"
+        );
+        env.ok(&["restore", &latest, "--to", &url, "--yes", "--quiet"]);
+        let after = db.dump();
+        assert!(
+            after == before,
+            "{kind:?}: not what the backup held: {}",
+            differences(&before, &after)
+        );
+        migrate(&url, &["wagtailimages", upgrade]).expect("the upgrade runs again");
     }
 }

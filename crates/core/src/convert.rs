@@ -406,7 +406,7 @@ pub fn portable_of(c: &crate::schema::Column) -> PortableType {
 
 /// The dashed text form of a UUID.
 pub fn uuid_text(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    let h = uuid_hex(u);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],

@@ -110,10 +110,17 @@ impl Keeps {
 /// The decimal places of a number that are not trailing zeros (`1.2300`:
 /// 2); `None` for what is no number.
 fn decimal_places(v: &Value) -> Option<u32> {
+    let float;
     let text = match v {
-        Value::Decimal(s) | Value::Text(s) => s.clone(),
-        Value::F64(f) if f.is_finite() => f.to_string(),
-        Value::F32(f) if f.is_finite() => f.to_string(),
+        Value::Decimal(s) | Value::Text(s) => s.as_str(),
+        Value::F64(f) if f.is_finite() => {
+            float = f.to_string();
+            float.as_str()
+        }
+        Value::F32(f) if f.is_finite() => {
+            float = f.to_string();
+            float.as_str()
+        }
         Value::Int(_) | Value::UInt(_) => return Some(0),
         _ => return None,
     };
@@ -126,7 +133,12 @@ fn decimal_places(v: &Value) -> Option<u32> {
     if !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(u32::try_from(frac.trim_end_matches('0').len()).unwrap_or(u32::MAX))
+    Some(significant(frac))
+}
+
+/// How many of `digits` come before its trailing zeros.
+fn significant(digits: &str) -> u32 {
+    u32::try_from(digits.trim_end_matches('0').len()).unwrap_or(u32::MAX)
 }
 
 /// The digits of a second of a time or timestamp that are not trailing
@@ -138,11 +150,13 @@ fn second_digits(v: &Value) -> Option<u32> {
         // a time as text (SQLite keeps them so): the digits after the
         // seconds' point
         Value::Text(s) => {
-            let s = s.trim();
-            let tail = s.rsplit_once(':')?.1;
+            let tail = s.trim().rsplit_once(':')?.1;
             let frac = tail.split_once('.').map_or("", |(_, f)| f);
-            let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-            return Some(u32::try_from(digits.trim_end_matches('0').len()).unwrap_or(u32::MAX));
+            let end = frac
+                .bytes()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(frac.len());
+            return Some(significant(&frac[..end]));
         }
         _ => return None,
     };

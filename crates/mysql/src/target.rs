@@ -194,17 +194,7 @@ impl Target for MysqlTarget {
     /// included, go on from MVCC.
     async fn hold(&self, plan: &RestorePlan) -> Result<Box<dyn TargetHold>, SourceError> {
         let db = self.endpoint.database.clone();
-        let mut txn = self.endpoint.connect_db(Role::Target).await?;
-        txn.query_drop(format!(
-            "SET SESSION foreign_key_checks = 0, {}; \
-             SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-            session::lock_waits(plan.lock_wait)
-        ))
-        .await
-        .ctx(|| "cannot set up the restore transaction".to_string())?;
-        txn.query_drop("START TRANSACTION")
-            .await
-            .ctx(|| "cannot start the restore transaction".to_string())?;
+        let mut txn = session::start_transaction(&self.endpoint, plan, true).await?;
         let changed: Vec<&str> = plan
             .tables
             .iter()

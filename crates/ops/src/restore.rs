@@ -399,6 +399,27 @@ fn plan_drops(plan: &mut RestorePlan, state: &TargetState, options: &RestoreOpti
     Ok(())
 }
 
+/// Tables of the plan the target has now, holding rows or not, as the
+/// target spells them.
+fn in_target(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
+    plan.tables
+        .iter()
+        .filter(|t| state.table(t).is_some())
+        .cloned()
+        .collect()
+}
+
+/// Whether a restore of `plan` takes a safety snapshot first: asked to,
+/// and it changes tables the target has (`touched`, empty or not, so that
+/// an undo empties again what was empty) or drops some.
+fn takes_safety_snapshot(
+    options: &RestoreOptions,
+    plan: &RestorePlan,
+    touched: &[TableName],
+) -> bool {
+    options.safety_snapshot && !(touched.is_empty() && plan.drop.is_empty())
+}
+
 /// Tables of the plan that hold rows in the target now.
 fn overwritten(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
     plan.tables
@@ -588,8 +609,6 @@ fn reference_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String
         .then(|| format!("definition changed since the backup: {}", parts.join(", ")))
 }
 
-/// How `live`'s stored columns differ from `snapshot`'s (names, order and
-/// declared types), in words; `None` when they are the same.
 /// What a migration added to or took from a table whose columns it left
 /// as they were: indexes, unique and check constraints, foreign keys,
 /// column defaults and `NOT NULL`. A restore that left them would keep the
@@ -693,6 +712,9 @@ fn outline_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> 
         .then(|| format!("definition changed since the backup: {}", parts.join(", ")))
 }
 
+/// How `live`'s stored columns differ from `snapshot`'s (names, order and
+/// declared types), in words; `None` when they are the same (and
+/// then what else changed: keys, indexes, constraints, defaults).
 fn definition_change(snapshot: &TableSchema, live: &TableSchema) -> Option<String> {
     let a: Vec<(&str, &str)> = snapshot
         .stored_columns()
@@ -768,12 +790,7 @@ pub async fn restore(
             created: Vec::new(),
         });
     }
-    let existing: Vec<TableName> = plan
-        .tables
-        .iter()
-        .filter(|t| state.table(t).is_some())
-        .cloned()
-        .collect();
+    let existing = in_target(&plan, &state);
     if let Some(source) = target_source
         && !existing.is_empty()
     {
@@ -799,13 +816,7 @@ pub async fn restore(
         drop_present(sel, source, &existing).await?;
     }
     let overwritten = overwritten(&plan, &state);
-    // as the target spells them
-    let touched: Vec<TableName> = plan
-        .tables
-        .iter()
-        .filter(|t| state.table(t).is_some())
-        .cloned()
-        .collect();
+    let touched = in_target(&plan, &state);
     let others = if overwritten.is_empty() && plan.drop.is_empty() {
         Vec::new()
     } else {
@@ -813,9 +824,7 @@ pub async fn restore(
     };
     let mut safety = None;
     let mut held = None;
-    // every table the target has that the restore changes, holding rows
-    // or not: an undo must empty again a table that was empty
-    if options.safety_snapshot && !(touched.is_empty() && plan.drop.is_empty()) {
+    if takes_safety_snapshot(options, &plan, &touched) {
         let Some(source) = target_source else {
             return Err(OpsError::Internal(
                 "a safety snapshot needs a source for the target".into(),

@@ -205,14 +205,9 @@ impl Target for PostgresTarget {
             }
             Err(e) => return Err(e),
         };
-        let mut session = PgSession::new(client, self.info.clone(), created_db, plan);
-        match session.prepare().await {
-            Ok(()) => Ok(Box::new(session)),
-            Err(e) => {
-                session.abandon().await;
-                Err(e)
-            }
-        }
+        PgSession::new(client, self.info.clone(), created_db, plan)
+            .started()
+            .await
     }
 
     fn holds_writes(&self) -> bool {
@@ -239,14 +234,7 @@ struct Held(PgSession);
 #[async_trait]
 impl TargetHold for Held {
     async fn begin(self: Box<Self>) -> Result<Box<dyn TargetSession>, SourceError> {
-        let mut session = self.0;
-        match session.prepare().await {
-            Ok(()) => Ok(Box::new(session)),
-            Err(e) => {
-                session.abandon().await;
-                Err(e)
-            }
-        }
+        self.0.started().await
     }
 
     async fn release(self: Box<Self>) -> Result<(), SourceError> {
@@ -257,6 +245,20 @@ impl TargetHold for Held {
 }
 
 impl PgSession {
+    /// The session, prepared (its transaction open, unless [`hold`] opened
+    /// it, and its tables checked or made), or abandoned on failure.
+    ///
+    /// [`hold`]: Target::hold
+    async fn started(mut self) -> Result<Box<dyn TargetSession>, SourceError> {
+        match self.prepare().await {
+            Ok(()) => Ok(Box::new(self)),
+            Err(e) => {
+                self.abandon().await;
+                Err(e)
+            }
+        }
+    }
+
     fn new(client: Client, info: ConnInfo, created_db: bool, plan: &RestorePlan) -> Self {
         // the large objects are loaded apart (see `large_objects`)
         let tables_only = |names: &[TableName]| -> Vec<TableName> {

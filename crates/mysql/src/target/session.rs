@@ -293,21 +293,8 @@ impl MysqlSession {
         held: Option<Conn>,
     ) -> Result<Conn, SourceError> {
         let mut txn = match held {
-            // begun by `hold`, set up the same way
             Some(txn) => txn,
-            None => {
-                let mut txn = endpoint.connect_db(Role::Target).await?;
-                txn.query_drop(format!(
-                    "SET SESSION foreign_key_checks = 0, {}",
-                    lock_waits(plan.lock_wait)
-                ))
-                .await
-                .ctx(|| "cannot set up the restore transaction".to_string())?;
-                txn.query_drop("START TRANSACTION")
-                    .await
-                    .ctx(|| "cannot start the restore transaction".to_string())?;
-                txn
-            }
+            None => start_transaction(endpoint, plan, false).await?,
         };
         if plan.only_missing {
             // a locking read: on an empty table it keeps inserts out until
@@ -495,9 +482,6 @@ impl MysqlSession {
     /// in the database (the likely holders: the server keeps no record of
     /// who held a lock once the wait is over); any other error as it is.
     pub(super) async fn name_holders(&mut self, e: SourceError) -> SourceError {
-        if !crate::error::is_lock_wait(&e) {
-            return e;
-        }
         let own = self.txn.as_ref().map(Conn::id);
         let db = self.db.clone();
         let Ok(conn) = self.ddl() else {
@@ -505,6 +489,34 @@ impl MysqlSession {
         };
         name_holders(conn, &db, own, e).await
     }
+}
+
+/// A connection to the target with the restore's transaction started:
+/// foreign key checks off and the waits of `plan` (and, for [`hold`]'s
+/// locking read, which must also lock the gaps, `REPEATABLE READ`).
+///
+/// [`hold`]: tresor_core::Target::hold
+pub(super) async fn start_transaction(
+    endpoint: &Endpoint,
+    plan: &RestorePlan,
+    repeatable_read: bool,
+) -> Result<Conn, SourceError> {
+    let mut txn = endpoint.connect_db(Role::Target).await?;
+    let isolation = if repeatable_read {
+        "; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    } else {
+        ""
+    };
+    txn.query_drop(format!(
+        "SET SESSION foreign_key_checks = 0, {}{isolation}",
+        lock_waits(plan.lock_wait)
+    ))
+    .await
+    .ctx(|| "cannot set up the restore transaction".to_string())?;
+    txn.query_drop("START TRANSACTION")
+        .await
+        .ctx(|| "cannot start the restore transaction".to_string())?;
+    Ok(txn)
 }
 
 /// `e`, a lock wait that gave up, with the sessions that have a

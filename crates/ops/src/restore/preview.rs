@@ -17,8 +17,9 @@ use super::load::{keep_chosen, money_columns, stream_restored};
 use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
-    definition_change, extra_tables, keep_only_missing, leave_out_unheld, others_connected,
-    overwritten, plan, plan_drops, references_dropped, spelling, to_recreate,
+    definition_change, extra_tables, in_target, keep_only_missing, leave_out_unheld,
+    others_connected, overwritten, plan, plan_drops, references_dropped, spelling,
+    takes_safety_snapshot, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -162,20 +163,10 @@ pub async fn preview(
     let mut approximations = approximations_of(&plan, &state, target, options).await?;
     leave_out_unheld(&mut plan, target.engine());
     if let Some(sel) = selected.as_mut() {
-        let existing: Vec<TableName> = plan
-            .tables
-            .iter()
-            .filter(|t| state.table(t).is_some())
-            .cloned()
-            .collect();
+        let existing = in_target(&plan, &state);
         drop_present(sel, target_source, &existing).await?;
     }
-    let existing: Vec<TableName> = plan
-        .tables
-        .iter()
-        .filter(|t| state.table(t).is_some())
-        .cloned()
-        .collect();
+    let existing = in_target(&plan, &state);
     let live = if existing.is_empty() {
         None
     } else {
@@ -236,15 +227,13 @@ pub async fn preview(
             target_rows: state.table(t).map_or(0, |e| e.rows),
         })
         .collect();
-    let overwrites = !overwritten(&plan, &state).is_empty();
-    // as `restore` decides
-    let safety_snapshot = options.safety_snapshot
-        && (plan.tables.iter().any(|t| state.table(t).is_some()) || !plan.drop.is_empty());
+    let safety_snapshot = takes_safety_snapshot(options, &plan, &in_target(&plan, &state));
     Ok(Preview {
         selection: selected.as_ref().map(Selected::report).unwrap_or_default(),
         snapshot: snapshot.id.clone(),
         mode: options.mode,
-        overwrites_data: overwrites || dropped.iter().any(|t| t.target_rows > 0),
+        overwrites_data: !overwritten(&plan, &state).is_empty()
+            || dropped.iter().any(|t| t.target_rows > 0),
         writes_held: safety_snapshot && target.holds_writes(),
         safety_snapshot,
         tables,

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{TestServer, workspace};
+use super::harness::{TestServer, csrf_in, workspace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_download_upload_and_restore() {
@@ -427,12 +427,7 @@ async fn pages_need_a_login_and_work_with_one() {
         .await
         .expect("page");
     let html = page.text().await.expect("html");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("csrf token in the page")
-        .to_string();
+    let csrf = csrf_in(&html);
     // a form the page posts: the session cookie and a CSRF token
     let form_post = |path: &str, token: &str| {
         s.http

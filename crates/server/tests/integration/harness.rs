@@ -42,6 +42,15 @@ pub fn make_db(path: &Path, customers: u32) {
 }
 
 /// A temp dir with `app.db`, an initialised `repo/` and a password file.
+/// The CSRF token the forms of a page carry.
+pub fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf token in the page")
+        .to_string()
+}
+
 pub async fn workspace(customers: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     make_db(&dir.path().join("app.db"), customers);
@@ -278,12 +287,7 @@ impl TestServer {
             .text()
             .await
             .expect("html");
-        let csrf = html
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("csrf token in the page")
-            .to_string();
+        let csrf = csrf_in(&html);
         (session, csrf)
     }
 

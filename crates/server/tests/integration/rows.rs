@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::harness::{TestServer, workspace};
+use super::harness::{TestServer, csrf_in, workspace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_guard_and_undo_through_the_api() {
@@ -206,12 +206,7 @@ async fn compare_page_and_selective_restore_preview() {
         html.contains("id=\"compare-form\""),
         "the snapshot page offers a comparison"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("csrf")
-        .to_string();
+    let csrf = csrf_in(&html);
     let html = page(format!("/snapshots/{snapshot}/diff?to=live")).await;
     assert!(html.contains("id=\"diff-rows\""), "{html}");
     assert!(

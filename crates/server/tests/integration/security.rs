@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{ADMIN_PASSWORD, TestServer, workspace};
+use super::harness::{ADMIN_PASSWORD, TestServer, csrf_in, workspace};
 
 /// Signs in through the login form; returns the session cookie and the
 /// CSRF token of the users page.
@@ -32,12 +32,7 @@ async fn sign_in(s: &TestServer, user: &str, password: &str) -> (String, String)
         .text()
         .await
         .expect("html");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("csrf token in the page")
-        .to_string();
+    let csrf = csrf_in(&html);
     (cookie, csrf)
 }
 

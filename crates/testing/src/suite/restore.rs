@@ -594,11 +594,7 @@ pub async fn a_held_table_stops_the_restore_in_time(h: &dyn Harness) -> anyhow::
     let mut dbs = Dbs::new(h);
     let r = async {
         let c = h.connector();
-        let src = dbs.shop(&[fill(5)]).await?;
-        let dst = dbs.shop(&[fill(8), rename(2, "in the target")]).await?;
-        let source = c.source(&src)?;
-        let snap = source.open(&ReadOptions::default()).await?;
-        let target = c.target(&dst)?;
+        let (src, dst, snap, target) = two_shops(h, &mut dbs).await?;
         let mut plan = plan_for(snap.schema(), RestoreMode::Replace);
         plan.lock_wait = Duration::from_secs(2);
         let before = read_database(c.as_ref(), &dst, &all()).await?;
@@ -657,11 +653,7 @@ pub async fn a_hold_keeps_writes_out_until_the_commit(h: &dyn Harness) -> anyhow
     let mut dbs = Dbs::new(h);
     let r = async {
         let c = h.connector();
-        let src = dbs.shop(&[fill(5)]).await?;
-        let dst = dbs.shop(&[fill(8), rename(2, "in the target")]).await?;
-        let source = c.source(&src)?;
-        let snap = source.open(&ReadOptions::default()).await?;
-        let target = c.target(&dst)?;
+        let (src, dst, snap, target) = two_shops(h, &mut dbs).await?;
         ensure!(
             target.holds_writes(),
             "the target cannot hold tables: list the scenario in SKIPS with the reason"
@@ -721,6 +713,25 @@ async fn restore_tables(
         read.and(load)?;
     }
     Ok(())
+}
+
+/// A shop to restore (5 customers), opened for reading, and a shop to
+/// restore into (8 customers, one renamed), as a target; their URLs first.
+async fn two_shops(
+    h: &dyn Harness,
+    dbs: &mut Dbs<'_>,
+) -> anyhow::Result<(
+    String,
+    String,
+    Box<dyn tresor_core::SourceSnapshot>,
+    Box<dyn tresor_core::Target>,
+)> {
+    let c = h.connector();
+    let src = dbs.shop(&[fill(5)]).await?;
+    let dst = dbs.shop(&[fill(8), rename(2, "in the target")]).await?;
+    let snap = c.source(&src)?.open(&ReadOptions::default()).await?;
+    let target = c.target(&dst)?;
+    Ok((src, dst, snap, target))
 }
 
 /// Begins a restore of every table of `plan` from `snap`, loads them and

@@ -123,9 +123,28 @@ impl TableDiff {
             || !self.columns_added.is_empty()
             || !self.columns_removed.is_empty()
             || !self.columns_retyped.is_empty();
-        if self.status == TableStatus::Unchanged && changed {
-            self.status = TableStatus::Changed;
+        if matches!(self.status, TableStatus::Unchanged | TableStatus::Changed) {
+            self.status = if changed {
+                TableStatus::Changed
+            } else {
+                TableStatus::Unchanged
+            };
         }
+    }
+
+    /// Between two engines every column's type is spelled in its own way
+    /// (SQLite's dynamic `INTEGER`, PostgreSQL's `bigint`) and a table
+    /// without a key has SQLite's hidden `rowid` on one side only. The
+    /// values were compared as the newer side holds them, so neither is a
+    /// change worth a line of its own: columns are not listed as retyped,
+    /// and hidden columns not as added or removed.
+    fn across_engines(&mut self, old: &TableSchema, new: &TableSchema) {
+        let hidden =
+            |t: &TableSchema, name: &String| t.columns.iter().any(|c| &c.name == name && c.hidden);
+        self.columns_retyped.clear();
+        self.columns_removed.retain(|name| !hidden(old, name));
+        self.columns_added.retain(|name| !hidden(new, name));
+        self.settle();
     }
 }
 
@@ -429,7 +448,11 @@ pub async fn diff(
                                 "table {name} is in the schema but not in the manifest"
                             )));
                         };
-                        diff_stored(repo, o, n, eo, en, options, on_row).await?
+                        let mut d = diff_stored(repo, o, n, eo, en, options, on_row).await?;
+                        if old_schema.engine != new_schema.engine {
+                            d.across_engines(o, n);
+                        }
+                        d
                     }
                     (None, None) => continue,
                 };
@@ -458,8 +481,13 @@ pub async fn diff(
                         (Some(_), None) => removed(&name, from.table(&name)),
                         (None, Some(_)) => added(&name, None),
                         (Some(o), Some(n)) => {
-                            live::diff_live(repo, from, o, n, live.as_ref(), options, on_row)
-                                .await?
+                            let mut d =
+                                live::diff_live(repo, from, o, n, live.as_ref(), options, on_row)
+                                    .await?;
+                            if old_schema.engine != live.schema().engine {
+                                d.across_engines(o, n);
+                            }
+                            d
                         }
                         (None, None) => continue,
                     };

@@ -31,10 +31,13 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     };
     let mut rows = RowPrinter::new(args, ctx.global.json);
     let to_label;
+    let engines;
     let result = match (&args.to, &args.live) {
         (Some(to), None) => {
             let to = resolve(&all, to)?.clone();
             to_label = format!("snapshot {}", to.short_id());
+            engines = (from.source.engine != to.source.engine)
+                .then_some((from.source.engine, to.source.engine));
             diff(
                 &repo,
                 &from,
@@ -53,6 +56,8 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
             });
             let db = ctx.database(&spec)?;
             let source = ctx.engines.source(&db.url)?;
+            engines = (from.source.engine != source.engine())
+                .then(|| (from.source.engine, source.engine()));
             to_label = format!(
                 "{} now",
                 db.name
@@ -76,7 +81,7 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
             .into());
         }
     };
-    rows.finish(&result, from.short_id(), &to_label)?;
+    rows.finish(&result, from.short_id(), &to_label, engines)?;
     super::ok()
 }
 
@@ -139,7 +144,13 @@ impl RowPrinter {
         }
     }
 
-    fn finish(self, tables: &[TableDiff], from: &str, to: &str) -> Result<()> {
+    fn finish(
+        self,
+        tables: &[TableDiff],
+        from: &str,
+        to: &str,
+        engines: Option<(tresor_core::Engine, tresor_core::Engine)>,
+    ) -> Result<()> {
         if self.lines {
             for t in tables {
                 outln!("{}", json!({ "summary": t }));
@@ -148,6 +159,9 @@ impl RowPrinter {
         }
         if self.json {
             let mut doc = json!({ "from": from, "to": to, "tables": tables });
+            if let Some((old, new)) = engines {
+                doc["engines"] = json!({ "from": old.to_string(), "to": new.to_string() });
+            }
             if self.show {
                 doc["rows"] = Json::Array(self.kept);
                 doc["rows_shown"] = json!(self.shown);
@@ -155,6 +169,11 @@ impl RowPrinter {
             return super::print_json(&doc);
         }
         outln!("diff of snapshot {from} and {to}:");
+        if let Some((old, new)) = engines {
+            outln!(
+                "(a {old} snapshot and {new}: every column's values are compared as {new} holds them)"
+            );
+        }
         let mut rows = vec![vec![
             "Table".to_string(),
             "Status".into(),

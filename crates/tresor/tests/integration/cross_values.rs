@@ -457,7 +457,9 @@ fn a_diff_against_another_engine_compares_values_as_the_restore_does() {
     src.exec(
         "CREATE TABLE d (id integer PRIMARY KEY, at datetime, ok boolean, n decimal(10,2));
          INSERT INTO d VALUES (1, '2026-12-07 14:15:58.552294', 1, 3.5),
-           (2, '2026-12-07 10:00:00', 0, 12);",
+           (2, '2026-12-07 10:00:00', 0, 12);
+         CREATE TABLE log (msg text);
+         INSERT INTO log VALUES ('started'), ('stopped');",
     );
     let latest = backed_up(&env, &src);
     let dst = Db::create(Kind::Postgres, env.dir.path());
@@ -466,6 +468,34 @@ fn a_diff_against_another_engine_compares_values_as_the_restore_does() {
     let d = &diff["tables"][0];
     assert_eq!(d["updated"], 0, "{diff}");
     assert_eq!(d["unchanged"], 2, "{diff}");
+    // snapshot against snapshot: the same rows in two engines are an
+    // unchanged table, not one whose every column changed type, and
+    // SQLite's hidden rowid of a keyless table is no removed column
+    let restored = backed_up(&env, &dst);
+    for args in [
+        vec!["diff", &latest, &restored],
+        vec!["diff", &latest, "--live", &dst.url()],
+    ] {
+        let diff = env.json(&args);
+        assert_eq!(diff["engines"]["from"], "sqlite", "{diff}");
+        assert_eq!(diff["engines"]["to"], "postgres", "{diff}");
+        for t in diff["tables"].as_array().unwrap() {
+            assert_eq!(t["status"], "unchanged", "{diff}");
+            assert!(t.get("columns_retyped").is_none(), "{diff}");
+            assert!(t.get("columns_removed").is_none(), "{diff}");
+        }
+        let text = env.ok(&args);
+        assert!(
+            text.contains("compared as postgres holds them") && !text.contains('~'),
+            "{text}"
+        );
+    }
+    // a column the other engine's table gained still is one
+    dst.exec("ALTER TABLE log ADD COLUMN at timestamptz");
+    let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
+    let log = &diff["tables"][1];
+    assert_eq!(log["columns_added"], serde_json::json!(["at"]), "{diff}");
+    assert_eq!(log["status"], "changed", "{diff}");
     // a real change is still one
     dst.exec("UPDATE d SET ok = true WHERE id = 2");
     let diff = env.json(&["diff", &latest, "--live", &dst.url()]);

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use tresor_core::codec::{TableDigest, encode_row};
@@ -88,7 +90,7 @@ pub struct TableSummary {
 }
 
 enum Sink<W: Write> {
-    Zip(Box<ZipWriter<StreamWriter<W>>>),
+    Zip(Box<ZipWriter<StreamWriter<Output<W>>>>),
     Tar(tar::Builder<zstd::Encoder<'static, W>>),
 }
 
@@ -112,6 +114,8 @@ struct OpenTable {
 /// [`finish`](Self::finish), which writes `metadata.json` last.
 pub struct ArchiveWriter<W: Write> {
     sink: Option<Sink<W>>,
+    /// Set when the writer is dropped unfinished: see [`Output`].
+    abandoned: Arc<AtomicBool>,
     schema: DatabaseSchema,
     snapshot: serde_json::Value,
     options: WriterOptions,
@@ -122,6 +126,33 @@ pub struct ArchiveWriter<W: Write> {
     current: Option<OpenTable>,
     line: Vec<u8>,
     encoded: Vec<u8>,
+}
+
+/// A ZIP archive's output. A `ZipWriter` dropped unfinished finishes the
+/// archive on its own and prints to stderr when that fails (a reader that
+/// went away, a full disk). An archive abandoned after an error is not to
+/// be finished: once [`ArchiveWriter`] is dropped unfinished, its output
+/// takes nothing more, so the archive stays visibly cut short (no central
+/// directory) and the error already reported is the only one.
+struct Output<W> {
+    inner: W,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.inner.flush()
+    }
 }
 
 fn write_err(e: io::Error) -> ArchiveError {
@@ -166,8 +197,12 @@ impl<W: Write> ArchiveWriter<W> {
         if let Some(serde_json::Value::String(url)) = obj.get_mut("source") {
             *url = redact_url(url);
         }
+        let abandoned = Arc::new(AtomicBool::new(false));
         let sink = match format {
-            ArchiveFormat::Zip => Sink::Zip(Box::new(ZipWriter::new_stream(out))),
+            ArchiveFormat::Zip => Sink::Zip(Box::new(ZipWriter::new_stream(Output {
+                inner: out,
+                abandoned: abandoned.clone(),
+            }))),
             ArchiveFormat::TarZst => {
                 let mut enc = zstd::Encoder::new(out, options.zstd_level).map_err(write_err)?;
                 // a flipped bit is then a clear error, not silently wrong data
@@ -177,6 +212,7 @@ impl<W: Write> ArchiveWriter<W> {
         };
         Ok(ArchiveWriter {
             sink: Some(sink),
+            abandoned,
             schema: schema.clone(),
             snapshot,
             created_at: options.created_at.unwrap_or_else(Utc::now),
@@ -430,7 +466,7 @@ impl<W: Write> ArchiveWriter<W> {
                     .finish()
                     .map_err(|e| zip_error("cannot write archive", e))?;
                 out.flush().map_err(write_err)?;
-                Ok(out.into_inner())
+                Ok(out.into_inner().inner)
             }
             Some(Sink::Tar(mut b)) => {
                 b.append_data(&mut header, METADATA_FILE, bytes.as_slice())
@@ -444,5 +480,11 @@ impl<W: Write> ArchiveWriter<W> {
                 "the archive was abandoned after an error".into(),
             )),
         }
+    }
+}
+
+impl<W: Write> Drop for ArchiveWriter<W> {
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 }

@@ -771,6 +771,17 @@ fn a_reader_that_goes_away_is_no_error() {
             out.status.code()
         );
     }
+    // an archive cut short is an error, and only the one: the unfinished
+    // ZIP is not finished on its way out (which printed its own failure)
+    for format in ["zip", "tar-zst"] {
+        let out = closed(&["export", "latest", "-o", "-", "--format", format]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{format}: {err}");
+        assert!(
+            err.contains("error: cannot write archive") && !err.contains("ZipWriter"),
+            "{format}: {err}"
+        );
+    }
     sql(&db, "DELETE FROM big WHERE id <= 10");
     let out = closed(&["restore", "latest", "--to", url, "--yes"]);
     assert!(

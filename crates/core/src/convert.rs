@@ -212,10 +212,18 @@ pub fn to_bytes(v: &Value) -> Option<Vec<u8>> {
 /// value of another engine is the one a target column of that type holds:
 /// `1` and `true` in a boolean column, `1.50` and `1.5` in a decimal one,
 /// two JSON texts with their keys in another order, a UUID as text and as
-/// 16 bytes, a timestamp as SQLite's text and as PostgreSQL's instant.
+/// 16 bytes, a timestamp as SQLite's text and as PostgreSQL's instant, and
+/// a value in the form an application keeps it in such a column
+/// ([`AppForm`](crate::AppForm): a UUID as 32 hex digits in a `char(32)`,
+/// an interval as microseconds in an integer column).
 /// Both sides of a comparison go through it; a value that does not convert
 /// stays as it is (and so differs).
 pub fn comparable(v: &Value, t: &PortableType) -> Value {
+    // a value such a column keeps in a form of its own is compared in it,
+    // as a restore writes it there
+    if let Some((own, _)) = crate::AppForm::of_portable(t).and_then(|f| f.apply(v)) {
+        return comparable(&own, t);
+    }
     let same = match t {
         PortableType::Bool => to_bool(v).map(Value::Bool),
         PortableType::Int { .. } => to_int(v).map(Value::Int),

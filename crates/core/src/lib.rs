@@ -30,6 +30,7 @@ pub mod convert;
 mod defaults;
 mod diff;
 mod document;
+mod existing;
 mod filter;
 pub mod json;
 mod narrow;
@@ -54,6 +55,7 @@ pub use connector::{
 pub use defaults::{PortableDefault, auto_numbered, portable_default};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
+pub use existing::{AppForm, MONTHS_AS_30_DAYS};
 pub use filter::{FilterError, TableFilter};
 pub use narrow::{Keeps, ROUNDED_DECIMAL, ROUNDED_FRACTION};
 pub use plan::load_order;

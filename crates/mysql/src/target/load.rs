@@ -5,8 +5,8 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Statement, Value as My};
 use tresor_core::{
-    ErrorKind, PortableType, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema, Value,
-    ValueChange, ValueChanges, convert::portable_of, hex_text, is_negative_zero,
+    AppForm, ErrorKind, PortableType, RestoreMode, RowKey, RowReceiver, SourceError, TableSchema,
+    Value, ValueChange, ValueChanges, convert::portable_of, hex_text, is_negative_zero,
 };
 
 use crate::convert;
@@ -62,8 +62,10 @@ struct ColumnFacts {
     untyped: bool,
     /// What an existing column keeps of values it may keep less of.
     keeps: Option<tresor_core::Keeps>,
-    /// An existing `char(32)` holding a UUID as its 32 hex digits.
-    uuid_hex: bool,
+    /// The form an existing column keeps a kind of value in (a UUID as
+    /// its 32 hex digits in a `char(32)`, an interval as microseconds in
+    /// a `bigint`).
+    form: Option<AppForm>,
 }
 
 /// MySQL and MariaDB hold no NaN or infinity, in floats or decimals.
@@ -153,12 +155,15 @@ fn missing_rows(table: &str, stage: &str, cols: &[String]) -> String {
     )
 }
 
+/// Per column, the forms existing columns keep values in.
+type Forms = [(String, AppForm)];
+
 impl Inserter {
     fn new(
         table: &str,
         schema: &TableSchema,
         (merge, fresh): (bool, bool),
-        (keeps, uuid_hex): (&[(String, tresor_core::Keeps)], &[String]),
+        (keeps, forms): (&[(String, tresor_core::Keeps)], &Forms),
     ) -> Inserter {
         let columns: Vec<String> = schema.stored_columns().map(|c| quote(&c.name)).collect();
         let keys: Vec<String> = match &schema.row_key {
@@ -205,7 +210,7 @@ impl Inserter {
                         float: matches!(portable, PortableType::Float { .. }),
                         untyped: fresh && portable == PortableType::Dynamic,
                         keeps: keeps.iter().find(|(n, _)| *n == c.name).map(|(_, k)| *k),
-                        uuid_hex: uuid_hex.contains(&c.name),
+                        form: forms.iter().find(|(n, _)| *n == c.name).map(|(_, f)| *f),
                     }
                 })
                 .collect(),
@@ -265,10 +270,11 @@ impl Inserter {
                 changes.note(&self.label, &col.name, NON_FINITE)?;
                 v = Value::Null;
             }
-            if col.uuid_hex
-                && let Value::Uuid(u) = &v
-            {
-                v = Value::Text(tresor_core::convert::uuid_hex(u));
+            if let Some((converted, change)) = col.form.and_then(|f| f.apply(&v)) {
+                if let Some(change) = change {
+                    changes.note(&self.label, &col.name, change)?;
+                }
+                v = converted;
             }
             if let Some(k) = col.keeps
                 && k.changes(&v)
@@ -394,20 +400,20 @@ impl MysqlSession {
         mut rows: RowReceiver,
     ) -> Result<u64, SourceError> {
         let name = table.name.clone();
-        let (work, existing, keyed, (keeps, uuid_hex)) = match self.tables.get(&name) {
+        let (work, existing, keyed, (keeps, forms)) = match self.tables.get(&name) {
             Some(Route::Fresh { work, .. }) => {
                 (work.clone(), false, true, (Vec::new(), Vec::new()))
             }
             Some(Route::Existing {
                 keyed,
                 keeps,
-                uuid_hex,
+                forms,
                 ..
             }) => (
                 name.name.clone(),
                 true,
                 *keyed,
-                (keeps.clone(), uuid_hex.clone()),
+                (keeps.clone(), forms.clone()),
             ),
             None => {
                 return Err(SourceError::new(
@@ -471,7 +477,7 @@ impl MysqlSession {
             into,
             schema,
             (merge && !missing, !existing),
-            (&keeps, &uuid_hex),
+            (&keeps, &forms),
         );
         let mut count = 0u64;
         while let Some(batch) = rows.recv().await {

@@ -53,9 +53,11 @@ pub(super) enum Route {
         /// values when it may keep less (a `DECIMAL(10,2)` for three
         /// places, a `DATETIME` for fractions of a second).
         keeps: Vec<(String, tresor_core::Keeps)>,
-        /// The columns that hold a UUID as its 32 hex digits (a
-        /// `char(32)`, as Django declares a `UUIDField` here).
-        uuid_hex: Vec<String>,
+        /// The columns that keep a kind of value in a form of their own
+        /// (a UUID as its 32 hex digits in a `char(32)`, as Django declares
+        /// a `UUIDField` here; an interval as microseconds in a `bigint`,
+        /// its `DurationField`).
+        forms: Vec<(String, tresor_core::AppForm)>,
     },
 }
 
@@ -148,10 +150,11 @@ impl MysqlSession {
                         Some((c.name.clone(), k))
                     })
                     .collect();
-                let uuid_hex = cols
+                let forms = cols
                     .iter()
-                    .filter(|(_, t)| tresor_core::convert::holds_uuid_hex(&t.column_type))
-                    .map(|(n, _)| n.clone())
+                    .filter_map(|(n, t)| {
+                        Some((n.clone(), tresor_core::AppForm::of(&t.column_type)?))
+                    })
                     .collect();
                 self.tables.insert(
                     name.clone(),
@@ -159,7 +162,7 @@ impl MysqlSession {
                         auto_increment: table.auto_increment,
                         keyed: keyed.contains(&name.name),
                         keeps,
-                        uuid_hex,
+                        forms,
                     },
                 );
                 continue;

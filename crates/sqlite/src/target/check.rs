@@ -1,7 +1,7 @@
 //! Fitting a snapshot's table onto a table that already exists in the
 //! target: which columns to write, and every reason it does not fit.
 
-use tresor_core::{RestoreMode, TableSchema};
+use tresor_core::{AppForm, RestoreMode, TableSchema};
 
 use crate::catalog::WITHOUT_ROWID;
 use crate::sql::{ident, ident_list};
@@ -15,10 +15,12 @@ pub(crate) struct LoadPlan {
     pub(crate) positions: Vec<usize>,
     /// Values per row.
     pub(crate) width: usize,
-    /// The statement parameters whose existing column holds a UUID as 32
-    /// hex digits (Django's `UUIDField`, `char(32)`): a UUID goes there in
-    /// that form instead of the dashed one.
-    pub(crate) uuid_hex: Vec<usize>,
+    /// Per statement parameter, the form its existing column keeps a kind
+    /// of value in (a UUID as 32 hex digits in Django's `char(32)`, an
+    /// interval as microseconds in its `bigint`), which such a value goes
+    /// there in instead of its own. Empty for a table the restore made
+    /// from the snapshot, whose columns keep every value in its own form.
+    pub(crate) forms: Vec<Option<AppForm>>,
     /// A merge into a table without a primary key: `sql` stages the rows
     /// in a temporary table, and these statements make it first and then
     /// add the staged rows the table lacks.
@@ -58,7 +60,7 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
         sql: insert_sql(target_name, &cols),
         positions,
         width: stored.len(),
-        uuid_hex: Vec::new(),
+        forms: Vec::new(),
         missing: None,
     }
 }
@@ -96,7 +98,7 @@ pub(crate) fn fit(
     let target_without_rowid = target.extra.contains_key(WITHOUT_ROWID);
     let mut cols: Vec<&str> = Vec::new();
     let mut positions = Vec::new();
-    let mut uuid_hex = Vec::new();
+    let mut forms = Vec::new();
     let mut rowid = None;
     let stored: Vec<_> = snap.stored_columns().collect();
     for (pos, c) in stored.iter().enumerate() {
@@ -114,6 +116,7 @@ pub(crate) fn fit(
             if !target_without_rowid && found.is_none() {
                 cols.push(c.name.as_str());
                 positions.push(pos);
+                forms.push(None);
                 rowid = Some(c.name.as_str());
             }
             continue;
@@ -128,9 +131,7 @@ pub(crate) fn fit(
                 c.name
             )),
             Some(t) => {
-                if tresor_core::convert::holds_uuid_hex(&t.engine_type) {
-                    uuid_hex.push(cols.len());
-                }
+                forms.push(AppForm::of(&t.engine_type));
                 cols.push(t.name.as_str());
                 positions.push(pos);
             }
@@ -169,7 +170,7 @@ pub(crate) fn fit(
             sql,
             positions,
             width: stored.len(),
-            uuid_hex,
+            forms,
             missing: Some(missing),
         };
     }
@@ -228,7 +229,7 @@ pub(crate) fn fit(
         sql,
         positions,
         width: stored.len(),
-        uuid_hex,
+        forms,
         missing: None,
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use tresor_core::{
-    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, Value,
-    ValueChange, convert::portable_of, is_negative_zero,
+    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, ValueChange,
+    convert::portable_of, is_negative_zero,
 };
 
 use super::references::Written;
@@ -76,19 +76,30 @@ impl Inner {
                     )));
                 }
                 for (i, &pos) in load.positions.iter().enumerate() {
-                    let hex;
-                    let v = match &row[pos] {
-                        Value::Uuid(u) if load.uuid_hex.contains(&i) => {
-                            hex = Value::Text(tresor_core::convert::uuid_hex(u));
-                            &hex
+                    let converted;
+                    // the column's own form is the application's: no
+                    // nearest storage class to warn of
+                    let (v, own_form) = match load
+                        .forms
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .and_then(|f| f.apply(&row[pos]))
+                    {
+                        Some((v, change)) => {
+                            if let Some(change) = change {
+                                changes.note(&name, column(table, pos), change)?;
+                            }
+                            converted = v;
+                            (&converted, true)
                         }
-                        v => v,
+                        None => (&row[pos], false),
                     };
                     if is_nan(v) {
                         changes.note(&name, column(table, pos), NAN_AS_TEXT)?;
                     } else if is_negative_zero(v) && floats.get(pos) == Some(&true) {
                         changes.note(&name, column(table, pos), ValueChange::NEGATIVE_ZERO)?;
-                    } else if !is_native(v) {
+                    } else if !is_native(v) && !own_form {
                         foreign.insert(v.kind());
                     }
                     stmt.raw_bind_parameter(i + 1, Bind(v))

@@ -445,6 +445,76 @@ fn uuids_go_into_an_applications_char_32_as_hex() {
     }
 }
 
+/// A PostgreSQL `interval` into an application's `bigint` (how Django
+/// keeps a `DurationField` outside PostgreSQL) goes in as its microseconds,
+/// and into a `DATETIME` (SQLAlchemy's `Interval`) as the instant that long
+/// after 1970-01-01. It used to be the text `P7DT3H`, which SQLite kept
+/// (the application then failed to read it) and MariaDB refused
+/// (`Incorrect integer value`). Months have no fixed length: counted as
+/// 30 days, listed by the dry run and refused by `--strict`. A diff
+/// afterwards compares the values as the restore wrote them.
+#[test]
+fn durations_go_into_an_applications_bigint_as_microseconds() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE job (id int PRIMARY KEY, took interval, every interval);
+         INSERT INTO job VALUES (1, '7 days 3 hours', '1.5 seconds'),
+           (2, '-2 hours', NULL), (3, NULL, '1 day');",
+    );
+    let latest = backed_up(&env, &src);
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    lite.exec("CREATE TABLE job (id integer PRIMARY KEY, took bigint, every datetime)");
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    my.exec("CREATE TABLE job (id int PRIMARY KEY, took bigint, every datetime(6))");
+    for (dst, kind) in [(&lite, Kind::Sqlite), (&my, Kind::Mariadb)] {
+        let out = env.ok(&["restore", &latest, "--to", &dst.url(), "--strict", "--yes"]);
+        assert!(!out.contains("nearest storage class"), "{out}");
+        let q = |sql: &str| dst.query_any(kind, sql);
+        assert_eq!(
+            q("SELECT took FROM job WHERE id = 1"),
+            "615600000000",
+            "{kind:?}"
+        );
+        assert_eq!(
+            q("SELECT took FROM job WHERE id = 2"),
+            "-7200000000",
+            "{kind:?}"
+        );
+        assert!(
+            q("SELECT every FROM job WHERE id = 1").starts_with("1970-01-01 00:00:01.5"),
+            "{kind:?}"
+        );
+        assert!(
+            q("SELECT every FROM job WHERE id = 3").starts_with("1970-01-02 00:00:00"),
+            "{kind:?}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM job WHERE took IS NULL"),
+            "1",
+            "{kind:?}"
+        );
+        let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
+        assert_eq!(diff["tables"][0]["unchanged"], 3, "{kind:?}: {diff}");
+    }
+    // a month: 30 days, said so and refused by --strict
+    src.exec("UPDATE job SET took = '1 mon' WHERE id = 3");
+    let latest = backed_up(&env, &src);
+    for (dst, kind) in [(&lite, Kind::Sqlite), (&my, Kind::Mariadb)] {
+        listed_refused_then_restored(
+            &env,
+            &latest,
+            &dst.url(),
+            (&["job.took: 1 value interval with months"], &[]),
+        );
+        assert_eq!(
+            dst.query_any(kind, "SELECT took FROM job WHERE id = 3"),
+            (30 * 86_400_000_000_i64).to_string(),
+            "{kind:?}"
+        );
+    }
+}
+
 /// `diff --live` of a SQLite snapshot against the PostgreSQL database it
 /// was restored into: the same rows, though the engines spell a timestamp
 /// and a boolean differently. It used to report every row as updated

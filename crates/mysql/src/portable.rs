@@ -72,6 +72,13 @@ fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
                 .collect();
             let fixed: u64 = types.iter().map(key_bytes).sum();
             let shared = types.iter().filter(|p| sized_by_key(p)).count().max(1) as u64;
+            if fixed >= KEY_BYTES {
+                // the key's other columns take all an index holds whole:
+                // MariaDB keeps it unique by a hash and indexes a prefix
+                // of a plain one, so these get their widest key length
+                // rather than none
+                return KEY_VARCHAR;
+            }
             (KEY_BYTES.saturating_sub(fixed) / 4 / shared).clamp(1, KEY_VARCHAR)
         })
         .min()
@@ -172,9 +179,14 @@ pub(crate) fn mysql_type(p: &PortableType, key: Option<u64>) -> String {
             max_len: Some(n),
             fixed: true,
         } if *n <= 255 => format!("char({n})"),
+        // its declared length even in a key: a key too long to index whole
+        // is a prefix for a plain index (see `index_parts`) and, on
+        // MariaDB, a hash for a unique one; shortening the column would
+        // cut its values (Airflow's `uri varchar(3000)`, unique, became
+        // `varchar(1)`)
         PortableType::Text {
             max_len: Some(n), ..
-        } if *n <= MAX_VARCHAR && (!in_key || *n <= KEY_VARCHAR) => format!("varchar({n})"),
+        } if *n <= MAX_VARCHAR => format!("varchar({n})"),
         PortableType::Text { .. }
         | PortableType::Interval
         | PortableType::Dynamic
@@ -565,6 +577,63 @@ mod tests {
             "`b` varchar(384)",
         ] {
             assert!(made.contains(column), "{column}: {made}");
+        }
+    }
+
+    /// A bounded text column wider than a key keeps its length in a key:
+    /// Airflow's unique `uri varchar(3000)` was made `varchar(1)`, which
+    /// cut every value or, in an empty table, took none the application
+    /// wrote later; and text sharing a key with it got no width either.
+    #[test]
+    fn wide_text_in_a_key_keeps_its_length() {
+        let wide = |n| PortableType::Text {
+            max_len: Some(n),
+            fixed: false,
+        };
+        let t = TableSchema {
+            name: TableName::new("dataset"),
+            kind: "table".into(),
+            columns: vec![
+                Column::new("uri", "varchar(3000)", wide(3000)),
+                Column::new(
+                    "extra",
+                    "text",
+                    PortableType::Text {
+                        max_len: None,
+                        fixed: false,
+                    },
+                ),
+                Column::new("url", "varchar(1000)", wide(1000)),
+            ],
+            primary_key: Vec::new(),
+            row_key: RowKey::None,
+            constraints: vec![Constraint {
+                name: "idx_uri_unique".into(),
+                kind: "unique".into(),
+                columns: vec!["uri".into(), "extra".into()],
+                definition: String::new(),
+            }],
+            indexes: vec![tresor_core::Index {
+                name: "idx_url".into(),
+                columns: vec!["url".into()],
+                unique: false,
+                ddl: None,
+                extra: Default::default(),
+            }],
+            foreign_keys: Vec::new(),
+            ddl: None,
+            auto_increment: None,
+            comment: None,
+            extra: Default::default(),
+        };
+        let made = create_table(&t, Engine::SQLITE);
+        for part in [
+            "`uri` varchar(3000)",
+            "`extra` varchar(768)",
+            "`url` varchar(1000)",
+            "KEY `idx_url` (`url`(767))",
+        ] {
+            assert!(made.contains(part), "{part}: {made}");
         }
     }
 }

@@ -301,6 +301,7 @@ impl PgSession {
             pgcrypto: None,
             created: HashSet::new(),
             readd: Vec::new(),
+            views_dropped: HashSet::new(),
             rows: BTreeMap::new(),
             warnings: Vec::new(),
             changes: tresor_core::ValueChanges::new(plan.strict),

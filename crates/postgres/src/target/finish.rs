@@ -281,15 +281,9 @@ impl PgSession {
             for r in rows {
                 let (col, seq): (String, Option<String>) = (r.get(0), r.get(1));
                 let Some(seq) = seq else { continue };
-                self.exec(
-                    &format!(
-                        "SELECT pg_catalog.setval({}, m, true) FROM (SELECT max({}) AS m FROM {table}) x WHERE m IS NOT NULL",
-                        quote_literal(&seq),
-                        ident(&col)
-                    ),
-                    || format!("cannot move sequence {seq} past the restored rows"),
-                )
-                .await?;
+                if let Some(max) = self.column_max(&table, &col).await? {
+                    self.set_sequence(&seq, max, true).await?;
+                }
             }
         }
         Ok(())
@@ -390,7 +384,7 @@ impl PgSession {
             self.whole_database && !created.is_empty() && created.len() == self.plan_tables.len();
         if fresh_db {
             self.restore_late_objects().await?;
-        } else if !created.is_empty() {
+        } else if !created.is_empty() || self.whole_database {
             self.bring_back_lost_objects().await?;
         }
         if self.info.restore_roles || self.privileges {
@@ -545,10 +539,29 @@ impl PgSession {
                     called = true;
                 }
             }
+            self.set_sequence(&seq, last, called).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets sequence `seq` as `setval(seq, last, called)` would, inside the
+    /// restore's transaction. `setval` is not transactional: a dry run's
+    /// rehearsal, rolled back, left the live database's sequences where
+    /// the snapshot had them, behind rows written since, and the
+    /// application's next inserts failed on their keys. `ALTER SEQUENCE
+    /// ... RESTART` writes the sequence anew in the transaction (as
+    /// `TRUNCATE ... RESTART IDENTITY` does), and a `nextval` there marks
+    /// `last` as taken; a rollback undoes both.
+    async fn set_sequence(&self, seq: &str, last: i64, called: bool) -> Result<(), SourceError> {
+        self.exec(&format!("ALTER SEQUENCE {seq} RESTART WITH {last}"), || {
+            format!("cannot set sequence {seq}")
+        })
+        .await?;
+        if called {
             self.client
                 .query_one(
-                    "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2, $3)",
-                    &[&seq, &last, &called],
+                    "SELECT pg_catalog.nextval($1::text::pg_catalog.regclass)",
+                    &[&seq],
                 )
                 .await
                 .map_err(|e| pg_error(format!("cannot set sequence {seq}"), e))?;
@@ -556,10 +569,40 @@ impl PgSession {
         Ok(())
     }
 
+    /// The largest value of `column` of `table` (qualified), `None` when
+    /// it has no rows or is no integer column (a sequence can be owned by
+    /// any column).
+    async fn column_max(&self, table: &str, column: &str) -> Result<Option<i64>, SourceError> {
+        let integer: Option<bool> = self
+            .client
+            .query_opt(
+                "SELECT atttypid IN ('int2'::pg_catalog.regtype, 'int4'::pg_catalog.regtype, \
+                 'int8'::pg_catalog.regtype) FROM pg_catalog.pg_attribute \
+                 WHERE attrelid = $1::text::pg_catalog.regclass AND attname = $2 AND NOT attisdropped",
+                &[&table, &column],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot read the columns of {table}"), e))?
+            .map(|r| r.get(0));
+        if integer != Some(true) {
+            return Ok(None);
+        }
+        let row = self
+            .client
+            .query_one(
+                &format!("SELECT max({})::bigint FROM {table}", ident(column)),
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot read the largest {column} of {table}"), e))?;
+        Ok(row.get(0))
+    }
+
     /// Into a database that still had some tables: the triggers and
     /// comments of the tables this restore made (a dropped or recreated
-    /// table took them along), and in a whole-database restore the views a
-    /// `DROP ... CASCADE` took.
+    /// table took them along), and in a whole-database restore the views
+    /// and materialized views that are missing (a `DROP ... CASCADE` took
+    /// them, or a `DROP VIEW`) and the indexes of materialized views.
     async fn bring_back_lost_objects(&mut self) -> Result<(), SourceError> {
         let objects = self.schema.objects.clone();
         if self.whole_database {
@@ -568,11 +611,34 @@ impl PgSession {
                     && !self.exists("to_regclass", &o.name).await?
                 {
                     self.create_optional(o).await?;
-                    self.warnings.push(format!(
-                        "{} {} was missing and is back",
-                        o.kind.replace('_', " "),
-                        o.name
-                    ));
+                    if !self.views_dropped.contains(&o.name) {
+                        self.warnings.push(format!(
+                            "{} {} was missing and is back",
+                            o.kind.replace('_', " "),
+                            o.name
+                        ));
+                    }
+                }
+            }
+            // a materialized view's indexes (a unique one is what `REFRESH
+            // ... CONCURRENTLY` needs), whether the view was made again
+            // above or only lost an index
+            for o in &objects {
+                let Some(view) = o.table.as_ref().filter(|t| {
+                    objects
+                        .iter()
+                        .any(|v| v.kind == "materialized_view" && &v.name == *t)
+                }) else {
+                    continue;
+                };
+                if o.kind == "index" && !self.exists("to_regclass", &o.name).await? {
+                    self.create_optional(o).await?;
+                    if !self.views_dropped.contains(view) {
+                        self.warnings.push(format!(
+                            "index {} of materialized view {view} was missing and is back",
+                            o.name.name
+                        ));
+                    }
                 }
             }
         }

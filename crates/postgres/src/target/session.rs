@@ -87,6 +87,10 @@ pub(super) struct PgSession {
     /// Statements that put back what the restore set aside (foreign keys,
     /// triggers) before commit.
     pub(super) readd: Vec<String>,
+    /// Views and materialized views that the restore's own `DROP TABLE
+    /// ... CASCADE` took (with a table it made again or dropped): made
+    /// again without a word, unlike ones that were missing before.
+    pub(super) views_dropped: HashSet<TableName>,
     pub(super) rows: BTreeMap<String, u64>,
     pub(super) warnings: Vec<String>,
     /// Values written in another form (a zero date as NULL).
@@ -272,11 +276,42 @@ impl PgSession {
         for n in self.recreate.clone() {
             if self.is_postgres() {
                 let name = qualified(&target_name(&n));
+                self.note_dependent_views(&name).await?;
                 self.exec(&format!("DROP TABLE IF EXISTS {name} CASCADE"), || {
                     format!("cannot replace table {n}, whose definition changed")
                 })
                 .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Notes the views and materialized views that depend on `table`
+    /// (qualified), directly or through other views, before a `DROP ...
+    /// CASCADE` takes them.
+    async fn note_dependent_views(&mut self, table: &str) -> Result<(), SourceError> {
+        let rows = self
+            .client
+            .query(
+                "WITH RECURSIVE deps(oid) AS ( \
+                   SELECT $1::text::pg_catalog.regclass::oid \
+                   UNION \
+                   SELECT r.ev_class FROM deps \
+                   JOIN pg_catalog.pg_depend d ON d.refobjid = deps.oid \
+                     AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+                   JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+                   WHERE r.ev_class <> deps.oid) \
+                 SELECT n.nspname::text, c.relname::text FROM deps \
+                 JOIN pg_catalog.pg_class c ON c.oid = deps.oid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('v', 'm')",
+                &[&table],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot list the views on {table}"), e))?;
+        for r in rows {
+            self.views_dropped
+                .insert(crate::types::rel_name(r.get(0), r.get(1)));
         }
         Ok(())
     }
@@ -287,6 +322,9 @@ impl PgSession {
     async fn drop_extra(&mut self) -> Result<(), SourceError> {
         if !self.drop.is_empty() {
             let names: Vec<String> = self.drop.iter().map(qualified).collect();
+            for name in &names {
+                self.note_dependent_views(name).await?;
+            }
             let shown: Vec<String> = self.drop.iter().map(ToString::to_string).collect();
             self.exec(
                 &format!("DROP TABLE IF EXISTS {} CASCADE", names.join(", ")),

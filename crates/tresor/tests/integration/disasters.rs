@@ -986,6 +986,152 @@ async fn mongodb_every_disaster_restores() {
     db.drop().await.expect("drop database");
 }
 
+/// A materialized view made again comes back with its indexes: a unique
+/// one is what `REFRESH MATERIALIZED VIEW CONCURRENTLY` needs (django-oscar
+/// refreshes its category hierarchy that way, and failed on the next
+/// product edit). It used to come back bare, after a `DROP TABLE ...
+/// CASCADE` as after the restore's own remaking of a table whose
+/// definition changed, where it also said the view had been missing.
+#[test]
+fn postgres_a_materialized_views_indexes_come_back_with_it() {
+    let env = Env::new();
+    let db = Db::create(Kind::Postgres, env.dir.path());
+    db.exec(
+        "CREATE TABLE product (id serial PRIMARY KEY, title text);
+         CREATE TABLE placed (id serial PRIMARY KEY, product_id int REFERENCES product, category int);
+         INSERT INTO product (title) SELECT 'p' || g FROM generate_series(1, 10) g;
+         INSERT INTO placed (product_id, category) SELECT g, g % 3 FROM generate_series(1, 10) g;
+         CREATE MATERIALIZED VIEW hierarchy AS
+           SELECT DISTINCT p.id AS product_id, pc.category
+           FROM placed pc JOIN product p ON p.id = pc.product_id;
+         CREATE UNIQUE INDEX hierarchy_idx ON hierarchy (product_id, category);",
+    );
+    env.ok(&["backup", &db.url(), "--quiet"]);
+    let latest = format!("latest:{}", db.url());
+    let url = db.url();
+    let refresh = || db.exec("REFRESH MATERIALIZED VIEW CONCURRENTLY hierarchy");
+    let restore = || {
+        let args = ["restore", &latest, "--to", &url, "--yes"];
+        let out = env.tresor(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
+    };
+    // a migration added a column: the restore makes the table again, and
+    // the view that went with it, silently
+    db.exec("ALTER TABLE product ADD COLUMN foo int");
+    let said = restore();
+    assert!(!said.contains("view hierarchy"), "{said}");
+    refresh();
+    // a DROP TABLE ... CASCADE took the view: it was missing, and is back
+    db.exec("DROP TABLE product CASCADE");
+    let said = restore();
+    assert!(
+        said.contains("materialized view hierarchy was missing and is back"),
+        "{said}"
+    );
+    refresh();
+    // only the index was lost: it is back
+    db.exec("DROP INDEX hierarchy_idx");
+    let said = restore();
+    assert!(
+        said.contains("index hierarchy_idx of materialized view hierarchy was missing"),
+        "{said}"
+    );
+    refresh();
+    assert_eq!(db.query("SELECT count(*) FROM hierarchy"), "10");
+}
+
+/// A dry run is the restore minus the commit, sequences included.
+/// `setval` is not transactional: the rehearsal, rolled back, used to
+/// leave the live database's sequences where the snapshot had them,
+/// behind the rows written since, and the application's next insert
+/// failed (`duplicate key value violates unique constraint`; an Airflow
+/// scheduler running beside a dry run crashed on it). The restore itself
+/// sets each sequence as the snapshot had it; another engine's snapshot
+/// moves the application's sequence past the rows it restored.
+#[test]
+fn postgres_a_dry_run_leaves_the_sequences_where_they_are() {
+    let env = Env::new();
+    let db = Db::create(Kind::Postgres, env.dir.path());
+    db.exec(
+        "CREATE TABLE items (id serial PRIMARY KEY, name text);
+         CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+         INSERT INTO items (name) SELECT 'old' || g FROM generate_series(1, 3) g;
+         INSERT INTO ident (v) VALUES ('a'), ('b');",
+    );
+    env.ok(&["backup", &db.url(), "--quiet"]);
+    let latest = format!("latest:{}", db.url());
+    db.exec(
+        "INSERT INTO items (name) SELECT 'new' || g FROM generate_series(1, 5) g;
+         INSERT INTO ident (v) VALUES ('c');",
+    );
+    let sequences = || {
+        db.query(
+            "SELECT (SELECT last_value FROM items_id_seq) || ',' || \
+             (SELECT last_value FROM ident_id_seq)",
+        )
+    };
+    let before = sequences();
+    assert_eq!(before, "8,3");
+    let url = db.url();
+    for extra in [
+        &[][..],
+        &["--tables", "items"][..],
+        &["--mode", "merge"][..],
+    ] {
+        let mut args = vec!["restore", &latest, "--to", &url, "--dry-run"];
+        args.extend_from_slice(extra);
+        env.ok(&args);
+        assert_eq!(sequences(), before, "{extra:?}");
+    }
+    assert_eq!(
+        db.query("INSERT INTO items (name) VALUES ('app') RETURNING id"),
+        "9"
+    );
+    env.ok(&["restore", &latest, "--to", &db.url(), "--yes"]);
+    assert_eq!(
+        db.query("INSERT INTO items (name) VALUES ('after') RETURNING id"),
+        "4"
+    );
+    assert_eq!(
+        db.query("INSERT INTO ident (v) VALUES ('after') RETURNING id"),
+        "3"
+    );
+    // another engine's snapshot into the application's schema: the dry
+    // run leaves the sequence, the restore moves it past the rows
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    lite.exec(
+        "CREATE TABLE items (id integer PRIMARY KEY, name text);
+         INSERT INTO items VALUES (1, 'a'), (2, 'b'), (7, 'c');",
+    );
+    env.ok(&["backup", &lite.url(), "--quiet"]);
+    let from_lite = format!("latest:{}", lite.url());
+    let before = sequences();
+    env.ok(&[
+        "restore",
+        &from_lite,
+        "--to",
+        &db.url(),
+        "--tables",
+        "items",
+        "--dry-run",
+    ]);
+    assert_eq!(sequences(), before);
+    env.ok(&[
+        "restore",
+        &from_lite,
+        "--to",
+        &db.url(),
+        "--tables",
+        "items",
+        "--yes",
+    ]);
+    assert_eq!(
+        db.query("INSERT INTO items (name) VALUES ('next') RETURNING id"),
+        "8"
+    );
+}
+
 /// Large objects (files an application keeps with `lo_import` and points
 /// at by `oid`): through the repository, after an unlinked object, an
 /// overwritten and an added one, and a dropped database, compared with

@@ -126,8 +126,77 @@ impl TableFilter {
     }
 }
 
+/// The error for table names a selection gives that the database does
+/// not have (`missing`), listing the tables it has (`all`), the ones most
+/// like a missing name first, so that a typo shows its correction.
+pub fn no_such_tables<T: std::fmt::Display>(
+    missing: &[String],
+    all: impl IntoIterator<Item = T>,
+    place: &str,
+) -> crate::SourceError {
+    const SHOWN: usize = 40;
+    let mut names: Vec<String> = all.into_iter().map(|t| t.to_string()).collect();
+    names.sort();
+    names.dedup();
+    // most alike first: sharing the longest start with a missing name
+    let alike = |n: &str| {
+        missing
+            .iter()
+            .map(|m| {
+                let m = m.rsplit('.').next().unwrap_or(m).to_ascii_lowercase();
+                let n = n.rsplit('.').next().unwrap_or(n).to_ascii_lowercase();
+                m.chars().zip(n.chars()).take_while(|(a, b)| a == b).count()
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    names.sort_by_key(|n| std::cmp::Reverse(alike(n)));
+    let mut listed = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    let error = crate::SourceError::new(
+        crate::ErrorKind::NotFound,
+        format!("no table named {} in {place}", missing.join(", ")),
+    );
+    if names.is_empty() {
+        error.with_hint("the database has no tables")
+    } else {
+        error.with_hint(format!("the tables there are: {listed}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_table_lists_the_alike_first() {
+        let e = no_such_tables(
+            &["ordres".into()],
+            ["users", "orders", "order_lines", "audit.log"],
+            "shop",
+        );
+        assert_eq!(
+            e.to_string().lines().next(),
+            Some("no table named ordres in shop")
+        );
+        let hint = e.hint().expect("a hint");
+        assert!(
+            hint.starts_with("the tables there are: order_lines, orders, "),
+            "{hint}"
+        );
+        let many: Vec<String> = (0..45).map(|i| format!("t{i:02}")).collect();
+        let hint = no_such_tables(&["x".into()], &many, "db")
+            .hint()
+            .expect("a hint")
+            .to_string();
+        assert!(hint.ends_with("and 5 more"), "{hint}");
+    }
+
     use super::*;
 
     #[test]

@@ -56,7 +56,7 @@ pub use defaults::{PortableDefault, auto_numbered, portable_default};
 pub use diff::{DiffCounts, RowChange, diff_keyed, diff_keyed_rows, diff_unkeyed};
 pub use document::{document_key, document_text, id_value};
 pub use existing::{AppForm, MONTHS_AS_30_DAYS};
-pub use filter::{FilterError, TableFilter};
+pub use filter::{FilterError, TableFilter, no_such_tables};
 pub use narrow::{Keeps, ROUNDED_DECIMAL, ROUNDED_FRACTION};
 pub use plan::load_order;
 pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};

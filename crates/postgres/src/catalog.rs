@@ -73,6 +73,29 @@ fn object(kind: &str, schema: Option<String>, name: String, ddl: String) -> Sche
 }
 
 /// Runs a catalog query without parameters.
+/// The user's relations of the kinds `relkinds` (`'r', 'p'` for tables,
+/// `'v', 'm'` for views), by name, sorted.
+pub(crate) async fn relation_names(
+    client: &Client,
+    relkinds: &str,
+) -> Result<Vec<TableName>, SourceError> {
+    let rows = rows(
+        client,
+        &format!(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ({relkinds}) AND NOT c.relispartition AND {USER_NS} AND {} \
+             ORDER BY 1, 2",
+            not_ext("pg_catalog.pg_class", "c.oid")
+        ),
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::types::rel_name(r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect())
+}
+
 async fn rows(client: &Client, sql: &str) -> Result<Vec<Row>, SourceError> {
     client
         .query(sql, &[])
@@ -122,6 +145,11 @@ pub(crate) async fn capture(
         let (views, oids) = views::views(client).await?;
         objects.extend(views);
         view_oids = oids;
+    } else {
+        let left_out = relation_names(client, "'v', 'm'").await?;
+        if !left_out.is_empty() {
+            warnings.push(views::left_out_warning(&left_out));
+        }
     }
 
     // indexes that no constraint owns, on tables, partitions and matviews

@@ -125,15 +125,12 @@ impl Source for PostgresSource {
         names.extend(captured.schema.tables.iter().map(|t| full_name(&t.name)));
         let unmatched = options.filter.unmatched_literals(names.iter());
         if !unmatched.is_empty() {
-            return Err(SourceError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "no such table in {}: {}",
-                    self.info.display,
-                    unmatched.join(", ")
-                ),
-            )
-            .with_hint("try: list the tables with psql's \\dt *.*"));
+            let all = crate::catalog::relation_names(&main, "'r', 'p'").await?;
+            return Err(tresor_core::no_such_tables(
+                &unmatched,
+                &all,
+                &self.info.display,
+            ));
         }
         // keep concurrent DDL away from what we read, as pg_dump does
         // (large objects are no relation to lock: the snapshot keeps them)

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use tresor_core::{
-    Column, Constraint, DatabaseSchema, Engine, ErrorKind, ForeignKey, Generated, Index,
-    PortableType, RowKey, SchemaObject, SourceError, TableFilter, TableName, TableSchema,
+    Column, Constraint, DatabaseSchema, Engine, ForeignKey, Generated, Index, PortableType, RowKey,
+    SchemaObject, SourceError, TableFilter, TableName, TableSchema,
 };
 
 use crate::error::SqlResultExt;
@@ -128,18 +128,11 @@ pub(crate) fn read_schema(
 
     let missing = filter.unmatched_literals(&all_names);
     if !missing.is_empty() {
-        return Err(SourceError::new(
-            ErrorKind::NotFound,
-            format!("no table named {}", missing.join(", ")),
-        )
-        .with_hint(format!(
-            "try: one of {}",
-            all_names
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(tresor_core::no_such_tables(
+            &missing,
+            &all_names,
+            "the database",
+        ));
     }
 
     // AUTOINCREMENT state, in sqlite_sequence's own order.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use mysql_async::Conn;
 use serde_json::json;
-use tresor_core::{ErrorKind, RowKey, SourceError, TableFilter, TableName, TableSchema};
+use tresor_core::{RowKey, SourceError, TableFilter, TableName, TableSchema};
 
 use super::{TRANSACTIONAL, Uniques, WORK_PREFIX, req, rows, show_create, text_col};
 use crate::sql::quote;
@@ -20,6 +20,7 @@ pub(super) async fn tables(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<TableSchema>, SourceError> {
     let mut tables: Vec<TableSchema> = Vec::new();
+    let mut all = Vec::new();
     for mut r in rows(
         conn,
         "SELECT TABLE_NAME, ENGINE, AUTO_INCREMENT, TABLE_COLLATION, TABLE_COMMENT, CREATE_OPTIONS, \
@@ -31,7 +32,11 @@ pub(super) async fn tables(
     {
         let name = req(&mut r, 0);
         let tname = TableName::new(name.clone());
-        if name.starts_with(WORK_PREFIX) || !filter.matches(&tname) {
+        if name.starts_with(WORK_PREFIX) {
+            continue;
+        }
+        all.push(name.clone());
+        if !filter.matches(&tname) {
             continue;
         }
         let table_type = req(&mut r, 6);
@@ -71,11 +76,11 @@ pub(super) async fn tables(
     }
     let unmatched = filter.unmatched_literals(tables.iter().map(|t| &t.name));
     if !unmatched.is_empty() {
-        return Err(SourceError::new(
-            ErrorKind::NotFound,
-            format!("no table named {} in database {db}", unmatched.join(", ")),
-        )
-        .with_hint("check the table names; patterns may use * and ?"));
+        return Err(tresor_core::no_such_tables(
+            &unmatched,
+            &all,
+            &format!("database {db}"),
+        ));
     }
     Ok(tables)
 }

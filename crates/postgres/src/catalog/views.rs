@@ -77,3 +77,40 @@ pub(super) async fn views(client: &Client) -> Result<(Vec<SchemaObject>, Vec<u32
     }
     Ok((objects, view_oids))
 }
+
+/// The warning of a backup with a table filter, which leaves the views
+/// out: a restore from it brings none back, so the user must hear it.
+pub(super) fn left_out_warning(names: &[tresor_core::TableName]) -> String {
+    const SHOWN: usize = 10;
+    let mut listed = names
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    format!(
+        "a backup with a table filter (--tables, --group, include or exclude) leaves out the \
+         database's views and materialized views ({listed}): a restore from it brings none \
+         of them back; back up the whole database to keep them"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::left_out_warning;
+
+    #[test]
+    fn the_warning_names_the_views_left_out() {
+        let w = left_out_warning(&[tresor_core::TableName::new("hierarchy")]);
+        assert!(w.contains("(hierarchy)"), "{w}");
+        let many: Vec<_> = (0..12)
+            .map(|i| tresor_core::TableName::new(format!("v{i}")))
+            .collect();
+        let w = left_out_warning(&many);
+        assert!(w.contains("v9 and 2 more"), "{w}");
+        assert!(!w.contains("v10"), "{w}");
+    }
+}

@@ -345,8 +345,8 @@ async fn asking_for_a_missing_table_is_an_error() {
         panic!("a misspelt table was ignored")
     };
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.to_string(), "no table named itmes");
-    assert_eq!(err.hint(), Some("one of items"));
+    assert_eq!(err.to_string(), "no table named itmes in the database");
+    assert_eq!(err.hint(), Some("the tables there are: items"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -515,6 +515,45 @@ fn durations_go_into_an_applications_bigint_as_microseconds() {
     }
 }
 
+/// A `varchar(3000)` under a unique index (Airflow's `dataset.uri`) into
+/// a MariaDB table tresor makes keeps its length: MariaDB keeps the key
+/// unique by a hash, and a plain index over a `varchar(1000)` takes a
+/// prefix. Both columns became `varchar(1)`, which refused the rows (or, in
+/// an empty table, every row the application wrote later).
+#[test]
+fn wide_text_under_an_index_keeps_its_length_in_mariadb() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE dataset (id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+           uri VARCHAR(3000) NOT NULL, name VARCHAR(1000));
+         CREATE UNIQUE INDEX idx_uri_unique ON dataset (uri);
+         CREATE INDEX idx_name ON dataset (name);
+         CREATE TABLE alias (id INTEGER PRIMARY KEY, name VARCHAR(3000) NOT NULL);
+         CREATE UNIQUE INDEX idx_alias ON alias (name);
+         INSERT INTO dataset (uri, name) VALUES ('s3://bucket/file.txt', 'x');",
+    );
+    let latest = backed_up(&env, &src);
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &my.url(), "--yes"]);
+    let (long, name) = ("u".repeat(2999), "n".repeat(999));
+    my.exec(&format!(
+        "INSERT INTO dataset (uri, name) VALUES ('{long}', '{name}');
+         INSERT INTO alias (name) VALUES ('{long}');"
+    ));
+    assert_eq!(
+        my.query_any(Kind::Mariadb, "SELECT max(length(uri)) FROM dataset"),
+        "2999"
+    );
+    // still unique, whole
+    let dup = std::process::Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "root", my.name(), "-e"])
+        .arg(format!("INSERT INTO alias (name) VALUES ('{long}')"))
+        .output()
+        .expect("mariadb");
+    assert!(!dup.status.success(), "a duplicate went in");
+}
+
 /// `diff --live` of a SQLite snapshot against the PostgreSQL database it
 /// was restored into: the same rows, though the engines spell a timestamp
 /// and a boolean differently. It used to report every row as updated

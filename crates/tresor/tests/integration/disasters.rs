@@ -1041,6 +1041,51 @@ fn postgres_a_materialized_views_indexes_come_back_with_it() {
     assert_eq!(db.query("SELECT count(*) FROM hierarchy"), "10");
 }
 
+/// A misspelt table in a backup's selection names the tables there are,
+/// the most alike first, on every engine (PostgreSQL and MariaDB only said
+/// how to list them); and a PostgreSQL backup with a table filter, which
+/// leaves the views out, says so and names them (a shop restored from one
+/// lacked django-oscar's materialized view without a word).
+#[test]
+fn a_selection_says_what_the_database_has() {
+    let env = Env::new();
+    for kind in [Kind::Postgres, Kind::Mariadb, Kind::Sqlite] {
+        let db = Db::create(kind, env.dir.path());
+        db.exec(
+            "CREATE TABLE orders (id int PRIMARY KEY);
+             CREATE TABLE order_lines (id int PRIMARY KEY);
+             CREATE TABLE users (id int PRIMARY KEY);
+             CREATE VIEW big_orders AS SELECT id FROM orders WHERE id > 10;",
+        );
+        let out = env.tresor(&["backup", &db.url(), "--tables", "users,ordres"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{kind:?}: {err}");
+        assert!(err.contains("no table named ordres"), "{kind:?}: {err}");
+        assert!(
+            err.contains("the tables there are: order_lines, orders, users"),
+            "{kind:?}: {err}"
+        );
+        if kind == Kind::Postgres {
+            let out = env.tresor(&["backup", &db.url(), "--exclude", "users"]);
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert!(out.status.success(), "{said}");
+            assert!(
+                said.contains(
+                    "leaves out the database's views and materialized views (big_orders)"
+                ),
+                "{said}"
+            );
+            let whole = env.tresor(&["backup", &db.url()]);
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&whole.stdout),
+                stderr(&whole)
+            );
+            assert!(!said.contains("leaves out"), "{said}");
+        }
+    }
+}
+
 /// A dry run is the restore minus the commit, sequences included.
 /// `setval` is not transactional: the rehearsal, rolled back, used to
 /// leave the live database's sequences where the snapshot had them,

@@ -138,6 +138,59 @@ impl PgSession {
         Ok(row.get(0))
     }
 
+    /// The foreign keys of the tables a replace restored whole that the
+    /// target holds `NOT VALID` (a restore of the table they reference
+    /// left them so, while rows written since pointed at rows the snapshot
+    /// lacked) where the snapshot had them valid: validated, inside the
+    /// transaction, so the database is again what the backup held. Every
+    /// row of those tables was written under the key, so it holds.
+    async fn validate_keys(&mut self) -> Result<(), SourceError> {
+        if self.mode != RestoreMode::Replace || !self.is_postgres() {
+            return Ok(());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname::text, r.relname::text, c.conname::text \
+                 FROM pg_catalog.pg_constraint c \
+                 JOIN pg_catalog.pg_class r ON r.oid = c.conrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace \
+                 WHERE c.contype = 'f' AND NOT c.convalidated",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read foreign keys", e))?;
+        for r in rows {
+            let (table, key): (TableName, String) =
+                (crate::types::rel_name(r.get(0), r.get(1)), r.get(2));
+            let Some(t) = self.schema.tables.iter().find(|t| {
+                target_name(&t.name) == target_name(&table) && self.plan_tables.contains(&t.name)
+            }) else {
+                continue;
+            };
+            let valid_in_snapshot = t.foreign_keys.iter().any(|fk| {
+                fk.name.as_deref() == Some(key.as_str())
+                    && fk.ddl.as_deref().is_some_and(|d| !d.contains("NOT VALID"))
+            });
+            if valid_in_snapshot {
+                let name = t.name.clone();
+                self.exec(
+                    &format!(
+                        "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                        qualified(&target_name(&table)),
+                        ident(&key)
+                    ),
+                    || format!("cannot validate foreign key {key} of {name}"),
+                )
+                .await?;
+                self.warnings.push(format!(
+                    "foreign key {key} of {name} was NOT VALID and is valid again, as in the snapshot"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds back the foreign keys and triggers set aside for the load (and
     /// so checks the keys against the restored rows).
     async fn put_back_set_aside(&mut self) -> Result<(), SourceError> {
@@ -379,6 +432,7 @@ impl PgSession {
         }
         self.bring_back_lost_keys(&created).await?;
         self.put_back_set_aside().await?;
+        self.validate_keys().await?;
         self.restore_sequences().await?;
         let fresh_db =
             self.whole_database && !created.is_empty() && created.len() == self.plan_tables.len();

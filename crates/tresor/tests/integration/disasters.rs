@@ -543,6 +543,18 @@ fn postgres_keys_dropped_with_a_table_come_back_with_it() {
     );
     db.exec("DELETE FROM author WHERE id = 2");
     assert_eq!(db.query("SELECT count(*) FROM review WHERE id = 1"), "0");
+    // the whole snapshot restored afterwards: the database is what the
+    // backup held, the key valid again (it stayed NOT VALID)
+    let whole = said(&["restore", &latest, "--to", &url, "--yes"]);
+    assert!(
+        whole.contains("foreign key review_author of review was NOT VALID and is valid again"),
+        "{whole}"
+    );
+    let keys = db.query(
+        "SELECT string_agg(conname || '=' || convalidated, ' ' ORDER BY conname) \
+         FROM pg_constraint WHERE contype = 'f'",
+    );
+    assert_eq!(keys, "book_author_id_fkey=true review_author=true");
 }
 
 #[test]

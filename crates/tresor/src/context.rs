@@ -135,6 +135,46 @@ impl Context {
         tresor_ops::SourceOwners::new(&self.config, &self.engines)
     }
 
+    /// The snapshot `spec` names (see [`tresor_ops::resolve`]). A
+    /// `latest:SOURCE` whose SOURCE is spelled otherwise than the backups
+    /// recorded it (`/srv/app.db` for `sqlite:///srv/app.db`,
+    /// `postgresql://` for `postgres://`, the default port written out)
+    /// names the same database: when the spelling matches no snapshot, the
+    /// source of the newest snapshot of that database stands in for it.
+    pub fn resolve<'a>(
+        &self,
+        all: &'a [tresor_ops::Snapshot],
+        spec: &str,
+    ) -> tresor_ops::Result<&'a tresor_ops::Snapshot> {
+        let found = tresor_ops::resolve(all, spec);
+        let Err(tresor_ops::OpsError::NotFound { .. }) = &found else {
+            return found;
+        };
+        let Some((head, source)) =
+            spec.strip_prefix("latest:")
+                .map(|rest| match rest.split_once(':') {
+                    Some((kind @ ("safety" | "guard"), src)) => (format!("latest:{kind}:"), src),
+                    _ => ("latest:".to_string(), rest),
+                })
+        else {
+            return found;
+        };
+        if source.is_empty() {
+            return found;
+        }
+        let identity = self.engines.identity(source);
+        let same = all
+            .iter()
+            .rev()
+            .find(|s| self.engines.identity(&s.source.url) == identity);
+        match same {
+            Some(s) if s.source.url != source => {
+                tresor_ops::resolve(all, &format!("{head}{}", s.source.url))
+            }
+            _ => found,
+        }
+    }
+
     /// The repository without its index, for `repair index`.
     pub async fn open_repo_without_index(&self) -> Result<Repository> {
         let storage = self.storage()?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::{Value as Json, json};
 use tresor_core::{RowChange, RowFilter, TableFilter, Value};
-use tresor_ops::{ChangedRow, DiffOptions, DiffTarget, TableDiff, diff, list_snapshots, resolve};
+use tresor_ops::{ChangedRow, DiffOptions, DiffTarget, TableDiff, diff, list_snapshots};
 
 use crate::cli::DiffArgs;
 use crate::context::Context;
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let filters = row_filters(&args.filters)?;
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let from = resolve(&all, &args.from)?.clone();
+    let from = ctx.resolve(&all, &args.from)?.clone();
     let options = DiffOptions {
         tables,
         filters,
@@ -34,7 +34,7 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let engines;
     let result = match (&args.to, &args.live) {
         (Some(to), None) => {
-            let to = resolve(&all, to)?.clone();
+            let to = ctx.resolve(&all, to)?.clone();
             to_label = format!("snapshot {}", to.short_id());
             engines = (from.source.engine != to.source.engine)
                 .then_some((from.source.engine, to.source.engine));

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_ops::{DrillReport, NoProgress, Progress, Snapshot, list_snapshots, resolve};
+use tresor_ops::{DrillReport, NoProgress, Progress, Snapshot, list_snapshots};
 
 use crate::cli::DrillArgs;
 use crate::context::Context;
@@ -15,7 +15,7 @@ use crate::output::{Bars, bytes};
 pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let snapshot = ctx.resolve(&all, &args.snapshot)?.clone();
     let dir = tempfile::tempdir()?;
     // the configured source (for credentials and assertions): --source,
     // else the one the snapshot was taken of

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use tresor_archive::ArchiveFormat as Format;
 use tresor_core::TableFilter;
-use tresor_ops::{export_snapshot, format_for, list_snapshots, resolve};
+use tresor_ops::{export_snapshot, format_for, list_snapshots};
 
 use crate::cli::{ArchiveFormat, ExportArgs};
 use crate::context::Context;
@@ -40,7 +40,7 @@ pub fn table_selection(
 pub async fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let snapshot = ctx.resolve(&all, &args.snapshot)?.clone();
     let filter = table_selection(
         ctx,
         &snapshot,

@@ -9,7 +9,7 @@ use serde_json::json;
 use tresor_core::{RowChange, TableFilter};
 use tresor_ops::{
     DiffOptions, DiffTarget, GuardOptions, NoProgress, UndoOptions, close_guard, diff,
-    list_snapshots, release_guard, resolve, take_guard, undo,
+    list_snapshots, release_guard, take_guard, undo,
 };
 
 use crate::cli::GuardArgs;
@@ -257,7 +257,7 @@ fn print_outcome(o: &Outcome<'_>, guard: &tresor_ops::Snapshot, protect: Option<
 async fn release(ctx: &Context, spec: &str) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let guard = resolve(&all, spec)?.clone();
+    let guard = ctx.resolve(&all, spec)?.clone();
     if !tresor_ops::is_guard(&guard) {
         return Err(UserError::usage(
             format!("snapshot {} is not a guard", guard.short_id()),

@@ -8,7 +8,7 @@ use anyhow::Result;
 use tresor_core::{RestoreMode, RowFilter, TableFilter};
 use tresor_ops::{
     NoProgress, Preview, Progress, RehearsalOutcome, RestoreOptions, RowSelection, list_snapshots,
-    preview, resolve, restore,
+    preview, restore,
 };
 
 use crate::cli::RestoreArgs;
@@ -21,7 +21,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs) -> Result<ExitCode> {
     let filters = super::diff::row_filters(&args.filters)?;
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let snapshot = resolve(&all, &args.snapshot)?.clone();
+    let snapshot = ctx.resolve(&all, &args.snapshot)?.clone();
     let tables = super::export::table_selection(
         ctx,
         &snapshot,

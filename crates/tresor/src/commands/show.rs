@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tresor_ops::{list_snapshots, load_schema, resolve};
+use tresor_ops::{list_snapshots, load_schema};
 
 use crate::cli::ShowArgs;
 use crate::context::Context;
@@ -12,7 +12,7 @@ use crate::output::{bytes, table};
 pub async fn run(ctx: &Context, args: &ShowArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let s = resolve(&all, &args.snapshot)?;
+    let s = ctx.resolve(&all, &args.snapshot)?;
     if ctx.global.json {
         let schema = load_schema(&repo, s).await?;
         let mut v = serde_json::to_value(s)?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use tresor_core::TableFilter;
-use tresor_ops::{NoProgress, UndoOptions, UndoReport, list_snapshots, resolve, undo};
+use tresor_ops::{NoProgress, UndoOptions, UndoReport, list_snapshots, undo};
 
 use crate::cli::UndoArgs;
 use crate::context::Context;
@@ -22,7 +22,9 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<ExitCode> {
     })?;
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
-    let guard = resolve(&all, args.guard.as_deref().unwrap_or("latest:guard"))?.clone();
+    let guard = ctx
+        .resolve(&all, args.guard.as_deref().unwrap_or("latest:guard"))?
+        .clone();
     let spec = args.to.clone().unwrap_or_else(|| {
         guard
             .source

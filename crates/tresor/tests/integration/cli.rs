@@ -849,3 +849,42 @@ fn the_undo_of_a_restore_into_an_empty_table_empties_it_again() {
         "{out}"
     );
 }
+
+/// `latest:SOURCE` names a database however its URL is spelled: a SQLite
+/// file by its path, as `sqlite:///path` or `sqlite:////path` (as
+/// SQLAlchemy writes it), and PostgreSQL with `postgresql://` or the
+/// default port left out. Only the spelling the backup used matched
+/// (`no backup of source ...`, exit 3).
+#[test]
+fn latest_names_a_source_however_its_url_is_spelled() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    rich_database(&db, 20);
+    let path = db.to_str().expect("path");
+    env.ok(&["backup", &format!("sqlite:///{path}")]);
+    let id = env.snapshot_ids()[0].clone();
+    for spelling in [
+        path.to_string(),
+        format!("sqlite://{path}"),
+        format!("sqlite:///{path}"),
+        "app.db".to_string(),
+    ] {
+        let shown = env.json(&["show", &format!("latest:{spelling}")]);
+        assert_eq!(shown["id"], id.as_str(), "{spelling}");
+    }
+    let out = env.tresor(&["show", "latest:other.db"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let pg = super::disasters::Db::create(super::disasters::Kind::Postgres, env.dir.path());
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    let url = pg.url();
+    assert!(
+        url.starts_with("postgres://") && url.contains(":5432/"),
+        "{url}"
+    );
+    env.ok(&["backup", &url]);
+    let spelled = url
+        .replacen("postgres://", "postgresql://", 1)
+        .replacen(":5432/", "/", 1);
+    let shown = env.json(&["show", &format!("latest:{spelled}")]);
+    assert_eq!(shown["source"]["url"], url.as_str());
+}

@@ -605,8 +605,31 @@ impl PgSession {
     /// application's next inserts failed on their keys. `ALTER SEQUENCE
     /// ... RESTART` writes the sequence anew in the transaction (as
     /// `TRUNCATE ... RESTART IDENTITY` does), and a `nextval` there marks
-    /// `last` as taken; a rollback undoes both.
+    /// `last` as taken; a rollback undoes both. Only the sequence's owner
+    /// may alter it: a role that may only update it (an application role
+    /// restoring into tables a migration role owns) sets it with `setval`
+    /// as before, which a rolled-back dry run does not undo.
     async fn set_sequence(&self, seq: &str, last: i64, called: bool) -> Result<(), SourceError> {
+        let owner: bool = self
+            .client
+            .query_one(
+                "SELECT pg_catalog.pg_has_role(relowner, 'USAGE') FROM pg_catalog.pg_class \
+                 WHERE oid = $1::text::pg_catalog.regclass",
+                &[&seq],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot read sequence {seq}"), e))?
+            .get(0);
+        if !owner {
+            self.client
+                .query_one(
+                    "SELECT pg_catalog.setval($1::text::pg_catalog.regclass, $2, $3)",
+                    &[&seq, &last, &called],
+                )
+                .await
+                .map_err(|e| pg_error(format!("cannot set sequence {seq}"), e))?;
+            return Ok(());
+        }
         self.exec(&format!("ALTER SEQUENCE {seq} RESTART WITH {last}"), || {
             format!("cannot set sequence {seq}")
         })

@@ -1187,6 +1187,33 @@ fn postgres_a_dry_run_leaves_the_sequences_where_they_are() {
         db.query("INSERT INTO items (name) VALUES ('next') RETURNING id"),
         "8"
     );
+    // a role that may update the sequences but does not own them (an
+    // application's own role) still restores: only an owner may alter a
+    // sequence, so it sets them as before
+    let role = format!("{}_app", db.name());
+    db.admin(&format!("CREATE ROLE {role} LOGIN"));
+    db.exec(&format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON items, ident TO {role};
+         GRANT USAGE, SELECT, UPDATE ON SEQUENCE items_id_seq, ident_id_seq TO {role};"
+    ));
+    let as_app = url.replacen("postgres@", &format!("{role}@"), 1);
+    let args = [
+        "restore",
+        &latest,
+        "--to",
+        &as_app,
+        "--tables",
+        "items,ident",
+        "--yes",
+    ];
+    let out = env.tresor(&args);
+    db.exec(&format!("DROP OWNED BY {role}"));
+    db.admin(&format!("DROP ROLE {role}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        db.query("INSERT INTO items (name) VALUES ('as the app') RETURNING id"),
+        "4"
+    );
 }
 
 /// Large objects (files an application keeps with `lo_import` and points

@@ -682,9 +682,25 @@ impl PgSession {
     /// them, or a `DROP VIEW`) and the indexes of materialized views.
     async fn bring_back_lost_objects(&mut self) -> Result<(), SourceError> {
         let objects = self.schema.objects.clone();
-        if self.whole_database {
+        // views the restore's own DROP ... CASCADE took come back whatever
+        // the restore covers; missing ones in a whole-database restore
+        let is_view = |o: &SchemaObject| matches!(o.kind.as_str(), "view" | "materialized_view");
+        for name in &self.views_dropped.clone() {
+            if !objects.iter().any(|o| is_view(o) && &o.name == name)
+                && !self.exists("to_regclass", name).await?
+            {
+                self.warnings.push(format!(
+                    "view {name} went with a table this restore made again or dropped, and the \
+                     snapshot does not hold it (a backup with a table filter leaves views out): \
+                     it is gone"
+                ));
+            }
+        }
+        if self.whole_database || !self.views_dropped.is_empty() {
+            let whole = self.whole_database;
             for o in &objects {
-                if matches!(o.kind.as_str(), "view" | "materialized_view")
+                if is_view(o)
+                    && (whole || self.views_dropped.contains(&o.name))
                     && !self.exists("to_regclass", &o.name).await?
                 {
                     self.create_optional(o).await?;
@@ -705,6 +721,7 @@ impl PgSession {
                     objects
                         .iter()
                         .any(|v| v.kind == "materialized_view" && &v.name == *t)
+                        && (whole || self.views_dropped.contains(t))
                 }) else {
                     continue;
                 };

@@ -1034,6 +1034,15 @@ fn postgres_a_materialized_views_indexes_come_back_with_it() {
     let said = restore();
     assert!(!said.contains("view hierarchy"), "{said}");
     refresh();
+    // the same, restoring that table alone: the view it took comes back
+    // too (it was gone without a word)
+    db.exec("ALTER TABLE product ADD COLUMN foo int");
+    let args = [
+        "restore", &latest, "--to", &url, "--tables", "product", "--yes",
+    ];
+    let out = env.tresor(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    refresh();
     // a DROP TABLE ... CASCADE took the view: it was missing, and is back
     db.exec("DROP TABLE product CASCADE");
     let said = restore();

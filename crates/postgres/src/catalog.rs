@@ -72,7 +72,6 @@ fn object(kind: &str, schema: Option<String>, name: String, ddl: String) -> Sche
     }
 }
 
-/// Runs a catalog query without parameters.
 /// The user's relations of the kinds `relkinds` (`'r', 'p'` for tables,
 /// `'v', 'm'` for views), by name, sorted.
 pub(crate) async fn relation_names(
@@ -96,6 +95,7 @@ pub(crate) async fn relation_names(
         .collect())
 }
 
+/// Runs a catalog query without parameters.
 async fn rows(client: &Client, sql: &str) -> Result<Vec<Row>, SourceError> {
     client
         .query(sql, &[])

@@ -1022,8 +1022,9 @@ fn postgres_a_materialized_views_indexes_come_back_with_it() {
     let latest = format!("latest:{}", db.url());
     let url = db.url();
     let refresh = || db.exec("REFRESH MATERIALIZED VIEW CONCURRENTLY hierarchy");
-    let restore = || {
-        let args = ["restore", &latest, "--to", &url, "--yes"];
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", &latest, "--to", &url, "--yes"];
+        args.extend_from_slice(extra);
         let out = env.tresor(&args);
         assert!(out.status.success(), "{}", stderr(&out));
         format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
@@ -1031,21 +1032,17 @@ fn postgres_a_materialized_views_indexes_come_back_with_it() {
     // a migration added a column: the restore makes the table again, and
     // the view that went with it, silently
     db.exec("ALTER TABLE product ADD COLUMN foo int");
-    let said = restore();
+    let said = restore(&[]);
     assert!(!said.contains("view hierarchy"), "{said}");
     refresh();
     // the same, restoring that table alone: the view it took comes back
     // too (it was gone without a word)
     db.exec("ALTER TABLE product ADD COLUMN foo int");
-    let args = [
-        "restore", &latest, "--to", &url, "--tables", "product", "--yes",
-    ];
-    let out = env.tresor(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
+    restore(&["--tables", "product"]);
     refresh();
     // a DROP TABLE ... CASCADE took the view: it was missing, and is back
     db.exec("DROP TABLE product CASCADE");
-    let said = restore();
+    let said = restore(&[]);
     assert!(
         said.contains("materialized view hierarchy was missing and is back"),
         "{said}"
@@ -1053,7 +1050,7 @@ fn postgres_a_materialized_views_indexes_come_back_with_it() {
     refresh();
     // only the index was lost: it is back
     db.exec("DROP INDEX hierarchy_idx");
-    let said = restore();
+    let said = restore(&[]);
     assert!(
         said.contains("index hierarchy_idx of materialized view hierarchy was missing"),
         "{said}"

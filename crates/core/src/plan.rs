@@ -38,6 +38,38 @@ pub fn load_order(tables: &[&TableSchema]) -> Vec<TableName> {
     order
 }
 
+/// What a restore says of a foreign key of a table it made whose
+/// referenced table it neither restores nor finds in the target: a
+/// selection of the snapshot's tables, or the backup of a table group,
+/// restored into a database without the rest. PostgreSQL cannot make such
+/// a key (`made` false: left out, and added back by a later restore that
+/// brings the referenced table); SQLite and MySQL/MariaDB keep it as the
+/// snapshot has it (`made` true), and it refuses the table's new rows
+/// while foreign key checks are on.
+pub fn key_to_a_missing_table(
+    table: &TableName,
+    key: Option<&str>,
+    references: &TableName,
+    made: bool,
+) -> String {
+    let key = key.map_or_else(
+        || "a foreign key".to_string(),
+        |k| format!("foreign key {k}"),
+    );
+    if made {
+        format!(
+            "{key} of {table} references {references}, which this restore does not bring and \
+             the target lacks: new rows of {table} fail the key until {references} is restored \
+             too"
+        )
+    } else {
+        format!(
+            "{key} of {table} not made: it references {references}, which this restore does not \
+             bring and the target lacks; a restore that brings {references} adds the key back"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

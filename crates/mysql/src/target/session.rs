@@ -188,6 +188,19 @@ impl MysqlSession {
                 .find(|c| tresor_core::auto_numbered(c))
                 .map(|c| c.name.as_str());
             let (create, keys, fks) = split_ddl(ddl, &name.name, &work, ai)?;
+            // a key to a table neither restored nor in the target is made
+            // all the same (foreign key checks are off for the restore)
+            for fk in &table.foreign_keys {
+                let to = &fk.references.name;
+                if !existing.contains_key(to) && !plan.tables.iter().any(|t| &t.name == to) {
+                    self.warnings.push(tresor_core::key_to_a_missing_table(
+                        name,
+                        fk.name.as_deref(),
+                        &fk.references,
+                        true,
+                    ));
+                }
+            }
             creates.push(create);
             self.fresh_order.push(name.clone());
             self.tables.insert(

@@ -123,6 +123,40 @@ impl PgSession {
         Ok(())
     }
 
+    /// Whether the table foreign key `fk` of `table`, a table this restore
+    /// made, references is there at the commit: restored with it, or in
+    /// the target already. A key to neither cannot be made; it is left out
+    /// with a warning, so that a selection of tables (or the backup of a
+    /// table group) restores into a database without the rest.
+    async fn reaches(
+        &mut self,
+        fk: &tresor_core::ForeignKey,
+        table: &TableName,
+        key: Option<&str>,
+    ) -> Result<bool, SourceError> {
+        if self.plan_tables.contains(&fk.references) {
+            return Ok(true);
+        }
+        let there: bool = self
+            .client
+            .query_one(
+                "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                &[&qualified(&target_name(&fk.references))],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot look for table {}", fk.references), e))?
+            .get(0);
+        if !there {
+            self.warnings.push(tresor_core::key_to_a_missing_table(
+                table,
+                key,
+                &fk.references,
+                false,
+            ));
+        }
+        Ok(there)
+    }
+
     /// Whether `table` exists and lacks the constraint `name`.
     async fn lacks_key(&self, table: &str, name: &str) -> Result<bool, SourceError> {
         let row = self
@@ -290,6 +324,9 @@ impl PgSession {
         for t in &created {
             let name = qualified(&target_name(&t.name));
             for fk in &t.foreign_keys {
+                if !self.reaches(fk, &t.name, None).await? {
+                    continue;
+                }
                 let cols: Vec<String> = fk.columns.iter().map(|c| ident(c)).collect();
                 let refs: Vec<String> = fk.referenced_columns.iter().map(|c| ident(c)).collect();
                 let mut sql = format!(
@@ -410,6 +447,9 @@ impl PgSession {
         }
         for t in &created {
             for fk in &t.foreign_keys {
+                if !self.reaches(fk, &t.name, fk.name.as_deref()).await? {
+                    continue;
+                }
                 if let (Some(n), Some(d)) = (&fk.name, &fk.ddl) {
                     stmts.push((
                         format!(

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tresor_core::{Engine, ErrorKind, RestoreMode, RestoreSummary, SourceError, Value};
+use tresor_core::{Engine, ErrorKind, RestoreMode, RestoreSummary, SourceError, TableName, Value};
 
 use super::ddl;
 use super::session::{Inner, Placement, actual_name, table_exists};
@@ -95,6 +95,7 @@ impl Inner {
                 Err(e) => return Err(sql_error(format!("cannot create {what}"), e)),
             }
         }
+        warnings.extend(keys_to_missing_tables(conn, &self.created)?);
         if self.plan.schema.engine == Engine::SQLITE {
             self.restore_sequences(conn)?;
             if matches!(self.placement, Placement::Fresh { .. }) {
@@ -318,4 +319,35 @@ fn remove_with_sidecars_only(path: &Path) {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
+}
+
+/// The foreign keys of the tables this restore made that reference a
+/// table the database does not have (a selection of the snapshot's tables
+/// restored into a database without the rest): SQLite keeps such a key,
+/// and the warning says what it does to new rows.
+fn keys_to_missing_tables(
+    conn: &Connection,
+    created: &BTreeSet<String>,
+) -> Result<Vec<String>, SourceError> {
+    let mut warnings = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")
+        .ctx(|| "cannot read foreign keys".into())?;
+    for table in created {
+        let parents: Vec<String> = stmt
+            .query_map([table], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx(|| format!("cannot read the foreign keys of {table}"))?;
+        for parent in parents {
+            if !table_exists(conn, &parent)? {
+                warnings.push(tresor_core::key_to_a_missing_table(
+                    &TableName::new(table.as_str()),
+                    None,
+                    &TableName::new(parent),
+                    true,
+                ));
+            }
+        }
+    }
+    Ok(warnings)
 }

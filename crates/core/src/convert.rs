@@ -478,6 +478,10 @@ fn parse_date(s: &str) -> Option<Date> {
 }
 
 fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    // PostgreSQL's infinities, as another engine keeps them in text
+    if matches!(s, "infinity" | "-infinity") {
+        return s.parse().ok();
+    }
     if s.len() == 10 {
         return parse_date(s).map(|date| Timestamp { date, micros: 0 });
     }
@@ -665,6 +669,10 @@ mod tests {
             Some("2024-01-01T07:00:00".into())
         );
         assert_eq!(to_timestamp(&text("yesterday")), None);
+        assert_eq!(
+            to_timestamp(&text("-infinity")).map(|t| t.to_string()),
+            Some("-infinity".into())
+        );
         let u = to_uuid(&text("5790f82ec1d3fcff2a3af4d46b0a18e8")).expect("uuid");
         assert_eq!(
             to_text(&Value::Uuid(u)),

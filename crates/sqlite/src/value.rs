@@ -10,7 +10,7 @@
 
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use tresor_core::Value;
+use tresor_core::{Date, Timestamp, Value};
 
 /// The [`Value`] of one stored SQLite value.
 pub(crate) fn from_sqlite(v: ValueRef<'_>) -> Value {
@@ -93,6 +93,28 @@ impl ToSql for Bind<'_> {
     }
 }
 
+/// A timestamp as an application writes one into a `DATETIME` column of
+/// its own schema: in UTC without a zone, the date and time apart by a
+/// space (Django, Rails and SQLAlchemy all store it so, and compare it as
+/// text: a `Z` at the end made every equality miss and every value sort
+/// after the others of its second). `every_fraction`: microseconds always
+/// written out, as SQLAlchemy writes them (`12:00:00.000000`); Django and
+/// Rails leave out a fraction of 0. `None` for other values and for
+/// infinities, which go in as they are.
+pub(crate) fn app_datetime(v: &Value, every_fraction: bool) -> Option<Value> {
+    let (Value::Timestamp(t) | Value::TimestampTz(t)) = v else {
+        return None;
+    };
+    if matches!(t.date, Date::Infinity | Date::NegInfinity) {
+        return None;
+    }
+    let mut text = t.to_string().replacen('T', " ", 1);
+    if every_fraction && t.micros % 1_000_000 == 0 {
+        text.push_str(".000000");
+    }
+    Some(Value::Text(text))
+}
+
 /// Text form of values SQLite has no storage class for.
 fn as_text(v: &Value) -> String {
     match v {
@@ -100,6 +122,13 @@ fn as_text(v: &Value) -> String {
         Value::Time(t) => t.to_string(),
         Value::TimeTz { time, offset_secs } => format!("{time}{}", offset(*offset_secs)),
         Value::Timestamp(t) => t.to_string().replacen('T', " ", 1),
+        // an infinity has no zone to write
+        Value::TimestampTz(
+            t @ Timestamp {
+                date: Date::Infinity | Date::NegInfinity,
+                ..
+            },
+        ) => t.to_string(),
         Value::TimestampTz(t) => format!("{}Z", t.to_string().replacen('T', " ", 1)),
         Value::Uuid(u) => uuid_text(u),
         Value::Array(a) => json_of(&Value::Array(a.clone())).to_string(),

@@ -3,14 +3,14 @@
 use std::collections::BTreeSet;
 
 use tresor_core::{
-    ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, ValueChange,
-    convert::portable_of, is_negative_zero,
+    AppForm, ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema,
+    ValueChange, convert::portable_of, is_negative_zero,
 };
 
 use super::references::Written;
-use super::session::Inner;
+use super::session::{Inner, table_exists};
 use crate::error::SqlResultExt;
-use crate::value::{Bind, is_nan, is_native};
+use crate::value::{Bind, app_datetime, is_nan, is_native};
 
 /// SQLite turns a NaN into NULL: it is kept as text instead.
 const NAN_AS_TEXT: ValueChange = ValueChange {
@@ -48,6 +48,10 @@ impl Inner {
             conn.execute_batch(&m.stage)
                 .ctx(|| format!("cannot stage the rows of {name}"))?;
         }
+        // an application on SQLAlchemy (its migrations by Alembic) writes
+        // every timestamp's microseconds
+        let every_fraction = load.forms.contains(&Some(AppForm::IntervalEpoch))
+            && table_exists(conn, "alembic_version")?;
         let mut stmt = conn
             .prepare(&load.sql)
             .ctx(|| format!("cannot prepare insert into {name}"))?;
@@ -79,13 +83,14 @@ impl Inner {
                     let converted;
                     // the column's own form is the application's: no
                     // nearest storage class to warn of
-                    let (v, own_form) = match load
-                        .forms
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .and_then(|f| f.apply(&row[pos]))
-                    {
+                    let form = load.forms.get(i).copied().flatten();
+                    let applied = form.and_then(|f| f.apply(&row[pos])).or_else(|| {
+                        (form == Some(AppForm::IntervalEpoch))
+                            .then(|| app_datetime(&row[pos], every_fraction))
+                            .flatten()
+                            .map(|v| (v, None))
+                    });
+                    let (v, own_form) = match applied {
                         Some((v, change)) => {
                             if let Some(change) = change {
                                 changes.note(&name, column(table, pos), change)?;

@@ -610,3 +610,71 @@ fn a_diff_against_another_engine_compares_values_as_the_restore_does() {
     let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
     assert_eq!(diff["tables"][0]["updated"], 1, "{diff}");
 }
+
+/// PostgreSQL timestamps into an application's SQLite `DATETIME` columns
+/// go in as the application writes them: UTC, no zone, a space between
+/// date and time; with every fraction written out where the database is
+/// SQLAlchemy's (an `alembic_version` table), which binds `.000000`. A
+/// `timestamptz` used to go in as `2026-01-01 12:00:00Z`: an equality the
+/// application asked (Django binds `2026-01-01 12:00:00`) found nothing,
+/// and the value sorted after every other of its second. A table tresor
+/// makes keeps its `Z`, which says the instant's zone to the next restore.
+#[test]
+fn timestamps_go_into_an_applications_datetime_as_it_writes_them() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE ev (id int PRIMARY KEY, at timestamptz, naive timestamp);
+         INSERT INTO ev VALUES (1, '2026-01-01 12:00:00+00', '2026-01-01 12:00:00'),
+           (2, '2026-01-01 12:00:00.5+02', '2026-01-01 12:00:00.123456');",
+    );
+    let latest = backed_up(&env, &src);
+    for (alembic, whole) in [(false, "12:00:00"), (true, "12:00:00.000000")] {
+        let dst = Db::create(Kind::Sqlite, env.dir.path());
+        dst.exec("CREATE TABLE ev (id integer PRIMARY KEY, at datetime, naive datetime)");
+        if alembic {
+            dst.exec("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)");
+        }
+        let out = env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+        assert!(!out.contains("nearest storage class"), "{out}");
+        let q = |sql: &str| dst.query_any(Kind::Sqlite, sql);
+        assert_eq!(
+            q("SELECT at || '|' || naive FROM ev WHERE id = 1"),
+            format!("2026-01-01 {whole}|2026-01-01 {whole}")
+        );
+        assert_eq!(
+            q("SELECT at || '|' || naive FROM ev WHERE id = 2"),
+            "2026-01-01 10:00:00.500000|2026-01-01 12:00:00.123456"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT id FROM ev WHERE at = '2026-01-01 {whole}'"
+            )),
+            "1"
+        );
+        assert_eq!(
+            q("SELECT group_concat(id) FROM (SELECT id FROM ev ORDER BY at)"),
+            "2,1"
+        );
+        let diff = env.json(&["diff", &latest, "--live", &dst.url(), "--tables", "ev"]);
+        assert_eq!(diff["tables"][0]["table"], "ev", "{diff}");
+        assert_eq!(diff["tables"][0]["unchanged"], 2, "{diff}");
+    }
+    // in a table tresor makes: the zone, and an infinity as PostgreSQL
+    // writes it (it was `infinityZ`, which no restore could read back)
+    src.exec("INSERT INTO ev VALUES (3, 'infinity', '-infinity')");
+    let latest = backed_up(&env, &src);
+    let made = Db::create(Kind::Sqlite, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &made.url(), "--yes"]);
+    assert_eq!(
+        made.query_any(Kind::Sqlite, "SELECT group_concat(at, '|') FROM ev"),
+        "2026-01-01 12:00:00Z|2026-01-01 10:00:00.500000Z|infinity"
+    );
+    let back = Db::create(Kind::Postgres, env.dir.path());
+    let made_latest = backed_up(&env, &made);
+    env.ok(&["restore", &made_latest, "--to", &back.url(), "--yes"]);
+    assert_eq!(
+        back.query("SELECT at::text || ' ' || naive::text FROM ev WHERE id = 3"),
+        "infinity -infinity"
+    );
+}

@@ -136,20 +136,17 @@ impl Context {
     }
 
     /// The snapshot `spec` names (see [`tresor_ops::resolve`]). A
-    /// `latest:SOURCE` whose SOURCE is spelled otherwise than the backups
-    /// recorded it (`/srv/app.db` for `sqlite:///srv/app.db`,
-    /// `postgresql://` for `postgres://`, the default port written out)
-    /// names the same database: when the spelling matches no snapshot, the
-    /// source of the newest snapshot of that database stands in for it.
+    /// `latest:SOURCE` whose SOURCE is a URL or path names that database
+    /// however it is spelled (`/srv/app.db` for `sqlite:///srv/app.db`,
+    /// `postgresql://` for `postgres://`, the default port written out or
+    /// not, a password given or not): the newest snapshot of the kind
+    /// asked for among every spelling the backups recorded for it.
     pub fn resolve<'a>(
         &self,
         all: &'a [tresor_ops::Snapshot],
         spec: &str,
     ) -> tresor_ops::Result<&'a tresor_ops::Snapshot> {
         let found = tresor_ops::resolve(all, spec);
-        let Err(tresor_ops::OpsError::NotFound { .. }) = &found else {
-            return found;
-        };
         let Some((head, source)) =
             spec.strip_prefix("latest:")
                 .map(|rest| match rest.split_once(':') {
@@ -159,19 +156,23 @@ impl Context {
         else {
             return found;
         };
-        if source.is_empty() {
+        if source.is_empty() || self.config.source(source).is_some() {
             return found;
         }
         let identity = self.engines.identity(source);
-        let same = all
+        let spellings: std::collections::BTreeSet<&str> = all
             .iter()
-            .rev()
-            .find(|s| self.engines.identity(&s.source.url) == identity);
-        match same {
-            Some(s) if s.source.url != source => {
-                tresor_ops::resolve(all, &format!("{head}{}", s.source.url))
-            }
-            _ => found,
+            .filter(|s| self.engines.identity(&s.source.url) == identity)
+            .map(|s| s.source.url.as_str())
+            .collect();
+        let newest = spellings
+            .into_iter()
+            .filter_map(|url| tresor_ops::resolve(all, &format!("{head}{url}")).ok())
+            .chain(found.as_ref().ok().copied())
+            .max_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        match newest {
+            Some(s) => Ok(s),
+            None => found,
         }
     }
 

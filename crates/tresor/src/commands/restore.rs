@@ -234,12 +234,12 @@ fn report(
             Some(s) if made.is_empty() => outln!(
                 "undo with: tresor restore {} --to {} --yes",
                 &s[..8.min(s.len())],
-                args.target
+                tresor_core::redact_url(&args.target)
             ),
             Some(s) => outln!(
                 "undo with: tresor restore {} --to {} --yes (the tables this restore made stay: {made})",
                 &s[..8.min(s.len())],
-                args.target
+                tresor_core::redact_url(&args.target)
             ),
             None if !args.no_safety_snapshot && !made.is_empty() => outln!(
                 "no safety snapshot: the target had none of the restored tables, this restore made \

@@ -13,6 +13,12 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
     let repo = ctx.open_repo().await?;
     let all = list_snapshots(&repo).await?;
     let owners = ctx.owners();
+    // a URL or path names its database however it is spelled
+    let identity = args
+        .source
+        .as_deref()
+        .filter(|src| ctx.config.source(src).is_none())
+        .map(|src| ctx.engines.identity(src));
     let shown: Vec<_> = all
         .iter()
         .filter(|s| {
@@ -20,6 +26,9 @@ pub async fn run(ctx: &Context, args: &SnapshotsArgs) -> Result<ExitCode> {
                 s.source.name.as_deref() == Some(src)
                     || s.source.url == src
                     || owners.owner_of(s.source.name.as_deref(), &s.source.url) == Some(src)
+                    || identity
+                        .as_ref()
+                        .is_some_and(|i| *i == ctx.engines.identity(&s.source.url))
             })
         })
         .filter(|s| {

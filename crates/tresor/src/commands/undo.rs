@@ -114,9 +114,10 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> Result<ExitCode> {
         print_report(&report);
         if let Some(s) = &report.safety_snapshot {
             outln!(
-                "safety snapshot {} holds the tables as they were; undo the undo with: tresor restore {} --to {spec} --yes",
+                "safety snapshot {} holds the tables as they were; undo the undo with: tresor restore {} --to {} --yes",
                 &s[..8.min(s.len())],
-                &s[..8.min(s.len())]
+                &s[..8.min(s.len())],
+                tresor_core::redact_url(&spec)
             );
         }
     }

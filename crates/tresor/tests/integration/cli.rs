@@ -888,3 +888,52 @@ fn latest_names_a_source_however_its_url_is_spelled() {
     let shown = env.json(&["show", &format!("latest:{spelled}")]);
     assert_eq!(shown["source"]["url"], url.as_str());
 }
+
+/// A URL with a password names the same database as one without, and the
+/// password is never printed: `latest:URL` and `snapshots --source URL`
+/// found only the backups spelled the same way (an older snapshot was
+/// restored), and the `undo with:` line after a restore repeated the
+/// target's URL with its password.
+#[test]
+fn a_password_in_a_url_is_the_same_database_and_never_printed() {
+    let env = Env::new();
+    let pg = super::disasters::Db::create(super::disasters::Kind::Postgres, env.dir.path());
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");
+    let url = pg.url();
+    // the test server trusts its clients: the password is not checked
+    let secret = "S3cretPW";
+    let with = url.replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    env.ok(&["backup", &url]);
+    pg.exec("INSERT INTO t VALUES (2)");
+    env.ok(&["backup", &with]);
+    let newest = env.snapshot_ids().pop().expect("two backups");
+    for spelling in [&url, &with] {
+        let shown = env.json(&["show", &format!("latest:{spelling}")]);
+        assert_eq!(shown["id"], newest.as_str(), "{spelling}");
+        let listed = env.json(&["snapshots", "--source", spelling]);
+        assert_eq!(
+            listed.as_array().map(Vec::len),
+            Some(2),
+            "{spelling}: {listed}"
+        );
+    }
+    pg.exec("DELETE FROM t");
+    let latest = format!("latest:{url}");
+    for args in [
+        vec!["restore", &latest, "--to", &with, "--dry-run"],
+        vec!["restore", &latest, "--to", &with, "--yes"],
+        vec!["undo", "--to", &with, "--dry-run"],
+        vec!["diff", &latest, "--live", &with],
+        vec!["drill", &latest],
+        vec!["snapshots"],
+    ] {
+        let out = env.tresor(&args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!text.contains(secret), "{args:?}:\n{text}");
+        if args[0] == "restore" && args[4] == "--yes" {
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("undo with: tresor restore"), "{text}");
+        }
+    }
+    assert_eq!(pg.query("SELECT count(*) FROM t"), "2");
+}

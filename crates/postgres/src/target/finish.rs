@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use tresor_core::{Engine, RestoreMode, SchemaObject, SourceError, TableName, TableSchema};
+use tresor_core::{
+    Engine, ErrorKind, RestoreMode, SchemaObject, SourceError, TableName, TableSchema,
+};
 
 use super::session::PgSession;
 use super::target_name;
@@ -230,12 +232,49 @@ impl PgSession {
     async fn put_back_set_aside(&mut self) -> Result<(), SourceError> {
         let readd = std::mem::take(&mut self.readd);
         for sql in &readd {
-            self.exec(sql, || {
-                "cannot restore a foreign key or trigger set aside for the restore".into()
-            })
-            .await?;
+            if let Err(e) = self.client.batch_execute(sql).await {
+                return Err(self.broken_key(e));
+            }
         }
         Ok(())
+    }
+
+    /// The error of a foreign key set aside for the load that the restored
+    /// rows break when it is put back: which key, which table's rows, and
+    /// which table to restore too.
+    fn broken_key(&self, e: tokio_postgres::Error) -> SourceError {
+        let Some(db) = e
+            .as_db_error()
+            .filter(|d| *d.code() == tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+        else {
+            return pg_error(
+                "cannot restore a foreign key or trigger set aside for the restore",
+                e,
+            );
+        };
+        let child = db.table().unwrap_or("?").to_string();
+        let parent = db
+            .detail()
+            .and_then(|d| d.split("is not present in table \"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("?")
+            .to_string();
+        let restored = |name: &str| self.plan_tables.iter().any(|t| t.name == name);
+        let hint = if restored(&child) {
+            format!("try: restore {parent} too (--tables {child},{parent})")
+        } else {
+            format!("try: restore {child} too (--tables {parent},{child}), or use --mode merge")
+        };
+        SourceError::new(
+            ErrorKind::Conflict,
+            format!(
+                "foreign key {} of table {child}: rows of {child} would point at rows {parent} \
+                 does not have after the restore ({})",
+                db.constraint().unwrap_or("?"),
+                db.detail().unwrap_or_default().trim_end_matches('.')
+            ),
+        )
+        .with_hint(hint)
     }
 
     /// From another engine's snapshot: the unique constraints, indexes and
@@ -379,8 +418,119 @@ impl PgSession {
         Ok(())
     }
 
+    /// The foreign keys of the existing tables this restore loaded that
+    /// point at tables it leaves alone, checked against the loaded rows.
+    /// Under `session_replication_role = replica` (a superuser's restore)
+    /// no key is checked while the rows go in, and the keys of those
+    /// tables are not set aside and put back either: a row whose parent
+    /// was deleted since the backup went in, and the key stayed valid
+    /// over it. The referenced tables are held against writes (`SHARE`)
+    /// from the check to the commit, as a key's own check would.
+    async fn check_outgoing_keys(&mut self) -> Result<(), SourceError> {
+        let replica: String = self
+            .client
+            .query_one(
+                "SELECT pg_catalog.current_setting('session_replication_role')",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read session_replication_role", e))?
+            .get(0);
+        if replica != "replica" {
+            return Ok(());
+        }
+        let loaded: Vec<String> = self
+            .plan_tables
+            .iter()
+            .filter(|n| !self.created.contains(*n))
+            .map(|n| qualified(&target_name(n)))
+            .collect();
+        let planned: Vec<String> = self
+            .plan_tables
+            .iter()
+            .map(|n| qualified(&target_name(n)))
+            .collect();
+        if loaded.is_empty() {
+            return Ok(());
+        }
+        let columns = |key: &str, rel: &str| {
+            format!(
+                "ARRAY(SELECT pg_catalog.quote_ident(a.attname) \
+                 FROM pg_catalog.unnest(c.{key}) WITH ORDINALITY u(n, i) \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.{rel} AND a.attnum = u.n \
+                 ORDER BY u.i)"
+            )
+        };
+        let keys = self
+            .client
+            .query(
+                &format!(
+                    "SELECT c.conname::text, c.conrelid::pg_catalog.regclass::text, \
+                            c.confrelid::pg_catalog.regclass::text, {}, {} \
+                     FROM pg_catalog.pg_constraint c \
+                     WHERE c.contype = 'f' AND c.conparentid = 0 \
+                       AND c.conrelid = ANY($1::text[]::pg_catalog.regclass[]) \
+                       AND NOT c.confrelid = ANY($2::text[]::pg_catalog.regclass[])",
+                    columns("conkey", "conrelid"),
+                    columns("confkey", "confrelid")
+                ),
+                &[&loaded, &planned],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read foreign keys", e))?;
+        for k in keys {
+            let (name, child, parent, cols, refs): (
+                String,
+                String,
+                String,
+                Vec<String>,
+                Vec<String>,
+            ) = (k.get(0), k.get(1), k.get(2), k.get(3), k.get(4));
+            let set: Vec<String> = cols.iter().map(|c| format!("c.{c} IS NOT NULL")).collect();
+            let on: Vec<String> = cols
+                .iter()
+                .zip(&refs)
+                .map(|(c, p)| format!("p.{p} = c.{c}"))
+                .collect();
+            self.exec(&format!("LOCK TABLE {parent} IN SHARE MODE"), || {
+                format!("cannot hold {parent} for the check of foreign key {name}")
+            })
+            .await?;
+            let orphans: i64 = self
+                .client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {child} c WHERE {} \
+                         AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+                        set.join(" AND "),
+                        on.join(" AND ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| pg_error(format!("cannot check foreign key {name} of {child}"), e))?
+                .get(0);
+            if orphans > 0 {
+                return Err(SourceError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "foreign key {name} of table {child}: {orphans} row(s) would point at rows \
+                         {parent} does not have ({}) after the restore",
+                        cols.join(", ")
+                    ),
+                )
+                .with_hint(format!(
+                    "try: restore {parent} too (--tables {child},{parent}), or restore fewer rows \
+                     of {child} (--where)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Post-data for the tables this restore created, and sequence values.
     pub(super) async fn finish(&mut self) -> Result<(), SourceError> {
+        self.check_outgoing_keys().await?;
         if !self.is_postgres() {
             self.finish_foreign().await?;
             return self.put_back_set_aside().await;

@@ -138,11 +138,16 @@ fn same_columns(a: &[String], b: &[String]) -> bool {
 struct Found {
     total: usize,
     first: Vec<String>,
+    /// The referencing and the referenced table of the first.
+    tables: Option<(String, String)>,
 }
 
 impl Found {
-    fn add(&mut self, what: impl FnOnce() -> String) {
+    fn add(&mut self, child: &str, parent: &str, what: impl FnOnce() -> String) {
         self.total += 1;
+        if self.tables.is_none() {
+            self.tables = Some((child.to_string(), parent.to_string()));
+        }
         if self.first.len() < 5 {
             self.first.push(what());
         }
@@ -204,10 +209,19 @@ impl Inner {
         if found.total == 0 {
             return Ok(());
         }
-        Err(SourceError::new(
-            ErrorKind::Data,
+        let (child, parent) = found.tables.clone().unwrap_or_default();
+        let hint = if restored.contains_key(&child.to_lowercase()) {
             format!(
-                "restore would break {} foreign key reference(s), nothing was changed: {}{}",
+                "try: restore {parent} too (--tables {child},{parent}), or restore into a new file"
+            )
+        } else {
+            format!("try: restore {child} too (--tables {parent},{child}), or use --mode merge")
+        };
+        Err(SourceError::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} row(s) would point at rows that are missing after the restore (foreign keys), \
+                 nothing was changed: {}{}",
                 found.total,
                 found.first.join("; "),
                 if found.total > found.first.len() {
@@ -217,7 +231,7 @@ impl Inner {
                 }
             ),
         )
-        .with_hint("try: restore the referenced tables as well, or restore into a new file"))
+        .with_hint(hint))
     }
 }
 
@@ -232,7 +246,7 @@ fn check_whole(conn: &Connection, table: &str, found: &mut Found) -> Result<(), 
         let table: String = r.get(0).ctx(ctx)?;
         let rowid: Option<i64> = r.get(1).ctx(ctx)?;
         let parent: String = r.get(2).ctx(ctx)?;
-        found.add(|| match rowid {
+        found.add(&table, &parent, || match rowid {
             Some(id) => format!("{table} row {id} references a missing row of {parent}"),
             None => format!("a row of {table} references a missing row of {parent}"),
         });
@@ -296,7 +310,7 @@ fn check_rows(
                 .optional()
                 .ctx(ctx)?;
             if broken.is_some() {
-                found.add(|| {
+                found.add(table, &parent, || {
                     let shown: Vec<String> = key.iter().map(shown).collect();
                     format!(
                         "{table} row ({}) references a missing row of {parent}",

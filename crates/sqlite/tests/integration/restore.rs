@@ -237,7 +237,7 @@ async fn a_merge_checks_the_references_of_the_rows_it_wrote() {
     );
     let err = merge(&["child"]).await.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("2 foreign key reference"), "{text}");
+    assert!(text.contains("2 row(s) would point at rows"), "{text}");
     assert!(text.contains("child row (13)"), "{text}");
     assert!(text.contains("child row (14)"), "{text}");
     assert_eq!(count(&dst, "SELECT count(*) FROM child"), 3);

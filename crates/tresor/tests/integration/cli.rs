@@ -599,13 +599,13 @@ fn a_dry_run_fails_when_the_restore_would_fail() {
     ];
     let out = env.tresor(&args);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(7), "{text}{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{text}{}", stderr(&out));
     assert!(text.contains("the restore would fail"), "{text}");
     assert!(text.contains("foreign key"), "{text}");
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(&args);
     let out = env.tresor(&json_args);
-    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(out.status.code(), Some(5));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["rehearsal"]["outcome"], "failed");
     assert!(
@@ -624,7 +624,7 @@ fn a_dry_run_fails_when_the_restore_would_fail() {
         "orders",
         "--yes",
     ]);
-    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(dump(&db), before);
     // and the failed restore left no safety snapshot
     assert_eq!(env.snapshot_ids().len(), 1);

@@ -1970,3 +1970,92 @@ fn mariadb_a_selections_backup_restores_without_the_rest() {
 fn sqlite_a_selections_backup_restores_without_the_rest() {
     a_selections_backup_restores_without_the_rest(Kind::Sqlite);
 }
+
+/// An order deleted since the backup (its lines went with it), then
+/// `--tables shop_orderline`: the restored lines would point at an order
+/// the database no longer has. Every engine refuses, dry run and restore
+/// alike, naming the key and the table to restore too; PostgreSQL loaded
+/// the rows under `session_replication_role = replica`, checked no key
+/// of the restored table, and committed the orphans (its key still
+/// marked valid). A parent restored while rows written since point at
+/// rows it lacks is refused as clearly.
+fn orphans_are_refused(kind: Kind) {
+    let env = Env::new();
+    let (db, _) = backed_up(kind, &env);
+    let url = db.url();
+    let latest = format!("latest:{url}");
+    let order = db.query_any(kind, "SELECT min(order_id) FROM shop_orderline");
+    db.exec(&format!(
+        "DELETE FROM shop_orderline WHERE order_id = {order}; DELETE FROM shop_order WHERE id = {order}"
+    ));
+    let lines = db.query_any(kind, "SELECT count(*) FROM shop_orderline");
+    for extra in [
+        vec!["--tables", "shop_orderline", "--dry-run"],
+        vec!["--tables", "shop_orderline", "--yes"],
+        vec!["--tables", "shop_orderline", "--mode", "merge", "--yes"],
+        vec!["--where", "shop_orderline: id > 0", "--yes"],
+    ] {
+        let mut args = vec!["restore", latest.as_str(), "--to", url.as_str()];
+        args.extend_from_slice(&extra);
+        let out = env.tresor(&args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(5), "{kind:?} {extra:?}:\n{text}");
+        assert!(
+            text.contains("would point at rows") && text.contains("shop_order"),
+            "{kind:?} {extra:?}:\n{text}"
+        );
+        assert!(
+            text.contains("--tables"),
+            "{kind:?} {extra:?}: no hint\n{text}"
+        );
+        assert_eq!(
+            db.query_any(kind, "SELECT count(*) FROM shop_orderline"),
+            lines,
+            "{kind:?} {extra:?}: the refused restore changed the table"
+        );
+    }
+    restore_latest(
+        &env,
+        &db,
+        &["--tables", "shop_orderline,shop_order"],
+        "an order deleted",
+    );
+    // an order written since, with a line: restoring the orders alone
+    // would leave its line pointing at nothing
+    db.exec(
+        "INSERT INTO shop_order (id, user_id, placed, note, paid) \
+         SELECT 987654, user_id, placed, note, paid FROM shop_order WHERE id = (SELECT min(id) FROM shop_order); \
+         INSERT INTO shop_orderline (id, order_id, product_id, quantity, unit_price) \
+         SELECT 987654, 987654, product_id, quantity, unit_price FROM shop_orderline WHERE id = (SELECT min(id) FROM shop_orderline)",
+    );
+    let out = env.tresor(&[
+        "restore",
+        &latest,
+        "--to",
+        &url,
+        "--tables",
+        "shop_order",
+        "--dry-run",
+    ]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{kind:?}:\n{text}");
+    assert!(
+        text.contains("would point at rows") && text.contains("shop_orderline"),
+        "{kind:?}:\n{text}"
+    );
+}
+
+#[test]
+fn postgres_orphans_are_refused() {
+    orphans_are_refused(Kind::Postgres);
+}
+
+#[test]
+fn mariadb_orphans_are_refused() {
+    orphans_are_refused(Kind::Mariadb);
+}
+
+#[test]
+fn sqlite_orphans_are_refused() {
+    orphans_are_refused(Kind::Sqlite);
+}

@@ -399,6 +399,61 @@ fn plan_drops(plan: &mut RestorePlan, state: &TargetState, options: &RestoreOpti
     Ok(())
 }
 
+/// Into an engine without schemas (SQLite, MySQL/MariaDB), a table of
+/// another schema than PostgreSQL's `public` (`app.t`) goes in under its
+/// own name (`t`). A restore cannot yet tell such a table from the
+/// target's own of that name: it planned `app.t` as a table to make and
+/// `t` as one to leave alone, then loaded into `t`, without a safety
+/// snapshot or a confirmation. Refused, as are two tables that would meet
+/// under one name.
+fn refuse_flattened(
+    plan: &RestorePlan,
+    state: &TargetState,
+    engine: tresor_core::Engine,
+) -> Result<()> {
+    if engine != tresor_core::Engine::SQLITE && engine != tresor_core::Engine::MYSQL {
+        return Ok(());
+    }
+    let mut seen: std::collections::HashMap<String, &TableName> = std::collections::HashMap::new();
+    for t in &plan.tables {
+        if let Some(other) = seen.insert(t.name.to_lowercase(), t) {
+            return Err(OpsError::InvalidInput {
+                what: format!(
+                    "tables {other} and {t} would both be table {} in {engine}, which has no schemas",
+                    t.name
+                ),
+                hint: Some(format!(
+                    "restore one of them at a time, into separate databases (--tables {other}, \
+                     then --tables {t})"
+                )),
+            });
+        }
+        if t.schema.is_none() {
+            continue;
+        }
+        if let Some(there) = state
+            .tables
+            .iter()
+            .find(|e| e.name.schema.is_none() && e.name.name.eq_ignore_ascii_case(&t.name))
+        {
+            return Err(OpsError::InvalidInput {
+                what: format!(
+                    "table {t} of the snapshot would go into the target's table {}: {engine} has \
+                     no schemas, and a restore into an existing table of another schema's name \
+                     is not supported",
+                    there.name
+                ),
+                hint: Some(format!(
+                    "restore into a database without table {} (tresor makes it), or leave {t} \
+                     out (--exclude {t})",
+                    there.name
+                )),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Tables of the plan the target has now, holding rows or not, as the
 /// target spells them.
 fn in_target(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
@@ -771,6 +826,7 @@ pub async fn restore(
         app_version,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    refuse_flattened(&plan, &state, target.engine())?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
     plan_drops(&mut plan, &state, options)?;
     approximations_of(&plan, &state, target, options).await?;

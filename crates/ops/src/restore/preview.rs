@@ -18,8 +18,8 @@ use super::rehearsal::{Rehearsal, RehearsalError, rehearse};
 use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
     definition_change, extra_tables, in_target, keep_only_missing, leave_out_unheld,
-    others_connected, overwritten, plan, plan_drops, references_dropped, spelling,
-    takes_safety_snapshot, to_recreate,
+    others_connected, overwritten, plan, plan_drops, references_dropped, refuse_flattened,
+    spelling, takes_safety_snapshot, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -138,6 +138,7 @@ pub async fn preview(
         app_version,
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
+    refuse_flattened(&plan, &state, target.engine())?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
     plan_drops(&mut plan, &state, options)?;
     if plan.tables.is_empty() {

@@ -678,3 +678,51 @@ fn timestamps_go_into_an_applications_datetime_as_it_writes_them() {
         "infinity -infinity"
     );
 }
+
+/// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
+/// every table in `mediawiki`) goes into an engine without schemas under
+/// its own name. Into a database that has a table of that name, the
+/// restore planned `app.t` as a table to make and `t` as one to leave
+/// alone, then loaded into `t`: the rows written there since were gone,
+/// without a confirmation or a safety snapshot. Refused now, dry run and
+/// restore alike, as are two tables that would meet under one name; into
+/// a database without the table it is made.
+#[test]
+fn a_table_of_another_schema_never_overwrites_a_table_of_its_name() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE SCHEMA app; CREATE TABLE app.t (id serial PRIMARY KEY, v text);
+         INSERT INTO app.t (v) VALUES ('a'), ('b');",
+    );
+    let latest = backed_up(&env, &src);
+    for kind in [Kind::Sqlite, Kind::Mariadb] {
+        let dst = Db::create(kind, env.dir.path());
+        env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+        dst.exec("INSERT INTO t (v) VALUES ('precious')");
+        for last in ["--dry-run", "--yes"] {
+            let out = env.tresor(&["restore", &latest, "--to", &dst.url(), last]);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{kind:?} {last}: {err}");
+            assert!(
+                err.contains("table app.t of the snapshot would go into the target's table t"),
+                "{kind:?}: {err}"
+            );
+            assert_eq!(
+                dst.query_any(kind, "SELECT count(*) FROM t"),
+                "3",
+                "{kind:?}"
+            );
+        }
+    }
+    src.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Sqlite, env.dir.path());
+    let out = env.tresor(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tables app.t and t would both be table t"),
+        "{}",
+        stderr(&out)
+    );
+}

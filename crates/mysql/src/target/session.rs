@@ -124,6 +124,8 @@ impl MysqlSession {
             .into_iter()
             .collect();
         let run = self.lock.trim_start_matches("tresor_restore_").to_string();
+        let engines = untransacted_tables(self.ddl()?, &db).await?;
+        let mut unrestorable = Vec::new();
         let mut mismatches = Vec::new();
         let mut creates = Vec::new();
         for (n, name) in plan.tables.iter().enumerate() {
@@ -133,7 +135,24 @@ impl MysqlSession {
                     format!("table {name} is not in the snapshot"),
                 )
             })?;
-            if existing.contains_key(&name.name) && plan.recreate.contains(name) {
+            // a table of an engine without transactions (MyISAM, Aria)
+            // cannot take rows inside the restore's transaction: a dry run
+            // or a failed restore would have changed it. Replaced, it is
+            // made anew and swapped in like a table whose definition
+            // changed; a merge or another engine's rows cannot be kept
+            // apart from it
+            let untransacted = engines
+                .get(&name.name)
+                .filter(|_| existing.contains_key(&name.name));
+            if let Some(engine) = untransacted
+                && (self.mode == RestoreMode::Merge || self.foreign)
+            {
+                unrestorable.push(format!("{name} ({engine})"));
+                continue;
+            }
+            if existing.contains_key(&name.name)
+                && (plan.recreate.contains(name) || untransacted.is_some())
+            {
                 self.replaced.push(name.name.clone());
             } else if let Some(cols) = existing.get(&name.name) {
                 check_compatible(table, cols, self.foreign, &mut mismatches);
@@ -212,6 +231,29 @@ impl MysqlSession {
                     keys_added: false,
                 },
             );
+        }
+        if !unrestorable.is_empty() {
+            return Err(SourceError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} of the target cannot take rows inside a transaction: a {} into {} could \
+                     not be rolled back, and its dry run would change {}",
+                    unrestorable.join(", "),
+                    if self.foreign {
+                        "restore of another engine's snapshot"
+                    } else {
+                        "merge"
+                    },
+                    if unrestorable.len() == 1 { "it" } else { "them" },
+                    if unrestorable.len() == 1 { "it" } else { "them" },
+                ),
+            )
+            .with_hint(if self.foreign {
+                "try: leave them out (--exclude), or convert them first (ALTER TABLE ... ENGINE = InnoDB)"
+            } else {
+                "try: restore in replace mode, which swaps them in whole; leave them out \
+                 (--exclude); or convert them first (ALTER TABLE ... ENGINE = InnoDB)"
+            }));
         }
         self.dropped = plan.drop.iter().map(|n| n.name.clone()).collect();
         self.defer_keys_named_by_dropped(&db).await?;
@@ -588,4 +630,23 @@ pub(super) async fn name_holders(
 pub(super) fn lock_waits(wait: std::time::Duration) -> String {
     let secs = crate::sql::wait_secs(wait);
     format!("lock_wait_timeout = {secs}, innodb_lock_wait_timeout = {secs}")
+}
+
+/// The target's tables of an engine without transactions (MyISAM, Aria,
+/// MEMORY, ...), with their engine.
+async fn untransacted_tables(
+    conn: &mut Conn,
+    db: &str,
+) -> Result<HashMap<String, String>, SourceError> {
+    let rows: Vec<(String, String)> = conn
+        .exec(
+            "SELECT t.TABLE_NAME, t.ENGINE FROM information_schema.TABLES t \
+             JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
+               AND COALESCE(e.TRANSACTIONS, 'NO') <> 'YES'",
+            (db,),
+        )
+        .await
+        .ctx(|| "cannot read the engines of the target's tables".to_string())?;
+    Ok(rows.into_iter().collect())
 }

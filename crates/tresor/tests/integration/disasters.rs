@@ -2059,3 +2059,80 @@ fn mariadb_orphans_are_refused() {
 fn sqlite_orphans_are_refused() {
     orphans_are_refused(Kind::Sqlite);
 }
+
+/// MediaWiki keeps its `searchindex` in MyISAM, which has no
+/// transactions: rows written into it inside the restore's transaction
+/// stay written. A dry run (`nothing was changed`) and a restore that
+/// failed afterwards both left it as the snapshot had it, rows written
+/// since gone, without a safety snapshot. Now a replace makes such a
+/// table anew and swaps it in, so the rehearsal and a failed restore
+/// leave it alone; a merge into it is refused.
+#[test]
+fn mariadb_a_table_without_transactions_is_left_alone_until_the_commit() {
+    let env = Env::new();
+    let db = Db::create(Kind::Mariadb, env.dir.path());
+    db.exec(
+        "CREATE TABLE searchindex (id int AUTO_INCREMENT PRIMARY KEY, words text,
+           FULLTEXT KEY (words)) ENGINE = MyISAM;
+         INSERT INTO searchindex (words) VALUES ('alpha one'), ('alpha two'), ('beta');
+         CREATE TABLE u (id int PRIMARY KEY) ENGINE = InnoDB;
+         INSERT INTO u VALUES (1), (2);
+         CREATE TABLE v (id int PRIMARY KEY, u_id int, FOREIGN KEY (u_id) REFERENCES u (id))
+           ENGINE = InnoDB;
+         INSERT INTO v VALUES (1, 1), (2, 2);",
+    );
+    let url = db.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    db.exec(
+        "INSERT INTO searchindex (words) VALUES ('written since');
+         UPDATE searchindex SET words = 'edited' WHERE id = 2;
+         DELETE FROM v WHERE id = 2; DELETE FROM u WHERE id = 2;",
+    );
+    let now = || {
+        db.query_any(
+            Kind::Mariadb,
+            "SELECT group_concat(words ORDER BY id) FROM searchindex",
+        )
+    };
+    let since = now();
+    let latest = format!("latest:{url}");
+    let out = env.tresor(&["restore", &latest, "--to", &url, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(now(), since, "the dry run changed the MyISAM table");
+    // the rows of v would point at a user deleted since: refused after
+    // the load
+    let out = env.tresor(&[
+        "restore",
+        &latest,
+        "--to",
+        &url,
+        "--tables",
+        "searchindex,v",
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(now(), since, "the failed restore changed the MyISAM table");
+    for mode in ["--dry-run", "--yes"] {
+        let out = env.tresor(&["restore", &latest, "--to", &url, "--mode", "merge", mode]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(5), "{text}");
+        assert!(
+            text.contains(
+                "searchindex (MyISAM) of the target cannot take rows inside a transaction"
+            ),
+            "{text}"
+        );
+        assert_eq!(now(), since);
+    }
+    restore_latest(&env, &db, &[], "rows written into a MyISAM table");
+    assert_eq!(now(), "alpha one,alpha two,beta");
+    assert_eq!(
+        db.query_any(
+            Kind::Mariadb,
+            "SELECT concat(ENGINE, ' ', (SELECT count(*) FROM searchindex \
+             WHERE MATCH (words) AGAINST ('beta' IN BOOLEAN MODE))) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'searchindex'"
+        ),
+        "MyISAM 1"
+    );
+}

@@ -47,6 +47,15 @@ struct Inserter {
     enums: Vec<usize>,
     /// Empty strings for those columns in the rows not yet sent.
     error_values: usize,
+    /// In a merge, the positions of the key columns: `ON DUPLICATE KEY
+    /// UPDATE` takes any unique key, so a row whose unique value another
+    /// row of the target holds under another key would update that row
+    /// instead of going in. After each statement the rows' keys are
+    /// counted in the table, and one missing fails the restore, as the
+    /// other engines' merges fail on such a row.
+    merge_keys: Vec<usize>,
+    /// Those columns' values for the rows not yet sent.
+    sent_keys: Vec<My>,
 }
 
 /// What [`Inserter::push`] needs to know of a column for the values it
@@ -214,7 +223,7 @@ impl Inserter {
                     }
                 })
                 .collect(),
-            columns,
+            columns: columns.clone(),
             suffix,
             params: Vec::new(),
             rows: 0,
@@ -223,6 +232,14 @@ impl Inserter {
             full: None,
             enums,
             error_values: 0,
+            merge_keys: if merge {
+                keys.iter()
+                    .filter_map(|k| columns.iter().position(|c| c == k))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            sent_keys: Vec::new(),
         }
     }
 
@@ -307,6 +324,9 @@ impl Inserter {
                     None => e,
                 }
             })?;
+            if self.merge_keys.contains(&i) {
+                self.sent_keys.push(param.clone());
+            }
             self.params.push(param);
         }
         self.rows += 1;
@@ -375,8 +395,51 @@ impl Inserter {
             conn.close(stmt).await.ctx(what)?;
             result.ctx(what)?;
         }
-        self.rows = 0;
+        let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
+        self.check_merged(conn, rows).await
+    }
+
+    /// Whether every row of the statement just sent is in the table under
+    /// its own key (see `merge_keys`).
+    async fn check_merged(&mut self, conn: &mut Conn, rows: usize) -> Result<(), SourceError> {
+        let keys = std::mem::take(&mut self.sent_keys);
+        if self.merge_keys.is_empty() || rows == 0 {
+            return Ok(());
+        }
+        let names: Vec<&str> = self
+            .merge_keys
+            .iter()
+            .map(|i| self.columns[*i].as_str())
+            .collect();
+        let one = format!("({})", vec!["?"; names.len()].join(","));
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE ({}) IN ({})",
+            self.table,
+            names.join(", "),
+            vec![one; rows].join(",")
+        );
+        let found: Option<u64> = conn
+            .exec_first(sql, keys)
+            .await
+            .ctx(|| format!("cannot check the rows merged into {}", self.label))?;
+        let missing = (rows as u64).saturating_sub(found.unwrap_or(0));
+        if missing > 0 {
+            return Err(SourceError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "table {}: {missing} row(s) of the snapshot hold a unique value that a row of \
+                     the target holds under another key ({}); a merge matches rows by their key \
+                     and would have overwritten that row instead",
+                    self.label,
+                    names.join(", ")
+                ),
+            )
+            .with_hint(
+                "try: restore in replace mode, or change or delete the target's rows that hold \
+                 those values first",
+            ));
+        }
         Ok(())
     }
 

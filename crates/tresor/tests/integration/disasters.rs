@@ -2136,3 +2136,52 @@ fn mariadb_a_table_without_transactions_is_left_alone_until_the_commit() {
         "MyISAM 1"
     );
 }
+
+/// A merge matches rows by primary key. A row of the snapshot whose
+/// unique value a row of the target now holds under another key (a user
+/// deleted, then another one made with the same e-mail address) cannot go
+/// in: PostgreSQL and SQLite refused it, but MariaDB's `ON DUPLICATE KEY
+/// UPDATE` took the unique key for the row's own, overwrote the other row
+/// and left the snapshot's row out, and the restore reported success.
+#[test]
+fn a_merge_never_takes_a_unique_value_for_the_key() {
+    let env = Env::new();
+    for kind in [Kind::Mariadb, Kind::Postgres, Kind::Sqlite] {
+        let db = Db::create(kind, env.dir.path());
+        db.exec(
+            "CREATE TABLE users (id int PRIMARY KEY, email varchar(40) UNIQUE, name varchar(20));
+             INSERT INTO users VALUES (1, 'ada@example.com', 'ada'), (2, 'bob@example.com', 'bob');",
+        );
+        let url = db.url();
+        env.ok(&["backup", &url, "--quiet"]);
+        db.exec(
+            "DELETE FROM users WHERE id = 2;
+             INSERT INTO users VALUES (3, 'bob@example.com', 'robert');",
+        );
+        let latest = format!("latest:{url}");
+        for last in ["--dry-run", "--yes"] {
+            let out = env.tresor(&["restore", &latest, "--to", &url, "--mode", "merge", last]);
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert!(!out.status.success(), "{kind:?} {last}:\n{text}");
+            if kind == Kind::Mariadb {
+                assert_eq!(out.status.code(), Some(5), "{text}");
+                assert!(
+                    text.contains(
+                        "hold a unique value that a row of the target holds under another key"
+                    ),
+                    "{text}"
+                );
+            }
+        }
+        let robert = db.query_any(
+            kind,
+            "SELECT count(*) FROM users WHERE id = 3 AND name = 'robert'",
+        );
+        assert_eq!(robert, "1", "{kind:?}: the target's row was overwritten");
+        assert_eq!(
+            db.query_any(kind, "SELECT count(*) FROM users"),
+            "2",
+            "{kind:?}"
+        );
+    }
+}

@@ -123,12 +123,23 @@ pub fn to_date(v: &Value) -> Option<Date> {
     }
 }
 
-/// A time of day from `HH:MM[:SS[.ffffff]]` text.
+/// A time of day from `HH:MM[:SS[.ffffff]]` text, after a date or not.
 pub fn to_time(v: &Value) -> Option<Time> {
     match v {
         Value::Time(t) => Some(*t),
         Value::Text(s) => {
             let t = s.trim();
+            // a time of day after a date (Rails keeps a `time` on SQLite
+            // as `2000-01-01 01:01:07`), as PostgreSQL reads it
+            let t = match t.get(..11) {
+                Some(date)
+                    if date.get(..10).and_then(parse_date).is_some()
+                        && date.ends_with([' ', 'T']) =>
+                {
+                    &t[11..]
+                }
+                _ => t,
+            };
             let full = if t.len() == 5 {
                 format!("{t}:00")
             } else {
@@ -669,6 +680,15 @@ mod tests {
             Some("2024-01-01T07:00:00".into())
         );
         assert_eq!(to_timestamp(&text("yesterday")), None);
+        assert_eq!(
+            to_time(&text("2000-01-01 23:59:59.5")).map(|t| t.to_string()),
+            Some("23:59:59.500000".into())
+        );
+        assert_eq!(
+            to_time(&text("2000-01-01T01:01")).map(|t| t.to_string()),
+            Some("01:01:00".into())
+        );
+        assert_eq!(to_time(&text("2000-13-01 01:01:07")), None);
         assert_eq!(
             to_timestamp(&text("-infinity")).map(|t| t.to_string()),
             Some("-infinity".into())

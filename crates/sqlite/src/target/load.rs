@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use tresor_core::{
-    AppForm, ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema,
+    AppForm, ErrorKind, PortableType, RestoreMode, RowReceiver, SourceError, TableSchema, Value,
     ValueChange, convert::portable_of, is_negative_zero,
 };
 
@@ -52,6 +52,9 @@ impl Inner {
         // every timestamp's microseconds
         let every_fraction = load.forms.contains(&Some(AppForm::IntervalEpoch))
             && table_exists(conn, "alembic_version")?;
+        // an application on Rails (its `ar_internal_metadata`) keeps a time
+        // of day after the date 2000-01-01, and compares it so
+        let rails_times = !load.forms.is_empty() && table_exists(conn, "ar_internal_metadata")?;
         let mut stmt = conn
             .prepare(&load.sql)
             .ctx(|| format!("cannot prepare insert into {name}"))?;
@@ -84,12 +87,20 @@ impl Inner {
                     // the column's own form is the application's: no
                     // nearest storage class to warn of
                     let form = load.forms.get(i).copied().flatten();
-                    let applied = form.and_then(|f| f.apply(&row[pos])).or_else(|| {
-                        (form == Some(AppForm::IntervalEpoch))
-                            .then(|| app_datetime(&row[pos], every_fraction))
-                            .flatten()
-                            .map(|v| (v, None))
-                    });
+                    let applied = form
+                        .and_then(|f| f.apply(&row[pos]))
+                        .or_else(|| {
+                            (form == Some(AppForm::IntervalEpoch))
+                                .then(|| app_datetime(&row[pos], every_fraction))
+                                .flatten()
+                                .map(|v| (v, None))
+                        })
+                        .or_else(|| match &row[pos] {
+                            Value::Time(t) if rails_times => {
+                                Some((Value::Text(format!("2000-01-01 {t}")), None))
+                            }
+                            _ => None,
+                        });
                     let (v, own_form) = match applied {
                         Some((v, change)) => {
                             if let Some(change) = change {

@@ -726,3 +726,50 @@ fn a_table_of_another_schema_never_overwrites_a_table_of_its_name() {
         stderr(&out)
     );
 }
+
+/// Rails keeps a `time` column on SQLite as the time after the date
+/// 2000-01-01 (`2000-01-01 01:01:07`), and compares it so. Into
+/// PostgreSQL's `time` such a value was refused (`cannot write a text
+/// value into type time`), though PostgreSQL reads it as its time of day;
+/// the other way, into Rails' own SQLite schema, it went in as `01:01:07`,
+/// which Rails' queries never matched.
+#[test]
+fn rails_times_of_day_cross_both_ways() {
+    let env = Env::new();
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    lite.exec(
+        "CREATE TABLE ar_internal_metadata (key varchar PRIMARY KEY, value varchar);
+         CREATE TABLE events (id integer PRIMARY KEY, at time);
+         INSERT INTO events VALUES (1, '2000-01-01 01:01:07'), (2, '2000-01-01 23:59:59.5');",
+    );
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec("CREATE TABLE events (id bigint PRIMARY KEY, at time)");
+    let latest = backed_up(&env, &lite);
+    env.ok(&[
+        "restore",
+        &latest,
+        "--to",
+        &pg.url(),
+        "--tables",
+        "events",
+        "--yes",
+    ]);
+    assert_eq!(
+        pg.query("SELECT string_agg(at::text, ',' ORDER BY id) FROM events"),
+        "01:01:07,23:59:59.5"
+    );
+    lite.exec("DELETE FROM events");
+    let back = backed_up(&env, &pg);
+    env.ok(&["restore", &back, "--to", &lite.url(), "--yes"]);
+    assert_eq!(
+        lite.query_any(Kind::Sqlite, "SELECT group_concat(at, '|') FROM events"),
+        "2000-01-01 01:01:07|2000-01-01 23:59:59.500000"
+    );
+    assert_eq!(
+        lite.query_any(
+            Kind::Sqlite,
+            "SELECT id FROM events WHERE at = '2000-01-01 01:01:07'"
+        ),
+        "1"
+    );
+}

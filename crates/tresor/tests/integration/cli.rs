@@ -887,6 +887,24 @@ fn latest_names_a_source_however_its_url_is_spelled() {
         .replacen(":5432/", "/", 1);
     let shown = env.json(&["show", &format!("latest:{spelled}")]);
     assert_eq!(shown["source"]["url"], url.as_str());
+    let backup = shown["id"].clone();
+    // a restore through the other spelling records its safety snapshot
+    // under it: latest:SPELLING is still the backup, and the safety
+    // snapshot is found through either spelling
+    pg.exec("INSERT INTO t VALUES (1)");
+    env.ok(&[
+        "restore",
+        &format!("latest:{url}"),
+        "--to",
+        &spelled,
+        "--yes",
+    ]);
+    for spelling in [&url, &spelled] {
+        let shown = env.json(&["show", &format!("latest:{spelling}")]);
+        assert_eq!(shown["id"], backup, "{spelling}");
+        let safety = env.json(&["show", &format!("latest:safety:{spelling}")]);
+        assert_eq!(safety["trigger"], "pre-restore", "{spelling}: {safety}");
+    }
 }
 
 /// A URL with a password names the same database as one without, and the

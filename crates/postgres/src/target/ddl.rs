@@ -103,11 +103,7 @@ impl PgSession {
         if fresh_db {
             self.create_extensions().await?;
             for o in self.objects("schema") {
-                self.exec(
-                    &format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&o.name.name)),
-                    || format!("cannot create schema {}", o.name.name),
-                )
-                .await?;
+                self.ensure_schema(&o.name.name).await?;
             }
             for o in self.schema.objects.clone() {
                 let exists = match o.kind.as_str() {
@@ -157,10 +153,7 @@ impl PgSession {
                 )
             })?;
             if let Some(s) = &t.name.schema {
-                self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
-                    format!("cannot create schema {s}")
-                })
-                .await?;
+                self.ensure_schema(s).await?;
             }
             self.client.batch_execute(&ddl).await.map_err(|e| {
                 let taken = e.code() == Some(&SqlState::DUPLICATE_TABLE);
@@ -231,10 +224,7 @@ impl PgSession {
         for (o, used) in types.iter().zip(used) {
             if used && !self.exists("to_regtype", &o.name).await? {
                 if let Some(s) = &o.name.schema {
-                    self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
-                        format!("cannot create schema {s}")
-                    })
-                    .await?;
+                    self.ensure_schema(s).await?;
                 }
                 self.exec(&o.ddl, || format!("cannot create {} {}", o.kind, o.name))
                     .await?;
@@ -262,10 +252,7 @@ impl PgSession {
                     .any(|t| t.ddl.as_deref().is_some_and(|d| d.contains(&o.name.name)));
             if used && !self.exists("to_regclass", &o.name).await? {
                 if let Some(s) = &o.name.schema {
-                    self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
-                        format!("cannot create schema {s}")
-                    })
-                    .await?;
+                    self.ensure_schema(s).await?;
                 }
                 self.exec(&o.ddl, || format!("cannot create sequence {}", o.name))
                     .await?;
@@ -289,10 +276,7 @@ impl PgSession {
         for t in &tables {
             let name = target_name(&t.name);
             if let Some(s) = &name.schema {
-                self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
-                    format!("cannot create schema {s}")
-                })
-                .await?;
+                self.ensure_schema(s).await?;
             }
             let mut cols: Vec<String> =
                 tresor_core::made_columns(t, self.schema.engine, Engine::POSTGRES)
@@ -469,10 +453,7 @@ impl PgSession {
                 continue;
             }
             if let Some(s) = o.extra.get("schema").and_then(|v| v.as_str()) {
-                self.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(s)), || {
-                    format!("cannot create schema {s}")
-                })
-                .await?;
+                self.ensure_schema(s).await?;
             }
             let mut ddl = o.ddl.clone();
             if same_version {
@@ -501,6 +482,29 @@ impl PgSession {
 
     /// Runs `sql` under a savepoint; a failure becomes a warning naming
     /// what was skipped instead of failing the restore.
+    /// Makes schema `s` unless it is there: `CREATE SCHEMA IF NOT EXISTS`
+    /// asks for the right to create schemas even when it is, which the
+    /// role that owns the schema and every table in it (an application's,
+    /// restoring its own database) need not have.
+    pub(super) async fn ensure_schema(&mut self, s: &str) -> Result<(), SourceError> {
+        let there: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+                &[&s],
+            )
+            .await
+            .map_err(|e| pg_error(format!("cannot look for schema {s}"), e))?
+            .get(0);
+        if there {
+            return Ok(());
+        }
+        self.exec(&format!("CREATE SCHEMA {}", ident(s)), || {
+            format!("cannot create schema {s}")
+        })
+        .await
+    }
+
     pub(super) async fn try_exec(&mut self, sql: &str, what: String) -> Result<(), SourceError> {
         if let Some(text) = self.attempt(sql).await? {
             self.warnings.push(format!("{what}: {text} (skipped)"));

@@ -633,6 +633,8 @@ impl PgSession {
         }
         if self.info.restore_roles || self.privileges {
             self.restore_roles().await?;
+        } else if !fresh_db && !created.is_empty() {
+            self.keep_owners(&created).await?;
         }
         if let (true, Some(t)) = (self.privileges, self.large_objects.clone()) {
             for sql in super::large_objects::privileges(&t) {
@@ -970,6 +972,95 @@ impl PgSession {
             if o.kind == "comment" && o.table.as_ref().is_none_or(|t| self.created.contains(t)) {
                 self.exec(&o.ddl, || "cannot restore a comment".into())
                     .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tables this restore made in a database that holds others (a
+    /// table dropped by mistake, or made again with the definition it had)
+    /// get the owner and the grants the snapshot has for them, and their
+    /// sequences the grants on those, where the target has the roles:
+    /// made by a superuser's restore, such a table was the superuser's
+    /// own, and the application, which owned or was granted the rest, was
+    /// refused it (`permission denied for table page`). A database the
+    /// restore makes whole stays the restoring user's (`--with-privileges`
+    /// restores every owner and grant). What the target refuses (an owner
+    /// the restoring user may not give a table to) is a warning.
+    async fn keep_owners(&mut self, created: &[TableSchema]) -> Result<(), SourceError> {
+        let roles: HashSet<String> = self
+            .client
+            .query("SELECT rolname::text FROM pg_catalog.pg_roles", &[])
+            .await
+            .map_err(|e| pg_error("cannot list roles", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let me: String = self
+            .client
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .map_err(|e| pg_error("cannot read the current user", e))?
+            .get(0);
+        let tables: Vec<String> = created
+            .iter()
+            .map(|t| qualified(&target_name(&t.name)))
+            .collect();
+        // the grants name relations as `schema.name`, each quoted as needed
+        let sequences: Vec<String> = self
+            .client
+            .query(
+                "SELECT pg_catalog.format('%I.%I', n.nspname, s.relname) \
+                 FROM pg_catalog.pg_class s JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace \
+                 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                   AND d.objid = s.oid AND d.deptype IN ('a', 'i') \
+                 WHERE s.relkind = 'S' AND d.refobjid = ANY($1::text[]::pg_catalog.regclass[])",
+                &[&tables],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read the sequences of the restored tables", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut stmts: Vec<String> = Vec::new();
+        for (t, name) in created.iter().zip(&tables) {
+            if let Some(owner) = t.extra.get("owner").and_then(|v| v.as_str())
+                && owner != me
+                && roles.contains(owner)
+            {
+                stmts.push(format!("ALTER TABLE {name} OWNER TO {}", ident(owner)));
+            }
+        }
+        let mut named = Vec::new();
+        for t in &tables {
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) \
+                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.oid = $1::text::pg_catalog.regclass",
+                    &[t],
+                )
+                .await
+                .map_err(|e| pg_error(format!("cannot read table {t}"), e))?;
+            named.push(row.get::<_, String>(0));
+        }
+        let on: Vec<String> = named
+            .iter()
+            .map(|t| format!(" ON TABLE {t} TO "))
+            .chain(sequences.iter().map(|s| format!(" ON SEQUENCE {s} TO ")))
+            .collect();
+        for g in self.objects("grant") {
+            if on.iter().any(|o| g.ddl.contains(o.as_str())) {
+                stmts.push(g.ddl);
+            }
+        }
+        for sql in stmts {
+            if let Some(why) = self.attempt(&sql).await? {
+                self.warnings.push(format!(
+                    "{sql}: {why} (the table keeps the restoring user as its owner, or lacks the \
+                     grant; run it as a superuser or the owner)"
+                ));
             }
         }
         Ok(())

@@ -2185,3 +2185,66 @@ fn a_merge_never_takes_a_unique_value_for_the_key() {
         );
     }
 }
+
+/// The application owns its tables (MediaWiki's installer makes them as
+/// its own role, in its own schema) and grants a reader. A table dropped
+/// by mistake, restored by a superuser, came back the superuser's own and
+/// without its grants: the application was refused it (`permission denied
+/// for table page`). Restored by the application's own role, the restore
+/// failed before anything (`cannot create schema wiki: permission denied
+/// for database`), though the schema was there and the role owned it.
+#[test]
+fn postgres_a_table_made_again_keeps_its_owner_and_grants() {
+    let env = Env::new();
+    let app = unique("tresor_app");
+    let reader = unique("tresor_reader");
+    let db = Db::create(Kind::Postgres, env.dir.path());
+    db.admin(&format!(
+        "CREATE ROLE {app} LOGIN; CREATE ROLE {reader} NOLOGIN"
+    ));
+    db.exec(&format!(
+        "CREATE SCHEMA wiki AUTHORIZATION {app};
+         SET ROLE {app};
+         CREATE TABLE wiki.page (id serial PRIMARY KEY, title text);
+         CREATE TABLE wiki.revision (id serial PRIMARY KEY,
+           page_id int REFERENCES wiki.page (id), body text);
+         INSERT INTO wiki.page (title) VALUES ('Main'), ('Help');
+         INSERT INTO wiki.revision (page_id, body) VALUES (1, 'hello'), (2, 'help');
+         GRANT SELECT ON wiki.page TO {reader};
+         GRANT USAGE ON SEQUENCE wiki.page_id_seq TO {reader};"
+    ));
+    let url = db.url();
+    env.ok(&["backup", &url, "--quiet"]);
+    let acl = || {
+        db.query(
+            "SELECT string_agg(c.relname || ' ' || c.relowner::regrole::text || ' ' || \
+             coalesce(c.relacl::text, '-'), '; ' ORDER BY c.relname) FROM pg_class c \
+             WHERE c.relnamespace = 'wiki'::regnamespace AND c.relkind IN ('r', 'S')",
+        )
+    };
+    let before = acl();
+    assert!(before.contains(&format!("{reader}=r/{app}")), "{before}");
+    let as_app = url.replacen("postgres@", &format!("{app}@"), 1);
+    for (who, restorer) in [("a superuser", url.as_str()), ("the application", &as_app)] {
+        db.exec("DROP TABLE wiki.page CASCADE");
+        let out = env.tresor(&[
+            "restore",
+            &format!("latest:{url}"),
+            "--to",
+            restorer,
+            "--yes",
+        ]);
+        assert!(out.status.success(), "restored by {who}: {}", stderr(&out));
+        assert_eq!(acl(), before, "restored by {who}");
+        // the application writes again
+        db.exec(&format!(
+            "SET ROLE {app}; INSERT INTO wiki.page (title) VALUES ('New')"
+        ));
+        db.exec("DELETE FROM wiki.page WHERE title = 'New'");
+    }
+    drop(db);
+    let admin = Db::create(Kind::Postgres, env.dir.path());
+    admin.admin(&format!(
+        "DROP ROLE IF EXISTS {app}; DROP ROLE IF EXISTS {reader}"
+    ));
+}

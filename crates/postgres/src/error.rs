@@ -13,6 +13,11 @@ pub(crate) fn pg_error(context: impl Into<String>, e: tokio_postgres::Error) -> 
         if let Some(detail) = db.detail() {
             text.push_str(&format!(" ({detail})"));
         }
+        // where a `COPY` stopped: the row and the column
+        // (`COPY customers, line 3, column balance: "1e14"`)
+        if let Some(at) = db.where_().filter(|w| w.starts_with("COPY ")) {
+            text.push_str(&format!(" at {at}"));
+        }
         context = format!("{context}: {text}");
     }
     let hint = match kind {

@@ -773,3 +773,26 @@ fn rails_times_of_day_cross_both_ways() {
         "1"
     );
 }
+
+/// A value the target's column cannot hold fails the restore, naming the
+/// table, the row and the column (PostgreSQL's `COPY` said only `numeric
+/// field overflow`).
+#[test]
+fn a_value_postgresql_refuses_names_its_column() {
+    let env = Env::new();
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    lite.exec(
+        "CREATE TABLE customers (id integer PRIMARY KEY, balance real);
+         INSERT INTO customers VALUES (1, 5.5), (2, 1e14);",
+    );
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec("CREATE TABLE customers (id bigint PRIMARY KEY, balance numeric(20,6))");
+    let latest = backed_up(&env, &lite);
+    let out = env.tresor(&["restore", &latest, "--to", &pg.url(), "--dry-run"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("numeric field overflow") && text.contains("line 2, column balance"),
+        "{text}"
+    );
+}

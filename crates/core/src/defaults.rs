@@ -104,11 +104,20 @@ pub fn portable_default(c: &Column) -> Option<PortableDefault> {
 /// has none for it). A `NULL` default (MySQL's for a nullable column), an
 /// identity and a generated column's expression are no default.
 pub(crate) fn default_lost(c: &Column) -> bool {
-    let set = c
-        .default
-        .as_deref()
-        .is_some_and(|d| !d.trim().eq_ignore_ascii_case("null"));
+    let set = c.default.as_deref().is_some_and(|d| !is_null(d));
     set && c.generated.is_none() && !auto_numbered(c) && portable_default(c).is_none()
+}
+
+/// Whether a default expression is `NULL`, however written: PostgreSQL
+/// keeps `DEFAULT NULL` on a `varchar` as `NULL::character varying`,
+/// SQLite keeps the parentheses the DDL had.
+fn is_null(expr: &str) -> bool {
+    let mut e = expr.trim();
+    while e.len() >= 2 && e.starts_with('(') && e.ends_with(')') {
+        e = e[1..e.len() - 1].trim();
+    }
+    let e = e.to_ascii_lowercase();
+    e == "null" || e.starts_with("null::")
 }
 
 /// A default expression of any engine, read as a [`PortableDefault`].
@@ -223,6 +232,16 @@ mod tests {
             ("'a' || 'b'", None),
         ] {
             assert_eq!(parse(expr), want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn a_null_default_is_no_default_however_written() {
+        for d in ["NULL", "null", "NULL::character varying", "(NULL)", " NULL::text "] {
+            assert!(is_null(d), "{d}");
+        }
+        for d in ["'NULL'", "nullif(a, b)", "0"] {
+            assert!(!is_null(d), "{d}");
         }
     }
 

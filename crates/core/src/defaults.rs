@@ -237,7 +237,13 @@ mod tests {
 
     #[test]
     fn a_null_default_is_no_default_however_written() {
-        for d in ["NULL", "null", "NULL::character varying", "(NULL)", " NULL::text "] {
+        for d in [
+            "NULL",
+            "null",
+            "NULL::character varying",
+            "(NULL)",
+            " NULL::text ",
+        ] {
             assert!(is_null(d), "{d}");
         }
         for d in ["'NULL'", "nullif(a, b)", "0"] {

@@ -796,3 +796,30 @@ fn a_value_postgresql_refuses_names_its_column() {
         "{text}"
     );
 }
+
+/// MediaWiki numbers its actors with a `bigint unsigned AUTO_INCREMENT`:
+/// into an empty PostgreSQL database it became a `numeric(20,0)` identity,
+/// which PostgreSQL refuses (`identity column type must be smallint,
+/// integer, or bigint`). It counts in a `bigint` identity now.
+#[test]
+fn an_unsigned_bigint_counter_is_a_bigint_identity_in_postgresql() {
+    let env = Env::new();
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    my.exec(
+        "CREATE TABLE actor (actor_id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,
+           actor_name varbinary(255) NOT NULL);
+         INSERT INTO actor (actor_name) VALUES ('Admin'), ('Bot');",
+    );
+    let latest = backed_up(&env, &my);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+    assert_eq!(
+        pg.query(
+            "SELECT data_type || ' ' || is_identity FROM information_schema.columns \
+             WHERE table_name = 'actor' AND column_name = 'actor_id'"
+        ),
+        "bigint YES"
+    );
+    pg.exec("INSERT INTO actor (actor_name) VALUES ('\\x4e6577')");
+    assert_eq!(pg.query("SELECT max(actor_id) FROM actor"), "3");
+}

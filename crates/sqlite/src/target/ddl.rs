@@ -67,10 +67,25 @@ pub(crate) fn type_change(p: &PortableType) -> Option<TypeChange> {
 
 /// `CREATE TABLE` for `table`, from its portable columns and key.
 pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
+    // a key the source numbered itself (an identity, a serial,
+    // `AUTO_INCREMENT`) is SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT`,
+    // as Rails and knex make it: its numbers are never given again, and
+    // the application sees the column numbered (Directus refused inserts
+    // without an id into a plain `INTEGER` key)
+    let counter = match table.primary_key.as_slice() {
+        [k] => table.column(k).filter(|c| {
+            tresor_core::auto_numbered(c) && matches!(c.portable, PortableType::Int { .. })
+        }),
+        _ => None,
+    };
     let mut parts: Vec<String> = tresor_core::made_columns(table, from, Engine::SQLITE)
         .into_iter()
         .map(|(c, generated)| {
             let mut s = ident(&c.name);
+            if counter.is_some_and(|k| k.name == c.name) {
+                s.push_str(" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT");
+                return s;
+            }
             let ty = declared_type(&c.portable);
             let ty = ty.as_str();
             if !ty.is_empty() {
@@ -93,7 +108,7 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
             s
         })
         .collect();
-    if !table.primary_key.is_empty() {
+    if !table.primary_key.is_empty() && counter.is_none() {
         parts.push(format!(
             "PRIMARY KEY ({})",
             ident_list(table.primary_key.iter().map(String::as_str))

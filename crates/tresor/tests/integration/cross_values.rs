@@ -823,3 +823,34 @@ fn an_unsigned_bigint_counter_is_a_bigint_identity_in_postgresql() {
     pg.exec("INSERT INTO actor (actor_name) VALUES ('\\x4e6577')");
     assert_eq!(pg.query("SELECT max(actor_id) FROM actor"), "3");
 }
+
+/// A key the source numbered itself (PostgreSQL's `serial`, MariaDB's
+/// `AUTO_INCREMENT`) into an empty SQLite database is `INTEGER PRIMARY
+/// KEY AUTOINCREMENT`, as Rails and knex make it: a plain `INTEGER` key
+/// gave the number of a deleted newest row again, and Directus, which
+/// reads the column as not numbered, refused to insert without an id.
+#[test]
+fn a_numbered_key_is_sqlites_autoincrement() {
+    let env = Env::new();
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec(
+        "CREATE TABLE tags (id serial PRIMARY KEY, label text UNIQUE);
+         INSERT INTO tags (label) VALUES ('a'), ('b'), ('c');
+         CREATE TABLE pairs (a int, b int, PRIMARY KEY (a, b));",
+    );
+    let latest = backed_up(&env, &pg);
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &lite.url(), "--yes"]);
+    let q = |sql: &str| lite.query_any(Kind::Sqlite, sql);
+    let ddl = q("SELECT sql FROM sqlite_master WHERE name = 'tags'");
+    assert!(
+        ddl.contains("\"id\" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT"),
+        "{ddl}"
+    );
+    assert!(
+        q("SELECT sql FROM sqlite_master WHERE name = 'pairs'")
+            .contains("PRIMARY KEY (\"a\", \"b\")")
+    );
+    lite.exec("DELETE FROM tags WHERE id = 3; INSERT INTO tags (label) VALUES ('d')");
+    assert_eq!(q("SELECT id FROM tags WHERE label = 'd'"), "4");
+}

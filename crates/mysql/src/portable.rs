@@ -48,18 +48,23 @@ fn key_bytes(p: &PortableType) -> u64 {
     }
 }
 
-/// For a column `c` that is part of a key or index of `t` (MySQL cannot
-/// index unbounded text without a prefix length): the longest `VARCHAR`
-/// unbounded text in it can have, the key bytes its widest key leaves
-/// once its other columns have theirs, shared evenly among that key's
-/// unbounded columns; `None` when it is in no key.
+/// For a column `c` that is part of a key of `t` (its primary key, a
+/// unique constraint or index, a foreign key: MySQL cannot key unbounded
+/// text without a prefix length, and a prefix would make values that
+/// differ after it collide): the longest `VARCHAR` unbounded text in it
+/// can have, the key bytes its widest key leaves once its other columns
+/// have theirs, shared evenly among that key's unbounded columns; `None`
+/// when it is in no key. Text only in a plain index stays `longtext`,
+/// and the index takes a prefix of it ([`index_parts`]): as a `VARCHAR`
+/// sized for the index it refused longer values (MediaWiki's `job_params`
+/// under its `job_cmd` index).
 fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
     let keys = std::iter::once(&t.primary_key)
         .chain(t.constraints.iter().map(|u| &u.columns))
         .chain(
             t.indexes
                 .iter()
-                .filter(|i| i.special_kind().is_none())
+                .filter(|i| i.special_kind().is_none() && i.unique)
                 .map(|i| &i.columns),
         )
         .chain(t.foreign_keys.iter().map(|f| &f.columns));
@@ -91,37 +96,39 @@ fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
 /// same rows. A unique one is left whole, since a prefix would make
 /// values that differ after it collide.
 fn index_parts(t: &TableSchema, columns: &[String], unique: bool) -> Vec<String> {
-    // (name, characters of text in the key, or None, and its key bytes)
-    let sized: Vec<(&String, Option<u64>, u64)> = columns
+    // (name, characters of text in the key, or None, its key bytes, and
+    // whether it is `longtext`, which an index takes only a prefix of)
+    let sized: Vec<(&String, Option<u64>, u64, bool)> = columns
         .iter()
         .map(|c| match t.column(c).map(portable_of) {
-            Some(p) if sized_by_key(&p) => {
-                let n = key_width(t, c).unwrap_or(KEY_VARCHAR);
-                (c, Some(n), 4 * n + 2)
-            }
+            Some(p) if sized_by_key(&p) => match key_width(t, c) {
+                Some(n) => (c, Some(n), 4 * n + 2, false),
+                None => (c, Some(KEY_VARCHAR), 4 * KEY_VARCHAR + 2, true),
+            },
             Some(PortableType::Text {
                 max_len: Some(n), ..
             }) => {
                 let n = n.min(MAX_VARCHAR);
-                (c, Some(n), 4 * n + 2)
+                (c, Some(n), 4 * n + 2, false)
             }
-            Some(p) => (c, None, key_bytes(&p)),
-            None => (c, None, 8),
+            Some(p) => (c, None, key_bytes(&p), false),
+            None => (c, None, 8, false),
         })
         .collect();
-    let total: u64 = sized.iter().map(|(_, _, b)| b).sum();
-    if unique || total <= KEY_BYTES {
+    let total: u64 = sized.iter().map(|(_, _, b, _)| b).sum();
+    let long = sized.iter().any(|(_, _, _, long)| *long);
+    if !long && (unique || total <= KEY_BYTES) {
         return columns.iter().map(|c| quote(c)).collect();
     }
     let fixed: u64 = sized
         .iter()
-        .filter(|(_, n, _)| n.is_none())
-        .map(|(_, _, b)| b)
+        .filter(|(_, n, _, _)| n.is_none())
+        .map(|(_, _, b, _)| b)
         .sum();
     let mut texts: Vec<(usize, u64)> = sized
         .iter()
         .enumerate()
-        .filter_map(|(i, (_, n, _))| n.map(|n| (i, n)))
+        .filter_map(|(i, (_, n, _, _))| n.map(|n| (i, n)))
         .collect();
     texts.sort_by_key(|(_, n)| *n);
     let mut left = KEY_BYTES.saturating_sub(fixed + 2 * texts.len() as u64) / 4;
@@ -131,14 +138,14 @@ fn index_parts(t: &TableSchema, columns: &[String], unique: bool) -> Vec<String>
         let share = (left / (count - k as u64)).max(1);
         let take = n.min(share);
         left = left.saturating_sub(take);
-        if take < n {
+        if take < n || sized[i].3 {
             prefix[i] = Some(take);
         }
     }
     sized
         .iter()
         .zip(prefix)
-        .map(|((c, _, _), p)| match p {
+        .map(|((c, _, _, _), p)| match p {
             Some(p) => format!("{}({p})", quote(c)),
             None => quote(c),
         })
@@ -577,6 +584,61 @@ mod tests {
             "`b` varchar(384)",
         ] {
             assert!(made.contains(column), "{column}: {made}");
+        }
+    }
+
+    /// Unbounded text only in a plain index (MediaWiki's `job_params`, the
+    /// last column of its `job_cmd` index) stays `longtext`, and the index
+    /// takes a prefix of it: sized for the index as a `VARCHAR`, it
+    /// refused the application's longer values (`Data too long`).
+    #[test]
+    fn text_in_a_plain_index_keeps_every_value() {
+        let text = |name: &str| {
+            Column::new(
+                name,
+                "text",
+                PortableType::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+            )
+        };
+        let mut t = TableSchema::with_columns(
+            TableName::new("job"),
+            vec![
+                text("job_cmd"),
+                Column::new(
+                    "job_namespace",
+                    "integer",
+                    PortableType::Int {
+                        bits: 32,
+                        unsigned: false,
+                    },
+                ),
+                text("job_title"),
+                text("job_params"),
+            ],
+        );
+        t.indexes.push(tresor_core::Index {
+            name: "job_cmd".into(),
+            columns: vec![
+                "job_cmd".into(),
+                "job_namespace".into(),
+                "job_title".into(),
+                "job_params".into(),
+            ],
+            unique: false,
+            ddl: None,
+            extra: Default::default(),
+        });
+        let made = create_table(&t, Engine::POSTGRES);
+        for part in [
+            "`job_cmd` longtext",
+            "`job_title` longtext",
+            "`job_params` longtext",
+            "KEY `job_cmd` (`job_cmd`(254),`job_namespace`,`job_title`(255),`job_params`(255))",
+        ] {
+            assert!(made.contains(part), "{part}: {made}");
         }
     }
 

@@ -854,3 +854,33 @@ fn a_numbered_key_is_sqlites_autoincrement() {
     lite.exec("DELETE FROM tags WHERE id = 3; INSERT INTO tags (label) VALUES ('d')");
     assert_eq!(q("SELECT id FROM tags WHERE label = 'd'"), "4");
 }
+
+/// MediaWiki's `job` table indexes four columns, unbounded text among
+/// them (`job_params`): into an empty MariaDB database each became a
+/// `varchar` sized to share the index's bytes, which refused the longer
+/// values (`Data too long for column 'job_params'`). They stay `longtext`
+/// now, and the index takes a prefix of each.
+#[test]
+fn text_under_a_plain_index_keeps_every_value_in_mariadb() {
+    let env = Env::new();
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec(
+        "CREATE TABLE job (job_id serial PRIMARY KEY, job_cmd text NOT NULL,
+           job_namespace int NOT NULL, job_title text NOT NULL, job_params text NOT NULL);
+         CREATE INDEX job_cmd ON job (job_cmd, job_namespace, job_title, job_params);
+         INSERT INTO job (job_cmd, job_namespace, job_title, job_params)
+           VALUES ('refreshLinks', 0, 'Main_Page', repeat('p', 5000));",
+    );
+    let latest = backed_up(&env, &pg);
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &my.url(), "--yes"]);
+    assert_eq!(
+        my.query_any(Kind::Mariadb, "SELECT length(job_params) FROM job"),
+        "5000"
+    );
+    my.exec(&format!(
+        "INSERT INTO job (job_cmd, job_namespace, job_title, job_params) \
+         VALUES ('htmlCacheUpdate', 0, '{}', 'x')",
+        "T".repeat(2000)
+    ));
+}

@@ -320,6 +320,7 @@ impl MysqlTarget {
             replaced: Vec::new(),
             dropped: Vec::new(),
             keys_named_by_dropped: std::collections::HashSet::new(),
+            staged: Vec::new(),
             foreign: plan.schema.engine != Engine::MYSQL,
             created_db,
             rows: BTreeMap::new(),

@@ -454,6 +454,37 @@ fn refuse_flattened(
     Ok(())
 }
 
+/// A merge goes row by row. The storage of a virtual table (SQLite's
+/// full-text index: `fi_segdir`, `fi_segments`, ...) is one structure
+/// that its rows make only together: merged row by row it was corrupt
+/// (`database disk image is malformed`, its searches missing rows), and
+/// the dry run had passed. Refused; replace mode restores it whole.
+fn refuse_merging_storage(plan: &RestorePlan, options: &RestoreOptions) -> Result<()> {
+    if options.mode != RestoreMode::Merge {
+        return Ok(());
+    }
+    let owners: std::collections::BTreeSet<&str> = plan
+        .tables
+        .iter()
+        .filter_map(|t| plan.schema.table(t))
+        .filter_map(TableSchema::shadow_of)
+        .collect();
+    if owners.is_empty() {
+        return Ok(());
+    }
+    let list = owners.into_iter().collect::<Vec<_>>().join(",");
+    Err(OpsError::InvalidInput {
+        what: format!(
+            "a merge cannot go into virtual table {list}: its storage makes one index only \
+             whole, which a merge row by row would corrupt"
+        ),
+        hint: Some(format!(
+            "leave it out of the merge (--exclude {list}), or restore it whole in replace mode \
+             (--tables {list})"
+        )),
+    })
+}
+
 /// Tables of the plan the target has now, holding rows or not, as the
 /// target spells them.
 fn in_target(plan: &RestorePlan, state: &TargetState) -> Vec<TableName> {
@@ -827,6 +858,7 @@ pub async fn restore(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     refuse_flattened(&plan, &state, target.engine())?;
+    refuse_merging_storage(&plan, options)?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
     plan_drops(&mut plan, &state, options)?;
     approximations_of(&plan, &state, target, options).await?;

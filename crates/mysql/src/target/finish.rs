@@ -82,6 +82,76 @@ impl MysqlSession {
             .collect()
     }
 
+    /// The staged merges into tables without transactions, each one
+    /// statement, after the commit; a row whose unique value another row
+    /// of the table holds under another key is left out and named in a
+    /// warning (nothing can be rolled back there).
+    async fn merge_staged(&mut self, methods: &mut Vec<&'static str>) -> Result<(), SourceError> {
+        let staged = std::mem::take(&mut self.staged);
+        for st in &staged {
+            let cols: Vec<String> = st.columns.iter().map(|c| quote(c)).collect();
+            let updates: Vec<String> = st
+                .columns
+                .iter()
+                .filter(|c| !st.keys.contains(c))
+                .map(|c| format!("{0} = VALUES({0})", quote(c)))
+                .collect();
+            let update = if updates.is_empty() {
+                format!("{0} = {0}", cols[0])
+            } else {
+                updates.join(", ")
+            };
+            // without a key: the rows the table lacks, by their values
+            let sql = if st.keys.is_empty() {
+                super::load::missing_rows(&quote(&st.table), &quote(&st.stage), &cols)
+            } else {
+                format!(
+                    "INSERT INTO {} ({}) SELECT {} FROM {} ON DUPLICATE KEY UPDATE {update}",
+                    quote(&st.table),
+                    cols.join(", "),
+                    cols.join(", "),
+                    quote(&st.stage)
+                )
+            };
+            self.ddl()?
+                .query_drop(sql)
+                .await
+                .ctx(|| format!("cannot merge the rows of {}", st.table))?;
+            if !st.keys.is_empty() {
+                let on: Vec<String> = st
+                    .keys
+                    .iter()
+                    .map(|k| format!("t.{0} = s.{0}", quote(k)))
+                    .collect();
+                let missing: Option<u64> = self
+                    .ddl()?
+                    .query_first(format!(
+                        "SELECT COUNT(*) FROM {} s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {})",
+                        quote(&st.stage),
+                        quote(&st.table),
+                        on.join(" AND ")
+                    ))
+                    .await
+                    .ctx(|| format!("cannot check the rows merged into {}", st.table))?;
+                if let Some(n) = missing.filter(|n| *n > 0) {
+                    self.warnings.push(format!(
+                        "table {}: {n} row(s) of the snapshot hold a unique value that a row of \
+                         the table holds under another key, and were left out",
+                        st.table
+                    ));
+                }
+            }
+            self.ddl()?
+                .query_drop(format!("DROP TABLE {}", quote(&st.stage)))
+                .await
+                .ctx(|| format!("cannot drop the stage of {}", st.table))?;
+        }
+        if !staged.is_empty() {
+            methods.push("tables without transactions merged from a stage");
+        }
+        Ok(())
+    }
+
     pub(super) async fn finish(&mut self) -> Result<RestoreSummary, SourceError> {
         self.prepare_swap().await?;
         let fresh = self.fresh_order.clone();
@@ -160,6 +230,7 @@ impl MysqlSession {
             }
             methods.push("new tables swapped in with one RENAME TABLE");
         }
+        self.merge_staged(&mut methods).await?;
         // from here on the data is in place; what follows cannot undo it
         self.finished = true;
         let mut warnings = std::mem::take(&mut self.warnings);

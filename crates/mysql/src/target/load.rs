@@ -145,7 +145,7 @@ const MERGE_STAGE: &str = "tresor_merge_stage";
 /// and a preview compare, where a collation would take `'a'` for `'A'` or
 /// `'a '`), duplicates counted (the nth copy of a row is added unless the
 /// table has n copies), through one key per row.
-fn missing_rows(table: &str, stage: &str, cols: &[String]) -> String {
+pub(super) fn missing_rows(table: &str, stage: &str, cols: &[String]) -> String {
     let key = {
         let parts: Vec<String> = cols
             .iter()

@@ -61,6 +61,15 @@ pub(super) enum Route {
     },
 }
 
+/// A merge into a table without transactions, staged (see
+/// [`MysqlSession::staged`]).
+pub(super) struct Staged {
+    pub(super) table: String,
+    pub(super) stage: String,
+    pub(super) columns: Vec<String>,
+    pub(super) keys: Vec<String>,
+}
+
 /// One restore in progress.
 pub(super) struct MysqlSession {
     pub(super) db: String,
@@ -85,6 +94,11 @@ pub(super) struct MysqlSession {
     /// holds (a table renamed since the backup): added after the swap,
     /// like those of replaced tables.
     pub(super) keys_named_by_dropped: HashSet<String>,
+    /// Tables without transactions a merge goes into: the snapshot's rows
+    /// are loaded into a stage made like the table (a dry run and a
+    /// failed restore drop it, the table untouched) and merged into the
+    /// table with one statement after the commit.
+    pub(super) staged: Vec<Staged>,
     /// Whether the snapshot is of another engine.
     pub(super) foreign: bool,
     pub(super) created_db: bool,
@@ -125,7 +139,6 @@ impl MysqlSession {
             .collect();
         let run = self.lock.trim_start_matches("tresor_restore_").to_string();
         let engines = untransacted_tables(self.ddl()?, &db).await?;
-        let mut unrestorable = Vec::new();
         let mut mismatches = Vec::new();
         let mut creates = Vec::new();
         for (n, name) in plan.tables.iter().enumerate() {
@@ -139,15 +152,43 @@ impl MysqlSession {
             // cannot take rows inside the restore's transaction: a dry run
             // or a failed restore would have changed it. Replaced, it is
             // made anew and swapped in like a table whose definition
-            // changed; a merge or another engine's rows cannot be kept
-            // apart from it
+            // changed; merged, the rows go into a stage made like it,
+            // merged into it after the commit. Another engine's rows are
+            // converted on their way into the table itself, still loaded
+            // in place
             let untransacted = engines
                 .get(&name.name)
-                .filter(|_| existing.contains_key(&name.name));
-            if let Some(engine) = untransacted
-                && (self.mode == RestoreMode::Merge || self.foreign)
-            {
-                unrestorable.push(format!("{name} ({engine})"));
+                .filter(|_| existing.contains_key(&name.name) && !self.foreign);
+            if untransacted.is_some() && self.mode == RestoreMode::Merge {
+                let stage = work_name(&run, n, &name.name);
+                creates.push(format!(
+                    "CREATE TABLE {} LIKE {}",
+                    quote(&stage),
+                    quote(&name.name)
+                ));
+                // merged by the target's primary key, or by the rows'
+                // values where it has none
+                let keys = match &table.row_key {
+                    tresor_core::RowKey::Columns { columns } if keyed.contains(&name.name) => {
+                        columns.clone()
+                    }
+                    _ => Vec::new(),
+                };
+                self.staged.push(Staged {
+                    table: name.name.clone(),
+                    stage: stage.clone(),
+                    columns: table.stored_columns().map(|c| c.name.clone()).collect(),
+                    keys,
+                });
+                self.tables.insert(
+                    name.clone(),
+                    Route::Fresh {
+                        work: stage,
+                        keys: Vec::new(),
+                        fks: Vec::new(),
+                        keys_added: true,
+                    },
+                );
                 continue;
             }
             if existing.contains_key(&name.name)
@@ -231,29 +272,6 @@ impl MysqlSession {
                     keys_added: false,
                 },
             );
-        }
-        if !unrestorable.is_empty() {
-            return Err(SourceError::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "{} of the target cannot take rows inside a transaction: a {} into {} could \
-                     not be rolled back, and its dry run would change {}",
-                    unrestorable.join(", "),
-                    if self.foreign {
-                        "restore of another engine's snapshot"
-                    } else {
-                        "merge"
-                    },
-                    if unrestorable.len() == 1 { "it" } else { "them" },
-                    if unrestorable.len() == 1 { "it" } else { "them" },
-                ),
-            )
-            .with_hint(if self.foreign {
-                "try: leave them out (--exclude), or convert them first (ALTER TABLE ... ENGINE = InnoDB)"
-            } else {
-                "try: restore in replace mode, which swaps them in whole; leave them out \
-                 (--exclude); or convert them first (ALTER TABLE ... ENGINE = InnoDB)"
-            }));
         }
         self.dropped = plan.drop.iter().map(|n| n.name.clone()).collect();
         self.defer_keys_named_by_dropped(&db).await?;
@@ -447,6 +465,7 @@ impl MysqlSession {
                 Some(Route::Fresh { work, .. }) => Some(work.clone()),
                 _ => None,
             })
+            .chain(self.staged.iter().map(|s| s.stage.clone()))
             .collect()
     }
 }

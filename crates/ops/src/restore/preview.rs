@@ -19,7 +19,7 @@ use super::{
     AppVersions, Planned, RestoreOptions, SkippedTable, approximations_of, choosing,
     definition_change, extra_tables, in_target, keep_only_missing, leave_out_unheld,
     others_connected, overwritten, plan, plan_drops, references_dropped, refuse_flattened,
-    spelling, takes_safety_snapshot, to_recreate,
+    refuse_merging_storage, spelling, takes_safety_snapshot, to_recreate,
 };
 use crate::error::{OpsError, Result};
 use crate::select::{Selected, SelectedTable, TableRows, drop_present};
@@ -139,6 +139,7 @@ pub async fn preview(
     } = plan(repo, snapshot, options).await?;
     let state = target.inspect().await?;
     refuse_flattened(&plan, &state, target.engine())?;
+    refuse_merging_storage(&plan, options)?;
     let skipped = keep_only_missing(&mut plan, &state, options)?;
     plan_drops(&mut plan, &state, options)?;
     if plan.tables.is_empty() {

@@ -1084,9 +1084,11 @@ impl PgSession {
             }
         }
         let mut owners = Vec::new();
+        // every restored table's owner (one changed since the backup comes
+        // back too); a table's owner takes its sequences along
         for t in &self.schema.tables {
             if let (true, Some(owner)) = (
-                self.created.contains(&t.name),
+                self.created.contains(&t.name) || self.plan_tables.contains(&t.name),
                 t.extra.get("owner").and_then(|v| v.as_str()),
             ) {
                 owners.push(format!(
@@ -1106,8 +1108,11 @@ impl PgSession {
                     ident(&o.name.name),
                     ident(owner)
                 ),
+                // a sequence a column owns has its table's owner: altering
+                // it alone is refused (`Sequence ... is linked to table`)
                 "view" | "materialized_view" | "sequence"
-                    if self.created.contains(&o.name) || o.kind == "sequence" =>
+                    if self.created.contains(&o.name)
+                        || (o.kind == "sequence" && o.table.is_none()) =>
                 {
                     let kw = match o.kind.as_str() {
                         "view" => "VIEW",

@@ -114,8 +114,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn succeeded(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
-        "tresor {args:?} failed with {:?}:\n{}",
+        "tresor {args:?} failed with {:?}:\n{}{}",
         out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
         stderr(&out)
     );
     String::from_utf8(out.stdout).unwrap()

@@ -112,21 +112,23 @@ pub(crate) fn default_lost(c: &Column) -> bool {
 /// keeps `DEFAULT NULL` on a `varchar` as `NULL::character varying`,
 /// SQLite keeps the parentheses the DDL had.
 fn is_null(expr: &str) -> bool {
-    let mut e = expr.trim();
-    while e.len() >= 2 && e.starts_with('(') && e.ends_with(')') {
-        e = e[1..e.len() - 1].trim();
-    }
-    let e = e.to_ascii_lowercase();
+    let e = unwrapped(expr).to_ascii_lowercase();
     e == "null" || e.starts_with("null::")
 }
 
 /// A default expression of any engine, read as a [`PortableDefault`].
-fn parse(expr: &str) -> Option<PortableDefault> {
+/// `expr` without the parentheses around it that SQLite keeps as the DDL
+/// had them.
+fn unwrapped(expr: &str) -> &str {
     let mut e = expr.trim();
-    // SQLite keeps the parentheses the DDL had
     while e.len() >= 2 && e.starts_with('(') && e.ends_with(')') {
         e = e[1..e.len() - 1].trim();
     }
+    e
+}
+
+fn parse(expr: &str) -> Option<PortableDefault> {
+    let e = unwrapped(expr);
     match e.to_ascii_lowercase().as_str() {
         "true" => return Some(PortableDefault::Bool(true)),
         "false" => return Some(PortableDefault::Bool(false)),

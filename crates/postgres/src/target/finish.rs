@@ -139,15 +139,9 @@ impl PgSession {
         if self.plan_tables.contains(&fk.references) {
             return Ok(true);
         }
-        let there: bool = self
-            .client
-            .query_one(
-                "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-                &[&qualified(&target_name(&fk.references))],
-            )
-            .await
-            .map_err(|e| pg_error(format!("cannot look for table {}", fk.references), e))?
-            .get(0);
+        let there = self
+            .exists("to_regclass", &target_name(&fk.references))
+            .await?;
         if !there {
             self.warnings.push(tresor_core::key_to_a_missing_table(
                 table,
@@ -1031,20 +1025,19 @@ impl PgSession {
                 stmts.push(format!("ALTER TABLE {name} OWNER TO {}", ident(owner)));
             }
         }
-        let mut named = Vec::new();
-        for t in &tables {
-            let row = self
-                .client
-                .query_one(
-                    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) \
-                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.oid = $1::text::pg_catalog.regclass",
-                    &[t],
-                )
-                .await
-                .map_err(|e| pg_error(format!("cannot read table {t}"), e))?;
-            named.push(row.get::<_, String>(0));
-        }
+        let named: Vec<String> = self
+            .client
+            .query(
+                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.oid = ANY($1::text[]::pg_catalog.regclass[])",
+                &[&tables],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read the restored tables", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let on: Vec<String> = named
             .iter()
             .map(|t| format!(" ON TABLE {t} TO "))

@@ -113,12 +113,17 @@ pub fn to_json(v: &Value) -> Option<String> {
     }
 }
 
-/// A date from `YYYY-MM-DD` text (or a timestamp at midnight).
+/// A date from `YYYY-MM-DD` text (or a timestamp at midnight, also as
+/// an integer instant: [`epoch_instant`]).
 pub fn to_date(v: &Value) -> Option<Date> {
     match v {
         Value::Date(d) => Some(*d),
         Value::Timestamp(t) if t.micros == 0 => Some(t.date),
         Value::Text(s) => parse_date(s.trim()),
+        Value::Int(_) | Value::UInt(_) => {
+            let t = to_timestamp(v)?;
+            (t.micros == 0).then_some(t.date)
+        }
         _ => None,
     }
 }
@@ -162,6 +167,32 @@ pub fn to_timestamp(v: &Value) -> Option<Timestamp> {
             micros: 0,
         }),
         Value::Text(s) => parse_timestamp(s.trim()),
+        Value::Int(n) => epoch_instant(*n),
+        Value::UInt(n) => epoch_instant(i64::try_from(*n).ok()?),
+        _ => None,
+    }
+}
+
+/// From this magnitude on, an integer instant counts milliseconds: 10^11
+/// seconds after 1970 is the year 5138, 10^11 milliseconds is March 1973.
+const MILLIS_FROM: u64 = 100_000_000_000;
+
+/// The instant an integer in a date or time column of SQLite stands for,
+/// as applications keep one there: milliseconds since 1970-01-01 00:00:00
+/// UTC (Prisma, and knex under Directus, write a JavaScript `Date` so), or
+/// seconds (SQLite's `unixepoch()`, `strftime('%s')`), told apart by
+/// magnitude ([`MILLIS_FROM`]).
+pub fn epoch_instant(n: i64) -> Option<Timestamp> {
+    let micros = if n.unsigned_abs() >= MILLIS_FROM {
+        n.checked_mul(1_000)?
+    } else {
+        n.checked_mul(1_000_000)?
+    };
+    let t = Timestamp::from_unix_micros(micros);
+    // beyond the years a date can be written with four digits, it is no
+    // instant an application meant
+    match t.date {
+        Date::Ymd { year, .. } if (1..=9999).contains(&year) => Some(t),
         _ => None,
     }
 }
@@ -739,7 +770,42 @@ mod tests {
         assert_eq!(declared_type("whatever"), PortableType::Dynamic);
     }
 
+    #[test]
+    fn integers_in_date_columns_are_milliseconds_or_seconds_by_magnitude() {
+        let at = |n: i64| epoch_instant(n).map(|t| t.to_string());
+        assert_eq!(
+            at(1_767_268_800_000).as_deref(),
+            Some("2026-01-01T12:00:00")
+        );
+        assert_eq!(at(1_767_268_800).as_deref(), Some("2026-01-01T12:00:00"));
+        assert_eq!(
+            at(-2_208_988_800_000).as_deref(),
+            Some("1900-01-01T00:00:00")
+        );
+        assert_eq!(at(99_999_999_999).as_deref(), Some("5138-11-16T09:46:39"));
+        assert_eq!(at(100_000_000_000).as_deref(), Some("1973-03-03T09:46:40"));
+        assert_eq!(at(0).as_deref(), Some("1970-01-01T00:00:00"));
+        // no year a date is written with four digits
+        assert_eq!(at(i64::MAX), None);
+        assert_eq!(at(-99_999_999_999), None);
+        assert_eq!(
+            to_date(&Value::Int(1_772_582_400_000)),
+            Some(Date::ymd(2026, 3, 4))
+        );
+        assert_eq!(to_date(&Value::Int(1_772_582_400_001)), None);
+    }
+
     proptest::proptest! {
+        /// An instant written as milliseconds since 1970 reads back as the
+        /// same instant.
+        #[test]
+        fn millisecond_instants_round_trip(ms in -30_000_000_000_000i64..200_000_000_000_000i64) {
+            proptest::prop_assume!(ms.unsigned_abs() >= MILLIS_FROM);
+            let t = Timestamp::from_unix_micros(ms * 1_000);
+            proptest::prop_assume!(matches!(t.date, Date::Ymd { year, .. } if (1..=9999).contains(&year)));
+            proptest::prop_assert_eq!(to_timestamp(&Value::Int(ms)), Some(t));
+        }
+
         /// A float's decimal text reads back as the same float.
         #[test]
         fn float_decimals_round_trip(f in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {

@@ -115,6 +115,49 @@ pub(crate) fn app_datetime(v: &Value, every_fraction: bool) -> Option<Value> {
     Some(Value::Text(text))
 }
 
+/// How an application keeps instants as integers in a `DATETIME` column
+/// of its own schema: Prisma (and knex, under Directus) writes a
+/// JavaScript `Date` as its milliseconds since 1970, others SQLite's
+/// `unixepoch()` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Epoch {
+    Seconds,
+    Millis,
+}
+
+impl Epoch {
+    /// The unit of an integer instant `n` found in such a column, told
+    /// apart by magnitude as [`tresor_core::convert::epoch_instant`] reads
+    /// one.
+    pub(crate) fn of(n: i64) -> Epoch {
+        if tresor_core::convert::epoch_instant(n).is_some_and(|t| {
+            t.to_unix_micros()
+                .is_some_and(|m| m == n.saturating_mul(1_000))
+        }) {
+            Epoch::Millis
+        } else {
+            Epoch::Seconds
+        }
+    }
+
+    /// A date or timestamp `v` as such an integer, with the change to note
+    /// when the fraction of a second it had is cut; `None` for other values
+    /// and infinities, which go in as they are.
+    pub(crate) fn apply(self, v: &Value) -> Option<(Value, Option<tresor_core::ValueChange>)> {
+        let micros = match v {
+            Value::Timestamp(t) | Value::TimestampTz(t) => t.to_unix_micros()?,
+            Value::Date(d) => d.to_epoch_days()?.checked_mul(86_400_000_000)?,
+            _ => return None,
+        };
+        let per = match self {
+            Epoch::Seconds => 1_000_000,
+            Epoch::Millis => 1_000,
+        };
+        let cut = (micros.rem_euclid(per) != 0).then_some(tresor_core::ROUNDED_FRACTION);
+        Some((Value::Int(micros.div_euclid(per)), cut))
+    }
+}
+
 /// Text form of values SQLite has no storage class for.
 fn as_text(v: &Value) -> String {
     match v {
@@ -181,6 +224,34 @@ fn json_of(v: &Value) -> serde_json::Value {
 mod tests {
     use super::*;
     use rusqlite::Connection;
+
+    #[test]
+    fn instants_go_in_as_the_integers_a_column_keeps() {
+        let t = Value::Timestamp(Timestamp::from_unix_micros(1_767_268_800_123_456));
+        assert_eq!(Epoch::of(1_767_268_800_000), Epoch::Millis);
+        assert_eq!(Epoch::of(1_767_268_800), Epoch::Seconds);
+        assert_eq!(Epoch::of(-2_208_988_800_000), Epoch::Millis);
+        let (ms, cut) = Epoch::Millis.apply(&t).expect("a timestamp");
+        assert_eq!(ms, Value::Int(1_767_268_800_123));
+        assert_eq!(cut, Some(tresor_core::ROUNDED_FRACTION));
+        let (s, _) = Epoch::Seconds.apply(&t).expect("a timestamp");
+        assert_eq!(s, Value::Int(1_767_268_800));
+        let before = Value::Timestamp(Timestamp::from_unix_micros(-1_500));
+        assert_eq!(
+            Epoch::Millis.apply(&before).map(|v| v.0),
+            Some(Value::Int(-2))
+        );
+        assert_eq!(
+            Epoch::Millis.apply(&Value::Date(Date::ymd(2026, 3, 4))),
+            Some((Value::Int(1_772_582_400_000), None))
+        );
+        assert_eq!(Epoch::Millis.apply(&Value::Text("x".into())), None);
+        let inf = Value::TimestampTz(Timestamp {
+            date: Date::Infinity,
+            micros: 0,
+        });
+        assert_eq!(Epoch::Millis.apply(&inf), None);
+    }
 
     fn round_trip(v: &Value) -> Value {
         let conn = Connection::open_in_memory().unwrap();

@@ -75,6 +75,39 @@ struct ColumnFacts {
     /// its 32 hex digits in a `char(32)`, an interval as microseconds in
     /// a `bigint`).
     form: Option<AppForm>,
+    /// A date or date-time column: an integer there (SQLite keeps an
+    /// application's instants so) is written as the date or instant it
+    /// stands for.
+    epoch: Option<Epoch>,
+}
+
+/// What an integer in a snapshot's date or date-time column is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Epoch {
+    Date,
+    Instant,
+}
+
+impl Epoch {
+    fn of(t: &PortableType) -> Option<Epoch> {
+        match t {
+            PortableType::Date => Some(Epoch::Date),
+            PortableType::Timestamp | PortableType::TimestampTz => Some(Epoch::Instant),
+            _ => None,
+        }
+    }
+
+    /// The date or instant the integer `v` stands for; `None` for other
+    /// values, which go in as they are.
+    fn apply(self, v: &Value) -> Option<Value> {
+        if !matches!(v, Value::Int(_) | Value::UInt(_)) {
+            return None;
+        }
+        match self {
+            Epoch::Date => tresor_core::convert::to_date(v).map(Value::Date),
+            Epoch::Instant => tresor_core::convert::to_timestamp(v).map(Value::Timestamp),
+        }
+    }
 }
 
 /// MySQL and MariaDB hold no NaN or infinity, in floats or decimals.
@@ -220,6 +253,7 @@ impl Inserter {
                         untyped: fresh && portable == PortableType::Dynamic,
                         keeps: keeps.iter().find(|(n, _)| *n == c.name).map(|(_, k)| *k),
                         form: forms.iter().find(|(n, _)| *n == c.name).map(|(_, f)| *f),
+                        epoch: Epoch::of(&portable),
                     }
                 })
                 .collect(),
@@ -286,6 +320,9 @@ impl Inserter {
                 }
                 changes.note(&self.label, &col.name, NON_FINITE)?;
                 v = Value::Null;
+            }
+            if let Some(instant) = col.epoch.and_then(|e| e.apply(&v)) {
+                v = instant;
             }
             if let Some((converted, change)) = col.form.and_then(|f| f.apply(&v)) {
                 if let Some(change) = change {

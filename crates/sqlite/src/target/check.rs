@@ -3,8 +3,14 @@
 
 use tresor_core::{AppForm, RestoreMode, TableSchema};
 
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use tresor_core::SourceError;
+
 use crate::catalog::WITHOUT_ROWID;
+use crate::error::SqlResultExt;
 use crate::sql::{ident, ident_list};
+use crate::value::Epoch;
 
 /// How rows of one snapshot table are written into the target.
 #[derive(Debug)]
@@ -21,6 +27,10 @@ pub(crate) struct LoadPlan {
     /// there in instead of its own. Empty for a table the restore made
     /// from the snapshot, whose columns keep every value in its own form.
     pub(crate) forms: Vec<Option<AppForm>>,
+    /// Per statement parameter, the unit of the integers an existing
+    /// `DATETIME` column keeps instants in ([`integer_instants`]); empty
+    /// where none does.
+    pub(crate) epochs: Vec<Option<Epoch>>,
     /// A merge into a table without a primary key: `sql` stages the rows
     /// in a temporary table, and these statements make it first and then
     /// add the staged rows the table lacks.
@@ -61,6 +71,7 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
         positions,
         width: stored.len(),
         forms: Vec::new(),
+        epochs: Vec::new(),
         missing: None,
     }
 }
@@ -171,6 +182,7 @@ pub(crate) fn fit(
             positions,
             width: stored.len(),
             forms,
+            epochs: Vec::new(),
             missing: Some(missing),
         };
     }
@@ -230,6 +242,7 @@ pub(crate) fn fit(
         positions,
         width: stored.len(),
         forms,
+        epochs: Vec::new(),
         missing: None,
     }
 }
@@ -291,4 +304,52 @@ fn merge_missing(table: &str, cols: &[&str], rowid: Option<&str>) -> MergeMissin
             same.join(" AND ")
         ),
     }
+}
+
+/// Per parameter of `load` (into the existing `table`, the snapshot's
+/// `snap`), the unit of the integers its `DATETIME` column keeps instants
+/// in, read off the first value the column holds. A column that keeps
+/// text, or nothing yet, takes text, which every such application reads
+/// (Prisma's own engine writes milliseconds, its driver adapters text).
+///
+/// # Errors
+/// The table cannot be read.
+pub(crate) fn integer_instants(
+    conn: &Connection,
+    table: &str,
+    snap: &TableSchema,
+    load: &LoadPlan,
+) -> Result<Vec<Option<Epoch>>, SourceError> {
+    let stored: Vec<_> = snap.stored_columns().collect();
+    let mut epochs = Vec::with_capacity(load.forms.len());
+    for (form, pos) in load.forms.iter().zip(&load.positions) {
+        let column = match (form, stored.get(*pos)) {
+            (Some(AppForm::IntervalEpoch), Some(c)) => &c.name,
+            _ => {
+                epochs.push(None);
+                continue;
+            }
+        };
+        let sql = format!(
+            "SELECT {c} FROM main.{t} WHERE {c} IS NOT NULL LIMIT 1",
+            c = ident(column),
+            t = ident(table)
+        );
+        let first: Option<i64> = {
+            let mut stmt = conn
+                .prepare(&sql)
+                .ctx(|| format!("cannot read column {column} of {table}"))?;
+            let mut rows = stmt
+                .query([])
+                .ctx(|| format!("cannot read column {column} of {table}"))?;
+            rows.next()
+                .ctx(|| format!("cannot read column {column} of {table}"))?
+                .and_then(|row| match row.get_ref(0) {
+                    Ok(ValueRef::Integer(n)) => Some(n),
+                    _ => None,
+                })
+        };
+        epochs.push(first.map(Epoch::of));
+    }
+    Ok(epochs)
 }

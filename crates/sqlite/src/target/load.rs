@@ -90,6 +90,14 @@ impl Inner {
                     let applied = form
                         .and_then(|f| f.apply(&row[pos]))
                         .or_else(|| {
+                            // instants as the column keeps them: integers
+                            load.epochs
+                                .get(i)
+                                .copied()
+                                .flatten()
+                                .and_then(|e| e.apply(&row[pos]))
+                        })
+                        .or_else(|| {
                             (form == Some(AppForm::IntervalEpoch))
                                 .then(|| app_datetime(&row[pos], every_fraction))
                                 .flatten()

@@ -453,7 +453,13 @@ fn begin_in_place(
             continue;
         };
         let (target, _) = catalog::read_table(&conn, &actual, None, 0)?;
-        let load = check::fit(t, &target, mode, &mut problems);
+        let mut load = check::fit(t, &target, mode, &mut problems);
+        if load
+            .forms
+            .contains(&Some(tresor_core::AppForm::IntervalEpoch))
+        {
+            load.epochs = check::integer_instants(&conn, &actual, t, &load)?;
+        }
         inner.loads.insert(t.name.name.clone(), load);
         existing.push((i, actual));
     }

@@ -679,6 +679,84 @@ fn timestamps_go_into_an_applications_datetime_as_it_writes_them() {
     );
 }
 
+/// Prisma's own engine (and knex, under Directus) keeps a `DateTime` in
+/// SQLite as its milliseconds since 1970 in a `DATETIME` column; others
+/// keep SQLite's `unixepoch()` seconds there. Such a database could not
+/// move: `cannot write a int value into type timestamp` in PostgreSQL, and
+/// MariaDB refused the number as a date. They now go over as the instants
+/// they stand for (milliseconds told from seconds by magnitude), compare
+/// equal in a diff, and come back into the application's own SQLite
+/// schema as integers of the unit its column keeps (they were written as
+/// text, which its queries compare with numbers).
+#[test]
+fn integer_instants_of_sqlite_cross_as_the_instants_they_are() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE \"Post\" (id INTEGER PRIMARY KEY AUTOINCREMENT,
+           \"createdAt\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, seen DATETIME, day DATE);
+         INSERT INTO \"Post\" VALUES (1, 1767268800000, 1767268800, 1772582400000),
+           (2, 1767268800500, NULL, NULL), (3, -2208988800000, -2208988800, NULL),
+           (4, '2026-01-01 12:00:00', '2026-01-01 12:00:00', '2026-03-04');",
+    );
+    let latest = backed_up(&env, &src);
+    let want = [
+        "1|2026-01-01 12:00:00|2026-01-01 12:00:00|2026-03-04",
+        "2|2026-01-01 12:00:00.5||",
+        "3|1900-01-01 00:00:00|1900-01-01 00:00:00|",
+        "4|2026-01-01 12:00:00|2026-01-01 12:00:00|2026-03-04",
+    ]
+    .join("\n");
+    // into PostgreSQL: a table tresor makes, and one the application's
+    // migrations made (Prisma's `timestamp(3)`, `date`)
+    for made_by_app in [false, true] {
+        let pg = Db::create(Kind::Postgres, env.dir.path());
+        if made_by_app {
+            pg.exec(
+                "CREATE TABLE \"Post\" (id serial PRIMARY KEY,
+                   \"createdAt\" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                   seen timestamp(3), day date)",
+            );
+        }
+        let out = env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+        assert!(!out.contains("cannot write"), "{out}");
+        let rows = pg.query(
+            "SELECT id || '|' || \"createdAt\"::text || '|' || coalesce(seen::text, '') \
+             || '|' || coalesce(day::text, '') FROM \"Post\" ORDER BY id",
+        );
+        assert_eq!(rows, want, "made by the application: {made_by_app}");
+        let diff = env.json(&["diff", &latest, "--live", &pg.url()]);
+        assert_eq!(diff["tables"][0]["unchanged"], 4, "{diff}");
+    }
+    // into MariaDB
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &my.url(), "--yes"]);
+    assert_eq!(
+        my.query_any(
+            Kind::Mariadb,
+            "SELECT CONCAT(createdAt, '|', IFNULL(seen, '-')) FROM Post WHERE id IN (2, 3) ORDER BY id"
+        ),
+        "2026-01-01 12:00:00.500000|-\n1900-01-01 00:00:00.000000|1900-01-01 00:00:00.000000"
+    );
+    // and back from PostgreSQL into the application's SQLite schema: each
+    // `DATETIME` column in the unit its values are in (a `DATE` takes text)
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+    pg.exec("UPDATE \"Post\" SET \"createdAt\" = '2026-01-01 12:00:00.123456' WHERE id = 1");
+    let from_pg = backed_up(&env, &pg);
+    let out = env.ok(&["restore", &from_pg, "--to", &src.url(), "--yes"]);
+    assert!(out.contains("finer fractions of a second"), "{out}");
+    assert_eq!(
+        src.query_any(
+            Kind::Sqlite,
+            "SELECT group_concat(id || '|' || \"createdAt\" || '|' || typeof(\"createdAt\") || '|' \
+             || ifnull(seen, '') || '|' || ifnull(day, ''), ' ') FROM \"Post\""
+        ),
+        "1|1767268800123|integer|1767268800|2026-03-04 2|1767268800500|integer|| \
+         3|-2208988800000|integer|-2208988800| 4|1767268800000|integer|1767268800|2026-03-04"
+    );
+}
+
 /// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
 /// every table in `mediawiki`) goes into an engine without schemas under
 /// its own name. Into a database that has a table of that name, the

@@ -198,22 +198,33 @@ pub fn approximations(
                 values: None,
             });
         }
-        // an index over a column that is not made is not made either
+        // an index over a column that is not made is not made either, nor
+        // one over an expression, written in the source engine's SQL
         for i in t.indexes.iter().filter(|i| i.special_kind().is_none()) {
-            if let Some(c) = i
-                .columns
+            let columns = i.column_names();
+            let note = if let Some(c) = columns
                 .iter()
                 .find(|c| t.column_folded(c).is_some_and(&lost))
             {
-                out.push(Approximation {
-                    table: t.name.to_string(),
-                    column: None,
-                    from: "index".into(),
-                    to: NOT_CREATED.into(),
-                    note: format!("{}: its column {c} is not created", i.name),
-                    values: None,
-                });
-            }
+                format!("{}: its column {c} is not created", i.name)
+            } else if let Some(e) = columns.iter().find(|c| t.column_folded(c).is_none()) {
+                format!(
+                    "{}: it indexes the expression {e}, written in {}'s SQL, which tresor does \
+                     not translate",
+                    i.name,
+                    schema.engine.name()
+                )
+            } else {
+                continue;
+            };
+            out.push(Approximation {
+                table: t.name.to_string(),
+                column: None,
+                from: if i.unique { "unique index" } else { "index" }.into(),
+                to: NOT_CREATED.into(),
+                note,
+                values: None,
+            });
         }
         for i in &t.indexes {
             if let Some(kind) = i.special_kind() {

@@ -70,9 +70,44 @@ pub fn key_to_a_missing_table(
     }
 }
 
+/// The `--tables` of a restore of the tables `restored` with `also` too,
+/// for a hint: every one of them, so that following the hint keeps the
+/// tables already given (naming only the two tables of one key sent a
+/// restore of three round in a circle). A long list is said in words.
+pub fn tables_too<S: AsRef<str>>(restored: &[S], also: &str) -> String {
+    let mut names: Vec<&str> = restored.iter().map(AsRef::as_ref).collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.contains(&also) {
+        names.push(also);
+    }
+    if names.len() > 12 {
+        format!(
+            "--tables with {also} added to the {} tables restored",
+            names.len() - 1
+        )
+    } else {
+        format!("--tables {}", names.join(","))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hint_keeps_the_tables_given() {
+        assert_eq!(
+            tables_too(&["Organization", "Membership"], "Post"),
+            "--tables Membership,Organization,Post"
+        );
+        assert_eq!(tables_too(&["a", "b"], "a"), "--tables a,b");
+        let many: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        assert_eq!(
+            tables_too(&many, "p"),
+            "--tables with p added to the 20 tables restored"
+        );
+    }
     use crate::schema::{ForeignKey, RowKey};
 
     fn table(name: &str, refs: &[&str]) -> TableSchema {

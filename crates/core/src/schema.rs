@@ -346,6 +346,17 @@ pub struct Index {
 }
 
 impl Index {
+    /// The indexed columns by name: PostgreSQL's definition quotes a
+    /// column whose name is not all lower case (`"orgId"`, as Prisma names
+    /// every column), which is the plain name here; an expression stays
+    /// as it is (and names no column).
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| unquoted_identifier(c).unwrap_or_else(|| c.clone()))
+            .collect()
+    }
+
     /// The kind of index, when it is one only its own engine makes: a
     /// PostgreSQL `gin`, `gist`, `spgist` or `brin` index (read from its
     /// definition), a MySQL `FULLTEXT` or `SPATIAL` key. `None` for the
@@ -367,6 +378,15 @@ impl Index {
             .to_ascii_lowercase();
         (!method.is_empty() && !matches!(method.as_str(), "btree" | "hash")).then_some(method)
     }
+}
+
+/// The identifier a double-quoted `entry` spells (`"a""b"` is `a"b`), or
+/// `None` when it is anything else.
+fn unquoted_identifier(entry: &str) -> Option<String> {
+    let inner = entry.strip_prefix('"')?.strip_suffix('"')?;
+    // a quote inside is doubled; a lone one ends the identifier early
+    let name = inner.replace("\"\"", "\"");
+    (name.matches('"').count() * 2 == inner.matches('"').count()).then_some(name)
 }
 
 /// A foreign key.

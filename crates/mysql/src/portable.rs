@@ -59,14 +59,15 @@ fn key_bytes(p: &PortableType) -> u64 {
 /// sized for the index it refused longer values (MediaWiki's `job_params`
 /// under its `job_cmd` index).
 fn key_width(t: &TableSchema, c: &str) -> Option<u64> {
+    let indexed: Vec<Vec<String>> = t
+        .indexes
+        .iter()
+        .filter(|i| i.special_kind().is_none() && i.unique)
+        .map(tresor_core::Index::column_names)
+        .collect();
     let keys = std::iter::once(&t.primary_key)
         .chain(t.constraints.iter().map(|u| &u.columns))
-        .chain(
-            t.indexes
-                .iter()
-                .filter(|i| i.special_kind().is_none() && i.unique)
-                .map(|i| &i.columns),
-        )
+        .chain(indexed.iter())
         .chain(t.foreign_keys.iter().map(|f| &f.columns));
     keys.filter(|k| k.iter().any(|x| x == c))
         .map(|k| {
@@ -349,14 +350,19 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
             items.push(format!("CHECK ({expr})"));
         }
     }
-    for i in t.indexes.iter().filter(|i| {
-        i.special_kind().is_none()
-            && !i.columns.is_empty()
-            && i.columns
-                .iter()
-                .all(|c| visible.iter().any(|(v, _)| &v.name == c))
-    }) {
-        let cols = index_parts(t, &i.columns, i.unique);
+    for (i, columns) in t
+        .indexes
+        .iter()
+        .map(|i| (i, i.column_names()))
+        .filter(|(i, columns)| {
+            i.special_kind().is_none()
+                && !columns.is_empty()
+                && columns
+                    .iter()
+                    .all(|c| visible.iter().any(|(v, _)| &v.name == c))
+        })
+    {
+        let cols = index_parts(t, &columns, i.unique);
         items.push(format!(
             "{}KEY {} ({})",
             if i.unique { "UNIQUE " } else { "" },

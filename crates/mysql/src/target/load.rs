@@ -75,37 +75,54 @@ struct ColumnFacts {
     /// its 32 hex digits in a `char(32)`, an interval as microseconds in
     /// a `bigint`).
     form: Option<AppForm>,
-    /// A date or date-time column: an integer there (SQLite keeps an
-    /// application's instants so) is written as the date or instant it
+    /// A date or date-time column: an integer or text there (SQLite keeps
+    /// an application's instants so) is written as the date or instant it
     /// stands for.
-    epoch: Option<Epoch>,
+    dated: Option<Dated>,
 }
 
-/// What an integer in a snapshot's date or date-time column is written as.
+/// Whether date-time text has what MySQL and MariaDB refuse in one: a `T`
+/// between date and time, or a zone (`Z`, `+02:00`).
+fn zoned(text: &str) -> bool {
+    let t = text.trim();
+    t.get(10..11) == Some("T")
+        || t.ends_with(['Z', 'z'])
+        || t.get(19..).is_some_and(|rest| rest.contains(['+', '-']))
+}
+
+/// What an integer or text in a snapshot's date or date-time column is
+/// written as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Epoch {
+enum Dated {
     Date,
     Instant,
 }
 
-impl Epoch {
-    fn of(t: &PortableType) -> Option<Epoch> {
+impl Dated {
+    fn of(t: &PortableType) -> Option<Dated> {
         match t {
-            PortableType::Date => Some(Epoch::Date),
-            PortableType::Timestamp | PortableType::TimestampTz => Some(Epoch::Instant),
+            PortableType::Date => Some(Dated::Date),
+            PortableType::Timestamp | PortableType::TimestampTz => Some(Dated::Instant),
             _ => None,
         }
     }
 
-    /// The date or instant the integer `v` stands for; `None` for other
-    /// values, which go in as they are.
+    /// The date or instant the integer or text `v` stands for: an integer
+    /// counts milliseconds or seconds since 1970 (Prisma's own engine,
+    /// knex), a text's `T`, `Z` or offset (`2024-01-01T10:00:00.123+00:00`,
+    /// Prisma's driver adapters), which MariaDB refuses, is read and the
+    /// offset applied. `None` for other values, and for text that is no
+    /// date (MySQL's zero date), which go in as they are.
     fn apply(self, v: &Value) -> Option<Value> {
-        if !matches!(v, Value::Int(_) | Value::UInt(_)) {
-            return None;
+        match v {
+            Value::Int(_) | Value::UInt(_) => {}
+            // text MariaDB reads as it is goes in so (a zero date too)
+            Value::Text(t) if zoned(t) => {}
+            _ => return None,
         }
         match self {
-            Epoch::Date => tresor_core::convert::to_date(v).map(Value::Date),
-            Epoch::Instant => tresor_core::convert::to_timestamp(v).map(Value::Timestamp),
+            Dated::Date => tresor_core::convert::to_date(v).map(Value::Date),
+            Dated::Instant => tresor_core::convert::to_timestamp(v).map(Value::Timestamp),
         }
     }
 }
@@ -253,7 +270,7 @@ impl Inserter {
                         untyped: fresh && portable == PortableType::Dynamic,
                         keeps: keeps.iter().find(|(n, _)| *n == c.name).map(|(_, k)| *k),
                         form: forms.iter().find(|(n, _)| *n == c.name).map(|(_, f)| *f),
-                        epoch: Epoch::of(&portable),
+                        dated: Dated::of(&portable),
                     }
                 })
                 .collect(),
@@ -307,7 +324,7 @@ impl Inserter {
         if row.len() != self.columns.len() {
             return Err(SourceError::data(format!(
                 "a row of table {} has {} values, expected {}",
-                self.table,
+                self.label,
                 row.len(),
                 self.columns.len()
             )));
@@ -321,8 +338,8 @@ impl Inserter {
                 changes.note(&self.label, &col.name, NON_FINITE)?;
                 v = Value::Null;
             }
-            if let Some(instant) = col.epoch.and_then(|e| e.apply(&v)) {
-                v = instant;
+            if let Some(dated) = col.dated.and_then(|d| d.apply(&v)) {
+                v = dated;
             }
             if let Some((converted, change)) = col.form.and_then(|f| f.apply(&v)) {
                 if let Some(change) = change {
@@ -385,7 +402,7 @@ impl Inserter {
         // then warns once per such value, and any other warning would be a
         // value changed on the way in: that fails the restore as strictness
         // would have.
-        let table = self.table.clone();
+        let table = self.label.clone();
         let what = || format!("cannot insert into {table}");
         conn.query_drop(format!("SET SESSION sql_mode = '{LENIENT_SQL_MODE}'"))
             .await
@@ -400,7 +417,7 @@ impl Inserter {
             return Err(SourceError::data(format!(
                 "a value of table {} does not fit its column: the server changed {} value(s), \
                  of which only {error_values} are the enum error value (the empty string)",
-                self.table, warnings
+                self.label, warnings
             ))
             .with_hint(
                 "try: compare the target table's definition with the snapshot's (tresor show)",
@@ -411,7 +428,7 @@ impl Inserter {
 
     /// Sends the rows gathered so far as one statement.
     async fn send(&mut self, conn: &mut Conn) -> Result<(), SourceError> {
-        let what = || format!("cannot insert into {}", self.table);
+        let what = || format!("cannot insert into {}", self.label);
         let params = std::mem::replace(
             &mut self.params,
             Vec::with_capacity(self.max_rows * self.columns.len()),
@@ -486,7 +503,7 @@ impl Inserter {
         if let Some(stmt) = self.full.take() {
             conn.close(stmt)
                 .await
-                .ctx(|| format!("cannot insert into {}", self.table))?;
+                .ctx(|| format!("cannot insert into {}", self.label))?;
         }
         Ok(())
     }

@@ -103,10 +103,10 @@ pub(super) async fn check(
             .ctx(|| format!("cannot check foreign key {name} of table {}", k.child))?;
         let orphans = orphans.unwrap_or(0);
         if orphans > 0 {
-            let (keep, restore) = if restored.contains(&k.parent) {
-                (&k.child, &k.parent)
+            let keep = if restored.contains(&k.parent) {
+                &k.child
             } else {
-                (&k.parent, &k.child)
+                &k.parent
             };
             return Err(SourceError::new(
                 ErrorKind::Conflict,
@@ -118,7 +118,8 @@ pub(super) async fn check(
                 ),
             )
             .with_hint(format!(
-                "try: restore {keep} too (--tables {restore},{keep}), or use --mode merge"
+                "try: restore {keep} too ({}), or use --mode merge",
+                tresor_core::tables_too(&restored.iter().collect::<Vec<_>>(), keep)
             )));
         }
     }

@@ -254,10 +254,17 @@ impl PgSession {
             .unwrap_or("?")
             .to_string();
         let restored = |name: &str| self.plan_tables.iter().any(|t| t.name == name);
+        let given: Vec<&str> = self.plan_tables.iter().map(|t| t.name.as_str()).collect();
         let hint = if restored(&child) {
-            format!("try: restore {parent} too (--tables {child},{parent})")
+            format!(
+                "try: restore {parent} too ({})",
+                tresor_core::tables_too(&given, &parent)
+            )
         } else {
-            format!("try: restore {child} too (--tables {parent},{child}), or use --mode merge")
+            format!(
+                "try: restore {child} too ({}), or use --mode merge",
+                tresor_core::tables_too(&given, &child)
+            )
         };
         SourceError::new(
             ErrorKind::Conflict,
@@ -321,16 +328,21 @@ impl PgSession {
             }
             // an index over a generated column that is not made (listed) is
             // not made either
+            // (nor one over an expression, in the source engine's SQL)
             let made = |c: &String| {
-                t.column(c)
-                    .is_none_or(|c| tresor_core::column_made(t, c, engine, Engine::POSTGRES))
+                t.column_folded(c)
+                    .is_some_and(|c| tresor_core::column_made(t, c, engine, Engine::POSTGRES))
             };
-            for i in t
+            for (i, columns) in t
                 .indexes
                 .iter()
-                .filter(|i| i.special_kind().is_none() && i.columns.iter().all(made))
+                .map(|i| (i, i.column_names()))
+                .filter(|(i, columns)| i.special_kind().is_none() && columns.iter().all(made))
             {
-                let cols: Vec<String> = i.columns.iter().map(|c| ident(c)).collect();
+                let cols: Vec<String> = columns
+                    .iter()
+                    .map(|c| ident(t.column_folded(c).map_or(c.as_str(), |k| k.name.as_str())))
+                    .collect();
                 let sql = format!(
                     "CREATE {}INDEX {} ON {name} ({})",
                     if i.unique { "UNIQUE " } else { "" },
@@ -514,8 +526,15 @@ impl PgSession {
                     ),
                 )
                 .with_hint(format!(
-                    "try: restore {parent} too (--tables {child},{parent}), or restore fewer rows \
-                     of {child} (--where)"
+                    "try: restore {parent} too ({}), or restore fewer rows of {child} (--where)",
+                    tresor_core::tables_too(
+                        &self
+                            .plan_tables
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>(),
+                        parent.trim_matches('"')
+                    )
                 )));
             }
         }

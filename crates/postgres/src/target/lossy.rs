@@ -127,7 +127,16 @@ impl Lossy {
                     }
                     _ => continue,
                 };
-                let nullable = c.nullable || (fresh && zero_date_default(c));
+                // whether the column takes NULL is the target's to say:
+                // one the restore made for a zero date default, or an
+                // existing one that takes it though the snapshot's did not
+                // (a zero date became NULL in an earlier move)
+                let nullable = targets
+                    .iter()
+                    .find(|t| t.name == c.name)
+                    .map_or(c.nullable || (fresh && zero_date_default(c)), |t| {
+                        !t.not_null
+                    });
                 columns.push((at, c.name.clone(), nullable, need));
             }
         }

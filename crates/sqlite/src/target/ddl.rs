@@ -175,8 +175,8 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index, from: Engine) -> 
             .column(c)
             .is_some_and(|c| tresor_core::column_made(table, c, from, Engine::SQLITE))
     };
-    if index.columns.is_empty() || !index.columns.iter().all(made) || index.special_kind().is_some()
-    {
+    let columns = index.column_names();
+    if columns.is_empty() || !columns.iter().all(made) || index.special_kind().is_some() {
         return None;
     }
     Some(format!(
@@ -188,7 +188,7 @@ pub(crate) fn create_index(table: &TableSchema, index: &Index, from: Engine) -> 
             &index.name
         )),
         ident(&table.name.name),
-        ident_list(index.columns.iter().map(String::as_str))
+        ident_list(columns.iter().map(String::as_str))
     ))
 }
 

@@ -19,6 +19,30 @@ const NAN_AS_TEXT: ValueChange = ValueChange {
     why: "sqlite has no NaN and would store NULL",
 };
 
+/// An unsigned integer beyond SQLite's: bound as its exact text, it
+/// becomes the nearest float in a column of numeric affinity.
+const UINT_AS_REAL: ValueChange = ValueChange {
+    from: "unsigned integer beyond 9223372036854775807",
+    to: "the nearest float",
+    why: "sqlite's integers are signed 64-bit, and a column of integer or numeric affinity \
+          stores such a number's text as a float",
+};
+
+/// Whether a column declared `declared` has SQLite's integer, real or
+/// numeric affinity (the rules of its documentation, section 3.1), which
+/// turn a number's text into a number.
+fn numeric_affinity(declared: &str) -> bool {
+    let t = declared.to_ascii_uppercase();
+    if t.contains("INT") {
+        return true;
+    }
+    let text_or_none = ["CHAR", "CLOB", "TEXT", "BLOB"]
+        .iter()
+        .any(|a| t.contains(a))
+        || t.trim().is_empty();
+    !text_or_none
+}
+
 /// The name of the stored column at `pos`.
 fn column(table: &TableSchema, pos: usize) -> &str {
     table
@@ -66,6 +90,9 @@ impl Inner {
             .collect();
         let mut n = 0u64;
         let mut foreign: BTreeSet<&'static str> = BTreeSet::new();
+        // per parameter, whether its column has numeric affinity: asked
+        // at the first unsigned integer beyond SQLite's
+        let mut numeric: std::collections::HashMap<usize, bool> = std::collections::HashMap::new();
         // a merge notes the keys it wrote, so the foreign key check can
         // look at those rows rather than the whole table
         let mut written = match self.plan.mode {
@@ -119,6 +146,23 @@ impl Inner {
                         }
                         None => (&row[pos], false),
                     };
+                    if matches!(v, Value::UInt(u) if i64::try_from(*u).is_err()) {
+                        let declared = match numeric.get(&i) {
+                            Some(d) => *d,
+                            None => {
+                                let d = numeric_affinity(&declared_type(
+                                    conn,
+                                    &name,
+                                    column(table, pos),
+                                )?);
+                                numeric.insert(i, d);
+                                d
+                            }
+                        };
+                        if declared {
+                            changes.note(&name, column(table, pos), UINT_AS_REAL)?;
+                        }
+                    }
                     if is_nan(v) {
                         changes.note(&name, column(table, pos), NAN_AS_TEXT)?;
                     } else if is_negative_zero(v) && floats.get(pos) == Some(&true) {
@@ -158,5 +202,44 @@ impl Inner {
         }
         *self.rows.entry(name).or_default() += n;
         Ok(n)
+    }
+}
+
+/// The declared type of `column` of `table` (empty when it has none).
+fn declared_type(
+    conn: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+) -> Result<String, SourceError> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT type FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+        [table, column],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .ctx(|| format!("cannot read the columns of {table}"))
+    .map(Option::unwrap_or_default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_follows_sqlites_rules() {
+        for numeric in [
+            "bigint unsigned",
+            "INTEGER",
+            "REAL",
+            "decimal(20,0)",
+            "NUMERIC",
+            "DATETIME",
+        ] {
+            assert!(numeric_affinity(numeric), "{numeric}");
+        }
+        for other in ["", "TEXT", "varchar(20)", "BLOB", "clob"] {
+            assert!(!numeric_affinity(other), "{other}");
+        }
     }
 }

@@ -210,12 +210,17 @@ impl Inner {
             return Ok(());
         }
         let (child, parent) = found.tables.clone().unwrap_or_default();
+        let given: Vec<&str> = self.restored.iter().map(|t| t.name.name.as_str()).collect();
         let hint = if restored.contains_key(&child.to_lowercase()) {
             format!(
-                "try: restore {parent} too (--tables {child},{parent}), or restore into a new file"
+                "try: restore {parent} too ({}), or restore into a new file",
+                tresor_core::tables_too(&given, &parent)
             )
         } else {
-            format!("try: restore {child} too (--tables {parent},{child}), or use --mode merge")
+            format!(
+                "try: restore {child} too ({}), or use --mode merge",
+                tresor_core::tables_too(&given, &child)
+            )
         };
         Err(SourceError::new(
             ErrorKind::Conflict,

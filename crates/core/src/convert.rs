@@ -284,6 +284,8 @@ pub fn comparable(v: &Value, t: &PortableType) -> Value {
             .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
             .map(|j| Value::Json(sorted_json(j).to_string())),
         PortableType::Uuid => to_uuid(v).map(Value::Uuid),
+        // an enum's label and the same text are one value
+        PortableType::Enum { .. } => to_text(v).map(Value::Text),
         PortableType::Date => to_date(v).map(Value::Date),
         PortableType::Time => to_time(v).map(Value::Time),
         PortableType::Timestamp | PortableType::TimestampTz => {
@@ -315,9 +317,29 @@ fn plain_decimal(d: &str) -> String {
     }
 }
 
-/// A JSON document with every object's keys in order.
+/// A JSON document with every object's keys in order, and an integer
+/// beyond a float's exact ones that is the value of its float's shortest
+/// text as that float: `12345678901234570000` (PostgreSQL's `jsonb` keeps
+/// a number's exact decimal) is the `1.234567890123457e+19` an
+/// application wrote, while `9007199254740993` is no float's.
 fn sorted_json(v: serde_json::Value) -> serde_json::Value {
     match v {
+        serde_json::Value::Number(n) if !n.is_f64() => {
+            #[allow(clippy::cast_precision_loss)]
+            let f = n
+                .as_i64()
+                .map(|i| i as f64)
+                .or_else(|| n.as_u64().map(|u| u as f64));
+            match f.and_then(serde_json::Number::from_f64) {
+                Some(float)
+                    if f.is_some_and(|f| f.abs() > 9_007_199_254_740_992.0)
+                        && f.is_some_and(|f| format!("{f}") == n.to_string()) =>
+                {
+                    serde_json::Value::Number(float)
+                }
+                _ => serde_json::Value::Number(n),
+            }
+        }
         serde_json::Value::Object(o) => {
             let mut keys: Vec<(String, serde_json::Value)> = o.into_iter().collect();
             keys.sort_by(|a, b| a.0.cmp(&b.0));

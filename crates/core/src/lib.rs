@@ -58,7 +58,7 @@ pub use document::{document_key, document_text, id_value};
 pub use existing::{AppForm, MONTHS_AS_30_DAYS};
 pub use filter::{FilterError, TableFilter, no_such_tables};
 pub use narrow::{Keeps, ROUNDED_DECIMAL, ROUNDED_FRACTION};
-pub use plan::{key_to_a_missing_table, load_order, tables_too};
+pub use plan::{key_to_a_missing_table, load_order, tables_too, unique_collision};
 pub use predicate::{BoundPredicate, Predicate, PredicateError, RowFilter};
 pub use probe::Probe;
 pub use schema::{

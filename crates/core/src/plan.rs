@@ -70,6 +70,34 @@ pub fn key_to_a_missing_table(
     }
 }
 
+/// The refusal of a merge into `table` whose rows (`rows` of them, when
+/// counted) hold a unique value that a row of the target holds under
+/// another primary key (`key`): a user deleted, then another made with
+/// the same address. A merge matches rows by their key, so such a row
+/// cannot go in without overwriting the other; every engine says so
+/// alike, naming the unique constraint where it is known.
+pub fn unique_collision(
+    table: &str,
+    rows: Option<u64>,
+    key: &[String],
+    constraint: Option<&str>,
+) -> crate::SourceError {
+    let rows = rows.map_or_else(|| "rows".to_string(), |n| format!("{n} row(s)"));
+    let constraint = constraint.map_or_else(String::new, |c| format!(" ({c})"));
+    crate::SourceError::new(
+        crate::ErrorKind::Conflict,
+        format!(
+            "table {table}: {rows} of the snapshot hold a unique value that a row of the target \
+             holds under another key ({}){constraint}; a merge matches rows by their key",
+            key.join(", ")
+        ),
+    )
+    .with_hint(
+        "try: restore in replace mode, or change or delete the target's rows that hold those \
+         values first",
+    )
+}
+
 /// The `--tables` of a restore of the tables `restored` with `also` too,
 /// for a hint: every one of them, so that following the hint keeps the
 /// tables already given (naming only the two tables of one key sent a

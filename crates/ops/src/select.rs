@@ -301,6 +301,29 @@ pub(crate) async fn select(
     } else {
         Vec::new()
     };
+    // an application that declares no keys (Rails', WordPress') leaves
+    // nothing to follow: said, rather than a restore of the chosen rows
+    // alone that looks like one with what they depend on
+    if selection.with_related
+        && !links
+            .iter()
+            .any(|l| seeds.contains_key(&l.child) || seeds.contains_key(&l.parent))
+    {
+        let mut chosen: Vec<String> = seeds.keys().map(ToString::to_string).collect();
+        chosen.sort();
+        return Err(OpsError::InvalidInput {
+            what: format!(
+                "--with-related follows foreign keys, and no foreign key leads from or to {}: \
+                 it would bring no other rows",
+                chosen.join(", ")
+            ),
+            hint: Some(
+                "choose the related rows with a --where for each of their tables (--where \
+                 'comments: post_id IN (1, 2)'), and leave out --with-related"
+                    .into(),
+            ),
+        });
+    }
     let mut out = Selected::default();
     let mut dirty: HashSet<TableName> = seeds.keys().cloned().collect();
     while !dirty.is_empty() {

@@ -479,19 +479,15 @@ impl Inserter {
             .ctx(|| format!("cannot check the rows merged into {}", self.label))?;
         let missing = (rows as u64).saturating_sub(found.unwrap_or(0));
         if missing > 0 {
-            return Err(SourceError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "table {}: {missing} row(s) of the snapshot hold a unique value that a row of \
-                     the target holds under another key ({}); a merge matches rows by their key \
-                     and would have overwritten that row instead",
-                    self.label,
-                    names.join(", ")
-                ),
-            )
-            .with_hint(
-                "try: restore in replace mode, or change or delete the target's rows that hold \
-                 those values first",
+            let key: Vec<String> = names
+                .iter()
+                .map(|n| n.trim_matches('`').to_string())
+                .collect();
+            return Err(tresor_core::unique_collision(
+                &self.label,
+                Some(missing),
+                &key,
+                None,
             ));
         }
         Ok(())

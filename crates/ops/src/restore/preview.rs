@@ -375,9 +375,11 @@ async fn live_counts(
         compared
             .stored_columns()
             .map(|c| {
-                live_schema
-                    .column(&c.name)
-                    .map_or_else(|| c.portable.clone(), |l| l.portable.clone())
+                // SQLite's column by its declared type, as a diff reads it
+                live_schema.column(&c.name).map_or_else(
+                    || tresor_core::convert::portable_of(c),
+                    tresor_core::convert::portable_of,
+                )
             })
             .collect()
     };
@@ -393,7 +395,10 @@ async fn live_counts(
     // rows the snapshot holds in rowid order, moved into another engine,
     // and a key of another type there (text into an integer sorts
     // otherwise)
-    let class = |t: &TableSchema, k: &str| t.column(k).map(|c| discriminant(&c.portable));
+    let class = |t: &TableSchema, k: &str| {
+        t.column(k)
+            .map(|c| discriminant(&tresor_core::convert::portable_of(c)))
+    };
     let same_key = compared.row_key == schema.row_key
         && match (&compared.row_key, &live_schema.row_key) {
             (RowKey::Columns { columns: a }, RowKey::Columns { columns: b }) => {

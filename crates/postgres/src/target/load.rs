@@ -292,8 +292,25 @@ impl PgSession {
             }
         }
         sql.push_str(&format!("; DROP TABLE {copy_into}"));
-        self.exec(&sql, || format!("cannot load table {}", table.name))
-            .await
+        match (how, self.client.batch_execute(&sql).await) {
+            (_, Ok(())) => Ok(()),
+            // a unique value another row holds under another key
+            (Staged::Upsert(info), Err(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                let constraint = e
+                    .as_db_error()
+                    .and_then(|d| d.constraint())
+                    .map(str::to_string);
+                Err(tresor_core::unique_collision(
+                    &table.name.to_string(),
+                    None,
+                    &info.primary_key,
+                    constraint.as_deref(),
+                ))
+            }
+            (_, Err(e)) => Err(pg_error(format!("cannot load table {}", table.name), e)),
+        }
     }
 }
 

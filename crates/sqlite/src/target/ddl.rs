@@ -86,7 +86,9 @@ pub(crate) fn create_table(table: &TableSchema, from: Engine) -> String {
                 s.push_str(" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT");
                 return s;
             }
-            let ty = declared_type(&c.portable);
+            // MySQL's `tinyint(1)` is a boolean (Rails reads a SQLite
+            // `INTEGER`'s 0 as a value, and Ruby's 0 is true)
+            let ty = declared_type(&tresor_core::convert::portable_of(c));
             let ty = ty.as_str();
             if !ty.is_empty() {
                 s.push(' ');

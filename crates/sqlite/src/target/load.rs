@@ -173,8 +173,30 @@ impl Inner {
                     stmt.raw_bind_parameter(i + 1, Bind(v))
                         .ctx(|| format!("cannot bind a value of table {name}"))?;
                 }
-                stmt.raw_execute()
-                    .ctx(|| format!("cannot write row {} of table {name}", n + 1))?;
+                if let Err(e) = stmt.raw_execute() {
+                    return Err(match (self.plan.mode, &e) {
+                        // a unique value another row holds under another key
+                        (
+                            RestoreMode::Merge,
+                            rusqlite::Error::SqliteFailure(
+                                rusqlite::ffi::Error {
+                                    extended_code: rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+                                    ..
+                                },
+                                detail,
+                            ),
+                        ) => tresor_core::unique_collision(
+                            &name,
+                            None,
+                            &table.primary_key,
+                            detail.as_deref(),
+                        ),
+                        _ => crate::error::sql_error(
+                            format!("cannot write row {} of table {name}", n + 1),
+                            e,
+                        ),
+                    });
+                }
                 if let Some(w) = written.as_mut() {
                     w.push(&row);
                 }

@@ -914,6 +914,71 @@ fn unsigned_integers_beyond_sqlites_are_listed() {
     );
 }
 
+/// A second move of the same snapshot previews its rows as unchanged,
+/// as a diff of the two says. Into SQLite the preview compared its columns
+/// by their type `Dynamic`, not their declared one: a MariaDB unsigned
+/// integer and SQLite's integer differed, and every row of every
+/// WordPress table was listed as deleted and inserted again. Into
+/// PostgreSQL an enum's label differed from its text, and a JSON number an
+/// application wrote as `1.234567890123457e+19` from the exact decimal
+/// `jsonb` keeps. And MySQL's `tinyint(1)` is a `BOOLEAN` in the SQLite
+/// table tresor makes (it was an `INTEGER`, whose 0 Rails reads as a true
+/// value: Redmine's non-admins became admins).
+#[test]
+fn a_second_move_previews_its_rows_as_unchanged() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "CREATE TABLE u (id int unsigned PRIMARY KEY, n bigint unsigned, admin tinyint(1) NOT NULL DEFAULT 0,
+           status enum('DRAFT','PUBLISHED') NOT NULL, doc json);
+         INSERT INTO u VALUES (1, 5, 0, 'DRAFT', '{\"big\": 1.234567890123457e+19, \"n\": 9007199254740993}'),
+           (2, 6, 1, 'PUBLISHED', NULL);",
+    );
+    let latest = backed_up(&env, &src);
+    let unchanged = |to: &str| {
+        let dry = env.json(&["restore", &latest, "--to", to, "--dry-run"]);
+        let t = &dry["tables"][0];
+        assert_eq!(
+            (
+                &t["inserted"],
+                &t["updated"],
+                &t["deleted"],
+                &t["unchanged"]
+            ),
+            (&0.into(), &0.into(), &0.into(), &2.into()),
+            "{to}: {dry}"
+        );
+        let diff = env.json(&["diff", &latest, "--live", to]);
+        assert_eq!(diff["tables"][0]["unchanged"], 2, "{to}: {diff}");
+    };
+    let lite = Db::create(Kind::Sqlite, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &lite.url(), "--yes"]);
+    assert!(
+        lite.query_any(
+            Kind::Sqlite,
+            "SELECT sql FROM sqlite_master WHERE name = 'u'"
+        )
+        .contains("\"admin\" BOOLEAN NOT NULL"),
+    );
+    unchanged(&lite.url());
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    pg.exec(
+        "CREATE TYPE \"Status\" AS ENUM ('DRAFT', 'PUBLISHED');
+         CREATE TABLE u (id bigint PRIMARY KEY, n numeric(20,0), admin boolean NOT NULL DEFAULT false,
+           status \"Status\" NOT NULL, doc jsonb);",
+    );
+    env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+    assert_eq!(
+        pg.query("SELECT doc->>'big' FROM u WHERE id = 1"),
+        "12345678901234570000"
+    );
+    unchanged(&pg.url());
+    // a JSON integer no float holds is still a change of its own
+    pg.exec("UPDATE u SET doc = jsonb_set(doc, '{n}', '9007199254740992') WHERE id = 1");
+    let diff = env.json(&["diff", &latest, "--live", &pg.url()]);
+    assert_eq!(diff["tables"][0]["updated"], 1, "{diff}");
+}
+
 /// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
 /// every table in `mediawiki`) goes into an engine without schemas under
 /// its own name. Into a database that has a table of that name, the

@@ -2160,6 +2160,8 @@ fn mariadb_a_table_without_transactions_is_left_alone_until_the_commit() {
 /// in: PostgreSQL and SQLite refused it, but MariaDB's `ON DUPLICATE KEY
 /// UPDATE` took the unique key for the row's own, overwrote the other row
 /// and left the snapshot's row out, and the restore reported success.
+/// Every engine refuses it now as a conflict (exit 5) that says what to
+/// do (PostgreSQL and SQLite gave the engine's error, exit 7).
 #[test]
 fn a_merge_never_takes_a_unique_value_for_the_key() {
     let env = Env::new();
@@ -2179,16 +2181,18 @@ fn a_merge_never_takes_a_unique_value_for_the_key() {
         for last in ["--dry-run", "--yes"] {
             let out = env.tresor(&["restore", &latest, "--to", &url, "--mode", "merge", last]);
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-            assert!(!out.status.success(), "{kind:?} {last}:\n{text}");
-            if kind == Kind::Mariadb {
-                assert_eq!(out.status.code(), Some(5), "{text}");
-                assert!(
-                    text.contains(
-                        "hold a unique value that a row of the target holds under another key"
-                    ),
-                    "{text}"
-                );
-            }
+            // every engine alike: a conflict, with what to do
+            assert_eq!(out.status.code(), Some(5), "{kind:?} {last}:\n{text}");
+            assert!(
+                text.contains(
+                    "hold a unique value that a row of the target holds under another key (id)"
+                ),
+                "{kind:?}: {text}"
+            );
+            assert!(
+                text.contains("try: restore in replace mode"),
+                "{kind:?}: {text}"
+            );
         }
         let robert = db.query_any(
             kind,

@@ -416,3 +416,64 @@ fn rows_merged_back_keep_their_rowid_where_it_is_free() {
         .unwrap_or_else(|| panic!("{diff}"));
     assert_eq!(tags["unchanged"], 3, "{diff}");
 }
+
+/// An application that declares no foreign keys (Redmine, WordPress) left
+/// `--with-related` nothing to follow: the dry run listed the chosen rows
+/// alone and said every check passed, as if what belongs to them came
+/// too. It is refused now, with how to choose those rows instead.
+#[test]
+fn with_related_and_no_keys_to_follow_is_refused() {
+    let env = Env::new();
+    let db = env.path("blog.db");
+    sql(
+        &db,
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);
+         CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL, body TEXT);
+         INSERT INTO posts VALUES (1, 'a'), (2, 'b');
+         INSERT INTO comments VALUES (1, 1, 'x'), (2, 2, 'y');",
+    );
+    let url = format!("sqlite://{}", db.display());
+    env.ok(&["backup", &url, "--quiet"]);
+    sql(
+        &db,
+        "DELETE FROM comments WHERE post_id = 1; DELETE FROM posts WHERE id = 1;",
+    );
+    let latest = format!("latest:{url}");
+    for last in ["--dry-run", "--yes"] {
+        let out = env.tresor(&[
+            "restore",
+            &latest,
+            "--to",
+            &url,
+            "--where",
+            "posts: id = 1",
+            "--with-related",
+            last,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no foreign key leads from or to posts"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // what the hint says brings them back
+    env.ok(&[
+        "restore",
+        &latest,
+        "--to",
+        &url,
+        "--where",
+        "posts: id = 1",
+        "--where",
+        "comments: post_id = 1",
+        "--yes",
+    ]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let back: i64 = c
+        .query_row("SELECT count(*) FROM comments WHERE post_id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(back, 1);
+}

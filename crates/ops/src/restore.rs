@@ -1041,11 +1041,15 @@ pub fn sessions_consequence(writes_held: bool, done: bool) -> &'static str {
     match (writes_held, done) {
         (true, false) => {
             "their writes to the restored tables wait from the safety snapshot until the \
-             restore commits, then go on over the restored data"
+             restore commits, then go on over the restored data (a transaction of theirs that \
+             already held rows the restore needs may instead be ended with a deadlock error, \
+             for the application to retry)"
         }
         (true, true) => {
             "their writes to the restored tables waited from the safety snapshot until the \
-             restore committed, then went on over the restored data"
+             restore committed, then went on over the restored data (a transaction of theirs \
+             that already held rows the restore needed may instead have been ended with a \
+             deadlock error, for the application to retry)"
         }
         (false, false) => {
             "what they write while the restore runs is overwritten, and what they write after \

@@ -140,7 +140,7 @@ fn open_snapshot(
     let mut warnings = captured.warnings;
     if !wal {
         warnings.push(format!(
-            "{journal_mode} journal mode: writers wait for the backup to finish (wal mode lets them continue)"
+            "{journal_mode} journal mode: writers wait for the backup to finish if they set a busy timeout, and fail with 'database is locked' if they do not (wal mode lets them continue)"
         ));
     }
     let info = SourceInfo {

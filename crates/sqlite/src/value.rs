@@ -115,28 +115,62 @@ pub(crate) fn app_datetime(v: &Value, every_fraction: bool) -> Option<Value> {
     Some(Value::Text(text))
 }
 
-/// How an application keeps instants as integers in a `DATETIME` column
-/// of its own schema: Prisma (and knex, under Directus) writes a
-/// JavaScript `Date` as its milliseconds since 1970, others SQLite's
-/// `unixepoch()` seconds.
+/// How an application keeps instants in a `DATETIME` column of its own
+/// schema, where that is not the text [`app_datetime`] writes: as
+/// integers (Prisma's own engine, and knex under Directus, write a
+/// JavaScript `Date` as its milliseconds since 1970; others SQLite's
+/// `unixepoch()` seconds), or as ISO 8601 text with a `T`, a zone or
+/// milliseconds (Prisma's driver adapters write
+/// `2024-01-01T10:00:00.123+00:00`). SQLite compares such text as text:
+/// `2024-01-01 10:00:00.000000` sorts before `2024-01-01T09:00:00`, and
+/// every filter on the column went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Epoch {
+pub(crate) enum InstantForm {
     Seconds,
     Millis,
+    Text {
+        /// A `T` between date and time (else a space).
+        t: bool,
+        /// What follows the time: nothing, `Z` or `+00:00`.
+        zone: &'static str,
+        /// Always three digits of a second (else six, where not whole).
+        millis: bool,
+    },
 }
 
-impl Epoch {
+impl InstantForm {
+    /// The form of `text`, a value found in such a column, when it is not
+    /// the one [`app_datetime`] writes.
+    pub(crate) fn of_text(text: &str) -> Option<InstantForm> {
+        let text = text.trim();
+        tresor_core::convert::to_timestamp(&Value::Text(text.to_string()))?;
+        let t = text.get(10..11) == Some("T");
+        let zone = if text.ends_with(['Z', 'z']) {
+            "Z"
+        } else if text.get(19..).is_some_and(|r| r.contains(['+', '-'])) {
+            "+00:00"
+        } else {
+            ""
+        };
+        let fraction = text
+            .get(19..)
+            .and_then(|r| r.strip_prefix('.'))
+            .map(|r| r.bytes().take_while(u8::is_ascii_digit).count());
+        let millis = fraction == Some(3);
+        (t || !zone.is_empty() || millis).then_some(InstantForm::Text { t, zone, millis })
+    }
+
     /// The unit of an integer instant `n` found in such a column, told
     /// apart by magnitude as [`tresor_core::convert::epoch_instant`] reads
     /// one.
-    pub(crate) fn of(n: i64) -> Epoch {
+    pub(crate) fn of(n: i64) -> InstantForm {
         if tresor_core::convert::epoch_instant(n).is_some_and(|t| {
             t.to_unix_micros()
                 .is_some_and(|m| m == n.saturating_mul(1_000))
         }) {
-            Epoch::Millis
+            InstantForm::Millis
         } else {
-            Epoch::Seconds
+            InstantForm::Seconds
         }
     }
 
@@ -144,14 +178,40 @@ impl Epoch {
     /// when the fraction of a second it had is cut; `None` for other values
     /// and infinities, which go in as they are.
     pub(crate) fn apply(self, v: &Value) -> Option<(Value, Option<tresor_core::ValueChange>)> {
+        if let InstantForm::Text { t, zone, millis } = self {
+            let (Value::Timestamp(ts) | Value::TimestampTz(ts)) = v else {
+                return None;
+            };
+            if matches!(ts.date, Date::Infinity | Date::NegInfinity) {
+                return None;
+            }
+            let whole = tresor_core::Timestamp {
+                date: ts.date,
+                micros: ts.micros - ts.micros % 1_000_000,
+            };
+            let mut text = whole.to_string();
+            if !t {
+                text = text.replacen('T', " ", 1);
+            }
+            let fraction = ts.micros % 1_000_000;
+            let mut cut = None;
+            if millis {
+                text.push_str(&format!(".{:03}", fraction / 1_000));
+                cut = (fraction % 1_000 != 0).then_some(tresor_core::ROUNDED_FRACTION);
+            } else if fraction != 0 {
+                text.push_str(&format!(".{fraction:06}"));
+            }
+            text.push_str(zone);
+            return Some((Value::Text(text), cut));
+        }
         let micros = match v {
             Value::Timestamp(t) | Value::TimestampTz(t) => t.to_unix_micros()?,
             Value::Date(d) => d.to_epoch_days()?.checked_mul(86_400_000_000)?,
             _ => return None,
         };
         let per = match self {
-            Epoch::Seconds => 1_000_000,
-            Epoch::Millis => 1_000,
+            InstantForm::Seconds => 1_000_000,
+            InstantForm::Millis | InstantForm::Text { .. } => 1_000,
         };
         let cut = (micros.rem_euclid(per) != 0).then_some(tresor_core::ROUNDED_FRACTION);
         Some((Value::Int(micros.div_euclid(per)), cut))
@@ -228,29 +288,55 @@ mod tests {
     #[test]
     fn instants_go_in_as_the_integers_a_column_keeps() {
         let t = Value::Timestamp(Timestamp::from_unix_micros(1_767_268_800_123_456));
-        assert_eq!(Epoch::of(1_767_268_800_000), Epoch::Millis);
-        assert_eq!(Epoch::of(1_767_268_800), Epoch::Seconds);
-        assert_eq!(Epoch::of(-2_208_988_800_000), Epoch::Millis);
-        let (ms, cut) = Epoch::Millis.apply(&t).expect("a timestamp");
+        assert_eq!(InstantForm::of(1_767_268_800_000), InstantForm::Millis);
+        assert_eq!(InstantForm::of(1_767_268_800), InstantForm::Seconds);
+        assert_eq!(InstantForm::of(-2_208_988_800_000), InstantForm::Millis);
+        let (ms, cut) = InstantForm::Millis.apply(&t).expect("a timestamp");
         assert_eq!(ms, Value::Int(1_767_268_800_123));
         assert_eq!(cut, Some(tresor_core::ROUNDED_FRACTION));
-        let (s, _) = Epoch::Seconds.apply(&t).expect("a timestamp");
+        let (s, _) = InstantForm::Seconds.apply(&t).expect("a timestamp");
         assert_eq!(s, Value::Int(1_767_268_800));
         let before = Value::Timestamp(Timestamp::from_unix_micros(-1_500));
         assert_eq!(
-            Epoch::Millis.apply(&before).map(|v| v.0),
+            InstantForm::Millis.apply(&before).map(|v| v.0),
             Some(Value::Int(-2))
         );
         assert_eq!(
-            Epoch::Millis.apply(&Value::Date(Date::ymd(2026, 3, 4))),
+            InstantForm::Millis.apply(&Value::Date(Date::ymd(2026, 3, 4))),
             Some((Value::Int(1_772_582_400_000), None))
         );
-        assert_eq!(Epoch::Millis.apply(&Value::Text("x".into())), None);
+        assert_eq!(InstantForm::Millis.apply(&Value::Text("x".into())), None);
         let inf = Value::TimestampTz(Timestamp {
             date: Date::Infinity,
             micros: 0,
         });
-        assert_eq!(Epoch::Millis.apply(&inf), None);
+        assert_eq!(InstantForm::Millis.apply(&inf), None);
+    }
+
+    #[test]
+    fn instants_go_in_as_the_text_a_column_keeps() {
+        let prisma = InstantForm::of_text("2023-11-15T22:13:20.123+00:00").expect("a form");
+        let js = InstantForm::of_text("2023-11-15T22:13:20.123Z").expect("a form");
+        // the form tresor writes anyway is none of its own
+        assert_eq!(InstantForm::of_text("2023-11-15 22:13:20.123456"), None);
+        assert_eq!(InstantForm::of_text("2023-11-15 22:13:20"), None);
+        assert_eq!(InstantForm::of_text("not a time"), None);
+        let at = |micros| Value::TimestampTz(Timestamp::from_unix_micros(micros));
+        assert_eq!(
+            prisma.apply(&at(1_767_268_800_123_000)),
+            Some((Value::Text("2026-01-01T12:00:00.123+00:00".into()), None))
+        );
+        assert_eq!(
+            js.apply(&at(1_767_268_800_000_000)),
+            Some((Value::Text("2026-01-01T12:00:00.000Z".into()), None))
+        );
+        let (_, cut) = js.apply(&at(1_767_268_800_123_456)).expect("a timestamp");
+        assert_eq!(cut, Some(tresor_core::ROUNDED_FRACTION));
+        let t_only = InstantForm::of_text("2023-11-15T22:13:20").expect("a form");
+        assert_eq!(
+            t_only.apply(&at(1_767_268_800_500_000)).map(|v| v.0),
+            Some(Value::Text("2026-01-01T12:00:00.500000".into()))
+        );
     }
 
     fn round_trip(v: &Value) -> Value {

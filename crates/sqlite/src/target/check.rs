@@ -10,7 +10,7 @@ use tresor_core::SourceError;
 use crate::catalog::WITHOUT_ROWID;
 use crate::error::SqlResultExt;
 use crate::sql::{ident, ident_list};
-use crate::value::Epoch;
+use crate::value::InstantForm;
 
 /// How rows of one snapshot table are written into the target.
 #[derive(Debug)]
@@ -28,9 +28,9 @@ pub(crate) struct LoadPlan {
     /// from the snapshot, whose columns keep every value in its own form.
     pub(crate) forms: Vec<Option<AppForm>>,
     /// Per statement parameter, the unit of the integers an existing
-    /// `DATETIME` column keeps instants in ([`integer_instants`]); empty
+    /// `DATETIME` column keeps instants in ([`instant_forms`]); empty
     /// where none does.
-    pub(crate) epochs: Vec<Option<Epoch>>,
+    pub(crate) instants: Vec<Option<InstantForm>>,
     /// A merge into a table without a primary key: `sql` stages the rows
     /// in a temporary table, and these statements make it first and then
     /// add the staged rows the table lacks.
@@ -71,7 +71,7 @@ pub(crate) fn insert_all(snap: &TableSchema, target_name: &str, with_hidden: boo
         positions,
         width: stored.len(),
         forms: Vec::new(),
-        epochs: Vec::new(),
+        instants: Vec::new(),
         missing: None,
     }
 }
@@ -182,7 +182,7 @@ pub(crate) fn fit(
             positions,
             width: stored.len(),
             forms,
-            epochs: Vec::new(),
+            instants: Vec::new(),
             missing: Some(missing),
         };
     }
@@ -242,7 +242,7 @@ pub(crate) fn fit(
         positions,
         width: stored.len(),
         forms,
-        epochs: Vec::new(),
+        instants: Vec::new(),
         missing: None,
     }
 }
@@ -307,26 +307,27 @@ fn merge_missing(table: &str, cols: &[&str], rowid: Option<&str>) -> MergeMissin
 }
 
 /// Per parameter of `load` (into the existing `table`, the snapshot's
-/// `snap`), the unit of the integers its `DATETIME` column keeps instants
-/// in, read off the first value the column holds. A column that keeps
-/// text, or nothing yet, takes text, which every such application reads
-/// (Prisma's own engine writes milliseconds, its driver adapters text).
+/// `snap`), the form its `DATETIME` column keeps instants in, read off the
+/// first value the column holds: integers of a unit, or text with a `T`,
+/// a zone or milliseconds. A column that keeps the text
+/// [`app_datetime`](crate::value::app_datetime) writes, or nothing yet,
+/// takes that text, which every such application reads.
 ///
 /// # Errors
 /// The table cannot be read.
-pub(crate) fn integer_instants(
+pub(crate) fn instant_forms(
     conn: &Connection,
     table: &str,
     snap: &TableSchema,
     load: &LoadPlan,
-) -> Result<Vec<Option<Epoch>>, SourceError> {
+) -> Result<Vec<Option<InstantForm>>, SourceError> {
     let stored: Vec<_> = snap.stored_columns().collect();
-    let mut epochs = Vec::with_capacity(load.forms.len());
+    let mut instants = Vec::with_capacity(load.forms.len());
     for (form, pos) in load.forms.iter().zip(&load.positions) {
         let column = match (form, stored.get(*pos)) {
             (Some(AppForm::IntervalEpoch), Some(c)) => &c.name,
             _ => {
-                epochs.push(None);
+                instants.push(None);
                 continue;
             }
         };
@@ -335,7 +336,7 @@ pub(crate) fn integer_instants(
             c = ident(column),
             t = ident(table)
         );
-        let first: Option<i64> = {
+        let first: Option<InstantForm> = {
             let mut stmt = conn
                 .prepare(&sql)
                 .ctx(|| format!("cannot read column {column} of {table}"))?;
@@ -345,11 +346,12 @@ pub(crate) fn integer_instants(
             rows.next()
                 .ctx(|| format!("cannot read column {column} of {table}"))?
                 .and_then(|row| match row.get_ref(0) {
-                    Ok(ValueRef::Integer(n)) => Some(n),
+                    Ok(ValueRef::Integer(n)) => Some(InstantForm::of(n)),
+                    Ok(ValueRef::Text(t)) => InstantForm::of_text(&String::from_utf8_lossy(t)),
                     _ => None,
                 })
         };
-        epochs.push(first.map(Epoch::of));
+        instants.push(first);
     }
-    Ok(epochs)
+    Ok(instants)
 }

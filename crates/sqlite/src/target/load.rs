@@ -118,7 +118,7 @@ impl Inner {
                         .and_then(|f| f.apply(&row[pos]))
                         .or_else(|| {
                             // instants as the column keeps them: integers
-                            load.epochs
+                            load.instants
                                 .get(i)
                                 .copied()
                                 .flatten()

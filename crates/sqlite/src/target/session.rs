@@ -458,7 +458,7 @@ fn begin_in_place(
             .forms
             .contains(&Some(tresor_core::AppForm::IntervalEpoch))
         {
-            load.epochs = check::integer_instants(&conn, &actual, t, &load)?;
+            load.instants = check::instant_forms(&conn, &actual, t, &load)?;
         }
         inner.loads.insert(t.name.name.clone(), load);
         existing.push((i, actual));

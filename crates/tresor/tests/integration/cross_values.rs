@@ -979,6 +979,49 @@ fn a_second_move_previews_its_rows_as_unchanged() {
     assert_eq!(diff["tables"][0]["updated"], 1, "{diff}");
 }
 
+/// Prisma's driver adapters keep a `DateTime` in SQLite as text with a
+/// `T`, milliseconds and an offset (`2024-06-04T22:13:44.969+00:00`), and
+/// compare it as text. Another engine's timestamps went into such a column
+/// as `2024-06-04 22:13:44.969000`, which sorts before it: every Prisma
+/// filter `gte` its own value missed. They go in as the column's first
+/// value shows it keeps them now.
+#[test]
+fn timestamps_go_into_sqlite_as_its_column_keeps_them() {
+    let env = Env::new();
+    let src = Db::create(Kind::Postgres, env.dir.path());
+    src.exec(
+        "CREATE TABLE \"User\" (id int PRIMARY KEY, \"lastLoginAt\" timestamp(3), seen timestamptz);
+         INSERT INTO \"User\" VALUES (1, '2024-06-04 22:13:44.969', '2024-06-04 22:13:44+00'),
+           (2, '2024-06-04 22:13:45', NULL), (3, NULL, '2024-06-04 22:13:44.5+02');",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Sqlite, env.dir.path());
+    dst.exec(
+        "CREATE TABLE \"User\" (id INTEGER PRIMARY KEY, \"lastLoginAt\" DATETIME, seen DATETIME);
+         INSERT INTO \"User\" VALUES (9, '2023-11-15T22:13:20.123+00:00', '2023-11-15T22:13:20Z');",
+    );
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    assert_eq!(
+        dst.query_any(
+            Kind::Sqlite,
+            "SELECT group_concat(id || '|' || ifnull(\"lastLoginAt\", '') || '|' || ifnull(seen, ''), ' ') \
+             FROM \"User\""
+        ),
+        "1|2024-06-04T22:13:44.969+00:00|2024-06-04T22:13:44Z \
+         2|2024-06-04T22:13:45.000+00:00| 3||2024-06-04T20:13:44.500000Z"
+    );
+    // what Prisma asks: each row is at or after its own instant
+    assert_eq!(
+        dst.query_any(
+            Kind::Sqlite,
+            "SELECT count(*) FROM \"User\" WHERE \"lastLoginAt\" >= '2024-06-04T22:13:44.969+00:00'"
+        ),
+        "2"
+    );
+    let diff = env.json(&["diff", &latest, "--live", &dst.url()]);
+    assert_eq!(diff["tables"][0]["unchanged"], 3, "{diff}");
+}
+
 /// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
 /// every table in `mediawiki`) goes into an engine without schemas under
 /// its own name. Into a database that has a table of that name, the

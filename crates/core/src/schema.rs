@@ -629,11 +629,61 @@ impl DatabaseSchema {
     pub fn table(&self, name: &TableName) -> Option<&TableSchema> {
         self.tables.iter().find(|t| &t.name == name)
     }
+
+    /// The number the source would have given the next row of `table`, as
+    /// the snapshot recorded its counter: MySQL's `AUTO_INCREMENT`,
+    /// SQLite's `sqlite_sequence`, or a PostgreSQL sequence owned by one
+    /// of its columns (its last value, and whether that was taken). A
+    /// restore into another engine moves the table's counter at least
+    /// there: the numbers of rows deleted before the backup are not given
+    /// again (an issue number in an e-mail would name another issue).
+    pub fn next_number(&self, table: &TableSchema) -> Option<i64> {
+        let sequences = self
+            .objects
+            .iter()
+            .filter(|o| {
+                matches!(o.kind.as_str(), "sequence" | "identity_sequence")
+                    && o.table.as_ref() == Some(&table.name)
+            })
+            .filter_map(|o| {
+                let last = o.extra.get("last_value")?.as_i64()?;
+                let called = o.extra.get("is_called")?.as_bool()?;
+                Some(if called { last.saturating_add(1) } else { last })
+            });
+        table.auto_increment.into_iter().chain(sequences).max()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tables_next_number_is_its_counters() {
+        let name = TableName::qualified("public", "issues");
+        let mut schema = DatabaseSchema {
+            engine: Engine::POSTGRES,
+            tables: vec![TableSchema::with_columns(name.clone(), Vec::new())],
+            objects: Vec::new(),
+            settings: BTreeMap::new(),
+        };
+        assert_eq!(schema.next_number(&schema.tables[0]), None);
+        let mut seq = SchemaObject {
+            kind: "sequence".into(),
+            name: TableName::qualified("public", "issues_id_seq"),
+            ddl: String::new(),
+            table: Some(name),
+            extra: BTreeMap::new(),
+        };
+        seq.extra
+            .insert("last_value".into(), serde_json::json!(226));
+        seq.extra
+            .insert("is_called".into(), serde_json::json!(true));
+        schema.objects.push(seq);
+        assert_eq!(schema.next_number(&schema.tables[0]), Some(227));
+        schema.tables[0].auto_increment = Some(300);
+        assert_eq!(schema.next_number(&schema.tables[0]), Some(300));
+    }
 
     #[test]
     fn engines_are_named_in_manifests_as_before() {

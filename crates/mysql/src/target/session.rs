@@ -219,7 +219,8 @@ impl MysqlSession {
                 self.tables.insert(
                     name.clone(),
                     Route::Existing {
-                        auto_increment: table.auto_increment,
+                        // the source's counter (another engine's too)
+                        auto_increment: plan.schema.next_number(table),
                         keyed: keyed.contains(&name.name),
                         keeps,
                         forms,
@@ -228,7 +229,7 @@ impl MysqlSession {
                 continue;
             }
             // another engine's table is made from the portable model
-            let portable;
+            let mut portable;
             let ddl = if plan.schema.engine == Engine::MYSQL {
                 table.ddl.as_deref().ok_or_else(|| {
                     SourceError::new(
@@ -239,6 +240,15 @@ impl MysqlSession {
                 })?
             } else {
                 portable = crate::portable::create_table(table, plan.schema.engine);
+                // the source's counter, so that the numbers of rows it
+                // deleted before the backup are not given again
+                if let Some(next) = plan
+                    .schema
+                    .next_number(table)
+                    .filter(|n| *n > 1 && portable.contains(" AUTO_INCREMENT"))
+                {
+                    portable.push_str(&format!(" AUTO_INCREMENT={next}"));
+                }
                 portable.as_str()
             };
             let work = work_name(&run, n, &name.name);

@@ -413,11 +413,29 @@ impl PgSession {
                 )
                 .await
                 .map_err(|e| pg_error(format!("cannot read the columns of {n}"), e))?;
+            // the source's own counter, where the snapshot has it, for the
+            // column the source numbered
+            let snap = self.schema.table(&n);
+            let next = snap.and_then(|t| self.schema.next_number(t));
             for r in rows {
                 let (col, seq): (String, Option<String>) = (r.get(0), r.get(1));
                 let Some(seq) = seq else { continue };
-                if let Some(max) = self.column_max(&table, &col).await? {
-                    self.set_sequence(&seq, max, true).await?;
+                let counted = snap
+                    .and_then(|t| t.column(&col))
+                    .is_some_and(tresor_core::auto_numbered);
+                // a merge never moves it back (a replace sets the
+                // snapshot's, as a restore of the same engine does)
+                let current = match self.mode {
+                    RestoreMode::Merge => self.sequence_taken(&seq).await?,
+                    RestoreMode::Replace => None,
+                };
+                let taken = [
+                    self.column_max(&table, &col).await?,
+                    next.filter(|_| counted).map(|n| n.saturating_sub(1)),
+                    current,
+                ];
+                if let Some(last) = taken.into_iter().flatten().max().filter(|l| *l > 0) {
+                    self.set_sequence(&seq, last, true).await?;
                 }
             }
         }
@@ -849,6 +867,19 @@ impl PgSession {
                 .map_err(|e| pg_error(format!("cannot set sequence {seq}"), e))?;
         }
         Ok(())
+    }
+
+    /// The last number sequence `seq` gave, `None` when it gave none: a
+    /// merge moves a sequence forward only (a table that had rows deleted
+    /// keeps its next number).
+    async fn sequence_taken(&self, seq: &str) -> Result<Option<i64>, SourceError> {
+        let row = self
+            .client
+            .query_one(&format!("SELECT last_value, is_called FROM {seq}"), &[])
+            .await
+            .map_err(|e| pg_error(format!("cannot read sequence {seq}"), e))?;
+        let (last, called): (i64, bool) = (row.get(0), row.get(1));
+        Ok(called.then_some(last))
     }
 
     /// The largest value of `column` of `table` (qualified), `None` when

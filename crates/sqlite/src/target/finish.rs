@@ -101,6 +101,8 @@ impl Inner {
             if matches!(self.placement, Placement::Fresh { .. }) {
                 self.restore_fresh_settings(conn)?;
             }
+        } else {
+            self.foreign_counters(conn)?;
         }
         self.warnings.extend(warnings);
         Ok(())
@@ -155,6 +157,54 @@ impl Inner {
                 conn.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
                     params![name, seq],
+                )
+                .ctx(ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// From another engine's snapshot: each restored `AUTOINCREMENT`
+    /// table's counter set to where the source's was
+    /// ([`tresor_core::DatabaseSchema::next_number`]; never lower in merge
+    /// mode), so that the numbers of rows deleted before the backup are not
+    /// given again.
+    fn foreign_counters(&self, conn: &Connection) -> Result<(), SourceError> {
+        if !table_exists(conn, "sqlite_sequence")? {
+            return Ok(());
+        }
+        let ctx = || "cannot move the tables' counters".to_string();
+        for t in &self.restored {
+            let Some(next) = self.plan.schema.next_number(t).filter(|n| *n > 1) else {
+                continue;
+            };
+            let name = &t.name.name;
+            let counted: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' \
+                     AND name = ?1 COLLATE NOCASE AND sql LIKE '%AUTOINCREMENT%'",
+                    [name],
+                    |r| r.get(0),
+                )
+                .ctx(ctx)?;
+            if !counted {
+                continue;
+            }
+            // a merge never moves it back; a replace sets the snapshot's,
+            // as a restore of the same engine does
+            let sql = match self.plan.mode {
+                RestoreMode::Merge => {
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1 COLLATE NOCASE"
+                }
+                RestoreMode::Replace => {
+                    "UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1 COLLATE NOCASE"
+                }
+            };
+            let updated = conn.execute(sql, params![name, next - 1]).ctx(ctx)?;
+            if updated == 0 {
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                    params![name, next - 1],
                 )
                 .ctx(ctx)?;
             }

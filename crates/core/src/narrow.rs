@@ -90,6 +90,23 @@ impl Keeps {
         (!within).then_some(keeps)
     }
 
+    /// The digits of a second the time column `c` of an `engine` snapshot
+    /// keeps when fewer than six: MySQL's `datetime` none, `datetime(3)`
+    /// three, PostgreSQL's `timestamp(0)` none; `None` for all six, and
+    /// for SQLite's declared types, which hold anything. A table made in
+    /// another engine keeps as many (WordPress, moved to PostgreSQL and
+    /// back, came back with `datetime(6)`: `... 23:59:55.000000`, which it
+    /// no longer read as a date).
+    pub fn second_digits_of(c: &crate::Column, engine: crate::Engine) -> Option<u32> {
+        if engine == crate::Engine::SQLITE {
+            return None;
+        }
+        match Keeps::of_type(&c.engine_type, engine == crate::Engine::MYSQL) {
+            Some(Keeps::SecondDigits(n)) => Some(n),
+            _ => None,
+        }
+    }
+
     /// Whether the column would change `v` (round or cut it).
     pub fn changes(self, v: &Value) -> bool {
         match self {

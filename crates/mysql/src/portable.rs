@@ -309,11 +309,34 @@ pub(crate) fn create_table(t: &TableSchema, from: Engine) -> String {
             && key.len() == 1
             && key[0] == &c.name;
         let ty = mysql_type(&p, key_width(t, &c.name));
+        // as many digits of a second as the source's column keeps
+        // (PostgreSQL's `timestamp(0)`: none)
+        let digits = matches!(
+            p,
+            PortableType::Timestamp
+                | PortableType::TimestampTz
+                | PortableType::Time
+                | PortableType::TimeTz
+        )
+        .then(|| tresor_core::Keeps::second_digits_of(c, from))
+        .flatten();
+        let fsp = match digits {
+            Some(0) => String::new(),
+            Some(n) => format!("({n})"),
+            None => "(6)".into(),
+        };
+        let ty = if digits.is_some() {
+            ty.replace("(6)", &fsp)
+        } else {
+            ty
+        };
         let default = tresor_core::portable_default(c)
             .map(|d| {
                 let sql = match d {
-                    // the precision of the `datetime(6)` it goes in
-                    tresor_core::PortableDefault::CurrentTimestamp => "CURRENT_TIMESTAMP(6)".into(),
+                    // the precision of the `datetime` it goes in
+                    tresor_core::PortableDefault::CurrentTimestamp => {
+                        format!("CURRENT_TIMESTAMP{fsp}")
+                    }
                     d => d.sql(false),
                 };
                 // MySQL takes a default for text only as an expression

@@ -304,6 +304,21 @@ impl PgSession {
                             t if identity && t.starts_with("numeric") => "bigint".to_string(),
                             t => t,
                         };
+                        // as many digits of a second as the source's column
+                        // keeps (MySQL's `datetime`: none)
+                        let ty = match (
+                            &portable,
+                            tresor_core::Keeps::second_digits_of(c, self.schema.engine),
+                        ) {
+                            (
+                                PortableType::Timestamp
+                                | PortableType::TimestampTz
+                                | PortableType::Time
+                                | PortableType::TimeTz,
+                                Some(n),
+                            ) => ty.replacen(' ', &format!("({n}) "), 1),
+                            _ => ty,
+                        };
                         format!(
                             "{} {ty}{}{}{default}",
                             ident(&c.name),

@@ -1082,6 +1082,56 @@ fn a_counter_moves_to_another_engine_past_the_rows_deleted() {
     }
 }
 
+/// A MariaDB `datetime` keeps no fraction of a second, and a table made
+/// from it in PostgreSQL now keeps none either (`timestamp(0)`), so that
+/// the way back makes a `datetime` again: WordPress, moved to PostgreSQL
+/// and back, came back with `datetime(6)` columns, read
+/// `2024-01-01 10:00:00.000000`, and showed no dates.
+#[test]
+fn a_datetime_keeps_its_digits_of_a_second_there_and_back() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "CREATE TABLE p (id int PRIMARY KEY, d datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,
+           d3 datetime(3), tm time, d6 datetime(6));
+         INSERT INTO p VALUES (1, '2024-01-01 10:00:00', '2024-01-01 10:00:00.123', '10:11:12',
+           '2024-01-01 10:00:00.123456');",
+    );
+    let latest = backed_up(&env, &src);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+    assert_eq!(
+        pg.query(
+            "SELECT string_agg(format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+             FROM pg_attribute WHERE attrelid = 'p'::regclass AND attnum > 1"
+        ),
+        "timestamp(0) without time zone, timestamp(3) without time zone, \
+         time(0) without time zone, timestamp without time zone"
+    );
+    let from_pg = backed_up(&env, &pg);
+    let back = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &from_pg, "--to", &back.url(), "--yes"]);
+    assert_eq!(
+        back.query_any(
+            Kind::Mariadb,
+            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION SEPARATOR ', ') \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'p' \
+             AND COLUMN_NAME <> 'id'"
+        ),
+        "datetime, datetime(3), time, datetime(6)"
+    );
+    assert_eq!(
+        back.query_any(Kind::Mariadb, "SELECT CONCAT(d, '|', d3, '|', tm) FROM p"),
+        "2024-01-01 10:00:00|2024-01-01 10:00:00.123|10:11:12"
+    );
+    // the application's insert without a date still gets one
+    back.exec("INSERT INTO p (id) VALUES (2)");
+    assert_eq!(
+        back.query_any(Kind::Mariadb, "SELECT d IS NOT NULL FROM p WHERE id = 2"),
+        "1"
+    );
+}
+
 /// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
 /// every table in `mediawiki`) goes into an engine without schemas under
 /// its own name. Into a database that has a table of that name, the

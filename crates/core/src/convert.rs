@@ -286,11 +286,21 @@ pub fn comparable(v: &Value, t: &PortableType) -> Value {
         PortableType::Uuid => to_uuid(v).map(Value::Uuid),
         // an enum's label and the same text are one value
         PortableType::Enum { .. } => to_text(v).map(Value::Text),
-        PortableType::Date => to_date(v).map(Value::Date),
+        PortableType::Date => match to_date(v) {
+            Some(d) if matches!(d, Date::Ymd { .. }) && d.to_epoch_days().is_none() => {
+                Some(Value::Text(d.to_string()))
+            }
+            d => d.map(Value::Date),
+        },
         PortableType::Time => to_time(v).map(Value::Time),
-        PortableType::Timestamp | PortableType::TimestampTz => {
-            to_timestamp(v).map(Value::Timestamp)
-        }
+        PortableType::Timestamp | PortableType::TimestampTz => match to_timestamp(v) {
+            // MySQL's zero and invalid dates, which no parse gives, are
+            // the same as the text SQLite keeps of them
+            Some(t) if matches!(t.date, Date::Ymd { .. }) && t.date.to_epoch_days().is_none() => {
+                Some(Value::Text(t.to_string().replacen('T', " ", 1)))
+            }
+            t => t.map(Value::Timestamp),
+        },
         PortableType::Interval => to_interval(v).map(Value::Interval),
         PortableType::Bytes { .. } => to_bytes(v).map(Value::Bytes),
         _ => None,
@@ -573,6 +583,14 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
     } else {
         time.to_string()
     };
+    // digits of a second beyond the sixth (.NET writes seven, Go nine)
+    // are cut: no engine's timestamp keeps them
+    let full = match full.split_once('.') {
+        Some((hms, frac)) if frac.len() > 6 && frac.bytes().all(|c| c.is_ascii_digit()) => {
+            format!("{hms}.{}", &frac[..6])
+        }
+        _ => full,
+    };
     let t: Time = full.parse().ok()?;
     if !(0..86_400_000_000).contains(&t.micros) {
         return None;
@@ -790,6 +808,20 @@ mod tests {
         );
         assert_eq!(declared_type(""), PortableType::Dynamic);
         assert_eq!(declared_type("whatever"), PortableType::Dynamic);
+    }
+
+    #[test]
+    fn digits_of_a_second_beyond_the_sixth_are_cut() {
+        let at = |s: &str| to_timestamp(&Value::Text(s.into())).map(|t| t.to_string());
+        assert_eq!(
+            at("2024-06-04 22:13:44.123456789+00:00").as_deref(),
+            Some("2024-06-04T22:13:44.123456")
+        );
+        assert_eq!(
+            at("2024-06-04T22:13:44.1234567Z").as_deref(),
+            Some("2024-06-04T22:13:44.123456")
+        );
+        assert_eq!(at("2024-06-04 22:13:44.12x4567"), None);
     }
 
     #[test]

@@ -200,7 +200,19 @@ impl Target for PostgresTarget {
                     &format!("CREATE DATABASE {}", ident(&self.info.dbname)),
                     || format!("cannot create database {}", self.info.dbname),
                 )
-                .await?;
+                .await
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::Permission {
+                        e.with_hint(format!(
+                            "try: create it first as a user allowed to (createdb {}), or grant \
+                             this user CREATEDB; a drill can use a database made for it \
+                             (--target)",
+                            self.info.dbname
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
                 (self.info.connect().await?, true)
             }
             Err(e) => return Err(e),

@@ -200,7 +200,13 @@ impl ConnInfo {
                 e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME);
             let err = pg_error(format!("cannot connect to {}", self.display), e);
             if not_found {
-                err.with_hint(format!("try: createdb {}", self.dbname))
+                // a restore makes a database it does not find: this is
+                // a backup's, or the server's admin database's
+                err.with_hint(format!(
+                    "try: check the database name ({} is not on this server; psql -l lists the \
+                     ones that are)",
+                    self.dbname
+                ))
             } else {
                 err
             }

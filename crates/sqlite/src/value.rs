@@ -131,7 +131,7 @@ pub(crate) enum InstantForm {
     Text {
         /// A `T` between date and time (else a space).
         t: bool,
-        /// What follows the time: nothing, `Z` or `+00:00`.
+        /// What follows the time: nothing, `Z`, `+00:00` or ` +00:00`.
         zone: &'static str,
         /// Always three digits of a second (else six, where not whole).
         millis: bool,
@@ -147,6 +147,9 @@ impl InstantForm {
         let t = text.get(10..11) == Some("T");
         let zone = if text.ends_with(['Z', 'z']) {
             "Z"
+        } else if text.get(19..).is_some_and(|r| r.contains([' '])) {
+            // Sequelize's `2024-06-04 22:13:44.969 +00:00`
+            " +00:00"
         } else if text.get(19..).is_some_and(|r| r.contains(['+', '-'])) {
             "+00:00"
         } else {
@@ -332,6 +335,11 @@ mod tests {
         );
         let (_, cut) = js.apply(&at(1_767_268_800_123_456)).expect("a timestamp");
         assert_eq!(cut, Some(tresor_core::ROUNDED_FRACTION));
+        let sequelize = InstantForm::of_text("2024-06-04 22:13:44.969 +00:00").expect("a form");
+        assert_eq!(
+            sequelize.apply(&at(1_767_268_800_123_000)).map(|v| v.0),
+            Some(Value::Text("2026-01-01 12:00:00.123 +00:00".into()))
+        );
         let t_only = InstantForm::of_text("2023-11-15T22:13:20").expect("a form");
         assert_eq!(
             t_only.apply(&at(1_767_268_800_500_000)).map(|v| v.0),

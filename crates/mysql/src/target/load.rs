@@ -442,16 +442,38 @@ impl Inserter {
             };
             let result = conn.exec_drop(&stmt, params).await;
             self.full = Some(stmt);
-            result.ctx(what)?;
+            result.map_err(|e| self.named(e))?;
         } else {
             let stmt = conn.prep(self.sql(self.rows)).await.ctx(what)?;
             let result = conn.exec_drop(&stmt, params).await;
             conn.close(stmt).await.ctx(what)?;
-            result.ctx(what)?;
+            result.map_err(|e| self.named(e))?;
         }
         let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
         self.check_merged(conn, rows).await
+    }
+
+    /// The error of an insert, the work table the server's message may
+    /// name (`for column db.__tresor_5fc6d4a3_0_ev.at`) said as the user's
+    /// table.
+    fn named(&self, e: mysql_async::Error) -> SourceError {
+        let doing = format!("cannot insert into {}", self.label);
+        let work = self.table.trim_matches('`');
+        match &e {
+            mysql_async::Error::Server(s) if work != self.label && s.message.contains(work) => {
+                SourceError::new(
+                    crate::error::error_kind(&e),
+                    format!(
+                        "{doing}: ERROR {} ({}): {}",
+                        s.code,
+                        s.state,
+                        s.message.replace(work, &self.label)
+                    ),
+                )
+            }
+            _ => crate::error::engine_error(e, &doing),
+        }
     }
 
     /// Whether every row of the statement just sent is in the table under

@@ -1132,6 +1132,65 @@ fn a_datetime_keeps_its_digits_of_a_second_there_and_back() {
     );
 }
 
+/// Applications on .NET write seven digits of a second, on Go nine; no
+/// engine's timestamp keeps more than six, and such text was refused
+/// (`cannot write a text value into type timestamp`). The digits beyond
+/// the sixth are cut now. And a value MariaDB refuses in a table the
+/// restore makes names that table, not the work table it is loaded into.
+#[test]
+fn digits_beyond_a_microsecond_are_cut_and_errors_name_the_table() {
+    let env = Env::new();
+    let src = Db::create(Kind::Sqlite, env.dir.path());
+    src.exec(
+        "CREATE TABLE ev (id integer PRIMARY KEY, at timestamp);
+         INSERT INTO ev VALUES (1, '2024-06-04 22:13:44.123456789+00:00'),
+           (2, '2024-06-04T22:13:44.1234567Z');",
+    );
+    let latest = backed_up(&env, &src);
+    let pg = Db::create(Kind::Postgres, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &pg.url(), "--yes"]);
+    assert_eq!(
+        pg.query("SELECT string_agg(at::text, ' ' ORDER BY id) FROM ev"),
+        "2024-06-04 22:13:44.123456 2024-06-04 22:13:44.123456"
+    );
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &my.url(), "--yes"]);
+    assert_eq!(
+        my.query_any(Kind::Mariadb, "SELECT GROUP_CONCAT(at ORDER BY id) FROM ev"),
+        "2024-06-04 22:13:44.123456,2024-06-04 22:13:44.123456"
+    );
+    src.exec("INSERT INTO ev VALUES (3, 'not a time')");
+    let latest = backed_up(&env, &src);
+    let my = Db::create(Kind::Mariadb, env.dir.path());
+    let out = env.tresor(&["restore", &latest, "--to", &my.url(), "--yes"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("`ev`.`at`"), "{text}");
+    assert!(!text.contains("__tresor_"), "{text}");
+}
+
+/// MariaDB's zero dates go into SQLite as the text `0000-00-00 00:00:00`;
+/// a second restore's dry run listed every such row as updated, though the
+/// restore would write it as it is.
+#[test]
+fn zero_dates_in_sqlite_preview_as_unchanged() {
+    let env = Env::new();
+    let src = Db::create(Kind::Mariadb, env.dir.path());
+    src.exec(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE links (id int PRIMARY KEY, updated datetime NOT NULL DEFAULT '0000-00-00 00:00:00',
+           day date);
+         INSERT INTO links VALUES (1, '0000-00-00 00:00:00', '0000-00-00'),
+           (2, '2024-01-01 10:00:00', '2024-01-01');",
+    );
+    let latest = backed_up(&env, &src);
+    let dst = Db::create(Kind::Sqlite, env.dir.path());
+    env.ok(&["restore", &latest, "--to", &dst.url(), "--yes"]);
+    let dry = env.json(&["restore", &latest, "--to", &dst.url(), "--dry-run"]);
+    assert_eq!(dry["tables"][0]["unchanged"], 2, "{dry}");
+    assert_eq!(dry["tables"][0]["updated"], 0, "{dry}");
+}
+
 /// A PostgreSQL table of a schema other than `public` (MediaWiki keeps
 /// every table in `mediawiki`) goes into an engine without schemas under
 /// its own name. Into a database that has a table of that name, the

@@ -545,8 +545,13 @@ fn key_text(row: &Row, key: &[usize], table: &TableSchema) -> String {
             format!(
                 "{}={}",
                 names.get(i).unwrap_or(&"?"),
+                // plain text where the value has one (an unsigned key was
+                // `{"$uint":1}`)
                 row.get(i)
-                    .map(|v| tresor_core::json::value_to_json(v).to_string())
+                    .map(|v| {
+                        tresor_core::convert::to_text(v)
+                            .unwrap_or_else(|| tresor_core::json::value_to_json(v).to_string())
+                    })
                     .unwrap_or_default()
             )
         })

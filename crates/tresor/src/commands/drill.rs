@@ -9,7 +9,7 @@ use tresor_ops::{DrillReport, NoProgress, Progress, Snapshot, list_snapshots};
 
 use crate::cli::DrillArgs;
 use crate::context::Context;
-use crate::exit::code;
+use crate::exit::{UserError, code};
 use crate::output::{Bars, bytes};
 
 pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
@@ -30,9 +30,15 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     let scratch = match (&args.target, &named) {
         (Some(t), _) => ctx.database(t)?.url,
         (None, Some(db)) => ctx.engines.scratch_url(&db.url, dir.path())?,
-        // the URL the snapshot recorded
-        (None, None) => ctx.engines.scratch_url(&snapshot.source.url, dir.path())?,
+        // the URL the snapshot recorded, which keeps no password: tried
+        // without one (the server may trust, or PGPASSWORD or a password
+        // file give it)
+        (None, None) => ctx
+            .engines
+            .scratch_url(&snapshot.source.url.replacen(":***@", "@", 1), dir.path())?,
     };
+    let without_password =
+        args.target.is_none() && named.is_none() && snapshot.source.url.contains(":***@");
     let assertions = named
         .as_ref()
         .and_then(|db| db.config.as_ref())
@@ -55,7 +61,22 @@ pub async fn run(ctx: &Context, args: &DrillArgs) -> Result<ExitCode> {
     if let Some(b) = &bars {
         b.finish();
     }
-    let report = report?;
+    let report = match report {
+        Err(e) if without_password => {
+            return Err(UserError {
+                message: format!("{e:#}"),
+                hint: Some(format!(
+                    "snapshot {} records its source without its password, and the drill tried \
+                     without one: name the source from tresor.toml with --source NAME, or give \
+                     a scratch database with --target URL",
+                    snapshot.short_id()
+                )),
+                code: code::DATABASE,
+            }
+            .into());
+        }
+        report => report?,
+    };
     if ctx.global.json {
         super::print_json(&report)?;
     } else {

@@ -955,3 +955,49 @@ fn a_password_in_a_url_is_the_same_database_and_never_printed() {
     }
     assert_eq!(pg.query("SELECT count(*) FROM t"), "2");
 }
+
+/// A snapshot records its source without its password. A drill of it on
+/// the source's server tried the redacted URL and failed with "check the
+/// user name and password in the url", though the user gave none. It now
+/// tries without a password, and where the server wants one says what to
+/// give instead; the password is never printed.
+#[test]
+fn a_drill_of_a_source_backed_up_with_a_password_says_what_to_give() {
+    let env = Env::new();
+    let db = super::disasters::Db::create(super::disasters::Kind::Mariadb, env.dir.path());
+    let user = format!("dr_{}", std::process::id());
+    let secret = "S3cretPW";
+    let admin = |sql: &str| {
+        let out = std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e", sql])
+            .output()
+            .expect("mariadb runs");
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+    };
+    admin(&format!(
+        "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{secret}'; \
+         GRANT ALL ON *.* TO '{user}'@'%'"
+    ));
+    db.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");
+    let with = db.url().replacen("root@", &format!("{user}:{secret}@"), 1);
+    env.ok(&["backup", &with, "--quiet"]);
+    let out = env.tresor(&["drill", "latest"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(
+        text.contains("records its source without its password"),
+        "{text}"
+    );
+    assert!(text.contains("--target URL"), "{text}");
+    assert!(!text.contains(secret), "{text}");
+    // a scratch database given with its password is drilled
+    let scratch_db = format!("{}_scratch", db.name());
+    let scratch = with.replacen(db.name(), &scratch_db, 1);
+    let out = env.tresor(&["drill", "latest", "--target", &scratch]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    admin(&format!(
+        "DROP USER IF EXISTS '{user}'@'%'; DROP DATABASE IF EXISTS {scratch_db}"
+    ));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(secret), "{text}");
+}

@@ -177,13 +177,19 @@ pub fn to_timestamp(v: &Value) -> Option<Timestamp> {
 /// seconds after 1970 is the year 5138, 10^11 milliseconds is March 1973.
 const MILLIS_FROM: u64 = 100_000_000_000;
 
+/// Whether the integer instant `n` counts milliseconds (else seconds), as
+/// [`epoch_instant`] reads it.
+pub fn counts_millis(n: i64) -> bool {
+    n.unsigned_abs() >= MILLIS_FROM
+}
+
 /// The instant an integer in a date or time column of SQLite stands for,
 /// as applications keep one there: milliseconds since 1970-01-01 00:00:00
 /// UTC (Prisma, and knex under Directus, write a JavaScript `Date` so), or
 /// seconds (SQLite's `unixepoch()`, `strftime('%s')`), told apart by
 /// magnitude ([`MILLIS_FROM`]).
 pub fn epoch_instant(n: i64) -> Option<Timestamp> {
-    let micros = if n.unsigned_abs() >= MILLIS_FROM {
+    let micros = if counts_millis(n) {
         n.checked_mul(1_000)?
     } else {
         n.checked_mul(1_000_000)?

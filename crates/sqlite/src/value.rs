@@ -167,10 +167,7 @@ impl InstantForm {
     /// apart by magnitude as [`tresor_core::convert::epoch_instant`] reads
     /// one.
     pub(crate) fn of(n: i64) -> InstantForm {
-        if tresor_core::convert::epoch_instant(n).is_some_and(|t| {
-            t.to_unix_micros()
-                .is_some_and(|m| m == n.saturating_mul(1_000))
-        }) {
+        if tresor_core::convert::counts_millis(n) {
             InstantForm::Millis
         } else {
             InstantForm::Seconds

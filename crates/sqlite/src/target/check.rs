@@ -3,8 +3,8 @@
 
 use tresor_core::{AppForm, RestoreMode, TableSchema};
 
-use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use tresor_core::SourceError;
 
 use crate::catalog::WITHOUT_ROWID;
@@ -336,22 +336,17 @@ pub(crate) fn instant_forms(
             c = ident(column),
             t = ident(table)
         );
-        let first: Option<InstantForm> = {
-            let mut stmt = conn
-                .prepare(&sql)
-                .ctx(|| format!("cannot read column {column} of {table}"))?;
-            let mut rows = stmt
-                .query([])
-                .ctx(|| format!("cannot read column {column} of {table}"))?;
-            rows.next()
-                .ctx(|| format!("cannot read column {column} of {table}"))?
-                .and_then(|row| match row.get_ref(0) {
-                    Ok(ValueRef::Integer(n)) => Some(InstantForm::of(n)),
-                    Ok(ValueRef::Text(t)) => InstantForm::of_text(&String::from_utf8_lossy(t)),
+        let first = conn
+            .query_row(&sql, [], |row| {
+                Ok(match row.get_ref(0)? {
+                    ValueRef::Integer(n) => Some(InstantForm::of(n)),
+                    ValueRef::Text(t) => InstantForm::of_text(&String::from_utf8_lossy(t)),
                     _ => None,
                 })
-        };
-        instants.push(first);
+            })
+            .optional()
+            .ctx(|| format!("cannot read column {column} of {table}"))?;
+        instants.push(first.flatten());
     }
     Ok(instants)
 }
